@@ -1,0 +1,17 @@
+"""Pet Lab: the frame. Page config, navigation, the shared sidebar, then the chosen page."""
+
+import streamlit as st
+
+from ui.state import sidebar
+
+st.set_page_config(page_title="Pet Lab", page_icon="🐾", layout="wide")
+
+PAGES = {
+    "1 · Data": [
+        st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+    ],
+}
+
+page = st.navigation(PAGES)
+sidebar()
+page.run()

@@ -1,0 +1,1 @@
+"""Pet Lab's engine: datasets, models, training, visualisation. Never imports streamlit."""

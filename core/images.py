@@ -1,0 +1,118 @@
+"""Open any user image safely: one function every page uses for uploads, camera shots and files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Decompression-bomb limit: a 12k x 12k photo is the biggest we accept (144 MP).
+MAX_PIXELS = 144_000_000
+# Uploads larger than this are refused before decoding.
+MAX_BYTES = 50 * 1024 * 1024
+# Every accepted image is shrunk so its longer side is at most this (keeps memory and latency low).
+WORKING_SIDE = 1024
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message is meant for the page."""
+
+
+@dataclass
+class LoadedImage:
+    """An RGB image ready for a model plus what was done to get it there."""
+
+    image: Image.Image
+    digest: str  # sha1 of the original bytes, a cheap cache key
+    notes: list[str] = field(default_factory=list)
+
+
+def image_digest(data: bytes) -> str:
+    """Stable short hash of raw image bytes."""
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB: EXIF rotation, CMYK, 16-bit, palette, alpha, grey."""
+    notes = notes if notes is not None else []
+    if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+        notes.append(f"animated image: using the first of {img.n_frames} frames")
+    rotated = ImageOps.exif_transpose(img)
+    if rotated is not img and img.getexif().get(0x0112, 1) != 1:
+        notes.append("rotated upright using the photo's EXIF orientation")
+    img = rotated
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(scaled.astype(np.uint8), "L")
+        notes.append(f"{mode} image rescaled to 8 bits")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        img = background
+        notes.append("transparent areas filled with white")
+    elif img.mode == "CMYK":
+        img = img.convert("RGB")
+        notes.append("CMYK converted to RGB")
+    elif img.mode in ("L", "1"):
+        img = img.convert("RGB")
+        notes.append("greyscale image copied to three channels")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    return img
+
+
+def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = WORKING_SIDE) -> LoadedImage:
+    """Decode untrusted bytes into an RGB image or raise ImageError with a clear message."""
+    if not data:
+        raise ImageError(f"{name} is empty.")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"{name} is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB.")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(
+                    f"{name} is {w}×{h} pixels ({w * h / 1e6:.0f} MP); the limit is {MAX_PIXELS / 1e6:.0f} MP."
+                )
+            if max_side and max(w, h) > 2 * max_side and img.format == "JPEG":
+                img.draft("RGB", (max_side, max_side))  # decode JPEG at reduced scale: fast on huge photos
+            img.load()
+            img = to_rgb(img, notes)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{name} is too large to open safely ({err}).") from err
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{name} is not an image Pet Lab can read (JPEG, PNG, GIF, WebP, BMP, TIFF).") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{name} looks like an image but is damaged: {err}") from err
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        notes.append(f"shrunk to {img.size[0]}×{img.size[1]} for speed")
+    return LoadedImage(image=img, digest=image_digest(data), notes=notes)
+
+
+def load_image_file(path: Path, max_side: int | None = WORKING_SIDE) -> LoadedImage:
+    """load_image_bytes for a file on disk."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageError(f"cannot read {path.name}: {err}") from err
+    return load_image_bytes(data, path.name, max_side)

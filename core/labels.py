@@ -1,0 +1,90 @@
+"""The lesson's labelling step: a regular expression turns a file name into a breed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+# fastai v2 `from_name_re` matches the file name only.
+PETS_PATTERN = r"^(.+)_\d+\.jpg$"
+# course-v3 used `from_name_re` on the full path, so its pattern anchors on the last "/".
+COURSE_V3_PATTERN = r"/([^/]+)_\d+.jpg$"
+
+PATTERN_NOTE = (
+    "fastai v2's `from_name_re` applies the pattern to the file name alone, so `^` anchors at the "
+    "start of the name. The course-v3 notebook matched the whole path, so its pattern starts at the "
+    "last `/`; in fastai v2 it needs `from_path_re`. Choose 'whole path' below to try it."
+)
+
+
+class LabelError(ValueError):
+    """A labelling pattern that cannot be used; the message is meant for the page."""
+
+
+@dataclass
+class LabelResult:
+    """Labels for matched files plus what did not match."""
+
+    labels: dict[str, str]  # relative path -> label
+    unmatched: list[str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.labels.values()))
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Compile a labelling regex, or raise LabelError saying what is wrong with it."""
+    if not pattern:
+        raise LabelError("The pattern is empty.")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        raise LabelError(f"Invalid regular expression: {err}.") from err
+    if compiled.groups < 1:
+        raise LabelError("The pattern needs one ( ) group that captures the label, e.g. ^(.+)_\\d+\\.jpg$")
+    return compiled
+
+
+def label_of(rel_path: str, compiled: re.Pattern, match_on: str = "name") -> str | None:
+    """The label for one relative path, or None when the pattern does not match."""
+    subject = PurePosixPath(rel_path).name if match_on == "name" else "/" + rel_path.lstrip("/")
+    found = compiled.search(subject)
+    if not found or found.group(1) is None or found.group(1) == "":
+        return None
+    return found.group(1)
+
+
+def label_files(rel_paths: list[str], pattern: str, match_on: str = "name") -> LabelResult:
+    """Label paths with a regex on the file name (fastai `from_name_re`) or on the whole path (`from_path_re`)."""
+    if match_on not in ("name", "path"):
+        raise LabelError(f"match_on must be 'name' or 'path', not {match_on!r}")
+    compiled = compile_pattern(pattern)
+    labels: dict[str, str] = {}
+    unmatched: list[str] = []
+    for rel in rel_paths:
+        label = label_of(rel, compiled, match_on)
+        if label is None:
+            unmatched.append(rel)
+        else:
+            labels[rel] = label
+    return LabelResult(labels=labels, unmatched=unmatched)
+
+
+def label_by_parent(rel_paths: list[str]) -> LabelResult:
+    """Label each file by its parent folder (fastai `parent_label`); files at the top level are unmatched."""
+    labels: dict[str, str] = {}
+    unmatched: list[str] = []
+    for rel in rel_paths:
+        parent = PurePosixPath(rel).parent.name
+        if parent:
+            labels[rel] = parent
+        else:
+            unmatched.append(rel)
+    return LabelResult(labels=labels, unmatched=unmatched)
+
+
+def is_cat_breed(label: str) -> bool:
+    """In Oxford-IIIT Pet the cat breeds are the capitalised names (Abyssinian vs beagle)."""
+    return label[:1].isupper()

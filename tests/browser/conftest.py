@@ -1,0 +1,126 @@
+"""The real thing: `streamlit run app.py` on 127.0.0.1, driven by Playwright in Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser_data(tmp_path_factory):
+    """The browser session's data folder and generated Pets-shaped dataset."""
+    from core.synthetic import make_pets_like
+
+    base = tmp_path_factory.mktemp("browser")
+    data = base / "petlab-data"
+    data.mkdir()
+    images = make_pets_like(base / "pets" / "images", n_per_class=12)
+    return data, images
+
+
+@pytest.fixture(scope="session")
+def app_server(browser_data):
+    """Start the app as a user would and yield its base URL; stopped at the end of the session."""
+    data, images = browser_data
+    port = _free_port()
+    env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images))
+    env.pop("TORCH_HOME", None)
+    log = open(data / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {(data / 'streamlit.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not become healthy in 90 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through the PyPI playwright package (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is missing: `make test` installs it with apt-get.")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab, 1400×1000, with long timeouts for a 2-core machine."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    yield tab
+    context.close()
+
+
+def wait_ready(tab) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    tab.wait_for_selector("[data-testid='stApp']")
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000, polling=500
+    )
+
+
+def assert_no_exception(tab) -> None:
+    """No traceback box anywhere in the page."""
+    errors = tab.locator("[data-testid='stException']")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def screenshot(tab, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own data folder; nothing touches ~/.petlab or the network."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def data_folder(tmp_path_factory, monkeypatch):
+    """A fresh PETLAB_DATA per test, with the offline weights reachable from its TORCH_HOME."""
+    folder = tmp_path_factory.mktemp("petlab-data")
+    monkeypatch.setenv("PETLAB_DATA", str(folder))
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.delenv("PETLAB_DATASET", raising=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pets_like(tmp_path_factory):
+    """A small generated Pets-shaped folder (6 classes, 3 cat + 3 dog breeds, 10 images each)."""
+    from core.synthetic import make_pets_like
+
+    return make_pets_like(tmp_path_factory.mktemp("pets-like") / "images", n_per_class=10)
