@@ -1,0 +1,264 @@
+"""Fast frozen training: cache the frozen body's pooled features once, then train only the head.
+
+With the body frozen its output never changes, so a frozen epoch spends almost all its time
+recomputing the same activations. fastai's head starts with AdaptiveConcatPool2d + Flatten
+(no parameters), so we cache their output, (N, 2·nf) per image, and train `head[2:]` (BatchNorm1d,
+Dropout, Linear, ReLU, BatchNorm1d, Dropout, Linear) with fastai's own Learner, loss, Adam and
+fit_one_cycle. The trained head modules are the full model's head modules, so the result is an
+ordinary Sequential(body, head).
+
+One honest difference: fastai's `freeze()` keeps BatchNorm layers trainable (`train_bn=True`), so a
+fastai frozen epoch still adapts the body's BatchNorm statistics and affine weights. Cached features
+come from the body in eval mode: its BatchNorm stays exactly as pretrained. bench/train_speed.py
+measures what that costs in error rate.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
+
+ARRAYS = ("train_x", "train_y", "valid_x", "valid_y")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything that changes the cached features; its hash names the cache folder."""
+
+    dataset: str  # DatasetScan.fingerprint (files, labels, split)
+    arch: str
+    pretrained: bool
+    img_size: int
+    augment: bool
+    views: int  # augmented views per training image
+    seed: int
+    bs: int  # batch statistics do not matter in eval mode, but keep extraction reproducible
+
+    @property
+    def key(self) -> str:
+        return stable_hash(self)
+
+
+@dataclass
+class FeatureSet:
+    """Cached pooled body features: train (views, N, F) / (N,), valid (M, F) / (M,)."""
+
+    train_x: np.ndarray  # (views, N_train, 2*nf) float32
+    train_y: np.ndarray  # (N_train,) int64, the same for every view
+    valid_x: np.ndarray  # (N_valid, 2*nf) float32
+    valid_y: np.ndarray  # (N_valid,) int64
+    seconds: float  # extraction time (0 when read from the cache)
+    from_cache: bool
+
+    @property
+    def n_features(self) -> int:
+        return int(self.valid_x.shape[1])
+
+
+def pooled_body(model: nn.Sequential) -> nn.Sequential:
+    """body → AdaptiveConcatPool2d → Flatten: the part of the network frozen training never changes."""
+    return nn.Sequential(model[0], model[1][0], model[1][1])  # (B, 3, H, W) -> (B, 2*nf)
+
+
+def trainable_head(model: nn.Sequential) -> nn.Sequential:
+    """head[2:], sharing its modules with the model: training it trains the model's head in place."""
+    return model[1][2:]
+
+
+@torch.no_grad()
+def extract(
+    model: nn.Sequential, dl, device: torch.device, on_batch: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a DataLoader once through the pooled body in eval mode: features (N, F) and targets (N,)."""
+    net = pooled_body(model).to(device).eval()
+    xs, ys = [], []
+    n = len(dl)
+    for i, (xb, yb) in enumerate(dl):
+        xs.append(net(xb.to(device)).float().cpu())  # (B, 2*nf), e.g. (B, 2560) for mobilenet_v2
+        ys.append(yb.cpu())
+        if on_batch:
+            on_batch(i + 1, n)
+    return torch.cat(xs).numpy(), torch.cat(ys).numpy().astype(np.int64)
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_features(folder: Path) -> FeatureSet | None:
+    """A complete feature cache folder, or None when absent or broken (it is then rebuilt)."""
+    try:
+        meta = read_json(folder / "meta.json")
+        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
+    except (ValueError, OSError):
+        return None
+    if arrays["train_x"].ndim != 3 or arrays["valid_x"].ndim != 2:
+        return None
+    return FeatureSet(**arrays, seconds=float(meta.get("seconds", 0.0)), from_cache=True)
+
+
+def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec) -> None:
+    """Write a feature cache atomically: a hidden temp folder renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name in ARRAYS:
+            atomic_write_bytes(tmp / f"{name}.npy", _npy_bytes(getattr(features, name)))
+        atomic_write_json(tmp / "meta.json", {"spec": spec.__dict__, "seconds": features.seconds})
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def cached_features(
+    features_dir: Path,
+    spec: FeatureSpec,
+    model: nn.Sequential,
+    dls,
+    device: torch.device,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> FeatureSet:
+    """Features from the disk cache, else extracted once (K augmented views of train, valid as is) and cached.
+
+    Training views go through fastai's own training pipeline (random crop, aug_transforms when on,
+    Normalize) in a fixed order; the valid set goes through the valid pipeline, as fastai validates.
+    """
+    from fastai.torch_core import set_seed
+
+    folder = Path(features_dir) / spec.key
+    found = read_features(folder)
+    if found is not None:
+        return found
+    start = time.perf_counter()
+    set_seed(spec.seed)
+    train_dl = dls.train.new(shuffle=False, drop_last=False)  # same transforms, every image once, in order
+    views, train_y = [], None
+    for view in range(spec.views):
+
+        def report(i: int, n: int, view: int = view) -> None:
+            if on_progress:
+                on_progress(f"train view {view + 1}/{spec.views}", view * n + i, spec.views * n)
+
+        x, train_y = extract(model, train_dl, device, report)
+        views.append(x)
+    valid_x, valid_y = extract(
+        model, dls.valid, device, (lambda i, n: on_progress("valid", i, n)) if on_progress else None
+    )
+    features = FeatureSet(
+        train_x=np.stack(views),  # (views, N_train, F)
+        train_y=train_y,
+        valid_x=valid_x,
+        valid_y=valid_y,
+        seconds=time.perf_counter() - start,
+        from_cache=False,
+    )
+    write_features(folder, features, spec)
+    return features
+
+
+class FeatureViews(torch.utils.data.Dataset):
+    """Training features: one view per image per epoch (view = epoch mod K), like fresh augmentation."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x = torch.from_numpy(x)  # (views, N, F)
+        self.y = torch.from_numpy(y)  # (N,)
+        self.view = 0
+
+    def __len__(self) -> int:
+        return self.x.shape[1]
+
+    def __getitem__(self, i: int):
+        return self.x[self.view, i], self.y[i]
+
+
+def feature_dls(features: FeatureSet, bs: int, device: torch.device, seed: int):
+    """fastai DataLoaders over cached features: shuffled, drop_last train (as fastai's image train DL)."""
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.torch_core import set_seed
+
+    set_seed(seed)  # fastai's DataLoader draws its shuffling RNG at construction
+    train_ds = FeatureViews(features.train_x, features.train_y)
+    valid_ds = torch.utils.data.TensorDataset(torch.from_numpy(features.valid_x), torch.from_numpy(features.valid_y))
+    drop_last = len(train_ds) > bs  # as fastai's TfmdDL: drop the ragged last batch when there is more than one
+    train = DataLoader(train_ds, bs=bs, shuffle=True, drop_last=drop_last, device=device, num_workers=0)
+    valid = DataLoader(valid_ds, bs=bs * 2, device=device, num_workers=0)
+    return DataLoaders(train, valid, device=device)
+
+
+def view_switcher():
+    """A fastai callback that picks the cached view for each epoch (epoch mod K)."""
+    from fastai.callback.core import Callback
+
+    class ViewSwitcher(Callback):
+        order = 0
+
+        def before_epoch(self) -> None:
+            ds = self.dls.train.dataset
+            ds.view = self.epoch % ds.x.shape[0]
+
+    return ViewSwitcher()
+
+
+def head_learner(
+    model: nn.Sequential, features: FeatureSet, bs: int, wd: float, device: torch.device, seed: int, path: Path
+):
+    """A fastai Learner for head[2:] on cached features: same loss, Adam, wd and metric as the image learner."""
+    import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle / lr_find
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import error_rate
+    from fastai.optimizer import Adam
+
+    dls = feature_dls(features, bs, device, seed)
+    learn = Learner(
+        dls,
+        trainable_head(model).to(device),
+        loss_func=CrossEntropyLossFlat(),
+        opt_func=Adam,
+        metrics=error_rate,
+        wd=wd,
+        cbs=[view_switcher()],
+        path=path,  # lr_find saves a temporary checkpoint here
+    )
+    _quiet(learn)
+    return learn
+
+
+def _quiet(learn) -> None:
+    """No console progress bars or printed epoch rows: the page draws its own."""
+    from fastai.callback.progress import ProgressCallback
+
+    learn.logger = _no_log
+    if learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
+        learn.remove_cbs(ProgressCallback)
+
+
+@torch.no_grad()
+def head_probs(model: nn.Sequential, x: np.ndarray, device: torch.device) -> np.ndarray:
+    """Softmax probabilities of head[2:] on cached features (N, F) -> (N, C), in eval mode."""
+    head = trainable_head(model).to(device).eval()
+    logits = head(torch.from_numpy(x).to(device))
+    return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+def _no_log(*args, **kwargs) -> None:
+    """Recorder's logger when no progress bar is attached (it would print each epoch)."""

@@ -1,0 +1,68 @@
+"""The one-cycle schedule as plain functions: plot it, test it, no training needed.
+
+These call the very functions fastai's `fit_one_cycle` uses (`combined_cos`), so the curve the
+Training page draws before a run is the curve the run follows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DIV = 25.0  # fit_one_cycle: start at lr_max / div
+DIV_FINAL = 1e5  # ... and end at lr_max / div_final
+PCT_START = 0.25  # fraction of the steps spent warming up
+MOMS = (0.95, 0.85, 0.95)  # Learner's default momentum cycle (Adam's beta1)
+
+
+def one_cycle_lr(
+    pct: float, lr_max: float, pct_start: float = PCT_START, div: float = DIV, div_final: float = DIV_FINAL
+) -> float:
+    """Learning rate at training progress pct ∈ [0, 1) under fit_one_cycle(lr_max=lr_max)."""
+    from fastai.callback.schedule import combined_cos
+
+    return float(combined_cos(pct_start, lr_max / div, lr_max, lr_max / div_final)(pct))
+
+
+def one_cycle_mom(pct: float, moms: tuple[float, float, float] = MOMS, pct_start: float = PCT_START) -> float:
+    """Momentum at progress pct: the inverse cycle (high when the LR is low)."""
+    from fastai.callback.schedule import combined_cos
+
+    return float(combined_cos(pct_start, *moms)(pct))
+
+
+def one_cycle_schedule(
+    n_epoch: int, n_iter: int, lr_max: float, pct_start: float = PCT_START, moms: tuple[float, float, float] = MOMS
+) -> pd.DataFrame:
+    """Per-step LR and momentum of fit_one_cycle(n_epoch, lr_max) with n_iter batches per epoch.
+
+    fastai's ParamScheduler evaluates the schedule at pct_train = step / (n_epoch * n_iter) before
+    each batch, which is exactly what this table holds (columns: step, epoch, pct, lr, mom).
+    """
+    from fastai.callback.schedule import combined_cos
+
+    total = max(1, n_epoch * n_iter)
+    steps = np.arange(total)
+    pcts = steps / total
+    lr_fn = combined_cos(pct_start, lr_max / DIV, lr_max, lr_max / DIV_FINAL)
+    mom_fn = combined_cos(pct_start, *moms)
+    return pd.DataFrame(
+        {
+            "step": steps,
+            "epoch": steps / max(1, n_iter),
+            "pct": pcts,
+            "lr": [float(lr_fn(p)) for p in pcts],
+            "mom": [float(mom_fn(p)) for p in pcts],
+        }
+    )
+
+
+def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
+    """LR per layer group for `slice(lo, hi)` (geometric spread, fastai's even_mults) or one LR for all."""
+    from fastai.torch_core import even_mults
+
+    if lr_lo is None:
+        return [float(lr_hi)] * n_groups  # a plain float: every group gets the same LR
+    if n_groups == 1:
+        return [float(lr_hi)]
+    return [float(v) for v in even_mults(lr_lo, lr_hi, n_groups)]

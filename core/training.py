@@ -1,0 +1,427 @@
+"""Fine-tuning as in lesson 1: lr_find, fit_one_cycle frozen, unfreeze with slice(lo, hi).
+
+Everything here is real fastai: a Learner over Sequential(body, head) from core.models, fastai's
+DataBlock/DataLoaders built from a DatasetScan, its Adam, its fit_one_cycle and lr_find. The only
+addition is the fast frozen path (core.features) and the run cache (core.runs).
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core import features as feats
+from core import runs
+from core.datasets import DatasetScan
+from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta, save_weights
+from core.runs import RunConfig, RunInfo, StageConfig, TrainingStopped
+
+ProgressFn = Callable[[dict], None]
+SUGGESTIONS = ("valley", "minimum", "steep", "slide")
+SUGGESTION_TEXT = {
+    "valley": "the middle of the longest stretch where the loss keeps falling (fastai's default).",
+    "minimum": "one tenth of the LR at the lowest loss: the minimum itself is already too high.",
+    "steep": "where the loss falls fastest per step of log-LR.",
+    "slide": "the largest LR before the loss starts to climb, allowing for noise.",
+}
+
+
+# ---- data and learner -----------------------------------------------------------------------
+
+
+def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
+    """fastai DataLoaders from a scan's items (path, label, is_valid): Resize, optional aug_transforms, Normalize."""
+    from fastai.data.block import CategoryBlock, DataBlock
+    from fastai.data.transforms import ColReader, ColSplitter
+    from fastai.torch_core import set_seed
+    from fastai.vision.augment import (
+        Normalize,  # noqa: I001 - fastai re-exports Normalize here
+        Resize,
+        aug_transforms,
+    )
+    from fastai.vision.core import imagenet_stats
+    from fastai.vision.data import ImageBlock
+
+    df = items[["path", "label", "is_valid"]].reset_index(drop=True)
+    if df["is_valid"].all() or not df["is_valid"].any():
+        raise runs.ConfigError("Training needs both training and validation images.")
+    classes = sorted(df["label"].unique().tolist())
+    batch_tfms = [*aug_transforms(size=config.img_size)] if config.augment else []
+    block = DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=classes)),
+        get_x=ColReader("path"),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(config.img_size),  # random crop on train, centre crop on valid
+        batch_tfms=[*batch_tfms, Normalize.from_stats(*imagenet_stats)],
+    )
+    set_seed(config.seed)
+    bs = max(2, min(config.bs, int((~df["is_valid"]).sum())))
+    return block.dataloaders(df, bs=bs, num_workers=0, device=device or pick_device())
+
+
+def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
+    """Learner(dls, Sequential(body, head)) with the arch's layer-group splitter, as vision_learner builds it."""
+    import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle / lr_find
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import error_rate
+    from fastai.optimizer import Adam
+    from fastai.vision.learner import model_meta
+
+    register_fastai_meta()
+    meta = model_meta[getattr(__import__("torchvision").models, config.arch)]
+    learn = Learner(
+        dls,
+        model,
+        loss_func=CrossEntropyLossFlat(),
+        opt_func=Adam,
+        metrics=error_rate,
+        splitter=meta["split"],
+        wd=config.wd,
+        path=path,
+    )
+    feats._quiet(learn)
+    learn.freeze()
+    return learn
+
+
+def n_groups(arch: str) -> int:
+    """Number of layer groups the splitter makes (3 for every registered arch)."""
+    model = create_model(arch, 2, pretrained=False)
+    from fastai.vision.learner import model_meta
+
+    return len(model_meta[getattr(__import__("torchvision").models, arch)]["split"](model))
+
+
+# ---- live progress and the stop button --------------------------------------------------------
+
+
+def live_callback(on_event: ProgressFn, should_stop: Callable[[], bool], stage: int, every: float = 0.25):
+    """A fastai callback that reports batches and epochs and raises TrainingStopped when asked."""
+    from fastai.callback.core import Callback
+    from fastai.learner import Recorder
+
+    class Live(Callback):
+        order = Recorder.order + 1  # after the Recorder has written the epoch's values
+
+        def before_fit(self) -> None:
+            self.last = 0.0
+
+        def before_epoch(self) -> None:
+            self.epoch_start = time.perf_counter()
+
+        def after_batch(self) -> None:
+            if should_stop():
+                raise TrainingStopped("Training stopped: nothing was saved.")
+            now = time.perf_counter()
+            if self.training and now - self.last >= every:
+                self.last = now
+                on_event(
+                    {
+                        "kind": "batch",
+                        "stage": stage,
+                        "epoch": self.epoch,
+                        "n_epoch": self.n_epoch,
+                        "iter": self.iter + 1,
+                        "n_iter": self.n_iter,
+                        "loss": float(self.smooth_loss),
+                        "lr": float(self.opt.hypers[-1]["lr"]),
+                    }
+                )
+
+        def after_epoch(self) -> None:
+            names = list(self.recorder.metric_names[1:-1])  # train_loss, valid_loss, error_rate
+            values = [float(v) for v in self.recorder.values[-1]]
+            row = {"stage": stage, "epoch": self.epoch, **dict(zip(names, values, strict=False))}
+            row["seconds"] = time.perf_counter() - self.epoch_start
+            on_event({"kind": "epoch", "n_epoch": self.n_epoch, "row": row})
+
+    return Live()
+
+
+# ---- LR finder ------------------------------------------------------------------------------
+
+
+@dataclass
+class LRFinderResult:
+    """The LR finder's curve (smoothed loss per LR) and its suggestions."""
+
+    lrs: list[float]
+    losses: list[float]
+    suggestions: dict[str, float]  # name -> suggested LR
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (lr, loss) marker
+    stage: str = "frozen"
+    fast: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _suggest(lrs: list[float], losses: list[float], num_it: int) -> tuple[dict, dict]:
+    """fastai's suggestion functions on the same slice of the curve lr_find uses."""
+    from fastai.callback.schedule import minimum, slide, steep, valley
+
+    lr_t = torch.tensor(lrs[num_it // 10 : -5] or lrs)
+    loss_t = torch.tensor(losses[num_it // 10 : -5] or losses)
+    finite = torch.isfinite(loss_t)
+    if not finite.all():
+        cut = int(torch.nonzero(~finite)[0])
+        lr_t, loss_t = lr_t[:cut], loss_t[:cut]
+    suggestions, points = {}, {}
+    if len(lr_t) < 3:
+        return suggestions, points
+    for name, func in zip(SUGGESTIONS, (valley, minimum, steep, slide), strict=True):
+        lr, point = func(lr_t, loss_t, num_it)
+        suggestions[name] = float(lr)
+        points[name] = (float(point[0]), float(point[1]))
+    return suggestions, points
+
+
+def find_lr(
+    config: RunConfig,
+    scan: DatasetScan,
+    runs_dir: Path,
+    features_dir: Path,
+    num_it: int = 100,
+    on_event: ProgressFn | None = None,
+) -> LRFinderResult:
+    """fastai's lr_find for the last stage of config (frozen, or unfrozen on top of the stored parent run).
+
+    For a fast frozen stage it runs on the cached features, which is the same head, loss and
+    optimizer at a fraction of the cost.
+    """
+    runs.validate(config)
+    stage = config.stages[-1]
+    start = time.perf_counter()
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".lrfind-", dir=Path(runs_dir)))
+    try:
+        learn, _, _ = _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage=len(config.stages) - 1)
+        if stage.fast:
+            learn = _fast_learner(config, stage, scan, features_dir, learn, on_event)
+        elif stage.unfreeze:
+            learn.unfreeze()
+        learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
+        lrs = [float(v) for v in learn.recorder.lrs]
+        losses = [float(v) for v in learn.recorder.losses]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    suggestions, points = _suggest(lrs, losses, num_it)
+    return LRFinderResult(
+        lrs=lrs,
+        losses=losses,
+        suggestions=suggestions,
+        points=points,
+        stage="unfrozen" if stage.unfreeze else "frozen",
+        fast=stage.fast,
+        seconds=time.perf_counter() - start,
+    )
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: int):
+    """DataLoaders, model (from the parent run when one is stored) and Learner for stages[for_stage:]."""
+    from fastai.torch_core import set_seed
+
+    if config.dataset != scan.fingerprint:
+        raise runs.ConfigError("The run's dataset fingerprint does not match the active dataset.")
+    device = pick_device()
+    dls = make_dls(scan.items, config, device)
+    classes = list(dls.vocab)
+    set_seed(config.seed)
+    model = create_model(config.arch, len(classes), pretrained=config.pretrained)  # raises WeightsUnavailable
+    prior: list[dict] = []
+    if for_stage > 0:
+        parent_cfg = replace(config, stages=config.stages[:for_stage])
+        parent = runs.find_run(runs_dir, parent_cfg)
+        if parent is None:
+            raise runs.ConfigError("Train the earlier stage first: its run is not stored.")
+        load_weights(model, parent.path / "model.pt")
+        prior = list(parent.record.get("epochs", []))
+    learn = make_learner(dls, model, config, work)
+    return learn, prior, device
+
+
+def _fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
+    """Cached features for this config, then a head Learner over them."""
+    spec = feats.FeatureSpec(
+        dataset=config.dataset,
+        arch=config.arch,
+        pretrained=config.pretrained,
+        img_size=config.img_size,
+        augment=config.augment,
+        views=stage.views,
+        seed=config.seed,
+        bs=config.bs,
+    )
+
+    def report(what: str, i: int, n: int) -> None:
+        if on_event:
+            on_event({"kind": "extract", "what": what, "i": i, "n": n})
+
+    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report)
+    head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
+    head.features = features
+    return head
+
+
+@dataclass
+class TrainResult:
+    """What train_run hands back: the stored run and whether it was found rather than trained."""
+
+    run: RunInfo
+    reused: bool
+
+
+def train_run(
+    config: RunConfig,
+    scan: DatasetScan,
+    runs_dir: Path,
+    features_dir: Path,
+    on_event: ProgressFn | None = None,
+    lr_finder: dict | None = None,
+    retrain: bool = False,
+    wait: bool = False,
+) -> TrainResult:
+    """Train (or find) the run for config and store it atomically; nothing is saved when stopped or failed.
+
+    Stages before the last come from the stored parent run when there is one, as in the lesson
+    where `unfreeze()` + `fit_one_cycle` continues the frozen model.
+    """
+    from fastai.torch_core import set_seed
+
+    runs.validate(config)
+    runs_dir, features_dir = Path(runs_dir), Path(features_dir)
+    rid = runs.run_id(config)
+    found = runs.find_run(runs_dir, config)
+    if found is not None and not retrain:
+        return TrainResult(found, reused=True)
+    with runs.training_lock(runs_dir, wait=wait):
+        runs.clear_stop(runs_dir)
+        progress = {"run_id": rid, "title": config.title(), "started": time.time(), "epochs": [], "status": "starting"}
+        runs.write_progress(runs_dir, progress)
+
+        def emit(event: dict) -> None:
+            if event["kind"] == "epoch":
+                progress["epochs"].append(event["row"])
+            progress["last"] = event
+            progress["status"] = "training"
+            runs.write_progress(runs_dir, progress)
+            if on_event:
+                on_event(event)
+
+        work = Path(tempfile.mkdtemp(prefix=".work-", dir=runs_dir))
+        try:
+            record = _train(config, scan, runs_dir, features_dir, work, emit, set_seed)
+            record["lr_finder"] = lr_finder
+            model_bytes = (work / "model.pt").read_bytes()
+            preds = record.pop("_preds")
+            path = runs.write_run(runs_dir, rid, model_bytes, record, preds)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            runs.clear_progress(runs_dir)
+            runs.clear_stop(runs_dir)
+        return TrainResult(RunInfo(rid, path, record), reused=False)
+
+
+def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
+    """The training itself; returns the run record (with the predictions under '_preds')."""
+    parent_cfg = config.parent()
+    start_stage = len(config.stages) - 1 if parent_cfg and runs.find_run(runs_dir, parent_cfg) else 0
+    t0 = time.perf_counter()
+    learn, prior, device = _prepare(config, scan, runs_dir, features_dir, work, emit, for_stage=start_stage)
+    timings: dict[str, float] = {"setup": time.perf_counter() - t0}
+    epochs = list(prior)
+    last_fast = None
+
+    def collect(event: dict) -> None:
+        if event["kind"] == "epoch":
+            epochs.append(event["row"])
+        emit(event)
+
+    should_stop = lambda: runs.stop_requested(runs_dir)  # noqa: E731
+    for i in range(start_stage, len(config.stages)):
+        stage = config.stages[i]
+        t = time.perf_counter()
+        set_seed(config.seed + i)
+        emit({"kind": "stage", "stage": i, "describe": stage.describe()})
+        live = live_callback(collect, should_stop, i)
+        if stage.fast:
+            head = _fast_learner(config, stage, scan, features_dir, learn, emit)
+            timings[f"stage{i}_extract"] = head.features.seconds
+            t = time.perf_counter()
+            head.fit_one_cycle(stage.epochs, lr_max=stage.lr_max, pct_start=stage.pct_start, cbs=[live])
+            last_fast = head
+        else:
+            if stage.unfreeze:
+                learn.unfreeze()
+            else:
+                learn.freeze()
+            lr = slice(stage.lr_min, stage.lr_max) if stage.lr_min else stage.lr_max
+            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live])
+            last_fast = None
+        timings[f"stage{i}_train"] = time.perf_counter() - t
+    model = learn.model.cpu().eval()
+    if last_fast is not None:  # the head on cached valid features gives the full model's predictions
+        probs = feats.head_probs(model, last_fast.features.valid_x, torch.device("cpu"))
+        targets = last_fast.features.valid_y
+    else:
+        p, y = learn.get_preds(dl=learn.dls.valid)
+        probs, targets = p.float().numpy(), y.numpy().astype(np.int64)
+    save_weights(model, work / "model.pt")
+    valid_items = scan.items[scan.items["is_valid"]].reset_index(drop=True)
+    return {
+        "arch": config.arch,
+        "classes": list(learn.dls.vocab),
+        "img_size": config.img_size,
+        "title": config.title(),
+        "config": asdict(config),
+        "dataset": {"name": scan.spec.name, "root": scan.spec.root, "fingerprint": scan.fingerprint},
+        "epochs": epochs,
+        "timings": timings,
+        "created": time.time(),
+        "trained_stages": list(range(start_stage, len(config.stages))),
+        "valid_paths": valid_items["path"].tolist(),
+        "device": str(device),
+        "versions": library_versions(),
+        "bn_note": BN_NOTE if any(s.fast for s in config.stages) else "",
+        "_preds": {"probs": probs.astype(np.float32), "targets": targets},
+    }
+
+
+BN_NOTE = (
+    "Cached-feature training keeps the body's BatchNorm exactly as pretrained (eval mode); fastai's "
+    "freeze() keeps BatchNorm trainable (train_bn=True) and updates its statistics."
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that matter to reproduce a run."""
+    import fastai
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "fastai": fastai.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def arch_choices() -> list[str]:
+    return list(ARCHS)
