@@ -1,0 +1,168 @@
+"""Quick prediction with a LoadedModel: top-k classes, timing, and an honest "not sure".
+
+No fastai `load_learner` (no pickles): the page's path is PIL image -> `core.models.preprocess`
+(fastai's validation Resize + ImageNet Normalize) -> one forward pass under `torch.inference_mode`
+-> softmax -> top-k. The model is shared between sessions: it is only ever read, in eval mode.
+
+"Not sure" combines three simple signals, each a number the page explains:
+- the top probability (max softmax, Hendrycks & Gimpel 2017): low means no class stands out;
+- the normalised entropy of the softmax (0 = all mass on one class, 1 = uniform over all classes);
+- the energy score -logsumexp(logits) (Liu et al. 2020): images unlike the training data tend to
+  get *higher* energy (smaller logits everywhere). Its threshold is calibrated on training images:
+  the energy below which 95 % of them fall. Softmax alone cannot see this: a pumpkin can still be
+  "99 % capybara" because softmax only compares classes with each other.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from core.models import ARCHS, LoadedModel, get_module, preprocess
+
+
+@dataclass(frozen=True)
+class NotSureRule:
+    """Thresholds for saying "not sure" instead of naming a class."""
+
+    min_top_prob: float = 0.5  # below: no class clearly wins
+    max_entropy: float = 0.6  # normalised entropy above: probability spread over many classes
+    max_energy: float | None = None  # energy above (calibrated on training images): unlike the training data
+
+
+@dataclass
+class Prediction:
+    """Top-k classes of one image and what the page says about it."""
+
+    labels: list[str]  # most probable first
+    probs: list[float]  # matching probabilities, descending
+    indices: list[int]  # class indices of labels
+    entropy: float  # normalised softmax entropy in [0, 1]
+    energy: float  # -logsumexp(logits); higher = less like the training data
+    seconds: float  # from decoded PIL image to top-k
+    not_sure: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def top(self) -> str:
+        return self.labels[0]
+
+    @property
+    def top_prob(self) -> float:
+        return self.probs[0]
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device the model's parameters live on (CPU for models without parameters)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One read-only forward pass: (B, 3, H, W) -> (B, n_classes) logits on the CPU."""
+    with torch.inference_mode():
+        return model(x.to(model_device(model))).detach().float().cpu()
+
+
+def normalised_entropy(probs: torch.Tensor) -> float:
+    """Entropy of a probability vector divided by log(n): 0 for one-hot, 1 for uniform."""
+    n = probs.numel()
+    if n < 2:
+        return 0.0
+    p = probs.clamp_min(1e-12)
+    return float(-(p * p.log()).sum() / math.log(n))
+
+
+def energy_score(logits: torch.Tensor) -> float:
+    """Energy -logsumexp(logits) of one logit vector (lower for images like the training data)."""
+    return float(-torch.logsumexp(logits.float(), dim=-1))
+
+
+def judge(top_prob: float, entropy: float, energy: float, rule: NotSureRule) -> list[str]:
+    """Reasons to be "not sure" under rule (an empty list means: confident)."""
+    reasons = []
+    if top_prob < rule.min_top_prob:
+        reasons.append(f"the top probability {top_prob:.0%} is below {rule.min_top_prob:.0%}")
+    if entropy > rule.max_entropy:
+        reasons.append(f"the probabilities are spread out (entropy {entropy:.2f} > {rule.max_entropy:.2f})")
+    if rule.max_energy is not None and energy > rule.max_energy:
+        reasons.append(
+            f"the image looks unlike the training images (energy {energy:.2f} > {rule.max_energy:.2f}, "
+            "higher than 95 % of them)"
+        )
+    return reasons
+
+
+def top_k(probs: torch.Tensor, classes: list[str], k: int = 5) -> tuple[list[str], list[float], list[int]]:
+    """The k most probable classes (descending) with their probabilities and indices."""
+    k = min(k, probs.numel())
+    values, indices = probs.topk(k)
+    idx = [int(i) for i in indices]
+    return [classes[i] for i in idx], [float(v) for v in values], idx
+
+
+def predict(loaded: LoadedModel, image: Image.Image, k: int = 5, rule: NotSureRule | None = None) -> Prediction:
+    """Top-k prediction of one RGB image, timed from the decoded image to the top-k list."""
+    rule = rule or NotSureRule()
+    start = time.perf_counter()
+    x = preprocess(image, loaded.img_size)  # (1, 3, S, S) normalised
+    logits = logits_of(loaded.model, x)[0]  # (n_classes,)
+    probs = logits.softmax(dim=0)
+    labels, values, idx = top_k(probs, loaded.classes, k)
+    seconds = time.perf_counter() - start
+    entropy, energy = normalised_entropy(probs), energy_score(logits)
+    reasons = judge(values[0], entropy, energy, rule)
+    return Prediction(labels, values, idx, entropy, energy, seconds, not_sure=bool(reasons), reasons=reasons)
+
+
+def calibrate_energy(loaded: LoadedModel, images: Iterable[Image.Image], quantile: float = 0.95) -> float:
+    """The energy below which `quantile` of these (training) images fall: the "unlike the training data" line."""
+    energies = [energy_score(logits_of(loaded.model, preprocess(img, loaded.img_size))[0]) for img in images]
+    if not energies:
+        raise ValueError("calibrating the energy threshold needs at least one image")
+    return float(np.quantile(np.array(energies), quantile))
+
+
+def gradcam_layer(loaded: LoadedModel) -> torch.nn.Module:
+    """The last body stage of the model (e.g. layer4 of a resnet, features.18 of mobilenet_v2)."""
+    return get_module(loaded.model, ARCHS[loaded.arch].stages[-1][1])
+
+
+def explain(loaded: LoadedModel, image: Image.Image, class_idx: int, alpha: float = 0.45) -> Image.Image:
+    """Grad-CAM overlay for class_idx on the model's view of image (take the model lock around this)."""
+    from core.gradcam import grad_cam, overlay
+    from core.models import denormalise
+
+    x = preprocess(image, loaded.img_size).to(model_device(loaded.model))  # (1, 3, S, S)
+    heat, _ = grad_cam(loaded.model, x, gradcam_layer(loaded), class_idx)  # (S, S) in [0, 1]
+    seen = Image.fromarray(denormalise(x[0]))  # the centre crop the model saw
+    return overlay(seen, heat, alpha=alpha)
+
+
+def top_k_chart(pred: Prediction, title: str = "") -> go.Figure:
+    """Horizontal plotly bar chart of the top-k probabilities, the most probable on top."""
+    colours = ["#9e9e9e" if pred.not_sure else "#1f77b4"] + ["#c7c7c7"] * (len(pred.labels) - 1)
+    fig = go.Figure(
+        go.Bar(
+            x=pred.probs[::-1],
+            y=pred.labels[::-1],
+            orientation="h",
+            marker_color=colours[::-1],
+            text=[f"{p:.1%}" for p in pred.probs[::-1]],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(
+        title=title or None,
+        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        height=60 + 40 * len(pred.labels),
+        margin=dict(l=10, r=10, t=30 if title else 10, b=10),
+    )
+    return fig

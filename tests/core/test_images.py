@@ -1,0 +1,185 @@
+"""Every kind of bad or unusual user image, generated here: a clear ImageError or a correct RGB image."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import images
+from core.images import ImageError, load_image_bytes, load_image_file
+
+
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG claiming width x height pixels in a few dozen bytes (the decompression-bomb shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def gradient_rgb(w: int = 60, h: int = 40) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.uint8)
+    arr = np.stack([np.tile(x, (h, 1)), np.tile(x[::-1], (h, 1)), np.full((h, w), 90, np.uint8)], axis=-1)
+    return Image.fromarray(arr, "RGB")
+
+
+def test_plain_rgb_jpeg_is_unchanged_in_shape():
+    loaded = load_image_bytes(encode(gradient_rgb(), "JPEG"), "ok.jpg")
+    assert loaded.image.mode == "RGB" and loaded.image.size == (60, 40)
+    assert loaded.notes == []
+    assert loaded.digest == images.image_digest(encode(gradient_rgb(), "JPEG"))
+
+
+def test_not_an_image():
+    with pytest.raises(ImageError, match="not an image"):
+        load_image_bytes(b"hello, this is a text file\n" * 20, "notes.txt")
+
+
+def test_empty_file():
+    with pytest.raises(ImageError, match="empty"):
+        load_image_bytes(b"", "empty.jpg")
+
+
+def test_damaged_jpeg():
+    data = encode(gradient_rgb(200, 150), "JPEG", quality=90)
+    with pytest.raises(ImageError, match="damaged"):
+        load_image_bytes(data[: len(data) // 2], "cut.jpg")
+
+
+def test_damaged_png():
+    data = bytearray(encode(gradient_rgb(), "PNG"))
+    data[60:80] = b"\xff" * 20  # scribble over the compressed pixel data
+    with pytest.raises(ImageError, match="damaged|not an image"):
+        load_image_bytes(bytes(data), "scribbled.png")
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    data = png_header_only(13_000, 12_000)  # 156 MP in under 100 bytes
+    assert len(data) < 200
+    with pytest.raises(ImageError, match="large|limit"):
+        load_image_bytes(data, "bomb.png")
+
+
+def test_pixel_limit_is_ours(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageError, match="the limit is"):
+        load_image_bytes(encode(gradient_rgb(60, 40), "PNG"), "big.png")  # 2400 pixels > 1000
+
+
+def test_byte_limit(monkeypatch):
+    monkeypatch.setattr(images, "MAX_BYTES", 100)
+    with pytest.raises(ImageError, match="MB"):
+        load_image_bytes(encode(gradient_rgb(), "PNG"), "heavy.png")
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    cmyk = Image.new("CMYK", (30, 20), (0, 255, 255, 0))  # pure red in CMYK
+    loaded = load_image_bytes(encode(cmyk, "JPEG", quality=95), "print.jpg")
+    assert loaded.image.mode == "RGB"
+    r, g, b = loaded.image.getpixel((15, 10))
+    assert r > 200 and g < 60 and b < 60
+    assert any("CMYK" in n for n in loaded.notes)
+
+
+def test_16_bit_png_is_rescaled_to_8_bits():
+    arr = np.tile(np.linspace(0, 65535, 50).astype(np.uint16), (10, 1))
+    loaded = load_image_bytes(encode(Image.fromarray(arr), "PNG"), "scan16.png")
+    out = np.asarray(loaded.image)
+    assert loaded.image.mode == "RGB" and out.shape == (10, 50, 3)
+    assert out[0, 0, 0] == 0 and out[0, -1, 0] == 255  # full 16-bit range mapped to 0..255
+    assert np.all(np.diff(out[0, :, 0].astype(int)) >= 0)
+    assert any("8 bits" in n for n in loaded.notes)
+
+
+def test_rgba_transparent_png_gets_white_background():
+    arr = np.zeros((20, 20, 4), np.uint8)
+    arr[:, :10] = (0, 0, 255, 255)  # left half opaque blue, right half fully transparent black
+    loaded = load_image_bytes(encode(Image.fromarray(arr, "RGBA"), "PNG"), "logo.png")
+    assert loaded.image.mode == "RGB"
+    assert loaded.image.getpixel((2, 5)) == (0, 0, 255)
+    assert loaded.image.getpixel((15, 5)) == (255, 255, 255)
+    assert any("transparent" in n for n in loaded.notes)
+
+
+def test_palette_png_with_transparency():
+    img = Image.new("P", (10, 10), 0)
+    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    img.paste(1, (5, 0, 10, 10))
+    loaded = load_image_bytes(encode(img, "PNG", transparency=0), "pal.png")
+    assert loaded.image.getpixel((1, 1)) == (255, 255, 255)  # transparent red -> white
+    assert loaded.image.getpixel((8, 1)) == (0, 255, 0)
+
+
+def test_exif_rotated_photo_is_turned_upright():
+    img = gradient_rgb(60, 40)  # stored landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    loaded = load_image_bytes(encode(img, "JPEG", exif=exif.tobytes(), quality=95), "phone.jpg")
+    assert loaded.image.size == (40, 60)  # shown portrait
+    expected = np.asarray(img.transpose(Image.Transpose.ROTATE_270)).astype(int)
+    assert np.abs(np.asarray(loaded.image).astype(int) - expected).mean() < 6
+    assert any("EXIF" in n for n in loaded.notes)
+
+
+def test_greyscale_becomes_three_equal_channels():
+    grey = Image.fromarray(np.tile(np.arange(0, 250, 5, dtype=np.uint8), (8, 1)), "L")
+    loaded = load_image_bytes(encode(grey, "PNG"), "grey.png")
+    out = np.asarray(loaded.image)
+    assert out.shape == (8, 50, 3)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    assert np.array_equal(out[..., 0], np.asarray(grey))
+    assert any("greyscale" in n for n in loaded.notes)
+
+
+def test_one_bit_image():
+    loaded = load_image_bytes(encode(Image.new("1", (16, 16), 1), "PNG"), "bw.png")
+    assert loaded.image.mode == "RGB" and loaded.image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    loaded = load_image_bytes(data, "anim.gif")
+    r, g, b = loaded.image.getpixel((8, 8))
+    assert r > 200 and g < 50 and b < 50
+    assert any("first of 3 frames" in n for n in loaded.notes)
+
+
+def test_large_photo_is_shrunk_for_speed():
+    loaded = load_image_bytes(encode(gradient_rgb(3000, 1500), "JPEG"), "big.jpg")
+    assert max(loaded.image.size) == images.WORKING_SIDE
+    assert loaded.image.size[0] / loaded.image.size[1] == pytest.approx(2.0, rel=0.01)
+    assert any("shrunk" in n for n in loaded.notes)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "WEBP", "TIFF", "GIF"])
+def test_other_formats_load(fmt):
+    loaded = load_image_bytes(encode(gradient_rgb(), fmt), f"x.{fmt.lower()}")
+    assert loaded.image.mode == "RGB" and loaded.image.size == (60, 40)
+
+
+def test_float_tiff_is_rescaled():
+    arr = np.linspace(-1.0, 3.0, 40 * 30, dtype=np.float32).reshape(30, 40)
+    loaded = load_image_bytes(encode(Image.fromarray(arr, "F"), "TIFF"), "depth.tif")
+    out = np.asarray(loaded.image)
+    assert out.min() == 0 and out.max() == 255
+
+
+def test_load_image_file_missing_and_ok(tmp_path):
+    with pytest.raises(ImageError, match="cannot read"):
+        load_image_file(tmp_path / "nope.jpg")
+    path = tmp_path / "ok.png"
+    gradient_rgb().save(path)
+    assert load_image_file(path).image.size == (60, 40)

@@ -1,0 +1,131 @@
+"""Prediction: exact top-k from a model with known logits, not-sure rules, Grad-CAM leaves the model untouched."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from core import prediction as pred
+from core.activations import hook_count
+from core.models import LoadedModel, imagenet_classifier
+from core.synthetic import draw_example
+
+
+class FixedLogits(nn.Module):
+    """Ignores the image and returns the same logits for every item of the batch."""
+
+    def __init__(self, logits: list[float]):
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor(logits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)  # (B, n_classes)
+
+
+def fixed(logits: list[float], classes: list[str] | None = None) -> LoadedModel:
+    classes = classes or [f"c{i}" for i in range(len(logits))]
+    return LoadedModel(FixedLogits(logits).eval(), "mobilenet_v2", classes, "fixed", "run", img_size=32)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return draw_example(1, np.random.default_rng(0), (80, 64))
+
+
+def test_top_k_exact_sorted_and_sums(image):
+    logits = [0.0, 3.0, 1.0, 2.0, -1.0, 0.5, 4.0]
+    result = pred.predict(fixed(logits), image, k=5)
+    expected = torch.tensor(logits).softmax(0)
+    assert result.labels == ["c6", "c1", "c3", "c2", "c5"]
+    assert result.indices == [6, 1, 3, 2, 5]
+    assert result.probs == sorted(result.probs, reverse=True)
+    assert result.probs == pytest.approx([float(expected[i]) for i in result.indices], abs=1e-6)
+    assert sum(result.probs) < 1.0
+    all_probs = pred.predict(fixed(logits), image, k=len(logits)).probs
+    assert sum(all_probs) == pytest.approx(1.0, abs=1e-6)
+    assert result.energy == pytest.approx(-math.log(sum(math.exp(v) for v in logits)), abs=1e-5)
+    assert result.seconds > 0
+
+
+def test_k_larger_than_classes(image):
+    result = pred.predict(fixed([1.0, 2.0]), image, k=5)
+    assert result.labels == ["c1", "c0"]
+
+
+def test_entropy_bounds():
+    assert pred.normalised_entropy(torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(0.0, abs=1e-9)
+    assert pred.normalised_entropy(torch.full((10,), 0.1)) == pytest.approx(1.0, abs=1e-6)
+    assert pred.normalised_entropy(torch.tensor([1.0])) == 0.0
+
+
+def test_confident_when_one_class_dominates(image):
+    result = pred.predict(fixed([10.0, 0.0, 0.0, 0.0]), image)
+    assert not result.not_sure and result.reasons == []
+    assert result.top == "c0" and result.top_prob > 0.99
+
+
+def test_not_sure_when_probabilities_are_flat(image):
+    result = pred.predict(fixed([1.0, 1.0, 1.0, 1.0]), image)
+    assert result.not_sure
+    assert result.top_prob == pytest.approx(0.25)
+    assert any("top probability" in r for r in result.reasons)
+    assert any("spread out" in r for r in result.reasons)
+
+
+def test_not_sure_when_energy_is_above_calibrated_line(image):
+    # same softmax (confident) but logits 10 lower everywhere: energy +10, softmax cannot tell
+    known = fixed([12.0, 2.0, 2.0])
+    unlike = fixed([2.0, -8.0, -8.0])
+    line = pred.calibrate_energy(known, [image, image], quantile=0.95)
+    assert line == pytest.approx(pred.energy_score(torch.tensor([12.0, 2.0, 2.0])), abs=1e-5)
+    rule = pred.NotSureRule(max_energy=line + 0.5)
+    a, b = pred.predict(known, image, rule=rule), pred.predict(unlike, image, rule=rule)
+    assert a.probs == pytest.approx(b.probs, abs=1e-6)
+    assert not a.not_sure
+    assert b.not_sure and "unlike the training images" in b.reasons[0]
+
+
+def test_judge_thresholds_are_strict():
+    rule = pred.NotSureRule(min_top_prob=0.5, max_entropy=0.6, max_energy=-3.0)
+    assert pred.judge(0.5, 0.6, -3.0, rule) == []
+    assert len(pred.judge(0.49, 0.61, -2.9, rule)) == 3
+
+
+def test_calibrate_needs_images():
+    with pytest.raises(ValueError):
+        pred.calibrate_energy(fixed([1.0, 2.0]), [])
+
+
+@pytest.fixture(scope="module")
+def tiny_mobilenet():
+    torch.manual_seed(0)
+    model = imagenet_classifier("mobilenet_v2", pretrained=False).eval()  # random init, 1000 outputs
+    return LoadedModel(model, "mobilenet_v2", [f"k{i}" for i in range(1000)], "random", "random", img_size=64)
+
+
+def test_predict_leaves_shared_model_untouched(tiny_mobilenet, image):
+    before = {k: v.clone() for k, v in tiny_mobilenet.model.state_dict().items()}
+    result = pred.predict(tiny_mobilenet, image, k=5)
+    assert len(result.labels) == 5
+    assert not tiny_mobilenet.model.training
+    after = tiny_mobilenet.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_explain_overlay_and_no_hooks_left(tiny_mobilenet, image):
+    cls = pred.predict(tiny_mobilenet, image).indices[0]
+    out = pred.explain(tiny_mobilenet, image, cls)
+    assert isinstance(out, Image.Image) and out.size == (64, 64)
+    assert hook_count(tiny_mobilenet.model) == 0
+    assert not tiny_mobilenet.model.training
+    assert all(p.grad is None for p in tiny_mobilenet.model.parameters())
+
+
+def test_chart_has_one_bar_per_class(image):
+    result = pred.predict(fixed([3.0, 2.0, 1.0]), image, k=3)
+    fig = pred.top_k_chart(result)
+    assert list(fig.data[0].y) == ["c2", "c1", "c0"]  # most probable drawn on top
+    assert list(fig.data[0].x) == pytest.approx(result.probs[::-1])
