@@ -1,0 +1,142 @@
+"""What the Data page shows, computed without Streamlit: plotly figures, tables and image grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from PIL import Image, ImageOps
+
+from core.labels import LabelResult, is_cat_breed
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
+IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+CAT_COLOUR, DOG_COLOUR, OTHER_COLOUR = "#e4572e", "#17bebb", "#4c78a8"
+
+
+def looks_like_pets(classes: list[str]) -> bool:
+    """True when names follow Pets' convention: some capitalised (cats) and some lower-case (dogs)."""
+    return any(is_cat_breed(c) for c in classes) and any(not is_cat_breed(c) for c in classes)
+
+
+def class_balance_figure(items: pd.DataFrame) -> go.Figure:
+    """Bar chart of images per class; with Pets-style names cat breeds and dog breeds get their own colour."""
+    counts = items["label"].value_counts().sort_index()
+    classes = counts.index.tolist()
+    pets_style = looks_like_pets(classes)
+    fig = go.Figure()
+    if pets_style:
+        for name, colour, is_cat in (("cat breeds", CAT_COLOUR, True), ("dog breeds", DOG_COLOUR, False)):
+            sub = counts[[is_cat_breed(c) == is_cat for c in classes]]
+            fig.add_bar(x=sub.index, y=sub.values, name=f"{name} ({len(sub)})", marker_color=colour)
+    else:
+        fig.add_bar(x=classes, y=counts.values, name="images", marker_color=OTHER_COLOUR)
+    fig.add_hline(y=float(counts.mean()), line_dash="dot", annotation_text=f"mean {counts.mean():.0f}")
+    fig.update_layout(
+        xaxis_title="class",
+        yaxis_title="images",
+        xaxis_tickangle=-45,
+        height=380,
+        margin=dict(t=30, b=10),
+        legend=dict(orientation="h", y=1.1),
+        bargap=0.15,
+    )
+    return fig
+
+
+def size_figure(items: pd.DataFrame, max_points: int = 8000) -> go.Figure:
+    """Scatter of width × height per image (read from headers), to show why we resize."""
+    sample = items if len(items) <= max_points else items.sample(max_points, random_state=0)
+    fig = go.Figure(
+        go.Scattergl(
+            x=sample["width"],
+            y=sample["height"],
+            mode="markers",
+            marker=dict(size=5, opacity=0.5, color=OTHER_COLOUR),
+            text=sample["rel"],
+            hovertemplate="%{text}<br>%{x}×%{y}<extra></extra>",
+        )
+    )
+    fig.update_layout(xaxis_title="width (px)", yaxis_title="height (px)", height=380, margin=dict(t=30, b=10))
+    return fig
+
+
+def size_summary(items: pd.DataFrame) -> dict[str, float]:
+    """Median and extremes of the image sizes."""
+    return {
+        "median width": float(items["width"].median()),
+        "median height": float(items["height"].median()),
+        "smallest side": float(np.minimum(items["width"], items["height"]).min()),
+        "largest side": float(np.maximum(items["width"], items["height"]).max()),
+    }
+
+
+def sample_rows(items: pd.DataFrame, classes: list[str] | None, n: int, seed: int) -> pd.DataFrame:
+    """n random rows (like show_batch), restricted to classes when given."""
+    pool = items if not classes else items[items["label"].isin(classes)]
+    return pool.sample(min(n, len(pool)), random_state=seed) if len(pool) else pool
+
+
+def thumbnail(path: str, side: int = 160) -> Image.Image:
+    """A square, centre-cropped thumbnail (what Resize(side) with crop does)."""
+    with Image.open(path) as img:
+        img.draft("RGB", (side * 2, side * 2))
+        return ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (side, side))
+
+
+def label_examples(result: LabelResult, per_class: int = 2) -> pd.DataFrame:
+    """A few file names per class with the label the pattern extracted."""
+    rows, seen = [], {}
+    for rel, label in result.labels.items():
+        if seen.get(label, 0) < per_class:
+            seen[label] = seen.get(label, 0) + 1
+            rows.append({"file": rel, "label": label})
+    return pd.DataFrame(rows, columns=["file", "label"])
+
+
+def normalise(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels scaled to [0, 1] and then ImageNet-normalised, as (H, W, 3) float arrays."""
+    scaled = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    return scaled, (scaled - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def normalisation_table(image: Image.Image) -> pd.DataFrame:
+    """Per-channel mean/std before and after ImageNet normalisation."""
+    scaled, normed = normalise(image)
+    rows = []
+    for c, name in enumerate("RGB"):
+        rows.append(
+            {
+                "channel": name,
+                "mean (0–1 pixels)": scaled[..., c].mean(),
+                "std (0–1 pixels)": scaled[..., c].std(),
+                "ImageNet mean": IMAGENET_MEAN[c],
+                "ImageNet std": IMAGENET_STD[c],
+                "mean after": normed[..., c].mean(),
+                "std after": normed[..., c].std(),
+            }
+        )
+    return pd.DataFrame(rows).round(3)
+
+
+def channel_histogram_figure(image: Image.Image, bins: int = 60) -> go.Figure:
+    """Per-channel pixel histograms before (0–1) and after normalisation, in two panels."""
+    from plotly.subplots import make_subplots
+
+    scaled, normed = normalise(image)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("pixels / 255", "(pixels − mean) / std"))
+    for c, (name, colour) in enumerate(zip("RGB", ("#d62728", "#2ca02c", "#1f77b4"), strict=True)):
+        for col, arr in ((1, scaled), (2, normed)):
+            counts, edges = np.histogram(arr[..., c], bins=bins)
+            fig.add_scatter(
+                x=(edges[:-1] + edges[1:]) / 2,
+                y=counts,
+                mode="lines",
+                name=name,
+                line=dict(color=colour),
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+    fig.update_layout(height=300, margin=dict(t=40, b=10))
+    return fig

@@ -1,0 +1,335 @@
+"""Data: choose a dataset, label it with the lesson's regex, and look at it before training."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import archives, exploration, pets
+from core.datasets import DatasetError, DatasetSpec, folder_signature, split_counts
+from core.images import ImageError
+from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
+from core.own_classes import OwnClassesStore
+from core.settings import data_dir, sub_dir
+from ui.data import file_list, thumbnail, try_labels
+from ui.state import active_dataset, scan_active, set_active_dataset
+
+st.title("📂 Data: what's in the dataset?")
+st.markdown(
+    "Lesson 1 starts by looking at the data. The Oxford-IIIT Pet dataset has **37 breeds** "
+    "(12 cats, 25 dogs) and about 7,400 photos; each label is hidden in the file name, e.g. "
+    "`great_pyrenees_173.jpg`. Choose a source below, label it, then explore it."
+)
+
+base = data_dir()
+
+
+def activate(spec: DatasetSpec, message: str) -> None:
+    """Make spec the active dataset and forget labelling widgets of the previous one."""
+    set_active_dataset(spec)
+    for key in ("data_pattern", "data_match_on", "data_label_from", "data_filter"):
+        st.session_state.pop(key, None)
+    st.session_state["data_flash"] = message
+    st.rerun()
+
+
+# ---------------------------------------------------------------- 1. choose the data
+st.header("1 · Choose the data")
+tab_pets, tab_folder, tab_zip, tab_own = st.tabs(
+    ["🐾 Oxford-IIIT Pet", "📁 Local folder", "🗜️ Upload a .zip", "📸 Your own classes"]
+)
+
+with tab_pets:
+    found = pets.find_pets(base)
+    if found:
+        st.success(f"Oxford-IIIT Pet is on this machine: `{found}`")
+        if st.button("Use Oxford-IIIT Pet", key="data_use_pets"):
+            activate(pets.pets_spec(found), "Now using Oxford-IIIT Pet.")
+    else:
+        st.markdown(
+            "Downloads the archive (~800 MB) with fastai's `untar_data(URLs.PETS)` into the data folder, once. "
+            "On a slow classroom network, point the mirror field at a local copy, or use a file you already have."
+        )
+        mirror = st.text_input("Archive URL (change it to use a mirror)", value=pets.pets_url(), key="data_pets_url")
+        if st.button("⬇️ Download Oxford-IIIT Pet", key="data_download"):
+            bar = st.progress(0.0, text="Connecting…")
+
+            def report(done: int, total: int | None) -> None:
+                if total:
+                    bar.progress(min(1.0, done / total), text=f"{done / 1e6:.0f} / {total / 1e6:.0f} MB")
+                else:
+                    bar.progress(0.0, text=f"{done / 1e6:.0f} MB")
+
+            try:
+                with st.spinner("Downloading and extracting…"):
+                    images = pets.download_pets(base, mirror.strip() or None, progress=report)
+            except DatasetError as err:
+                bar.empty()
+                st.error(str(err))
+            else:
+                activate(pets.pets_spec(images), "Oxford-IIIT Pet downloaded and extracted.")
+        with st.expander("Use a local copy (already downloaded archive or extracted folder)"):
+            local = st.text_input("Path to oxford-iiit-pet.tgz or to the extracted folder", key="data_pets_local")
+            if st.button("Use this copy", key="data_pets_local_go") and local.strip():
+                try:
+                    with st.spinner("Checking / extracting…"):
+                        images = pets.use_local_pets(Path(local.strip()), base)
+                except DatasetError as err:
+                    st.error(str(err))
+                else:
+                    activate(pets.pets_spec(images), f"Using the local copy at {images}.")
+
+with tab_folder:
+    folder = st.text_input("Folder of images (searched recursively)", key="data_folder_path")
+    label_from = st.radio(
+        "Labels come from",
+        ["regex", "parent"],
+        format_func=lambda v: "the file name (regex)" if v == "regex" else "the parent folder's name",
+        horizontal=True,
+        key="data_folder_label_from",
+    )
+    if st.button("Use this folder", key="data_folder_go") and folder.strip():
+        path = Path(folder.strip()).expanduser()
+        if not path.is_dir():
+            st.error(f"Folder not found: `{path}`")
+        else:
+            activate(
+                DatasetSpec(name=path.name, kind="folder", root=str(path.resolve()), label_from=label_from),
+                f"Now using the folder {path}.",
+            )
+
+with tab_zip:
+    st.caption(
+        f"Images inside the zip are extracted into the data folder; nothing can be written outside it. "
+        f"Limits: {archives.MAX_FILES:,} files, {archives.MAX_TOTAL_BYTES / 1024**3:.0f} GiB unpacked, "
+        f"{archives.MAX_IMAGE_PIXELS / 1e6:.0f} MP per image. Other files are listed and skipped."
+    )
+    upload = st.file_uploader("A .zip of images (labelled by folder or by file name)", type=["zip"], key="data_zip")
+    if upload is not None and st.button("Extract and use", key="data_zip_go"):
+        from core.images import image_digest
+
+        target = sub_dir("datasets") / "uploads" / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
+        try:
+            with st.spinner("Extracting…"):
+                report = archives.extract_zip(upload, target)
+        except archives.ArchiveError as err:
+            st.error(str(err))
+        else:
+            st.session_state["data_zip_skipped"] = report.skipped
+            if not report.extracted:
+                st.error("The zip holds no usable images.")
+            else:
+                nested = any("/" in rel for rel in report.extracted)
+                activate(
+                    DatasetSpec(
+                        name=Path(upload.name).stem,
+                        kind="zip",
+                        root=str(report.target),
+                        label_from="parent" if nested else "regex",
+                    ),
+                    f"Extracted {len(report.extracted)} images from {upload.name}"
+                    + (f"; skipped {len(report.skipped)} files (listed below)." if report.skipped else "."),
+                )
+    skipped = st.session_state.get("data_zip_skipped")
+    if skipped:
+        with st.expander(f"{len(skipped)} files skipped from the last zip"):
+            st.dataframe([{"file": name, "reason": why} for name, why in skipped], hide_index=True)
+
+with tab_own:
+    st.markdown(
+        "Teach the model your own categories, Teachable-Machine style: name a few classes, then add photos "
+        "to each from your files or your camera. Everything stays on this machine."
+    )
+    store = OwnClassesStore(sub_dir("datasets") / "own")
+    counts = store.classes()
+    c1, c2 = st.columns([3, 1])
+    new_name = c1.text_input("New class name", key="data_own_new", placeholder="e.g. my_cat")
+    if c2.button("Add class", key="data_own_add") and new_name:
+        try:
+            store.add_class(new_name)
+            st.rerun()
+        except ValueError as err:
+            st.error(str(err))
+    if counts:
+        chosen = st.selectbox(
+            "Add photos to", list(counts), format_func=lambda c: f"{c} ({counts[c]} photos)", key="data_own_class"
+        )
+        files = st.file_uploader(
+            "Photos", accept_multiple_files=True, key=f"data_own_files_{chosen}", type=None, help="Any image format"
+        )
+        shot = st.camera_input("…or take one", key=f"data_own_camera_{chosen}")
+        if st.button("Add these photos", key="data_own_save"):
+            added, problems = 0, []
+            for item in [*(files or []), *([shot] if shot else [])]:
+                try:
+                    store.add_photo(chosen, item.getvalue(), item.name)
+                    added += 1
+                except ImageError as err:
+                    problems.append(str(err))
+            for problem in problems:
+                st.error(problem)
+            if added:
+                st.success(f"Added {added} photo(s) to {chosen}.")
+        photos = store.photos(chosen)
+        if photos:
+            st.image([str(p) for p in photos[:24]], width=96)
+        ready = [c for c, n in store.classes().items() if n >= 2]
+        if len(ready) >= 2:
+            if st.button("Use my classes", type="primary", key="data_own_use"):
+                activate(
+                    DatasetSpec(name="Your own classes", kind="own", root=str(store.root), label_from="parent"),
+                    "Now using your own classes.",
+                )
+        else:
+            st.info("Add at least two classes with two or more photos each to use them.")
+
+if msg := st.session_state.pop("data_flash", None):
+    st.toast(msg)
+
+spec = active_dataset()
+if spec is None:
+    st.info(
+        "No dataset chosen yet. Download Oxford-IIIT Pet, point to a folder, upload a zip or make your own classes."
+    )
+    st.stop()
+
+# ---------------------------------------------------------------- 2. label
+st.header(f"2 · Label: {spec.name}")
+root = Path(spec.root)
+if not root.is_dir():
+    st.error(f"The dataset folder `{root}` no longer exists. Choose another dataset above.")
+    st.stop()
+try:
+    rel_paths = tuple(file_list(str(root), folder_signature(root)))
+except DatasetError as err:
+    st.error(str(err))
+    st.stop()
+
+label_from = st.radio(
+    "Labels come from",
+    ["regex", "parent"],
+    index=0 if spec.label_from == "regex" else 1,
+    format_func=lambda v: "a regular expression on the file name/path" if v == "regex" else "the parent folder",
+    horizontal=True,
+    key="data_label_from",
+)
+pattern, match_on = spec.pattern, spec.match_on
+if label_from == "regex":
+    c1, c2 = st.columns([3, 2])
+    pattern = c1.text_input("Pattern (the ( ) group is the label)", value=spec.pattern, key="data_pattern")
+    match_on = c2.radio(
+        "Match against",
+        ["name", "path"],
+        index=0 if spec.match_on == "name" else 1,
+        format_func=lambda v: "file name (from_name_re)" if v == "name" else "whole path (from_path_re)",
+        key="data_match_on",
+    )
+    st.caption(f"Lesson default: `{PETS_PATTERN}` · course-v3: `{COURSE_V3_PATTERN}`. {PATTERN_NOTE}")
+    st.code(
+        f"dls = ImageDataLoaders.{'from_name_re' if match_on == 'name' else 'from_path_re'}(\n"
+        f"    path, fnames, pat=r'{pattern}', valid_pct=0.2, seed=42, item_tfms=Resize(224))",
+        language="python",
+    )
+    try:
+        result = try_labels(rel_paths, pattern, match_on)
+    except LabelError as err:
+        st.error(f"{err} Labels are unchanged until the pattern works.")
+        result = None
+else:
+    from core.labels import label_by_parent
+
+    result = label_by_parent(list(rel_paths))
+
+if result is not None:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("files matched", f"{len(result.labels):,}")
+    m2.metric("unmatched", f"{len(result.unmatched):,}")
+    m3.metric("classes found", len(result.classes))
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Examples of each class**")
+        st.dataframe(exploration.label_examples(result), hide_index=True, height=220)
+    with c2:
+        st.markdown("**Unmatched files** (left out of the dataset)")
+        if result.unmatched:
+            st.dataframe({"file": result.unmatched[:500]}, hide_index=True, height=220)
+        else:
+            st.caption("None: every image got a label.")
+    changed = (label_from, pattern, match_on) != (spec.label_from, spec.pattern, spec.match_on)
+    if changed and result.labels:
+        if len(result.classes) < 2:
+            st.warning("This labelling finds fewer than two classes; keep the previous one.")
+        else:
+            set_active_dataset(spec.with_labelling(label_from, pattern, match_on))
+            spec = active_dataset()
+    elif changed:
+        st.warning("The pattern matches no file; the previous labelling is kept.")
+
+scan = scan_active()
+if scan is None or scan.n_images == 0:
+    st.stop()
+items = scan.items
+
+# ---------------------------------------------------------------- 3. explore
+st.header("3 · Explore")
+if scan.corrupt:
+    st.warning(f"{len(scan.corrupt)} file(s) could not be read and are left out (listed at the bottom).")
+
+st.subheader("Class balance")
+st.caption(
+    "Roughly equal counts per class mean plain accuracy is a fair metric. In Pets the cat breeds are the "
+    "capitalised names."
+)
+st.plotly_chart(exploration.class_balance_figure(items), key="data_balance")
+
+st.subheader("A batch of examples")
+f1, f2, f3 = st.columns([3, 1, 1])
+chosen = f1.multiselect("Show only these classes", scan.classes, key="data_filter")
+n_show = f2.select_slider("Images", [6, 9, 12, 18, 24], value=12, key="data_n_show")
+if f3.button("🔀 Shuffle", key="data_shuffle"):
+    st.session_state["data_seed"] = st.session_state.get("data_seed", 0) + 1
+rows = exploration.sample_rows(items, chosen, n_show, st.session_state.get("data_seed", 0))
+cols = st.columns(6)
+for i, row in enumerate(rows.itertuples()):
+    with cols[i % 6]:
+        try:
+            st.image(thumbnail(row.path, 160, Path(row.path).stat().st_mtime), caption=row.label, width="stretch")
+        except (OSError, ValueError) as err:
+            st.caption(f"⚠️ {row.rel}: {err}")
+
+st.subheader("Image sizes")
+st.caption("Photos come in every size, read here from the file headers only. The model needs one size: Resize(224).")
+c1, c2 = st.columns([3, 1])
+c1.plotly_chart(exploration.size_figure(items), key="data_sizes")
+for name, value in exploration.size_summary(items).items():
+    c2.metric(name, f"{value:.0f} px")
+
+st.subheader("Training and validation split")
+st.caption(
+    f"`valid_pct={spec.valid_pct}`, `seed={spec.seed}`: a random {spec.valid_pct:.0%} of the images is held out "
+    "to measure error on photos the model never trained on. The seed makes it the same split every time."
+)
+counts = split_counts(items)
+c1, c2 = st.columns([1, 2])
+c1.metric("train", f"{int((~items['is_valid']).sum()):,}")
+c1.metric("valid", f"{int(items['is_valid'].sum()):,}")
+c2.dataframe(counts, hide_index=True, height=260)
+
+st.subheader("ImageNet normalisation")
+st.caption(
+    "A pretrained model expects inputs scaled like ImageNet: each channel has the ImageNet mean subtracted and "
+    "is divided by its std, so values sit around 0 with spread about 1."
+)
+sample_path = rows.iloc[0]["path"] if len(rows) else items.iloc[0]["path"]
+try:
+    sample = thumbnail(sample_path, 224, Path(sample_path).stat().st_mtime)
+except (OSError, ValueError) as err:
+    st.warning(f"Could not open {sample_path}: {err}")
+else:
+    c1, c2 = st.columns([1, 3])
+    c1.image(sample, caption=Path(sample_path).name, width="stretch")
+    c2.dataframe(exploration.normalisation_table(sample), hide_index=True)
+    st.plotly_chart(exploration.channel_histogram_figure(sample), key="data_hist")
+
+if scan.corrupt:
+    st.subheader("Unreadable files")
+    st.dataframe([{"file": rel, "problem": why} for rel, why in scan.corrupt], hide_index=True)

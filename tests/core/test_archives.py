@@ -1,0 +1,85 @@
+"""Safe zip extraction: nothing escapes the target, limits hold, non-images are listed and skipped."""
+
+import io
+import stat
+import zipfile
+
+import pytest
+from PIL import Image
+
+from core.archives import ArchiveError, extract_zip
+
+
+def jpeg_bytes(size=(8, 8), colour=(200, 10, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def make_zip(entries: dict[str, bytes], symlink: str | None = None) -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    buf.seek(0)
+    return buf
+
+
+def test_images_extracted_others_listed(tmp_path):
+    archive = make_zip(
+        {
+            "cats/a.jpg": jpeg_bytes(),
+            "dogs/b.jpg": jpeg_bytes(),
+            "notes.txt": b"hello",
+            "__MACOSX/cats/._a.jpg": b"junk",
+            "dogs/fake.jpg": b"not really",
+        }
+    )
+    report = extract_zip(archive, tmp_path / "out")
+    assert sorted(report.extracted) == ["cats/a.jpg", "dogs/b.jpg"]
+    reasons = dict(report.skipped)
+    assert reasons["notes.txt"] == "not an image"
+    assert "hidden" in reasons["__MACOSX/cats/._a.jpg"]
+    assert "not a readable image" in reasons["dogs/fake.jpg"]
+    assert not (tmp_path / "out" / "dogs" / "fake.jpg").exists()
+
+
+def test_path_escapes_and_links_are_refused(tmp_path):
+    archive = make_zip(
+        {"../evil.jpg": jpeg_bytes(), "/abs/evil.jpg": jpeg_bytes(), "ok/fine.jpg": jpeg_bytes()},
+        symlink="ok/link.jpg",
+    )
+    target = tmp_path / "deep" / "out"
+    report = extract_zip(archive, target)
+    assert report.extracted == ["ok/fine.jpg"]
+    assert not (tmp_path / "deep" / "evil.jpg").exists()
+    assert {name for name, _ in report.skipped} == {"../evil.jpg", "/abs/evil.jpg", "ok/link.jpg"}
+    assert all(p.resolve().is_relative_to(target.resolve()) for p in tmp_path.rglob("*.jpg") if "out" in str(p))
+
+
+def test_file_count_limit(tmp_path):
+    archive = make_zip({f"{i}.jpg": jpeg_bytes() for i in range(5)})
+    with pytest.raises(ArchiveError, match="limit is 4"):
+        extract_zip(archive, tmp_path / "out", max_files=4)
+
+
+def test_total_size_limit_counts_real_bytes(tmp_path):
+    archive = make_zip({"a.jpg": jpeg_bytes((64, 64)), "b.jpg": jpeg_bytes((64, 64))})
+    with pytest.raises(ArchiveError, match="unpacks to more than"):
+        extract_zip(archive, tmp_path / "out", max_total_bytes=900)
+
+
+def test_pixel_limit_per_image(tmp_path):
+    archive = make_zip({"small.jpg": jpeg_bytes((8, 8)), "big.jpg": jpeg_bytes((100, 100))})
+    report = extract_zip(archive, tmp_path / "out", max_pixels=5000)
+    assert report.extracted == ["small.jpg"]
+    assert "MP limit" in dict(report.skipped)["big.jpg"]
+
+
+def test_not_a_zip(tmp_path):
+    with pytest.raises(ArchiveError, match="Not a readable .zip"):
+        extract_zip(io.BytesIO(b"PK but not really"), tmp_path / "out")

@@ -1,0 +1,98 @@
+"""Scanning: labels, sizes from headers, corrupt files never fatal, a stable split and fingerprint."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.datasets import (
+    DatasetError,
+    DatasetSpec,
+    folder_signature,
+    list_image_files,
+    read_header,
+    scan_dataset,
+    split_counts,
+    split_valid,
+)
+from core.pets import pets_spec
+from core.synthetic import make_folder_dataset, make_pets_like
+
+
+def test_scan_pets_like(pets_like):
+    result = scan_dataset(pets_spec(pets_like))
+    assert result.n_images == 60
+    assert result.classes == ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
+    assert result.unmatched == [] and result.corrupt == []
+    row = result.items.iloc[0]
+    with Image.open(row["path"]) as img:
+        assert (row["width"], row["height"]) == img.size
+    assert int(result.items["is_valid"].sum()) == 12  # int(0.2 * 60)
+
+
+def test_corrupt_and_unmatched_files_are_reported(tmp_path):
+    root = make_pets_like(tmp_path / "ds", n_per_class=3)
+    (root / "Bengal_99.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    good = (root / "pug_1.jpg").read_bytes()
+    (root / "pug_98.jpg").write_bytes(good[: len(good) // 2])  # cut off: no end-of-image marker
+    (root / "notes.txt").write_text("ignored")
+    Image.new("RGB", (10, 10)).save(root / "weird-name.png")
+    result = scan_dataset(pets_spec(root).with_labelling("regex", r"^(.+)_\d+\.(?:jpg|png)$", "name"))
+    corrupt = dict(result.corrupt)
+    assert set(corrupt) == {"Bengal_99.jpg", "pug_98.jpg"}
+    assert "truncated" in corrupt["pug_98.jpg"]
+    assert result.unmatched == ["weird-name.png"]
+    assert result.n_images == 18
+
+
+def test_header_scan_rejects_decompression_bombs(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("1", (13000, 12000)).save(path)  # 156 MP, tiny file
+    with pytest.raises(ValueError, match="MP limit"):
+        read_header(path)
+
+
+def test_parent_folder_labels(tmp_path):
+    root = make_folder_dataset(tmp_path / "f", n_per_class=4, classes=("cat", "dog", "fish"))
+    spec = DatasetSpec(name="f", kind="folder", root=str(root), label_from="parent")
+    result = scan_dataset(spec)
+    assert result.classes == ["cat", "dog", "fish"]
+    assert result.n_images == 12
+
+
+def test_missing_or_empty_folder(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        list_image_files(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="No images"):
+        scan_dataset(DatasetSpec(name="e", kind="folder", root=str(tmp_path / "empty")))
+
+
+def test_hidden_files_and_folders_are_skipped(tmp_path):
+    make_pets_like(tmp_path / "d" / ".cache", n_per_class=1)
+    make_pets_like(tmp_path / "d" / "images", n_per_class=1)
+    Image.new("RGB", (4, 4)).save(tmp_path / "d" / ".hidden_1.jpg")
+    assert all(p.startswith("images/") for p in list_image_files(tmp_path / "d"))
+
+
+def test_split_is_seeded_and_sized():
+    a, b, c = split_valid(100, 0.2, 42), split_valid(100, 0.2, 42), split_valid(100, 0.2, 7)
+    assert a.sum() == 20 and np.array_equal(a, b) and not np.array_equal(a, c)
+    with pytest.raises(DatasetError):
+        split_valid(10, 1.5)
+
+
+def test_split_counts_table(pets_like):
+    table = split_counts(scan_dataset(pets_spec(pets_like)).items)
+    assert list(table.columns) == ["class", "train", "valid", "total", "valid %"]
+    assert table["total"].sum() == 60 and table["valid"].sum() == 12
+
+
+def test_fingerprint_and_signature_track_changes(tmp_path):
+    root = make_pets_like(tmp_path / "ds", n_per_class=2)
+    spec = pets_spec(root)
+    first, sig = scan_dataset(spec).fingerprint, folder_signature(root)
+    assert scan_dataset(spec).fingerprint == first
+    (root / "pug_2.jpg").unlink()
+    assert scan_dataset(spec).fingerprint != first and folder_signature(root) != sig
+    other_seed = DatasetSpec(**{**spec.__dict__, "seed": 1})
+    assert scan_dataset(other_seed).fingerprint != scan_dataset(spec).fingerprint

@@ -1,0 +1,62 @@
+"""The lesson's regex step: name vs path matching, bad patterns, parent-folder labels."""
+
+import pytest
+
+from core.labels import (
+    COURSE_V3_PATTERN,
+    PETS_PATTERN,
+    LabelError,
+    compile_pattern,
+    is_cat_breed,
+    label_by_parent,
+    label_files,
+)
+
+FILES = ["great_pyrenees_173.jpg", "Abyssinian_1.jpg", "images/Bengal_12.jpg", "README.txt.jpg", "pug.jpg"]
+
+
+def test_default_pattern_labels_pets_names():
+    result = label_files(FILES, PETS_PATTERN)
+    assert result.labels == {
+        "great_pyrenees_173.jpg": "great_pyrenees",
+        "Abyssinian_1.jpg": "Abyssinian",
+        "images/Bengal_12.jpg": "Bengal",
+    }
+    assert result.unmatched == ["README.txt.jpg", "pug.jpg"]
+    assert result.classes == ["Abyssinian", "Bengal", "great_pyrenees"]
+
+
+def test_course_v3_pattern_needs_the_whole_path():
+    # from_name_re sees only the name, which has no "/": nothing matches
+    assert label_files(FILES, COURSE_V3_PATTERN, "name").labels == {}
+    by_path = label_files(FILES, COURSE_V3_PATTERN, "path")
+    assert by_path.labels["images/Bengal_12.jpg"] == "Bengal"
+    assert by_path.labels["great_pyrenees_173.jpg"] == "great_pyrenees"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [("(unclosed", "Invalid regular expression"), ("no_group_\\d+", "one \\( \\) group"), ("", "empty")],
+)
+def test_bad_patterns_raise_label_error(pattern, message):
+    with pytest.raises(LabelError, match=message):
+        compile_pattern(pattern)
+
+
+def test_unknown_match_mode():
+    with pytest.raises(LabelError):
+        label_files(FILES, PETS_PATTERN, "folder")
+
+
+def test_empty_group_is_unmatched():
+    assert label_files(["_1.jpg"], r"^(.*)_\d+\.jpg$").unmatched == ["_1.jpg"]
+
+
+def test_parent_labels():
+    result = label_by_parent(["cat/1.jpg", "dog/a/2.jpg", "top.jpg"])
+    assert result.labels == {"cat/1.jpg": "cat", "dog/a/2.jpg": "a"}
+    assert result.unmatched == ["top.jpg"]
+
+
+def test_cat_breeds_are_capitalised():
+    assert is_cat_breed("Siamese") and not is_cat_breed("pug")

@@ -1,0 +1,83 @@
+"""Model registry: offline mobilenet_v2 weights, stage paths on every arch, run weights round trip."""
+
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from core import models
+
+
+def test_offline_mobilenet_weights_are_found_and_placed(data_folder):
+    assert models.offline_weights_file() is not None
+    home = models.prepare_torch_home()
+    assert (home / "hub" / "checkpoints" / models.MOBILENET_FILE).is_file()
+    assert models.weights_cached("mobilenet_v2")
+
+
+def test_imagenet_classifier_matches_torchvision():
+    torch.manual_seed(0)
+    ours = models.imagenet_classifier("mobilenet_v2").eval()
+    reference = torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1").eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x))
+    assert models.imagenet_categories("mobilenet_v2")[207] == "golden retriever"
+
+
+@pytest.mark.parametrize("arch", models.arch_names())
+def test_stage_paths_exist_and_downsample(arch):
+    model = models.create_model(arch, 3, pretrained=False).eval()
+    sizes = []
+    hooks = [models.get_module(model, path) for _, path in models.ARCHS[arch].stages]
+    outputs = {}
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, k=k: outputs.__setitem__(k, o.shape)) for k, m in enumerate(hooks)
+    ]
+    try:
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+    finally:
+        for h in handles:
+            h.remove()
+    sizes = [outputs[k][-1] for k in range(len(hooks))]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 32  # stem halves 64 px
+    assert isinstance(models.get_module(model, models.ARCHS[arch].first_conv), torch.nn.Conv2d)
+
+
+def test_missing_weights_raise_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+    with pytest.raises(models.WeightsUnavailable, match="random init"):
+        models.create_model("resnet18", 2, pretrained=True)
+
+
+def test_run_weights_round_trip(tmp_path):
+    from core.storage import atomic_write_json
+
+    model = models.create_model("resnet18", 4, pretrained=False).eval()
+    run = tmp_path / "run1"
+    models.save_weights(model, run / models.WEIGHTS_FILE)
+    atomic_write_json(run / models.RECORD_FILE, {"arch": "resnet18", "classes": list("abcd"), "img_size": 64})
+    loaded = models.load_run_model(run)
+    assert loaded.kind == "run" and loaded.classes == list("abcd") and loaded.img_size == 64
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x))
+
+
+def test_preprocess_resizes_crops_and_normalises():
+    img = Image.new("RGB", (300, 150), tuple(int(m * 255) for m in models.IMAGENET_MEAN))
+    x = models.preprocess(img, 64)
+    assert x.shape == (1, 3, 64, 64)
+    assert x.abs().max() < 0.02  # the ImageNet mean colour normalises to ~0
+    back = models.denormalise(x[0])
+    assert back.shape == (64, 64, 3) and back.dtype.name == "uint8"
+
+
+def test_pick_device_is_cpu_here():
+    assert models.pick_device().type in {"cpu", "cuda", "mps"}

@@ -1,0 +1,71 @@
+"""AppTest: the app frame and the Data page on a generated Pets-like folder."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.datasets import DatasetSpec
+from core.pets import pets_spec
+from ui.state import ACTIVE_DATASET
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+DATA_PAGE = str(ROOT / "pages" / "data.py")
+
+
+def test_app_frame_shows_data_page_and_sidebar(pets_like, monkeypatch):
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value.startswith("📂 Data")
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Dataset:" in sidebar_text
+    assert [m.value for m in at.sidebar.metric] == ["60", "6"]
+
+
+def test_data_page_without_dataset_explains_what_to_do():
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("No dataset chosen yet" in i.value for i in at.info)
+
+
+def test_data_page_renders_chart_grid_and_tables(pets_like):
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.metric][:3] == ["60", "0", "6"]  # matched, unmatched, classes
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3  # class balance, sizes, histograms
+    assert len(at.get("image")) >= 12  # the sample grid
+    headers = [h.value for h in at.header]
+    assert headers[-1] == "3 · Explore"
+
+
+def test_invalid_regex_is_an_inline_error(pets_like):
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    at.text_input(key="data_pattern").set_value("(unclosed").run()
+    assert not at.exception
+    assert any("Invalid regular expression" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET].pattern == pets_spec(pets_like).pattern  # labelling kept
+    at.text_input(key="data_pattern").set_value(r"^([A-Za-z]+)_\d+\.jpg$").run()
+    assert not at.exception and at.session_state[ACTIVE_DATASET].pattern == r"^([A-Za-z]+)_\d+\.jpg$"
+
+
+def test_missing_folder_is_a_clear_message(tmp_path):
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = DatasetSpec(name="gone", kind="folder", root=str(tmp_path / "gone"))
+    at.run()
+    assert not at.exception
+    assert any("no longer exists" in e.value for e in at.error)
+
+
+def test_local_folder_tab_rejects_missing_path(tmp_path):
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
+    at.text_input(key="data_folder_path").set_value(str(tmp_path / "missing")).run()
+    at.button(key="data_folder_go").click().run()
+    assert not at.exception
+    assert any("Folder not found" in e.value for e in at.error)
