@@ -157,6 +157,11 @@ def normalised_view(x: torch.Tensor) -> Image.Image:
     return to_pil((x - lo) / (hi - lo) if hi > lo else x * 0)
 
 
+def describe(x: torch.Tensor) -> str:
+    """One line on a tensor for a caption: shape and value range."""
+    return f"tensor {tuple(x.shape)}, min {float(x.min()):.2f}, max {float(x.max()):.2f}"
+
+
 def channel_histograms(before: torch.Tensor, after: torch.Tensor, bins: int = 60) -> go.Figure:
     """Per-channel histograms of one (3, H, W) image before (0..1) and after ImageNet normalisation."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("pixels in [0, 1]", "after Normalize (ImageNet stats)"))

@@ -1,0 +1,28 @@
+"""Cached wrappers for the Augmentation page (keys: image digest, config, seed)."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+from PIL import Image
+
+from core import augmentation
+from core.augmentation import AugConfig
+
+
+@st.cache_data(max_entries=64, show_spinner="Augmenting with fastai's transforms…")
+def grid(
+    digest: str, config: AugConfig, n: int, seed: int, _image: Image.Image
+) -> tuple[list[Image.Image], torch.Tensor, torch.Tensor]:
+    """n augmented samples, and the first one as a tensor before and after normalisation, (3, H, W) each."""
+    batch = augmentation.augment_batch(
+        _image, augmentation.item_tfms(config), augmentation.batch_tfms(config), n, seed
+    )  # (n, 3, size, size)
+    normalised = augmentation.normalise(batch[:1])[0]  # (3, size, size), what the model receives
+    return [augmentation.to_pil(t) for t in batch], batch[0].clone(), normalised
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gallery(digest: str, size: int, min_scale: float, seed: int, _image: Image.Image) -> dict[str, Image.Image]:
+    """The Resize methods / pad modes / RandomResizedCrop gallery of one image."""
+    return augmentation.resize_gallery(_image, size, min_scale, seed)
