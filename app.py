@@ -9,6 +9,7 @@ st.set_page_config(page_title="Pet Lab", page_icon="🐾", layout="wide")
 PAGES = {
     "1 · Data": [
         st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+        st.Page("pages/augmentation.py", title="Augmentation", icon=":material/auto_awesome_motion:"),
     ],
 }
 
