@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,3 +54,108 @@ def hook_count(model: nn.Module) -> int:
         len(m._forward_hooks) + len(m._backward_hooks) + len(getattr(m, "_forward_pre_hooks", {}))
         for m in model.modules()
     )
+
+
+# ---- stages: truncation, shapes, feature maps --------------------------------------------------
+
+
+def truncate(model: nn.Module, path: str) -> nn.Sequential:
+    """A Sequential that runs `model` up to and including the module at dotted `path`.
+
+    Works for our Sequential(body, head) layouts, where every component of a stage path indexes
+    an nn.Sequential ('0.0.13' is body[0][13]). The modules are shared, not copied: use it for
+    forward passes without hooks (e.g. the top-patch index) or deepcopy it first.
+    """
+    parts = [int(p) for p in path.split(".")]
+
+    def cut(seq: nn.Module, idx: list[int]) -> list[nn.Module]:
+        if not isinstance(seq, nn.Sequential):
+            raise ValueError(f"stage path {path!r} does not go through nn.Sequential containers")
+        head, rest = idx[0], idx[1:]
+        if not 0 <= head < len(seq):
+            raise ValueError(f"stage path {path!r}: index {head} out of range")
+        if not rest:
+            return list(seq[: head + 1])
+        return [*seq[:head], nn.Sequential(*cut(seq[head], rest))]
+
+    return nn.Sequential(*cut(model, parts))
+
+
+def capture_stages(model: nn.Module, x: torch.Tensor, paths: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One forward pass of the whole model; returns ({path: stage output on CPU}, logits).
+
+    The hooks live only inside capture_activations; callers sharing a model take the lock.
+    """
+    from core.models import get_module
+
+    model.eval()
+    layers = {p: get_module(model, p) for p in paths}
+    with torch.no_grad(), capture_activations(model, layers) as acts:
+        logits = model(x)  # (B, n_classes)
+    return dict(acts), logits.detach().cpu()
+
+
+def stage_shapes(model: nn.Module, paths: list[str], size: int = 224) -> dict[str, tuple[int, ...]]:
+    """Output shape of each stage for a (1, 3, size, size) input, from one dummy forward."""
+    x = torch.zeros(1, 3, size, size)
+    acts, _ = capture_stages(model, x, paths)
+    return {p: tuple(acts[p].shape) for p in paths}
+
+
+def channel_order(act: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Channel indices of a (C, h, w) activation sorted by mean activation, strongest first."""
+    arr = act.numpy() if isinstance(act, torch.Tensor) else np.asarray(act)
+    means = arr.reshape(arr.shape[0], -1).mean(axis=1)
+    return np.argsort(-means, kind="stable")
+
+
+def feature_grid(act: np.ndarray, channels: list[int] | np.ndarray, ncols: int = 8, gap: int = 1) -> np.ndarray:
+    """Mosaic of chosen channels of a (C, h, w) activation, each scaled to [0, 1]; gaps are NaN.
+
+    Returns a (rows*(h+gap)-gap, ncols*(w+gap)-gap) float array ready for a heat map.
+    """
+    act = np.asarray(act, dtype=np.float32)
+    channels = list(channels)
+    _, h, w = act.shape
+    ncols = max(1, min(ncols, len(channels)))
+    nrows = max(1, -(-len(channels) // ncols))
+    grid = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap), np.nan, dtype=np.float32)
+    for i, ch in enumerate(channels):
+        r, c = divmod(i, ncols)
+        tile = act[ch]
+        lo, hi = float(tile.min()), float(tile.max())
+        tile = (tile - lo) / (hi - lo) if hi > lo else np.zeros_like(tile)
+        grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
+    return grid
+
+
+def feature_grid_figure(act: np.ndarray, channels: list[int] | np.ndarray, ncols: int = 8, title: str = ""):
+    """Plotly heat map of feature_grid with the channel number on hover."""
+    import plotly.graph_objects as go
+
+    act = np.asarray(act)
+    channels = list(channels)
+    _, h, w = act.shape
+    grid = feature_grid(act, channels, ncols)
+    ncols = max(1, min(ncols, len(channels)))
+    labels = np.full(grid.shape, "", dtype=object)
+    for i, ch in enumerate(channels):
+        r, c = divmod(i, ncols)
+        labels[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = f"channel {ch}"
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid, customdata=labels, colorscale="Viridis", showscale=False,
+            hovertemplate="%{customdata}<br>%{z:.2f}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(title=title or None, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=None)
+    return fig
+
+
+def channel_overlay_heat(act: np.ndarray, channel: int) -> np.ndarray:
+    """One channel of a (C, h, w) activation, positive part scaled to [0, 1] for core.gradcam.overlay."""
+    tile = np.clip(np.asarray(act[channel], dtype=np.float32), 0, None)
+    top = float(tile.max())
+    return tile / top if top > 0 else tile
