@@ -1,0 +1,109 @@
+"""AppTest: the Prediction page with the offline ImageNet model and with a (tiny, untrained) fine-tuned run."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.models import RECORD_FILE, WEIGHTS_FILE, create_model, save_weights
+from core.pets import pets_spec
+from core.settings import sub_dir
+from core.storage import atomic_write_json
+from core.synthetic import DEFAULT_CLASSES, draw_example
+from ui.state import ACTIVE_DATASET, ACTIVE_RUN
+
+TIMEOUT = 240
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "prediction.py")
+
+
+def jpeg(label_idx: int, seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    draw_example(label_idx, np.random.default_rng(seed), (120, 100)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def run_id(data_folder) -> str:
+    """A run folder in the format load_run_model reads: mobilenet_v2 head for the 6 Pets-like classes, 64 px."""
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v2", len(DEFAULT_CLASSES), pretrained=False)
+    folder = sub_dir("runs") / "testrun"
+    folder.mkdir()
+    save_weights(model, folder / WEIGHTS_FILE)
+    record = {"arch": "mobilenet_v2", "classes": list(DEFAULT_CLASSES), "img_size": 64, "title": "test run"}
+    atomic_write_json(folder / RECORD_FILE, record)
+    return "testrun"
+
+
+def test_imagenet_model_uploads_good_and_bad(pets_like):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    assert not at.exception
+    assert any("1000 ImageNet labels" in i.value for i in at.info)
+    files = [
+        ("cat.jpg", jpeg(0), "image/jpeg"),
+        ("notes.txt", b"not an image at all", "text/plain"),
+        ("dog.jpg", jpeg(3, seed=1), "image/jpeg"),
+    ]
+    at.file_uploader(key="pred_uploads").set_value(files).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "notes.txt" in at.error[0].value  # the bad file, named
+    assert len(at.get("plotly_chart")) == 2  # both good files still predicted
+    assert [m.label for m in at.metric][:3] == ["inference time", "entropy", "energy"]
+    assert any("Energy check off" in c.value for c in at.caption)
+
+
+def test_run_model_predicts_dataset_classes_with_gradcam_and_energy(pets_like, run_id):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.run()
+    assert not at.exception
+    assert "test run" in at.success[0].value
+    assert any("Energy threshold" in c.value and "24 training images" in c.value for c in at.caption)
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0]
+    assert len(at.get("plotly_chart")) == 1
+    images = at.get("image")
+    assert len(images) == 2  # the photo and its Grad-CAM overlay
+    text = " ".join(m.value for m in at.markdown) + " ".join(w.value for w in at.warning)
+    assert any(c in text for c in DEFAULT_CLASSES)
+    assert chart is not None
+
+
+def test_not_sure_when_threshold_is_unreachable(pets_like, run_id):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.session_state["pred_min_prob"] = 1.0
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(1), "image/jpeg")).run()
+    assert not at.exception
+    assert any("Not sure" in w.value and "top probability" in w.value for w in at.warning)
+
+
+def test_dataset_source_predicts_the_picked_image(pets_like, run_id):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.session_state["pred_input"] = "Dataset or camera"
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_no_input_yet_says_what_to_do():
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = None
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    assert not at.exception
+    assert any("Upload one or more photos" in i.value for i in at.info)
