@@ -11,6 +11,9 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
         st.Page("pages/augmentation.py", title="Augmentation", icon=":material/auto_awesome_motion:"),
     ],
+    "4 · Use the model": [
+        st.Page("pages/prediction.py", title="Prediction", icon=":material/online_prediction:"),
+    ],
 }
 
 page = st.navigation(PAGES)
