@@ -11,6 +11,7 @@ still project). The shared model is never touched.
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import torch
@@ -91,7 +92,8 @@ def project(
         raise ValueError(f"method must be one of {list(METHODS)}")
     explainer = getattr(attr, METHODS[method])(_Unit(net, channel, position))
     inputs = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")  # captum removes them itself
         signal = explainer.attribute(inputs)  # (1, 3, H, W)
     return signal[0].detach().permute(1, 2, 0).numpy()
 
