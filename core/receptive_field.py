@@ -39,7 +39,7 @@ class ReceptiveField:
 
 
 def _positive_copy(model: nn.Module) -> nn.Module:
-    """A float64 copy whose output is a positive, linear function of a positive input."""
+    """A single-channel float64 copy whose output is a positive, linear function of a positive input."""
     probe = copy.deepcopy(model).double().eval()
     for module in probe.modules():
         module._forward_hooks.clear()
@@ -47,12 +47,14 @@ def _positive_copy(model: nn.Module) -> nn.Module:
         module._backward_hooks.clear()
     for name, module in list(probe.named_modules()):
         replacement: nn.Module | None = None
-        if isinstance(module, nn.Conv2d | nn.Linear):
-            fan_in = module.weight[0].numel()
+        if isinstance(module, nn.Conv2d):
+            # with constant positive weights every channel carries the same value, so one channel
+            # per conv gives the same support at a fraction of the cost
+            replacement = nn.Conv2d(
+                1, 1, module.kernel_size, module.stride, module.padding, module.dilation, bias=False
+            )
             with torch.no_grad():
-                module.weight.fill_(1.0 / fan_in)  # averaging keeps values in range
-                if module.bias is not None:
-                    module.bias.zero_()
+                replacement.weight.fill_(1.0 / replacement.weight.numel())  # averaging keeps values in range
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             replacement = nn.Identity()
         elif isinstance(module, nn.ReLU | nn.ReLU6 | nn.Hardtanh | nn.SiLU | nn.GELU | nn.Hardswish | nn.Dropout):
@@ -80,10 +82,20 @@ def receptive_field(model: nn.Module, path: str, size: int = 224, max_size: int 
     size and offset, so a 224 px probe suffices even for fields of ~450 px; only larger fields
     make the probe image grow (doubling up to `max_size`).
     """
-    probe = truncate(_positive_copy(model), path)
+    return _field_of(truncate(_positive_copy(model), path), size, max_size)
+
+
+def receptive_fields(model: nn.Module, paths: list[str], size: int = 224) -> dict[str, ReceptiveField]:
+    """receptive_field for several stages, sharing one probe copy of the model."""
+    probe = _positive_copy(model)
+    return {p: _field_of(truncate(probe, p), size) for p in paths}
+
+
+def _field_of(probe: nn.Module, size: int, max_size: int = 1024) -> ReceptiveField:
+    """Receptive field of the last unit layer of a probe network (see receptive_field)."""
     while True:
-        x = torch.ones(1, 3, size, size, dtype=torch.float64, requires_grad=True)
-        out = probe(x)  # (1, C, h, w), e.g. (1, 1280, 7, 7) for mobilenet_v2 features.18 at 224 px
+        x = torch.ones(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+        out = probe(x)  # (1, 1, h, w), e.g. (1, 1, 7, 7) for mobilenet_v2 features.18 at 224 px
         h = out.shape[-2]
         jump = size / h
 

@@ -73,3 +73,11 @@ def test_box_and_crop():
     assert crop.shape == (4, 4, 3)
     assert (crop[0] == 128).all() and (crop[:, 0] == 128).all()  # outside the image is grey
     assert (crop[1:, 1:] == img[0:3, 0:3]).all()
+
+
+def test_several_stages_at_once():
+    from core.receptive_field import receptive_fields
+
+    net = hand_net()
+    fields = receptive_fields(net, ["0.0", "0.5", "0.6"], size=64)
+    assert [f.size for f in fields.values()] == [3, 8, 32]
