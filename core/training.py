@@ -183,7 +183,10 @@ def _suggest(lrs: list[float], losses: list[float], num_it: int) -> tuple[dict, 
     if len(lr_t) < 3:
         return suggestions, points
     for name, func in zip(SUGGESTIONS, (valley, minimum, steep, slide), strict=True):
-        lr, point = func(lr_t, loss_t, num_it)
+        try:
+            lr, point = func(lr_t, loss_t, num_it)
+        except (IndexError, ValueError, RuntimeError):  # slide needs ≥ 16 points; a very short curve lacks them
+            continue
         suggestions[name] = float(lr)
         points[name] = (float(point[0]), float(point[1]))
     return suggestions, points
@@ -240,6 +243,8 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
     if config.dataset != scan.fingerprint:
         raise runs.ConfigError("The run's dataset fingerprint does not match the active dataset.")
     device = pick_device()
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
     dls = make_dls(scan.items, config, device)
     classes = list(dls.vocab)
     set_seed(config.seed)

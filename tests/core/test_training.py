@@ -1,0 +1,114 @@
+"""Training: LR finder, frozen and unfrozen fit_one_cycle, the cached-feature path, stopping."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import runs, training
+from core.datasets import DatasetSpec, scan_dataset
+from core.features import head_probs
+from core.models import load_run_model
+from core.synthetic import make_pets_like
+
+CLASSES = ("Bengal", "Persian", "beagle", "pug")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """4 classes × 10 generated images, and folders for runs and features shared by this module."""
+    base = tmp_path_factory.mktemp("training")
+    root = make_pets_like(base / "images", n_per_class=10, classes=CLASSES, size=(48, 40), seed=1)
+    scan = scan_dataset(DatasetSpec(name="tiny", kind="folder", root=str(root)))
+    return scan, base / "runs", base / "features"
+
+
+def config(scan, *stages, **kw) -> runs.RunConfig:
+    return runs.RunConfig(dataset=scan.fingerprint, img_size=48, bs=8, seed=0, stages=stages, **kw)
+
+
+FAST = runs.StageConfig(epochs=4, lr_max=1e-2, fast=True, views=2)
+SLOW = runs.StageConfig(epochs=3, lr_max=1e-2)
+UNFROZEN = runs.StageConfig(epochs=3, lr_max=1e-3, lr_min=1e-5, unfreeze=True)
+
+
+def test_lr_finder_returns_curve_and_suggestions(tiny):
+    scan, runs_dir, features_dir = tiny
+    for stage in (SLOW, FAST):
+        result = training.find_lr(config(scan, stage), scan, runs_dir, features_dir, num_it=20)
+        assert len(result.lrs) == len(result.losses) >= 15
+        assert result.lrs == sorted(result.lrs) and result.lrs[0] < 1e-5  # exponential sweep upwards
+        assert {"valley", "minimum", "steep"} <= set(result.suggestions) <= set(training.SUGGESTIONS)
+        assert all(result.lrs[0] / 10 <= lr <= result.lrs[-1] for lr in result.suggestions.values())
+        assert result.fast == stage.fast
+    assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())  # temp checkpoints removed
+
+
+def test_frozen_then_unfrozen_lower_the_loss(tiny):
+    scan, runs_dir, features_dir = tiny
+    frozen = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
+    epochs = frozen.run.record["epochs"]
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert epochs[-1]["error_rate"] < 1 - 1 / len(CLASSES)  # better than chance
+
+    both = training.train_run(config(scan, SLOW, UNFROZEN), scan, runs_dir, features_dir)
+    assert both.run.record["trained_stages"] == [1]  # stage 1 came from the stored frozen run
+    stage1 = [e for e in both.run.record["epochs"] if e["stage"] == 1]
+    assert len(stage1) == 3 and stage1[-1]["train_loss"] < stage1[0]["train_loss"]
+
+    again = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
+    assert again.reused and again.run.run_id == frozen.run.run_id
+
+
+def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
+    scan, runs_dir, features_dir = tiny
+    cfg = config(scan, FAST)
+    result = training.train_run(cfg, scan, runs_dir, features_dir)
+    record = result.run.record
+    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"]
+    assert "BatchNorm" in record["bn_note"]
+    loaded = load_run_model(result.run.path)  # the ordinary run format: Sequential(body, head)
+    assert loaded.classes == list(CLASSES) and loaded.img_size == 48
+
+    # Full network on the valid images (fastai's valid pipeline) vs the head on cached valid features.
+    dls = training.make_dls(scan.items, cfg, torch.device("cpu"))
+    with torch.no_grad():
+        full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
+    preds = runs.load_preds(result.run.path)
+    np.testing.assert_allclose(full, preds["probs"], atol=1e-5)
+    from core.features import read_features
+
+    (cache,) = [p for p in features_dir.iterdir() if not p.name.startswith(".")]
+    features = read_features(cache)
+    assert features.train_x.shape[0] == FAST.views
+    np.testing.assert_allclose(head_probs(loaded.model, features.valid_x, torch.device("cpu")), full, atol=1e-5)
+
+
+def test_stop_button_leaves_no_run(tiny):
+    scan, runs_dir, features_dir = tiny
+    cfg = config(scan, runs.StageConfig(epochs=2, lr_max=1e-3))
+    before = sorted(p.name for p in runs_dir.iterdir())
+
+    def press_stop(event):
+        if event["kind"] in ("batch", "epoch"):
+            runs.request_stop(runs_dir)
+
+    with pytest.raises(runs.TrainingStopped):
+        training.train_run(cfg, scan, runs_dir, features_dir, on_event=press_stop)
+    after = sorted(p.name for p in runs_dir.iterdir())
+    assert [n for n in after if not n.startswith(".train.lock")] == [n for n in before if n != ".train.lock"]
+    assert runs.find_run(runs_dir, cfg) is None and not runs.training_running(runs_dir)
+    assert runs.read_progress(runs_dir) is None and not runs.stop_requested(runs_dir)
+
+
+def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
+    scan, runs_dir, features_dir = tiny
+    with pytest.raises(runs.ConfigError, match="fingerprint"):
+        training.train_run(runs.RunConfig(dataset="other", stages=(SLOW,)), scan, runs_dir, features_dir)
+    with pytest.raises(runs.ConfigError, match="first, frozen"):
+        runs.validate(config(scan, SLOW, runs.StageConfig(epochs=1, lr_max=1e-3, fast=True)))
+    with pytest.raises(runs.ConfigError, match="earlier stage"):
+        no_parent = config(scan, SLOW, UNFROZEN, pretrained=False)  # its frozen stage was never trained
+        training.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
