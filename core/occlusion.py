@@ -41,6 +41,10 @@ class OcclusionResult:
                 count[y : y + self.patch, x : x + self.patch] += 1
         return np.where(count > 0, total / np.maximum(count, 1), self.base_prob).astype(np.float32)
 
+    def drop_map(self, size: int) -> np.ndarray:
+        """Relative drop of the target probability per pixel, clipped to [0, 1] (1 = hiding it kills the class)."""
+        return np.clip(1 - self.pixel_map(size) / max(self.base_prob, 1e-9), 0, 1)
+
 
 def square_positions(size: int, patch: int, stride: int) -> np.ndarray:
     """Top-left coordinates 0, stride, … that keep the square inside, plus the last one flush with the edge."""

@@ -62,3 +62,10 @@ def test_mobilenet_batched_shape():
     res = occlusion_map(model, torch.randn(1, 3, 64, 64), patch=32, stride=16, batch_size=4)
     assert res.prob.shape == (3, 3) and res.label.max() < 1000
     assert ((res.prob >= 0) & (res.prob <= 1)).all()
+
+
+def test_drop_map():
+    res = occlusion_map(TopLeftModel(), torch.ones(1, 3, 32, 32), target=0, patch=8, stride=8)
+    drop = res.drop_map(32)
+    assert drop.shape == (32, 32) and drop.min() == pytest.approx(0, abs=1e-6)
+    assert drop[0, 0] == pytest.approx(1 - 0.5 / res.base_prob, abs=1e-6)

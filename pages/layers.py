@@ -1,0 +1,247 @@
+"""Layers: what each stage of the CNN sees (Zeiler & Fergus 2014, on your own network and photos)."""
+
+import numpy as np
+import plotly.express as px
+import streamlit as st
+
+from core.activations import channel_order, channel_overlay_heat, feature_grid_figure
+from core.filters import filter_change, filter_grid
+from core.gradcam import overlay
+from core.occlusion import occlusion_figures
+from ui import layers
+from ui.pickers import image_picker_ui
+from ui.state import active_model, scan_active
+
+st.title("🔬 Layers: what each layer sees")
+st.caption(
+    "Early layers react to edges and colours, later ones combine them into textures, parts and whole pets "
+    "(Zeiler & Fergus, 2014). That is why fine-tuning can keep the early layers almost as they are."
+)
+
+loaded = active_model()
+mid = layers.model_id(loaded)
+size = loaded.img_size
+st.markdown(f"**Model:** {loaded.label} · input {size}×{size} px")
+
+infos = layers.stage_infos(loaded.arch, size)
+with st.expander("Stages: output shapes and receptive fields", expanded=False):
+    st.dataframe(layers.stage_table(infos), hide_index=True, width="stretch")
+    st.caption(
+        "The receptive field is the square of input pixels one unit of a stage can see; it grows with depth, "
+        "so later units can respond to whole ears or faces."
+    )
+labels = [i.label for i in infos]
+c1, c2 = st.columns([2, 1])
+stage_label = c1.selectbox("Stage", labels, index=min(2, len(labels) - 1), key="viz_stage")
+info = infos[labels.index(stage_label)]
+n_channels = info.shape[1]
+channel = int(c2.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels - 1, 0, key="viz_channel"))
+st.caption(
+    f"`{stage_label}` outputs `(B, {', '.join(map(str, info.shape[1:]))})`; each unit sees "
+    f"{info.field.size}×{info.field.size} px of the {size}×{size} input, units are {int(info.field.jump)} px apart."
+)
+
+picked = image_picker_ui("viz")
+tabs = st.tabs(["Feature maps", "Filters", "Top patches", "Projection", "Occlusion", "Grad-CAM", "Compare networks"])
+
+# ---- feature maps ---------------------------------------------------------------------------------
+with tabs[0]:
+    if picked is None:
+        st.info("Pick an image above to see its feature maps.")
+    else:
+        act, probs = layers.feature_maps(mid, info.path, picked.digest, size, loaded, picked.image)
+        top = int(probs.argmax())
+        st.markdown(f"Prediction: **{loaded.classes[top]}** ({probs[top]:.0%})")
+        order = channel_order(act)
+        n_show = st.select_slider("Channels shown", [16, 32, 64], value=32, key="viz_nshow")
+        shown = order[: min(n_show, len(order))]
+        g1, g2 = st.columns([3, 2])
+        with g1:
+            fig = feature_grid_figure(act, shown, ncols=8, title=f"{stage_label}: strongest {len(shown)} channels")
+            st.plotly_chart(fig, key="viz_grid")
+            st.caption(
+                "Each tile is one channel's map over the image, brightest = strongest, sorted by mean activation. "
+                f"Strongest here: {', '.join(str(c) for c in shown[:8])} — type one into *Channel* to enlarge it."
+            )
+        with g2:
+            heat = channel_overlay_heat(act, channel)
+            st.image(
+                overlay(layers.model_view(picked.image, size), heat, alpha=0.55),
+                caption=f"channel {channel} over the image (rank {int((order == channel).nonzero()[0][0]) + 1} "
+                f"of {len(order)})",
+            )
+            big = px.imshow(act[channel], color_continuous_scale="Viridis", title=f"channel {channel}")
+            big.update_layout(margin=dict(l=0, r=0, t=30, b=0), height=300)
+            st.plotly_chart(big, key="viz_channel_map")
+            st.caption("Where this channel fires: one detector slid over every position of the image.")
+
+# ---- filters --------------------------------------------------------------------------------------
+with tabs[1]:
+    pretrained, why = layers.imagenet_or_message(loaded.arch)
+    if pretrained is None:
+        st.warning(why)
+    else:
+        imagenet_filters = layers.first_filters(layers.model_id(pretrained), pretrained)
+        f1, f2 = st.columns(2)
+        f1.image(filter_grid(imagenet_filters), caption=f"ImageNet-pretrained {loaded.arch}: first conv")
+        f1.caption("Learnt on ImageNet: colour blobs and oriented edges, the alphabet every later layer is built from.")
+        if loaded.kind == "run":
+            run_filters = layers.first_filters(mid, loaded)
+            change = filter_change(imagenet_filters, run_filters)
+            f2.image(filter_grid(run_filters), caption=f"{loaded.label}: first conv after fine-tuning")
+            f2.metric("median change per filter", f"{float(np.median(change)):.2%}")
+            f2.caption("Fine-tuning barely moves these filters: edges are edges, for pets as for everything else.")
+        else:
+            random_init, why_random = layers.imagenet_or_message(loaded.arch, pretrained=False)
+            if random_init is not None:
+                f2.image(
+                    filter_grid(layers.first_filters(layers.model_id(random_init), random_init)),
+                    caption=f"{loaded.arch}, random init (seed {layers.RANDOM_SEED})",
+                )
+            f2.caption("Untrained filters are noise. Choose a fine-tuned run in the sidebar to compare it here.")
+
+# ---- top patches ----------------------------------------------------------------------------------
+with tabs[2]:
+    st.caption(
+        "For the chosen channel, the dataset images that excite it most, cropped to the unit's receptive field "
+        "(Zeiler & Fergus, Fig. 2). Early stages pick colours and edges; late ones, pet parts."
+    )
+    scan = scan_active()
+    if scan is None or scan.n_images == 0:
+        st.info("Top patches need a dataset: choose one on the Data page.")
+    else:
+        limit = st.number_input("Images to scan", 9, scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n")
+        paths = sorted(scan.items["path"].astype(str))[: int(limit)]
+        fingerprint = f"{scan.fingerprint}-n{int(limit)}"
+        index_file = layers.patch_index_path(mid, fingerprint, info.path, size)
+        if not index_file.is_file():
+            st.write(f"No index yet for `{stage_label}` of this model over {len(paths)} images.")
+            if st.button(f"Build the index (one pass over {len(paths)} images)", key="viz_patch_build"):
+                bar = st.progress(0.0, text="Indexing…")
+                try:
+                    layers.build_patch_index(
+                        loaded, mid, fingerprint, info.path, size, paths,
+                        lambda done, total: bar.progress(done / total, text=f"Indexing… {done}/{total} images"),
+                    )  # fmt: skip
+                except ValueError as err:
+                    st.error(str(err))
+                else:
+                    st.rerun()  # show the index from disk
+                bar.empty()
+        else:
+            mtime = index_file.stat().st_mtime
+            index = layers.load_patch_index(str(index_file), mtime)
+            crops = layers.patch_crops(str(index_file), mtime, channel, info.field)
+            if index.skipped:
+                st.caption(f"{len(index.skipped)} unreadable images were skipped.")
+            if not crops:
+                st.info("No patches for this channel.")
+            cols = st.columns(3)
+            for n, (crop, path, value) in enumerate(crops):
+                cols[n % 3].image(
+                    crop.resize((128, 128)), caption=f"{path.rsplit('/', 1)[-1]} · {value:.2f}", width=128
+                )
+
+# ---- projection -----------------------------------------------------------------------------------
+with tabs[3]:
+    st.caption(
+        "Run the channel's strongest unit backwards to the pixels: the deconvnet (Zeiler & Fergus) and guided "
+        "backprop show which input structure it responds to. Grey is zero."
+    )
+    if picked is None:
+        st.info("Pick an image above first.")
+    elif st.toggle("Compute projections", key="viz_proj_on"):
+        deconv, guided, pos, value = layers.projections(
+            mid, info.path, picked.digest, size, channel, loaded, picked.image
+        )
+        if value <= 0:
+            st.warning(f"Channel {channel} is silent on this image (max {value:.2f}): nothing to project.")
+        p1, p2, p3 = st.columns(3)
+        p1.image(layers.model_view(picked.image, size), caption="what the model sees")
+        p2.image(deconv, caption=f"deconvnet · unit {pos} = {value:.2f}")
+        p3.image(guided, caption="guided backprop")
+        st.caption("Guided backprop also masks where the forward pass was negative, so it is usually sharper.")
+
+# ---- occlusion ------------------------------------------------------------------------------------
+with tabs[4]:
+    st.caption(
+        "Slide a grey square over the image and watch the prediction (Zeiler & Fergus, Fig. 7): where the "
+        "probability drops, the model was looking."
+    )
+    if picked is None:
+        st.info("Pick an image above first.")
+    else:
+        o1, o2, o3 = st.columns(3)
+        patch = o1.select_slider("Square (px)", [16, 24, 32, 48, 64], value=48, key="viz_occ_patch")
+        stride = o2.select_slider("Stride (px)", [8, 16, 24, 32], value=16, key="viz_occ_stride")
+        options = ["top class", *loaded.classes]
+        target_name = o3.selectbox("Class", options, key="viz_occ_class")
+        target = None if target_name == "top class" else loaded.classes.index(target_name)
+        params = (mid, picked.digest, size, patch, stride, target)
+        if st.button("Compute occlusion map", key="viz_occ_go"):
+            bar = st.progress(0.0, text="Occluding…")
+            result = layers.occlusion_result(
+                loaded, picked.image, size, patch, stride, target,
+                lambda done, total: bar.progress(done / total, text=f"Occluding… {done}/{total} positions"),
+            )  # fmt: skip
+            bar.empty()
+            st.session_state["viz_occ_result"] = (params, result)
+        stored = st.session_state.get("viz_occ_result")
+        if stored is not None and stored[0] == params:
+            result = stored[1]
+            prob_fig, label_fig = occlusion_figures(result, loaded.classes)
+            m1, m2, m3 = st.columns(3)
+            m1.image(
+                overlay(layers.model_view(picked.image, size), result.drop_map(size), alpha=0.5),
+                caption=f"red = hiding it hurts p({loaded.classes[result.target]}) = {result.base_prob:.0%}",
+            )
+            m2.plotly_chart(prob_fig, key="viz_occ_prob")
+            m3.plotly_chart(label_fig, key="viz_occ_label")
+            st.caption("Right: the label the model switches to when that part is hidden.")
+
+# ---- Grad-CAM ------------------------------------------------------------------------------------
+with tabs[5]:
+    st.caption(
+        "Grad-CAM weighs the chosen stage's channels by how much they push a class up: a coarse map of the "
+        "evidence, at the stage's resolution."
+    )
+    if picked is None:
+        st.info("Pick an image above first.")
+    else:
+        cam_class = st.selectbox("Class", ["predicted class", *loaded.classes], key="viz_cam_class")
+        class_idx = None if cam_class == "predicted class" else loaded.classes.index(cam_class)
+        cam, idx = layers.gradcam_overlay(mid, info.path, picked.digest, size, class_idx, loaded, picked.image)
+        k1, k2 = st.columns(2)
+        k1.image(layers.model_view(picked.image, size), caption="what the model sees")
+        k2.image(cam, caption=f"Grad-CAM at {stage_label} for {loaded.classes[idx]}")
+
+# ---- compare networks ------------------------------------------------------------------------------
+with tabs[6]:
+    st.caption(
+        "The same image and stage in three networks. Random weights see nothing in particular; ImageNet weights "
+        "already see edges, textures and parts; fine-tuning reuses them. That is transfer learning."
+    )
+    if picked is None:
+        st.info("Pick an image above first.")
+    elif st.toggle("Compare the three networks", key="viz_cmp_on"):
+        nets = [
+            ("random init", *layers.imagenet_or_message(loaded.arch, pretrained=False)),
+            ("ImageNet-pretrained", *layers.imagenet_or_message(loaded.arch)),
+            (
+                "active run",
+                loaded if loaded.kind == "run" else None,
+                "No fine-tuned run chosen: pick one in the sidebar.",
+            ),
+        ]
+        cols = st.columns(3)
+        for col, (name, net, why) in zip(cols, nets, strict=True):
+            with col:
+                st.markdown(f"**{name}**")
+                if net is None:
+                    st.info(why)
+                    continue
+                net_id = layers.model_id(net)
+                net_act, _ = layers.feature_maps(net_id, info.path, picked.digest, size, net, picked.image)
+                fig = feature_grid_figure(net_act, channel_order(net_act)[:16], ncols=4)
+                st.plotly_chart(fig, key=f"viz_cmp_{name}")
+                st.caption(f"{net.label}: strongest 16 channels of {stage_label}")

@@ -1,0 +1,166 @@
+"""Cached wrappers for the Layers page: every hook-based call on a shared model takes MODEL_LOCK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+from PIL import Image
+
+from core import activations, filters, models, occlusion, patches, projection, receptive_field
+from core.gradcam import grad_cam, overlay
+from core.models import LoadedModel, WeightsUnavailable
+from core.storage import stable_hash
+from ui.state import MODEL_LOCK, cached_imagenet
+
+RANDOM_SEED = 0
+TOP_K = 9
+
+
+@st.cache_resource(max_entries=4, show_spinner="Building the random-init network…")
+def cached_random_init(arch: str, seed: int = RANDOM_SEED) -> LoadedModel:
+    """The untrained network with a fixed seed, so every visit shows the same random filters."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return models.load_imagenet(arch, pretrained=False)
+
+
+def model_id(loaded: LoadedModel) -> str:
+    """A name for this model's weights that is stable across restarts (keys the on-disk patch index)."""
+    if loaded.kind == "run":
+        with torch.no_grad():
+            checksum = float(sum(p.double().abs().sum() for p in loaded.model.parameters()))
+        return f"run-{loaded.run_id}-{stable_hash(round(checksum, 6), 8)}"
+    if loaded.kind == "random":
+        return f"random-{loaded.arch}-seed{RANDOM_SEED}"
+    return f"imagenet-{loaded.arch}"
+
+
+def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel | None, str | None]:
+    """The shared ImageNet (or seeded random-init) model, or the reason it cannot be had."""
+    try:
+        return (cached_imagenet(arch, True) if pretrained else cached_random_init(arch)), None
+    except WeightsUnavailable as err:
+        return None, str(err)
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    label: str
+    path: str
+    shape: tuple[int, ...]
+    field: receptive_field.ReceptiveField
+
+
+@st.cache_data(max_entries=8, show_spinner="Measuring each stage: shapes and receptive fields…")
+def stage_infos(arch: str, size: int) -> list[StageInfo]:
+    """Output shape (dummy forward) and receptive field of every stage of arch (weights do not matter)."""
+    loaded = cached_random_init(arch)
+    paths = [p for _, p in models.ARCHS[arch].stages]
+    with MODEL_LOCK:
+        shapes = activations.stage_shapes(loaded.model, paths, size)
+        fields = receptive_field.receptive_fields(loaded.model, paths, size)
+    return [StageInfo(label, p, shapes[p], fields[p]) for label, p in models.ARCHS[arch].stages]
+
+
+def stage_table(infos: list[StageInfo]) -> pd.DataFrame:
+    """The stage picker's table: shape as the students will see it in code, and receptive field."""
+    return pd.DataFrame(
+        {
+            "stage": [i.label for i in infos],
+            "output shape": [f"(B, {', '.join(str(d) for d in i.shape[1:])})" for i in infos],
+            "receptive field (px)": [i.field.size for i in infos],
+            "step between units (px)": [int(i.field.jump) for i in infos],
+        }
+    )
+
+
+def image_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    return models.preprocess(image, size)  # (1, 3, size, size)
+
+
+def model_view(image: Image.Image, size: int) -> Image.Image:
+    """The square crop the model actually sees, for overlays."""
+    return Image.fromarray(models.denormalise(image_tensor(image, size)[0]))
+
+
+@st.cache_data(max_entries=24, show_spinner="Running the image through the network…")
+def feature_maps(
+    mid: str, stage: str, digest: str, size: int, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[np.ndarray, np.ndarray]:
+    """(C, h, w) activation of `stage` and the class probabilities, from one hooked forward pass."""
+    x = image_tensor(_image, size)
+    with MODEL_LOCK:
+        acts, logits = activations.capture_stages(_loaded.model, x, [stage])
+    return acts[stage][0].numpy(), logits.softmax(-1)[0].numpy()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def first_filters(mid: str, _loaded: LoadedModel) -> np.ndarray:
+    """(C_out, k, k, 3) weights of the first conv."""
+    return filters.conv_filters(_loaded.model, models.ARCHS[_loaded.arch].first_conv)
+
+
+@st.cache_data(max_entries=16, show_spinner="Grad-CAM…")
+def gradcam_overlay(
+    mid: str, stage: str, digest: str, size: int, class_idx: int | None, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[Image.Image, int]:
+    """Grad-CAM at `stage` for class_idx (None: the top class) over the model's view of the image."""
+    x = image_tensor(_image, size)
+    with MODEL_LOCK:
+        heat, idx = grad_cam(_loaded.model, x, models.get_module(_loaded.model, stage), class_idx)
+    return overlay(model_view(_image, size), heat), idx
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting back to pixels (deconvnet and guided backprop)…")
+def projections(
+    mid: str, stage: str, digest: str, size: int, channel: int, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[Image.Image, Image.Image, tuple[int, int], float]:
+    """Deconvnet and guided-backprop pictures of the channel's strongest unit, its position and value."""
+    x = image_tensor(_image, size)
+    with MODEL_LOCK:  # deepcopy must not copy someone else's hooks
+        net = projection.projectable_copy(_loaded.model, stage)
+    pos, value = projection.strongest_unit(net, x, channel)
+    deconv = projection.project(net, x, channel, "deconvnet", pos)
+    guided = projection.project(net, x, channel, "guided", pos)
+    return projection.signal_image(deconv), projection.signal_image(guided), pos, value
+
+
+def occlusion_result(
+    loaded: LoadedModel, image: Image.Image, size: int, patch: int, stride: int, target: int | None, progress
+) -> occlusion.OcclusionResult:
+    """Occlusion map (plain batched forwards, no hooks: no lock needed)."""
+    return occlusion.occlusion_map(
+        loaded.model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
+    )
+
+
+def patch_index_path(mid: str, fingerprint: str, stage: str, size: int) -> Path:
+    return patches.index_path(patches.index_key(mid, fingerprint, stage, size, TOP_K))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_patch_index(path: str, mtime: float) -> patches.PatchIndex:
+    """The saved index (re-read when the file changes)."""
+    return patches.load_index(Path(path))
+
+
+def build_patch_index(
+    loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str], progress
+) -> patches.PatchIndex:
+    """One pass over the dataset (truncated forward, no hooks) saved under the data folder."""
+    return patches.load_or_build_index(
+        loaded.model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress
+    )
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def patch_crops(
+    path: str, mtime: float, channel: int, rf: receptive_field.ReceptiveField
+) -> list[tuple[Image.Image, str, float]]:
+    """The channel's top patches cropped to the receptive field."""
+    return patches.top_patches(load_patch_index(path, mtime), channel, rf)
