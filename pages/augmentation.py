@@ -28,9 +28,9 @@ if loaded is None:
     st.info("Pick an image above (from the dataset, an upload or the camera) to see its augmentations.")
     st.stop()
 
-controls, shown = st.columns([1, 2.4], gap="large")
+controls, shown = st.columns([1.1, 2.4], gap="large")
 with controls:
-    st.subheader("Item transforms (per image, CPU)")
+    st.markdown("##### Item transforms (per image, CPU)")
     presize = st.toggle(
         "Presizing (the lesson's recipe)",
         value=True,
@@ -59,7 +59,7 @@ with controls:
         "min_scale (smallest crop, share of the image area)", 0.08, 1.0, 0.75, 0.01, key="aug_min_scale"
     )
 
-    st.subheader("Batch transforms: aug_transforms")
+    st.markdown("##### Batch transforms: `aug_transforms`")
     c1, c2 = st.columns(2)
     do_flip = c1.checkbox("do_flip", value=True, key="aug_do_flip")
     flip_vert = c2.checkbox("flip_vert", value=False, key="aug_flip_vert")
