@@ -66,3 +66,22 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
     if n_groups == 1:
         return [float(lr_hi)]
     return [float(v) for v in even_mults(lr_lo, lr_hi, n_groups)]
+
+
+def schedule_figure(schedule: pd.DataFrame, title: str = "One-cycle schedule"):
+    """Plotly LR (left axis) and momentum (right axis) per step, as fit_one_cycle will run them."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["lr"], name="learning rate", line={"width": 3}))
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["mom"], name="momentum", yaxis="y2", line={"dash": "dot"}))
+    fig.update_layout(
+        title=title,
+        height=300,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": "epoch"},
+        yaxis={"title": "learning rate", "exponentformat": "e"},
+        yaxis2={"title": "momentum", "overlaying": "y", "side": "right", "range": [0.8, 1.0]},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
