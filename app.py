@@ -11,6 +11,10 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
         st.Page("pages/augmentation.py", title="Augmentation", icon=":material/auto_awesome_motion:"),
     ],
+    "2 · Train": [
+        st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
+        st.Page("pages/interpretation.py", title="Interpretation", icon=":material/grid_on:"),
+    ],
     "4 · Use the model": [
         st.Page("pages/prediction.py", title="Prediction", icon=":material/online_prediction:"),
     ],

@@ -1,0 +1,61 @@
+"""AppTest: the Interpretation page on a stored run (hand-made predictions in the real run format)."""
+
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.models import create_model, save_weights
+from core.settings import sub_dir
+from ui.state import ACTIVE_RUN
+
+TIMEOUT = 120
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "interpretation.py")
+
+
+def make_run(pets_like) -> str:
+    """A run folder exactly as train_run writes it, with known predictions."""
+    classes = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
+    paths = sorted(str(p) for p in Path(pets_like).glob("*.jpg"))[:12]
+    targets = np.array([classes.index(Path(p).name.rsplit("_", 1)[0]) for p in paths])
+    probs = np.full((12, 6), 0.02, np.float32)
+    probs[np.arange(12), targets] = 0.9
+    probs[0] = [0.1, 0.8, 0.02, 0.02, 0.03, 0.03]  # one mistake: Bengal called Persian
+    weights = Path(pets_like).parent / "w.pt"
+    save_weights(create_model("mobilenet_v2", 6, pretrained=False), weights)
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": {},
+              "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 1 / 12}],
+              "valid_paths": paths, "created": 1.0}  # fmt: skip
+    runs.write_run(sub_dir("runs"), "testrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
+    return "testrun"
+
+
+def test_interpretation_without_run_explains():
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("No run is active" in i.value for i in at.info)
+
+
+def test_interpretation_shows_matrix_tables_and_images(pets_like):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = make_run(pets_like)
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.header] == [
+        "Scoreboard",
+        "Confusion matrix",
+        "Top losses",
+        "Most confused",
+        "Per-class error",
+    ]
+    assert at.metric[0].value == "8.33%"
+    assert len(at.get("plotly_chart")) == 1
+    assert at.selectbox(key="interp_cell").value == (0, 1)  # the one mistake comes first
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "p=0.80" in captions  # the mistaken image in the selected cell
+    assert "Persian / Bengal / 2.30 / 0.10" in captions  # top loss: predicted / actual / loss / prob
+    tables = [df.value for df in at.dataframe]
+    assert any("Parkhi" in " ".join(map(str, t.get("model", []))) for t in tables if hasattr(t, "get"))
+    at.number_input(key="interp_min_val").set_value(2).run()
+    assert any("No pair" in s.value for s in at.success)
