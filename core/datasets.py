@@ -80,18 +80,56 @@ def list_image_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (SOFn), walking marker segments; None if not found."""
+    pos = 2
+    while pos + 9 < len(head):
+        if head[pos] != 0xFF:
+            return None
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _SOF_MARKERS:
+            height, width = (
+                int.from_bytes(head[pos + 5 : pos + 7], "big"),
+                int.from_bytes(head[pos + 7 : pos + 9], "big"),
+            )
+            return (width, height) if width and height else None
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(head[pos + 2 : pos + 4], "big")
+    return None
+
+
 def read_header(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header alone; raises on unreadable or truncated files."""
-    with Image.open(path) as img:  # lazy: reads the header, decodes no pixels
-        width, height = img.size
-        fmt = img.format
+    """(width, height) from the image header alone; raises on unreadable or truncated files.
+
+    JPEG and PNG headers are parsed directly from the first bytes (one open, no decoding); other
+    formats go through PIL's lazy open. A JPEG must also end with its end-of-image marker.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        size: tuple[int, int] | None = None
+        if head[:3] == b"\xff\xd8\xff":
+            size = _jpeg_size(head)
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            fh.seek(max(0, end - 1024))
+            if b"\xff\xd9" not in fh.read():  # a cut-off JPEG lacks its end-of-image marker
+                raise ValueError("truncated JPEG (no end-of-image marker)")
+        elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            size = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if size is None:
+        with Image.open(path) as img:  # lazy: reads the header, decodes no pixels
+            size = img.size
+    width, height = size
     if width * height > MAX_PIXELS:
         raise ValueError(f"{width}×{height} is over the {MAX_PIXELS / 1e6:.0f} MP limit")
-    if fmt == "JPEG":
-        with open(path, "rb") as fh:  # a cut-off JPEG lacks its end-of-image marker
-            fh.seek(max(0, os.path.getsize(path) - 1024))
-            if b"\xff\xd9" not in fh.read():
-                raise ValueError("truncated JPEG (no end-of-image marker)")
     return width, height
 
 
@@ -122,13 +160,15 @@ def scan_dataset(spec: DatasetSpec) -> DatasetScan:
         raise DatasetError(f"No images found in {root}.")
     result = apply_labels(spec, rel_paths)
     rows, corrupt = [], []
+    root_str = str(root)
     for rel, label in result.labels.items():
+        path = os.path.join(root_str, rel)
         try:
-            width, height = read_header(root / rel)
+            width, height = read_header(path)
         except Exception as err:  # any unreadable file is reported, never fatal
             corrupt.append((rel, str(err) or type(err).__name__))
             continue
-        rows.append((rel, str(root / rel), label, width, height))
+        rows.append((rel, path, label, width, height))
     items = pd.DataFrame(rows, columns=["rel", "path", "label", "width", "height"])
     items["is_valid"] = split_valid(len(items), spec.valid_pct, spec.seed)
     return DatasetScan(spec=spec, items=items, unmatched=result.unmatched, corrupt=corrupt)

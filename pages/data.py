@@ -10,6 +10,7 @@ from core.images import ImageError
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
 from core.own_classes import OwnClassesStore
 from core.settings import data_dir, sub_dir
+from core.storage import stable_hash
 from ui.data import file_list, thumbnail, try_labels
 from ui.state import active_dataset, scan_active, set_active_dataset
 
@@ -26,8 +27,7 @@ base = data_dir()
 def activate(spec: DatasetSpec, message: str) -> None:
     """Make spec the active dataset and forget labelling widgets of the previous one."""
     set_active_dataset(spec)
-    for key in ("data_pattern", "data_match_on", "data_label_from", "data_filter"):
-        st.session_state.pop(key, None)
+    st.session_state.pop("data_filter", None)
     st.session_state["data_flash"] = message
     st.rerun()
 
@@ -140,15 +140,21 @@ with tab_own:
         "to each from your files or your camera. Everything stays on this machine."
     )
     store = OwnClassesStore(sub_dir("datasets") / "own")
-    counts = store.classes()
-    c1, c2 = st.columns([3, 1])
-    new_name = c1.text_input("New class name", key="data_own_new", placeholder="e.g. my_cat")
-    if c2.button("Add class", key="data_own_add") and new_name:
+
+    def add_own_class() -> None:
+        """Button callback: create the class, select it, clear the name box."""
         try:
-            store.add_class(new_name)
-            st.rerun()
+            st.session_state["data_own_class"] = store.add_class(st.session_state.get("data_own_new", ""))
+            st.session_state["data_own_new"] = ""
         except ValueError as err:
-            st.error(str(err))
+            st.session_state["data_own_error"] = str(err)
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input("New class name", key="data_own_new", placeholder="e.g. my_cat")
+    c2.button("Add class", key="data_own_add", on_click=add_own_class)
+    if err := st.session_state.pop("data_own_error", None):
+        st.error(err)
+    counts = store.classes()
     if counts:
         chosen = st.selectbox(
             "Add photos to", list(counts), format_func=lambda c: f"{c} ({counts[c]} photos)", key="data_own_class"
@@ -204,24 +210,25 @@ except DatasetError as err:
     st.error(str(err))
     st.stop()
 
+ds_key = stable_hash(spec.root, 8)  # labelling widgets are per dataset: switching datasets resets them
 label_from = st.radio(
     "Labels come from",
     ["regex", "parent"],
     index=0 if spec.label_from == "regex" else 1,
     format_func=lambda v: "a regular expression on the file name/path" if v == "regex" else "the parent folder",
     horizontal=True,
-    key="data_label_from",
+    key=f"data_label_from_{ds_key}",
 )
 pattern, match_on = spec.pattern, spec.match_on
 if label_from == "regex":
     c1, c2 = st.columns([3, 2])
-    pattern = c1.text_input("Pattern (the ( ) group is the label)", value=spec.pattern, key="data_pattern")
+    pattern = c1.text_input("Pattern (the ( ) group is the label)", value=spec.pattern, key=f"data_pattern_{ds_key}")
     match_on = c2.radio(
         "Match against",
         ["name", "path"],
         index=0 if spec.match_on == "name" else 1,
         format_func=lambda v: "file name (from_name_re)" if v == "name" else "whole path (from_path_re)",
-        key="data_match_on",
+        key=f"data_match_on_{ds_key}",
     )
     st.caption(f"Lesson default: `{PETS_PATTERN}` · course-v3: `{COURSE_V3_PATTERN}`. {PATTERN_NOTE}")
     st.code(

@@ -96,3 +96,21 @@ def test_fingerprint_and_signature_track_changes(tmp_path):
     assert scan_dataset(spec).fingerprint != first and folder_signature(root) != sig
     other_seed = DatasetSpec(**{**spec.__dict__, "seed": 1})
     assert scan_dataset(other_seed).fingerprint != scan_dataset(spec).fingerprint
+
+
+def test_header_sizes_match_pil_for_every_format(tmp_path):
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (37, 53, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the header size stays the stored one
+    cases = {
+        "plain.jpg": dict(format="JPEG"),
+        "progressive.jpg": dict(format="JPEG", progressive=True),
+        "exif.jpg": dict(format="JPEG", exif=exif.tobytes()),
+        "a.png": dict(format="PNG"),
+        "a.gif": dict(format="GIF"),
+        "a.webp": dict(format="WEBP"),
+    }
+    for name, kwargs in cases.items():
+        img.save(tmp_path / name, **kwargs)
+        assert read_header(tmp_path / name) == (53, 37), name

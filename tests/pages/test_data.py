@@ -43,15 +43,19 @@ def test_data_page_renders_chart_grid_and_tables(pets_like):
     assert headers[-1] == "3 · Explore"
 
 
+def pattern_box(at):
+    return next(t for t in at.text_input if t.label.startswith("Pattern"))
+
+
 def test_invalid_regex_is_an_inline_error(pets_like):
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     at.run()
-    at.text_input(key="data_pattern").set_value("(unclosed").run()
+    pattern_box(at).set_value("(unclosed").run()
     assert not at.exception
     assert any("Invalid regular expression" in e.value for e in at.error)
     assert at.session_state[ACTIVE_DATASET].pattern == pets_spec(pets_like).pattern  # labelling kept
-    at.text_input(key="data_pattern").set_value(r"^([A-Za-z]+)_\d+\.jpg$").run()
+    pattern_box(at).set_value(r"^([A-Za-z]+)_\d+\.jpg$").run()
     assert not at.exception and at.session_state[ACTIVE_DATASET].pattern == r"^([A-Za-z]+)_\d+\.jpg$"
 
 
