@@ -15,6 +15,9 @@ PAGES = {
         st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
         st.Page("pages/interpretation.py", title="Interpretation", icon=":material/grid_on:"),
     ],
+    "3 · Inside the network": [
+        st.Page("pages/layers.py", title="Layers", icon=":material/layers:"),
+    ],
     "4 · Use the model": [
         st.Page("pages/prediction.py", title="Prediction", icon=":material/online_prediction:"),
     ],

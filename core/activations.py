@@ -150,7 +150,9 @@ def feature_grid_figure(act: np.ndarray, channels: list[int] | np.ndarray, ncols
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
-    fig.update_layout(title=title or None, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=None)
+    top = 30 if title else 0
+    height = int(min(900, max(120, 560 * grid.shape[0] / grid.shape[1]))) + top  # keep the tiles square
+    fig.update_layout(title=title or None, margin=dict(l=0, r=0, t=top, b=0), height=height)
     return fig
 
 

@@ -111,18 +111,18 @@ def occlusion_map(
 
 
 def occlusion_figures(result: OcclusionResult, classes: list[str]):
-    """Two plotly heat maps: probability of the target class, and the most probable label, per square centre."""
+    """Two plotly heat maps per square centre: target probability (white = unchanged, red = lower), top label."""
     import plotly.graph_objects as go
 
     cy = result.ys + result.patch / 2
     cx = result.xs + result.patch / 2
     prob_fig = go.Figure(
         go.Heatmap(
-            z=result.prob, x=cx, y=cy, zmin=0, zmax=1, colorscale="RdBu", colorbar=dict(title="p"),
+            z=result.prob, x=cx, y=cy, zmid=result.base_prob, colorscale="RdBu", colorbar=dict(title="p"),
             hovertemplate="square centred at (%{x}, %{y})<br>p = %{z:.3f}<extra></extra>",
         )
     )  # fmt: skip
-    prob_fig.update_layout(title=f"p({classes[result.target]}) with the square there")
+    prob_fig.update_layout(title=f"p({classes[result.target][:20]})")
     used = sorted(set(result.label.ravel().tolist()))
     code = {c: i for i, c in enumerate(used)}
     z = np.vectorize(code.get)(result.label)
@@ -140,7 +140,7 @@ def occlusion_figures(result: OcclusionResult, classes: list[str]):
             hovertemplate="square centred at (%{x}, %{y})<br>%{customdata}<extra></extra>",
         )
     )  # fmt: skip
-    label_fig.update_layout(title="most probable label with the square there")
+    label_fig.update_layout(title="top label")
     for fig in (prob_fig, label_fig):
         fig.update_yaxes(autorange="reversed", scaleanchor="x", title="y (px)")
         fig.update_xaxes(title="x (px)")

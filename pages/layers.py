@@ -173,7 +173,7 @@ with tabs[4]:
     else:
         o1, o2, o3 = st.columns(3)
         patch = o1.select_slider("Square (px)", [16, 24, 32, 48, 64], value=48, key="viz_occ_patch")
-        stride = o2.select_slider("Stride (px)", [8, 16, 24, 32], value=16, key="viz_occ_stride")
+        stride = o2.select_slider("Stride (px)", [8, 16, 24, 32], value=32, key="viz_occ_stride")
         options = ["top class", *loaded.classes]
         target_name = o3.selectbox("Class", options, key="viz_occ_class")
         target = None if target_name == "top class" else loaded.classes.index(target_name)
@@ -197,7 +197,10 @@ with tabs[4]:
             )
             m2.plotly_chart(prob_fig, key="viz_occ_prob")
             m3.plotly_chart(label_fig, key="viz_occ_label")
-            st.caption("Right: the label the model switches to when that part is hidden.")
+            st.caption(
+                "Middle: the class probability with the square centred at each point (white = as without the square, red = lower, blue = higher). "
+                "Right: the label the model switches to when that part is hidden."
+            )
 
 # ---- Grad-CAM ------------------------------------------------------------------------------------
 with tabs[5]:
