@@ -9,7 +9,7 @@ from tests.browser.conftest import assert_no_exception, screenshot, wait_ready
 def test_augmentation_grid(app_server, page):
     # a fresh server serves a deep link from pages/ without the app frame until app.py has run once
     page.goto(app_server)
-    wait_ready(page)
+    page.get_by_text("Pet Lab").first.wait_for()  # app.py has run: st.navigation now owns the URLs
     page.goto(f"{app_server}/augmentation")
     wait_ready(page)
     page.get_by_text("Pet Lab").first.wait_for()  # the shared sidebar: the page runs inside app.py

@@ -18,7 +18,7 @@ def test_prediction_upload_shows_top_class(app_server, page, tmp_path):
 
     # a fresh server serves a deep link from pages/ without the app frame until app.py has run once
     page.goto(app_server)
-    wait_ready(page)
+    page.get_by_text("Pet Lab").first.wait_for()  # app.py has run: st.navigation now owns the URLs
     page.goto(f"{app_server}/prediction")
     wait_ready(page)
     page.get_by_text("Pet Lab").first.wait_for()  # the shared sidebar: the page runs inside app.py
