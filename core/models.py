@@ -262,22 +262,21 @@ def load_run_model(run_dir: Path) -> LoadedModel:
 def preprocess(image, size: int = 224) -> torch.Tensor:
     """PIL RGB -> normalised (1, 3, size, size) tensor as fastai's validation pipeline does it.
 
-    Resize so the shorter side is `size`, centre-crop to a square (fastai `Resize(size)` at
-    inference), scale to [0, 1], subtract the ImageNet mean and divide by its std.
+    Centre-crop the largest square and resize it to `size` in one PIL call (fastai `Resize(size)`
+    at inference: crop, then resize; resizing only the kept pixels is what makes it fast), scale
+    to [0, 1], subtract the ImageNet mean and divide by its std.
     """
+    import numpy as np
     from PIL import Image
 
     w, h = image.size
-    scale = size / min(w, h)
-    resized = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
-    rw, rh = resized.size
-    left, top = (rw - size) // 2, (rh - size) // 2
-    crop = resized.crop((left, top, left + size, top + size))
-    x = torch.frombuffer(bytearray(crop.tobytes()), dtype=torch.uint8).view(size, size, 3)
-    x = x.permute(2, 0, 1).float().div_(255)  # (3, size, size) in [0, 1]
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return ((x - mean) / std).unsqueeze(0)  # (1, 3, size, size)
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    crop = image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
+    x = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float()  # (3, size, size) in [0, 255]
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1) * 255
+    return x.sub_(mean).div_(std).unsqueeze(0)  # (1, 3, size, size)
 
 
 def denormalise(x: torch.Tensor):
