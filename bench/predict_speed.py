@@ -1,0 +1,140 @@
+"""Prediction benchmark: the Prediction page's path vs a bare forward and vs fastai's learn.predict.
+
+    .venv/bin/python bench/predict_speed.py [--repeats 30] [--side 1024]
+
+One fastai Learner (vision_learner, mobilenet_v2 with its offline ImageNet body, a fresh head for
+6 generated Pets-like classes, DataLoaders with Resize(224)) and one decoded photo. Three ways to
+get its top-5 classes, timed alternately in the same run (median of `repeats`):
+  * ours: `core.prediction.predict` from the decoded PIL image to the top-5 list (preprocess,
+    forward under inference_mode, softmax, top-k, not-sure scores) — what the page runs;
+  * bare: `model(x)` alone on the same already-preprocessed (1, 3, 224, 224) tensor (goal: ours ≤ 1.3×);
+  * fastai: `learn.predict(image)` on the same PIL image, the usual notebook path (goal: ours ≥ 2× faster).
+All three use the very same nn.Module, on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.labels import PETS_PATTERN  # noqa: E402
+from core.models import LoadedModel, prepare_torch_home, preprocess, register_fastai_meta  # noqa: E402
+from core.prediction import predict  # noqa: E402
+from core.synthetic import draw_example, make_pets_like  # noqa: E402
+
+SIZE = 224
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run in rotating order after two warm-ups each."""
+    for fn in fns.values():
+        fn(), fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for i in range(repeats):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        for name in order:
+            times[name].append(timed(fns[name]))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def build_learner(folder: Path):
+    """A fastai Learner on generated Pets-like images: vision_learner(mobilenet_v2), fresh 6-class head."""
+    from fastai.data.transforms import get_image_files
+    from fastai.vision.augment import Resize
+    from fastai.vision.data import ImageDataLoaders
+    from fastai.vision.learner import vision_learner
+    from torchvision.models import mobilenet_v2
+
+    register_fastai_meta()
+    prepare_torch_home()  # the offline ImageNet weights where torchvision looks
+    files = get_image_files(folder)
+    dls = ImageDataLoaders.from_name_re(
+        folder, files, PETS_PATTERN, item_tfms=Resize(SIZE), bs=8, num_workers=0, device=torch.device("cpu"), seed=42
+    )
+    learn = vision_learner(dls, mobilenet_v2, pretrained=True)
+    learn.model.eval()
+    return learn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument(
+        "--side", type=int, default=1024, help="longer side of the test photo (uploads are shrunk to 1024)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_pets_like(Path(tmp) / "images", n_per_class=8, size=(320, 260))
+        learn = build_learner(folder)
+        loaded = LoadedModel(
+            model=learn.model,
+            arch="mobilenet_v2",
+            classes=list(learn.dls.vocab),
+            label="bench learner",
+            kind="run",
+            img_size=SIZE,
+        )
+        image = draw_example(3, np.random.default_rng(0), (args.side, args.side * 3 // 4))  # decoded RGB photo
+        x = preprocess(image, SIZE)  # (1, 3, 224, 224), prepared once for the bare forward
+        model = learn.model
+
+        def bare() -> None:
+            with torch.inference_mode():
+                model(x)  # (1, 6) logits
+
+        fns = {
+            "ours": lambda: predict(loaded, image, k=5),
+            "bare": bare,
+            "fastai": lambda: learn.predict(image),
+        }
+        # same answer from both paths (fastai.callback.progress is not imported: no progress bar to slow it)
+        ours_pred = predict(loaded, image, k=len(loaded.classes))
+        _, _, fastai_probs = learn.predict(image)
+        fastai_top = [learn.dls.vocab[int(i)] for i in fastai_probs.argsort(descending=True)[:5]]
+        ours_probs = dict(zip(ours_pred.labels, ours_pred.probs, strict=True))
+        gap = max(abs(ours_probs[c] - float(p)) for c, p in zip(learn.dls.vocab, fastai_probs, strict=True))
+        medians = interleaved(fns, args.repeats)
+
+    threads = torch.get_num_threads()
+    print(f"mobilenet_v2 via fastai vision_learner, 6 classes, {SIZE} px, CPU with {threads} threads")
+    print(f"photo {image.size[0]}×{image.size[1]} decoded; median of {args.repeats} interleaved runs")
+    print(f"top-5 ours:   {ours_pred.labels[:5]}")
+    print(f"top-5 fastai: {fastai_top}  (largest probability difference {gap:.4f}: the head is untrained, near-ties)")
+    print(f"{'path':<44} {'median (ms)':>12}")
+    print(f"{'ours: core.prediction.predict (PIL -> top-5)':<44} {medians['ours'] * 1000:>12.2f}")
+    print(f"{'bare: model(x) on the preprocessed tensor':<44} {medians['bare'] * 1000:>12.2f}")
+    print(f"{'fastai: learn.predict(PIL image)':<44} {medians['fastai'] * 1000:>12.2f}")
+    over_ours, over_fastai = medians["ours"] - medians["bare"], medians["fastai"] - medians["bare"]
+    print(f"time on top of the forward: ours {over_ours * 1000:.2f} ms, learn.predict {over_fastai * 1000:.2f} ms")
+    vs_bare = medians["ours"] / medians["bare"]
+    vs_fastai = medians["fastai"] / medians["ours"]
+    print(f"ours / bare forward   = {vs_bare:.2f}x  (goal <= 1.3x) {'ok' if vs_bare <= 1.3 else 'OVER'}")
+    print(f"learn.predict / ours  = {vs_fastai:.2f}x  (goal >= 2x faster) {'ok' if vs_fastai >= 2 else 'UNDER'}")
+
+
+if __name__ == "__main__":
+    main()
