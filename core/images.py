@@ -83,7 +83,8 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL warns above 89 MP and refuses above 179 MP; our own MAX_PIXELS check below is the limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             w, h = img.size
             if w * h > MAX_PIXELS:
@@ -96,8 +97,10 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
             img = to_rgb(img, notes)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(f"{name} is too large to open safely ({err}).") from err
+    except Image.DecompressionBombError as err:
+        raise ImageError(
+            f"{name} is too large to open safely: more than {MAX_PIXELS / 1e6:.0f} MP (a decompression bomb?)."
+        ) from err
     except UnidentifiedImageError as err:
         raise ImageError(f"{name} is not an image Pet Lab can read (JPEG, PNG, GIF, WebP, BMP, TIFF).") from err
     except (OSError, SyntaxError, ValueError) as err:

@@ -68,8 +68,20 @@ def test_damaged_png():
 def test_decompression_bomb_is_refused_before_decoding():
     data = png_header_only(13_000, 12_000)  # 156 MP in under 100 bytes
     assert len(data) < 200
-    with pytest.raises(ImageError, match="large|limit"):
+    with pytest.raises(ImageError, match="13000×12000 pixels .156 MP.; the limit is 144 MP"):
         load_image_bytes(data, "bomb.png")
+
+
+def test_bomb_beyond_pil_refusal_is_a_clear_message():
+    with pytest.raises(ImageError, match="too large to open safely: more than 144 MP"):
+        load_image_bytes(png_header_only(20_000, 20_000), "huge.png")  # 400 MP: PIL refuses at open
+
+
+def test_between_pil_warning_and_our_limit_is_not_refused_for_size():
+    # 100 MP is under MAX_PIXELS (144 MP) but over PIL's 89 MP warning: only the missing pixel data is wrong
+    with pytest.raises(ImageError) as err:
+        load_image_bytes(png_header_only(10_000, 10_000), "camera100mp.png")
+    assert "damaged" in str(err.value) and "large" not in str(err.value)
 
 
 def test_pixel_limit_is_ours(monkeypatch):
