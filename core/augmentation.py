@@ -165,9 +165,12 @@ def describe(x: torch.Tensor) -> str:
 def channel_histograms(before: torch.Tensor, after: torch.Tensor, bins: int = 60) -> go.Figure:
     """Per-channel histograms of one (3, H, W) image before (0..1) and after ImageNet normalisation."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("pixels in [0, 1]", "after Normalize (ImageNet stats)"))
-    for col, t in ((1, before), (2, after)):
+    mean, std = np.array(imagenet_stats[0]), np.array(imagenet_stats[1])
+    normalised_range = (float((-mean / std).min()), float(((1 - mean) / std).max()))  # about (-2.12, 2.64)
+    for col, t, value_range in ((1, before, (0.0, 1.0)), (2, after, normalised_range)):
         for c, (name, colour) in enumerate(CHANNELS):
-            counts, edges = np.histogram(t[c].flatten().numpy(), bins=bins)
+            # fixed ranges: comparable across images, and a flat colour cannot break the binning
+            counts, edges = np.histogram(t[c].double().flatten().numpy(), bins=bins, range=value_range)
             fig.add_trace(
                 go.Bar(
                     x=(edges[:-1] + edges[1:]) / 2,

@@ -109,6 +109,13 @@ def test_normalised_view_and_histograms(image):
     assert sum(fig.data[0].y) == image.size[0] * image.size[1]
 
 
+def test_histograms_of_a_flat_colour():
+    x = torch.full((1, 3, 8, 8), 0.3)
+    fig = aug.channel_histograms(x[0], aug.normalise(x)[0], bins=60)
+    assert all(sum(trace.y) == 64 for trace in fig.data)
+    assert all(max(trace.y) == 64 for trace in fig.data)  # one bin holds every pixel
+
+
 def test_shown_code_produces_the_grid(image):
     config = aug.AugConfig(size=48, item_size=96, max_rotate=25.0)
     code = aug.fastai_code(config, n=4, seed=3)
@@ -118,3 +125,17 @@ def test_shown_code_produces_the_grid(image):
     shown = namespace["preview"](image).as_subclass(torch.Tensor).clamp(0, 1)
     page = aug.augment_batch(image, aug.item_tfms(config), aug.batch_tfms(config), n=4, seed=3)
     assert torch.equal(shown, page)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (400, 6), (6, 400)])
+def test_extreme_shapes_still_give_square_samples(shape):
+    from PIL import Image
+
+    img = Image.new("RGB", shape, (200, 50, 50))
+    for config in (
+        aug.AugConfig(size=32, item_size=64),
+        aug.AugConfig(size=32, presize=False, item_tfm="random_resized_crop"),
+        aug.AugConfig(size=32, presize=False, method="pad"),
+    ):
+        assert [g.size for g in aug.augment_grid(img, config, n=2, seed=0)] == [(32, 32)] * 2
+    assert all(v.size == (32, 32) for v in aug.resize_gallery(img, size=32).values())

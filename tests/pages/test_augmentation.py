@@ -59,3 +59,23 @@ def test_without_dataset_asks_for_an_image():
     at.run()
     assert not at.exception
     assert any("Pick an image" in i.value for i in at.info)
+
+
+def test_uploaded_bad_file_is_an_error_and_good_file_works(pets_like):
+    import io
+
+    from PIL import Image
+
+    at = make(pets_like)
+    at.session_state["aug_size"] = 128
+    at.session_state["aug_source"] = "Upload"
+    at.run()
+    at.file_uploader(key="aug_upload").set_value(("oops.png", b"no pixels here", "image/png")).run()
+    assert not at.exception
+    assert any("oops.png" in e.value for e in at.error)
+    buf = io.BytesIO()
+    Image.new("RGBA", (90, 60), (10, 200, 30, 128)).save(buf, "PNG")
+    at.file_uploader(key="aug_upload").set_value(("ok.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception
+    assert not at.error
+    assert len(at.get("image")) >= 18
