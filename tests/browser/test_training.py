@@ -34,5 +34,7 @@ def test_train_tiny_run_then_interpret(app_server, page):
     wait_ready(page)
     assert_no_exception(page)
     assert page.get_by_role("heading", name="Top losses").count() == 1
-    assert page.locator("[data-testid='stImage']").count() >= 3
+    page.get_by_role("heading", name="Per-class error").wait_for(timeout=180_000)
+    page.locator("[data-testid='stImage']").nth(8).wait_for(timeout=180_000)  # the top-losses grid (9 by default)
+    wait_ready(page)
     screenshot(page, "interpretation")
