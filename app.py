@@ -24,5 +24,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-sidebar()
+slot = st.sidebar.empty()
+sidebar(slot)
 page.run()
+sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

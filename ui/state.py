@@ -12,6 +12,7 @@ from core import datasets, models, pets
 from core.datasets import DatasetScan, DatasetSpec
 from core.labels import PETS_PATTERN
 from core.settings import data_dir, sub_dir
+from core.storage import read_json
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
@@ -103,9 +104,25 @@ def active_model() -> models.LoadedModel:
     return cached_imagenet(st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2"))
 
 
-def sidebar() -> None:
-    """The shared sidebar: active dataset and active model."""
-    with st.sidebar:
+def active_model_title() -> str:
+    """One line naming the model pages will use: the active run's title, else the ImageNet default."""
+    run_dir = active_run_dir()
+    if run_dir is None:
+        return f"ImageNet-pretrained {st.session_state.get(DEFAULT_ARCH_KEY, 'mobilenet_v2')} (no run chosen)"
+    try:
+        record = read_json(run_dir / models.RECORD_FILE)
+    except ValueError:
+        return f"run {run_dir.name} (record unreadable)"
+    return f"{record.get('title') or record.get('arch', '?')} · run `{run_dir.name[:8]}`"
+
+
+def sidebar(slot=None) -> None:
+    """The shared sidebar: active dataset and active model, drawn into `slot` (an st.sidebar.empty()).
+
+    app.py draws it before the page and again after it, so a dataset or run chosen by this very
+    run shows at once (a page that stops early keeps the first drawing).
+    """
+    with slot.container() if slot is not None else st.sidebar:
         st.markdown("### 🐾 Pet Lab")
         spec = active_dataset()
         if spec is None:
@@ -117,6 +134,5 @@ def sidebar() -> None:
                 c1, c2 = st.columns(2)
                 c1.metric("images", f"{result.n_images:,}")
                 c2.metric("classes", len(result.classes))
-        run_dir = active_run_dir()
-        st.markdown(f"**Model:** {'run ' + run_dir.name if run_dir else 'ImageNet-pretrained (no run chosen)'}")
+        st.markdown(f"**Model:** {active_model_title()}")
         st.caption(f"Data folder: `{data_dir()}`")
