@@ -58,3 +58,36 @@ def test_occlusion_button(app):
     assert "viz_occ_result" in app.session_state
     result = app.session_state["viz_occ_result"][1]
     assert result.prob.shape == (6, 6)  # 224 px, 64 px square, stride 32: 0..160 step 32 = 6 positions
+
+
+def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
+    """A fine-tuned resnet18 run is active but resnet18's ImageNet weights are not on this machine."""
+    from core import models
+    from core.storage import atomic_write_json
+    from ui.state import runs_dir
+
+    def offline(arch):
+        raise models.WeightsUnavailable(f"ImageNet weights for {arch} are not on this machine (test).")
+
+    monkeypatch.setattr(models, "_pretrained_torchvision", offline)
+    run = runs_dir() / "run-resnet"
+    run.mkdir(parents=True)
+    models.save_weights(models.create_model("resnet18", 6, pretrained=False), run / models.WEIGHTS_FILE)
+    classes = ["Bengal", "Persian", "Siamese", "beagle", "pug", "samoyed"]
+    atomic_write_json(
+        run / models.RECORD_FILE, {"arch": "resnet18", "classes": classes, "img_size": 64, "title": "tiny run"}
+    )
+
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at.session_state["active_dataset"] = DatasetSpec(name="pets-like", kind="folder", root=str(pets_like))
+    at.session_state["active_run"] = "run-resnet"
+    at.session_state["viz_stage"] = "layer1"
+    at.session_state["viz_cmp_on"] = True
+    at.run()
+    assert not at.exception, at.exception
+    assert any("tiny run" in m.value for m in at.markdown)
+    warnings = [w.value for w in at.warning]
+    assert any("not on this machine" in w for w in warnings)  # the Filters tab explains, no crash
+    infos = [i.value for i in at.info]
+    assert any("not on this machine" in i for i in infos)  # the ImageNet column of the comparison
+    assert any("(B, 64, 16, 16)" in c.value for c in at.caption)  # resnet18 layer1 at 64 px
