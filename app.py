@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from ui.state import sidebar
 
 st.set_page_config(page_title="Pet Lab", page_icon="🐾", layout="wide")
+ensure_app_frame()
 
 PAGES = {
     "1 · Data": [

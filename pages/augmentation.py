@@ -5,8 +5,10 @@ import streamlit as st
 from core import augmentation
 from core.augmentation import AugConfig
 from ui.augmentation import gallery, grid
+from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 
+ensure_app_frame()
 st.title("🎛️ Augmentation: one photo, many training samples")
 st.markdown(
     "Each epoch fastai shows the model a slightly different version of every photo: flipped, rotated, "

@@ -12,8 +12,10 @@ from core.own_classes import OwnClassesStore
 from core.settings import data_dir, sub_dir
 from core.storage import stable_hash
 from ui.data import file_list, thumbnail, try_labels
+from ui.frame import ensure_app_frame
 from ui.state import active_dataset, scan_active, set_active_dataset
 
+ensure_app_frame()
 st.title("📂 Data: what's in the dataset?")
 st.markdown(
     "Lesson 1 starts by looking at the data. The Oxford-IIIT Pet dataset has **37 breeds** "

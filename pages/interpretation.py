@@ -5,9 +5,11 @@ import streamlit as st
 
 from core import interpretation as interp
 from core.models import WEIGHTS_FILE
+from ui.frame import ensure_app_frame
 from ui.runs import run_picker_ui, run_predictions, run_record, thumbnail
 from ui.state import ACTIVE_RUN
 
+ensure_app_frame()
 st.title("Interpretation")
 st.caption(
     "fastai's `ClassificationInterpretation` for the active run, from its validation predictions "

@@ -5,10 +5,12 @@ import streamlit as st
 from core import prediction
 from core.images import ImageError, LoadedImage, load_image_bytes
 from core.prediction import NotSureRule
+from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.prediction import energy_line, gradcam, model_key
 from ui.state import active_model
 
+ensure_app_frame()
 st.title("🔮 Prediction: what's your pet?")
 
 loaded_model = active_model()

@@ -6,9 +6,11 @@ import streamlit as st
 
 from core import models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
+from ui.frame import ensure_app_frame
 from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui, run_label
 from ui.state import ACTIVE_RUN, runs_dir, scan_active
 
+ensure_app_frame()
 st.title("Training")
 st.caption(
     "Lesson 1: fine-tune an ImageNet-pretrained CNN. `lr_find` → `fit_one_cycle` with the body frozen → "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -45,40 +46,47 @@ def browser_data(tmp_path_factory):
     return data, images
 
 
-@pytest.fixture(scope="session")
-def app_server(browser_data):
-    """Start the app as a user would and yield its base URL; stopped at the end of the session."""
-    data, images = browser_data
+@contextlib.contextmanager
+def streamlit_server(data: Path, images: Path):
+    """Run `streamlit run app.py` on a free loopback port until the block ends; yields its base URL."""
     port = _free_port()
     env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images))
     env.pop("TORCH_HOME", None)
-    log = open(data / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {(data / 'streamlit.log').read_text()[-2000:]}")
+    with open(data / f"streamlit-{port}.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not become healthy in 90 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+            deadline = time.time() + 90
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited: {Path(log.name).read_text()[-2000:]}")
+                if time.time() > deadline:
+                    raise RuntimeError("streamlit did not become healthy in 90 s")
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(browser_data):
+    """The app as a user would start it, shared by the browser tests; stopped at the end."""
+    data, images = browser_data
+    with streamlit_server(data, images) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
