@@ -161,3 +161,20 @@ def channel_overlay_heat(act: np.ndarray, channel: int) -> np.ndarray:
     tile = np.clip(np.asarray(act[channel], dtype=np.float32), 0, None)
     top = float(tile.max())
     return tile / top if top > 0 else tile
+
+
+def private_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with no hooks, for long jobs on a model other sessions share.
+
+    Hooks are global to a module: a forward pass on the shared model would also fire another
+    session's capture hooks. Long runs (occlusion, the top-patch index) use a copy instead of
+    holding the lock for minutes; take the lock around this call only.
+    """
+    import copy
+
+    clone = copy.deepcopy(model).eval()
+    for module in clone.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+        module._backward_hooks.clear()
+    return clone

@@ -110,7 +110,9 @@ with tabs[2]:
     if scan is None or scan.n_images == 0:
         st.info("Top patches need a dataset: choose one on the Data page.")
     else:
-        limit = st.number_input("Images to scan", 9, scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n")
+        limit = st.number_input(
+            "Images to scan", min(9, scan.n_images), scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n"
+        )
         paths = sorted(scan.items["path"].astype(str))[: int(limit)]
         fingerprint = f"{scan.fingerprint}-n{int(limit)}"
         index_file = layers.patch_index_path(mid, fingerprint, info.path, size)

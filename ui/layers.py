@@ -19,6 +19,7 @@ from ui.state import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = 0
 TOP_K = 9
+_RUN_IDS: dict[tuple[str | None, int], str] = {}  # (run id, id of the loaded model) -> weights checksum id
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the random-init network…")
@@ -32,9 +33,12 @@ def cached_random_init(arch: str, seed: int = RANDOM_SEED) -> LoadedModel:
 def model_id(loaded: LoadedModel) -> str:
     """A name for this model's weights that is stable across restarts (keys the on-disk patch index)."""
     if loaded.kind == "run":
-        with torch.no_grad():
-            checksum = float(sum(p.double().abs().sum() for p in loaded.model.parameters()))
-        return f"run-{loaded.run_id}-{stable_hash(round(checksum, 6), 8)}"
+        key = (loaded.run_id, id(loaded.model))
+        if key not in _RUN_IDS:
+            with torch.no_grad():
+                checksum = float(sum(p.double().abs().sum() for p in loaded.model.parameters()))
+            _RUN_IDS[key] = f"run-{loaded.run_id}-{stable_hash(round(checksum, 6), 8)}"
+        return _RUN_IDS[key]
     if loaded.kind == "random":
         return f"random-{loaded.arch}-seed{RANDOM_SEED}"
     return f"imagenet-{loaded.arch}"
@@ -133,9 +137,11 @@ def projections(
 def occlusion_result(
     loaded: LoadedModel, image: Image.Image, size: int, patch: int, stride: int, target: int | None, progress
 ) -> occlusion.OcclusionResult:
-    """Occlusion map (plain batched forwards, no hooks: no lock needed)."""
+    """Occlusion map on a private copy (batched forwards for seconds must not fire others' hooks)."""
+    with MODEL_LOCK:
+        model = activations.private_copy(loaded.model)
     return occlusion.occlusion_map(
-        loaded.model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
+        model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
     )
 
 
@@ -152,10 +158,10 @@ def load_patch_index(path: str, mtime: float) -> patches.PatchIndex:
 def build_patch_index(
     loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str], progress
 ) -> patches.PatchIndex:
-    """One pass over the dataset (truncated forward, no hooks) saved under the data folder."""
-    return patches.load_or_build_index(
-        loaded.model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress
-    )
+    """One pass over the dataset on a private copy of the model, saved under the data folder."""
+    with MODEL_LOCK:
+        model = activations.private_copy(loaded.model)
+    return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -103,3 +103,19 @@ def test_channel_order_and_grid():
     assert (grid[:, 3:] == 0).all()  # a constant channel is drawn flat
     fig = feature_grid_figure(act, [1, 0, 2], ncols=2)
     assert fig.data[0].z.shape == (5, 5)
+
+
+def test_private_copy_drops_hooks_and_keeps_weights():
+    from core.activations import private_copy
+
+    model = tiny_net()
+    x = torch.randn(1, 3, 16, 16)
+    with capture_activations(model, [model[0][1]]) as acts:
+        clone = private_copy(model)
+        with torch.no_grad():
+            out = clone(x)  # must not fire the shared model's hook
+        assert hook_count(clone) == 0 and "0" not in acts
+        model(x)
+    with torch.no_grad():
+        torch.testing.assert_close(out, model(x))
+    assert clone[0][1].weight.data_ptr() != model[0][1].weight.data_ptr()
