@@ -129,8 +129,10 @@ def feature_grid(act: np.ndarray, channels: list[int] | np.ndarray, ncols: int =
     return grid
 
 
-def feature_grid_figure(act: np.ndarray, channels: list[int] | np.ndarray, ncols: int = 8, title: str = ""):
-    """Plotly heat map of feature_grid with the channel number on hover."""
+def feature_grid_figure(
+    act: np.ndarray, channels: list[int] | np.ndarray, ncols: int = 8, title: str = "", width_px: int = 560
+):
+    """Plotly heat map of feature_grid with the channel number on hover, sized for a column `width_px` wide."""
     import plotly.graph_objects as go
 
     act = np.asarray(act)
@@ -151,7 +153,7 @@ def feature_grid_figure(act: np.ndarray, channels: list[int] | np.ndarray, ncols
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     top = 30 if title else 0
-    height = int(min(900, max(120, 560 * grid.shape[0] / grid.shape[1]))) + top  # keep the tiles square
+    height = int(min(900, max(120, width_px * grid.shape[0] / grid.shape[1]))) + top  # keep the tiles square
     fig.update_layout(title=title or None, margin=dict(l=0, r=0, t=top, b=0), height=height)
     return fig
 

@@ -247,6 +247,6 @@ with tabs[6]:
                     continue
                 net_id = layers.model_id(net)
                 net_act, _ = layers.feature_maps(net_id, info.path, picked.digest, size, net, picked.image)
-                fig = feature_grid_figure(net_act, channel_order(net_act)[:16], ncols=4)
+                fig = feature_grid_figure(net_act, channel_order(net_act)[:16], ncols=4, width_px=300)
                 st.plotly_chart(fig, key=f"viz_cmp_{name}")
                 st.caption(f"{net.label}: strongest 16 channels of {stage_label}")
