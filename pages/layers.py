@@ -113,7 +113,7 @@ with tabs[2]:
         limit = st.number_input(
             "Images to scan", min(9, scan.n_images), scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n"
         )
-        paths = sorted(scan.items["path"].astype(str))[: int(limit)]
+        paths = layers.sample_paths(scan.items["path"].astype(str).tolist(), int(limit))
         fingerprint = f"{scan.fingerprint}-n{int(limit)}"
         index_file = layers.patch_index_path(mid, fingerprint, info.path, size)
         if not index_file.is_file():

@@ -145,6 +145,14 @@ def occlusion_result(
     )
 
 
+def sample_paths(paths: list[str], n: int) -> list[str]:
+    """n of the dataset's files, spread over all classes (fixed seed, so the index key is stable)."""
+    import random
+
+    ordered = sorted(paths)
+    return ordered if n >= len(ordered) else sorted(random.Random(RANDOM_SEED).sample(ordered, n))
+
+
 def patch_index_path(mid: str, fingerprint: str, stage: str, size: int) -> Path:
     return patches.index_path(patches.index_key(mid, fingerprint, stage, size, TOP_K))
 
