@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,13 +25,20 @@ def capture_activations(
     which needs the graph). Every handle is removed in `finally`, also when the block raises; if
     the block ran a forward pass that never reached a hooked layer, NothingCaptured is raised.
     Use under `model.eval()` and `torch.no_grad()` unless gradients are the point.
+
+    Hooks belong to the module, not the thread: on a model shared by several browser sessions,
+    another session's forward pass would fire them too. They therefore record only forward passes
+    made by the thread that opened the block.
     """
     named = layers if isinstance(layers, dict) else {str(i): m for i, m in enumerate(layers)}
     captured: dict[str, torch.Tensor] = {}
     handles = []
+    owner = threading.get_ident()
 
     def make_hook(name: str):
         def hook(_module: nn.Module, _inputs, output) -> None:
+            if threading.get_ident() != owner:  # another session's forward on a shared model
+                return
             out = output[0] if isinstance(output, (tuple, list)) else output
             # inplace ReLUs later in the net would overwrite a shared tensor: keep a copy
             captured[name] = out if keep_grad else out.detach().to("cpu", copy=True)

@@ -9,9 +9,11 @@ from core.filters import filter_change, filter_grid
 from core.gradcam import overlay
 from core.occlusion import occlusion_figures
 from ui import layers
+from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.state import active_model, scan_active
 
+ensure_app_frame()
 st.title("🔬 Layers: what each layer sees")
 st.caption(
     "Early layers react to edges and colours, later ones combine them into textures, parts and whole pets "

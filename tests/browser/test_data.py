@@ -71,7 +71,12 @@ def test_own_classes_become_the_dataset(page, app_server, tmp_path):
             path = tmp_path / f"{name}{n}.jpg"
             path.write_bytes(jpeg(idx, n))
             files.append(str(path))
-        page.locator("[data-testid='stTabPanel']:visible [data-testid='stFileUploader'] input[type='file']").set_input_files(files)
+        # the previous class's uploader (keyed per class) is gone once the rerun has finished
+        page.wait_for_function("document.querySelectorAll(\"[data-testid='stFileUploader']\").length === 2")
+        uploader = (
+            page.locator("[data-testid='stFileUploader']").filter(has_text="Photos").locator("input[type='file']")
+        )
+        uploader.set_input_files(files)
         wait_ready(page)
         page.get_by_role("button", name="Add these photos").click()
         page.get_by_text(f"Added 2 photo(s) to {name}.").wait_for()

@@ -119,3 +119,20 @@ def test_private_copy_drops_hooks_and_keeps_weights():
     with torch.no_grad():
         torch.testing.assert_close(out, model(x))
     assert clone[0][1].weight.data_ptr() != model[0][1].weight.data_ptr()
+
+
+def test_hooks_ignore_forward_passes_from_other_threads():
+    """A shared model's hooks must not record another session's (thread's) forward pass."""
+    import threading
+
+    from core.activations import capture_activations
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    mine, theirs = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)
+    with torch.no_grad(), capture_activations(model, {"conv": model[0]}) as acts:
+        model(mine)
+        other = threading.Thread(target=lambda: model(theirs))
+        other.start()
+        other.join()
+    torch.testing.assert_close(acts["conv"], model[0](mine).detach())
