@@ -10,7 +10,7 @@ from ui.runs import run_picker_ui, run_predictions, run_record, thumbnail
 from ui.state import ACTIVE_RUN
 
 ensure_app_frame()
-st.title("Interpretation")
+st.title("🧭 Interpretation: where does the model go wrong?")
 st.caption(
     "fastai's `ClassificationInterpretation` for the active run, from its validation predictions "
     "(computed once when the run was trained and stored with it)."

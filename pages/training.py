@@ -11,7 +11,7 @@ from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui,
 from ui.state import ACTIVE_RUN, runs_dir, scan_active
 
 ensure_app_frame()
-st.title("Training")
+st.title("🏋️ Training: fine-tune a pretrained network")
 st.caption(
     "Lesson 1: fine-tune an ImageNet-pretrained CNN. `lr_find` → `fit_one_cycle` with the body frozen → "
     "`unfreeze()` and `fit_one_cycle` again with `slice(lo, hi)`. Every run is stored: asking for a config "

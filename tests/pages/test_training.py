@@ -24,7 +24,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     at.run()
     assert not at.exception
-    assert at.title[0].value == "Training"
+    assert at.title[0].value.startswith("🏋️ Training")
     assert [h.value for h in at.header][:3] == [
         "1 · Model and data",
         "2 · Stage 1: body frozen",
