@@ -142,18 +142,32 @@ def weights_cached(arch: str) -> bool:
     return (home / "hub" / "checkpoints" / Path(weights.url).name).is_file()
 
 
+# arch -> (time of the failed download, message): pages rerun often; offline, retry once a minute
+_DOWNLOAD_FAILURES: dict[str, tuple[float, str]] = {}
+RETRY_AFTER_S = 60.0
+
+
 def _pretrained_torchvision(arch: str) -> nn.Module:
     """The torchvision classifier with ImageNet weights (downloaded once by torchvision when online)."""
+    import time
+
     prepare_torch_home()
     fn = _torchvision_fn(arch)
+    failed = _DOWNLOAD_FAILURES.get(arch)
+    if failed and time.monotonic() - failed[0] < RETRY_AFTER_S and not weights_cached(arch):
+        raise WeightsUnavailable(failed[1])
     try:
-        return fn(weights=ARCHS[arch].weights)
+        model = fn(weights=ARCHS[arch].weights)
     except Exception as err:  # URLError, hash mismatch, ...
-        raise WeightsUnavailable(
+        message = (
             f"ImageNet weights for {arch} are not on this machine and could not be downloaded ({err}). "
             f"Connect once to cache them under {torch_home()}, use mobilenet_v2 (weights ship offline), "
             "or choose the labelled 'random init' option."
-        ) from err
+        )
+        _DOWNLOAD_FAILURES[arch] = (time.monotonic(), message)
+        raise WeightsUnavailable(message) from err
+    _DOWNLOAD_FAILURES.pop(arch, None)
+    return model
 
 
 def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequential:
@@ -171,7 +185,12 @@ def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequentia
 def imagenet_classifier(arch: str, pretrained: bool = True) -> nn.Sequential:
     """The ImageNet classifier re-laid as Sequential(body, head) so it shares stage names with runs."""
     fn = _torchvision_fn(arch)
-    model = _pretrained_torchvision(arch) if pretrained else fn(weights=None)
+    if pretrained:
+        model = _pretrained_torchvision(arch)
+    else:
+        with torch.random.fork_rng():  # the same "random init" network in every session
+            torch.manual_seed(0)
+            model = fn(weights=None)
     if arch.startswith("resnet"):
         body = nn.Sequential(*list(model.children())[:-2])
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.fc)

@@ -51,9 +51,21 @@ def test_missing_weights_raise_a_clear_error(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("offline")
 
-    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+    calls = []
+    monkeypatch.setattr(
+        torchvision.models._api, "load_state_dict_from_url", lambda *a, **k: calls.append(1) or offline()
+    )
+    monkeypatch.setattr(models, "_DOWNLOAD_FAILURES", {})
     with pytest.raises(models.WeightsUnavailable, match="random init"):
         models.create_model("resnet18", 2, pretrained=True)
+    with pytest.raises(models.WeightsUnavailable, match="random init"):  # a page rerun does not retry at once
+        models.imagenet_classifier("resnet18")
+    assert len(calls) == 1
+
+
+def test_random_init_is_the_same_network_every_time():
+    a, b = models.imagenet_classifier("resnet18", pretrained=False), models.imagenet_classifier("resnet18", False)
+    torch.testing.assert_close(a.state_dict(), b.state_dict())
 
 
 def test_run_weights_round_trip(tmp_path):
