@@ -74,6 +74,7 @@ class RunConfig:
     bs: int = 16
     seed: int = 42
     wd: float = 0.01  # Adam's decoupled weight decay (fastai's default)
+    train_bn: bool = True  # fastai's freeze() keeps BatchNorm trainable; False freezes it like the cached path
     stages: tuple[StageConfig, ...] = ()
 
     @property
@@ -87,7 +88,8 @@ class RunConfig:
     def title(self) -> str:
         init = "" if self.pretrained else " random-init"
         stages = " → ".join(s.describe() for s in self.stages)
-        return f"{self.arch}{init} {self.img_size}px{' aug' if self.augment else ''}: {stages}"
+        bn = "" if self.train_bn else " frozen-BN"
+        return f"{self.arch}{init} {self.img_size}px{' aug' if self.augment else ''}{bn}: {stages}"
 
 
 def run_id(config: RunConfig) -> str:

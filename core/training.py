@@ -90,6 +90,7 @@ def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
         metrics=error_rate,
         splitter=meta["split"],
         wd=config.wd,
+        train_bn=config.train_bn,
         path=path,
     )
     feats._quiet(learn)
@@ -411,8 +412,10 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
 
 
 BN_NOTE = (
-    "Cached-feature training keeps the body's BatchNorm exactly as pretrained (eval mode); fastai's "
-    "freeze() keeps BatchNorm trainable (train_bn=True) and updates its statistics."
+    "Cached-feature training keeps the body's BatchNorm exactly as pretrained (eval mode). fastai trains "
+    "with the whole network in train mode: even frozen, the body's BatchNorm layers normalise each batch "
+    "with its own statistics and update their running averages, and freeze() keeps their weights "
+    "trainable (train_bn=True)."
 )
 
 
