@@ -119,24 +119,12 @@ def normalisation_table(image: Image.Image) -> pd.DataFrame:
     return pd.DataFrame(rows).round(3)
 
 
-def channel_histogram_figure(image: Image.Image, bins: int = 60) -> go.Figure:
-    """Per-channel pixel histograms before (0–1) and after normalisation, in two panels."""
-    from plotly.subplots import make_subplots
+def channel_histogram_figure(image: Image.Image) -> go.Figure:
+    """Per-channel pixel histograms before (0–1) and after normalisation: the Augmentation page's chart."""
+    import torch
+
+    from core.augmentation import channel_histograms
 
     scaled, normed = normalise(image)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("pixels / 255", "(pixels − mean) / std"))
-    for c, (name, colour) in enumerate(zip("RGB", ("#d62728", "#2ca02c", "#1f77b4"), strict=True)):
-        for col, arr in ((1, scaled), (2, normed)):
-            counts, edges = np.histogram(arr[..., c], bins=bins)
-            fig.add_scatter(
-                x=(edges[:-1] + edges[1:]) / 2,
-                y=counts,
-                mode="lines",
-                name=name,
-                line=dict(color=colour),
-                showlegend=col == 1,
-                row=1,
-                col=col,
-            )
-    fig.update_layout(height=300, margin=dict(t=40, b=10))
-    return fig
+    as_chw = lambda arr: torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))  # noqa: E731
+    return channel_histograms(as_chw(scaled), as_chw(normed))

@@ -21,6 +21,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_ARCH = "resnet34"
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+RANDOM_INIT_SEED = 0  # the "random init" network is seeded: every session sees the same one
 
 
 class WeightsUnavailable(RuntimeError):
@@ -189,7 +190,7 @@ def imagenet_classifier(arch: str, pretrained: bool = True) -> nn.Sequential:
         model = _pretrained_torchvision(arch)
     else:
         with torch.random.fork_rng():  # the same "random init" network in every session
-            torch.manual_seed(0)
+            torch.manual_seed(RANDOM_INIT_SEED)
             model = fn(weights=None)
     if arch.startswith("resnet"):
         body = nn.Sequential(*list(model.children())[:-2])

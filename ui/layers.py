@@ -17,17 +17,9 @@ from core.models import LoadedModel, WeightsUnavailable
 from core.storage import stable_hash
 from ui.state import MODEL_LOCK, cached_imagenet
 
-RANDOM_SEED = 0
+RANDOM_SEED = models.RANDOM_INIT_SEED
 TOP_K = 9
 _RUN_IDS: dict[tuple[str | None, int], str] = {}  # (run id, id of the loaded model) -> weights checksum id
-
-
-@st.cache_resource(max_entries=4, show_spinner="Building the random-init network…")
-def cached_random_init(arch: str, seed: int = RANDOM_SEED) -> LoadedModel:
-    """The untrained network with a fixed seed, so every visit shows the same random filters."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return models.load_imagenet(arch, pretrained=False)
 
 
 def model_id(loaded: LoadedModel) -> str:
@@ -47,7 +39,7 @@ def model_id(loaded: LoadedModel) -> str:
 def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel | None, str | None]:
     """The shared ImageNet (or seeded random-init) model, or the reason it cannot be had."""
     try:
-        return (cached_imagenet(arch, True) if pretrained else cached_random_init(arch)), None
+        return (cached_imagenet(arch, True) if pretrained else cached_imagenet(arch, False)), None
     except WeightsUnavailable as err:
         return None, str(err)
 
@@ -63,7 +55,7 @@ class StageInfo:
 @st.cache_data(max_entries=8, show_spinner="Measuring each stage: shapes and receptive fields…")
 def stage_infos(arch: str, size: int) -> list[StageInfo]:
     """Output shape (dummy forward) and receptive field of every stage of arch (weights do not matter)."""
-    loaded = cached_random_init(arch)
+    loaded = cached_imagenet(arch, False)
     paths = [p for _, p in models.ARCHS[arch].stages]
     with MODEL_LOCK:
         shapes = activations.stage_shapes(loaded.model, paths, size)
