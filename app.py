@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.frame import ensure_app_frame
+from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar
 
 st.set_page_config(page_title="Pet Lab", page_icon="🐾", layout="wide")
@@ -28,5 +29,7 @@ PAGES = {
 page = st.navigation(PAGES)
 slot = st.sidebar.empty()
 sidebar(slot)
+with st.sidebar:
+    sidebar_run_picker_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

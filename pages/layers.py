@@ -100,7 +100,9 @@ with tabs[1]:
                     filter_grid(layers.first_filters(layers.model_id(random_init), random_init)),
                     caption=f"{loaded.arch}, random init (seed {layers.RANDOM_SEED})",
                 )
-            f2.caption("Untrained filters are noise. Choose a fine-tuned run in the sidebar to compare it here.")
+            f2.caption(
+                "Untrained filters are noise. Choose a fine-tuned run (sidebar, Switch model) to compare it here."
+            )
 
 # ---- top patches ----------------------------------------------------------------------------------
 with tabs[2]:
@@ -237,7 +239,7 @@ with tabs[6]:
             (
                 "active run",
                 loaded if loaded.kind == "run" else None,
-                "No fine-tuned run chosen: pick one in the sidebar.",
+                "No fine-tuned run chosen: pick one in the sidebar (Switch model) or train one on the Training page.",
             ),
         ]
         cols = st.columns(3)

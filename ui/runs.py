@@ -135,3 +135,33 @@ def other_training_ui() -> None:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
     if st.button("Ask it to stop", key="train_stop_other"):
         runs.request_stop(runs_dir())
+
+
+SIDEBAR_RUN_KEY = "sidebar_run"
+
+
+def sidebar_run_picker_ui() -> None:
+    """The sidebar's model switcher: the active run, or none (the ImageNet-pretrained model).
+
+    The sidebar is drawn on every run, so its widget state outlives page changes; it is synced from
+    the active run before drawing and only writes back when the student changes it, so a run made
+    active by a page (after training) is never overwritten by a stale selection.
+    """
+    found = list_runs_ui(show_warnings=False)
+    if not found:
+        return
+    labels = {r.run_id: run_label(r) for r in found}
+    options = [None, *labels]
+    current = st.session_state.get(ACTIVE_RUN)
+    st.session_state[SIDEBAR_RUN_KEY] = current if current in labels else None
+
+    def changed() -> None:
+        st.session_state[ACTIVE_RUN] = st.session_state[SIDEBAR_RUN_KEY]
+
+    st.selectbox(
+        "Switch model",
+        options,
+        format_func=lambda rid: "ImageNet-pretrained (no run)" if rid is None else labels[rid],
+        key=SIDEBAR_RUN_KEY,
+        on_change=changed,
+    )
