@@ -1,12 +1,17 @@
 """Pet Lab: the frame. Page config, navigation, the shared sidebar, then the chosen page."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.frame import ensure_app_frame
 from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar
 
-st.set_page_config(page_title="Pet Lab", page_icon="🐾", layout="wide")
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+st.set_page_config(page_title="Pet Lab", page_icon=str(ASSETS / "petlab.svg"), layout="wide")
+st.logo(str(ASSETS / "petlab.svg"))
 ensure_app_frame()
 
 PAGES = {
