@@ -179,7 +179,20 @@ with tab_own:
                 st.success(f"Added {added} photo(s) to {chosen}.")
         photos = store.photos(chosen)
         if photos:
-            st.image([str(p) for p in photos[:24]], width=96)
+            st.caption(f"{len(photos)} photo(s) in {chosen}; ✕ removes one.")
+            grid = st.columns(8)
+            for i, photo in enumerate(photos[:48]):
+                with grid[i % 8]:
+                    st.image(str(photo), width="stretch")
+                    if st.button("✕", key=f"data_own_rm_{chosen}_{photo.name}", help="Remove this photo"):
+                        store.remove_photo(chosen, photo.name)
+                        st.rerun()
+        with st.popover(f"Delete the class {chosen}"):
+            st.write(f"Removes {chosen} and its {len(photos)} photo(s) from this machine.")
+            if st.button("Delete it", key="data_own_rm_class", type="primary"):
+                store.remove_class(chosen)
+                st.session_state.pop("data_own_class", None)
+                st.rerun()
         ready = [c for c, n in store.classes().items() if n >= 2]
         if len(ready) >= 2:
             if st.button("Use my classes", type="primary", key="data_own_use"):

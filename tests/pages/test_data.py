@@ -92,3 +92,26 @@ def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
     at.session_state[ACTIVE_RUN] = None  # a page changes the active run: the picker follows, not reverts
     at.run()
     assert at.session_state[ACTIVE_RUN] is None and at.sidebar.selectbox(key=SIDEBAR_RUN_KEY).value is None
+
+
+def test_own_classes_photos_can_be_removed(data_folder):
+    import io
+
+    from PIL import Image
+
+    from core.own_classes import OwnClassesStore
+
+    store = OwnClassesStore(data_folder / "datasets" / "own")
+    store.add_class("alpha")
+    for shade in (10, 200):
+        buf = io.BytesIO()
+        Image.new("RGB", (20, 20), (shade, 0, 0)).save(buf, "PNG")
+        store.add_photo("alpha", buf.getvalue())
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
+    remove = [b for b in at.button if b.key and b.key.startswith("data_own_rm_alpha_")]
+    assert len(remove) == 2
+    remove[0].click().run()
+    assert not at.exception
+    assert store.classes() == {"alpha": 1}
+    at.button(key="data_own_rm_class").click().run()
+    assert not at.exception and store.classes() == {}
