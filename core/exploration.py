@@ -7,10 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
+from core import models
 from core.labels import LabelResult, is_cat_breed
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
-IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+IMAGENET_MEAN = np.array(models.IMAGENET_MEAN)
+IMAGENET_STD = np.array(models.IMAGENET_STD)
 CAT_COLOUR, DOG_COLOUR, OTHER_COLOUR = "#e4572e", "#17bebb", "#4c78a8"
 
 

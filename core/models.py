@@ -178,8 +178,8 @@ def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequentia
     register_fastai_meta()
     prepare_torch_home()
     fn = _torchvision_fn(arch)
-    if pretrained:
-        _pretrained_torchvision(arch)  # fetch/validate the checkpoint first for a clear error
+    if pretrained and not weights_cached(arch):
+        _pretrained_torchvision(arch)  # download once, or fail with a clear message, before fastai loads it
     return create_vision_model(fn, n_out, pretrained=pretrained)
 
 
