@@ -382,8 +382,8 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
             else:
                 learn.freeze()
             lr = slice(stage.lr_min, stage.lr_max) if stage.lr_min else stage.lr_max
-            mixed = inference.mixed_precision_callbacks(device, precision)  # bf16/fp16 autocast where it pays
-            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live, *mixed])
+            fast_cbs = inference.training_callbacks(device, precision)  # channels_last; bf16/fp16 where it pays
+            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live, *fast_cbs])
             last_fast = None
         timings[f"stage{i}_train"] = time.perf_counter() - t
     model = learn.model.cpu().eval()

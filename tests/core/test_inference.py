@@ -180,3 +180,22 @@ def test_batch_loaders_index_whole_batches_like_fastai():
     valid = list(dls.valid)
     assert [len(y) for _, y in valid] == [11]  # valid keeps every item
     np.testing.assert_array_equal(valid[0][0].numpy(), data.valid_x)
+
+
+def test_training_callbacks_channels_last_then_back():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    (layout,) = inference.training_callbacks("cpu", "fp32")  # fp32: the layout callback alone
+    assert len(inference.training_callbacks("cpu", "bf16")) == 2
+
+    class Probe:
+        xb = (torch.randn(2, 3, 8, 8),)
+
+    Probe.model = model
+    layout.learn = Probe()
+    layout.before_fit()
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    layout.before_batch()
+    assert layout.learn.xb[0].is_contiguous(memory_format=torch.channels_last)
+    layout.after_fit()
+    assert model[0].weight.is_contiguous()
+    assert inference.training_callbacks("mps", "fp32") == []
