@@ -253,7 +253,18 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a state_dict saved by save_weights; never unpickles objects."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    import pickle
+
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never say that to students
+        raise ValueError(
+            f"{Path(path).name} is not a plain set of weights (damaged, or it holds Python objects, which are "
+            "never loaded)."
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{Path(path).name} is not a state_dict.")
     model.load_state_dict(state)
     return model
 
