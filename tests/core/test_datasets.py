@@ -219,3 +219,6 @@ def test_plural():
         "0 images",
     ]
     assert plural(1200, "batch") == "1,200 batches"
+    from core.datasets import noun_for
+
+    assert (noun_for(1, "image"), noun_for(3, "class")) == ("image", "classes")
