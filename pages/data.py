@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import archives, exploration, pets
 from core.datasets import (
+    MIN_IMAGES_PER_CLASS,
     DatasetError,
     DatasetSpec,
     check_dataset,
@@ -205,6 +206,12 @@ with tab_own:
                 st.session_state.pop("data_own_class", None)
                 st.rerun()
         ready = [c for c, n in store.classes().items() if n >= 2]
+        few = [c for c, n in store.classes().items() if n < MIN_IMAGES_PER_CLASS]
+        if few:
+            st.caption(
+                f"⚠️ {plural(len(few), 'class')} with fewer than {MIN_IMAGES_PER_CLASS} photos ({', '.join(few[:5])}): "
+                "with so few, the validation set holds one or two photos per class and its error rate means little."
+            )
         if len(ready) >= 2:
             if st.button("Use my classes", type="primary", key="data_own_use"):
                 activate(
