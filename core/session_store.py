@@ -85,6 +85,15 @@ class SessionStore:
         atomic_write_json(self.dir / VALUES_FILE, values)
         return values
 
+    def move_to(self, token: str) -> SessionStore:
+        """The same values and blobs under a new token (the old token then reaches nothing)."""
+        moved = SessionStore(self.dir.parent, token)
+        if self.dir.is_dir():
+            if moved.dir.exists():
+                shutil.rmtree(moved.dir)
+            self.dir.rename(moved.dir)
+        return moved
+
     # ---- blobs (uploaded photos)
     def _blob_paths(self, name: str) -> tuple[Path, Path]:
         if not BLOB_NAME.match(name):

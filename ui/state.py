@@ -196,6 +196,16 @@ def tab_token() -> str:
     return token
 
 
+def rotate_tab_token() -> str:
+    """Give this tab a fresh token, keeping its store (call it on sign-in: a URL copied before reaches nothing)."""
+    old = tab_store()
+    token = new_token()
+    old.move_to(token)
+    st.session_state[TAB_TOKEN] = token
+    st.query_params[TOKEN_PARAM] = token
+    return token
+
+
 def sessions_dir() -> Path:
     return sub_dir("sessions")
 

@@ -83,3 +83,14 @@ def test_purge_removes_only_expired_tabs(tmp_path):
     assert purge_expired(tmp_path, ttl_s=600) == 1
     assert not old.dir.exists() and fresh.values() == {"a": 2} and (tmp_path / "not-a-token").is_dir()
     assert purge_expired(tmp_path / "missing") == 0
+
+
+def test_move_to_a_new_token_keeps_values_and_blobs(tmp_path):
+    old_token, new = new_token(), new_token()
+    store = SessionStore(tmp_path, old_token)
+    store.update({"teacher_until": 123.0})
+    store.put_blob("aug_upload", b"photo", "p.jpg")
+    moved = store.move_to(new)
+    assert moved.values() == {"teacher_until": 123.0} and moved.get_blob("aug_upload").data == b"photo"
+    assert SessionStore(tmp_path, old_token).values() == {}  # the old URL reaches nothing
+    assert SessionStore(tmp_path, new_token()).move_to(new_token()).values() == {}  # nothing stored yet

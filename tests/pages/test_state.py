@@ -118,3 +118,25 @@ def test_data_page_warns_about_datasets_that_cannot_teach(tmp_path):
     assert not at.exception
     assert any("Only one class" in w.value for w in at.warning)
     assert at.metric[2].label == "class found"
+
+
+def test_rotating_the_token_keeps_the_settings_and_drops_the_old_url(pets_like):
+    def page():
+        import streamlit as st
+
+        from ui.state import remember, rotate_tab_token
+
+        remember("teacher_until", 123.0)
+        if st.button("sign in", key="t_sign_in"):
+            rotate_tab_token()
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    before = at.session_state[TAB_TOKEN]
+    at.button(key="t_sign_in").click().run()
+    after = at.session_state[TAB_TOKEN]
+    assert after != before and at.query_params[TOKEN_PARAM] in (after, [after])
+    from core.session_store import SessionStore
+    from ui.state import sessions_dir
+
+    assert SessionStore(sessions_dir(), after).values() == {"teacher_until": 123.0}
+    assert SessionStore(sessions_dir(), before).values() == {}
