@@ -79,7 +79,7 @@ def test_own_classes_become_the_dataset(page, app_server, tmp_path):
         uploader.set_input_files(files)
         wait_ready(page)
         page.get_by_role("button", name="Add these photos").click()
-        page.get_by_text(f"Added 2 photo(s) to {name}.").wait_for()
+        page.get_by_text(f"Added 2 photos to {name}.").wait_for()
     page.get_by_role("button", name="Use my classes").click()
     page.get_by_role("heading", name="2 · Label: Your own classes").wait_for()
     wait_ready(page)

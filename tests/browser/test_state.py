@@ -34,7 +34,11 @@ def test_settings_dataset_and_photo_survive_pages_and_reload(page, app_server, t
     token = re.search(r"[?&]s=([A-Za-z0-9_-]+)", page.url).group(1)
 
     # a class chip, then another dataset (a folder wrapped in one more folder): the chip goes
-    page.locator("[data-testid='stMultiSelect']").first.click()
+    page.locator("[data-testid='stImage']").nth(11).wait_for()  # the sample grid is drawn
+    wait_ready(page)
+    chooser = page.get_by_role("combobox", name="Show only these classes")
+    chooser.click()
+    chooser.fill("Bengal")
     page.get_by_role("option", name="Bengal").click()
     page.keyboard.press("Escape")
     wait_ready(page)
