@@ -140,3 +140,24 @@ def test_rotating_the_token_keeps_the_settings_and_drops_the_old_url(pets_like):
 
     assert SessionStore(sessions_dir(), after).values() == {"teacher_until": 123.0}
     assert SessionStore(sessions_dir(), before).values() == {}
+
+
+def test_training_and_prediction_settings_survive_a_page_change(pets_like, monkeypatch):
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/training.py").run()
+    assert not at.exception
+    at.select_slider(key="train_size").set_value(32).run()
+    at.number_input(key="train_epochs1").set_value(3).run()
+    at.switch_page("pages/prediction.py").run()
+    assert not at.exception
+    at.slider(key="pred_min_prob").set_value(0.7).run()
+    at.switch_page("pages/data.py").run()
+    at = reload(at)
+    at.run()
+    at.switch_page("pages/training.py").run()
+    assert not at.exception
+    assert at.select_slider(key="train_size").value == 32 and at.number_input(key="train_epochs1").value == 3
+    assert "fit_one_cycle(3," in " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    at.switch_page("pages/prediction.py").run()
+    assert at.slider(key="pred_min_prob").value == 0.7
