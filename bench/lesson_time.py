@@ -123,13 +123,13 @@ def pet_lab(scan, config, base: Path):
     one = training.train_run(replace(config, stages=config.stages[:1]), scan, runs_dir, features_dir).run.record
     yield {
         "stage1": time.perf_counter() - t,  # with set-up, as fastai's
-        "extract": one["timings"].get("stage0_extract", 0.0),
-        "err1": one["epochs"][-1]["error_rate"],
-        "epoch1": statistics.median(e["seconds"] for e in one["epochs"]),  # one head epoch on cached features
+        "extract": one.timings.get("stage0_extract", 0.0),
+        "err1": one.epochs[-1].error_rate,
+        "epoch1": statistics.median(e.seconds for e in one.epochs),  # one head epoch on cached features
     }
     t = time.perf_counter()
     two = training.train_run(config, scan, runs_dir, features_dir).run.record
-    yield {"stage2": time.perf_counter() - t, "err2": two["epochs"][-1]["error_rate"], "precision": two["precision"]}
+    yield {"stage2": time.perf_counter() - t, "err2": two.epochs[-1].error_rate, "precision": two.precision}
 
 
 def warm_up(scan, config) -> None:

@@ -204,13 +204,11 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
     return [CPUAutocast()]
 
 
-def precision_note(record: dict) -> str:
-    """One line for the Training page: which precision this run trained and extracted in."""
-    precision = record.get("precision") or "fp32"
-    device = record.get("device", "cpu")
-    if precision == "fp32":
-        return f"Precision: fp32 on {device} (mixed precision is used only where it measures faster)."
-    return f"Precision: {precision} mixed precision (autocast) on {device}; weights kept in fp32."
+def precision_note(record) -> str:
+    """One line for the Training page: which precision this run (a core.runs.RunRecord) trained in."""
+    if record.precision == "fp32":
+        return f"Precision: fp32 on {record.device or 'cpu'} (mixed precision is used only where it measures faster)."
+    return f"Precision: {record.precision} mixed precision (autocast) on {record.device}; weights kept in fp32."
 
 
 def training_callbacks(device: torch.device | str, precision: str) -> list:

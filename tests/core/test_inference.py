@@ -143,9 +143,20 @@ def test_bf16_extraction_and_training_callback():
     assert nn.Linear(4, 4)(torch.randn(2, 4)).dtype == torch.float32  # autocast closed after the loss
 
 
-def test_precision_note():
-    assert "fp32" in inference.precision_note({"device": "cpu"})  # runs stored before the field existed
-    assert inference.precision_note({"precision": "bf16", "device": "cpu"}).startswith("Precision: bf16")
+def test_precision_note_and_record_field():
+    from dataclasses import asdict
+
+    from core.runs import RecordError, RunConfig, RunRecord, StageConfig
+
+    old = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "device": "cpu",
+           "config": asdict(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3),)))}  # fmt: skip
+    record = RunRecord.from_json(old)  # a run.json written before the field existed reads as fp32
+    assert record.precision == "fp32" and inference.precision_note(record).startswith("Precision: fp32 on cpu")
+    bf16 = RunRecord.from_json({**old, "precision": "bf16"})
+    assert bf16.to_json()["precision"] == "bf16"
+    assert inference.precision_note(bf16).startswith("Precision: bf16 mixed precision")
+    with pytest.raises(RecordError, match="precision"):
+        RunRecord.from_json({**old, "precision": 16})
 
 
 # ---- head loaders: whole batches by indexing --------------------------------------------------
