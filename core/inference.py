@@ -214,7 +214,7 @@ def precision_note(record) -> str:
 def training_callbacks(device: torch.device | str, precision: str) -> list:
     """Callbacks for image training (stage 2): channels_last on CPU/CUDA, plus mixed precision when on.
 
-    channels_last measured 1.26x faster per training step than NCHW for mobilenet_v2 on the dev CPU
+    channels_last measured 1.26-1.36x faster per training step than NCHW for mobilenet_v2 on the dev CPU
     (oneDNN's convolutions, forward and backward); the model is put back in NCHW after fit.
     """
     from fastai.callback.core import Callback
