@@ -114,8 +114,9 @@ with tabs[2]:
     if scan is None or scan.n_images == 0:
         st.info("Top patches need a dataset: choose one on the Data page.")
     else:
+        default_n = min(scan.n_images, layers.SCAN_IMAGES)
         limit = st.number_input(
-            "Images to scan", min(9, scan.n_images), scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n"
+            "Images to scan", min(9, scan.n_images), scan.n_images, default_n, step=50, key="viz_patch_n"
         )
         paths = layers.sample_paths(scan.items["path"].astype(str).tolist(), int(limit))
         fingerprint = f"{scan.fingerprint}-n{int(limit)}"
