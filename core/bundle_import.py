@@ -10,7 +10,7 @@ Order of work, so that a refused bundle writes nothing:
    was touched);
 3. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
    feature folder, an index, a checkpoint, a dataset file) into place: missing ones are added,
-   identical ones skipped, a local run at least as new as the bundle's kept.
+   identical ones skipped, a local run newer than the bundle's kept.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class ImportReport:
 
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already here, identical (or a cache with the same key)
-    kept: list[str] = field(default_factory=list)  # local runs as new as or newer than the bundle's
+    kept: list[str] = field(default_factory=list)  # local runs newer than the bundle's (retrained here)
     replaced: list[str] = field(default_factory=list)  # local runs older than the bundle's (or broken)
     conflicts: list[str] = field(default_factory=list)  # a local dataset file differs: the local one stays
     run_ids: list[str] = field(default_factory=list)  # the runs the bundle carries
@@ -200,8 +200,9 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
         local_created = float(runs.check_run(dest).get("created", 0))
     except (ValueError, OSError):
         local_created = float("-inf")
-    if local_created >= float(read_json(src / RECORD_FILE).get("created", 0)):
-        report.kept.append(unit)
+    bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
+    if local_created >= bundle_created:  # the same run (already imported or trained here), or a newer one
+        (report.skipped if local_created == bundle_created else report.kept).append(unit)
         return
     old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
     dest.rename(old)

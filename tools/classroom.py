@@ -115,7 +115,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"✓ Imported into {data_dir()} (made on {made.get('node', '?')}, {made.get('device', '?')}):")
     print(f"  {report.summary()}")
     for unit in report.kept:
-        print(f"  = kept the local {unit}: it is as new as or newer than the bundle's")
+        print(f"  = kept the local {unit}: it is newer than the bundle's")
     for unit in report.conflicts[:10]:
         print(f"  ! {unit} differs from the bundle's; the local file was kept")
     return 0

@@ -14,6 +14,7 @@ from PIL import Image
 from core import models, patches, pets, prepare, runs
 from core.bundle import write_bundle
 from core.bundle_import import import_bundle
+from core.datasets import scan_dataset
 from core.prediction import predict
 from core.synthetic import make_pets_like
 
@@ -118,6 +119,15 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     for index_file in (fresh / patches.INDEX_DIR).glob("*.npz"):
         index = patches.load_index(index_file)
         assert all(Path(p).is_file() and str(p).startswith(str(fresh)) for p in index.paths)
+
+    # the Layers page finds the indexes under its own keys (same model key, sample and dataset fingerprint)
+    from ui import layers
+
+    scan = scan_dataset(pets.pets_spec(pets.find_pets(fresh)))
+    for run_id in report.run_ids.values():  # the lesson runs asked for (not the frozen parent)
+        loaded = models.load_run_model(fresh / "runs" / run_id)
+        for _, stage in models.ARCHS["mobilenet_v2"].stages:
+            assert layers.patch_index_path(layers.model_id(loaded), f"{scan.fingerprint}-n12", stage, 32).is_file()
 
     # the classroom's prepare finds everything and downloads nothing (the mirror is not even asked)
     offline = prepare.prepare(quick_options("http://127.0.0.1:9"))
