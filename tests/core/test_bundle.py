@@ -302,3 +302,16 @@ def test_version_rules():
     assert "torch 2.15.0" in bundle.incompatibility({**local, "torch": "2.15.0"}, local)
     assert "fastai 2.7.0" in bundle.incompatibility({**local, "fastai": "2.7.0"}, local)
     assert "which torchvision" in bundle.incompatibility({"torch": "2.14.1", "fastai": "2.8.12"}, local)
+
+
+def test_command_line_import_and_refusal(made, tmp_path, capsys):
+    from tools.classroom import main
+
+    _, report, fresh = made
+    assert main(["import", str(report.path)]) == 0
+    assert "Imported into" in capsys.readouterr().out
+    assert [r.run_id for r in runs.list_runs(fresh / "runs")[0]] == ["run0001"]
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"junk")
+    assert main(["import", str(junk)]) == 1
+    assert "not a readable bundle" in capsys.readouterr().err
