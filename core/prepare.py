@@ -105,10 +105,9 @@ class PrepOptions:
 
     @classmethod
     def quick(cls, **overrides) -> PrepOptions:
-        """resnet34 only: its weights, frozen and unfrozen runs (what a first class needs)."""
-        return cls(
-            **{"archs": ("resnet34", "mobilenet_v2"), "runs": ("resnet34-frozen", "resnet34-unfrozen"), **overrides}
-        )
+        """resnet34 only: its weights and its three runs (frozen, the mistake, unfrozen with slice)."""
+        runs34 = tuple(name for name in lesson_runs() if name.startswith("resnet34"))
+        return cls(**{"archs": ("resnet34", "mobilenet_v2"), "runs": runs34, **overrides})
 
 
 @dataclass

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="data folder (default: $PETLAB_DATA, secrets.toml, ~/.petlab)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="download, train and index what the class needs (skips what exists)")
-    p.add_argument("--quick", action="store_true", help="resnet34 only: its weights, frozen and unfrozen runs")
+    p.add_argument("--quick", action="store_true", help="resnet34 only: its weights and its three runs")
     p.add_argument("--list", action="store_true", help="list the lesson's runs and exit")
     p.add_argument("--archs", help="ImageNet weights to fetch, comma-separated (default: every arch)")
     p.add_argument("--runs", help="lesson runs to train, comma-separated (see --list)")

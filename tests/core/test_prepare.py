@@ -72,6 +72,9 @@ def test_lesson_runs_are_the_courses():
     assert (r50.arch, r50.img_size, r50.bs) == ("resnet50", 299, 32)
     assert [(s.epochs, s.lr_min) for s in r50.stages] == [(8, None), (3, 1e-6)]
     assert not any(s.fast for r in lesson.values() for s in r.stages)  # fastai's own frozen training
+    quick = prepare.PrepOptions.quick(url="http://mirror/pets.tgz")
+    assert quick.runs == ("resnet34-frozen", "resnet34-mistake", "resnet34-unfrozen") and "resnet50" not in quick.archs
+    assert quick.url == "http://mirror/pets.tgz"
     config = prepare.run_config(r34, "fp", prepare.PrepOptions())
     assert config.augment and config.pretrained and config.seed == 42
 
