@@ -260,7 +260,11 @@ def incompatibility(bundle: dict[str, str], local: dict[str, str]) -> str | None
             problems.append(f"{lib} {bundle[lib]} (this machine has {local.get(lib, 'none')})")
     if not problems:
         return None
-    return "The bundle was made with incompatible versions: " + "; ".join(problems) + ". Prepare it again here."
+    return (
+        "The bundle was made with incompatible versions: "
+        + "; ".join(problems)
+        + ". Make the bundle again with the versions in requirements.txt."
+    )
 
 
 def machine_info() -> dict[str, str]:
