@@ -232,13 +232,18 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
     from core import training
 
     options = options or PrepOptions()
+    lesson = lesson_runs()
+    unknown = [r for r in options.runs if r not in lesson] + [a for a in options.archs if a not in ARCHS]
+    if unknown:
+        raise ValueError(
+            f"Unknown lesson run or architecture {', '.join(unknown)}; runs: {', '.join(lesson)}; archs: {', '.join(ARCHS)}."
+        )
     emit = on_event or (lambda event: None)
     base = data_dir()
     runs_dir, features_dir = sub_dir("runs", base), sub_dir("features", base)
     report = PrepReport(device=str(pick_device()))
     prepare_torch_home()  # TORCH_HOME in the data folder; mobilenet_v2's offline checkpoint copied there
-    found = pets.find_pets(base) if not options.local else None
-    _step(report, emit, "dataset", found is not None, lambda: str(_dataset(base, options, emit)))
+    _step(report, emit, "dataset", pets.find_pets(base) is not None, lambda: str(_dataset(base, options, emit)))
     images = pets.find_pets(base)
     archs = list(dict.fromkeys([*options.archs, *([options.run_arch] if options.run_arch else [])]))
     for arch in archs:
@@ -250,10 +255,6 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
     if images is None:
         return report
     scan = scan_dataset(pets.pets_spec(images))
-    lesson = lesson_runs()
-    unknown = [r for r in options.runs if r not in lesson]
-    if unknown:
-        raise ValueError(f"Unknown lesson run(s) {', '.join(unknown)}; choose from {', '.join(lesson)}.")
     configs = {name: run_config(lesson[name], scan.fingerprint, options) for name in options.runs}
     for name, config in configs.items():
         chain = [config]

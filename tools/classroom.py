@@ -66,7 +66,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         mark = {"start": "…", "skip": "=", "done": "✓", "failed": "✗"}[event.status]
         print(f"{mark} {event.step}" + (f": {event.detail}" if event.detail else ""), flush=True)
 
-    report = prepare(options, show)
+    try:
+        report = prepare(options, show)
+    except ValueError as err:  # unknown run or architecture names
+        print(f"✗ {err}", file=sys.stderr)
+        return 2
     print(
         f"\nPrepared on {report.device}: {len(report.done)} step(s) done, {len(report.skipped)} already there, "
         f"{len(report.failed)} failed, {sum(report.seconds.values()):.0f} s."

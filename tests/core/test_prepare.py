@@ -144,3 +144,18 @@ def test_a_bad_checkpoint_fails_its_step_with_a_message(mirror, monkeypatch, dat
     assert [step for step, _ in report.failed] == ["weights mobilenet_v2"]
     assert "Could not download mobilenet_v2" in report.failed[0][1]
     assert not (data_folder / "torch" / "hub" / "checkpoints" / models.MOBILENET_FILE).exists()
+
+
+def test_a_local_folder_is_copied_into_the_data_folder(tmp_path, data_folder):
+    """--local with an extracted folder: the images land in the data folder, so they are bundled."""
+    source = make_pets_like(tmp_path / "elsewhere" / "images", n_per_class=2, classes=("Bengal", "pug"))
+    options = prepare.PrepOptions(archs=(), runs=(), local=str(source.parent), features=False, patch_indexes=False)
+    report = prepare.prepare(options)
+    assert report.done == ["dataset"] and report.failed == []
+    assert pets.find_pets(data_folder) == pets.pets_folder(data_folder) / "images"
+    assert sorted(p.name for p in pets.find_pets(data_folder).glob("*.jpg")) == sorted(
+        p.name for p in source.glob("*.jpg")
+    )
+    assert prepare.prepare(options).skipped == ["dataset"]  # already there: not copied again
+    with pytest.raises(ValueError, match="Unknown lesson run"):
+        prepare.prepare(prepare.PrepOptions(archs=(), runs=("resnet99-frozen",), local=str(source.parent)))
