@@ -1,6 +1,6 @@
 """The class bundle: one tar of what a lesson needs, with a manifest, made at home and imported in class.
 
-A bundle holds the extracted Pets dataset, torchvision's ImageNet checkpoints, trained runs,
+A bundle holds the Pets images, torchvision's ImageNet checkpoints, trained runs,
 cached body features and top-patch indexes, plus `manifest.json`: every file's size and SHA-256,
 the library versions, the runs' configs and scores and the machine it was made on. It carries no
 code and no pickle: weights are state_dicts (read with `torch.load(weights_only=True)`), records
@@ -306,10 +306,10 @@ def collect(
     entries: list[Entry] = []
     warnings: list[str] = []
     rel = lambda p: relative_path(p, data_dir)  # noqa: E731
-    dataset_root = pets.pets_folder(data_dir)
+    images = pets.pets_folder(data_dir) / "images"  # annotations/ (trimaps, boxes) is not used by the app
     dataset = None
-    if include_dataset and dataset_root.is_dir():
-        for path in sorted(dataset_root.rglob("*")):
+    if include_dataset and images.is_dir():
+        for path in sorted(images.rglob("*")):
             rel_name = path.relative_to(data_dir).as_posix()
             if (
                 not path.is_file()
@@ -321,7 +321,6 @@ def collect(
                 entries.append(Entry(rel_name, member_kind(rel_name), path))
             except BundleError:
                 warnings.append(f"left out {rel_name} (not a data file)")
-        images = dataset_root / "images"
         dataset = {"name": pets.PETS_NAME, "folder": f"{DATASET_DIR}/images", "images": len(list(images.glob("*.jpg")))}
     checkpoints = torch_home(data_dir) / "hub" / "checkpoints"
     for path in sorted(checkpoints.glob("*.pth")) if checkpoints.is_dir() else []:

@@ -102,6 +102,7 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     assert {r["run_id"] for r in bundle.manifest.runs} == {r.run_id for r in found}
     assert all(r["scores"]["error_rate"] is not None for r in bundle.manifest.runs)
     assert bundle.manifest.versions["fastai"] and bundle.manifest.machine["device"]
+    assert not any("annotations" in f.path for f in bundle.manifest.files)  # unused by the app: left out
 
     fresh = tmp_path / "classroom"
     monkeypatch.setenv("PETLAB_DATA", str(fresh))
