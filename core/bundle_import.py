@@ -32,6 +32,7 @@ from core.bundle import (
     RUNS_DIR,
     BundleError,
     Manifest,
+    Progress,
     absolute_path,
     destination,
     incompatibility,
@@ -143,16 +144,19 @@ def _sha256(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _check_content(root: Path, manifest: Manifest) -> None:
+def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
     """Sizes and hashes of the extracted files, then each file read the safe way; BundleError on any failure."""
     import torch
 
+    done = 0
     for f in manifest.files:
         path = root / f.path
         if not path.is_file() or path.is_symlink() or path.stat().st_size != f.size:
             raise BundleError(f"Refused: {f.path} does not have the size the manifest says.")
         if _sha256(path) != f.sha256:
             raise BundleError(f"Refused: {f.path} was changed after the bundle was made (SHA-256 mismatch).")
+        done += f.size
+        progress("verifying", done, manifest.total_bytes)
     for f in manifest.files:
         path = root / f.path
         try:
@@ -242,9 +246,14 @@ def _localise(root: Path, manifest: Manifest, data_dir: Path) -> None:
             atomic_write_bytes(path, map_index_paths(path, local))
 
 
-def import_bundle(path: Path, data_dir: Path) -> ImportReport:
-    """Verify a class bundle and merge it into data_dir; BundleError (nothing written) when it is refused."""
+def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) -> ImportReport:
+    """Verify a class bundle and merge it into data_dir; BundleError (nothing written) when it is refused.
+
+    Args:
+        progress: called with (phase, bytes done, bytes in all) while unpacking and verifying.
+    """
     start = time.perf_counter()
+    progress = progress or (lambda what, done, total: None)
     path, data_dir = Path(path), Path(data_dir)
     if not path.is_file():
         raise BundleError(f"No bundle file at {path}.")
@@ -266,11 +275,15 @@ def import_bundle(path: Path, data_dir: Path) -> ImportReport:
             )
         tmp = data_dir / f".import-{uuid.uuid4().hex[:8]}"
         try:
+            done = 0
             try:
-                tar.extractall(tmp, members=members, filter="data")
+                for member in members:  # tarfile's "data" filter: no links out, devices, absolute paths
+                    tar.extract(member, tmp, filter="data")
+                    done += member.size
+                    progress("unpacking", done, manifest.total_bytes)
             except (tarfile.TarError, OSError, EOFError) as err:
                 raise BundleError(f"Refused: {path.name} could not be unpacked safely ({err}).") from err
-            _check_content(tmp, manifest)
+            _check_content(tmp, manifest, progress)
             _localise(tmp, manifest, data_dir)
             report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
             try:

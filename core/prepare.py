@@ -245,6 +245,8 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
     prepare_torch_home()  # TORCH_HOME in the data folder; mobilenet_v2's offline checkpoint copied there
     _step(report, emit, "dataset", pets.find_pets(base) is not None, lambda: str(_dataset(base, options, emit)))
     images = pets.find_pets(base)
+    if images is None and "dataset" in report.done:  # e.g. a mirror that renamed the archive
+        report.failed.append(("dataset", f"no Pets images at {pets.pets_folder(base) / 'images'} after the download"))
     archs = list(dict.fromkeys([*options.archs, *([options.run_arch] if options.run_arch else [])]))
     for arch in archs:
         name, _ = weights_file(arch)

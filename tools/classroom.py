@@ -110,8 +110,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     from core.bundle_import import import_bundle
     from core.settings import data_dir
 
+    last = [0.0]
+
+    def show(what: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 2 or done == total:
+            last[0] = time.monotonic()
+            print(f"    {what}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB", flush=True)
+
     try:
-        report = import_bundle(Path(args.bundle), data_dir())
+        report = import_bundle(Path(args.bundle), data_dir(), show)
     except BundleError as err:
         print(f"✗ {err}", file=sys.stderr)
         return 1

@@ -129,8 +129,11 @@ def test_bundle_holds_the_class_content_with_a_manifest(made):
 
 def test_import_merges_and_rewrites_paths(made):
     _, report, fresh = made
-    result = import_bundle(report.path, fresh)
+    seen = []
+    result = import_bundle(report.path, fresh, lambda *event: seen.append(event))
     assert result.run_ids == ["run0001"] and "runs/run0001" in result.added
+    total = report.manifest.total_bytes
+    assert ("unpacking", total, total) in seen and seen[-1] == ("verifying", total, total)
     units = {bundle.merge_unit(f.path) for f in report.manifest.files}  # images, checkpoints, run, features, index
     assert set(result.added) | set(result.skipped) == units and len(units) >= 6 + 4
     assert "torch/hub/checkpoints/tiny-0123abcd.pth" in result.added
