@@ -8,8 +8,8 @@ JSON, arrays `.npy`/`.npz` (read with `allow_pickle=False`). Paths inside record
 stored relative to the data folder and rewritten for the folder they are imported into.
 
 Import (core.bundle_import) checks the member list before writing anything, extracts into a
-temporary folder inside the data folder with tarfile's "data" filter, verifies every file, then
-moves them into place without overwriting newer runs.
+temporary folder inside the data folder with the app's checked extractor (core.archives), verifies
+every file, then moves them into place without overwriting newer runs.
 """
 
 from __future__ import annotations
@@ -331,7 +331,8 @@ def collect(
     for run in found:
         if run_ids is not None and run.run_id not in run_ids:
             continue
-        record = map_record_paths(run.record, rel)
+        raw = run.record.to_json()
+        record = map_record_paths(raw, rel)
         root = str((record.get("dataset") or {}).get("root", ""))
         if root and (Path(root).is_absolute() or not include_dataset):
             warnings.append(f"run {run.run_id} was trained on {root}, which is not in the bundle")
@@ -341,22 +342,22 @@ def collect(
                 entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", "run", run.path / name, data))
             elif (run.path / name).is_file():
                 entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", "run", run.path / name))
-        last = (run.record.get("epochs") or [{}])[-1]
+        last = run.record.epochs[-1] if run.record.epochs else None
         run_entries.append(
             {
                 "run_id": run.run_id,
                 "title": run.title,
-                "arch": run.record.get("arch"),
-                "img_size": run.record.get("img_size"),
-                "config": run.record.get("config"),
-                "epochs": len(run.record.get("epochs") or []),
-                "scores": {k: last.get(k) for k in ("train_loss", "valid_loss", "error_rate")},
-                "device": run.record.get("device"),
+                "arch": run.record.arch,
+                "img_size": run.record.img_size,
+                "config": raw["config"],
+                "epochs": len(run.record.epochs),
+                "scores": {k: getattr(last, k, None) for k in ("train_loss", "valid_loss", "error_rate")},
+                "device": run.record.device,
                 "created": run.created,
             }
         )
         if dataset is not None and root.startswith(DATASET_DIR):
-            dataset["fingerprint"] = (run.record.get("dataset") or {}).get("fingerprint")
+            dataset["fingerprint"] = run.record.dataset.fingerprint
     if run_ids is not None and (missing := set(run_ids) - {r["run_id"] for r in run_entries}):
         raise BundleError(f"No complete run with id {', '.join(sorted(missing))} in {data_dir / RUNS_DIR}.")
     features = data_dir / FEATURES_DIR

@@ -4,10 +4,10 @@ Order of work, so that a refused bundle writes nothing:
 1. read the member list and manifest.json; refuse links, devices, duplicate or escaping names,
    files a bundle never carries, missing or extra files, sizes that differ from the manifest, and
    versions that cannot read the weights;
-2. extract into `<data>/.import-*/` with tarfile's "data" filter; check every file's size and
-   SHA-256, load every weights file with `weights_only=True` into its architecture, every array
-   with `allow_pickle=False`, every record as JSON (any failure: the folder is removed, nothing else
-   was touched);
+2. extract into `<data>/.import-*/` with core.archives.extract_tgz (tarfile's "data" filter and
+   more); check every file's size and SHA-256, load every weights file with `weights_only=True` into
+   its architecture, every array with `allow_pickle=False`, every record as JSON and as a typed
+   RunRecord (any failure: the folder is removed, nothing else was touched);
 3. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
    feature folder, an index, a checkpoint, a dataset file) into place: missing ones are added,
    identical ones skipped, a local run newer than the bundle's kept.
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core import runs
+from core.archives import ArchiveError, extract_tgz
 from core.bundle import (
     MANIFEST,
     RUNS_DIR,
@@ -183,8 +184,8 @@ def _check_run_weights(run_dir: Path) -> None:
     from core.models import create_model, load_weights
 
     try:
-        record = runs.check_run(run_dir)
-        load_weights(create_model(record["arch"], len(record["classes"]), pretrained=False), run_dir / WEIGHTS_FILE)
+        record = runs.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
+        load_weights(create_model(record.arch, len(record.classes), pretrained=False), run_dir / WEIGHTS_FILE)
     except Exception as err:  # KeyError, size mismatch, unknown arch ...
         raise BundleError(f"Refused: run {run_dir.name} cannot be loaded here ({err}).") from err
 
@@ -201,7 +202,7 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
         report.added.append(unit)
         return
     try:
-        local_created = float(runs.check_run(dest).get("created", 0))
+        local_created = runs.check_run(dest).created
     except (ValueError, OSError):
         local_created = float("-inf")
     bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
@@ -275,14 +276,17 @@ def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) 
             )
         tmp = data_dir / f".import-{uuid.uuid4().hex[:8]}"
         try:
-            done = 0
-            try:
-                for member in members:  # tarfile's "data" filter: no links out, devices, absolute paths
-                    tar.extract(member, tmp, filter="data")
-                    done += member.size
-                    progress("unpacking", done, manifest.total_bytes)
-            except (tarfile.TarError, OSError, EOFError) as err:
-                raise BundleError(f"Refused: {path.name} could not be unpacked safely ({err}).") from err
+            progress("unpacking", 0, manifest.total_bytes)
+            try:  # the app's one tar extractor: tarfile's "data" filter, and no links, devices or absolute names
+                extract_tgz(
+                    path,
+                    tmp,
+                    max_files=len(tar.getmembers()),
+                    max_total_bytes=manifest.total_bytes + MAX_MANIFEST_BYTES,
+                )
+            except ArchiveError as err:
+                raise BundleError(f"Refused: {err}") from err
+            progress("unpacking", manifest.total_bytes, manifest.total_bytes)
             _check_content(tmp, manifest, progress)
             _localise(tmp, manifest, data_dir)
             report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)

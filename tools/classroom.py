@@ -52,6 +52,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.no_patches:
         overrides["patch_indexes"] = False
     options = PrepOptions.quick(**overrides) if args.quick else PrepOptions(**overrides)
+    if args.local:  # whoever runs this command may share that path (the allow-list guards browsers' paths)
+        from core.settings import FOLDERS_ENV_VAR, allowed_folders
+
+        shared = [*allowed_folders(), Path(args.local).expanduser().resolve()]
+        os.environ[FOLDERS_ENV_VAR] = os.pathsep.join(str(p) for p in shared)
     last = [0.0]
 
     def show(event: PrepEvent) -> None:

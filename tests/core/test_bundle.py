@@ -36,7 +36,9 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
         "classes": list(CLASSES),
         "img_size": 32,
         "title": "mobilenet_v2 32px: 1 ep frozen",
-        "config": {"arch": "mobilenet_v2"},
+        "config": runs.config_as_dict(
+            runs.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(runs.StageConfig(1, 1e-3),))
+        ),
         "created": created,
         "epochs": [{"stage": 0, "epoch": 0, "train_loss": 0.7, "valid_loss": 0.6, "error_rate": 0.5}],
         "valid_paths": paths[:2],
@@ -140,8 +142,8 @@ def test_import_merges_and_rewrites_paths(made):
     assert (fresh / "torch" / "hub" / "checkpoints" / "tiny-0123abcd.pth").is_file()
     found, _ = runs.list_runs(fresh / "runs")
     assert [r.run_id for r in found] == ["run0001"]
-    assert Path(found[0].record["valid_paths"][0]).is_file()
-    assert found[0].record["dataset"]["root"] == str(fresh / "datasets" / "oxford-iiit-pet" / "images")
+    assert Path(found[0].record.valid_paths[0]).is_file()
+    assert found[0].record.dataset.root == str(fresh / "datasets" / "oxford-iiit-pet" / "images")
     index = patches.load_index(fresh / patches.INDEX_DIR / "abc123.npz")
     assert all(Path(p).is_file() and p.startswith(str(fresh)) for p in index.paths)
     state = torch.load(fresh / "runs" / "run0001" / "model.pt", weights_only=True)  # no map_location: CPU tensors
@@ -163,7 +165,7 @@ def test_a_newer_local_run_is_kept_an_older_one_replaced(made, tmp_path):
     make_data_folder(older, created=1.0)
     result = import_bundle(report.path, older)
     assert result.replaced == ["runs/run0001"]
-    assert runs.check_run(older / "runs" / "run0001")["created"] == 1000.0
+    assert runs.check_run(older / "runs" / "run0001").created == 1000.0
 
 
 def test_a_flipped_byte_is_refused(made, tmp_path):

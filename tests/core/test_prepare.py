@@ -3,6 +3,7 @@ then bundle, import into a fresh data folder: same runs listed, same top-5 predi
 
 import functools
 import http.server
+import os
 import shutil
 import tarfile
 import threading
@@ -147,10 +148,12 @@ def test_a_bad_checkpoint_fails_its_step_with_a_message(mirror, monkeypatch, dat
     assert not (data_folder / "torch" / "hub" / "checkpoints" / models.MOBILENET_FILE).exists()
 
 
-def test_a_local_folder_is_copied_into_the_data_folder(tmp_path, data_folder):
+def test_a_local_folder_is_copied_into_the_data_folder(tmp_path, data_folder, monkeypatch):
     """--local with an extracted folder: the images land in the data folder, so they are bundled."""
     source = make_pets_like(tmp_path / "elsewhere" / "images", n_per_class=2, classes=("Bengal", "pug"))
     options = prepare.PrepOptions(archs=(), runs=(), local=str(source.parent), features=False, patch_indexes=False)
+    assert prepare.prepare(options).failed[0][0] == "dataset"  # outside the shared folders: refused
+    monkeypatch.setenv("PETLAB_FOLDERS", f"{tmp_path / 'elsewhere'}{os.pathsep}{data_folder}")
     report = prepare.prepare(options)
     assert report.done == ["dataset"] and report.failed == []
     assert pets.find_pets(data_folder) == pets.pets_folder(data_folder) / "images"
