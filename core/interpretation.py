@@ -203,10 +203,25 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
         width=size + 60,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         # categorical axes even for classes named "0", "1", …: selections then report class names
-        xaxis={"title": "predicted", "tickangle": -60, "tickfont": {"size": 10}, "side": "top", "type": "category"},
-        yaxis={"title": "actual", "autorange": "reversed", "tickfont": {"size": 10}, "type": "category"},
+        xaxis={
+            "title": "predicted",
+            "tickangle": -60,
+            "tickfont": {"size": 10},
+            "side": "top",
+            "type": "category",
+            "fixedrange": True,
+        },
+        yaxis={
+            "title": "actual",
+            "autorange": "reversed",
+            "tickfont": {"size": 10},
+            "type": "category",
+            "fixedrange": True,
+        },
+        # A click selects a cell. Streamlit turns click-selection off while the drag mode is box or lasso,
+        # so dragging does nothing (fixed axes) and box / lasso come from the chart's toolbar.
         clickmode="event+select",
-        dragmode="select",
+        dragmode="pan",
     )
     return fig
 

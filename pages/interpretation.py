@@ -55,8 +55,8 @@ st.caption("The published numbers are on the 37 Oxford-IIIT Pet breeds; compare 
 
 st.header("Confusion matrix")
 st.caption(
-    "Rows: actual class; columns: predicted. Click a cell, or drag a box around several, or choose one "
-    "below, to see its images."
+    "Rows: actual class; columns: predicted. Click a cell, or choose one below, to see its images; "
+    "the box and lasso tools (top right of the chart) select several cells at once."
 )
 shown_cells = confusion_cells_ui(cm, classes, run_id)
 if len(shown_cells) > MAX_CELLS:

@@ -58,7 +58,9 @@ def confusion_cells_ui(cm: np.ndarray, classes: list[str], run_id: str) -> list[
         "Cell",
         cells,
         index=0 if cells else None,
-        format_func=lambda c: f"actual {classes[c[0]]} → predicted {classes[c[1]]} ({cm[c]} images)",
+        format_func=lambda c: (
+            f"actual {classes[c[0]]} → predicted {classes[c[1]]} ({cm[c]} image{'' if cm[c] == 1 else 's'})"
+        ),
         key=CELL_KEY,
         on_change=on_pick,
     )

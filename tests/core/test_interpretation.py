@@ -131,6 +131,8 @@ def test_confusion_figure_selects_on_click_with_category_axes():
     cm = np.array([[3, 1], [0, 2]])
     fig = interp.confusion_figure(cm, ["0", "1"])
     assert "select" in fig.layout.clickmode
+    assert fig.layout.dragmode not in ("select", "lasso")  # Streamlit drops click-selection in those modes
+    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange
     assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
     markers = fig.data[1]
     # marker k sits on cell (k // n, k % n): what point_index on the marker trace means
