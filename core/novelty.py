@@ -40,8 +40,8 @@ class NoveltySpec:
 
     k: int = 5  # distance to the k-th nearest training image
     in_rate: float = 0.95  # share of validation images under the line: the rule flags 1 - in_rate of them
-    max_reference: int = 1000  # training images used as the reference (a seeded sample, balanced over classes)
-    max_calibration: int = 500  # validation images used to place the line
+    max_reference: int = 600  # training images used as the reference (a seeded sample, balanced over classes)
+    max_calibration: int = 300  # validation images used to place the line
     seed: int = 0
     version: int = 1  # bump when the features or the distance change
 

@@ -14,7 +14,7 @@ from core.novelty import NoveltySpec, Reference
 from core.settings import sub_dir
 from ui.state import MODEL_LOCK, runs_dir, scan_active
 
-SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 1000 + 500 images
+SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
 
 def model_key(loaded: LoadedModel) -> str:
