@@ -229,7 +229,9 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
 def scoreboard(run_error: float, run_label: str, n_classes: int) -> pd.DataFrame:
     """This run next to the published Pets numbers (which are on all 37 breeds)."""
     rows = [{"model": name, "error_rate": err, "as published": text} for name, err, text in PUBLISHED]
-    note = "" if n_classes == 37 else f" ({n_classes} classes: not comparable to 37 breeds)"
+    note = (
+        "" if n_classes == 37 else f" ({n_classes} class{'' if n_classes == 1 else 'es'}: not comparable to 37 breeds)"
+    )
     rows.append({"model": f"this run: {run_label}{note}", "error_rate": run_error, "as published": ""})
     df = pd.DataFrame(rows)
     df["accuracy"] = 1 - df["error_rate"]

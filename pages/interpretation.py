@@ -93,7 +93,9 @@ st.header("Most confused")
 min_val = st.number_input("min_val", 1, 100, 1, key="interp_min_val")
 confused = interp.most_confused(cm, classes, int(min_val))
 if confused.empty:
-    st.success(f"No pair of classes is confused {int(min_val)} times or more.")
+    st.success(
+        f"No pair of classes is confused {'even once' if int(min_val) == 1 else f'{int(min_val)} times or more'}."
+    )
 else:
     st.dataframe(confused, hide_index=True)
 
@@ -104,4 +106,4 @@ st.dataframe(
 )
 missing = int(np.sum([not p for p in paths]))
 if missing:
-    st.caption(f"{missing} validation image paths were not recorded with this run.")
+    st.caption(f"{missing} validation image path{' was' if missing == 1 else 's were'} not recorded with this run.")

@@ -139,7 +139,11 @@ with tabs[2]:
             index = layers.load_patch_index(str(index_file), mtime)
             crops = layers.patch_crops(str(index_file), mtime, channel, info.field)
             if index.skipped:
-                st.caption(f"{len(index.skipped)} unreadable images were skipped.")
+                st.caption(
+                    f"{len(index.skipped)} unreadable "
+                    + ("image was" if len(index.skipped) == 1 else "images were")
+                    + " skipped."
+                )
             if not crops:
                 st.info("No patches for this channel.")
             cols = st.columns(3)

@@ -14,7 +14,9 @@ st.title("🔮 Prediction: what's your pet?")
 
 loaded_model = active_model()
 if loaded_model.kind == "run":
-    st.success(f"Model: **{loaded_model.label}** ({loaded_model.arch}, {len(loaded_model.classes)} classes).")
+    st.success(
+        f"Model: **{loaded_model.label}** ({loaded_model.arch}, {len(loaded_model.classes)} class{'' if len(loaded_model.classes) == 1 else 'es'})."
+    )
 else:
     st.info(
         f"Model: **{loaded_model.label}**. No fine-tuned run is chosen, so this model predicts the "
