@@ -148,9 +148,8 @@ with tabs[2]:
                 st.info("No patches for this channel.")
             cols = st.columns(3)
             for n, (crop, path, value) in enumerate(crops):
-                cols[n % 3].image(  # the column's width: a long file name wraps between words, not inside one
-                    crop.resize((128, 128)), caption=f"{path.rsplit('/', 1)[-1]} · {value:.2f}", width="stretch"
-                )
+                name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ")  # wraps between words
+                cols[n % 3].image(crop.resize((128, 128)), caption=f"{name} · {value:.2f}", width=128)
 
 # ---- projection -----------------------------------------------------------------------------------
 with tabs[3]:

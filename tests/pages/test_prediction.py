@@ -65,12 +65,13 @@ def test_run_model_predicts_dataset_classes_with_gradcam_and_distance(pets_like,
     at.run()
     assert not at.exception
     assert "test run" in at.success[0].value
-    caption = next(c.value for c in at.caption if "Distance check" in c.value)
-    assert "Distance check on" in caption and "5th nearest of" in caption and "validation images" in caption
-    cached = list((sub_dir("novelty")).glob(f"{run_id}-*.npz"))
-    assert len(cached) == 1  # the reference is on disk, keyed by run id
+    assert not list(sub_dir("novelty").glob("*.npz"))  # no photo yet: nothing built
     at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
     assert not at.exception
+    caption = next(c.value for c in at.caption if "Distance check" in c.value)
+    assert "Distance check on" in caption and "5th nearest of" in caption and "validation images" in caption
+    cached = list(sub_dir("novelty").glob(f"{run_id}-*.npz"))
+    assert len(cached) == 1  # the reference is on disk, keyed by run id
     chart = at.get("plotly_chart")[0]
     assert len(at.get("plotly_chart")) == 1
     images = at.get("image")
@@ -88,11 +89,13 @@ def test_reference_is_read_from_disk_without_the_dataset(pets_like, run_id):
     at.session_state[ACTIVE_RUN] = run_id
     at.session_state["pred_gradcam"] = False
     at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = None
     at.session_state[ACTIVE_RUN] = run_id
     at.session_state["pred_gradcam"] = False
     at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(3), "image/jpeg")).run()
     assert not at.exception
     assert any("Distance check on" in c.value for c in at.caption)
 
