@@ -154,12 +154,12 @@ NOTICEABLE_DROP = 0.05  # a relative drop below this is shown as no red at all
 
 
 def drop_overlay(view: Image.Image, result: OcclusionResult, max_alpha: float = 0.7) -> Image.Image:
-    """The model's view with red laid over where hiding a square lowers the target probability.
+    """The model's view, in grey, with red laid over where hiding a square lowers the target probability.
 
     The red's opacity is the relative drop itself (0 → none, 100 % → max_alpha), not rescaled to the
     largest drop, so a map with no red means: hiding any part barely changes the prediction.
     """
-    arr = np.asarray(view.convert("RGB"), dtype=np.float32)  # (S, S, 3)
+    arr = np.asarray(view.convert("L").convert("RGB"), dtype=np.float32)  # (S, S, 3) in grey: only the map is red
     drop = result.drop_map(arr.shape[0])  # (S, S) in [0, 1]
     drop = np.where(drop < NOTICEABLE_DROP, 0.0, drop)
     alpha = (drop * max_alpha)[..., None]
