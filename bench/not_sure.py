@@ -154,7 +154,7 @@ def main() -> None:
     t = time.perf_counter()
     run = training.train_run(config, scan, base / "runs", base / "features").run
     print(f"trained {config.title()} in {time.perf_counter() - t:.0f} s: "
-          f"error {run.record['epochs'][-1]['error_rate']:.1%}")  # fmt: skip
+          f"error {run.record.error_rate:.1%}")  # fmt: skip
     loaded = load_run_model(run.path)
 
     items = scan.items

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.images import IMAGE_SUFFIXES, MAX_PIXELS
+from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 from core.labels import PETS_PATTERN, LabelError, LabelResult, label_by_parent, label_files
 from core.storage import stable_hash
 
@@ -47,6 +50,7 @@ class DatasetScan:
     items: pd.DataFrame  # columns: rel, path, label, width, height, is_valid
     unmatched: list[str] = field(default_factory=list)
     corrupt: list[tuple[str, str]] = field(default_factory=list)  # (rel path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # links, sockets, unreadable folders
 
     @property
     def classes(self) -> list[str]:
@@ -63,21 +67,82 @@ class DatasetScan:
         return stable_hash([self.spec.pattern, self.spec.match_on, cols.values.tolist()])
 
 
-def list_image_files(root: Path) -> list[str]:
-    """Relative POSIX paths of image files under root, sorted; hidden folders are skipped."""
+@dataclass
+class FolderListing:
+    """Image files found under a folder, and what was skipped because it cannot be used (with why)."""
+
+    files: list[str] = field(default_factory=list)  # relative POSIX paths, sorted
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+
+
+def _walk_images(root: Path, with_stat: bool = False) -> Iterator[tuple[str, os.stat_result | None, str | None]]:
+    """(relative path, stat or None, skip reason or None) for every image-named entry under root.
+
+    Never raises for what the folder holds: unreadable folders, dangling links, links out of the
+    folder, sockets, pipes and devices come back with a reason. Hidden names are ignored; linked
+    folders are not followed. Only links cost a stat unless with_stat (the entry type comes free).
+    """
+    root = str(root)
+    root_real = os.path.realpath(root)
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, rel_dir)) as it:
+                entries = list(it)
+        except OSError as err:
+            yield rel_dir or ".", None, f"folder cannot be read: {public_reason(err)}"
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                    continue
+                if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                    continue
+                if entry.is_symlink():
+                    try:
+                        info = os.stat(entry.path)
+                    except FileNotFoundError:
+                        yield rel, None, "dangling link (its target is gone)"
+                        continue
+                    if not os.path.realpath(entry.path).startswith(root_real + os.sep):
+                        yield rel, None, "link to a file outside the folder"
+                        continue
+                    if not stat.S_ISREG(info.st_mode):
+                        yield rel, None, "not a regular file (folder, socket, pipe or device)"
+                        continue
+                    yield rel, info if with_stat else None, None
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, entry.stat(follow_symlinks=False) if with_stat else None, None
+                else:
+                    yield rel, None, "not a regular file (socket, pipe or device)"
+            except OSError as err:
+                yield rel, None, public_reason(err)
+
+
+def list_folder(root: Path) -> FolderListing:
+    """Image files under root (hidden names skipped) and what could not be used; DatasetError if root is no folder."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"Folder not found: {root}")
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, root)
-        for fname in filenames:
-            if fname.startswith("."):
-                continue
-            if os.path.splitext(fname)[1].lower() in IMAGE_SUFFIXES:
-                found.append(fname if rel_dir == "." else f"{rel_dir}/{fname}".replace(os.sep, "/"))
-    return sorted(found)
+        raise DatasetError(f"Folder not found: {root.name}")
+    listing = FolderListing()
+    for rel, _, reason in _walk_images(root):
+        if reason is None:
+            listing.files.append(rel)
+        else:
+            listing.skipped.append((rel, reason))
+    listing.files.sort()
+    listing.skipped.sort()
+    return listing
+
+
+def list_image_files(root: Path) -> list[str]:
+    """Relative POSIX paths of usable image files under root, sorted; hidden folders are skipped."""
+    return list_folder(root).files
 
 
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -155,9 +220,10 @@ def apply_labels(spec: DatasetSpec, rel_paths: list[str]) -> LabelResult:
 def scan_dataset(spec: DatasetSpec) -> DatasetScan:
     """List, label and split a dataset, reading only image headers (no pixel decoding)."""
     root = Path(spec.root)
-    rel_paths = list_image_files(root)
+    listing = list_folder(root)
+    rel_paths = listing.files
     if not rel_paths:
-        raise DatasetError(f"No images found in {root}.")
+        raise DatasetError(f"No images found in the folder {root.name}.")
     result = apply_labels(spec, rel_paths)
     rows, corrupt = [], []
     root_str = str(root)
@@ -166,23 +232,20 @@ def scan_dataset(spec: DatasetSpec) -> DatasetScan:
         try:
             width, height = read_header(path)
         except Exception as err:  # any unreadable file is reported, never fatal
-            corrupt.append((rel, str(err) or type(err).__name__))
+            corrupt.append((rel, public_reason(err, path)))
             continue
         rows.append((rel, path, label, width, height))
     items = pd.DataFrame(rows, columns=["rel", "path", "label", "width", "height"])
     items["is_valid"] = split_valid(len(items), spec.valid_pct, spec.seed)
-    return DatasetScan(spec=spec, items=items, unmatched=result.unmatched, corrupt=corrupt)
+    return DatasetScan(spec=spec, items=items, unmatched=result.unmatched, corrupt=corrupt, skipped=listing.skipped)
 
 
 def folder_signature(root: Path) -> str:
-    """Cheap signature of a folder's contents (names, sizes, mtimes) used as a cache key."""
+    """Cheap signature of a folder's images (names, sizes, mtimes) used as a cache key; never raises."""
     entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fname in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, fname))
-            entries.append((os.path.relpath(os.path.join(dirpath, fname), root), st.st_size, int(st.st_mtime)))
-    return stable_hash(entries)
+    for rel, info, reason in _walk_images(Path(root), with_stat=True):
+        entries.append((rel, info.st_size, int(info.st_mtime)) if info is not None else (rel, reason))
+    return stable_hash(sorted(entries, key=str))
 
 
 def split_counts(items: pd.DataFrame) -> pd.DataFrame:
@@ -200,3 +263,137 @@ def split_counts(items: pd.DataFrame) -> pd.DataFrame:
     table["total"] = table["train"] + table["valid"]
     table["valid %"] = (100 * table["valid"] / table["total"]).round(1)
     return table.reset_index().rename(columns={"label": "class"})
+
+
+# ---------------------------------------------------------------- layout: wrapping folders
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a dataset's labels start: the folder below any wrapping folders, and how to label it."""
+
+    root: Path  # the folder the dataset is read from (wrapping folders skipped)
+    label_from: str  # "parent" when images sit in class folders, "regex" when they sit in root itself
+    wrapper: str = ""  # the wrapping folders skipped, e.g. "fashion" ("" when none)
+
+
+def wrapping_prefix(rel_paths: list[str]) -> str:
+    """The folders every image sits inside ("fashion" for fashion/<class>/x.jpg and fashion/x_1.jpg), or "".
+
+    A zip made by compressing one folder wraps everything in it; labelling by parent folder would
+    then give a single class named after the wrapper. Stops before a level that holds images itself.
+    """
+    parts = [PurePosixPath(rel).parts for rel in rel_paths]
+    prefix: list[str] = []
+    while parts and all(len(p) > len(prefix) + 1 for p in parts):
+        first = {p[len(prefix)] for p in parts}
+        if len(first) != 1:
+            break
+        prefix.append(first.pop())
+    return "/".join(prefix)
+
+
+def detect_layout(root: Path, rel_paths: list[str] | None = None) -> FolderLayout:
+    """Skip wrapping folders, then label by parent folder if images sit in sub-folders, else by file-name regex."""
+    root = Path(root)
+    rel_paths = list_image_files(root) if rel_paths is None else rel_paths
+    wrapper = wrapping_prefix(rel_paths)
+    inner = [rel[len(wrapper) + 1 :] if wrapper else rel for rel in rel_paths]
+    nested = any("/" in rel for rel in inner)
+    return FolderLayout(root=root.joinpath(*wrapper.split("/")) if wrapper else root,
+                        label_from="parent" if nested else "regex", wrapper=wrapper)  # fmt: skip
+
+
+def folder_spec(name: str, kind: str, root: Path, rel_paths: list[str] | None = None,
+                label_from: str | None = None) -> DatasetSpec:  # fmt: skip
+    """The spec of a folder or extracted zip, read from below its wrapping folders.
+
+    Args:
+        rel_paths: image paths relative to root when already known (a zip's extracted list).
+        label_from: the labelling rule the user chose; None picks it from the layout.
+    """
+    layout = detect_layout(root, rel_paths)
+    return DatasetSpec(name=name, kind=kind, root=str(layout.root.resolve()),
+                       label_from=label_from or layout.label_from)  # fmt: skip
+
+
+# ---------------------------------------------------------------- checks: can this dataset teach?
+MIN_IMAGES_PER_CLASS = 10
+MIN_VALID_IMAGES = 10
+
+
+class CheckKind(StrEnum):
+    """What is wrong with a dataset for training; the Data page shows each as a warning."""
+
+    ONE_CLASS = "one_class"
+    NO_VALID = "no_valid"
+    FEW_IMAGES = "few_images"
+    FEW_VALID = "few_valid"
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """One problem found by check_dataset: its kind, the classes concerned and a message for the page."""
+
+    kind: CheckKind
+    message: str
+    classes: tuple[str, ...] = ()
+
+
+def _names(classes: list[str], limit: int = 5) -> str:
+    shown = ", ".join(classes[:limit])
+    return shown + (f" and {len(classes) - limit} more" if len(classes) > limit else "")
+
+
+def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) -> list[DatasetCheck]:
+    """Problems that keep a dataset from teaching anything: one class, classes without validation images, too few images."""
+    items = scan.items
+    if not len(items):
+        return []
+    checks: list[DatasetCheck] = []
+    classes = scan.classes
+    if len(classes) < 2:
+        only = classes[0] if classes else "?"
+        checks.append(DatasetCheck(
+            CheckKind.ONE_CLASS,
+            f"Only one class ({only}): there is nothing to tell apart, so a model would be 100 % right by "
+            "always answering it. Check how the images are labelled: class folders, or a pattern that "
+            "captures the class from the file name.",
+            (only,),
+        ))  # fmt: skip
+        return checks
+    counts = split_counts(items).set_index("class")
+    no_valid = [c for c in classes if counts.loc[c, "valid"] == 0]
+    if no_valid:
+        checks.append(DatasetCheck(
+            CheckKind.NO_VALID,
+            f"{plural(len(no_valid), 'class')} without a validation image ({_names(no_valid)}): the error rate "
+            "says nothing about them. Add images so the random 20 % split reaches every class.",
+            tuple(no_valid),
+        ))  # fmt: skip
+    few = [c for c in classes if counts.loc[c, "total"] < min_per_class]
+    if few:
+        checks.append(DatasetCheck(
+            CheckKind.FEW_IMAGES,
+            f"{plural(len(few), 'class')} with fewer than {min_per_class} images ({_names(few)}): too few to "
+            "learn from or to measure. Aim for a few dozen photos per class.",
+            tuple(few),
+        ))  # fmt: skip
+    n_valid = int(items["is_valid"].sum())
+    if n_valid < MIN_VALID_IMAGES:
+        checks.append(DatasetCheck(
+            CheckKind.FEW_VALID,
+            f"Only {plural(n_valid, 'validation image')}: each one moves the error rate by "
+            f"{100 / max(1, n_valid):.0f} points, so 0 % error here proves little.",
+        ))  # fmt: skip
+    return checks
+
+
+def noun_for(n: int, noun: str, nouns: str | None = None) -> str:
+    """The noun in the number n asks for: 'class' for 1, 'classes' otherwise (a metric's label)."""
+    if n == 1:
+        return noun
+    return nouns or noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """'1 class', '3 classes', '1 image', '0 images': a count with its noun in the right number."""
+    return f"{n:,} {noun_for(n, noun, nouns)}"

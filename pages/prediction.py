@@ -7,7 +7,7 @@ from core.images import ImageError, LoadedImage, load_image_bytes
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.prediction import gradcam, model_key, novelty_reference
-from ui.state import active_model
+from ui.state import active_model, keep
 
 ensure_app_frame()
 st.title("🔮 Prediction: what's your pet?")
@@ -37,12 +37,12 @@ with rule_box:
         "for a photo of a cat is caught too."
     )
     c1, c2 = st.columns(2)
-    min_top_prob = c1.slider("Minimum top probability", 0.0, 1.0, 0.5, 0.05, key="pred_min_prob")
-    max_entropy = c2.slider("Maximum entropy", 0.0, 1.0, 0.6, 0.05, key="pred_max_entropy")
-show_cam = st.toggle("Grad-CAM for the top class", value=True, key="pred_gradcam")
+    min_top_prob = c1.slider("Minimum top probability", 0.0, 1.0, 0.5, 0.05, key=keep("pred_min_prob"))
+    max_entropy = c2.slider("Maximum entropy", 0.0, 1.0, 0.6, 0.05, key=keep("pred_max_entropy"))
+show_cam = st.toggle("Grad-CAM for the top class", value=True, key=keep("pred_gradcam"))
 
 source = st.segmented_control(
-    "Images from", ["Upload (one or more)", "Dataset or camera"], default="Upload (one or more)", key="pred_input"
+    "Images from", ["Upload (one or more)", "Dataset or camera"], default="Upload (one or more)", key=keep("pred_input")
 )
 inputs: list[tuple[str, LoadedImage]] = []
 if source == "Dataset or camera":

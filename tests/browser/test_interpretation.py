@@ -8,6 +8,7 @@ import pytest
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
 
 pytestmark = pytest.mark.browser
+CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
 
 
 def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
@@ -31,7 +32,7 @@ def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
         probs[i, 0] = 0.8
     weights = data / "w.pt"
     save_weights(create_model("mobilenet_v2", len(classes), pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "browser run", "config": {},
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "browser run", "config": CONFIG,
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.2}],
               "valid_paths": paths, "created": 1.0}  # fmt: skip
     runs.write_run(data / "runs", "browserrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
