@@ -163,3 +163,24 @@ def patch_crops(
 ) -> list[tuple[Image.Image, str, float]]:
     """The channel's top patches cropped to the receptive field."""
     return patches.top_patches(load_patch_index(path, mtime), channel, rf)
+
+
+UNCHANGED = 1e-6  # relative change below this: the filter is bit-for-bit ImageNet's (float noise aside)
+
+
+def filter_change_note(change: np.ndarray) -> tuple[str, str]:
+    """The metric value and caption for how far fine-tuning moved the first-layer filters.
+
+    A frozen-only run never trains the body, so its filters are exactly ImageNet's: say that,
+    rather than "0.00 %" next to prose about fine-tuning.
+    """
+    change = np.asarray(change, dtype=np.float64)
+    if change.size == 0 or float(np.max(change)) < UNCHANGED:
+        return "0 (unchanged)", (
+            "The body's filters did not change: a frozen-only run trains the head (and, in fastai's frozen "
+            "training, BatchNorm) but never these convolutions, so they are ImageNet's exactly. Unfreeze and "
+            "train stage 2 to see fine-tuning move them (a little)."
+        )
+    return f"{float(np.median(change)):.2%}", (
+        "Fine-tuning barely moves these filters: edges are edges, for pets as for everything else."
+    )
