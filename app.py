@@ -4,7 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.i18n import _
 from ui.frame import ensure_app_frame
+from ui.i18n import language_picker_ui
 from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar, tab_token
 
@@ -12,22 +14,22 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 st.set_page_config(page_title="Pet Lab", page_icon=str(ASSETS / "petlab.svg"), layout="wide")
 st.logo(str(ASSETS / "petlab.svg"))
-ensure_app_frame()
+ensure_app_frame()  # also sets this run's language (?lang=, the picker, the browser)
 
 PAGES = {
-    "1 · Data": [
-        st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
-        st.Page("pages/augmentation.py", title="Augmentation", icon=":material/auto_awesome_motion:"),
+    _("1 · Data"): [
+        st.Page("pages/data.py", title=_("Data"), icon=":material/photo_library:", default=True),
+        st.Page("pages/augmentation.py", title=_("Augmentation"), icon=":material/auto_awesome_motion:"),
     ],
-    "2 · Train": [
-        st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
-        st.Page("pages/interpretation.py", title="Interpretation", icon=":material/grid_on:"),
+    _("2 · Train"): [
+        st.Page("pages/training.py", title=_("Training"), icon=":material/model_training:"),
+        st.Page("pages/interpretation.py", title=_("Interpretation"), icon=":material/grid_on:"),
     ],
-    "3 · Inside the network": [
-        st.Page("pages/layers.py", title="Layers", icon=":material/layers:"),
+    _("3 · Inside the network"): [
+        st.Page("pages/layers.py", title=_("Layers"), icon=":material/layers:"),
     ],
-    "4 · Use the model": [
-        st.Page("pages/prediction.py", title="Prediction", icon=":material/online_prediction:"),
+    _("4 · Use the model"): [
+        st.Page("pages/prediction.py", title=_("Prediction"), icon=":material/online_prediction:"),
     ],
 }
 
@@ -37,5 +39,6 @@ slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
     sidebar_run_picker_ui()
+    language_picker_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

@@ -12,6 +12,7 @@ from zlib import error as zlib_error
 
 from PIL import Image
 
+from core.i18n import _
 from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 
 MAX_FILES = 20_000
@@ -72,11 +73,13 @@ def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as err:
         why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise ArchiveError(f"Not a readable .zip file ({why}).") from err
+        raise ArchiveError(_("Not a readable .zip file ({why}).").format(why=why)) from err
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > max_files:
-            raise ArchiveError(f"The zip holds {len(members)} files; the limit is {max_files}.")
+            raise ArchiveError(
+                _("The zip holds {n} files; the limit is {limit}.").format(n=len(members), limit=max_files)
+            )
         target.mkdir(parents=True, exist_ok=True)
         total = 0
         for info in members:
@@ -104,7 +107,9 @@ def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max
                         total += len(chunk)
                         if total > max_total_bytes:
                             raise ArchiveError(
-                                f"The zip unpacks to more than {max_total_bytes / 1024**3:.1f} GiB; refused."
+                                _("The zip unpacks to more than {gib} GiB; refused.").format(
+                                    gib=f"{max_total_bytes / 1024**3:.1f}"
+                                )
                             )
                         out.write(chunk)
             except ArchiveError:
@@ -113,7 +118,7 @@ def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 dest.unlink(missing_ok=True)
                 why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-                report.skipped.append((info.filename, f"damaged in the zip: {why}"))
+                report.skipped.append((info.filename, _("damaged in the zip: {why}").format(why=why)))
                 continue
             reason = _image_problem(dest, max_pixels)
             if reason:
@@ -130,9 +135,11 @@ def _image_problem(path: Path, max_pixels: int) -> str | None:
         with Image.open(path) as img:
             width, height = img.size
     except Exception as err:
-        return f"not a readable image: {public_reason(err, path)}"
+        return _("not a readable image: {reason}").format(reason=public_reason(err, path))
     if width * height > max_pixels:
-        return f"{width}×{height} pixels is over the {max_pixels / 1e6:.0f} MP limit"
+        return _("{w}×{h} pixels is over the {limit} MP limit").format(
+            w=width, h=height, limit=f"{max_pixels / 1e6:.0f}"
+        )
     return None
 
 

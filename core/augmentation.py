@@ -27,6 +27,8 @@ from fasttransform import Pipeline
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from core.i18n import _
+
 METHODS = ("crop", "pad", "squish")  # fastai ResizeMethod values
 PAD_MODES = ("reflection", "zeros", "border")  # fastai PadMode values
 CHANNELS = (("R", "#d62728"), ("G", "#2ca02c"), ("B", "#1f77b4"))
@@ -109,7 +111,7 @@ def augment_batch(image: Image.Image, items: list, batch: list, n: int = 9, seed
     batch_pipe = Pipeline([IntToFloatTensor(), *batch], split_idx=0)
     pil = PILImage.create(image.convert("RGB"))
     with seeded(seed):
-        samples = [item_pipe(pil) for _ in range(n)]  # n x (3, h, w) uint8, each with its own random crop
+        samples = [item_pipe(pil) for _k in range(n)]  # n x (3, h, w) uint8, each with its own random crop
         x = torch.stack(samples)  # (n, 3, h, w)
         x = batch_pipe(type(samples[0])(x))  # TensorImage (n, 3, size, size) float in [0, 1]
     return x.as_subclass(torch.Tensor).clamp(0, 1)
@@ -159,12 +161,14 @@ def normalised_view(x: torch.Tensor) -> Image.Image:
 
 def describe(x: torch.Tensor) -> str:
     """One line on a tensor for a caption: shape and value range."""
-    return f"tensor {tuple(x.shape)}, min {float(x.min()):.2f}, max {float(x.max()):.2f}"
+    return _("tensor {shape}, min {lo}, max {hi}").format(
+        shape=tuple(x.shape), lo=f"{float(x.min()):.2f}", hi=f"{float(x.max()):.2f}"
+    )
 
 
 def channel_histograms(before: torch.Tensor, after: torch.Tensor, bins: int = 60) -> go.Figure:
     """Per-channel histograms of one (3, H, W) image before (0..1) and after ImageNet normalisation."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("pixels in [0, 1]", "after Normalize (ImageNet stats)"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(_("pixels in [0, 1]"), _("after Normalize (ImageNet stats)")))
     mean, std = np.array(imagenet_stats[0]), np.array(imagenet_stats[1])
     normalised_range = (float((-mean / std).min()), float(((1 - mean) / std).max()))  # about (-2.12, 2.64)
     for col, t, value_range in ((1, before, (0.0, 1.0)), (2, after, normalised_range)):
@@ -185,8 +189,8 @@ def channel_histograms(before: torch.Tensor, after: torch.Tensor, bins: int = 60
                 col=col,
             )
     fig.update_layout(barmode="overlay", bargap=0, height=320, margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_xaxes(title_text="value")
-    fig.update_yaxes(title_text="pixels", col=1)
+    fig.update_xaxes(title_text=_("value"))
+    fig.update_yaxes(title_text=_("pixels"), col=1)
     return fig
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from core.i18n import N_, _, n_
 from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 from core.labels import PETS_PATTERN, LabelError, LabelResult, label_by_parent, label_files
 from core.storage import stable_hash
@@ -91,7 +92,7 @@ def _walk_images(root: Path, with_stat: bool = False) -> Iterator[tuple[str, os.
             with os.scandir(os.path.join(root, rel_dir)) as it:
                 entries = list(it)
         except OSError as err:
-            yield rel_dir or ".", None, f"folder cannot be read: {public_reason(err)}"
+            yield rel_dir or ".", None, _("folder cannot be read: {reason}").format(reason=public_reason(err))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -107,19 +108,19 @@ def _walk_images(root: Path, with_stat: bool = False) -> Iterator[tuple[str, os.
                     try:
                         info = os.stat(entry.path)
                     except FileNotFoundError:
-                        yield rel, None, "dangling link (its target is gone)"
+                        yield rel, None, _("dangling link (its target is gone)")
                         continue
                     if not os.path.realpath(entry.path).startswith(root_real + os.sep):
-                        yield rel, None, "link to a file outside the folder"
+                        yield rel, None, _("link to a file outside the folder")
                         continue
                     if not stat.S_ISREG(info.st_mode):
-                        yield rel, None, "not a regular file (folder, socket, pipe or device)"
+                        yield rel, None, _("not a regular file (folder, socket, pipe or device)")
                         continue
                     yield rel, info if with_stat else None, None
                 elif entry.is_file(follow_symlinks=False):
                     yield rel, entry.stat(follow_symlinks=False) if with_stat else None, None
                 else:
-                    yield rel, None, "not a regular file (socket, pipe or device)"
+                    yield rel, None, _("not a regular file (socket, pipe or device)")
             except OSError as err:
                 yield rel, None, public_reason(err)
 
@@ -128,9 +129,9 @@ def list_folder(root: Path) -> FolderListing:
     """Image files under root (hidden names skipped) and what could not be used; DatasetError if root is no folder."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"Folder not found: {root.name}")
+        raise DatasetError(_("Folder not found: {name}").format(name=root.name))
     listing = FolderListing()
-    for rel, _, reason in _walk_images(root):
+    for rel, _size, reason in _walk_images(root):
         if reason is None:
             listing.files.append(rel)
         else:
@@ -186,7 +187,7 @@ def read_header(path: Path) -> tuple[int, int]:
             end = fh.tell()
             fh.seek(max(0, end - 1024))
             if b"\xff\xd9" not in fh.read():  # a cut-off JPEG lacks its end-of-image marker
-                raise ValueError("truncated JPEG (no end-of-image marker)")
+                raise ValueError(_("truncated JPEG (no end-of-image marker)"))
         elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
             size = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if size is None:
@@ -194,7 +195,9 @@ def read_header(path: Path) -> tuple[int, int]:
             size = img.size
     width, height = size
     if width * height > MAX_PIXELS:
-        raise ValueError(f"{width}×{height} is over the {MAX_PIXELS / 1e6:.0f} MP limit")
+        raise ValueError(
+            _("{w}×{h} is over the {limit} MP limit").format(w=width, h=height, limit=f"{MAX_PIXELS / 1e6:.0f}")
+        )
     return width, height
 
 
@@ -223,7 +226,7 @@ def scan_dataset(spec: DatasetSpec) -> DatasetScan:
     listing = list_folder(root)
     rel_paths = listing.files
     if not rel_paths:
-        raise DatasetError(f"No images found in the folder {root.name}.")
+        raise DatasetError(_("No images found in the folder {name}.").format(name=root.name))
     result = apply_labels(spec, rel_paths)
     rows, corrupt = [], []
     root_str = str(root)
@@ -246,6 +249,10 @@ def folder_signature(root: Path) -> str:
     for rel, info, reason in _walk_images(Path(root), with_stat=True):
         entries.append((rel, info.st_size, int(info.st_mtime)) if info is not None else (rel, reason))
     return stable_hash(sorted(entries, key=str))
+
+
+# split_counts' headers, marked for translation (the page shows them with core.i18n.translated_columns)
+SPLIT_COLUMNS = (N_("class"), N_("train"), N_("valid"), N_("total"), N_("valid %"))
 
 
 def split_counts(items: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +347,7 @@ class DatasetCheck:
 
 def _names(classes: list[str], limit: int = 5) -> str:
     shown = ", ".join(classes[:limit])
-    return shown + (f" and {len(classes) - limit} more" if len(classes) > limit else "")
+    return shown + (_(" and {n} more").format(n=len(classes) - limit) if len(classes) > limit else "")
 
 
 def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) -> list[DatasetCheck]:
@@ -354,9 +361,9 @@ def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) 
         only = classes[0] if classes else "?"
         checks.append(DatasetCheck(
             CheckKind.ONE_CLASS,
-            f"Only one class ({only}): there is nothing to tell apart, so a model would be 100 % right by "
-            "always answering it. Check how the images are labelled: class folders, or a pattern that "
-            "captures the class from the file name.",
+            _("Only one class ({only}): there is nothing to tell apart, so a model that always answers it "
+              "is never wrong. Check how the images are labelled: class folders, or a pattern that "
+              "captures the class from the file name.").format(only=only),
             (only,),
         ))  # fmt: skip
         return checks
@@ -365,24 +372,33 @@ def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) 
     if no_valid:
         checks.append(DatasetCheck(
             CheckKind.NO_VALID,
-            f"{plural(len(no_valid), 'class')} without a validation image ({_names(no_valid)}): the error rate "
-            "says nothing about them. Add images so the random 20 % split reaches every class.",
+            n_("{n} class without a validation image ({names}): the error rate says nothing about it. Add "
+               "images so the random validation split (a fifth of the images) reaches every class.",
+               "{n} classes without a validation image ({names}): the error rate says nothing about them. Add "
+               "images so the random validation split (a fifth of the images) reaches every class.",
+               len(no_valid)).format(n=len(no_valid), names=_names(no_valid)),
             tuple(no_valid),
         ))  # fmt: skip
     few = [c for c in classes if counts.loc[c, "total"] < min_per_class]
     if few:
         checks.append(DatasetCheck(
             CheckKind.FEW_IMAGES,
-            f"{plural(len(few), 'class')} with fewer than {min_per_class} images ({_names(few)}): too few to "
-            "learn from or to measure. Aim for a few dozen photos per class.",
+            n_("{n} class with fewer than {min} images ({names}): too few to learn from or to measure. Aim "
+               "for a few dozen photos per class.",
+               "{n} classes with fewer than {min} images ({names}): too few to learn from or to measure. Aim "
+               "for a few dozen photos per class.",
+               len(few)).format(n=len(few), min=min_per_class, names=_names(few)),
             tuple(few),
         ))  # fmt: skip
     n_valid = int(items["is_valid"].sum())
     if n_valid < MIN_VALID_IMAGES:
         checks.append(DatasetCheck(
             CheckKind.FEW_VALID,
-            f"Only {plural(n_valid, 'validation image')}: each one moves the error rate by "
-            f"{100 / max(1, n_valid):.0f} points, so 0 % error here proves little.",
+            n_("Only {n} validation image: each one moves the error rate by {points} points, so a zero error "
+               "rate here proves little.",
+               "Only {n} validation images: each one moves the error rate by {points} points, so a zero error "
+               "rate here proves little.",
+               n_valid).format(n=n_valid, points=f"{100 / max(1, n_valid):.0f}"),
         ))  # fmt: skip
     return checks
 

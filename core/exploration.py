@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
 from core import models
+from core.i18n import N_, _, num
 from core.labels import LabelResult, is_cat_breed
 
 IMAGENET_MEAN = np.array(models.IMAGENET_MEAN)
@@ -27,15 +28,17 @@ def class_balance_figure(items: pd.DataFrame) -> go.Figure:
     pets_style = looks_like_pets(classes)
     fig = go.Figure()
     if pets_style:
-        for name, colour, is_cat in (("cat breeds", CAT_COLOUR, True), ("dog breeds", DOG_COLOUR, False)):
+        for name, colour, is_cat in ((_("cat breeds"), CAT_COLOUR, True), (_("dog breeds"), DOG_COLOUR, False)):
             sub = counts[[is_cat_breed(c) == is_cat for c in classes]]
             fig.add_bar(x=sub.index, y=sub.values, name=f"{name} ({len(sub)})", marker_color=colour)
     else:
-        fig.add_bar(x=classes, y=counts.values, name="images", marker_color=OTHER_COLOUR)
-    fig.add_hline(y=float(counts.mean()), line_dash="dot", annotation_text=f"mean {counts.mean():.0f}")
+        fig.add_bar(x=classes, y=counts.values, name=_("images"), marker_color=OTHER_COLOUR)
+    fig.add_hline(
+        y=float(counts.mean()), line_dash="dot", annotation_text=_("mean {n}").format(n=num(counts.mean(), 0))
+    )
     fig.update_layout(
-        xaxis_title="class",
-        yaxis_title="images",
+        xaxis_title=_("class"),
+        yaxis_title=_("images"),
         xaxis_tickangle=-45,
         height=380,
         margin=dict(t=30, b=10),
@@ -58,17 +61,17 @@ def size_figure(items: pd.DataFrame, max_points: int = 8000) -> go.Figure:
             hovertemplate="%{text}<br>%{x}×%{y}<extra></extra>",
         )
     )
-    fig.update_layout(xaxis_title="width (px)", yaxis_title="height (px)", height=380, margin=dict(t=30, b=10))
+    fig.update_layout(xaxis_title=_("width (px)"), yaxis_title=_("height (px)"), height=380, margin=dict(t=30, b=10))
     return fig
 
 
 def size_summary(items: pd.DataFrame) -> dict[str, float]:
-    """Median and extremes of the image sizes."""
+    """Median and extremes of the image sizes (keys are English; the page translates them)."""
     return {
-        "median width": float(items["width"].median()),
-        "median height": float(items["height"].median()),
-        "smallest side": float(np.minimum(items["width"], items["height"]).min()),
-        "largest side": float(np.maximum(items["width"], items["height"]).max()),
+        N_("median width"): float(items["width"].median()),
+        N_("median height"): float(items["height"].median()),
+        N_("smallest side"): float(np.minimum(items["width"], items["height"]).min()),
+        N_("largest side"): float(np.maximum(items["width"], items["height"]).max()),
     }
 
 
@@ -92,7 +95,7 @@ def label_examples(result: LabelResult, per_class: int = 2) -> pd.DataFrame:
         if seen.get(label, 0) < per_class:
             seen[label] = seen.get(label, 0) + 1
             rows.append({"file": rel, "label": label})
-    return pd.DataFrame(rows, columns=["file", "label"])
+    return pd.DataFrame(rows, columns=[N_("file"), N_("label")])
 
 
 def normalise(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -108,13 +111,13 @@ def normalisation_table(image: Image.Image) -> pd.DataFrame:
     for c, name in enumerate("RGB"):
         rows.append(
             {
-                "channel": name,
-                "mean (0–1 pixels)": scaled[..., c].mean(),
-                "std (0–1 pixels)": scaled[..., c].std(),
-                "ImageNet mean": IMAGENET_MEAN[c],
-                "ImageNet std": IMAGENET_STD[c],
-                "mean after": normed[..., c].mean(),
-                "std after": normed[..., c].std(),
+                N_("channel"): name,
+                N_("mean (0–1 pixels)"): scaled[..., c].mean(),
+                N_("std (0–1 pixels)"): scaled[..., c].std(),
+                N_("ImageNet mean"): IMAGENET_MEAN[c],
+                N_("ImageNet std"): IMAGENET_STD[c],
+                N_("mean after"): normed[..., c].mean(),
+                N_("std after"): normed[..., c].std(),
             }
         )
     return pd.DataFrame(rows).round(3)

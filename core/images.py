@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.i18n import _
+
 # Decompression-bomb limit: a 12k x 12k photo is the biggest we accept (144 MP).
 MAX_PIXELS = 144_000_000
 # Uploads larger than this are refused before decoding.
@@ -58,10 +60,10 @@ def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
     notes = notes if notes is not None else []
     if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
         img.seek(0)
-        notes.append(f"animated image: using the first of {img.n_frames} frames")
+        notes.append(_("animated image: using the first of {n} frames").format(n=img.n_frames))
     rotated = ImageOps.exif_transpose(img)
     if rotated is not img and img.getexif().get(0x0112, 1) != 1:
-        notes.append("rotated upright using the photo's EXIF orientation")
+        notes.append(_("rotated upright using the photo's EXIF orientation"))
     img = rotated
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -69,7 +71,7 @@ def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
         lo, hi = float(arr.min()), float(arr.max())
         scaled = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
         img = Image.fromarray(scaled.astype(np.uint8), "L")
-        notes.append(f"{mode} image rescaled to 8 bits")
+        notes.append(_("{mode} image rescaled to 8 bits").format(mode=mode))
     if img.mode == "P":  # a palette image has transparency only when it says so
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA"):
@@ -78,13 +80,13 @@ def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
         background.paste(img.convert("RGBA"), mask=alpha)
         img = background
         if alpha.getextrema()[0] < 255:  # only when something was actually transparent
-            notes.append("transparent areas filled with white")
+            notes.append(_("transparent areas filled with white"))
     elif img.mode == "CMYK":
         img = img.convert("RGB")
-        notes.append("CMYK converted to RGB")
+        notes.append(_("CMYK converted to RGB"))
     elif img.mode in ("L", "1"):
         img = img.convert("RGB")
-        notes.append("greyscale image copied to three channels")
+        notes.append(_("greyscale image copied to three channels"))
     elif img.mode != "RGB":
         img = img.convert("RGB")
     return img
@@ -93,9 +95,13 @@ def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
 def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = WORKING_SIDE) -> LoadedImage:
     """Decode untrusted bytes into an RGB image or raise ImageError with a clear message."""
     if not data:
-        raise ImageError(f"{name} is empty.")
+        raise ImageError(_("{name} is empty.").format(name=name))
     if len(data) > MAX_BYTES:
-        raise ImageError(f"{name} is {len(data) / 1024**2:.0f} MB; the limit is {MAX_BYTES / 1024**2:.0f} MB.")
+        raise ImageError(
+            _("{name} is {size} MB; the limit is {limit} MB.").format(
+                name=name, size=f"{len(data) / 1024**2:.0f}", limit=f"{MAX_BYTES / 1024**2:.0f}"
+            )
+        )
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -105,7 +111,9 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageError(
-                    f"{name} is {w}×{h} pixels ({w * h / 1e6:.0f} MP); the limit is {MAX_PIXELS / 1e6:.0f} MP."
+                    _("{name} is {w}×{h} pixels ({mp} MP); the limit is {limit} MP.").format(
+                        name=name, w=w, h=h, mp=f"{w * h / 1e6:.0f}", limit=f"{MAX_PIXELS / 1e6:.0f}"
+                    )
                 )
             if max_side and max(w, h) > 2 * max_side and img.format == "JPEG":
                 img.draft("RGB", (max_side, max_side))  # decode JPEG at reduced scale: fast on huge photos
@@ -115,15 +123,19 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
         raise
     except Image.DecompressionBombError as err:
         raise ImageError(
-            f"{name} is too large to open safely: more than {MAX_PIXELS / 1e6:.0f} MP (a decompression bomb?)."
+            _("{name} is too large to open safely: more than {limit} MP (a decompression bomb?).").format(
+                name=name, limit=f"{MAX_PIXELS / 1e6:.0f}"
+            )
         ) from err
     except UnidentifiedImageError as err:
-        raise ImageError(f"{name} is not an image Pet Lab can read (JPEG, PNG, GIF, WebP, BMP, TIFF).") from err
+        raise ImageError(
+            _("{name} is not an image Pet Lab can read (JPEG, PNG, GIF, WebP, BMP, TIFF).").format(name=name)
+        ) from err
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{name} looks like an image but is damaged: {err}") from err
+        raise ImageError(_("{name} looks like an image but is damaged: {error}").format(name=name, error=err)) from err
     if max_side and max(img.size) > max_side:
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        notes.append(f"shrunk to {img.size[0]}×{img.size[1]} for speed")
+        notes.append(_("shrunk to {w}×{h} for speed").format(w=img.size[0], h=img.size[1]))
     return LoadedImage(image=img, digest=image_digest(data), notes=notes)
 
 
@@ -133,5 +145,7 @@ def load_image_file(path: Path, max_side: int | None = WORKING_SIDE) -> LoadedIm
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ImageError(f"cannot read {path.name}: {public_reason(err, path)}") from err
+        raise ImageError(
+            _("cannot read {name}: {reason}").format(name=path.name, reason=public_reason(err, path))
+        ) from err
     return load_image_bytes(data, path.name, max_side)

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.i18n import N_, _, n_
+
 # Published Oxford-IIIT Pet numbers (37 breeds) the lesson compares against.
 PUBLISHED = (
-    ("Parkhi et al. 2012 (hand-engineered features)", 1 - 0.5921, "59.21% accuracy"),
-    ("course-v3 lesson 1: resnet34, fit_one_cycle(4)", 0.0710, "7.10% error"),
-    ("course-v3 lesson 1: + unfreeze, slice(1e-6, 1e-4)", 0.0622, "6.22% error"),
-    ("course-v3 lesson 1: resnet50 at 299 px", 0.0440, "4.40% error"),
+    (N_("Parkhi et al. 2012 (hand-engineered features)"), 1 - 0.5921, N_("{share} accuracy"), "59.21%"),
+    (N_("course-v3 lesson 1: resnet34, fit_one_cycle(4)"), 0.0710, N_("{share} error"), "7.10%"),
+    (N_("course-v3 lesson 1: + unfreeze, slice(1e-6, 1e-4)"), 0.0622, N_("{share} error"), "6.22%"),
+    (N_("course-v3 lesson 1: resnet50 at 299 px"), 0.0440, N_("{share} error"), "4.40%"),
 )
 
 
@@ -68,7 +70,7 @@ def most_confused(cm: np.ndarray, classes: list[str], min_val: int = 1) -> pd.Da
         for p in range(len(classes))
         if a != p and cm[a, p] >= min_val
     ]
-    df = pd.DataFrame(rows, columns=["actual", "predicted", "count"])
+    df = pd.DataFrame(rows, columns=[N_("actual"), N_("predicted"), N_("count")])
     return df.sort_values(["count", "actual", "predicted"], ascending=[False, True, True]).reset_index(drop=True)
 
 
@@ -81,11 +83,11 @@ def per_class_error(cm: np.ndarray, classes: list[str]) -> pd.DataFrame:
     worst = off.argmax(1)
     df = pd.DataFrame(
         {
-            "class": classes,
-            "images": totals,
-            "correct": correct,
-            "error_rate": np.where(totals > 0, 1 - correct / np.maximum(totals, 1), np.nan),
-            "most often called": [classes[w] if off[i, w] > 0 else "" for i, w in enumerate(worst)],
+            N_("class"): classes,
+            N_("images"): totals,
+            N_("correct"): correct,
+            N_("error_rate"): np.where(totals > 0, 1 - correct / np.maximum(totals, 1), np.nan),
+            N_("most often called"): [classes[w] if off[i, w] > 0 else "" for i, w in enumerate(worst)],
         }
     )
     return df.sort_values(["error_rate", "class"], ascending=[False, True]).reset_index(drop=True)
@@ -177,7 +179,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
             texttemplate="%{text}",
             textfont={"size": 9 if n > 20 else 12},
             customdata=cm,
-            hovertemplate="actual %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
+            hovertemplate=_("actual %{y}<br>predicted %{x}<br>%{customdata} images") + "<extra></extra>",
             colorscale="Blues",
             showscale=False,
             xgap=1,
@@ -193,7 +195,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
             mode="markers",
             marker={"size": cell - 2, "opacity": 0.01, "symbol": "square", "color": "black"},
             customdata=np.stack([ys.ravel(), xs.ravel(), cm[ys.ravel(), xs.ravel()]], axis=1),
-            hovertemplate="actual %{y}<br>predicted %{x}<br>%{customdata[2]} images<extra></extra>",
+            hovertemplate=_("actual %{y}<br>predicted %{x}<br>%{customdata[2]} images") + "<extra></extra>",
             showlegend=False,
             name="cells",
         )
@@ -204,7 +206,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         # categorical axes even for classes named "0", "1", …: selections then report class names
         xaxis={
-            "title": "predicted",
+            "title": _("predicted"),
             "tickangle": -60,
             "tickfont": {"size": 10},
             "side": "top",
@@ -212,7 +214,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
             "fixedrange": True,
         },
         yaxis={
-            "title": "actual",
+            "title": _("actual"),
             "autorange": "reversed",
             "tickfont": {"size": 10},
             "type": "category",
@@ -226,13 +228,27 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
     return fig
 
 
+# scoreboard's headers, marked for translation (the page shows them with core.i18n.translated_columns)
+SCOREBOARD_COLUMNS = (N_("model"), N_("error_rate"), N_("as published"), N_("accuracy"))
+
+
 def scoreboard(run_error: float, run_label: str, n_classes: int) -> pd.DataFrame:
     """This run next to the published Pets numbers (which are on all 37 breeds)."""
-    rows = [{"model": name, "error_rate": err, "as published": text} for name, err, text in PUBLISHED]
+    rows = [
+        {"model": _(name), "error_rate": err, "as published": _(text).format(share=share)}
+        for name, err, text, share in PUBLISHED
+    ]
     note = (
-        "" if n_classes == 37 else f" ({n_classes} class{'' if n_classes == 1 else 'es'}: not comparable to 37 breeds)"
+        ""
+        if n_classes == 37
+        else " "
+        + n_(
+            "({n} class: not comparable to 37 breeds)", "({n} classes: not comparable to 37 breeds)", n_classes
+        ).format(n=n_classes)
     )
-    rows.append({"model": f"this run: {run_label}{note}", "error_rate": run_error, "as published": ""})
+    rows.append(
+        {"model": _("this run: {label}").format(label=run_label) + note, "error_rate": run_error, "as published": ""}
+    )
     df = pd.DataFrame(rows)
     df["accuracy"] = 1 - df["error_rate"]
     return df.sort_values("error_rate", ascending=False).reset_index(drop=True)

@@ -10,12 +10,14 @@ from pathlib import PurePosixPath
 # typed by one student neither blocks the server nor runs for ever.
 import regex
 
+from core.i18n import N_, _
+
 # fastai v2 `from_name_re` matches the file name only.
 PETS_PATTERN = r"^(.+)_\d+\.jpg$"
 # course-v3 used `from_name_re` on the full path, so its pattern anchors on the last "/".
 COURSE_V3_PATTERN = r"/([^/]+)_\d+.jpg$"
 
-PATTERN_NOTE = (
+PATTERN_NOTE = N_(  # translated where shown
     "fastai v2's `from_name_re` applies the pattern to the file name alone, so `^` anchors at the "
     "start of the name. The course-v3 notebook matched the whole path, so its pattern starts at the "
     "last `/`; in fastai v2 it needs `from_path_re`. Choose 'whole path' below to try it."
@@ -45,21 +47,23 @@ class LabelResult:
 def compile_pattern(pattern: str) -> regex.Pattern:
     """Compile a labelling regex, or raise LabelError saying what is wrong with it."""
     if not pattern:
-        raise LabelError("The pattern is empty.")
+        raise LabelError(_("The pattern is empty."))
     try:
         compiled = regex.compile(pattern, flags=regex.VERSION0)  # VERSION0: the syntax of Python's re
     except (regex.error, ValueError, OverflowError) as err:
-        raise LabelError(f"Invalid regular expression: {err}.") from err
+        raise LabelError(_("Invalid regular expression: {error}.").format(error=err)) from err
     if compiled.groups < 1:
-        raise LabelError("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`")
+        raise LabelError(_("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`"))
     return compiled
 
 
 def _too_slow(budget: float) -> LabelError:
     return LabelError(
-        f"The pattern took longer than {budget:g} s on these file names and was stopped. Patterns with a "
-        "repetition inside a repetition, like `(a+)+` or `(\\w+)+`, try exponentially many ways to match: "
-        "simplify it (the lesson's `^(.+)_\\d+\\.jpg$` needs no nesting)."
+        _(
+            "The pattern took longer than {budget} s on these file names and was stopped. Patterns with a "
+            "repetition inside a repetition, like `(a+)+` or `(\\w+)+`, try exponentially many ways to match: "
+            "simplify it (the lesson's `^(.+)_\\d+\\.jpg$` needs no nesting)."
+        ).format(budget=f"{budget:g}")
     )
 
 

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.i18n import _
 from core.images import ImageError, load_image_bytes
 from core.storage import atomic_write_bytes
 
@@ -37,7 +38,7 @@ class OwnClassesStore:
         name = name.strip()
         if not CLASS_NAME.match(name):
             raise ValueError(
-                "Class names are 1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit."
+                _("Class names are 1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit.")
             )
         (self.root / name).mkdir(exist_ok=True)
         return name
@@ -46,7 +47,7 @@ class OwnClassesStore:
         """Store one photo (any format Pet Lab reads) as an RGB JPEG in the class; raises ImageError."""
         folder = self.root / name
         if not folder.is_dir():
-            raise ValueError(f"No class called {name!r}.")
+            raise ValueError(_("No class called {name!r}.").format(name=name))
         loaded = load_image_bytes(data, filename, max_side=STORED_SIDE)
         dest = folder / f"{loaded.digest}.jpg"
         if not dest.exists():

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from core.archives import ArchiveError, extract_tgz
 from core.datasets import DatasetError, DatasetSpec
+from core.i18n import _
 from core.labels import PETS_PATTERN
 from core.settings import FolderRefused, open_allowed
 from core.storage import stable_hash
@@ -56,19 +57,19 @@ def pets_spec(images: Path) -> DatasetSpec:
 
 def offline_message(url: str, err: Exception) -> str:
     """What a teacher should do when the download cannot happen (no server paths: students read it)."""
-    return (
-        f"Could not download the dataset from {url} ({getattr(err, 'reason', None) or err}). "
-        f"Download {ARCHIVE_NAME} (about 800 MB) on a machine with internet access, then either put it in the "
-        f"data folder's `archive/` sub-folder and press Download again, or enter its path (or the path of the "
-        f"extracted `{FOLDER_NAME}` folder) under 'Use a local copy'."
-    )
+    return _(
+        "Could not download the dataset from {url} ({reason}). Download {archive} (about 800 MB) on a "
+        "machine with internet access, then either put it in the data folder's `archive/` sub-folder and "
+        "press Download again, or enter its path (or the path of the extracted `{folder}` folder) under "
+        "'Use a local copy'."
+    ).format(url=url, reason=getattr(err, "reason", None) or err, archive=ARCHIVE_NAME, folder=FOLDER_NAME)
 
 
 def check_url(url: str) -> str:
     """The URL if Pet Lab may fetch it (http or https with a host); DatasetError otherwise (no file://, ftp://)."""
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise DatasetError("Only http:// and https:// addresses can be downloaded.")
+        raise DatasetError(_("Only http:// and https:// addresses can be downloaded."))
     return url.strip()
 
 
@@ -117,12 +118,16 @@ def download_pets(base: Path, url: str | None = None, progress: Progress | None 
         raise DatasetError(offline_message(url, err)) from err
     except ArchiveError as err:
         archive.unlink(missing_ok=True)
-        raise DatasetError(f"The downloaded archive could not be used: {err} It was removed.") from err
+        raise DatasetError(
+            _("The downloaded archive could not be used: {error} It was removed.").format(error=err)
+        ) from err
     images = target / "images"
     if not images.is_dir():
         shutil.rmtree(target, ignore_errors=True)
         archive.unlink(missing_ok=True)
-        raise DatasetError(f"The archive from {url} has no images/ folder; is it the Oxford-IIIT Pet archive?")
+        raise DatasetError(
+            _("The archive from {url} has no images/ folder; is it the Oxford-IIIT Pet archive?").format(url=url)
+        )
     return images
 
 
@@ -140,7 +145,7 @@ def use_local_pets(source: str | Path, base: Path) -> Path:
         for candidate in (path / "images", path):
             if candidate.is_dir() and any(candidate.glob("*.jpg")):
                 return candidate
-        raise DatasetError(f"`{source}` holds no images/ folder with .jpg files.")
+        raise DatasetError(_("`{source}` holds no images/ folder with .jpg files.").format(source=source))
     if path.name.endswith((".tgz", ".tar.gz", ".tar")):
         try:
             target = extract_tgz(path, pets_folder(base))
@@ -149,6 +154,8 @@ def use_local_pets(source: str | Path, base: Path) -> Path:
         images = target / "images"
         if not images.is_dir():
             shutil.rmtree(target, ignore_errors=True)
-            raise DatasetError(f"{path.name} has no images/ folder; is it the Oxford-IIIT Pet archive?")
+            raise DatasetError(
+                _("{name} has no images/ folder; is it the Oxford-IIIT Pet archive?").format(name=path.name)
+            )
         return images
-    raise DatasetError(f"{path.name} is neither a folder nor a .tgz archive.")
+    raise DatasetError(_("{name} is neither a folder nor a .tgz archive.").format(name=path.name))

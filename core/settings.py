@@ -6,6 +6,8 @@ import os
 import tomllib
 from pathlib import Path
 
+from core.i18n import _
+
 ENV_VAR = "PETLAB_DATA"
 DEFAULT_DATA_DIR = Path("~/.petlab")
 
@@ -69,8 +71,10 @@ def open_allowed(typed: str, want: str = "dir", base: Path | None = None) -> Pat
     learn what exists on the server). want: "dir", "file" or "any".
     """
     refused = FolderRefused(
-        f"Cannot open `{typed}`: it does not exist, cannot be read, or is outside the folders this "
-        f"server shares (the data folder, or those the teacher lists in ${FOLDERS_ENV_VAR})."
+        _(
+            "Cannot open `{typed}`: it does not exist, cannot be read, or is outside the folders this server "
+            "shares (the data folder, or those the teacher lists in ${env})."
+        ).format(typed=typed, env=FOLDERS_ENV_VAR)
     )
     try:
         path = Path(typed).expanduser().resolve()
@@ -81,7 +85,9 @@ def open_allowed(typed: str, want: str = "dir", base: Path | None = None) -> Pat
     if not os.access(path, os.R_OK) or not (path.is_dir() or path.is_file()):
         raise refused
     if want == "dir" and not path.is_dir():
-        raise FolderRefused(f"`{typed}` is a file, not a folder: enter the folder that holds the images.")
+        raise FolderRefused(
+            _("`{typed}` is a file, not a folder: enter the folder that holds the images.").format(typed=typed)
+        )
     if want == "file" and not path.is_file():
-        raise FolderRefused(f"`{typed}` is a folder, not a file.")
+        raise FolderRefused(_("`{typed}` is a folder, not a file.").format(typed=typed))
     return path

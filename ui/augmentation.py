@@ -10,7 +10,7 @@ from core import augmentation
 from core.augmentation import AugConfig
 
 
-@st.cache_data(max_entries=64, show_spinner="Augmenting with fastai's transforms…")
+@st.cache_data(max_entries=64, show_spinner=False)  # the page's spinner says it in the tab's language
 def grid(
     digest: str, config: AugConfig, n: int, seed: int, _image: Image.Image
 ) -> tuple[list[Image.Image], torch.Tensor, torch.Tensor]:

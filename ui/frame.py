@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from ui.i18n import apply_language
+
 
 def ensure_app_frame() -> None:
-    """Re-run through app.py when Streamlit started a page without it.
+    """Re-run through app.py when Streamlit started a page without it; then set this run's language.
 
     On a fresh server, until some session has run app.py's `st.navigation`, Streamlit treats the
     `pages/` folder the pre-`st.navigation` way and runs a deep-linked page (e.g. /prediction)
@@ -17,3 +19,4 @@ def ensure_app_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+    apply_language()  # every page, also one run on its own (AppTest): ?lang=, the picker, the browser

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core import interpretation as interp
+from core.i18n import _, n_
 
 CELL_KEY = "interp_cell"  # the selectbox
 SHOWN_KEY = "interp_shown"  # non-widget: (run id, cells) last picked in the chart or the selectbox
@@ -55,12 +56,14 @@ def confusion_cells_ui(cm: np.ndarray, classes: list[str], run_id: str) -> list[
         key=chart_key,
     )
     choice = st.selectbox(
-        "Cell",
+        _("Cell"),
         cells,
         index=0 if cells else None,
-        format_func=lambda c: (
-            f"actual {classes[c[0]]} → predicted {classes[c[1]]} ({cm[c]} image{'' if cm[c] == 1 else 's'})"
-        ),
+        format_func=lambda c: n_(
+            "actual {actual} → predicted {predicted} ({n} image)",
+            "actual {actual} → predicted {predicted} ({n} images)",
+            int(cm[c]),
+        ).format(actual=classes[c[0]], predicted=classes[c[1]], n=cm[c]),
         key=CELL_KEY,
         on_change=on_pick,
     )

@@ -14,7 +14,8 @@ from typing import Any
 import streamlit as st
 
 from core import datasets, models, pets, runs
-from core.datasets import DatasetScan, DatasetSpec, noun_for
+from core.datasets import DatasetScan, DatasetSpec
+from core.i18n import N_, _, current, n_, num
 from core.labels import PETS_PATTERN
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
 from core.settings import data_dir, sub_dir
@@ -22,6 +23,7 @@ from core.settings import data_dir, sub_dir
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
 DEFAULT_ARCH_KEY = "imagenet_arch"
+OWN_CLASSES_NAME = N_("Your own classes")  # the name of the Data page's own-classes dataset, shown translated
 # A model held by st.cache_resource is shared by every tab: hook-based work on it takes this lock.
 MODEL_LOCK = threading.Lock()
 
@@ -54,6 +56,11 @@ def active_dataset() -> DatasetSpec | None:
     return st.session_state[ACTIVE_DATASET]
 
 
+def shown_name(spec: DatasetSpec) -> str:
+    """A dataset's name as shown: the own-classes dataset's name is translated, others are folder names."""
+    return _(spec.name) if spec.kind == "own" and spec.name == OWN_CLASSES_NAME else spec.name
+
+
 def set_active_dataset(spec: DatasetSpec | None) -> None:
     st.session_state[ACTIVE_DATASET] = spec
     remember(ACTIVE_DATASET, asdict(spec) if spec is not None else None)
@@ -70,9 +77,12 @@ def _spec_from_plain(value: Any) -> DatasetSpec | None:
         return None
 
 
-@st.cache_data(max_entries=16, show_spinner="Scanning images (headers only)…")
-def scan(spec: DatasetSpec, signature: str) -> DatasetScan:
-    """Cached scan_dataset; `signature` (names, sizes, mtimes) invalidates it when files change."""
+@st.cache_data(max_entries=16, show_spinner=False)  # the spinner is scan_active's (in the tab's language)
+def scan(spec: DatasetSpec, signature: str, lang: str = "en") -> DatasetScan:
+    """Cached scan_dataset; `signature` (names, sizes, mtimes) invalidates it when files change.
+
+    `lang` is in the key because the scan's reasons for skipped files are written in the tab's language.
+    """
     return datasets.scan_dataset(spec)
 
 
@@ -82,9 +92,10 @@ def scan_active() -> DatasetScan | None:
     if spec is None:
         return None
     try:
-        return scan(spec, datasets.folder_signature(Path(spec.root)))
+        with st.spinner(_("Scanning images (headers only)…")):
+            return scan(spec, datasets.folder_signature(Path(spec.root)), current().lang)
     except (datasets.DatasetError, ValueError) as err:
-        st.error(f"The active dataset cannot be read: {err}")
+        st.error(_("The active dataset cannot be read: {error}").format(error=err))
         return None
 
 
@@ -129,7 +140,11 @@ def active_model() -> models.LoadedModel:
         try:
             return cached_run_model(str(run_dir), (run_dir / models.WEIGHTS_FILE).stat().st_mtime)
         except Exception as err:  # a broken run never takes the page down
-            st.warning(f"Run {run_dir.name} could not be loaded ({err}); using the ImageNet model instead.")
+            st.warning(
+                _("Run {run} could not be loaded ({error}); using the ImageNet model instead.").format(
+                    run=run_dir.name, error=err
+                )
+            )
     return cached_imagenet(st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2"))
 
 
@@ -137,12 +152,13 @@ def active_model_title() -> str:
     """One line naming the model pages will use: the active run's title, else the ImageNet default."""
     run_dir = active_run_dir()
     if run_dir is None:
-        return f"ImageNet-pretrained {st.session_state.get(DEFAULT_ARCH_KEY, 'mobilenet_v2')} (no run chosen)"
+        arch = st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2")
+        return _("ImageNet-pretrained {arch} (no run chosen)").format(arch=arch)
     try:
         record = runs.read_record(run_dir)
     except (ValueError, OSError):
-        return f"run {run_dir.name} (record unreadable)"
-    return f"{record.title or record.arch} · run `{run_dir.name[:8]}`"
+        return _("run {run} (record unreadable)").format(run=run_dir.name)
+    return _("{title} · run `{run}`").format(title=record.title or record.arch, run=run_dir.name[:8])
 
 
 def sidebar(slot=None) -> None:
@@ -155,16 +171,16 @@ def sidebar(slot=None) -> None:
         st.markdown("### 🐾 Pet Lab")
         spec = active_dataset()
         if spec is None:
-            st.info("No dataset yet: choose one on the **Data** page.")
+            st.info(_("No dataset yet: choose one on the **Data** page."))
         else:
             result = scan_active()
             if result is not None:
-                st.markdown(f"**Dataset:** {spec.name}")
+                st.markdown(_("**Dataset:** {name}").format(name=shown_name(spec)))
                 c1, c2 = st.columns(2)
-                c1.metric(noun_for(result.n_images, "image"), f"{result.n_images:,}")
-                c2.metric(noun_for(len(result.classes), "class"), len(result.classes))
-        st.markdown(f"**Model:** {active_model_title()}")
-        st.caption(f"Data folder: `{data_dir()}`")
+                c1.metric(n_("image", "images", result.n_images), num(result.n_images))
+                c2.metric(n_("class", "classes", len(result.classes)), len(result.classes))
+        st.markdown(_("**Model:** {title}").format(title=active_model_title()))
+        st.caption(_("Data folder: `{folder}`").format(folder=data_dir()))
 
 
 # ---------------------------------------------------------------- settings that survive a page change and a reload

@@ -1,0 +1,129 @@
+"""Translations of everything the app shows: gettext catalogues in locales/, formats from Babel.
+
+No Streamlit here. `translator(lang)` gives one language's functions; the current language of a
+script run is a context variable that `ui/i18n.py` sets at the start of every run, so core helpers
+that build figures and tables can call `_()` without a language argument. Outside Streamlit
+(tests, a Python shell) the language is English unless `set_language()` says otherwise.
+
+Marking strings (what `pybabel extract` looks for, see babel.cfg and `make i18n`):
+- `_("Text with {name}").format(name=value)`: never an f-string inside `_()`.
+- `n_("{n} image", "{n} images", n).format(n=...)`: plurals (Chinese has one form).
+- `N_("Text")`: marks a module-level constant for extraction; translate it with `_()` when shown.
+"""
+
+from __future__ import annotations
+
+import gettext
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+DEFAULT_LANGUAGE = "en"
+# language code -> its name in that language (the sidebar picker shows these)
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+# the Babel locale that formats numbers and dates for each language
+BABEL_LOCALES = {"en": "en_US", "zh": "zh_Hans_CN"}
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One language: gettext/ngettext from its compiled catalogue, numbers and dates from Babel."""
+
+    lang: str
+    translations: gettext.NullTranslations
+
+    @property
+    def locale(self) -> Locale:
+        return Locale.parse(BABEL_LOCALES.get(self.lang, self.lang))
+
+    def gettext(self, message: str) -> str:
+        return self.translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.ngettext(singular, plural, n)
+
+    def number(self, value: float, digits: int | None = None) -> str:
+        """A number with the language's grouping and decimal signs (digits: fixed decimals)."""
+        fmt = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=fmt, locale=self.locale)
+
+    def percent(self, value: float, digits: int = 0) -> str:
+        """0.0512 -> '5.12%' (digits decimals)."""
+        fmt = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+        return format_percent(value, format=fmt, locale=self.locale)
+
+    def date(self, value: date | datetime, format: str = "medium") -> str:
+        if isinstance(value, datetime):
+            return format_datetime(value, format=format, locale=self.locale)
+        return format_date(value, format=format, locale=self.locale)
+
+
+def normalise_language(code: str | None) -> str | None:
+    """'zh', 'zh-CN', 'zh_Hans', 'EN-us' -> a supported code ('zh', 'en'); None when unsupported."""
+    if not code or not isinstance(code, str):
+        return None
+    base = code.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in LANGUAGES else None
+
+
+@lru_cache(maxsize=8)
+def translator(lang: str) -> Translator:
+    """The translator of `lang` (an unsupported code gets English, the language of the source)."""
+    lang = normalise_language(lang) or DEFAULT_LANGUAGE
+    if lang == DEFAULT_LANGUAGE:
+        return Translator(lang, gettext.NullTranslations())
+    translations = gettext.translation(DOMAIN, localedir=str(LOCALES_DIR), languages=[lang], fallback=True)
+    return Translator(lang, translations)
+
+
+_current: ContextVar[str] = ContextVar("petlab_language", default=DEFAULT_LANGUAGE)
+
+
+def set_language(lang: str | None) -> str:
+    """Make `lang` the language of this thread's run (ui/i18n.py calls it first thing); returns the code used."""
+    code = normalise_language(lang) or DEFAULT_LANGUAGE
+    _current.set(code)
+    return code
+
+
+def current() -> Translator:
+    return translator(_current.get())
+
+
+def _(message: str) -> str:
+    """The message in the current language."""
+    return current().gettext(message)
+
+
+def n_(singular: str, plural: str, n: int) -> str:
+    """The singular or plural form for n, in the current language (then `.format(n=...)`)."""
+    return current().ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks a constant for extraction only; translate it with `_()` where it is shown."""
+    return message
+
+
+def translated_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of table with its column headers translated (each header marked with N_() where it is made)."""
+    return table.rename(columns={c: _(c) for c in table.columns if isinstance(c, str)})
+
+
+def num(value: float, digits: int | None = None) -> str:
+    """A number formatted for the current language."""
+    return current().number(value, digits)
+
+
+def pct(value: float, digits: int = 0) -> str:
+    """A share formatted as a percentage for the current language."""
+    return current().percent(value, digits)

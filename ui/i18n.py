@@ -1,0 +1,60 @@
+"""The language of this browser tab: ?lang=zh / ?lang=en, else the picker's choice, else the browser's, else English."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, current, normalise_language, set_language
+from ui.state import recall, remember
+
+LANG_PARAM = "lang"  # ?lang=zh: the link a teacher hands out
+LANG_KEY = "ui_lang"  # non-widget key: the language chosen by the link or the picker (also kept in the tab's store)
+PICKER_KEY = "ui_lang_picker"
+
+
+def chosen_language() -> str | None:
+    """The language asked for explicitly (URL, then this tab's picker choice), or None."""
+    asked = normalise_language(st.query_params.get(LANG_PARAM))
+    if asked is not None:
+        return asked
+    return normalise_language(st.session_state.get(LANG_KEY)) or normalise_language(recall(LANG_KEY))
+
+
+def apply_language() -> str:
+    """Decide this run's language and make it current for core.i18n; call it before drawing anything.
+
+    An explicit choice (?lang= or the picker) is kept in the session, in the tab's store (reloads)
+    and written back to the URL (a page change drops it; a copied link keeps it). Without one the
+    browser's language (st.context.locale) decides, else English.
+    """
+    lang = chosen_language()
+    if lang is not None:
+        st.session_state[LANG_KEY] = lang
+        remember(LANG_KEY, lang)
+        if st.query_params.get(LANG_PARAM) != lang:
+            st.query_params[LANG_PARAM] = lang
+    else:
+        lang = normalise_language(st.context.locale) or DEFAULT_LANGUAGE
+    return set_language(lang)
+
+
+def _on_pick() -> None:
+    lang = normalise_language(st.session_state.get(PICKER_KEY)) or DEFAULT_LANGUAGE
+    st.session_state[LANG_KEY] = lang
+    remember(LANG_KEY, lang)
+    st.query_params[LANG_PARAM] = lang
+    set_language(lang)
+
+
+def language_picker_ui() -> str:
+    """The sidebar's language switch; returns the current language code."""
+    lang = current().lang
+    st.session_state[PICKER_KEY] = lang  # before the widget: it always shows the language in use
+    st.selectbox(
+        "🌐 " + _("Language"),
+        list(LANGUAGES),
+        format_func=LANGUAGES.get,
+        key=PICKER_KEY,
+        on_change=_on_pick,
+    )
+    return lang
