@@ -98,7 +98,7 @@ with tab_folder:
     label_from = st.radio(
         _("Labels come from"),
         ["regex", "parent"],
-        format_func=lambda v: _("the file name (regex)") if v == "regex" else _("the parent folder's name"),
+        format_func={"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}.get,
         horizontal=True,
         key=keep("data_folder_label_from", options=["regex", "parent"]),
     )
@@ -193,9 +193,10 @@ with tab_own:
         chosen = st.selectbox(
             _("Add photos to"),
             list(counts),
-            format_func=lambda c: _("{cls} ({n})").format(
-                cls=c, n=n_("{n} photo", "{n} photos", counts[c]).format(n=num(counts[c]))
-            ),
+            format_func={
+                c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+                for c, n in counts.items()
+            }.get,
             key=keep("data_own_class", options=list(counts)),
         )
         files = st.file_uploader(
@@ -306,7 +307,7 @@ label_from = st.radio(
     _("Labels come from"),
     ["regex", "parent"],
     index=0 if spec.label_from == "regex" else 1,
-    format_func=lambda v: _("a regular expression on the file name/path") if v == "regex" else _("the parent folder"),
+    format_func={"regex": _("a regular expression on the file name/path"), "parent": _("the parent folder")}.get,
     horizontal=True,
     key=f"data_label_from_{ds_key}",
 )
@@ -318,7 +319,7 @@ if label_from == "regex":
         _("Match against"),
         ["name", "path"],
         index=0 if spec.match_on == "name" else 1,
-        format_func=lambda v: _("file name (from_name_re)") if v == "name" else _("whole path (from_path_re)"),
+        format_func={"name": _("file name (from_name_re)"), "path": _("whole path (from_path_re)")}.get,
         key=f"data_match_on_{ds_key}",
     )
     st.caption(

@@ -55,15 +55,19 @@ def confusion_cells_ui(cm: np.ndarray, classes: list[str], run_id: str) -> list[
         selection_mode=("points", "box", "lasso"),
         key=chart_key,
     )
+    names = {  # the options' labels, in this run's language
+        c: n_(
+            "actual {actual} → predicted {predicted} ({n} image)",
+            "actual {actual} → predicted {predicted} ({n} images)",
+            int(cm[c]),
+        ).format(actual=classes[c[0]], predicted=classes[c[1]], n=cm[c])
+        for c in cells
+    }
     choice = st.selectbox(
         _("Cell"),
         cells,
         index=0 if cells else None,
-        format_func=lambda c: n_(
-            "actual {actual} → predicted {predicted} ({n} image)",
-            "actual {actual} → predicted {predicted} ({n} images)",
-            int(cm[c]),
-        ).format(actual=classes[c[0]], predicted=classes[c[1]], n=cm[c]),
+        format_func=names.get,
         key=CELL_KEY,
         on_change=on_pick,
     )

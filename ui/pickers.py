@@ -23,7 +23,7 @@ def image_picker_ui(key: str, sources: tuple[str, ...] = SOURCES) -> LoadedImage
         _("Image from"),
         sources,
         default=sources[0],
-        format_func=_,
+        format_func={s: _(s) for s in sources}.get,
         key=keep(f"{key}_source", options=[*sources, None]),
     )
     try:

@@ -1,0 +1,249 @@
+"""AppTest: the translated pages in Chinese (?lang=zh) leave no English sentence; the language picker and link.
+
+The check (`english_left`): every text the page sends to the browser (titles, markdown, captions,
+alerts, widget labels/options/help/placeholders, tab and expander labels, metric labels, image
+captions, table headers, chart titles/axes/legend/annotations/hover text) is cut into runs without
+Chinese characters; code spans, numbers, identifiers (anything with _ . / ( ) = or a digit) and
+the proper names below are removed; three or more plain words in a row left over are an English
+sentence. The same check on the English page must find sentences, or it would prove nothing.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.pets import pets_spec
+from tests.pages.test_interpretation import make_run
+from ui.i18n import LANG_KEY, LANG_PARAM, PICKER_KEY
+from ui.state import ACTIVE_DATASET, ACTIVE_RUN
+
+TIMEOUT = 180
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGES = ROOT / "pages"
+# names that stay as they are in every language (glossary: code, datasets, models, libraries)
+PROPER_NAMES = ("Oxford-IIIT Pet", "Teachable Machine", "Teachable-Machine", "Pet Lab", "ImageNet", "Parkhi et al.")
+TEXT_FIELDS = {"label", "body", "help", "placeholder", "options", "caption", "text", "default_label"}
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]{2,}")
+
+
+def proto_texts(message) -> list[str]:
+    """Every user-facing string field of a protobuf message, recursively."""
+    out = []
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_MESSAGE:
+            for item in [value] if hasattr(value, "ListFields") else value:
+                if hasattr(item, "ListFields"):  # (a map's values may be plain)
+                    out += proto_texts(item)
+        elif field.type == field.TYPE_STRING and field.name in TEXT_FIELDS:
+            out += [value] if isinstance(value, str) else list(value)
+    return out
+
+
+def figure_texts(spec: str) -> list[str]:
+    """Titles, axis titles, legend names, annotations and hover templates of a plotly JSON figure."""
+    fig = json.loads(spec)
+    out = []
+
+    def title(obj):
+        t = (obj or {}).get("title")
+        return t.get("text", "") if isinstance(t, dict) else (t or "")
+
+    layout = fig.get("layout", {})
+    out.append(title(layout))
+    out += [title(v) for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+    out += [a.get("text", "") for a in layout.get("annotations", [])]
+    for trace in fig.get("data", []):
+        out += [trace.get("name", ""), re.sub(r"%\{[^}]*\}|<[^>]+>", " ", trace.get("hovertemplate", ""))]
+    return [t for t in out if t]
+
+
+def walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from walk(child)
+
+
+def page_texts(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
+    """All text a run of the app sent, by element (see the module docstring)."""
+    out = []
+    for node in walk(at._tree):
+        if getattr(node, "key", None) in skip_keys:
+            continue
+        kind = getattr(node, "type", "")
+        proto = getattr(node, "proto", None)
+        if kind == "plotly_chart":
+            out += figure_texts(proto.spec)
+            continue
+        if kind in ("arrow_data_frame", "dataframe"):
+            value = node.value
+            frame = value.data if hasattr(value, "data") else value  # a Styler's frame
+            if isinstance(frame, pd.DataFrame):
+                out += [str(c) for c in frame.columns]
+            continue
+        if proto is not None and hasattr(proto, "ListFields"):
+            out += proto_texts(proto)
+    return [t for t in out if t and t.strip()]
+
+
+def english_left(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Runs of three or more English words outside code and names (empty when the text is translated)."""
+    text = re.sub(r"```.*?```|`[^`]*`", " ", text, flags=re.S)
+    text = re.sub(r"https?://\S+", " ", text)
+    for name in (*PROPER_NAMES, *allowed):
+        text = text.replace(name, " ")
+    found = []
+    for run in CJK.split(text):
+        words = []
+        for token in run.split():
+            token = token.strip("*_,.;:!?\"'()[]{}«»“”‘’—–-…·→|#")
+            identifier = re.search(r"[_./()=\d\\$%<>@]", token) or not token
+            if not identifier and WORD.fullmatch(token):
+                words.append(token)
+                continue
+            if len(words) >= 3:
+                found.append(" ".join(words))
+            words = []
+        if len(words) >= 3:
+            found.append(" ".join(words))
+    return found
+
+
+def untranslated(texts: list[str], allowed: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    return {t: left for t in texts if (left := english_left(t, allowed))}
+
+
+def assert_chinese_throughout(zh: AppTest, en: AppTest, skip_keys=(), allowed=()) -> None:
+    assert not zh.exception and not en.exception
+    zh_texts, en_texts = page_texts(zh, skip_keys), page_texts(en, skip_keys)
+    assert untranslated(en_texts, allowed), "the check finds no English sentence in English: it proves nothing"
+    left = untranslated(zh_texts, allowed)
+    assert not left, f"English left on the Chinese page: {left}"
+    # every text that is a sentence in English is Chinese on the Chinese page (options like crop/pad stay)
+    sentences = [t for t in en_texts if english_left(t, allowed)]
+    assert len([t for t in zh_texts if CJK.search(t)]) >= len(sentences)
+    assert len(zh_texts) >= 0.8 * len(en_texts)  # the same page, not a shorter one
+
+
+def run_pair(page: str, setup, lang_param: bool = True) -> tuple[AppTest, AppTest]:
+    runs = []
+    for lang in ("zh", "en"):
+        at = AppTest.from_file(page, default_timeout=TIMEOUT)
+        setup(at)
+        at.query_params[LANG_PARAM] = lang
+        runs.append(at.run())
+    return runs[0], runs[1]
+
+
+def test_app_frame_sidebar_and_data_page_in_chinese(pets_like, monkeypatch):
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    zh, en = run_pair(APP, lambda at: None)
+    assert_chinese_throughout(zh, en)
+    assert zh.title[0].value == "📂 数据：数据集里有什么？"
+    assert [h.value for h in zh.header][-1] == "3 · 探索"
+    sidebar = " ".join(m.value for m in zh.sidebar.markdown)
+    assert "**数据集：**" in sidebar and "**模型：**" in sidebar
+    assert [m.label for m in zh.sidebar.metric] == ["图片", "类别"]
+    assert zh.sidebar.selectbox(key=PICKER_KEY).value == "zh"
+
+
+def test_data_page_sections_and_tables_in_chinese(pets_like):
+    def setup(at):
+        at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+
+    zh, en = run_pair(str(PAGES / "data.py"), setup)
+    assert_chinese_throughout(zh, en)
+    assert [m.label for m in zh.metric][:3] == ["匹配的文件", "未匹配", "找到的类别"]
+    assert [m.value for m in zh.metric][:3] == ["60", "0", "6"]  # numbers as in English
+
+
+def test_data_page_error_in_chinese(pets_like):
+    """A bad pattern's message (core/labels) comes in the tab's language."""
+    at = AppTest.from_file(str(PAGES / "data.py"), default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.query_params[LANG_PARAM] = "zh"
+    at.run()
+    box = next(t for t in at.text_input if t.label.startswith("模式"))
+    box.set_value("(unclosed").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("正则表达式无效") and "在模式可用之前，标签保持不变。" in e for e in errors), errors
+
+
+def test_augmentation_page_in_chinese(pets_like):
+    def setup(at):
+        at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+        at.session_state["aug_size"] = 128  # light on a shared 2-core machine
+        at.session_state["aug_rows"] = 2
+
+    zh, en = run_pair(str(PAGES / "augmentation.py"), setup)
+    assert_chinese_throughout(zh, en)
+    assert [h.value for h in zh.header] == ["缩放方式与填充模式", "模型实际接收到的输入", "fastai 代码"]
+    assert zh.code[0].value == en.code[0].value  # code stays code
+
+
+def test_interpretation_page_in_chinese(pets_like):
+    run_id = make_run(pets_like)
+
+    def setup(at):
+        at.session_state[ACTIVE_RUN] = run_id
+
+    # the run picker (ui/runs.py, shared with the Training page) is translated with that page
+    zh, en = run_pair(str(PAGES / "interpretation.py"), setup)
+    assert_chinese_throughout(zh, en, skip_keys=("interp_run",), allowed=("tiny test run",))
+    assert [h.value for h in zh.header] == [
+        "成绩对比",
+        "混淆矩阵",
+        "损失最大的样本",
+        "最易混淆的类别对",
+        "各类别的错误率",
+    ]
+    assert zh.metric[0].value == "8.33%"
+    assert "错误率" in [str(c) for c in zh.dataframe[0].value.columns]
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [
+        ("Choose a source below, label it", ["Choose a source below label it"]),
+        ("Labels come from", ["Labels come from"]),
+        ("train / valid", []),
+        ("请选择 `from_name_re` 或 Oxford-IIIT Pet 数据集", []),
+        ("course-v3 第 1 课：resnet34，fit_one_cycle(4)", []),
+        ("实际 Bengal → 预测 Persian（1 张图片）", []),
+        ("ImageNet 均值 (0–1 pixels)", []),
+        ("模型 mobilenet_v2 · 训练记录 `abc123`", []),
+    ],
+)
+def test_the_check_itself(text, left):
+    assert english_left(text) == left
+
+
+def test_picker_switches_language_and_keeps_it_across_reloads(pets_like, monkeypatch):
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert at.title[0].value.startswith("📂 Data")  # no link, no browser locale: English
+    at.sidebar.selectbox(key=PICKER_KEY).set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value == "📂 数据：数据集里有什么？"
+    assert at.query_params[LANG_PARAM] == ["zh"] or at.query_params[LANG_PARAM] == "zh"
+    token = at.query_params["s"]
+    token = token[0] if isinstance(token, list) else token
+
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a reload keeps only the tab's ?s= token
+    reloaded.query_params["s"] = token
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.title[0].value == "📂 数据：数据集里有什么？"
+    assert reloaded.session_state[LANG_KEY] == "zh"
+
+    link = AppTest.from_file(APP, default_timeout=TIMEOUT)  # the teacher's link wins over a stored choice
+    link.query_params["s"] = token
+    link.query_params[LANG_PARAM] = "en"
+    link.run()
+    assert link.title[0].value.startswith("📂 Data")
