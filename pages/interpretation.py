@@ -22,7 +22,7 @@ st.caption(
     )
 )
 
-run_picker_ui("interp_run")
+run_picker_ui("interp_run", _("Active run"))
 run_id = st.session_state.get(ACTIVE_RUN)
 if not run_id:
     st.info(_("No run is active: train one on the **Training** page, or pick one above."))
