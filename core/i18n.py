@@ -14,6 +14,7 @@ Marking strings (what `pybabel extract` looks for, see babel.cfg and `make i18n`
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -85,7 +86,10 @@ def translator(lang: str) -> Translator:
     return Translator(lang, translations)
 
 
-_current: ContextVar[str] = ContextVar("petlab_language", default=DEFAULT_LANGUAGE)
+_current: ContextVar[str | None] = ContextVar("petlab_language", default=None)
+# Where the language comes from when this thread has not set one: ui/i18n.py installs a function
+# reading the session (widget callbacks run before the script, in a thread that has not set it yet).
+_fallback: list[Callable[[], str | None]] = []
 
 
 def set_language(lang: str | None) -> str:
@@ -95,8 +99,16 @@ def set_language(lang: str | None) -> str:
     return code
 
 
+def use_fallback(get_language: Callable[[], str | None]) -> None:
+    """Install the function asked for the language when the running thread has not set one."""
+    _fallback[:] = [get_language]
+
+
 def current() -> Translator:
-    return translator(_current.get())
+    lang = _current.get()
+    if lang is None and _fallback:
+        lang = _fallback[0]()
+    return translator(lang or DEFAULT_LANGUAGE)
 
 
 def _(message: str) -> str:

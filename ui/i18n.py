@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, current, normalise_language, set_language
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, current, normalise_language, set_language, use_fallback
 from ui.state import recall, remember
 
 LANG_PARAM = "lang"  # ?lang=zh: the link a teacher hands out
 LANG_KEY = "ui_lang"  # non-widget key: the language chosen by the link or the picker (also kept in the tab's store)
 PICKER_KEY = "ui_lang_picker"
+USED_KEY = "_ui_lang_used"  # the language the last run of this session used (for callbacks, see below)
+
+
+def _session_language() -> str | None:
+    """The session's language for code running outside the script body (a widget callback runs first)."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    return st.session_state.get(USED_KEY)
+
+
+use_fallback(_session_language)
 
 
 def chosen_language() -> str | None:
@@ -35,6 +47,7 @@ def apply_language() -> str:
             st.query_params[LANG_PARAM] = lang
     else:
         lang = normalise_language(st.context.locale) or DEFAULT_LANGUAGE
+    st.session_state[USED_KEY] = lang
     return set_language(lang)
 
 

@@ -247,3 +247,15 @@ def test_picker_switches_language_and_keeps_it_across_reloads(pets_like, monkeyp
     link.query_params[LANG_PARAM] = "en"
     link.run()
     assert link.title[0].value.startswith("📂 Data")
+
+
+def test_message_made_in_a_callback_is_in_the_tab_language(pets_like):
+    """A widget callback runs before the page sets the language: it still speaks the tab's language."""
+    at = AppTest.from_file(str(PAGES / "data.py"), default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.query_params[LANG_PARAM] = "zh"
+    at.run()
+    at.text_input(key="data_own_new").set_value("!!!")
+    at.button(key="data_own_add").click().run()
+    assert not at.exception
+    assert any(e.value.startswith("类别名由 1–40 个字母") for e in at.error), [e.value for e in at.error]
