@@ -323,9 +323,9 @@ if label_from == "regex":
         key=f"data_match_on_{ds_key}",
     )
     st.caption(
-        _("Lesson default: `{pets}` · course-v3: `{v3}`.").format(pets=PETS_PATTERN, v3=COURSE_V3_PATTERN)
-        + " "
-        + _(PATTERN_NOTE)
+        _("Lesson default: `{pets}` · course-v3: `{v3}`. {note}").format(
+            pets=PETS_PATTERN, v3=COURSE_V3_PATTERN, note=_(PATTERN_NOTE)
+        )
     )
     st.code(
         f"dls = ImageDataLoaders.{'from_name_re' if match_on == 'name' else 'from_path_re'}(\n"

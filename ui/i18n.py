@@ -24,6 +24,14 @@ def _session_language() -> str | None:
 use_fallback(_session_language)
 
 
+def browser_language() -> str | None:
+    """The browser's preferred language (navigator.language, e.g. "zh-CN"), or None."""
+    try:
+        return st.context.locale
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def chosen_language() -> str | None:
     """The language asked for explicitly (URL, then this tab's picker choice), or None."""
     asked = normalise_language(st.query_params.get(LANG_PARAM))
@@ -46,7 +54,7 @@ def apply_language() -> str:
         if st.query_params.get(LANG_PARAM) != lang:
             st.query_params[LANG_PARAM] = lang
     else:
-        lang = normalise_language(st.context.locale) or DEFAULT_LANGUAGE
+        lang = normalise_language(browser_language()) or DEFAULT_LANGUAGE
     st.session_state[USED_KEY] = lang
     return set_language(lang)
 

@@ -259,3 +259,15 @@ def test_message_made_in_a_callback_is_in_the_tab_language(pets_like):
     at.button(key="data_own_add").click().run()
     assert not at.exception
     assert any(e.value.startswith("类别名由 1–40 个字母") for e in at.error), [e.value for e in at.error]
+
+
+def test_browser_language_decides_without_a_link(pets_like, monkeypatch):
+    import ui.i18n
+
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    monkeypatch.setattr(ui.i18n, "browser_language", lambda: "zh-CN")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert at.title[0].value == "📂 数据：数据集里有什么？"
+    assert LANG_PARAM not in at.query_params  # only an explicit choice goes into the URL
+    monkeypatch.setattr(ui.i18n, "browser_language", lambda: "fr-FR")  # not offered: English
+    assert AppTest.from_file(APP, default_timeout=TIMEOUT).run().title[0].value.startswith("📂 Data")
