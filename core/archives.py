@@ -158,30 +158,40 @@ def _tar_filter(archive_name: str, max_files: int, max_total_bytes: int):
     seen = {"files": 0, "bytes": 0}
 
     def refuse(member: tarfile.TarInfo, why: str) -> ArchiveError:
-        return ArchiveError(f"{archive_name} was refused: its member {member.name!r} {why}.")
+        return ArchiveError(
+            _("{archive} was refused: its member {member} {why}.").format(
+                archive=archive_name, member=repr(member.name), why=why
+            )
+        )
 
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         name = member.name.replace("\\", "/")
         if name.startswith("/") or (name[:2].endswith(":")):
-            raise refuse(member, "has an absolute path")
+            raise refuse(member, _("has an absolute path"))
         if ".." in PurePosixPath(name).parts:
-            raise refuse(member, "points outside the archive's folder")
+            raise refuse(member, _("points outside the archive's folder"))
         if member.issym() or member.islnk():
-            raise refuse(member, "is a link")
+            raise refuse(member, _("is a link"))
         if not (member.isfile() or member.isdir()):
-            raise refuse(member, "is a device, pipe or other special file")
+            raise refuse(member, _("is a device, pipe or other special file"))
         seen["files"] += 1
         seen["bytes"] += member.size
         if seen["files"] > max_files:
-            raise ArchiveError(f"{archive_name} was refused: it holds more than {max_files:,} members.")
+            raise ArchiveError(
+                _("{archive} was refused: it holds more than {n} members.").format(
+                    archive=archive_name, n=f"{max_files:,}"
+                )
+            )
         if seen["bytes"] > max_total_bytes:
             raise ArchiveError(
-                f"{archive_name} was refused: it unpacks to more than {max_total_bytes / 1024**3:.0f} GiB."
+                _("{archive} was refused: it unpacks to more than {gib} GiB.").format(
+                    archive=archive_name, gib=f"{max_total_bytes / 1024**3:.0f}"
+                )
             )
         try:
             return tarfile.data_filter(member, dest)
         except tarfile.FilterError as err:  # its message names the server's folder: keep ours
-            raise refuse(member, "would be written outside the archive's folder") from err
+            raise refuse(member, _("would be written outside the archive's folder")) from err
 
     return check
 
@@ -209,12 +219,14 @@ def extract_tgz(
     except (tarfile.TarError, OSError, EOFError, zlib_error) as err:
         shutil.rmtree(tmp, ignore_errors=True)
         why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        raise ArchiveError(f"Cannot extract {name}: it is damaged or not a .tgz archive ({why}).") from err
+        raise ArchiveError(
+            _("Cannot extract {name}: it is damaged or not a .tgz archive ({why}).").format(name=name, why=why)
+        ) from err
     # archives hold one top folder (oxford-iiit-pet/...); move its content into place atomically
     entries = list(tmp.iterdir()) if tmp.is_dir() else []
     if not entries:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ArchiveError(f"{name} is empty.")
+        raise ArchiveError(_("{name} is empty.").format(name=name))
     inner = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
     if target.exists():
         shutil.rmtree(target)
