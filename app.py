@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.auth import sign_in_ui
 from ui.frame import ensure_app_frame
 from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar
@@ -36,5 +37,6 @@ slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
     sidebar_run_picker_ui()
+    sign_in_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

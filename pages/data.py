@@ -8,9 +8,9 @@ from core import archives, exploration, pets
 from core.datasets import DatasetError, DatasetSpec, folder_signature, split_counts
 from core.images import ImageError
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
-from core.own_classes import OwnClassesStore
 from core.settings import data_dir, sub_dir
 from core.storage import stable_hash
+from ui.auth import own_classes_store, teacher_only
 from ui.data import file_list, thumbnail, try_labels
 from ui.frame import ensure_app_frame
 from ui.state import active_dataset, scan_active, set_active_dataset
@@ -52,7 +52,7 @@ with tab_pets:
             "On a slow classroom network, point the mirror field at a local copy, or use a file you already have."
         )
         mirror = st.text_input("Archive URL (change it to use a mirror)", value=pets.pets_url(), key="data_pets_url")
-        if st.button("⬇️ Download Oxford-IIIT Pet", key="data_download"):
+        if st.button("⬇️ Download Oxford-IIIT Pet", key="data_download") and teacher_only("download_dataset"):
             bar = st.progress(0.0, text="Connecting…")
 
             def report(done: int, total: int | None) -> None:
@@ -71,7 +71,7 @@ with tab_pets:
                 activate(pets.pets_spec(images), "Oxford-IIIT Pet downloaded and extracted.")
         with st.expander("Use a local copy (already downloaded archive or extracted folder)"):
             local = st.text_input("Path to oxford-iiit-pet.tgz or to the extracted folder", key="data_pets_local")
-            if st.button("Use this copy", key="data_pets_local_go") and local.strip():
+            if st.button("Use this copy", key="data_pets_local_go") and local.strip() and teacher_only("open_folder"):
                 try:
                     with st.spinner("Checking / extracting…"):
                         images = pets.use_local_pets(Path(local.strip()), base)
@@ -89,7 +89,7 @@ with tab_folder:
         horizontal=True,
         key="data_folder_label_from",
     )
-    if st.button("Use this folder", key="data_folder_go") and folder.strip():
+    if st.button("Use this folder", key="data_folder_go") and folder.strip() and teacher_only("open_folder"):
         path = Path(folder.strip()).expanduser()
         if not path.is_dir():
             st.error(f"Folder not found: `{path}`")
@@ -106,7 +106,7 @@ with tab_zip:
         f"{archives.MAX_IMAGE_PIXELS / 1e6:.0f} MP per image. Other files are listed and skipped."
     )
     upload = st.file_uploader("A .zip of images (labelled by folder or by file name)", type=["zip"], key="data_zip")
-    if upload is not None and st.button("Extract and use", key="data_zip_go"):
+    if upload is not None and st.button("Extract and use", key="data_zip_go") and teacher_only("import"):
         from core.images import image_digest
 
         target = sub_dir("datasets") / "uploads" / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
@@ -141,7 +141,7 @@ with tab_own:
         "Teach the model your own categories, Teachable-Machine style: name a few classes, then add photos "
         "to each from your files or your camera. Everything stays on this machine."
     )
-    store = OwnClassesStore(sub_dir("datasets") / "own")
+    store = own_classes_store()  # in class mode a student's own, private classes
 
     def add_own_class() -> None:
         """Button callback: create the class, select it, clear the name box."""

@@ -10,6 +10,7 @@ import streamlit as st
 from core import runs, training
 from core.images import ImageError, load_image_file
 from core.settings import sub_dir
+from ui.auth import teacher_only
 from ui.state import ACTIVE_RUN, runs_dir
 
 
@@ -133,7 +134,7 @@ def other_training_ui() -> None:
     epochs = (progress or {}).get("epochs") or []
     if epochs:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
-    if st.button("Ask it to stop", key="train_stop_other"):
+    if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
         runs.request_stop(runs_dir())
 
 

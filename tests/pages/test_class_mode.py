@@ -1,0 +1,100 @@
+"""AppTest in class mode: sign-in, a reload keeps it, and a student's teacher-only actions are refused."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import classroom
+from core.auth import ENV_PASSWORD, LAPTOP_USER, STUDENT, Identity
+from ui.state import ACTIVE_DATASET
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+DATA_PAGE = str(ROOT / "pages" / "data.py")  # widgets of a page are driven on the page itself
+
+
+@pytest.fixture
+def class_mode(monkeypatch, pets_like):
+    monkeypatch.setenv(ENV_PASSWORD, "correct horse")
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+
+
+def open_app(query=None, script=APP) -> AppTest:
+    at = AppTest.from_file(script, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def sign_in(at: AppTest, password: str) -> AppTest:
+    at.text_input(key="auth_password").input(password)
+    return at.button(key="auth_sign_in").click().run()
+
+
+def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = open_app()
+    assert not at.exception
+    assert "tab" not in at.query_params and not at.sidebar.expander
+    assert at.button(key="data_folder_go") is not None
+
+
+def test_teacher_signs_in_and_a_reload_keeps_it(class_mode):
+    at = open_app()
+    assert not at.exception
+    assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
+    tab = at.query_params["tab"]
+    sign_in(at, "wrong")
+    assert any("Wrong teacher password" in e.value for e in at.error)
+    assert "teacher" not in at.query_params
+    sign_in(at, "correct horse")
+    assert any("teacher" in s.value for s in at.sidebar.success)
+    query = {"tab": at.query_params["tab"], "teacher": at.query_params["teacher"]}
+    assert query["tab"] == tab
+
+    reloaded = open_app(query)  # a reload: a new session, the same URL
+    assert not reloaded.exception
+    assert any("teacher" in s.value for s in reloaded.sidebar.success)
+
+    other_tab = open_app({"tab": open_app().query_params["tab"], "teacher": query["teacher"]})
+    assert not any("teacher" in s.value for s in other_tab.sidebar.success)  # bound to the teacher's tab
+    forged = open_app({"tab": "0" * 24 + ".0", "teacher": query["teacher"]})
+    assert forged.query_params["tab"] != "0" * 24 + ".0"  # a forged tab gets a fresh one
+
+    at.button(key="auth_sign_out").click().run()
+    assert "teacher" not in at.query_params
+    assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
+
+
+def test_student_cannot_open_server_folders_or_import(class_mode, tmp_path):
+    at = open_app(script=DATA_PAGE)
+    before = at.session_state[ACTIVE_DATASET]
+    at.text_input(key="data_folder_path").input(str(tmp_path))
+    at.button(key="data_folder_go").click().run()  # the button is there: the guard is what refuses
+    assert not at.exception
+    assert any("only the teacher can open folders" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET] == before
+
+    at.text_input(key="data_pets_local").input(str(tmp_path))
+    at.button(key="data_pets_local_go").click().run()
+    assert any("only the teacher can open folders" in e.value for e in at.error)
+    at.button(key="data_download").click().run()
+    assert any("only the teacher can download a dataset" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET] == before
+
+
+def test_students_own_classes_are_private(class_mode, data_folder):
+    alice, bob = open_app(script=DATA_PAGE), open_app(script=DATA_PAGE)
+    alice.text_input(key="data_own_new").input("alices_cat")
+    alice.button(key="data_own_add").click().run()
+    assert not alice.exception
+    tab = alice.query_params["tab"].split(".")[0]
+    assert classroom.own_store(data_folder, Identity(STUDENT, tab)).classes() == {"alices_cat": 0}
+    assert classroom.own_store(data_folder, LAPTOP_USER).classes() == {}  # not in the teacher's classes
+    bob.run()
+    assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
+    bob_tab = bob.query_params["tab"].split(".")[0]
+    assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}

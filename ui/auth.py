@@ -1,0 +1,143 @@
+"""Who is this tab: laptop user, teacher or student; the sidebar sign-in; the one guard pages call.
+
+The tab token and the teacher's sign-in live in the URL's query parameters (`?tab=…&teacher=…`),
+so reloading the tab keeps both, and in session_state, so they are put back into the URL when
+navigation drops them. Both are signed (core.auth): a student cannot forge another tab or a sign-in.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core import auth, classroom
+from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
+from core.own_classes import OwnClassesStore
+from core.settings import data_dir
+
+TAB_PARAM = "tab"
+TEACHER_PARAM = "teacher"
+TAB_KEY = "auth_tab_token"  # session_state copies of the URL tokens
+TEACHER_KEY = "auth_teacher_token"
+PASSWORD_KEY = "auth_password"
+ERROR_KEY = "auth_error"
+BEAT_KEY = "auth_last_beat"
+BEAT_SECONDS = 10.0
+FAILED_SIGN_IN_DELAY = 1.0  # seconds a wrong password costs: guessing is slow
+
+
+@st.cache_resource(show_spinner=False)
+def _secret(base: str) -> bytes:
+    return auth.server_secret(base)
+
+
+def class_mode() -> bool:
+    return auth.teacher_password() is not None
+
+
+def _token(param: str, key: str) -> str | None:
+    """A token from the URL, else the session's copy put back into the URL."""
+    value = st.query_params.get(param)
+    if value:
+        st.session_state[key] = value
+        return value
+    value = st.session_state.get(key)
+    if value:
+        st.query_params[param] = value
+    return value
+
+
+def identity() -> Identity:
+    """This tab's identity: LAPTOP_USER without a teacher password, else the teacher or a student."""
+    password = auth.teacher_password()
+    if password is None:
+        return LAPTOP_USER
+    secret = _secret(str(data_dir()))
+    tab = auth.tab_from_token(_token(TAB_PARAM, TAB_KEY), secret)
+    if tab is None:  # a new tab, or a forged / stale token: a fresh private space
+        token = auth.new_tab_token(secret)
+        st.session_state[TAB_KEY] = token
+        st.query_params[TAB_PARAM] = token
+        st.session_state.pop(TEACHER_KEY, None)
+        st.query_params.pop(TEACHER_PARAM, None)
+        tab = auth.tab_from_token(token, secret)
+    signed_in = auth.teacher_token_valid(_token(TEACHER_PARAM, TEACHER_KEY), tab, secret, password)
+    return Identity(TEACHER if signed_in else STUDENT, tab)
+
+
+def heartbeat(who: Identity) -> None:
+    """Tell the Class page this tab is connected (at most every BEAT_SECONDS per tab)."""
+    if not who.class_mode or time.time() - st.session_state.get(BEAT_KEY, 0.0) < BEAT_SECONDS:
+        return
+    st.session_state[BEAT_KEY] = time.time()
+    classroom.touch_session(data_dir(), who)
+
+
+def can(action: str) -> bool:
+    """Whether this tab may perform action: to hide or disable a button (the guard still checks)."""
+    return auth.allowed(identity(), action)
+
+
+def teacher_only(action: str) -> bool:
+    """The guard an action calls before it runs: True for the teacher (or a laptop), else an error and False."""
+    try:
+        auth.require(identity(), action)
+    except Forbidden as err:
+        st.error(str(err))
+        return False
+    return True
+
+
+def require_teacher(action: str) -> None:
+    """teacher_only, ending the script run when refused (for actions that cannot simply be skipped)."""
+    if not teacher_only(action):
+        st.stop()
+
+
+def own_classes_store() -> OwnClassesStore:
+    """The 'Your own classes' store this tab edits: the teacher's, or the student's private one."""
+    return classroom.own_store(data_dir(), identity())
+
+
+def _sign_in() -> None:
+    password = auth.teacher_password()
+    given = st.session_state.get(PASSWORD_KEY, "")
+    st.session_state[PASSWORD_KEY] = ""
+    who = identity()
+    if password is not None and auth.check_password(given, password):
+        token = auth.teacher_token(who.tab, _secret(str(data_dir())), password)
+        st.session_state[TEACHER_KEY] = token
+        st.query_params[TEACHER_PARAM] = token
+        st.session_state.pop(BEAT_KEY, None)
+    else:
+        time.sleep(FAILED_SIGN_IN_DELAY)
+        st.session_state[ERROR_KEY] = "Wrong teacher password."
+
+
+def _sign_out() -> None:
+    st.session_state.pop(TEACHER_KEY, None)
+    st.query_params.pop(TEACHER_PARAM, None)
+    st.session_state.pop(BEAT_KEY, None)
+
+
+def sign_in_ui() -> Identity:
+    """The sidebar's role line and teacher sign-in (class mode only); returns this tab's identity."""
+    who = identity()
+    heartbeat(who)
+    if not who.class_mode:
+        return who
+    if who.role == TEACHER:
+        st.success("Signed in as the **teacher**.", icon=":material/school:")
+        st.button("Sign out", key="auth_sign_out", on_click=_sign_out)
+        return who
+    st.caption("Class mode: you can look at and try everything; the teacher trains and manages the class.")
+    with st.expander("Teacher sign-in", icon=":material/lock:"):
+        st.text_input("Teacher password", type="password", key=PASSWORD_KEY)
+        st.button("Sign in", key="auth_sign_in", on_click=_sign_in)
+        if err := st.session_state.pop(ERROR_KEY, None):
+            st.error(err)
+    return who
+
+
+__all__ = ["Forbidden", "Identity", "STUDENT", "TEACHER", "can", "identity", "require_teacher", "teacher_only"]
