@@ -24,14 +24,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from core import runs
 from core.auth import Identity, require
 from core.datasets import DatasetSpec
-from core.runs import RunConfig
+from core.runs import RunConfig, StageConfig
 from core.storage import atomic_write_json, read_json
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
@@ -281,6 +281,23 @@ def submit(
         save_job(base, record)
     (queue or make_queue(base)).run_job(job_id)
     return load_job(base, job_id)
+
+
+def lesson_plan(
+    fingerprint: str, arch: str = "mobilenet_v2", img_size: int = 64, epochs1: int = 2, epochs2: int = 1
+) -> list[tuple[str, RunConfig]]:
+    """The lesson's runs in order, with the Training page's defaults so students find them there:
+    stage 1 frozen (cached features), stage 2 unfrozen with slice(1e-6, 1e-4), and the lesson's
+    mistake (unfrozen at 1e-3 for every layer group)."""
+    stage1 = StageConfig(epochs=epochs1, lr_max=3e-3, fast=True)
+    base = RunConfig(dataset=fingerprint, arch=arch, img_size=img_size, bs=16, seed=42, stages=(stage1,))
+    stage2 = StageConfig(epochs=epochs2, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
+    mistake = StageConfig(epochs=epochs2, lr_max=1e-3, unfreeze=True)
+    return [
+        ("stage 1: body frozen", base),
+        ("stage 2: unfrozen, slice(1e-6, 1e-4)", replace(base, stages=(stage1, stage2))),
+        ("the mistake: unfrozen at 1e-3", replace(base, stages=(stage1, mistake))),
+    ]
 
 
 def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
