@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import runs, training
+from core import classroom, runs, training
 from core.images import ImageError, load_image_file
-from core.settings import sub_dir
-from ui.auth import teacher_only
+from core.settings import data_dir, sub_dir
+from ui.auth import identity, teacher_only
 from ui.state import ACTIVE_RUN, runs_dir
 
 
@@ -21,6 +21,8 @@ def features_dir() -> Path:
 def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
     """All complete runs (newest first); a broken run folder becomes a warning, never a crash."""
     found, warnings = runs.list_runs(runs_dir())
+    who = identity()
+    found = [r for r in found if classroom.run_visible(r.record, who, data_dir())]  # not others' private runs
     if show_warnings:
         for warning in warnings:
             st.warning(warning)
