@@ -3,7 +3,7 @@
 Layout under the data folder (class mode only; a laptop uses none of it):
 - `students/<tab>/own/`: the student's own classes (private to that tab; cleaned STUDENT_SPACE_HOURS
   after the student's last visit, unless the teacher published them first);
-- `sessions/<tab>`: one empty file per tab, its mtime the tab's last heartbeat; its content the role;
+- `heartbeats/<tab>`: one small file per tab, its mtime the last heartbeat, its content the role;
 - `datasets/published/<name>/`: students' classes the teacher published for everyone;
 - `class.json`: the class dataset (everyone's default) and the class model, set by the teacher.
 """
@@ -24,6 +24,7 @@ from core.storage import atomic_write_json, read_json
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
 ACTIVE_SECONDS = 60.0  # a tab that sent a heartbeat this recently counts as connected
 CLASS_FILE = "class.json"
+HEARTBEATS = "heartbeats"  # one file per tab; its mtime is the last heartbeat
 
 
 def student_space(base: Path, tab: str) -> Path:
@@ -76,7 +77,7 @@ def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> Data
 
 def touch_session(base: Path, identity: Identity, now: float | None = None) -> None:
     """Record a heartbeat for identity's tab (its file's mtime); cheap enough for every rerun."""
-    path = Path(base) / "sessions" / identity.tab
+    path = Path(base) / HEARTBEATS / identity.tab
     try:
         path.touch()
     except FileNotFoundError:
@@ -96,7 +97,7 @@ def active_sessions(base: Path, within: float = ACTIVE_SECONDS, now: float | Non
     """How many tabs per role sent a heartbeat in the last `within` seconds."""
     now = now or time.time()
     counts = {"teacher": 0, "student": 0}
-    folder = Path(base) / "sessions"
+    folder = Path(base) / HEARTBEATS
     if not folder.is_dir():
         return counts
     for path in folder.iterdir():
@@ -140,7 +141,7 @@ def clean_student_spaces(base: Path, max_age_hours: float = STUDENT_SPACE_HOURS,
         if space.last_seen < cutoff:
             shutil.rmtree(student_space(base, space.tab), ignore_errors=True)
             removed.append(space.tab)
-    sessions = Path(base) / "sessions"
+    sessions = Path(base) / HEARTBEATS
     if sessions.is_dir():
         for path in sessions.iterdir():
             try:

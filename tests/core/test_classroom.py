@@ -95,7 +95,7 @@ def test_old_student_spaces_are_cleaned(tmp_path):
     assert removed == [ALICE.tab]
     assert not classroom.student_space(tmp_path, ALICE.tab).exists()
     assert classroom.own_store(tmp_path, BOB).classes() == {"cat": 2, "dog": 2}
-    assert not (tmp_path / "sessions" / ALICE.tab).exists()
+    assert not (tmp_path / classroom.HEARTBEATS / ALICE.tab).exists()
 
 
 def test_teacher_publishes_a_students_classes(tmp_path):
