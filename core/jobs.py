@@ -201,10 +201,7 @@ def update_job(base: Path, job_id: str, **changes: Any) -> JobRecord:
         return record
 
 
-def list_jobs(base: Path, reconcile_dead: bool = True) -> list[JobRecord]:
-    """Every readable job, oldest first; running jobs whose worker died are marked failed first."""
-    if reconcile_dead:
-        reconcile(base)
+def _read_all(base: Path) -> list[JobRecord]:
     found = []
     for path in jobs_dir(base).glob("*.json"):
         if path.name == WORKER_FILE:
@@ -213,6 +210,14 @@ def list_jobs(base: Path, reconcile_dead: bool = True) -> list[JobRecord]:
             found.append(JobRecord.from_json(read_json(path)))
         except ValueError:
             continue  # a broken record is skipped, never a crash
+    return found
+
+
+def list_jobs(base: Path, reconcile_dead: bool = True) -> list[JobRecord]:
+    """Every readable job, oldest first; running jobs whose worker died are marked failed first."""
+    found = _read_all(base)
+    if reconcile_dead and any(j.status == "running" for j in found) and reconcile(base, records=found):
+        found = _read_all(base)
     return sorted(found, key=lambda r: r.created)
 
 
@@ -382,16 +387,12 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def reconcile(base: Path, now: float | None = None) -> list[str]:
+def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | None = None) -> list[str]:
     """Mark failed every running job whose worker is gone; remove half-written run folders. Returns their ids."""
     now = now or time.time()
     host = socket.gethostname()
     failed = []
-    for path in jobs_dir(base).glob("*.json"):
-        try:
-            record = JobRecord.from_json(read_json(path))
-        except ValueError:
-            continue
+    for record in _read_all(base) if records is None else records:
         if record.status != "running":
             continue
         gone = not _alive(record.pid) if record.host == host else now - (record.updated or 0) > STALE_SECONDS
