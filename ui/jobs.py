@@ -139,3 +139,17 @@ def queue_table_ui() -> list[jobs.JobRecord]:
             stop_button(record, "page")
     _show_error()
     return found
+
+
+def queue_training_ui(
+    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
+) -> None:
+    """Class mode's Train button: queue the run for the worker and say where it stands in the queue."""
+    record = submit_job(config, spec, retrain, lr_finder)
+    if record is None:
+        return
+    ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
+    where = f"{ahead} job(s) ahead of it" if ahead else "it starts at once"
+    st.success(
+        f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."
+    )
