@@ -50,11 +50,11 @@ def teacher_store(base: Path, identity: Identity) -> OwnClassesStore:
     return OwnClassesStore(teacher_classes_root(base), read_only=not identity.is_teacher)
 
 
-def run_visible(record: dict, identity: Identity, base: Path) -> bool:
-    """False for a run trained on another student's private classes; the teacher sees every run."""
+def run_visible(dataset_root: str, identity: Identity, base: Path) -> bool:
+    """False for a run trained on (the folder of) another student's private classes; the teacher sees every run."""
     if identity.is_teacher:
         return True
-    root = str((record.get("dataset") or {}).get("root") or "")
+    root = str(dataset_root or "")
     students = str(Path(base) / "students") + os.sep
     if not root.startswith(students):
         return True

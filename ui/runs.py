@@ -22,11 +22,15 @@ def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
     """All complete runs (newest first); a broken run folder becomes a warning, never a crash."""
     found, warnings = runs.list_runs(runs_dir())
     who = identity()
-    found = [r for r in found if classroom.run_visible(r.record, who, data_dir())]  # not others' private runs
+    found = [r for r in found if classroom.run_visible(_dataset_root(r), who, data_dir())]  # not others' private runs
     if show_warnings:
         for warning in warnings:
             st.warning(warning)
     return found
+
+
+def _dataset_root(run: runs.RunInfo) -> str:
+    return str((run.record.get("dataset") or {}).get("root") or "")
 
 
 def run_label(run: runs.RunInfo) -> str:

@@ -66,13 +66,13 @@ def test_bad_tab_names_no_space(tmp_path):
 
 def test_runs_on_private_classes_are_hidden_from_other_students(tmp_path):
     alice_root = str(classroom.student_space(tmp_path, ALICE.tab) / "own")
-    private = {"dataset": {"root": alice_root}}
-    shared = {"dataset": {"root": str(tmp_path / "datasets" / "oxford-iiit-pet" / "images")}}
+    private = alice_root
+    shared = str(tmp_path / "datasets" / "oxford-iiit-pet" / "images")
     assert classroom.run_visible(private, ALICE, tmp_path)
     assert not classroom.run_visible(private, BOB, tmp_path)
     assert classroom.run_visible(private, TEACH, tmp_path)
     assert classroom.run_visible(shared, BOB, tmp_path)
-    assert classroom.run_visible({}, BOB, tmp_path)
+    assert classroom.run_visible("", BOB, tmp_path)
 
 
 def test_heartbeats_count_connected_tabs(tmp_path):
