@@ -8,12 +8,14 @@ navigation drops them. Both are signed (core.auth): a student cannot forge anoth
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
 from core import auth, classroom
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.own_classes import OwnClassesStore
+from core.runs import RunConfig
 from core.settings import data_dir
 
 TAB_PARAM = "tab"
@@ -87,6 +89,17 @@ def teacher_only(action: str) -> bool:
         st.error(str(err))
         return False
     return True
+
+
+def lr_finder_allowed(config: RunConfig, features_dir: Path) -> bool:
+    """The LR finder's guard: the teacher always; a student only on cached features (cheap), else an error."""
+    if identity().is_teacher or classroom.lr_finder_cheap(config, features_dir):
+        return True
+    st.error(
+        "In class mode students run the LR finder only on cached body features: keep *Fast: cached body features* "
+        "on, with settings the teacher has already trained (or run the finder) with."
+    )
+    return False
 
 
 def require_teacher(action: str) -> None:
