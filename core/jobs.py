@@ -250,7 +250,7 @@ def make_queue(base: Path, url: str | None = None) -> Queue:
     elif url:
         raise JobError(f"{QUEUE_ENV} must be empty (SQLite) or a redis:// URL, not {url!r}.")
     else:
-        huey = SqliteHuey("petlab", filename=str(jobs_dir(base) / QUEUE_FILE), results=False)
+        huey = SqliteHuey("petlab", filename=str(jobs_dir(base) / QUEUE_FILE), results=False, strict_fifo=True)
     base = Path(base)
 
     def run_job(job_id: str) -> None:
