@@ -8,7 +8,7 @@ from ui.auth import TEACHER, identity, sign_in_ui
 from ui.frame import ensure_app_frame
 from ui.jobs import jobs_status_ui
 from ui.runs import sidebar_run_picker_ui
-from ui.state import sidebar
+from ui.state import sidebar, tab_token
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -37,6 +37,7 @@ if who.role == TEACHER:  # class mode, signed in: the teacher's own page
     PAGES["5 · Teach"] = [st.Page("pages/class.py", title="Class", icon=":material/school:")]
 
 page = st.navigation(PAGES)
+tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
 slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
