@@ -5,10 +5,10 @@ in .streamlit/secrets.toml). Students may then look and try on every page, but t
 TEACHER_ACTIONS are the teacher's: `require` refuses them, and every place that performs one calls
 it (core.jobs, core.own_classes, the pages' single guard), so a hidden button is never the only check.
 
-A browser tab is known by a signed tab token kept in the page URL (`?tab=`), so a reload keeps the
-same tab, the same private space and the same sign-in; the signature makes it unforgeable and
-path-safe (it names a student's folder). The teacher's sign-in is a second token bound to that tab
-and signed with a key derived from the password, so changing the password signs everyone out.
+A browser tab is known by its per-tab token (core.session_store, `?s=` in the URL): a reload keeps
+the same tab and the same private space. The teacher's sign-in is a token bound to that tab, kept in
+the tab's server-side store, and signed with a key derived from the password and the data folder's
+secret, so it cannot be forged and changing the password signs everyone out.
 """
 
 from __future__ import annotations
@@ -129,22 +129,6 @@ def server_secret(base: Path) -> bytes:
 
 def _sign(key: bytes, message: str) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def new_tab_token(secret: bytes) -> str:
-    """A fresh tab token `<tab>.<signature>`; the tab part is 24 hex digits (safe as a folder name)."""
-    tab = secrets.token_hex(12)
-    return f"{tab}.{_sign(secret, 'tab:' + tab)}"
-
-
-def tab_from_token(token: str | None, secret: bytes) -> str | None:
-    """The tab id of a genuine tab token, or None for a missing, malformed or forged one."""
-    if not token or token.count(".") != 1:
-        return None
-    tab, sig = token.split(".")
-    if len(tab) != 24 or not all(c in "0123456789abcdef" for c in tab):
-        return None
-    return tab if hmac.compare_digest(sig, _sign(secret, "tab:" + tab)) else None
 
 
 def _teacher_key(secret: bytes, password: str) -> bytes:

@@ -20,6 +20,7 @@ from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.own_classes import OwnClassesStore
 from core.runs import RunConfig
+from core.session_store import valid_token
 from core.storage import atomic_write_json, read_json
 
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
@@ -29,9 +30,9 @@ HEARTBEATS = "heartbeats"  # one file per tab; its mtime is the last heartbeat
 
 
 def student_space(base: Path, tab: str) -> Path:
-    """A student's private folder (the tab id is validated by core.auth, so it is a plain name)."""
-    if not tab.isalnum():
-        raise ValueError("A student space is named by a tab id of letters and digits.")
+    """A student's private folder, named by their tab token (validated: a plain folder name)."""
+    if not valid_token(tab):
+        raise ValueError("A student space is named by a tab token (letters, digits, '-' and '_').")
     return Path(base) / "students" / tab
 
 
@@ -139,7 +140,7 @@ def student_spaces(base: Path) -> list[StudentSpace]:
         return []
     found = []
     for space in folder.iterdir():
-        if space.is_dir() and space.name.isalnum():
+        if space.is_dir() and valid_token(space.name):
             store = OwnClassesStore(space / "own", read_only=True)
             found.append(StudentSpace(space.name, store.classes(), space.stat().st_mtime))
     return sorted(found, key=lambda s: s.last_seen, reverse=True)

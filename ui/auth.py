@@ -1,8 +1,11 @@
 """Who is this tab: laptop user, teacher or student; the sidebar sign-in; the one guard pages call.
 
-The tab token and the teacher's sign-in live in the URL's query parameters (`?tab=…&teacher=…`),
-so reloading the tab keeps both, and in session_state, so they are put back into the URL when
-navigation drops them. Both are signed (core.auth): a student cannot forge another tab or a sign-in.
+A tab is known by the per-tab token of ui.state (`?s=…` in the URL, naming its server-side store):
+a reload keeps it, and a student's private space is keyed by it. The teacher's sign-in is kept in
+that server-side store, never in the URL: a token signed for this very tab with a key derived from
+the password (core.auth), so changing the password signs everyone out and Sign out really ends it.
+Signing in gives the tab a fresh token first (ui.state.rotate_tab_token): a URL copied before the
+sign-in reaches nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.own_classes import OwnClassesStore
 from core.runs import RunConfig
 from core.settings import data_dir
+from ui.state import forget, recall, remember, rotate_tab_token, tab_token
 
-TAB_PARAM = "tab"
-TEACHER_PARAM = "teacher"
-TAB_KEY = "auth_tab_token"  # session_state copies of the URL tokens
-TEACHER_KEY = "auth_teacher_token"
+SIGN_IN_KEY = "auth_teacher"  # in the tab's server-side store: the signed sign-in token
 PASSWORD_KEY = "auth_password"
 ERROR_KEY = "auth_error"
 BEAT_KEY = "auth_last_beat"
@@ -38,33 +39,13 @@ def class_mode() -> bool:
     return auth.teacher_password() is not None
 
 
-def _token(param: str, key: str) -> str | None:
-    """A token from the URL, else the session's copy put back into the URL."""
-    value = st.query_params.get(param)
-    if value:
-        st.session_state[key] = value
-        return value
-    value = st.session_state.get(key)
-    if value:
-        st.query_params[param] = value
-    return value
-
-
 def identity() -> Identity:
     """This tab's identity: LAPTOP_USER without a teacher password, else the teacher or a student."""
     password = auth.teacher_password()
     if password is None:
         return LAPTOP_USER
-    secret = _secret(str(data_dir()))
-    tab = auth.tab_from_token(_token(TAB_PARAM, TAB_KEY), secret)
-    if tab is None:  # a new tab, or a forged / stale token: a fresh private space
-        token = auth.new_tab_token(secret)
-        st.session_state[TAB_KEY] = token
-        st.query_params[TAB_PARAM] = token
-        st.session_state.pop(TEACHER_KEY, None)
-        st.query_params.pop(TEACHER_PARAM, None)
-        tab = auth.tab_from_token(token, secret)
-    signed_in = auth.teacher_token_valid(_token(TEACHER_PARAM, TEACHER_KEY), tab, secret, password)
+    tab = tab_token()
+    signed_in = auth.teacher_token_valid(recall(SIGN_IN_KEY), tab, _secret(str(data_dir())), password)
     return Identity(TEACHER if signed_in else STUDENT, tab)
 
 
@@ -117,11 +98,9 @@ def _sign_in() -> None:
     password = auth.teacher_password()
     given = st.session_state.get(PASSWORD_KEY, "")
     st.session_state[PASSWORD_KEY] = ""
-    who = identity()
     if password is not None and auth.check_password(given, password):
-        token = auth.teacher_token(who.tab, _secret(str(data_dir())), password)
-        st.session_state[TEACHER_KEY] = token
-        st.query_params[TEACHER_PARAM] = token
+        tab = rotate_tab_token()
+        remember(SIGN_IN_KEY, auth.teacher_token(tab, _secret(str(data_dir())), password))
         st.session_state.pop(BEAT_KEY, None)
     else:
         time.sleep(FAILED_SIGN_IN_DELAY)
@@ -129,8 +108,7 @@ def _sign_in() -> None:
 
 
 def _sign_out() -> None:
-    st.session_state.pop(TEACHER_KEY, None)
-    st.query_params.pop(TEACHER_PARAM, None)
+    forget(SIGN_IN_KEY)
     st.session_state.pop(BEAT_KEY, None)
 
 

@@ -64,7 +64,7 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
         alice.get_by_text("Teacher sign-in").wait_for()  # the app frame (a fresh server first reruns into it)
         wait_ready(alice)
         assert alice.get_by_role("link", name="Class").count() == 0
-        assert "tab=" in alice.url
+        assert "s=" in alice.url
 
         alice.get_by_role("tab", name="Local folder").click()
         box = alice.get_by_label("Folder of images (searched recursively)")

@@ -38,35 +38,39 @@ def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
     at = open_app()
     assert not at.exception
-    assert "tab" not in at.query_params and not at.sidebar.expander
+    assert not at.sidebar.expander and not any("teacher" in s.value for s in at.sidebar.success)
     assert at.button(key="data_folder_go") is not None
 
 
-def test_teacher_signs_in_and_a_reload_keeps_it(class_mode):
+def test_teacher_signs_in_and_a_reload_keeps_it(class_mode, data_folder):
     at = open_app()
     assert not at.exception
     assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
-    tab = at.query_params["tab"]
+    before = at.query_params["s"]
     sign_in(at, "wrong")
     assert any("Wrong teacher password" in e.value for e in at.error)
-    assert "teacher" not in at.query_params
+    assert at.query_params["s"] == before
     sign_in(at, "correct horse")
     assert any("teacher" in s.value for s in at.sidebar.success)
-    query = {"tab": at.query_params["tab"], "teacher": at.query_params["teacher"]}
-    assert query["tab"] == tab
+    token = at.query_params["s"]
+    assert token != before  # a fresh tab token: a URL copied before the sign-in reaches nothing
+    assert "correct horse" not in str(dict(at.query_params)) and set(at.query_params) == {"s"}
 
-    reloaded = open_app(query)  # a reload: a new session, the same URL
+    reloaded = open_app({"s": token})  # a reload: a new session, the same URL
     assert not reloaded.exception
     assert any("teacher" in s.value for s in reloaded.sidebar.success)
+    old_url = open_app({"s": before})
+    assert not any("teacher" in s.value for s in old_url.sidebar.success)
 
-    other_tab = open_app({"tab": open_app().query_params["tab"], "teacher": query["teacher"]})
-    assert not any("teacher" in s.value for s in other_tab.sidebar.success)  # bound to the teacher's tab
-    forged = open_app({"tab": "0" * 24 + ".0", "teacher": query["teacher"]})
-    assert forged.query_params["tab"] != "0" * 24 + ".0"  # a forged tab gets a fresh one
+    values = data_folder / "sessions" / token / "values.json"
+    stored = values.read_text()
+    values.write_text(stored.replace('"auth_teacher": "', '"auth_teacher": "9'))  # a tampered sign-in
+    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)
+    values.write_text(stored)
 
     at.button(key="auth_sign_out").click().run()
-    assert "teacher" not in at.query_params
     assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
+    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)  # sign-out is real
 
 
 def test_student_cannot_open_server_folders_or_import(class_mode, tmp_path):
@@ -91,10 +95,10 @@ def test_students_own_classes_are_private(class_mode, data_folder):
     alice.text_input(key="data_own_new").input("alices_cat")
     alice.button(key="data_own_add").click().run()
     assert not alice.exception
-    tab = alice.query_params["tab"].split(".")[0]
+    tab = alice.query_params["s"]
     assert classroom.own_store(data_folder, Identity(STUDENT, tab)).classes() == {"alices_cat": 0}
     assert classroom.own_store(data_folder, LAPTOP_USER).classes() == {}  # not in the teacher's classes
     bob.run()
     assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
-    bob_tab = bob.query_params["tab"].split(".")[0]
+    bob_tab = bob.query_params["s"]
     assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from core import auth, classroom, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
+from core.session_store import SessionStore, new_token
+from ui.auth import SIGN_IN_KEY
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 120
@@ -29,9 +31,11 @@ def class_mode(monkeypatch, pets_like):
 
 
 def teacher_query(base: Path) -> dict:
-    secret = auth.server_secret(base)
-    token = auth.new_tab_token(secret)
-    return {"tab": token, "teacher": auth.teacher_token(auth.tab_from_token(token, secret), secret, PASSWORD)}
+    """The URL of a tab the teacher signed in from: its token, with the sign-in in its server-side store."""
+    token = new_token()
+    sign_in = auth.teacher_token(token, auth.server_secret(base), PASSWORD)
+    SessionStore(base / "sessions", token).update({SIGN_IN_KEY: sign_in})
+    return {"s": token}
 
 
 def open_page(script: str, query: dict | None = None, dataset=None) -> AppTest:
@@ -124,3 +128,18 @@ def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
     assert [b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")] == ["⏹ Stop"]
     student.run()
     assert not [b for b in student.sidebar.button if b.key.startswith("jobs_stop")]
+
+
+def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, tmp_path):
+    from core.synthetic import make_pets_like
+    from ui.state import ACTIVE_RUN
+
+    other = pets_spec(make_pets_like(tmp_path / "class-set" / "images", n_per_class=3))
+    fake_run(data_folder, "cccc3333")
+    teacher = Identity(auth.TEACHER, "f" * 24)
+    classroom.set_class_dataset(data_folder, teacher, other)
+    classroom.set_class_model(data_folder, teacher, "cccc3333")
+    student = open_page(APP)
+    assert not student.exception
+    assert student.session_state[ACTIVE_DATASET] == other  # not $PETLAB_DATASET: the class dataset
+    assert student.session_state[ACTIVE_RUN] == "cccc3333"
