@@ -42,7 +42,8 @@ WORKER_FILE = "worker.json"
 TASK_NAME = "petlab.run_job"
 STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
 ACTIVE = ("queued", "running")
-STALE_SECONDS = 300.0  # a running job on another machine with no news for this long has lost its worker
+STALE_SECONDS = 300.0
+APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued  # a running job on another machine with no news for this long has lost its worker
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -467,12 +468,16 @@ def worker_running(base: Path) -> bool:
 
 
 def ensure_worker(base: Path, env: dict | None = None) -> int | None:
-    """Start a worker for this data folder unless one runs; returns the new process id (or None)."""
+    """Start a worker for this data folder unless one runs; returns the new process id (or None).
+
+    It runs in its own session (closing tabs or stopping the app never kills a job) and exits once it
+    has had nothing to do for APP_WORKER_IDLE_EXIT seconds.
+    """
     if worker_running(base):
         return None
     log = open(jobs_dir(base) / "worker.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.worker", "--data", str(base)],
+        [sys.executable, "-m", "core.worker", "--data", str(base), "--idle-exit", str(APP_WORKER_IDLE_EXIT)],
         cwd=PROJECT_ROOT,
         env={**os.environ, **(env or {})},
         stdout=log,

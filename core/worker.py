@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -42,11 +43,17 @@ def limit_resources(threads: int | None = None) -> int:
     return threads
 
 
-def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event) -> None:
-    """Write jobs/worker.json every few seconds; reconcile dead jobs and clean old student spaces."""
-    started, last_clean = time.time(), 0.0
+def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event, idle_exit: float | None) -> None:
+    """Write jobs/worker.json every few seconds; clean old student spaces; exit after idle_exit idle seconds."""
+    started, last_clean, last_busy = time.time(), 0.0, time.time()
     while not stop.is_set():
         now = time.time()
+        if idle_exit is not None:
+            if any(j.active for j in jobs.list_jobs(base, reconcile_dead=False)):
+                last_busy = now
+            elif now - last_busy > idle_exit:
+                os.kill(os.getpid(), signal.SIGINT)  # the consumer's graceful stop: nothing is running
+                return
         atomic_write_json(
             jobs.jobs_dir(base) / jobs.WORKER_FILE,
             {"pid": os.getpid(), "host": socket.gethostname(), "threads": threads, "queue": queue_kind,
@@ -58,7 +65,7 @@ def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event)
         stop.wait(HEARTBEAT_SECONDS)
 
 
-def serve(base: Path, url: str | None = None, threads: int | None = None) -> int:
+def serve(base: Path, url: str | None = None, threads: int | None = None, idle_exit: float | None = None) -> int:
     """Run the consumer until SIGINT/SIGTERM; returns 0, or 1 when another worker already serves base."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger("petlab.worker")
@@ -72,7 +79,7 @@ def serve(base: Path, url: str | None = None, threads: int | None = None) -> int
         if failed:
             log.warning("marked %d job(s) of a dead worker as failed: %s", len(failed), ", ".join(failed))
         stop = threading.Event()
-        beat = threading.Thread(target=_heartbeat, args=(base, threads, queue.kind, stop), daemon=True)
+        beat = threading.Thread(target=_heartbeat, args=(base, threads, queue.kind, stop, idle_exit), daemon=True)
         beat.start()
         log.info("serving %s (%s queue, %d torch threads, nice %d)", base, queue.kind, threads, os.nice(0))
         consumer = queue.huey.create_consumer(workers=1, worker_type="thread", periodic=False, initial_delay=0.2,
@@ -93,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $PETLAB_DATA or ~/.petlab)")
     parser.add_argument("--queue", default=None, help="redis://host:port/db (default: $PETLAB_QUEUE, else SQLite)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
+    parser.add_argument("--idle-exit", type=float, default=None, help="exit after this many seconds with no job")
     args = parser.parse_args(argv)
     base = (args.data or data_dir()).expanduser().resolve()
     base.mkdir(parents=True, exist_ok=True)
-    return serve(base, args.queue, args.threads)
+    return serve(base, args.queue, args.threads, args.idle_exit)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
         assert_no_exception(alice)
         screenshot(alice, "class-student")
 
+        alice.goto(url + "/class")  # the teacher's page by its address: not there for a student
+        alice.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(alice)
+        assert alice.get_by_role("heading", name="2 · Queue the lesson").count() == 0
+        assert alice.get_by_role("button", name="Delete it").count() == 0
+
         bob.goto(url)
         bob.get_by_text("Teacher sign-in").wait_for()
         wait_ready(bob)

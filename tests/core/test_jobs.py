@@ -206,3 +206,13 @@ def test_redis_broker_and_worker(scan, data_folder, redis_url):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_an_idle_worker_started_by_the_app_exits(data_folder):
+    proc = start_worker(data_folder, "--idle-exit", "1")
+    try:
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not jobs.worker_running(data_folder) and jobs.worker_info(data_folder) is None
