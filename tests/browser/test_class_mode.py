@@ -149,5 +149,6 @@ def test_teacher_queues_a_run_and_it_finishes_with_the_tab_closed(browser, class
         assert (data / "runs" / done.run_id / "model.pt").is_file()
         student.get_by_text("done", exact=False).first.wait_for(timeout=30_000)  # the sidebar box says so
         assert_no_exception(student)
+        screenshot(student, "class-job-done")
     finally:
         student_ctx.close()
