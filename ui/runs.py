@@ -22,15 +22,11 @@ def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
     """All complete runs (newest first); a broken run folder becomes a warning, never a crash."""
     found, warnings = runs.list_runs(runs_dir())
     who = identity()
-    found = [r for r in found if classroom.run_visible(_dataset_root(r), who, data_dir())]  # not others' private runs
+    found = [r for r in found if classroom.run_visible(r.record.dataset.root, who, data_dir())]  # others' private
     if show_warnings:
         for warning in warnings:
             st.warning(warning)
     return found
-
-
-def _dataset_root(run: runs.RunInfo) -> str:
-    return str((run.record.get("dataset") or {}).get("root") or "")
 
 
 def run_label(run: runs.RunInfo) -> str:
@@ -61,9 +57,12 @@ def run_picker_ui(key: str, label: str = "Active run") -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_predictions(run_dir: str, stamp: float) -> dict | None:
-    """The run's cached validation predictions (probs, targets); `stamp` (mtime) invalidates it."""
-    return runs.load_preds(Path(run_dir))
+def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
+    """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
+
+    Raises runs.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
+    """
+    return runs.load_preds(Path(run_dir), n_classes)
 
 
 def run_record(run_id: str) -> runs.RunInfo | None:

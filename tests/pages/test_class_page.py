@@ -2,6 +2,7 @@
 and the sidebar's job box on every page."""
 
 import io
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import auth, classroom, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
+from core.runs import RunConfig, StageConfig
 from core.session_store import SessionStore, new_token
 from ui.auth import SIGN_IN_KEY
 from ui.state import ACTIVE_DATASET
@@ -48,9 +50,17 @@ def open_page(script: str, query: dict | None = None, dataset=None) -> AppTest:
 
 
 def fake_run(base: Path, rid: str) -> None:
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": f"run {rid}", "config": {},
-              "epochs": [{"error_rate": 0.25}], "created": 1.0}  # fmt: skip
-    runs.write_run(base / "runs", rid, b"weights", record, {"probs": np.zeros((2, 2)), "targets": np.zeros(2)})
+    """A stored run folder with a valid record (its weights are not a model: nothing here loads them)."""
+    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": f"run {rid}",
+              "config": asdict(config), "epochs": [], "created": 1.0}  # fmt: skip
+    runs.write_run(
+        base / "runs",
+        rid,
+        b"weights",
+        record,
+        {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)},
+    )
 
 
 def test_students_cannot_open_the_class_page(class_mode):
