@@ -233,10 +233,12 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data: Path, images: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, images: Path, laptop: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_TEACHER_PASSWORD=PASSWORD,
                PETLAB_LOCAL_WORKER="0")  # fmt: skip
+    if laptop:  # no teacher password: the laptop app (no sign-in, no job box), to see what class mode costs
+        env.pop("PETLAB_TEACHER_PASSWORD")
     log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
@@ -343,6 +345,7 @@ def main() -> None:
     parser.add_argument("--training", action="store_true", help="also measure each N while a training job runs")
     parser.add_argument("--no-poll", dest="poll", action="store_false", help="leave out the job box's polling")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds each round may take")
+    parser.add_argument("--laptop", action="store_true", help="serve in laptop mode (no teacher password)")
     args = parser.parse_args()
 
     from core.synthetic import make_pets_like
@@ -351,7 +354,7 @@ def main() -> None:
     data = work / "data"
     data.mkdir()
     images = make_pets_like(work / "pets" / "images", n_per_class=8)
-    server, url = start_server(data, images)
+    server, url = start_server(data, images, args.laptop)
     rounds: list[Round] = []
     try:
         warm = asyncio.run(run_round(url, server.pid, 1, "warm-up", args.timeout, False, 10_000))
