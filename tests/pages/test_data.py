@@ -77,21 +77,21 @@ def test_local_folder_tab_rejects_missing_path(tmp_path):
 
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
     from tests.pages.test_interpretation import make_run
-    from ui.runs import SIDEBAR_RUN_KEY
+    from ui.runs import NO_RUN, SIDEBAR_RUN_KEY
     from ui.state import ACTIVE_RUN
 
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
     run_id = make_run(pets_like)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     picker = at.sidebar.selectbox(key=SIDEBAR_RUN_KEY)
-    assert picker.value is None and run_id in picker.options[1]
+    assert picker.value == NO_RUN and picker.index == 0 and run_id in picker.options[1]
     picker.set_value(run_id).run()
     assert not at.exception
     assert at.session_state[ACTIVE_RUN] == run_id
     assert any("tiny test run" in m.value for m in at.sidebar.markdown)
     at.session_state[ACTIVE_RUN] = None  # a page changes the active run: the picker follows, not reverts
     at.run()
-    assert at.session_state[ACTIVE_RUN] is None and at.sidebar.selectbox(key=SIDEBAR_RUN_KEY).value is None
+    assert at.session_state[ACTIVE_RUN] is None and at.sidebar.selectbox(key=SIDEBAR_RUN_KEY).value == NO_RUN
 
 
 def test_own_classes_photos_can_be_removed(data_folder):
