@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui.frame import ensure_app_frame
 from ui.runs import sidebar_run_picker_ui
-from ui.state import sidebar
+from ui.state import sidebar, tab_token
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -32,6 +32,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
+tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
 slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:

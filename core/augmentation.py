@@ -225,6 +225,7 @@ from fastai.data.transforms import IntToFloatTensor, RandomSplitter, RegexLabell
 from fastai.vision.augment import RandomResizedCrop, Resize, aug_transforms
 from fastai.vision.core import PILImage
 from fastai.vision.data import ImageBlock
+from fastcore.basics import using_attr
 from fasttransform import Pipeline
 from PIL import Image
 
@@ -233,7 +234,8 @@ batch_tfms = {aug}
 
 # Training: the same transforms in a DataBlock (path = your images folder)
 # pets = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files,
-#                  splitter=RandomSplitter(seed=42), get_y=RegexLabeller(r"^(.+)_\\d+\\.jpg$", match=True),
+#                  splitter=RandomSplitter(seed=42),
+#                  get_y=using_attr(RegexLabeller(r"^(.+)_\\d+\\.jpg$"), "name"),  # the file name, as from_name_re
 #                  item_tfms=item_tfms, batch_tfms=batch_tfms)
 # dls = pets.dataloaders(path, bs=32)
 # dls.train.show_batch(max_n={n}, nrows=3, unique=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -200,3 +201,137 @@ def split_counts(items: pd.DataFrame) -> pd.DataFrame:
     table["total"] = table["train"] + table["valid"]
     table["valid %"] = (100 * table["valid"] / table["total"]).round(1)
     return table.reset_index().rename(columns={"label": "class"})
+
+
+# ---------------------------------------------------------------- layout: wrapping folders
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a dataset's labels start: the folder below any wrapping folders, and how to label it."""
+
+    root: Path  # the folder the dataset is read from (wrapping folders skipped)
+    label_from: str  # "parent" when images sit in class folders, "regex" when they sit in root itself
+    wrapper: str = ""  # the wrapping folders skipped, e.g. "fashion" ("" when none)
+
+
+def wrapping_prefix(rel_paths: list[str]) -> str:
+    """The folders every image sits inside ("fashion" for fashion/<class>/x.jpg and fashion/x_1.jpg), or "".
+
+    A zip made by compressing one folder wraps everything in it; labelling by parent folder would
+    then give a single class named after the wrapper. Stops before a level that holds images itself.
+    """
+    parts = [PurePosixPath(rel).parts for rel in rel_paths]
+    prefix: list[str] = []
+    while parts and all(len(p) > len(prefix) + 1 for p in parts):
+        first = {p[len(prefix)] for p in parts}
+        if len(first) != 1:
+            break
+        prefix.append(first.pop())
+    return "/".join(prefix)
+
+
+def detect_layout(root: Path, rel_paths: list[str] | None = None) -> FolderLayout:
+    """Skip wrapping folders, then label by parent folder if images sit in sub-folders, else by file-name regex."""
+    root = Path(root)
+    rel_paths = list_image_files(root) if rel_paths is None else rel_paths
+    wrapper = wrapping_prefix(rel_paths)
+    inner = [rel[len(wrapper) + 1 :] if wrapper else rel for rel in rel_paths]
+    nested = any("/" in rel for rel in inner)
+    return FolderLayout(root=root.joinpath(*wrapper.split("/")) if wrapper else root,
+                        label_from="parent" if nested else "regex", wrapper=wrapper)  # fmt: skip
+
+
+def folder_spec(name: str, kind: str, root: Path, rel_paths: list[str] | None = None,
+                label_from: str | None = None) -> DatasetSpec:  # fmt: skip
+    """The spec of a folder or extracted zip, read from below its wrapping folders.
+
+    Args:
+        rel_paths: image paths relative to root when already known (a zip's extracted list).
+        label_from: the labelling rule the user chose; None picks it from the layout.
+    """
+    layout = detect_layout(root, rel_paths)
+    return DatasetSpec(name=name, kind=kind, root=str(layout.root.resolve()),
+                       label_from=label_from or layout.label_from)  # fmt: skip
+
+
+# ---------------------------------------------------------------- checks: can this dataset teach?
+MIN_IMAGES_PER_CLASS = 10
+MIN_VALID_IMAGES = 10
+
+
+class CheckKind(StrEnum):
+    """What is wrong with a dataset for training; the Data page shows each as a warning."""
+
+    ONE_CLASS = "one_class"
+    NO_VALID = "no_valid"
+    FEW_IMAGES = "few_images"
+    FEW_VALID = "few_valid"
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """One problem found by check_dataset: its kind, the classes concerned and a message for the page."""
+
+    kind: CheckKind
+    message: str
+    classes: tuple[str, ...] = ()
+
+
+def _names(classes: list[str], limit: int = 5) -> str:
+    shown = ", ".join(classes[:limit])
+    return shown + (f" and {len(classes) - limit} more" if len(classes) > limit else "")
+
+
+def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) -> list[DatasetCheck]:
+    """Problems that keep a dataset from teaching anything: one class, classes without validation images, too few images."""
+    items = scan.items
+    if not len(items):
+        return []
+    checks: list[DatasetCheck] = []
+    classes = scan.classes
+    if len(classes) < 2:
+        only = classes[0] if classes else "?"
+        checks.append(DatasetCheck(
+            CheckKind.ONE_CLASS,
+            f"Only one class ({only}): there is nothing to tell apart, so a model would be 100 % right by "
+            "always answering it. Check how the images are labelled: class folders, or a pattern that "
+            "captures the class from the file name.",
+            (only,),
+        ))  # fmt: skip
+        return checks
+    counts = split_counts(items).set_index("class")
+    no_valid = [c for c in classes if counts.loc[c, "valid"] == 0]
+    if no_valid:
+        checks.append(DatasetCheck(
+            CheckKind.NO_VALID,
+            f"{plural(len(no_valid), 'class')} without a validation image ({_names(no_valid)}): the error rate "
+            "says nothing about them. Add images so the random 20 % split reaches every class.",
+            tuple(no_valid),
+        ))  # fmt: skip
+    few = [c for c in classes if counts.loc[c, "total"] < min_per_class]
+    if few:
+        checks.append(DatasetCheck(
+            CheckKind.FEW_IMAGES,
+            f"{plural(len(few), 'class')} with fewer than {min_per_class} images ({_names(few)}): too few to "
+            "learn from or to measure. Aim for a few dozen photos per class.",
+            tuple(few),
+        ))  # fmt: skip
+    n_valid = int(items["is_valid"].sum())
+    if n_valid < MIN_VALID_IMAGES:
+        checks.append(DatasetCheck(
+            CheckKind.FEW_VALID,
+            f"Only {plural(n_valid, 'validation image')}: each one moves the error rate by "
+            f"{100 / max(1, n_valid):.0f} points, so 0 % error here proves little.",
+        ))  # fmt: skip
+    return checks
+
+
+def noun_for(n: int, noun: str, nouns: str | None = None) -> str:
+    """The noun in the number n asks for: 'class' for 1, 'classes' otherwise (a metric's label)."""
+    if n == 1:
+        return noun
+    return nouns or noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """'1 class', '3 classes', '1 image', '0 images': a count with its noun in the right number."""
+    return f"{n:,} {noun_for(n, noun, nouns)}"

@@ -68,13 +68,10 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
     return [float(v) for v in even_mults(lr_lo, lr_hi, n_groups)]
 
 
-def plural(n: int, noun: str) -> str:
-    """'1 batch', '2 batches', '3 epochs': counts as a person writes them."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{n} {noun}s"
-
-
 def schedule_title(n_epoch: int, n_iter: int, lr_max: float) -> str:
     """The schedule figure's title: the fit_one_cycle call it plots and its batches per epoch."""
+    from core.datasets import plural
+
     return f"fit_one_cycle({n_epoch}, lr_max={lr_max:.1e}): {plural(n_iter, 'batch')} per epoch"
 
 

@@ -7,6 +7,7 @@ from core.augmentation import AugConfig
 from ui.augmentation import gallery, grid
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
+from ui.state import keep
 
 ensure_app_frame()
 st.title("🎛️ Augmentation: one photo, many training samples")
@@ -17,8 +18,8 @@ st.markdown(
     "`aug_transforms`) in training mode, exactly as a `DataLoader` applies them."
 )
 
-if "aug_seed" not in st.session_state:
-    st.session_state["aug_seed"] = 0
+keep("aug_seed")
+st.session_state.setdefault("aug_seed", 0)
 
 
 def new_samples() -> None:
@@ -36,41 +37,56 @@ with controls:
     presize = st.toggle(
         "Presizing (the lesson's recipe)",
         value=True,
-        key="aug_presize",
+        key=keep("aug_presize"),
         help="Resize every image to a large square first (item transform), then augment and crop to the final "
         "size in one go on the batch: fewer interpolations, fewer empty borders.",
     )
-    size = st.select_slider("Final size (px)", [128, 160, 192, 224, 256, 320], value=224, key="aug_size")
+    size = st.select_slider(
+        "Final size (px)",
+        [128, 160, 192, 224, 256, 320],
+        value=224,
+        key=keep("aug_size", options=[128, 160, 192, 224, 256, 320]),
+    )
     item_size, item_tfm, method, pad_mode = 460, "resize", "crop", "reflection"
     if presize:
-        item_size = st.slider("Item Resize size (px)", 256, 640, 460, 4, key="aug_item_size")
+        item_size = st.slider("Item Resize size (px)", 256, 640, 460, 4, key=keep("aug_item_size"))
     else:
         item_tfm = st.radio(
             "Item transform",
             ["resize", "random_resized_crop"],
             format_func={"resize": "Resize", "random_resized_crop": "RandomResizedCrop"}.get,
             horizontal=True,
-            key="aug_item_tfm",
+            key=keep("aug_item_tfm"),
         )
         if item_tfm == "resize":
-            method = st.radio("Resize method", augmentation.METHODS, horizontal=True, key="aug_method")
+            method = st.radio(
+                "Resize method",
+                augmentation.METHODS,
+                horizontal=True,
+                key=keep("aug_method", options=augmentation.METHODS),
+            )
     pad_mode = st.radio(
-        "Padding mode (pad resize and warps)", augmentation.PAD_MODES, horizontal=True, key="aug_pad_mode"
+        "Padding mode (pad resize and warps)",
+        augmentation.PAD_MODES,
+        horizontal=True,
+        key=keep("aug_pad_mode", options=augmentation.PAD_MODES),
     )
     min_scale = st.slider(
-        "min_scale (smallest crop, share of the image area)", 0.08, 1.0, 0.75, 0.01, key="aug_min_scale"
+        "min_scale (smallest crop, share of the image area)", 0.08, 1.0, 0.75, 0.01, key=keep("aug_min_scale")
     )
 
     st.markdown("##### Batch transforms: `aug_transforms`")
     c1, c2 = st.columns(2)
-    do_flip = c1.checkbox("do_flip", value=True, key="aug_do_flip")
-    flip_vert = c2.checkbox("flip_vert", value=False, key="aug_flip_vert")
-    max_rotate = st.slider("max_rotate (degrees)", 0.0, 45.0, 10.0, 1.0, key="aug_max_rotate")
-    max_zoom = st.slider("max_zoom", 1.0, 2.0, 1.1, 0.05, key="aug_max_zoom")
-    max_warp = st.slider("max_warp", 0.0, 0.6, 0.2, 0.05, key="aug_max_warp")
-    max_lighting = st.slider("max_lighting", 0.0, 0.9, 0.2, 0.05, key="aug_max_lighting")
-    p_affine = st.slider("p_affine (chance of flip/rotate/zoom/warp)", 0.0, 1.0, 0.75, 0.05, key="aug_p_affine")
-    p_lighting = st.slider("p_lighting (chance of brightness/contrast)", 0.0, 1.0, 0.75, 0.05, key="aug_p_lighting")
+    do_flip = c1.checkbox("do_flip", value=True, key=keep("aug_do_flip"))
+    flip_vert = c2.checkbox("flip_vert", value=False, key=keep("aug_flip_vert"))
+    max_rotate = st.slider("max_rotate (degrees)", 0.0, 45.0, 10.0, 1.0, key=keep("aug_max_rotate"))
+    max_zoom = st.slider("max_zoom", 1.0, 2.0, 1.1, 0.05, key=keep("aug_max_zoom"))
+    max_warp = st.slider("max_warp", 0.0, 0.6, 0.2, 0.05, key=keep("aug_max_warp"))
+    max_lighting = st.slider("max_lighting", 0.0, 0.9, 0.2, 0.05, key=keep("aug_max_lighting"))
+    p_affine = st.slider("p_affine (chance of flip/rotate/zoom/warp)", 0.0, 1.0, 0.75, 0.05, key=keep("aug_p_affine"))
+    p_lighting = st.slider(
+        "p_lighting (chance of brightness/contrast)", 0.0, 1.0, 0.75, 0.05, key=keep("aug_p_lighting")
+    )
 
 config = AugConfig(
     size=size,
@@ -92,7 +108,9 @@ config = AugConfig(
 
 with shown:
     c1, c2, c3 = st.columns([1, 1, 1.2])
-    rows = c1.select_slider("Grid", [2, 3, 4], value=3, format_func=lambda r: f"{r}×{r}", key="aug_rows")
+    rows = c1.select_slider(
+        "Grid", [2, 3, 4], value=3, format_func=lambda r: f"{r}×{r}", key=keep("aug_rows", options=[2, 3, 4])
+    )
     c2.number_input("Seed", 0, 1_000_000, key="aug_seed")
     c3.button("🎲 New samples", on_click=new_samples, key="aug_new", width="stretch")
     seed = int(st.session_state["aug_seed"])

@@ -5,7 +5,17 @@ from pathlib import Path
 import streamlit as st
 
 from core import archives, exploration, pets
-from core.datasets import DatasetError, DatasetSpec, folder_signature, split_counts
+from core.datasets import (
+    MIN_IMAGES_PER_CLASS,
+    DatasetError,
+    DatasetSpec,
+    check_dataset,
+    folder_signature,
+    folder_spec,
+    noun_for,
+    plural,
+    split_counts,
+)
 from core.images import ImageError
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
 from core.own_classes import OwnClassesStore
@@ -13,7 +23,7 @@ from core.settings import data_dir, sub_dir
 from core.storage import stable_hash
 from ui.data import file_list, thumbnail, try_labels
 from ui.frame import ensure_app_frame
-from ui.state import active_dataset, scan_active, set_active_dataset
+from ui.state import active_dataset, keep, remember, scan_active, set_active_dataset
 
 ensure_app_frame()
 st.title("📂 Data: what's in the dataset?")
@@ -29,7 +39,6 @@ base = data_dir()
 def activate(spec: DatasetSpec, message: str) -> None:
     """Make spec the active dataset and forget labelling widgets of the previous one."""
     set_active_dataset(spec)
-    st.session_state.pop("data_filter", None)
     st.session_state["data_flash"] = message
     st.rerun()
 
@@ -81,23 +90,27 @@ with tab_pets:
                     activate(pets.pets_spec(images), f"Using the local copy at {images}.")
 
 with tab_folder:
-    folder = st.text_input("Folder of images (searched recursively)", key="data_folder_path")
+    folder = st.text_input("Folder of images (searched recursively)", key=keep("data_folder_path"))
     label_from = st.radio(
         "Labels come from",
         ["regex", "parent"],
         format_func=lambda v: "the file name (regex)" if v == "regex" else "the parent folder's name",
         horizontal=True,
-        key="data_folder_label_from",
+        key=keep("data_folder_label_from", options=["regex", "parent"]),
     )
     if st.button("Use this folder", key="data_folder_go") and folder.strip():
         path = Path(folder.strip()).expanduser()
         if not path.is_dir():
             st.error(f"Folder not found: `{path}`")
         else:
-            activate(
-                DatasetSpec(name=path.name, kind="folder", root=str(path.resolve()), label_from=label_from),
-                f"Now using the folder {path}.",
-            )
+            try:
+                spec = folder_spec(path.name, "folder", path, label_from=label_from)
+            except DatasetError as err:
+                st.error(str(err))
+            else:
+                inner = Path(spec.root).relative_to(path.resolve())
+                wrapped = f" (read from `{inner}`, the folder that holds the images)" if inner.parts else ""
+                activate(spec, f"Now using the folder {path}{wrapped}.")
 
 with tab_zip:
     st.caption(
@@ -120,20 +133,16 @@ with tab_zip:
             if not report.extracted:
                 st.error("The zip holds no usable images.")
             else:
-                nested = any("/" in rel for rel in report.extracted)
+                # a zip of one folder wraps everything in it: labels start below that folder
+                spec = folder_spec(Path(upload.name).stem, "zip", report.target, report.extracted)
                 activate(
-                    DatasetSpec(
-                        name=Path(upload.name).stem,
-                        kind="zip",
-                        root=str(report.target),
-                        label_from="parent" if nested else "regex",
-                    ),
-                    f"Extracted {len(report.extracted)} images from {upload.name}"
-                    + (f"; skipped {len(report.skipped)} files (listed below)." if report.skipped else "."),
+                    spec,
+                    f"Extracted {plural(len(report.extracted), 'image')} from {upload.name}"
+                    + (f"; skipped {plural(len(report.skipped), 'file')} (listed below)." if report.skipped else "."),
                 )
     skipped = st.session_state.get("data_zip_skipped")
     if skipped:
-        with st.expander(f"{len(skipped)} files skipped from the last zip"):
+        with st.expander(f"{plural(len(skipped), 'file')} skipped from the last zip"):
             st.dataframe([{"file": name, "reason": why} for name, why in skipped], hide_index=True)
 
 with tab_own:
@@ -159,7 +168,10 @@ with tab_own:
     counts = store.classes()
     if counts:
         chosen = st.selectbox(
-            "Add photos to", list(counts), format_func=lambda c: f"{c} ({counts[c]} photos)", key="data_own_class"
+            "Add photos to",
+            list(counts),
+            format_func=lambda c: f"{c} ({plural(counts[c], 'photo')})",
+            key=keep("data_own_class", options=list(counts)),
         )
         files = st.file_uploader(
             "Photos", accept_multiple_files=True, key=f"data_own_files_{chosen}", type=None, help="Any image format"
@@ -176,10 +188,10 @@ with tab_own:
             for problem in problems:
                 st.error(problem)
             if added:
-                st.success(f"Added {added} photo(s) to {chosen}.")
+                st.success(f"Added {plural(added, 'photo')} to {chosen}.")
         photos = store.photos(chosen)
         if photos:
-            st.caption(f"{len(photos)} photo(s) in {chosen}; ✕ removes one.")
+            st.caption(f"{plural(len(photos), 'photo')} in {chosen}; ✕ removes one.")
             grid = st.columns(8)
             for i, photo in enumerate(photos[:48]):
                 with grid[i % 8]:
@@ -188,12 +200,18 @@ with tab_own:
                         store.remove_photo(chosen, photo.name)
                         st.rerun()
         with st.popover(f"Delete the class {chosen}"):
-            st.write(f"Removes {chosen} and its {len(photos)} photo(s) from this machine.")
+            st.write(f"Removes {chosen} and its {plural(len(photos), 'photo')} from this machine.")
             if st.button("Delete it", key="data_own_rm_class", type="primary"):
                 store.remove_class(chosen)
                 st.session_state.pop("data_own_class", None)
                 st.rerun()
         ready = [c for c, n in store.classes().items() if n >= 2]
+        few = [c for c, n in store.classes().items() if n < MIN_IMAGES_PER_CLASS]
+        if few:
+            st.caption(
+                f"⚠️ {plural(len(few), 'class')} with fewer than {MIN_IMAGES_PER_CLASS} photos ({', '.join(few[:5])}): "
+                "with so few, the validation set holds one or two photos per class and its error rate means little."
+            )
         if len(ready) >= 2:
             if st.button("Use my classes", type="primary", key="data_own_use"):
                 activate(
@@ -265,7 +283,7 @@ if result is not None:
     m1, m2, m3 = st.columns(3)
     m1.metric("files matched", f"{len(result.labels):,}")
     m2.metric("unmatched", f"{len(result.unmatched):,}")
-    m3.metric("classes found", len(result.classes))
+    m3.metric(f"{noun_for(len(result.classes), 'class')} found", len(result.classes))
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Examples of each class**")
@@ -293,8 +311,10 @@ items = scan.items
 
 # ---------------------------------------------------------------- 3. explore
 st.header("3 · Explore")
+for check in check_dataset(scan):  # datasets that cannot teach anything are named before training
+    st.warning(check.message, icon="⚠️")
 if scan.corrupt:
-    st.warning(f"{len(scan.corrupt)} file(s) could not be read and are left out (listed at the bottom).")
+    st.warning(f"{plural(len(scan.corrupt), 'file')} could not be read and are left out (listed at the bottom).")
 
 st.subheader("Class balance")
 st.caption(
@@ -305,10 +325,15 @@ st.plotly_chart(exploration.class_balance_figure(items), key="data_balance")
 
 st.subheader("A batch of examples")
 f1, f2, f3 = st.columns([3, 1, 1])
-chosen = f1.multiselect("Show only these classes", scan.classes, key="data_filter")
-n_show = f2.select_slider("Images", [6, 9, 12, 18, 24], value=12, key="data_n_show")
+# one filter per dataset and labelling: a class chip of another dataset never carries over
+labelling = stable_hash([scan.spec.root, scan.spec.label_from, scan.spec.pattern, scan.spec.match_on], 10)
+filter_key = keep(f"data_filter_{labelling}", options=scan.classes)
+chosen = f1.multiselect("Show only these classes", scan.classes, key=filter_key)
+n_show = f2.select_slider("Images", [6, 9, 12, 18, 24], value=12, key=keep("data_n_show", options=[6, 9, 12, 18, 24]))
+keep("data_seed")
 if f3.button("🔀 Shuffle", key="data_shuffle"):
     st.session_state["data_seed"] = st.session_state.get("data_seed", 0) + 1
+    remember("data_seed", st.session_state["data_seed"])
 rows = exploration.sample_rows(items, chosen, n_show, st.session_state.get("data_seed", 0))
 cols = st.columns(6)
 for i, row in enumerate(rows.itertuples()):

@@ -11,7 +11,7 @@ from core.occlusion import occlusion_figures
 from ui import layers
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import active_model, scan_active
+from ui.state import active_model, keep, scan_active
 
 ensure_app_frame()
 st.title("🔬 Layers: what each layer sees")
@@ -34,10 +34,11 @@ with st.expander("Stages: output shapes and receptive fields", expanded=False):
     )
 labels = [i.label for i in infos]
 c1, c2 = st.columns([2, 1])
-stage_label = c1.selectbox("Stage", labels, index=min(2, len(labels) - 1), key="viz_stage")
+stage_label = c1.selectbox("Stage", labels, index=min(2, len(labels) - 1), key=keep("viz_stage", options=labels))
 info = infos[labels.index(stage_label)]
 n_channels = info.shape[1]
-channel = int(c2.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels - 1, 0, key="viz_channel"))
+channel_key = keep("viz_channel", valid=lambda c: 0 <= c < n_channels)
+channel = int(c2.number_input(f"Channel (0–{n_channels - 1})", 0, n_channels - 1, 0, key=channel_key))
 st.caption(
     f"`{stage_label}` outputs `(B, {', '.join(map(str, info.shape[1:]))})`; each unit sees "
     f"{info.field.size}×{info.field.size} px of the {size}×{size} input, units are {int(info.field.jump)} px apart."
@@ -55,7 +56,7 @@ with tabs[0]:
         top = int(probs.argmax())
         st.markdown(f"Prediction: **{loaded.classes[top]}** ({probs[top]:.0%})")
         order = channel_order(act)
-        n_show = st.select_slider("Channels shown", [16, 32, 64], value=32, key="viz_nshow")
+        n_show = st.select_slider("Channels shown", [16, 32, 64], value=32, key=keep("viz_nshow"))
         shown = order[: min(n_show, len(order))]
         g1, g2 = st.columns([3, 2])
         with g1:
@@ -178,8 +179,8 @@ with tabs[4]:
         st.info("Pick an image above first.")
     else:
         o1, o2, o3 = st.columns(3)
-        patch = o1.select_slider("Square (px)", [16, 24, 32, 48, 64], value=48, key="viz_occ_patch")
-        stride = o2.select_slider("Stride (px)", [8, 16, 24, 32], value=32, key="viz_occ_stride")
+        patch = o1.select_slider("Square (px)", [16, 24, 32, 48, 64], value=48, key=keep("viz_occ_patch"))
+        stride = o2.select_slider("Stride (px)", [8, 16, 24, 32], value=32, key=keep("viz_occ_stride"))
         options = ["top class", *loaded.classes]
         target_name = o3.selectbox("Class", options, key="viz_occ_class")
         target = None if target_name == "top class" else loaded.classes.index(target_name)

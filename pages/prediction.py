@@ -8,7 +8,7 @@ from core.prediction import NotSureRule
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.prediction import energy_line, gradcam, model_key
-from ui.state import active_model
+from ui.state import active_model, keep
 
 ensure_app_frame()
 st.title("🔮 Prediction: what's your pet?")
@@ -34,18 +34,18 @@ with st.expander("⚖️ When does the page say “not sure”?"):
         "photo looks like nothing the model was trained on, even when softmax is confident."
     )
     c1, c2 = st.columns(2)
-    min_top_prob = c1.slider("Minimum top probability", 0.0, 1.0, 0.5, 0.05, key="pred_min_prob")
-    max_entropy = c2.slider("Maximum entropy", 0.0, 1.0, 0.6, 0.05, key="pred_max_entropy")
+    min_top_prob = c1.slider("Minimum top probability", 0.0, 1.0, 0.5, 0.05, key=keep("pred_min_prob"))
+    max_entropy = c2.slider("Maximum entropy", 0.0, 1.0, 0.6, 0.05, key=keep("pred_max_entropy"))
     max_energy, energy_note = energy_line(loaded_model)
     if max_energy is None:
         st.caption(f"Energy check off: {energy_note}.")
     else:
         st.caption(f"Energy threshold {max_energy:.2f}, {energy_note}.")
 rule = NotSureRule(min_top_prob=min_top_prob, max_entropy=max_entropy, max_energy=max_energy)
-show_cam = st.toggle("Grad-CAM for the top class", value=True, key="pred_gradcam")
+show_cam = st.toggle("Grad-CAM for the top class", value=True, key=keep("pred_gradcam"))
 
 source = st.segmented_control(
-    "Images from", ["Upload (one or more)", "Dataset or camera"], default="Upload (one or more)", key="pred_input"
+    "Images from", ["Upload (one or more)", "Dataset or camera"], default="Upload (one or more)", key=keep("pred_input")
 )
 inputs: list[tuple[str, LoadedImage]] = []
 if source == "Dataset or camera":

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import models, runs, schedules, training
+from core import datasets, models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
 from ui.frame import ensure_app_frame
 from ui.runs import (
@@ -22,7 +22,7 @@ from ui.runs import (
     runs_of_dataset,
     train_ui,
 )
-from ui.state import ACTIVE_RUN, runs_dir, scan_active
+from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
 
 ensure_app_frame()
 st.title("🏋️ Training: fine-tune a pretrained network")
@@ -41,7 +41,7 @@ if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
     st.stop()
 if len(scan.classes) < 2:
     st.error(
-        f"Training needs at least two classes; this dataset has {schedules.plural(len(scan.classes), 'class')} "
+        f"Training needs at least two classes; this dataset has {datasets.plural(len(scan.classes), 'class')} "
         f"({', '.join(scan.classes)}). Check its labelling on the **Data** page: a zip with one wrapping "
         "folder, or a regex that captures the same text for every file, gives one class."
     )
@@ -60,19 +60,19 @@ arch = c1.selectbox(
     models.arch_names(),
     index=models.arch_names().index("mobilenet_v2"),
     format_func=lambda a: f"{a} ({models.ARCHS[a].note})" if models.ARCHS[a].note else a,
-    key="train_arch",
+    key=keep("train_arch", options=models.arch_names()),
 )
 init = c2.radio(
     "Initial weights",
     ["ImageNet-pretrained", "random init (no pretraining)"],
-    key="train_init",
+    key=keep("train_init"),
     help="Random init is an explicit choice, never a silent fallback: the frozen body then holds random features.",
 )
 pretrained = init == "ImageNet-pretrained"
-img_size = c3.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224, 299], value=64, key="train_size")
-bs = c4.select_slider("Batch size (bs)", [4, 8, 16, 32, 64], value=16, key="train_bs")
-seed = c5.number_input("Seed", 0, 10_000, 42, key="train_seed")
-augment = st.checkbox("Augment training batches (fastai `aug_transforms`)", value=False, key="train_augment")
+img_size = c3.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224, 299], value=64, key=keep("train_size"))
+bs = c4.select_slider("Batch size (bs)", [4, 8, 16, 32, 64], value=16, key=keep("train_bs"))
+seed = c5.number_input("Seed", 0, 10_000, 42, key=keep("train_seed"))
+augment = st.checkbox("Augment training batches (fastai `aug_transforms`)", value=False, key=keep("train_augment"))
 if pretrained and not models.ARCHS[arch].offline and not models.weights_cached(arch):
     st.warning(
         f"ImageNet weights for {arch} are not on this machine; training will try to download them once. "
@@ -84,15 +84,17 @@ if not pretrained:
 # ---- stage 1 ----------------------------------------------------------------------------------
 st.header("2 · Stage 1: body frozen")
 c1, c2, c3, c4 = st.columns(4)
-epochs1 = c1.number_input("Epochs", 1, 50, 2, key="train_epochs1")
-lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format="%.1e", key="train_lr1")
+epochs1 = c1.number_input("Epochs", 1, 50, 2, key=keep("train_epochs1"))
+lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format="%.1e", key=keep("train_lr1"))
 fast = c3.toggle(
     "Fast: cached body features",
     value=True,
-    key="train_fast",
+    key=keep("train_fast"),
     help="The frozen body's output never changes, so extract it once and train only the head on it.",
 )
-views = c4.number_input("Augmented views per image", 1, 8, 2 if augment else 1, key="train_views", disabled=not fast)
+views = c4.number_input(
+    "Augmented views per image", 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
+)
 if fast:
     st.caption(training.BN_NOTE + " `bench/train_speed.py` measures both paths through stage 2.")
 stage1 = StageConfig(epochs=int(epochs1), lr_max=float(lr1), fast=fast, views=int(views) if fast else 1)
@@ -179,9 +181,9 @@ if existing1 is None:
     st.info("Train stage 1 with the settings above first: stage 2 continues from that stored run.")
 else:
     c1, c2, c3 = st.columns(3)
-    epochs2 = c1.number_input("Epochs", 1, 50, 1, key="train_epochs2")
-    lo = c2.number_input("slice lo (first layer group)", 1e-8, 1.0, 1e-6, format="%.1e", key="train_lo")
-    hi = c3.number_input("slice hi (head)", 1e-8, 1.0, 1e-4, format="%.1e", key="train_hi")
+    epochs2 = c1.number_input("Epochs", 1, 50, 1, key=keep("train_epochs2"))
+    lo = c2.number_input("slice lo (first layer group)", 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
+    hi = c3.number_input("slice hi (head)", 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
     groups = training.n_groups(arch)
     st.dataframe(
         {
@@ -210,7 +212,7 @@ else:
 
 # ---- runs list ---------------------------------------------------------------------------------
 st.header("4 · Runs")
-every = st.toggle("Runs of every dataset", value=False, key="train_all_runs",
+every = st.toggle("Runs of every dataset", value=False, key=keep("train_all_runs"),
                   help="Off: only the runs trained on the active dataset (and the active run).")  # fmt: skip
 found = list_runs_ui()
 if not every:
@@ -240,7 +242,7 @@ else:
         st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
     overlay = st.multiselect("Overlay runs", [r.run_id for r in found], default=[r.run_id for r in found[:3]],
                              format_func=labels.get, key=TRAIN_OVERLAY)  # fmt: skip
-    metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key="train_metric")
+    metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
         training.runs_figure([(labels[i], by_id[i].record.get("epochs", [])) for i in overlay], metric),

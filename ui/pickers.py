@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
-from ui.state import scan_active
+from ui.state import keep, scan_active, tab_store
 
 
 def image_picker_ui(key: str, sources: tuple[str, ...] = ("Dataset", "Upload", "Camera")) -> LoadedImage | None:
@@ -16,7 +16,9 @@ def image_picker_ui(key: str, sources: tuple[str, ...] = ("Dataset", "Upload", "
     Returns the loaded RGB image (with notes on what was converted), or None; a bad file shows a
     clear error in the page and returns None. `key` prefixes every widget key (e.g. "viz").
     """
-    source = st.segmented_control("Image from", sources, default=sources[0], key=f"{key}_source")
+    source = st.segmented_control(
+        "Image from", sources, default=sources[0], key=keep(f"{key}_source", options=[*sources, None])
+    )
     try:
         if source == "Dataset":
             result = scan_active()
@@ -25,22 +27,20 @@ def image_picker_ui(key: str, sources: tuple[str, ...] = ("Dataset", "Upload", "
                 return None
             classes = result.classes
             c1, c2 = st.columns([2, 1])
-            label = c1.selectbox("Class", classes, key=f"{key}_class")
+            label = c1.selectbox("Class", classes, key=keep(f"{key}_class", options=classes))
             rows = result.items[result.items["label"] == label]
-            n = c2.number_input("Image #", 1, len(rows), 1, key=f"{key}_idx")
+            n = c2.number_input("Image #", 1, len(rows), 1, key=keep(f"{key}_idx", valid=lambda i: 1 <= i <= len(rows)))
             path = Path(rows.iloc[int(n) - 1]["path"])
             loaded = load_image_file(path)
         elif source == "Upload":
             upload = st.file_uploader("Upload a photo", key=f"{key}_upload")
-            if upload is None:
-                return None
-            loaded = load_image_bytes(upload.getvalue(), upload.name)
+            loaded = kept_photo_ui(f"{key}_upload", upload)
         elif source == "Camera":
             shot = st.camera_input("Take a photo", key=f"{key}_camera")
-            if shot is None:
-                return None
-            loaded = load_image_bytes(shot.getvalue(), "camera photo")
+            loaded = kept_photo_ui(f"{key}_camera", shot, "camera photo")
         else:
+            return None
+        if loaded is None:
             return None
     except ImageError as err:
         st.error(str(err))
@@ -48,3 +48,32 @@ def image_picker_ui(key: str, sources: tuple[str, ...] = ("Dataset", "Upload", "
     for note in loaded.notes:
         st.caption(f"ℹ️ {note}")
     return loaded
+
+
+def kept_photo_ui(name: str, upload, filename: str | None = None) -> LoadedImage | None:
+    """The photo just uploaded (kept for this tab, size-capped), else the one kept earlier, else None.
+
+    A file uploader is empty again after a page change or a reload; the photo kept in the tab's
+    store (core/session_store.py: at most 10 MB, a few per tab, gone after a day unused) stands in.
+    """
+    store = tab_store()
+    if upload is not None:
+        data, shown_name = upload.getvalue(), filename or upload.name
+        loaded = load_image_bytes(data, shown_name)  # raises ImageError before anything is kept
+        marker = f"_{name}_kept"
+        if st.session_state.get(marker) != loaded.digest:  # write once per new photo, not on every rerun
+            st.session_state[marker] = loaded.digest if store.put_blob(name, data, shown_name) else None
+        if st.session_state[marker] is None:
+            st.caption("ℹ️ This photo is too large to keep after leaving the page; upload it again then.")
+        return loaded
+    kept = store.get_blob(name)
+    if kept is None:
+        return None
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.caption(f"Showing **{kept.filename}**, uploaded earlier in this tab. Upload another to replace it.")
+    c2.button("Forget it", key=f"{name}_forget", on_click=store.drop_blob, args=(name,))
+    try:
+        return load_image_bytes(kept.data, kept.filename)
+    except ImageError:
+        store.drop_blob(name)
+        return None

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from core import datasets, models, pets
-from core.datasets import DatasetScan, DatasetSpec
+from core.datasets import DatasetScan, DatasetSpec, noun_for
 from core.labels import PETS_PATTERN
+from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
 from core.settings import data_dir, sub_dir
 from core.storage import read_json
 
@@ -37,9 +43,11 @@ def env_dataset() -> DatasetSpec | None:
 
 
 def active_dataset() -> DatasetSpec | None:
-    """The dataset this browser session works on: chosen on the Data page, else $PETLAB_DATASET, else Pets if present."""
+    """The dataset this browser tab works on: chosen on the Data page (kept across reloads), else $PETLAB_DATASET, else Pets."""
     if ACTIVE_DATASET not in st.session_state:
-        spec = env_dataset()
+        spec = _spec_from_plain(recall(ACTIVE_DATASET))
+        if spec is None:
+            spec = env_dataset()
         if spec is None:
             images = pets.find_pets(data_dir())
             spec = pets.pets_spec(images) if images else None
@@ -49,6 +57,18 @@ def active_dataset() -> DatasetSpec | None:
 
 def set_active_dataset(spec: DatasetSpec | None) -> None:
     st.session_state[ACTIVE_DATASET] = spec
+    remember(ACTIVE_DATASET, asdict(spec) if spec is not None else None)
+
+
+def _spec_from_plain(value: Any) -> DatasetSpec | None:
+    """A DatasetSpec back from its stored dict; None for anything that is not exactly one."""
+    names = {f.name for f in fields(DatasetSpec)}
+    if not isinstance(value, dict) or set(value) != names:
+        return None
+    try:
+        return DatasetSpec(**value)
+    except TypeError:
+        return None
 
 
 @st.cache_data(max_entries=16, show_spinner="Scanning images (headers only)…")
@@ -85,8 +105,18 @@ def cached_imagenet(arch: str, pretrained: bool = True) -> models.LoadedModel:
     return models.load_imagenet(arch, pretrained)
 
 
+def sync_active_run() -> str | None:
+    """The active run id, restored after a reload and saved whenever a page changed it."""
+    if ACTIVE_RUN not in st.session_state:
+        restored = recall(ACTIVE_RUN)
+        st.session_state[ACTIVE_RUN] = restored if isinstance(restored, str) else None
+    elif st.session_state[ACTIVE_RUN] != recall(ACTIVE_RUN):
+        remember(ACTIVE_RUN, st.session_state[ACTIVE_RUN])
+    return st.session_state[ACTIVE_RUN]
+
+
 def active_run_dir() -> Path | None:
-    run_id = st.session_state.get(ACTIVE_RUN)
+    run_id = sync_active_run()
     if not run_id:
         return None
     path = runs_dir() / run_id
@@ -132,7 +162,114 @@ def sidebar(slot=None) -> None:
             if result is not None:
                 st.markdown(f"**Dataset:** {spec.name}")
                 c1, c2 = st.columns(2)
-                c1.metric("images", f"{result.n_images:,}")
-                c2.metric("classes", len(result.classes))
+                c1.metric(noun_for(result.n_images, "image"), f"{result.n_images:,}")
+                c2.metric(noun_for(len(result.classes), "class"), len(result.classes))
         st.markdown(f"**Model:** {active_model_title()}")
         st.caption(f"Data folder: `{data_dir()}`")
+
+
+# ---------------------------------------------------------------- settings that survive a page change and a reload
+# Streamlit forgets a widget's value when its page is left, and all session state on a reload.
+# Each tab carries a random token in the URL (?s=...) naming a small server-side store
+# (core/session_store.py); keep() restores a widget's value from it before the widget is drawn
+# and saves it whenever it changed.
+TOKEN_PARAM = "s"
+TAB_TOKEN = "_tab_token"
+TAB_VALUES = "_tab_values"
+PURGE_EVERY_S = 600.0
+_last_purge = [0.0]
+_MISSING = object()
+
+
+def tab_token() -> str:
+    """This tab's token: from the URL on a reload, else a new one; always written back to the URL."""
+    token = st.session_state.get(TAB_TOKEN)
+    if token is None:
+        given = st.query_params.get(TOKEN_PARAM)
+        token = given if valid_token(given) else new_token()
+        st.session_state[TAB_TOKEN] = token
+        if time.time() - _last_purge[0] > PURGE_EVERY_S:
+            _last_purge[0] = time.time()
+            purge_expired(sessions_dir())
+    if st.query_params.get(TOKEN_PARAM) != token:
+        st.query_params[TOKEN_PARAM] = token  # a page change may drop it from the URL: put it back
+    return token
+
+
+def rotate_tab_token() -> str:
+    """Give this tab a fresh token, keeping its store (call it on sign-in: a URL copied before reaches nothing)."""
+    old = tab_store()
+    token = new_token()
+    old.move_to(token)
+    st.session_state[TAB_TOKEN] = token
+    st.query_params[TOKEN_PARAM] = token
+    return token
+
+
+def sessions_dir() -> Path:
+    return sub_dir("sessions")
+
+
+def tab_store() -> SessionStore:
+    """The store of this tab (reusable for anything a tab must keep across reloads, e.g. a sign-in)."""
+    return SessionStore(sessions_dir(), tab_token())
+
+
+def _tab_values() -> dict[str, Any]:
+    """The tab's stored values, read from disk once per browser session."""
+    if TAB_VALUES not in st.session_state:
+        st.session_state[TAB_VALUES] = tab_store().values()
+    return st.session_state[TAB_VALUES]
+
+
+def recall(key: str, default: Any = None) -> Any:
+    """A value this tab kept with remember() or keep(), or default."""
+    return _tab_values().get(key, default)
+
+
+def remember(key: str, value: Any) -> None:
+    """Keep a plain value (JSON-able) for this tab; a value the store refuses is simply not kept."""
+    if recall(key, _MISSING) == value:
+        return
+    with contextlib.suppress(StoreError, OSError):
+        st.session_state[TAB_VALUES] = tab_store().update({key: value})
+
+
+def forget(key: str) -> None:
+    with contextlib.suppress(StoreError, OSError):
+        st.session_state[TAB_VALUES] = tab_store().update({}, remove=(key,))
+
+
+def keep(key: str, options: Sequence | None = None, valid: Callable[[Any], bool] | None = None) -> str:
+    """Declare a widget key whose value survives page changes and reloads; returns the key.
+
+    Use it inline, before the widget exists: `st.slider("max_zoom", 1.0, 2.0, 1.1, key=keep("aug_max_zoom"))`.
+    A live value is saved when it differs from the stored one (also one a callback wrote); a
+    missing one (page left, tab reloaded) is restored. `options`/`valid` guard the restore: a
+    stored value no longer allowed (a class of another dataset) is dropped and the widget's own
+    default applies.
+    """
+    stored = recall(key, _MISSING)
+    if key in st.session_state:
+        current = st.session_state[key]
+        if isinstance(current, tuple):
+            current = list(current)
+        if stored is _MISSING or stored != current:
+            remember(key, current)
+        return key
+    if stored is _MISSING:
+        return key
+    allowed = True
+    if options is not None:
+        choices = list(options)
+        allowed = all(v in choices for v in stored) if isinstance(stored, list) else stored in choices
+    if allowed and valid is not None:
+        try:
+            allowed = bool(valid(stored))
+        except (TypeError, ValueError):
+            allowed = False
+    if allowed:
+        st.session_state[key] = stored
+    else:
+        forget(key)
+    return key

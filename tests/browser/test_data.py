@@ -48,7 +48,7 @@ def test_zip_upload_becomes_the_dataset(page, app_server, tmp_path):
     page.get_by_role("heading", name="2 · Label: my-pets").wait_for()
     wait_ready(page)
     page.get_by_role("heading", name="3 · Explore").wait_for()
-    assert "1 files skipped" in page.inner_text("body")
+    assert "1 file skipped" in page.inner_text("body")
     sidebar = page.locator("[data-testid='stSidebar']").inner_text()
     assert "my-pets" in sidebar and "8" in sidebar
     assert_no_exception(page)
@@ -79,7 +79,7 @@ def test_own_classes_become_the_dataset(page, app_server, tmp_path):
         uploader.set_input_files(files)
         wait_ready(page)
         page.get_by_role("button", name="Add these photos").click()
-        page.get_by_text(f"Added 2 photo(s) to {name}.").wait_for()
+        page.get_by_text(f"Added 2 photos to {name}.").wait_for()
     page.get_by_role("button", name="Use my classes").click()
     page.get_by_role("heading", name="2 · Label: Your own classes").wait_for()
     wait_ready(page)

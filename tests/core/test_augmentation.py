@@ -139,3 +139,18 @@ def test_extreme_shapes_still_give_square_samples(shape):
     ):
         assert [g.size for g in aug.augment_grid(img, config, n=2, seed=0)] == [(32, 32)] * 2
     assert all(v.size == (32, 32) for v in aug.resize_gallery(img, size=32).values())
+
+
+def test_shown_datablock_labels_a_full_path_by_its_file_name():
+    """The DataBlock comment's get_y, applied as fastai applies it (to the full path), gives the breed."""
+    import re
+    from pathlib import Path
+
+    code = aug.fastai_code(aug.AugConfig())
+    get_y = re.search(r"get_y=(.+),  #", code).group(1)
+    namespace: dict = {}
+    exec(compile(code, "<shown code>", "exec"), namespace)
+    labeller = eval(get_y, namespace)
+    assert labeller(Path("/home/me/.petlab/datasets/oxford-iiit-pet/images/great_pyrenees_173.jpg")) == (
+        "great_pyrenees"
+    )

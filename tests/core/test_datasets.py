@@ -114,3 +114,111 @@ def test_header_sizes_match_pil_for_every_format(tmp_path):
     for name, kwargs in cases.items():
         img.save(tmp_path / name, **kwargs)
         assert read_header(tmp_path / name) == (53, 37), name
+
+
+# ---------------------------------------------------------------- wrapping folders and dataset checks
+def zip_of(folder, zip_path):
+    """Zip a folder the way 'Compress fashion' does: every member starts with the folder's name."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(folder.rglob("*.jpg")):
+            archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+    return zip_path
+
+
+def test_zip_with_one_wrapping_folder_of_named_files_is_labelled_by_file_name(tmp_path):
+    from core.archives import extract_zip
+    from core.datasets import folder_spec
+
+    make_pets_like(tmp_path / "fashion", n_per_class=3, classes=("ankle_boot", "bag", "coat"))
+    report = extract_zip(zip_of(tmp_path / "fashion", tmp_path / "fashion.zip"), tmp_path / "out")
+    spec = folder_spec("fashion", "zip", report.target, report.extracted)
+    assert spec.root.endswith("/out/fashion") and spec.label_from == "regex"
+    assert scan_dataset(spec).classes == ["ankle_boot", "bag", "coat"]  # not one class "fashion"
+
+
+def test_zip_with_one_wrapping_folder_of_class_folders_is_labelled_from_the_level_below(tmp_path):
+    from core.archives import extract_zip
+    from core.datasets import folder_spec
+
+    make_folder_dataset(tmp_path / "fashion", n_per_class=2, classes=("bag", "coat"))
+    report = extract_zip(zip_of(tmp_path / "fashion", tmp_path / "f.zip"), tmp_path / "out")
+    spec = folder_spec("f", "zip", report.target, report.extracted)
+    assert spec.label_from == "parent"
+    assert scan_dataset(spec).classes == ["bag", "coat"]
+
+
+def test_wrapping_prefix_stops_at_the_level_that_holds_images():
+    from core.datasets import wrapping_prefix
+
+    assert wrapping_prefix(["a/b/x_1.jpg", "a/b/y_2.jpg"]) == "a/b"
+    assert wrapping_prefix(["a/cat/1.jpg", "a/dog/1.jpg"]) == "a"
+    assert wrapping_prefix(["cat/1.jpg", "dog/1.jpg"]) == ""
+    assert wrapping_prefix(["a/x_1.jpg", "y_1.jpg"]) == ""
+    assert wrapping_prefix([]) == ""
+
+
+def test_folder_with_a_wrapping_folder_is_read_from_below_it(tmp_path):
+    from core.datasets import detect_layout, folder_spec
+
+    make_folder_dataset(tmp_path / "top" / "wrap", n_per_class=2, classes=("cat", "dog"))
+    layout = detect_layout(tmp_path / "top")
+    assert (layout.root, layout.wrapper, layout.label_from) == (tmp_path / "top" / "wrap", "wrap", "parent")
+    flat = make_pets_like(tmp_path / "flat", n_per_class=2)
+    assert folder_spec("flat", "folder", flat) == DatasetSpec("flat", "folder", str(flat.resolve()), "regex")
+
+
+def kinds(scan):
+    from core.datasets import check_dataset
+
+    return [check.kind.value for check in check_dataset(scan)]
+
+
+def test_checks_a_one_class_dataset(tmp_path):
+    root = make_folder_dataset(tmp_path / "one", n_per_class=20, classes=("fashion",))
+    scan = scan_dataset(DatasetSpec(name="one", kind="zip", root=str(root), label_from="parent"))
+    assert kinds(scan) == ["one_class"]
+
+
+def test_checks_own_classes_with_seven_photos(tmp_path):
+    from core.datasets import check_dataset
+
+    root = make_folder_dataset(tmp_path / "own", n_per_class=7, classes=("mug", "pen"))
+    scan = scan_dataset(DatasetSpec(name="own", kind="own", root=str(root), label_from="parent"))
+    assert int(scan.items["is_valid"].sum()) == 2
+    checks = {check.kind.value: check for check in check_dataset(scan)}
+    assert set(checks) >= {"few_images", "few_valid"}
+    assert checks["few_images"].classes == ("mug", "pen")
+    assert "Only 2 validation images" in checks["few_valid"].message
+
+
+def test_checks_a_class_without_validation_image(tmp_path):
+    from core.datasets import check_dataset
+
+    root = make_folder_dataset(tmp_path / "ds", n_per_class=30, classes=("a", "b"))
+    make_folder_dataset(tmp_path / "ds", n_per_class=1, classes=("rare",), seed=3)
+    scan = scan_dataset(DatasetSpec(name="ds", kind="folder", root=str(root), label_from="parent"))
+    scan.items.loc[scan.items["label"] == "rare", "is_valid"] = False
+    found = {c.kind.value: c for c in check_dataset(scan)}
+    assert found["no_valid"].classes == ("rare",) and "1 class without" in found["no_valid"].message
+    assert found["few_images"].classes == ("rare",)
+
+
+def test_checks_pass_a_healthy_dataset(pets_like):
+    assert kinds(scan_dataset(pets_spec(pets_like))) == []
+
+
+def test_plural():
+    from core.datasets import plural
+
+    assert [plural(1, "class"), plural(2, "class"), plural(1, "image"), plural(0, "image")] == [
+        "1 class",
+        "2 classes",
+        "1 image",
+        "0 images",
+    ]
+    assert plural(1200, "batch") == "1,200 batches"
+    from core.datasets import noun_for
+
+    assert (noun_for(1, "image"), noun_for(3, "class")) == ("image", "classes")

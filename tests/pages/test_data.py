@@ -115,3 +115,23 @@ def test_own_classes_photos_can_be_removed(data_folder):
     assert store.classes() == {"alpha": 1}
     at.button(key="data_own_rm_class").click().run()
     assert not at.exception and store.classes() == {}
+
+
+def test_own_classes_with_few_photos_are_flagged_before_use(data_folder):
+    import io
+
+    from PIL import Image
+
+    from core.own_classes import OwnClassesStore
+
+    store = OwnClassesStore(data_folder / "datasets" / "own")
+    for name in ("mug", "pen"):
+        store.add_class(name)
+        for shade in range(7):
+            buf = io.BytesIO()
+            Image.new("RGB", (20, 20), (shade * 30, 0, 0 if name == "mug" else 200)).save(buf, "PNG")
+            store.add_photo(name, buf.getvalue())
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("2 classes with fewer than 10 photos (mug, pen)" in c.value for c in at.caption)
+    assert at.selectbox(key="data_own_class").format_func("mug") == "mug (7 photos)"
