@@ -54,13 +54,18 @@ def test_use_valley_then_train_and_the_sidebar_follows(app_server, page):
 
     page.get_by_role("button", name="Run the LR finder").click()
     valley = page.get_by_role("button", name=re.compile(r"Use valley \(.+\) as lr_max"))
-    valley.wait_for(timeout=300_000)
+    valley.wait_for(timeout=480_000)
     wait_ready(page)
     value = float(re.search(r"\((.+)\)", valley.inner_text()).group(1))
     valley.click()
     wait_ready(page)
     assert_no_exception(page)
     lr_max = page.get_by_label("lr_max").first
+    for _ in range(120):  # the rerun that draws the new value may start after wait_ready returned
+        if float(lr_max.input_value()) == pytest.approx(value, rel=1e-9):
+            break
+        page.wait_for_timeout(500)
+    wait_ready(page)
     assert float(lr_max.input_value()) == pytest.approx(value, rel=1e-9)  # shown as the button said
     screenshot(page, "training_use_valley")
 
