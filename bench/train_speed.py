@@ -69,17 +69,17 @@ def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, bas
         start = time.perf_counter()
         record = training.train_run(config, scan, base / "runs", base / "features").run.record
         row = {
-            "epoch_s": float(np.median([e["seconds"] for e in record["epochs"]])),
-            "extract_s": record["timings"].get("stage0_extract", 0.0),
+            "epoch_s": float(np.median([e.seconds for e in record.epochs])),
+            "extract_s": record.timings.get("stage0_extract", 0.0),
             "total_s": time.perf_counter() - start,
-            "error": record["epochs"][-1]["error_rate"],
-            "valid_loss": record["epochs"][-1]["valid_loss"],
+            "error": record.error_rate,
+            "valid_loss": record.epochs[-1].valid_loss,
         }
         for what, stage in stage2.items():
             events: list[dict] = []
             record2 = training.train_run(replace(config, stages=(stage1, stage)), scan, base / "runs",
                                          base / "features", on_event=events.append).run.record  # fmt: skip
-            row[what] = {"error": record2["epochs"][-1]["error_rate"], "first_loss": first_batch_loss(events, 1)}
+            row[what] = {"error": record2.error_rate, "first_loss": first_batch_loss(events, 1)}
         rows[label] = row
     slow, fast = rows["fastai fit_one_cycle (frozen)"], rows["cached features"]
     n_train = int((~scan.items["is_valid"]).sum())
@@ -92,10 +92,10 @@ def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, bas
         lesson, mistake = r[LESSON], r[MISTAKE]
         print(f"{label:30s} {r['epoch_s']:8.3f} {r['extract_s']:9.2f} {r['error']:8.2%} {r['valid_loss']:12.3f}  "
               f"{lesson['error']:26.2%} {lesson['first_loss']:16.3f}  {mistake['error']:24.2%}")  # fmt: skip
-    print(f"per-epoch speed-up (after extraction): {slow['epoch_s'] / fast['epoch_s']:.0f}x")
-    print(
-        f"extraction (with BatchNorm adaptation) / one fastai frozen epoch: {fast['extract_s'] / slow['epoch_s']:.2f}x"
-    )
+    speedup, extract = slow["epoch_s"] / fast["epoch_s"], fast["extract_s"] / slow["epoch_s"]
+    print(f"per-epoch speed-up (after extraction): {speedup:.0f}x (goal >= 100x) {'ok' if speedup >= 100 else 'UNDER'}")
+    print(f"extraction (with BatchNorm adaptation) / one fastai frozen epoch: {extract:.2f}x (goal <= 0.5x) "
+          f"{'ok' if extract <= 0.5 else 'OVER'}")  # fmt: skip
     for label, r in rows.items():
         change = 100 * (r[LESSON]["error"] - r["error"])
         verdict = "improves or holds" if change <= 2 else "WORSE"

@@ -28,12 +28,12 @@ def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
 
 def run_dataset_name(run: runs.RunInfo) -> str:
     """The name of the dataset a run was trained on ('?' for records that do not say)."""
-    return (run.record.get("dataset") or {}).get("name") or "?"
+    return run.record.dataset.name or "?"
 
 
 def run_dataset_fingerprint(run: runs.RunInfo) -> str | None:
     """The fingerprint of the dataset a run was trained on (files, labels, split)."""
-    return (run.record.get("config") or {}).get("dataset")
+    return run.record.config.dataset or None
 
 
 def run_label(run: runs.RunInfo) -> str:
@@ -100,9 +100,12 @@ def run_picker_ui(key: str, label: str = "Active run") -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_predictions(run_dir: str, stamp: float) -> dict | None:
-    """The run's cached validation predictions (probs, targets); `stamp` (mtime) invalidates it."""
-    return runs.load_preds(Path(run_dir))
+def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
+    """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
+
+    Raises runs.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
+    """
+    return runs.load_preds(Path(run_dir), n_classes)
 
 
 def run_record(run_id: str) -> runs.RunInfo | None:

@@ -51,6 +51,8 @@ def streamlit_server(data: Path, images: Path):
     """Run `streamlit run app.py` on a free loopback port until the block ends; yields its base URL."""
     port = _free_port()
     env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images))
+    # the folders a student may open: pytest's base folder, where every test makes its datasets
+    env["PETLAB_FOLDERS"] = str(data.parent.parent)
     env.pop("TORCH_HOME", None)
     with open(data / f"streamlit-{port}.log", "w") as log:
         proc = subprocess.Popen(

@@ -74,9 +74,9 @@ def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
     run.mkdir(parents=True)
     models.save_weights(models.create_model("resnet18", 6, pretrained=False), run / models.WEIGHTS_FILE)
     classes = ["Bengal", "Persian", "Siamese", "beagle", "pug", "samoyed"]
-    atomic_write_json(
-        run / models.RECORD_FILE, {"arch": "resnet18", "classes": classes, "img_size": 64, "title": "tiny run"}
-    )
+    config = {"dataset": "pets-like", "arch": "resnet18", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+    record = {"arch": "resnet18", "classes": classes, "img_size": 64, "title": "tiny run", "config": config}
+    atomic_write_json(run / models.RECORD_FILE, record)
 
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
     at.session_state["active_dataset"] = DatasetSpec(name="pets-like", kind="folder", root=str(pets_like))
@@ -91,3 +91,14 @@ def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
     infos = [i.value for i in at.info]
     assert any("not on this machine" in i for i in infos)  # the ImageNet column of the comparison
     assert any("(B, 64, 16, 16)" in c.value for c in at.caption)  # resnet18 layer1 at 64 px
+
+
+def test_filter_change_note_says_when_the_body_did_not_change():
+    import numpy as np
+
+    from ui.layers import filter_change_note
+
+    value, note = filter_change_note(np.zeros(32))  # a frozen-only run: ImageNet's filters exactly
+    assert value == "0 (unchanged)" and "did not change" in note and "frozen-only" in note
+    value, note = filter_change_note(np.array([0.01, 0.02, 0.03]))
+    assert value == "2.00%" and "barely moves" in note

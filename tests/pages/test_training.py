@@ -43,6 +43,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert any("Trained and stored run" in s.value for s in at.success)
     run_id = at.session_state[ACTIVE_RUN]
     assert run_id and any(run_id in str(df.value) for df in at.dataframe)
+    assert any(c.value.startswith("Precision: ") for c in at.caption)  # which precision the run trained in
     # The page shows the finished run at once: no Train/Stop buttons, stage 2 ready, the run overlaid.
     assert any("Already trained" in s.value for s in at.success)
     assert not [b for b in at.button if b.key in ("train_go1", f"train_stop_{run_id}")]
@@ -113,7 +114,7 @@ def other_dataset_run(pets_like) -> str:
     weights = Path(pets_like).parent / "other.pt"
     save_weights(create_model("mobilenet_v2", 2, pretrained=False), weights)
     record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": "mobilenet_v2 32px: 1 ep",
-              "config": {"dataset": "another-fingerprint"}, "dataset": {"name": "fashion"}, "created": 1.0,
+              "config": {"dataset": "another-fingerprint", "stages": [{"epochs": 1, "lr_max": 1e-3}]}, "dataset": {"name": "fashion"}, "created": 1.0,
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.5}]}  # fmt: skip
     probs = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
     runs.write_run(sub_dir("runs"), "otherrun", weights.read_bytes(), record, probs)
@@ -145,3 +146,30 @@ def test_sidebar_switcher_starts_on_the_imagenet_model_and_offers_this_datasets_
     assert picker.options == ["ImageNet-pretrained (no run)"]  # the other dataset's run is not offered
     # (that the switcher follows a run trained on the page is tested in the browser: AppTest of app.py
     # reruns once per run through ensure_app_frame, which drops button clicks)
+
+
+def test_wrong_typed_run_json_is_one_warning_line(pets_like):
+    """The review: a run.json with "created": "yesterday" raised in the runs sort on every page."""
+    import json
+
+    folder = sub_dir("runs") / "badrun"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"w")
+    config = {"dataset": "x", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": config}
+    (folder / "run.json").write_text(json.dumps({**record, "created": "yesterday"}))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    assert not at.exception
+    skipped = [w.value for w in at.warning if "Skipped run folder" in w.value]
+    assert skipped == ["Skipped run folder badrun: run.json.created should be a number, not 'yesterday'"]
+
+
+def test_random_init_is_labelled(pets_like):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    at.radio(key="train_init").set_value("random init (no pretraining)").run()
+    assert not at.exception
+    assert any("random init" in w.value for w in at.warning)
