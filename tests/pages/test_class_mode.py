@@ -102,3 +102,50 @@ def test_students_own_classes_are_private(class_mode, data_folder):
     assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
     bob_tab = bob.query_params["s"]
     assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}
+
+
+TRAINING_PAGE = str(ROOT / "pages" / "training.py")
+
+
+def open_training(pets_like, query=None) -> AppTest:
+    from core.pets import pets_spec
+
+    at = AppTest.from_file(TRAINING_PAGE, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    return at.run()
+
+
+def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
+    from core import jobs, runs
+
+    at = open_training(pets_like)
+    assert not at.exception
+    at.select_slider(key="train_size").set_value(32)
+    at.button(key="train_go1").click().run()  # the button is there: the guard is what refuses
+    assert not at.exception
+    assert any("only the teacher can start or queue a training" in e.value for e in at.error)
+    assert jobs.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
+    at.button(key="train_lrfind_btn").click().run()
+    assert any("only on cached body features" in e.value for e in at.error)
+    assert not at.session_state["train_lrfind_history"] if "train_lrfind_history" in at.session_state else True
+
+
+def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
+    from core import auth, jobs
+    from core.session_store import SessionStore, new_token
+    from ui.auth import SIGN_IN_KEY
+
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
+    token = new_token()
+    SessionStore(data_folder / "sessions", token).update(
+        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse")}
+    )
+    at = open_training(pets_like, {"s": token})
+    at.select_slider(key="train_size").set_value(32)
+    at.button(key="train_go1").click().run()
+    assert not at.exception
+    assert any("Queued" in s.value for s in at.success)
+    queued = jobs.list_jobs(data_folder)
+    assert [j.status for j in queued] == ["queued"] and "32px" in queued[0].title
