@@ -89,6 +89,13 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
         assert_no_exception(alice)
         screenshot(alice, "class-student")
 
+        alice.get_by_role("link", name="Training").click()
+        wait_ready(alice)
+        alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # shown, refused where it runs
+        alice.get_by_text("only the teacher can start or queue a training").wait_for()
+        assert jobs.list_jobs(data) == []
+        assert alice.get_by_role("button", name="⏹ Stop").count() == 0
+
         alice.goto(url + "/class")  # the teacher's page by its address: not there for a student
         alice.get_by_text("Teacher sign-in").wait_for()
         wait_ready(alice)
