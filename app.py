@@ -4,9 +4,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.i18n import _
+from core.i18n import _, p_
+from ui.auth import TEACHER, identity, sign_in_ui
 from ui.frame import ensure_app_frame
 from ui.i18n import language_picker_ui
+from ui.jobs import jobs_status_ui
 from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar, tab_token
 
@@ -32,6 +34,9 @@ PAGES = {
         st.Page("pages/prediction.py", title=_("Prediction"), icon=":material/online_prediction:"),
     ],
 }
+who = identity()
+if who.role == TEACHER:  # class mode, signed in: the teacher's own page
+    PAGES[_("5 · Teach")] = [st.Page("pages/class.py", title=p_("navigation", "Class"), icon=":material/school:")]
 
 page = st.navigation(PAGES)
 tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
@@ -39,6 +44,9 @@ slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
     sidebar_run_picker_ui()
+    sign_in_ui()
+    if who.class_mode:
+        jobs_status_ui()
     language_picker_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

@@ -9,6 +9,7 @@ Marking strings (what `pybabel extract` looks for, see babel.cfg and `make i18n`
 - `_("Text with {name}").format(name=value)`: never an f-string inside `_()`.
 - `n_("{n} image", "{n} images", n).format(n=...)`: plurals (Chinese has one form).
 - `N_("Text")`: marks a module-level constant for extraction; translate it with `_()` when shown.
+- `p_("navigation", "Class")`: one English word with two meanings (the Class page, a class of images).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class Translator:
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations.ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.translations.pgettext(context, message)
 
     def number(self, value: float, digits: int | None = None) -> str:
         """A number with the language's grouping and decimal signs (digits: fixed decimals)."""
@@ -119,6 +123,11 @@ def _(message: str) -> str:
 def n_(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for n, in the current language (then `.format(n=...)`)."""
     return current().ngettext(singular, plural, n)
+
+
+def p_(context: str, message: str) -> str:
+    """The message in the current language, told apart from the same English words by context."""
+    return current().pgettext(context, message)
 
 
 def N_(message: str) -> str:

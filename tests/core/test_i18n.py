@@ -30,11 +30,28 @@ def extracted(tmp_path_factory) -> dict:
     pot = tmp_path_factory.mktemp("pot") / "messages.pot"
     pybabel = Path(sys.executable).with_name("pybabel")
     subprocess.run(
-        [str(pybabel), "-q", "extract", "-F", "babel.cfg", "-k", "_", "-k", "n_:1,2", "-k", "N_", "-o", str(pot), "."],
+        [
+            str(pybabel),
+            "-q",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_",
+            "-k",
+            "n_:1,2",
+            "-k",
+            "N_",
+            "-k",
+            "p_:1c,2",
+            "-o",
+            str(pot),
+            ".",
+        ],
         cwd=ROOT,
         check=True,
     )
-    return {m.id: m for m in read_catalog(pot) if m.id}
+    return {(m.id, m.context): m for m in read_catalog(pot) if m.id}
 
 
 def msg_key(msgid) -> str:
@@ -42,7 +59,7 @@ def msg_key(msgid) -> str:
 
 
 def test_extraction_finds_the_marked_pages(extracted):
-    keys = {msg_key(k) for k in extracted}
+    keys = {msg_key(msgid) for msgid, _context in extracted}
     assert "📂 Data: what's in the dataset?" in keys and "Confusion matrix" in keys and "Language" in keys
 
 
@@ -50,8 +67,8 @@ def test_extraction_finds_the_marked_pages(extracted):
 def test_every_extracted_message_has_a_translation(lang, extracted):
     catalog = read_catalog(po_path(lang))
     missing, empty, fuzzy = [], [], []
-    for msgid in extracted:
-        msg = catalog.get(msg_key(msgid))
+    for msgid, context in extracted:
+        msg = catalog.get(msg_key(msgid), context=context)
         if msg is None or (isinstance(msgid, tuple) and not isinstance(msg.id, tuple)):
             missing.append(msgid)
             continue
@@ -101,8 +118,10 @@ def test_compiled_catalogue_matches_the_po_file(lang):
             got = compiled.ngettext(msg.id[0], msg.id[1], 1)
             if got != msg.string[0]:
                 stale.append(msg.id[0])
-        elif compiled.gettext(msg.id) != msg.string:
-            stale.append(msg.id)
+        else:
+            got = compiled.pgettext(msg.context, msg.id) if msg.context else compiled.gettext(msg.id)
+            if got != msg.string:
+                stale.append(msg.id)
     assert not stale, f"{mo} is older than its .po (run `make i18n`): {stale[:5]}"
 
 
@@ -110,6 +129,8 @@ def test_translator_gives_chinese_and_english_fallback():
     zh, en = i18n.translator("zh"), i18n.translator("en")
     assert zh.gettext("Confusion matrix") == "混淆矩阵"
     assert en.gettext("Confusion matrix") == "Confusion matrix"
+    assert zh.gettext("Class") == "类别" and zh.pgettext("navigation", "Class") == "课堂"  # same word, two meanings
+    assert en.pgettext("navigation", "Class") == "Class"
     assert zh.gettext("a message nobody translated") == "a message nobody translated"
     assert i18n.translator("fr").lang == "en"  # an unsupported language gets English
 
