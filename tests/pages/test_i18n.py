@@ -271,3 +271,26 @@ def test_browser_language_decides_without_a_link(pets_like, monkeypatch):
     assert LANG_PARAM not in at.query_params  # only an explicit choice goes into the URL
     monkeypatch.setattr(ui.i18n, "browser_language", lambda: "fr-FR")  # not offered: English
     assert AppTest.from_file(APP, default_timeout=TIMEOUT).run().title[0].value.startswith("📂 Data")
+
+
+def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_path):
+    from core.auth import ENV_PASSWORD
+
+    monkeypatch.setenv(ENV_PASSWORD, "correct horse")
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params[LANG_PARAM] = "zh"
+    at.run()
+    assert not at.exception
+    assert [e.label for e in at.sidebar.expander] == ["老师登录"]
+    assert any(c.value.startswith("课堂模式：") for c in at.sidebar.caption)
+    at.sidebar.text_input(key="auth_password").input("wrong").run()
+    at.sidebar.button(key="auth_sign_in").click().run()  # a callback: the session's language
+    assert any(e.value == "老师密码错误。" for e in at.sidebar.error)
+
+    page = AppTest.from_file(str(PAGES / "data.py"), default_timeout=TIMEOUT)
+    page.query_params[LANG_PARAM] = "zh"
+    page.run()
+    page.text_input(key="data_folder_path").input(str(tmp_path))
+    page.button(key="data_folder_go").click().run()
+    assert any(e.value == "课堂模式下只有老师才能打开服务器上的文件夹。" for e in page.error)
