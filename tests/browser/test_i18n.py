@@ -1,5 +1,7 @@
 """Browser: the translated pages opened with ?lang=zh are Chinese throughout, CJK renders; screenshots to look at."""
 
+import os
+
 import pytest
 
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
@@ -34,11 +36,29 @@ def cjk_glyphs_render(page) -> bool:
     )
 
 
+def belong_to_dataset(run_dir, images) -> None:
+    """Make the stored run one of the server's dataset (the run pickers offer the active dataset's runs)."""
+    import json
+
+    from core.datasets import scan_dataset
+    from ui.state import env_dataset
+
+    os.environ["PETLAB_DATASET"] = str(images)  # env_dataset() reads it, as the server will
+    try:
+        fingerprint = scan_dataset(env_dataset()).fingerprint
+    finally:
+        del os.environ["PETLAB_DATASET"]
+    record = json.loads((run_dir / "run.json").read_text())
+    record["config"]["dataset"] = fingerprint
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
 def test_translated_pages_in_chinese(page, browser_data, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     _, images = browser_data
-    write_run(data, images)
+    run_id, _ = write_run(data, images)
+    belong_to_dataset(data / "runs" / run_id, images)
     with streamlit_server(data, images) as url:
         page.goto(f"{url}/?lang=zh")
         wait_ready(page)
