@@ -46,6 +46,21 @@ def browser_data(tmp_path_factory):
     return data, images
 
 
+def env_dataset_for(images: Path):
+    """The DatasetSpec the server makes of PETLAB_DATASET=images (runs stored for it are offered by the pickers)."""
+    from ui.state import env_dataset
+
+    saved = os.environ.get("PETLAB_DATASET")
+    os.environ["PETLAB_DATASET"] = str(images)
+    try:
+        return env_dataset()
+    finally:
+        if saved is None:
+            os.environ.pop("PETLAB_DATASET")
+        else:
+            os.environ["PETLAB_DATASET"] = saved
+
+
 @contextlib.contextmanager
 def streamlit_server(data: Path, images: Path):
     """Run `streamlit run app.py` on a free loopback port until the block ends; yields its base URL."""
