@@ -57,12 +57,12 @@ def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, bas
         result = training.train_run(config, scan, base / "runs", base / "features")
         total = time.perf_counter() - start
         record = result.run.record
-        per_epoch = [e["seconds"] for e in record["epochs"]]
+        per_epoch = [e.seconds for e in record.epochs]
         rows[label] = {
             "epoch_s": float(np.median(per_epoch)),
-            "extract_s": record["timings"].get("stage0_extract", 0.0),
+            "extract_s": record.timings.get("stage0_extract", 0.0),
             "total_s": total,
-            "error": record["epochs"][-1]["error_rate"],
+            "error": record.error_rate,
         }
     slow, fast = rows["fastai fit_one_cycle (frozen)"], rows["cached features"]
     n_train = int((~scan.items["is_valid"]).sum())

@@ -8,10 +8,11 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from zlib import error as zlib_error
 
 from PIL import Image
 
-from core.images import IMAGE_SUFFIXES, MAX_PIXELS
+from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 
 MAX_FILES = 20_000
 MAX_TOTAL_BYTES = 2 * 1024**3  # 2 GiB uncompressed
@@ -53,11 +54,25 @@ def extract_zip(
     count and the uncompressed size are limited, counting real bytes (not the sizes the zip claims).
     """
     target = Path(target).resolve()
+    created = not target.exists()
+    try:
+        report = _extract_zip(source, target, max_files, max_total_bytes, max_pixels)
+    except BaseException:
+        if created:  # a refused zip leaves nothing behind
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    if created and not report.extracted:
+        shutil.rmtree(target, ignore_errors=True)
+    return report
+
+
+def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max_pixels: int) -> ExtractReport:
     report = ExtractReport(target=target)
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as err:
-        raise ArchiveError(f"Not a readable .zip file: {err}") from err
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ArchiveError(f"Not a readable .zip file ({why}).") from err
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > max_files:
@@ -97,7 +112,8 @@ def extract_zip(
                 raise
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 dest.unlink(missing_ok=True)
-                report.skipped.append((info.filename, f"damaged in the zip: {err}"))
+                why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                report.skipped.append((info.filename, f"damaged in the zip: {why}"))
                 continue
             reason = _image_problem(dest, max_pixels)
             if reason:
@@ -114,26 +130,84 @@ def _image_problem(path: Path, max_pixels: int) -> str | None:
         with Image.open(path) as img:
             width, height = img.size
     except Exception as err:
-        return f"not a readable image: {err}"
+        return f"not a readable image: {public_reason(err, path)}"
     if width * height > max_pixels:
         return f"{width}×{height} pixels is over the {max_pixels / 1e6:.0f} MP limit"
     return None
 
 
-def extract_tgz(archive: Path, target: Path) -> Path:
-    """Extract a .tgz with tarfile's 'data' filter (no absolute paths, links out or devices)."""
+MAX_TGZ_FILES = 100_000
+MAX_TGZ_BYTES = 4 * 1024**3  # 4 GiB uncompressed (Pets is about 800 MB)
+
+
+def _tar_filter(archive_name: str, max_files: int, max_total_bytes: int):
+    """tarfile's 'data' filter, stricter: absolute names, links and special files refuse the archive.
+
+    The 'data' filter already refuses members that would land outside the target, links that point
+    out of it and device files, but it silently strips a leading '/' and keeps links inside; a
+    teaching dataset needs neither, so any of them refuses the whole archive. Sizes are counted
+    from the headers, which tarfile then writes exactly (a short member is an error).
+    """
+    seen = {"files": 0, "bytes": 0}
+
+    def refuse(member: tarfile.TarInfo, why: str) -> ArchiveError:
+        return ArchiveError(f"{archive_name} was refused: its member {member.name!r} {why}.")
+
+    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        name = member.name.replace("\\", "/")
+        if name.startswith("/") or (name[:2].endswith(":")):
+            raise refuse(member, "has an absolute path")
+        if ".." in PurePosixPath(name).parts:
+            raise refuse(member, "points outside the archive's folder")
+        if member.issym() or member.islnk():
+            raise refuse(member, "is a link")
+        if not (member.isfile() or member.isdir()):
+            raise refuse(member, "is a device, pipe or other special file")
+        seen["files"] += 1
+        seen["bytes"] += member.size
+        if seen["files"] > max_files:
+            raise ArchiveError(f"{archive_name} was refused: it holds more than {max_files:,} members.")
+        if seen["bytes"] > max_total_bytes:
+            raise ArchiveError(
+                f"{archive_name} was refused: it unpacks to more than {max_total_bytes / 1024**3:.0f} GiB."
+            )
+        try:
+            return tarfile.data_filter(member, dest)
+        except tarfile.FilterError as err:  # its message names the server's folder: keep ours
+            raise refuse(member, "would be written outside the archive's folder") from err
+
+    return check
+
+
+def extract_tgz(
+    archive: Path, target: Path, max_files: int = MAX_TGZ_FILES, max_total_bytes: int = MAX_TGZ_BYTES
+) -> Path:
+    """Extract a .tgz (downloaded, local copy, anything) into target: the one path every tar archive takes.
+
+    Members are checked by tarfile's 'data' filter plus ours (no absolute paths, links, devices,
+    '..'); the first bad member refuses the archive and nothing is left behind. Messages name the
+    archive, never the server's folders.
+    """
     target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
+    name = Path(archive).name
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(tmp, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as err:
+            tar.extractall(tmp, filter=_tar_filter(name, max_files, max_total_bytes))
+    except ArchiveError:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ArchiveError(f"Cannot extract {Path(archive).name}: {err}") from err
+        raise
+    except (tarfile.TarError, OSError, EOFError, zlib_error) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise ArchiveError(f"Cannot extract {name}: it is damaged or not a .tgz archive ({why}).") from err
     # archives hold one top folder (oxford-iiit-pet/...); move its content into place atomically
-    entries = list(tmp.iterdir())
+    entries = list(tmp.iterdir()) if tmp.is_dir() else []
+    if not entries:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArchiveError(f"{name} is empty.")
     inner = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
     if target.exists():
         shutil.rmtree(target)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.images import IMAGE_SUFFIXES, MAX_PIXELS
+from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 from core.labels import PETS_PATTERN, LabelError, LabelResult, label_by_parent, label_files
 from core.storage import stable_hash
 
@@ -48,6 +50,7 @@ class DatasetScan:
     items: pd.DataFrame  # columns: rel, path, label, width, height, is_valid
     unmatched: list[str] = field(default_factory=list)
     corrupt: list[tuple[str, str]] = field(default_factory=list)  # (rel path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # links, sockets, unreadable folders
 
     @property
     def classes(self) -> list[str]:
@@ -64,21 +67,82 @@ class DatasetScan:
         return stable_hash([self.spec.pattern, self.spec.match_on, cols.values.tolist()])
 
 
-def list_image_files(root: Path) -> list[str]:
-    """Relative POSIX paths of image files under root, sorted; hidden folders are skipped."""
+@dataclass
+class FolderListing:
+    """Image files found under a folder, and what was skipped because it cannot be used (with why)."""
+
+    files: list[str] = field(default_factory=list)  # relative POSIX paths, sorted
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+
+
+def _walk_images(root: Path, with_stat: bool = False) -> Iterator[tuple[str, os.stat_result | None, str | None]]:
+    """(relative path, stat or None, skip reason or None) for every image-named entry under root.
+
+    Never raises for what the folder holds: unreadable folders, dangling links, links out of the
+    folder, sockets, pipes and devices come back with a reason. Hidden names are ignored; linked
+    folders are not followed. Only links cost a stat unless with_stat (the entry type comes free).
+    """
+    root = str(root)
+    root_real = os.path.realpath(root)
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, rel_dir)) as it:
+                entries = list(it)
+        except OSError as err:
+            yield rel_dir or ".", None, f"folder cannot be read: {public_reason(err)}"
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                    continue
+                if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                    continue
+                if entry.is_symlink():
+                    try:
+                        info = os.stat(entry.path)
+                    except FileNotFoundError:
+                        yield rel, None, "dangling link (its target is gone)"
+                        continue
+                    if not os.path.realpath(entry.path).startswith(root_real + os.sep):
+                        yield rel, None, "link to a file outside the folder"
+                        continue
+                    if not stat.S_ISREG(info.st_mode):
+                        yield rel, None, "not a regular file (folder, socket, pipe or device)"
+                        continue
+                    yield rel, info if with_stat else None, None
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, entry.stat(follow_symlinks=False) if with_stat else None, None
+                else:
+                    yield rel, None, "not a regular file (socket, pipe or device)"
+            except OSError as err:
+                yield rel, None, public_reason(err)
+
+
+def list_folder(root: Path) -> FolderListing:
+    """Image files under root (hidden names skipped) and what could not be used; DatasetError if root is no folder."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"Folder not found: {root}")
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, root)
-        for fname in filenames:
-            if fname.startswith("."):
-                continue
-            if os.path.splitext(fname)[1].lower() in IMAGE_SUFFIXES:
-                found.append(fname if rel_dir == "." else f"{rel_dir}/{fname}".replace(os.sep, "/"))
-    return sorted(found)
+        raise DatasetError(f"Folder not found: {root.name}")
+    listing = FolderListing()
+    for rel, _, reason in _walk_images(root):
+        if reason is None:
+            listing.files.append(rel)
+        else:
+            listing.skipped.append((rel, reason))
+    listing.files.sort()
+    listing.skipped.sort()
+    return listing
+
+
+def list_image_files(root: Path) -> list[str]:
+    """Relative POSIX paths of usable image files under root, sorted; hidden folders are skipped."""
+    return list_folder(root).files
 
 
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -156,9 +220,10 @@ def apply_labels(spec: DatasetSpec, rel_paths: list[str]) -> LabelResult:
 def scan_dataset(spec: DatasetSpec) -> DatasetScan:
     """List, label and split a dataset, reading only image headers (no pixel decoding)."""
     root = Path(spec.root)
-    rel_paths = list_image_files(root)
+    listing = list_folder(root)
+    rel_paths = listing.files
     if not rel_paths:
-        raise DatasetError(f"No images found in {root}.")
+        raise DatasetError(f"No images found in the folder {root.name}.")
     result = apply_labels(spec, rel_paths)
     rows, corrupt = [], []
     root_str = str(root)
@@ -167,23 +232,20 @@ def scan_dataset(spec: DatasetSpec) -> DatasetScan:
         try:
             width, height = read_header(path)
         except Exception as err:  # any unreadable file is reported, never fatal
-            corrupt.append((rel, str(err) or type(err).__name__))
+            corrupt.append((rel, public_reason(err, path)))
             continue
         rows.append((rel, path, label, width, height))
     items = pd.DataFrame(rows, columns=["rel", "path", "label", "width", "height"])
     items["is_valid"] = split_valid(len(items), spec.valid_pct, spec.seed)
-    return DatasetScan(spec=spec, items=items, unmatched=result.unmatched, corrupt=corrupt)
+    return DatasetScan(spec=spec, items=items, unmatched=result.unmatched, corrupt=corrupt, skipped=listing.skipped)
 
 
 def folder_signature(root: Path) -> str:
-    """Cheap signature of a folder's contents (names, sizes, mtimes) used as a cache key."""
+    """Cheap signature of a folder's images (names, sizes, mtimes) used as a cache key; never raises."""
     entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fname in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, fname))
-            entries.append((os.path.relpath(os.path.join(dirpath, fname), root), st.st_size, int(st.st_mtime)))
-    return stable_hash(entries)
+    for rel, info, reason in _walk_images(Path(root), with_stat=True):
+        entries.append((rel, info.st_size, int(info.st_mtime)) if info is not None else (rel, reason))
+    return stable_hash(sorted(entries, key=str))
 
 
 def split_counts(items: pd.DataFrame) -> pd.DataFrame:

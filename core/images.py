@@ -34,6 +34,20 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
 
 
+def public_reason(err: BaseException, path: str | Path | None = None) -> str:
+    """An error as a short reason a student may read: no absolute server path in it.
+
+    OSError gives its strerror (the path is a separate attribute); other messages have the file's
+    path replaced by its name (PIL quotes the full path in "cannot identify image file").
+    """
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    text = str(err) or type(err).__name__
+    if path is not None:
+        text = text.replace(str(path), Path(path).name)
+    return text
+
+
 def image_digest(data: bytes) -> str:
     """Stable short hash of raw image bytes."""
     return hashlib.sha1(data).hexdigest()[:16]
@@ -56,13 +70,15 @@ def to_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
         scaled = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
         img = Image.fromarray(scaled.astype(np.uint8), "L")
         notes.append(f"{mode} image rescaled to 8 bits")
-    if img.mode == "P":
-        img = img.convert("RGBA")
+    if img.mode == "P":  # a palette image has transparency only when it says so
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGB", img.size, (255, 255, 255))
-        background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        alpha = img.convert("RGBA").getchannel("A")
+        background.paste(img.convert("RGBA"), mask=alpha)
         img = background
-        notes.append("transparent areas filled with white")
+        if alpha.getextrema()[0] < 255:  # only when something was actually transparent
+            notes.append("transparent areas filled with white")
     elif img.mode == "CMYK":
         img = img.convert("RGB")
         notes.append("CMYK converted to RGB")
@@ -79,7 +95,7 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
     if not data:
         raise ImageError(f"{name} is empty.")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"{name} is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB.")
+        raise ImageError(f"{name} is {len(data) / 1024**2:.0f} MB; the limit is {MAX_BYTES / 1024**2:.0f} MB.")
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -117,5 +133,5 @@ def load_image_file(path: Path, max_side: int | None = WORKING_SIDE) -> LoadedIm
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ImageError(f"cannot read {path.name}: {err}") from err
+        raise ImageError(f"cannot read {path.name}: {public_reason(err, path)}") from err
     return load_image_bytes(data, path.name, max_side)

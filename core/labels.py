@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+# `regex` (not `re`): its matches take a timeout and release the GIL, so a catastrophic pattern
+# typed by one student neither blocks the server nor runs for ever.
+import regex
 
 # fastai v2 `from_name_re` matches the file name only.
 PETS_PATTERN = r"^(.+)_\d+\.jpg$"
@@ -16,6 +20,10 @@ PATTERN_NOTE = (
     "start of the name. The course-v3 notebook matched the whole path, so its pattern starts at the "
     "last `/`; in fastai v2 it needs `from_path_re`. Choose 'whole path' below to try it."
 )
+
+
+# Time budget for labelling one file list with a user's pattern (all files together).
+MATCH_BUDGET_S = 2.0
 
 
 class LabelError(ValueError):
@@ -34,37 +42,59 @@ class LabelResult:
         return sorted(set(self.labels.values()))
 
 
-def compile_pattern(pattern: str) -> re.Pattern:
+def compile_pattern(pattern: str) -> regex.Pattern:
     """Compile a labelling regex, or raise LabelError saying what is wrong with it."""
     if not pattern:
         raise LabelError("The pattern is empty.")
     try:
-        compiled = re.compile(pattern)
-    except re.error as err:
+        compiled = regex.compile(pattern, flags=regex.VERSION0)  # VERSION0: the syntax of Python's re
+    except (regex.error, ValueError, OverflowError) as err:
         raise LabelError(f"Invalid regular expression: {err}.") from err
     if compiled.groups < 1:
-        raise LabelError("The pattern needs one ( ) group that captures the label, e.g. ^(.+)_\\d+\\.jpg$")
+        raise LabelError("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`")
     return compiled
 
 
-def label_of(rel_path: str, compiled: re.Pattern, match_on: str = "name") -> str | None:
-    """The label for one relative path, or None when the pattern does not match."""
+def _too_slow(budget: float) -> LabelError:
+    return LabelError(
+        f"The pattern took longer than {budget:g} s on these file names and was stopped. Patterns with a "
+        "repetition inside a repetition, like `(a+)+` or `(\\w+)+`, try exponentially many ways to match: "
+        "simplify it (the lesson's `^(.+)_\\d+\\.jpg$` needs no nesting)."
+    )
+
+
+def label_of(
+    rel_path: str, compiled: regex.Pattern, match_on: str = "name", timeout: float | None = MATCH_BUDGET_S
+) -> str | None:
+    """The label for one relative path, or None when the pattern does not match (TimeoutError past timeout)."""
     subject = PurePosixPath(rel_path).name if match_on == "name" else "/" + rel_path.lstrip("/")
-    found = compiled.search(subject)
+    found = compiled.search(subject, timeout=timeout)
     if not found or found.group(1) is None or found.group(1) == "":
         return None
     return found.group(1)
 
 
-def label_files(rel_paths: list[str], pattern: str, match_on: str = "name") -> LabelResult:
-    """Label paths with a regex on the file name (fastai `from_name_re`) or on the whole path (`from_path_re`)."""
+def label_files(
+    rel_paths: list[str], pattern: str, match_on: str = "name", budget: float = MATCH_BUDGET_S
+) -> LabelResult:
+    """Label paths with a regex on the file name (fastai `from_name_re`) or on the whole path (`from_path_re`).
+
+    All matches together get `budget` seconds; past it LabelError says the pattern is too slow.
+    """
     if match_on not in ("name", "path"):
         raise LabelError(f"match_on must be 'name' or 'path', not {match_on!r}")
     compiled = compile_pattern(pattern)
     labels: dict[str, str] = {}
     unmatched: list[str] = []
+    deadline = time.monotonic() + budget
     for rel in rel_paths:
-        label = label_of(rel, compiled, match_on)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _too_slow(budget)
+        try:
+            label = label_of(rel, compiled, match_on, timeout=left)
+        except TimeoutError as err:
+            raise _too_slow(budget) from err
         if label is None:
             unmatched.append(rel)
         else:

@@ -253,29 +253,40 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a state_dict saved by save_weights; never unpickles objects."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    import pickle
+
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never say that to students
+        raise ValueError(
+            f"{Path(path).name} is not a plain set of weights (damaged, or it holds Python objects, which are "
+            "never loaded)."
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{Path(path).name} is not a state_dict.")
     model.load_state_dict(state)
     return model
 
 
 def load_run_model(run_dir: Path) -> LoadedModel:
     """Rebuild a fine-tuned run's model from run.json + model.pt, in eval mode on the CPU."""
-    from core.storage import read_json
+    from core.runs import read_record  # runs imports this module: import at call time
 
     run_dir = Path(run_dir)
-    record = read_json(run_dir / RECORD_FILE)
-    arch, classes = record["arch"], list(record["classes"])
+    record = read_record(run_dir)  # checked types; RecordError (a ValueError) names a wrong field
+    arch, classes = record.arch, list(record.classes)
     model = create_model(arch, len(classes), pretrained=False)
     load_weights(model, run_dir / WEIGHTS_FILE)
     return LoadedModel(
         model=model.eval(),
         arch=arch,
         classes=classes,
-        label=record.get("title") or f"run {run_dir.name} ({arch})",
+        label=record.title or f"run {run_dir.name} ({arch})",
         kind="run",
-        img_size=int(record.get("img_size", 224)),
+        img_size=record.img_size,
         run_id=run_dir.name,
-        extra=record,
+        extra=record.to_json(),
     )
 
 

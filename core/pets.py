@@ -1,15 +1,18 @@
-"""The Oxford-IIIT Pet dataset: download with fastai's untar_data, or use a local copy."""
+"""The Oxford-IIIT Pet dataset: download it (http/https only) or use a local copy; both unpack with extract_tgz."""
 
 from __future__ import annotations
 
 import shutil
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from core.archives import ArchiveError, extract_tgz
 from core.datasets import DatasetError, DatasetSpec
 from core.labels import PETS_PATTERN
+from core.settings import FolderRefused, open_allowed
+from core.storage import stable_hash
 
 PETS_NAME = "Oxford-IIIT Pet"
 ARCHIVE_NAME = "oxford-iiit-pet.tgz"
@@ -51,33 +54,50 @@ def pets_spec(images: Path) -> DatasetSpec:
     return DatasetSpec(name=PETS_NAME, kind="pets", root=str(images), label_from="regex", pattern=PETS_PATTERN)
 
 
-def offline_message(base: Path, url: str, err: Exception) -> str:
-    """What a teacher should do when the download cannot happen."""
+def offline_message(url: str, err: Exception) -> str:
+    """What a teacher should do when the download cannot happen (no server paths: students read it)."""
     return (
-        f"Could not download the dataset from {url} ({err}). "
-        f"Download {ARCHIVE_NAME} (about 800 MB) on a machine with internet access, then either put it at "
-        f"{archive_dir(base) / ARCHIVE_NAME} and press Download again, or enter its path (or the path of the "
+        f"Could not download the dataset from {url} ({getattr(err, 'reason', None) or err}). "
+        f"Download {ARCHIVE_NAME} (about 800 MB) on a machine with internet access, then either put it in the "
+        f"data folder's `archive/` sub-folder and press Download again, or enter its path (or the path of the "
         f"extracted `{FOLDER_NAME}` folder) under 'Use a local copy'."
     )
 
 
-def download_pets(base: Path, url: str | None = None, progress: Progress | None = None, timeout: float = 30) -> Path:
-    """Download (if needed) and extract Pets with fastai's untar_data; returns the images folder.
+def check_url(url: str) -> str:
+    """The URL if Pet Lab may fetch it (http or https with a host); DatasetError otherwise (no file://, ftp://)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise DatasetError("Only http:// and https:// addresses can be downloaded.")
+    return url.strip()
 
-    The archive is fetched first with a progress hook into the path fastdownload uses, then
-    `untar_data` checks and extracts it exactly as in the lesson.
+
+def archive_name(url: str) -> str:
+    """The file name the archive is stored under: the URL's last part when it is a tar archive."""
+    name = PurePosixPath(urllib.parse.urlsplit(url).path).name
+    if name.endswith((".tgz", ".tar.gz", ".tar")) and not name.startswith("."):
+        return name
+    return f"download-{stable_hash(url, 12)}.tgz"
+
+
+def download_pets(base: Path, url: str | None = None, progress: Progress | None = None, timeout: float = 30) -> Path:
+    """Download (if needed) and extract Pets; returns the images folder.
+
+    The archive is fetched with fastcore's `urlsave` (what fastai's `untar_data` uses) into the
+    data folder, then unpacked by `extract_tgz`, the one extractor every archive goes through:
+    fastai's own extraction (shutil.unpack_archive) would write members with '../' or absolute
+    names anywhere on the server.
     """
-    from fastai.data.external import untar_data
-    from fastcore.net import urldest, urlsave
+    from fastcore.net import urlsave
 
     base = Path(base)
-    url = url or pets_url()
-    arch_dir = archive_dir(base)
-    arch_dir.mkdir(parents=True, exist_ok=True)
-    archive = urldest(url, arch_dir)
+    url = check_url(url or pets_url())
     found = find_pets(base)
     if found:
         return found
+    arch_dir = archive_dir(base)
+    arch_dir.mkdir(parents=True, exist_ok=True)
+    archive = arch_dir / archive_name(url)
     try:
         if not archive.exists():
             part = archive.with_name(archive.name + ".part")
@@ -86,38 +106,49 @@ def download_pets(base: Path, url: str | None = None, progress: Progress | None 
                 if progress:
                     progress(count * block, total if total and total > 0 else None)
 
-            urlsave(url, part, reporthook=hook, timeout=timeout)
+            try:
+                urlsave(url, part, reporthook=hook, timeout=timeout)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
             part.replace(archive)
-        path = untar_data(url, archive=arch_dir, data=datasets_dir(base), base=str(base / "fastai"))
+        target = extract_tgz(archive, pets_folder(base))
     except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        raise DatasetError(offline_message(base, url, err)) from err
-    except Exception as err:  # fastdownload raises a bare Exception on a bad archive
+        raise DatasetError(offline_message(url, err)) from err
+    except ArchiveError as err:
         archive.unlink(missing_ok=True)
-        raise DatasetError(f"The downloaded archive could not be used ({err}); it was removed, try again.") from err
-    images = Path(path) / "images"
+        raise DatasetError(f"The downloaded archive could not be used: {err} It was removed.") from err
+    images = target / "images"
     if not images.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        archive.unlink(missing_ok=True)
         raise DatasetError(f"The archive from {url} has no images/ folder; is it the Oxford-IIIT Pet archive?")
     return images
 
 
-def use_local_pets(source: Path, base: Path) -> Path:
-    """Accept an already downloaded archive (.tgz) or extracted folder; returns the images folder."""
-    source = Path(source).expanduser()
-    if not source.exists():
-        raise DatasetError(f"Nothing at {source}.")
-    if source.is_dir():
-        for candidate in (source / "images", source):
+def use_local_pets(source: str | Path, base: Path) -> Path:
+    """Accept an already downloaded archive (.tgz) or extracted folder; returns the images folder.
+
+    Only paths inside the folders the server shares (settings.allowed_folders) are opened, and a
+    missing, unreadable or forbidden path gets the same answer.
+    """
+    try:
+        path = open_allowed(str(source), want="any", base=base)
+    except FolderRefused as err:
+        raise DatasetError(str(err)) from err
+    if path.is_dir():
+        for candidate in (path / "images", path):
             if candidate.is_dir() and any(candidate.glob("*.jpg")):
                 return candidate
-        raise DatasetError(f"{source} holds no images/ folder with .jpg files.")
-    if source.name.endswith((".tgz", ".tar.gz", ".tar")):
+        raise DatasetError(f"`{source}` holds no images/ folder with .jpg files.")
+    if path.name.endswith((".tgz", ".tar.gz", ".tar")):
         try:
-            target = extract_tgz(source, pets_folder(base))
+            target = extract_tgz(path, pets_folder(base))
         except ArchiveError as err:
             raise DatasetError(str(err)) from err
         images = target / "images"
         if not images.is_dir():
             shutil.rmtree(target, ignore_errors=True)
-            raise DatasetError(f"{source.name} has no images/ folder; is it the Oxford-IIIT Pet archive?")
+            raise DatasetError(f"{path.name} has no images/ folder; is it the Oxford-IIIT Pet archive?")
         return images
-    raise DatasetError(f"{source.name} is neither a folder nor a .tgz archive.")
+    raise DatasetError(f"{path.name} is neither a folder nor a .tgz archive.")

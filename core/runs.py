@@ -8,12 +8,17 @@ asking for a config that was already trained finds it instead of training it aga
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
+import math
 import os
 import shutil
 import time
+import types
+import typing
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +34,6 @@ PREDS_FILE = "preds.npz"
 LOCK_FILE = ".train.lock"
 PROGRESS_FILE = ".progress.json"
 STOP_FILE = ".stop"
-REQUIRED_KEYS = ("arch", "classes", "img_size", "title", "config")
 
 
 class TrainingBusy(RuntimeError):
@@ -119,9 +123,202 @@ def validate(config: RunConfig) -> None:
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    """Rebuild a RunConfig from its JSON form in run.json."""
-    stages = tuple(StageConfig(**s) for s in data.get("stages", []))
-    return RunConfig(**{**data, "stages": stages})
+    """Rebuild a RunConfig from its JSON form in run.json, checking every field's type (RecordError)."""
+    return _parse_dataclass(RunConfig, data, "config")
+
+
+# ---- the run record: run.json parsed in one place ------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A run.json or preds.npz that is readable but wrong (missing field, wrong type); names the field."""
+
+
+def _type_name(hint: Any) -> str:
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true/false", dict: "an object"}
+    if hint in names:
+        return names[hint]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "an object"
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) if a is not type(None) else "null" for a in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """value converted to the type hint (lists to tuples, ints to floats), or RecordError naming where."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check(value, arg, where)
+            except RecordError:
+                continue
+    elif hint is Any:
+        return value
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is dict:
+        if isinstance(value, dict):
+            return value
+    elif origin is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list | tuple):
+            return tuple(_check(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    elif origin is dict:
+        key_t, val_t = typing.get_args(hint)
+        if isinstance(value, dict):
+            return {_check(k, key_t, where): _check(v, val_t, f"{where}.{k}") for k, v in value.items()}
+    elif dataclasses.is_dataclass(hint):
+        return _parse_dataclass(hint, value, where)
+    shown = type(value).__name__ if not isinstance(value, str) else f"{value[:20]!r}"
+    raise RecordError(f"{where} should be {_type_name(hint)}, not {shown}")
+
+
+def _parse_dataclass(cls: type, data: Any, where: str):
+    """cls(**data) with every field type-checked; unknown keys go to the field named by cls.EXTRA (or are ignored)."""
+    extra = getattr(cls, "EXTRA", None)
+    if not isinstance(data, dict):
+        raise RecordError(f"{where} should be an object, not {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name != extra}
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _check(data[name], hints[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecordError(f"{where} lacks {name}")
+    if extra:
+        kwargs[extra] = {k: v for k, v in data.items() if k not in known}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise RecordError(f"{where}: {err}") from err
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One row of fastai's per-epoch table, as the trainer recorded it."""
+
+    stage: int
+    epoch: int
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    error_rate: float | None = None
+    seconds: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # any other metric fastai reported
+    EXTRA: typing.ClassVar[str] = "metrics"
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "epoch") -> EpochRow:
+        return _parse_dataclass(cls, data, where)
+
+    def to_json(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "metrics"}
+        return {**row, **self.metrics}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Which dataset a run was trained on."""
+
+    name: str = ""
+    root: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json, typed and checked: what a run is and how it went. Every reader goes through this.
+
+    The JSON layout is unchanged (older runs load); keys this version does not know are kept in
+    `extra` and written back. Anything with a wrong type raises RecordError naming the field.
+    """
+
+    arch: str
+    classes: tuple[str, ...]
+    img_size: int
+    title: str
+    config: RunConfig
+    dataset: DatasetInfo = field(default_factory=DatasetInfo)
+    epochs: tuple[EpochRow, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (setup, stage0_train, ...)
+    created: float = 0.0  # time.time() when it was stored
+    trained_stages: tuple[int, ...] = ()  # stages trained in this run (earlier ones came from the parent)
+    valid_paths: tuple[str, ...] = ()  # the validation images, in the order of preds.npz
+    device: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    lr_finder: dict | None = None  # the LR finder result the student looked at before training
+    notes: str = ""  # "bn_note" in run.json
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    EXTRA: typing.ClassVar[str] = "extra"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise RecordError(f"arch {self.arch!r} is not a known architecture")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise RecordError("classes should be a non-empty list of distinct names")
+        if not 16 <= self.img_size <= 1024:
+            raise RecordError(f"img_size {self.img_size} is outside 16–1024")
+        if not math.isfinite(self.created):
+            raise RecordError("created should be a finite time stamp")
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """Parse run.json's object; RecordError names the first wrong field."""
+        if isinstance(data, dict) and "bn_note" in data:
+            data = {**{k: v for k, v in data.items() if k != "bn_note"}, "notes": data["bn_note"]}
+        return _parse_dataclass(cls, data, RECORD_FILE)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run.json object (same layout the trainer always wrote)."""
+        out = {
+            "arch": self.arch,
+            "classes": list(self.classes),
+            "img_size": self.img_size,
+            "title": self.title,
+            "config": asdict(self.config),
+            "dataset": asdict(self.dataset),
+            "epochs": [e.to_json() for e in self.epochs],
+            "timings": dict(self.timings),
+            "created": self.created,
+            "trained_stages": list(self.trained_stages),
+            "valid_paths": list(self.valid_paths),
+            "device": self.device,
+            "versions": dict(self.versions),
+            "lr_finder": self.lr_finder,
+            "bn_note": self.notes,
+        }
+        return {**self.extra, **out}
+
+    def epoch_rows(self) -> list[dict[str, Any]]:
+        """The epochs as plain dicts, for tables and charts."""
+        return [e.to_json() for e in self.epochs]
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.epochs[-1].error_rate if self.epochs else None
+
+
+def read_record(run_dir: Path) -> RunRecord:
+    """Read and check a run folder's run.json: the one place run.json is parsed."""
+    return RunRecord.from_json(read_json(Path(run_dir) / RECORD_FILE))
 
 
 # ---- run folders ----------------------------------------------------------------------------
@@ -129,53 +326,52 @@ def config_from_dict(data: dict) -> RunConfig:
 
 @dataclass
 class RunInfo:
-    """One usable run folder: its id, record and the folder itself."""
+    """One usable run folder: its id, checked record and the folder itself."""
 
     run_id: str
     path: Path
-    record: dict = field(repr=False)
+    record: RunRecord = field(repr=False)
 
     @property
     def title(self) -> str:
-        return self.record.get("title", self.run_id)
+        return self.record.title or self.run_id
 
     @property
     def created(self) -> float:
-        return float(self.record.get("created", 0))
+        return self.record.created
 
     @property
     def error_rate(self) -> float | None:
-        epochs = self.record.get("epochs") or []
-        return epochs[-1].get("error_rate") if epochs else None
+        return self.record.error_rate
 
 
-def check_run(path: Path) -> dict:
-    """The run.json of a complete run folder; raises ValueError naming what is wrong."""
+def check_run(path: Path) -> RunRecord:
+    """The checked record of a complete run folder; raises ValueError naming what is wrong."""
     path = Path(path)
     if not (path / WEIGHTS_FILE).is_file():
         raise ValueError(f"{WEIGHTS_FILE} is missing")
-    record = read_json(path / RECORD_FILE)
-    if not isinstance(record, dict):
-        raise ValueError(f"{RECORD_FILE} is not an object")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"{RECORD_FILE} lacks {', '.join(missing)}")
-    return record
+    return read_record(path)
 
 
 def list_runs(runs_dir: Path) -> tuple[list[RunInfo], list[str]]:
-    """All complete runs, newest first, and one warning per folder that was skipped."""
+    """All complete runs, newest first, and one warning line per folder that was skipped.
+
+    Repairs the registry first (repair_runs): an interrupted swap is rolled forward or back and
+    old leftovers of killed jobs are removed.
+    """
     runs, warnings = [], []
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return runs, warnings
+    repair_runs(runs_dir)
     for path in sorted(runs_dir.iterdir()):
         if path.name.startswith(".") or not path.is_dir():
             continue  # temp folders of a training in progress, the lock, the progress file
         try:
             runs.append(RunInfo(path.name, path, check_run(path)))
         except (ValueError, OSError) as err:
-            warnings.append(f"Skipped run folder {path.name}: {err}")
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            warnings.append(f"Skipped run folder {path.name}: {why}")
     runs.sort(key=lambda r: r.created, reverse=True)
     return runs, warnings
 
@@ -189,8 +385,14 @@ def find_run(runs_dir: Path, config: RunConfig) -> RunInfo | None:
         return None
 
 
-def write_run(runs_dir: Path, rid: str, weights: bytes, record: dict, preds: dict[str, np.ndarray]) -> Path:
-    """Write a complete run folder atomically: fill a hidden temp folder, then rename it into place."""
+def write_run(runs_dir: Path, rid: str, weights: bytes, record: RunRecord | dict, preds: dict[str, np.ndarray]) -> Path:
+    """Write a complete run folder atomically: fill a hidden temp folder, then rename it into place.
+
+    The record is checked first (a dict is parsed into a RunRecord), and so are the predictions:
+    nothing invalid is ever stored.
+    """
+    record = record if isinstance(record, RunRecord) else RunRecord.from_json(record)
+    check_preds(preds, len(record.classes))
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = runs_dir / f".tmp-{rid}-{uuid.uuid4().hex[:8]}"
@@ -198,10 +400,10 @@ def write_run(runs_dir: Path, rid: str, weights: bytes, record: dict, preds: dic
     try:
         atomic_write_bytes(tmp / WEIGHTS_FILE, weights)
         atomic_write_bytes(tmp / PREDS_FILE, preds_bytes(preds))
-        atomic_write_json(tmp / RECORD_FILE, record)
+        atomic_write_json(tmp / RECORD_FILE, record.to_json())
         final = runs_dir / rid
-        if final.exists():  # "retrain anyway": move the old one aside first, then swap
-            old = runs_dir / f".old-{rid}-{uuid.uuid4().hex[:8]}"
+        if final.exists():  # "retrain anyway": move the old one aside first, then swap (repair_runs finishes
+            old = runs_dir / f".old-{rid}-{uuid.uuid4().hex[:8]}"  # a swap killed between the renames)
             final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old, ignore_errors=True)
@@ -220,13 +422,41 @@ def preds_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def load_preds(run_dir: Path) -> dict[str, np.ndarray] | None:
-    """The cached validation predictions of a run (probs (N, C), targets (N,)), or None."""
+def check_preds(arrays: dict[str, np.ndarray], n_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Validation predictions checked: probs (N, C) floats, targets (N,) ints in [0, C); RecordError otherwise."""
+    if "probs" not in arrays or "targets" not in arrays:
+        raise RecordError(f"{PREDS_FILE} lacks {'probs' if 'probs' not in arrays else 'targets'}")
+    probs, targets = np.asarray(arrays["probs"]), np.asarray(arrays["targets"])
+    if probs.ndim != 2 or not np.issubdtype(probs.dtype, np.floating):
+        raise RecordError(f"{PREDS_FILE}: probs should be a 2-D float array, not {probs.ndim}-D {probs.dtype}")
+    if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer):
+        raise RecordError(f"{PREDS_FILE}: targets should be a 1-D integer array, not {targets.ndim}-D {targets.dtype}")
+    if len(targets) != len(probs):
+        raise RecordError(f"{PREDS_FILE}: {len(probs)} rows of probs but {len(targets)} targets")
+    n = probs.shape[1] if n_classes is None else n_classes
+    if probs.shape[1] != n:
+        raise RecordError(f"{PREDS_FILE}: probs has {probs.shape[1]} columns for {n} classes")
+    if len(targets) and (targets.min() < 0 or targets.max() >= n):
+        raise RecordError(f"{PREDS_FILE}: targets outside 0–{n - 1}")
+    return {**arrays, "probs": probs, "targets": targets}
+
+
+def load_preds(run_dir: Path, n_classes: int | None = None) -> dict[str, np.ndarray] | None:
+    """The cached validation predictions of a run (probs (N, C), targets (N,)), checked; None when absent.
+
+    A damaged file, pickled object arrays or wrong shapes raise RecordError with a readable reason.
+    """
     path = Path(run_dir) / PREDS_FILE
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as err:  # object arrays: numpy refuses to unpickle them
+        raise RecordError(f"{PREDS_FILE} holds Python objects, which are never loaded") from err
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise RecordError(f"{PREDS_FILE} is damaged and cannot be read") from err
+    return check_preds(arrays, n_classes)
 
 
 def save_preds(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -240,6 +470,86 @@ def delete_run(run_dir: Path) -> None:
     trash = run_dir.with_name(f".del-{run_dir.name}-{uuid.uuid4().hex[:8]}")
     run_dir.rename(trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+# ---- self-repair: interrupted swaps and leftovers of killed jobs --------------------------------
+
+LEFTOVER_AGE_S = 600  # leftovers younger than this may belong to a job that is still running
+LEFTOVER_PREFIXES = (".work-", ".tmp-", ".lrfind-", ".del-", ".old-")
+
+
+def _age(path: Path, now: float) -> float:
+    """Seconds since anything in path (a file or a folder, not descending into huge trees) last changed."""
+    try:
+        newest = path.lstat().st_mtime
+        if path.is_dir():
+            for child in path.iterdir():
+                newest = max(newest, child.lstat().st_mtime)
+    except OSError:
+        return 0.0
+    return now - newest
+
+
+def _swap_id(name: str) -> str | None:
+    """The run id in a '.old-<rid>-<hex8>' or '.tmp-<rid>-<hex8>' name."""
+    for prefix in (".old-", ".tmp-"):
+        if name.startswith(prefix) and len(name) > len(prefix) + 9 and name[-9] == "-":
+            return name[len(prefix) : -9]
+    return None
+
+
+def _complete(path: Path) -> bool:
+    try:
+        check_run(path)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def repair_runs(runs_dir: Path, max_age: float = LEFTOVER_AGE_S, now: float | None = None) -> list[str]:
+    """Put the registry back in order; returns what was done (one line each).
+
+    Runs only when no training holds the lock (it takes the lock itself, without waiting), so it
+    never touches a job in progress. A "retrain anyway" swap killed between its two renames left
+    the run only in `.old-<rid>-*` (and the new one complete in `.tmp-<rid>-*`): it is rolled
+    forward to the new copy when that is complete, else back to the old one. Leftovers of killed
+    jobs (`.work-*`, `.tmp-*`, `.lrfind-*`, `.del-*`, `.old-*`) untouched for max_age seconds are
+    removed, and so is a progress file no training owns.
+    """
+    runs_dir = Path(runs_dir)
+    try:
+        names = [p.name for p in runs_dir.iterdir()]
+    except OSError:
+        return []
+    if not any(n.startswith(LEFTOVER_PREFIXES) or n == PROGRESS_FILE for n in names):
+        return []  # the usual case: nothing to look at, no lock taken
+    done: list[str] = []
+    now = time.time() if now is None else now
+    try:
+        with training_lock(runs_dir):
+            for name in sorted(names):
+                rid = _swap_id(name)
+                if rid and name.startswith(".old-") and not (runs_dir / rid).exists():
+                    newer = sorted(runs_dir.glob(f".tmp-{rid}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+                    source = next((p for p in newer if _complete(p)), None)
+                    if source is not None:
+                        source.rename(runs_dir / rid)
+                        done.append(f"Run {rid}: finished an interrupted retrain (kept the new copy).")
+                    elif _complete(runs_dir / name):
+                        (runs_dir / name).rename(runs_dir / rid)
+                        done.append(f"Run {rid}: restored after an interrupted retrain (kept the old copy).")
+            for path in sorted(runs_dir.iterdir()):
+                if path.name.startswith(LEFTOVER_PREFIXES) and _age(path, now) >= max_age:
+                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                    done.append(f"Removed {path.name}, left by a job that was stopped.")
+            if (runs_dir / PROGRESS_FILE).exists():  # we hold the lock: no training owns it
+                clear_progress(runs_dir)
+                done.append("Removed the progress file of a training that was stopped.")
+    except TrainingBusy:
+        return []  # a training runs now: its folders are live, repair later
+    except OSError:
+        pass  # a read-only or vanished folder: nothing more to do now
+    return done
 
 
 def config_as_dict(config: RunConfig) -> dict[str, Any]:

@@ -40,8 +40,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read JSON; raises ValueError with the path in the message when it is broken."""
+    """Read JSON; raises ValueError naming the file (not its folder: students read it) when it is broken."""
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read {path}: {err}") from err
+    except OSError as err:
+        raise ValueError(f"cannot read {Path(path).name}: {err.strerror or type(err).__name__}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {Path(path).name}: {err}") from err

@@ -259,7 +259,7 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
         if parent is None:
             raise runs.ConfigError("Train the earlier stage first: its run is not stored.")
         load_weights(model, parent.path / "model.pt")
-        prior = list(parent.record.get("epochs", []))
+        prior = parent.record.epoch_rows()
     learn = make_learner(dls, model, config, work)
     return learn, prior, device
 
@@ -343,7 +343,7 @@ def train_run(
             shutil.rmtree(work, ignore_errors=True)
             runs.clear_progress(runs_dir)
             runs.clear_stop(runs_dir)
-        return TrainResult(RunInfo(rid, path, record), reused=False)
+        return TrainResult(RunInfo(rid, path, runs.check_run(path)), reused=False)
 
 
 def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:

@@ -16,10 +16,10 @@ from core.datasets import (
     plural,
     split_counts,
 )
-from core.images import ImageError
+from core.images import IMAGE_SUFFIXES, ImageError, public_reason
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
 from core.own_classes import OwnClassesStore
-from core.settings import data_dir, sub_dir
+from core.settings import FolderRefused, data_dir, open_allowed, sub_dir
 from core.storage import stable_hash
 from ui.data import file_list, thumbnail, try_labels
 from ui.frame import ensure_app_frame
@@ -52,7 +52,7 @@ tab_pets, tab_folder, tab_zip, tab_own = st.tabs(
 with tab_pets:
     found = pets.find_pets(base)
     if found:
-        st.success(f"Oxford-IIIT Pet is on this machine: `{found}`")
+        st.success("Oxford-IIIT Pet is in the data folder.")
         if st.button("Use Oxford-IIIT Pet", key="data_use_pets"):
             activate(pets.pets_spec(found), "Now using Oxford-IIIT Pet.")
     else:
@@ -87,7 +87,7 @@ with tab_pets:
                 except DatasetError as err:
                     st.error(str(err))
                 else:
-                    activate(pets.pets_spec(images), f"Using the local copy at {images}.")
+                    activate(pets.pets_spec(images), "Using the local copy of Oxford-IIIT Pet.")
 
 with tab_folder:
     folder = st.text_input("Folder of images (searched recursively)", key=keep("data_folder_path"))
@@ -99,9 +99,10 @@ with tab_folder:
         key=keep("data_folder_label_from", options=["regex", "parent"]),
     )
     if st.button("Use this folder", key="data_folder_go") and folder.strip():
-        path = Path(folder.strip()).expanduser()
-        if not path.is_dir():
-            st.error(f"Folder not found: `{path}`")
+        try:  # only folders the server shares (PETLAB_FOLDERS); one answer for missing/unreadable/forbidden
+            path = open_allowed(folder.strip(), want="dir", base=base)
+        except FolderRefused as err:
+            st.error(str(err))
         else:
             try:
                 spec = folder_spec(path.name, "folder", path, label_from=label_from)
@@ -110,7 +111,7 @@ with tab_folder:
             else:
                 inner = Path(spec.root).relative_to(path.resolve())
                 wrapped = f" (read from `{inner}`, the folder that holds the images)" if inner.parts else ""
-                activate(spec, f"Now using the folder {path}{wrapped}.")
+                activate(spec, f"Now using the folder {path.name}{wrapped}.")
 
 with tab_zip:
     st.caption(
@@ -235,12 +236,17 @@ if spec is None:
 st.header(f"2 · Label: {spec.name}")
 root = Path(spec.root)
 if not root.is_dir():
-    st.error(f"The dataset folder `{root}` no longer exists. Choose another dataset above.")
+    st.error(f"The dataset folder of {spec.name} no longer exists. Choose another dataset above.")
     st.stop()
 try:
     rel_paths = tuple(file_list(str(root), folder_signature(root)))
 except DatasetError as err:
     st.error(str(err))
+    st.stop()
+if not rel_paths:
+    st.warning(
+        f"No images found in {spec.name} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}). Choose another dataset above."
+    )
     st.stop()
 
 ds_key = stable_hash(spec.root, 8)  # labelling widgets are per dataset: switching datasets resets them
@@ -313,8 +319,11 @@ items = scan.items
 st.header("3 · Explore")
 for check in check_dataset(scan):  # datasets that cannot teach anything are named before training
     st.warning(check.message, icon="⚠️")
-if scan.corrupt:
-    st.warning(f"{plural(len(scan.corrupt), 'file')} could not be read and are left out (listed at the bottom).")
+if scan.corrupt or scan.skipped:
+    st.warning(
+        f"{plural(len(scan.corrupt) + len(scan.skipped), 'file')} could not be read or used and are left out "
+        "(listed at the bottom)."
+    )
 
 st.subheader("Class balance")
 st.caption(
@@ -341,7 +350,7 @@ for i, row in enumerate(rows.itertuples()):
         try:
             st.image(thumbnail(row.path, 160, Path(row.path).stat().st_mtime), caption=row.label, width="stretch")
         except (OSError, ValueError) as err:
-            st.caption(f"⚠️ {row.rel}: {err}")
+            st.caption(f"⚠️ {row.rel}: {public_reason(err, row.path)}")
 
 st.subheader("Image sizes")
 st.caption("Photos come in every size, read here from the file headers only. The model needs one size: Resize(224).")
@@ -370,13 +379,16 @@ sample_path = rows.iloc[0]["path"] if len(rows) else items.iloc[0]["path"]
 try:
     sample = thumbnail(sample_path, 224, Path(sample_path).stat().st_mtime)
 except (OSError, ValueError) as err:
-    st.warning(f"Could not open {sample_path}: {err}")
+    st.warning(f"Could not open {Path(sample_path).name}: {public_reason(err, sample_path)}")
 else:
     c1, c2 = st.columns([1, 3])
     c1.image(sample, caption=Path(sample_path).name, width="stretch")
     c2.dataframe(exploration.normalisation_table(sample), hide_index=True)
     st.plotly_chart(exploration.channel_histogram_figure(sample), key="data_hist")
 
-if scan.corrupt:
+if scan.corrupt or scan.skipped:
     st.subheader("Unreadable files")
-    st.dataframe([{"file": rel, "problem": why} for rel, why in scan.corrupt], hide_index=True)
+    st.caption(
+        "Left out: damaged images, links whose target is gone or outside the folder, sockets, unreadable folders."
+    )
+    st.dataframe([{"file": rel, "problem": why} for rel, why in [*scan.corrupt, *scan.skipped]], hide_index=True)

@@ -24,14 +24,18 @@ if not run_id:
 run = run_record(run_id)
 if run is None:
     st.stop()
-preds = run_predictions(str(run.path), (run.path / WEIGHTS_FILE).stat().st_mtime)
+try:
+    preds = run_predictions(str(run.path), (run.path / WEIGHTS_FILE).stat().st_mtime, len(run.record.classes))
+except ValueError as err:  # runs.RecordError: damaged preds.npz, object arrays, wrong shapes
+    st.warning(f"This run's stored predictions cannot be used ({err}): retrain it to interpret it.")
+    st.stop()
 if preds is None or "probs" not in preds:
     st.warning("This run has no stored validation predictions (preds.npz): retrain it to interpret it.")
     st.stop()
 
-classes = list(run.record["classes"])
+classes = list(run.record.classes)
 probs, targets = preds["probs"], preds["targets"]
-paths = list(run.record.get("valid_paths") or [""] * len(targets))
+paths = list(run.record.valid_paths or [""] * len(targets))
 pred_idx = probs.argmax(1)
 cm = interp.confusion_matrix(targets, pred_idx, len(classes))
 err = interp.error_rate(probs, targets)

@@ -7,7 +7,7 @@ import streamlit as st
 from core import models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
 from ui.frame import ensure_app_frame
-from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui, run_label
+from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui, run_label, run_record
 from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
 
 ensure_app_frame()
@@ -178,11 +178,12 @@ elif c1.button("▶ Train stage 1 (frozen)", type="primary", key="train_go1", di
 
 shown = st.session_state.get("train_last_run")
 if shown and (runs_dir() / shown).is_dir():
-    record = runs.check_run(runs_dir() / shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
+    shown_run = run_record(shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
+    record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
     if record:
-        st.subheader(f"Run {shown}: {record['title']}")
-        st.plotly_chart(training.loss_figure(record["epochs"]), key="train_run_chart")
-        st.dataframe(training.epochs_table(record["epochs"]), hide_index=True)
+        st.subheader(f"Run {shown}: {record.title}")
+        st.plotly_chart(training.loss_figure(record.epoch_rows()), key="train_run_chart")
+        st.dataframe(training.epochs_table(record.epoch_rows()), hide_index=True)
 
 # ---- stage 2 ----------------------------------------------------------------------------------
 st.header("3 · Stage 2: unfreeze, discriminative learning rates")
@@ -233,8 +234,8 @@ else:
                 "run": r.run_id,
                 "title": r.title,
                 "error_rate": r.error_rate,
-                "epochs": len(r.record.get("epochs", [])),
-                "train time (s)": round(sum(r.record.get("timings", {}).values()), 1),
+                "epochs": len(r.record.epochs),
+                "train time (s)": round(sum(r.record.timings.values()), 1),
                 "active": "✓" if st.session_state.get(ACTIVE_RUN) == r.run_id else "",
             }
             for r in found
@@ -251,6 +252,6 @@ else:
     metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
-        training.runs_figure([(labels[i], by_id[i].record.get("epochs", [])) for i in overlay], metric),
+        training.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
         key="train_overlay_chart",
     )

@@ -17,6 +17,7 @@ def data_folder(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PETLAB_DATA", str(folder))
     monkeypatch.delenv("TORCH_HOME", raising=False)
     monkeypatch.delenv("PETLAB_DATASET", raising=False)
+    monkeypatch.delenv("PETLAB_FOLDERS", raising=False)
     return folder
 
 

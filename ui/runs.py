@@ -54,9 +54,12 @@ def run_picker_ui(key: str, label: str = "Active run") -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_predictions(run_dir: str, stamp: float) -> dict | None:
-    """The run's cached validation predictions (probs, targets); `stamp` (mtime) invalidates it."""
-    return runs.load_preds(Path(run_dir))
+def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
+    """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
+
+    Raises runs.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
+    """
+    return runs.load_preds(Path(run_dir), n_classes)
 
 
 def run_record(run_id: str) -> runs.RunInfo | None:

@@ -13,12 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import datasets, models, pets
+from core import datasets, models, pets, runs
 from core.datasets import DatasetScan, DatasetSpec, noun_for
 from core.labels import PETS_PATTERN
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
 from core.settings import data_dir, sub_dir
-from core.storage import read_json
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
@@ -140,10 +139,10 @@ def active_model_title() -> str:
     if run_dir is None:
         return f"ImageNet-pretrained {st.session_state.get(DEFAULT_ARCH_KEY, 'mobilenet_v2')} (no run chosen)"
     try:
-        record = read_json(run_dir / models.RECORD_FILE)
-    except ValueError:
+        record = runs.read_record(run_dir)
+    except (ValueError, OSError):
         return f"run {run_dir.name} (record unreadable)"
-    return f"{record.get('title') or record.get('arch', '?')} · run `{run_dir.name[:8]}`"
+    return f"{record.title or record.arch} · run `{run_dir.name[:8]}`"
 
 
 def sidebar(slot=None) -> None:

@@ -55,7 +55,10 @@ def streamlit_server(data: Path, images: Path | None, extra_env: dict[str, str] 
         extra_env: more environment for the server (e.g. $PETLAB_FOLDERS).
     """
     port = _free_port()
-    env = dict(os.environ, PETLAB_DATA=str(data), **(extra_env or {}))
+    env = dict(os.environ, PETLAB_DATA=str(data))
+    # the folders a student may open: pytest's base folder, where every test makes its datasets
+    env["PETLAB_FOLDERS"] = str(data.parent.parent)
+    env.update(extra_env or {})
     env.pop("TORCH_HOME", None)
     env.pop("PETLAB_DATASET", None)
     if images is not None:

@@ -2,12 +2,13 @@
 
 import io
 import stat
+import tarfile
 import zipfile
 
 import pytest
 from PIL import Image
 
-from core.archives import ArchiveError, extract_zip
+from core.archives import ArchiveError, extract_tgz, extract_zip
 
 
 def jpeg_bytes(size=(8, 8), colour=(200, 10, 10)) -> bytes:
@@ -83,3 +84,56 @@ def test_pixel_limit_per_image(tmp_path):
 def test_not_a_zip(tmp_path):
     with pytest.raises(ArchiveError, match="Not a readable .zip"):
         extract_zip(io.BytesIO(b"PK but not really"), tmp_path / "out")
+
+
+def test_refused_zip_leaves_no_folder(tmp_path):
+    with pytest.raises(ArchiveError):
+        extract_zip(make_zip({f"{i}.jpg": jpeg_bytes() for i in range(5)}), tmp_path / "out", max_files=4)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ArchiveError):
+        extract_zip(io.BytesIO(b"PK but not really"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    report = extract_zip(make_zip({"notes.txt": b"hi"}), tmp_path / "out")
+    assert not report.extracted and not (tmp_path / "out").exists()
+
+
+def _tgz(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            data = b"x" if kind == tarfile.REGTYPE else b""
+            info.size = len(data)
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = "pets/images/a_1.jpg"  # a link inside the archive is refused too
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "why"),
+    [
+        ("/tmp/petlab-abs-Y", tarfile.REGTYPE, "absolute path"),
+        ("../../petlab-up-X", tarfile.REGTYPE, "outside"),
+        ("pets/images/link.jpg", tarfile.SYMTYPE, "is a link"),
+        ("pets/images/hard.jpg", tarfile.LNKTYPE, "is a link"),
+        ("pets/images/dev", tarfile.CHRTYPE, "device"),
+        ("pets/images/fifo", tarfile.FIFOTYPE, "device, pipe"),
+    ],
+)
+def test_tgz_refuses_escapes_links_and_devices(tmp_path, name, kind, why):
+    archive = _tgz(tmp_path / "bad.tgz", [("pets/images/a_1.jpg", tarfile.REGTYPE), (name, kind)])
+    target = tmp_path / "data" / "pets"
+    with pytest.raises(ArchiveError, match=why) as info:
+        extract_tgz(archive, target)
+    assert "bad.tgz" in str(info.value) and str(tmp_path) not in str(info.value)
+    assert not target.exists() and not (tmp_path / "data" / "pets.partial").exists()
+    assert not (tmp_path / "petlab-up-X").exists()
+
+
+def test_tgz_limits_and_good_archive(tmp_path):
+    archive = _tgz(tmp_path / "ok.tgz", [(f"pets/images/a_{i}.jpg", tarfile.REGTYPE) for i in range(3)])
+    with pytest.raises(ArchiveError, match="more than 2 members"):
+        extract_tgz(archive, tmp_path / "out", max_files=2)
+    target = extract_tgz(archive, tmp_path / "out")
+    assert sorted(p.name for p in (target / "images").iterdir()) == ["a_0.jpg", "a_1.jpg", "a_2.jpg"]

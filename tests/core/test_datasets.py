@@ -116,6 +116,72 @@ def test_header_sizes_match_pil_for_every_format(tmp_path):
         assert read_header(tmp_path / name) == (53, 37), name
 
 
+def _hostile_folder(tmp_path):
+    """Pets-like images plus what /etc or / hold: a dangling link, a socket, a pipe, a link out."""
+    import os
+    import socket
+
+    root = make_pets_like(tmp_path / "ds", n_per_class=2)
+    (root / "gone_1.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    outside = tmp_path / "secret_1.jpg"
+    Image.new("RGB", (8, 8)).save(outside)
+    (root / "secret_1.jpg").symlink_to(outside)
+    (root / "inside_1.jpg").symlink_to(root / "pug_1.jpg")  # a link within the folder is fine
+    os.mkfifo(root / "pipe_1.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "sock_1.jpg"))
+    (root / "sub").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "sub" / "pug_7.jpg")
+    return root, sock
+
+
+def test_scan_skips_links_sockets_and_pipes(tmp_path):
+    root, sock = _hostile_folder(tmp_path)
+    try:
+        result = scan_dataset(pets_spec(root))
+        signature = folder_signature(root)  # the review: os.stat on a dangling link crashed every page
+    finally:
+        sock.close()
+    assert signature
+    skipped = dict(result.skipped)
+    assert set(skipped) == {"gone_1.jpg", "secret_1.jpg", "pipe_1.jpg", "sock_1.jpg"}
+    assert "dangling" in skipped["gone_1.jpg"] and "outside" in skipped["secret_1.jpg"]
+    assert "not a regular file" in skipped["pipe_1.jpg"]
+    assert "inside_1.jpg" in set(result.items["rel"]) and "sub/pug_7.jpg" in set(result.items["rel"])
+    assert result.n_images == 12 + 2 and not result.corrupt
+    assert all(str(tmp_path) not in why for why in skipped.values())
+
+
+def test_unreadable_folder_is_listed_not_raised(tmp_path, monkeypatch):
+    import os
+
+    root = make_pets_like(tmp_path / "ds", n_per_class=2)
+    (root / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = scan_dataset(pets_spec(root))
+    assert result.n_images == 12
+    assert result.skipped == [("locked", "folder cannot be read: Permission denied")]
+    assert folder_signature(root)
+
+
+def test_messages_name_no_server_path(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError) as info:
+        scan_dataset(DatasetSpec(name="e", kind="folder", root=str(tmp_path / "empty")))
+    assert str(tmp_path) not in str(info.value)
+    root = make_pets_like(tmp_path / "ds", n_per_class=1)
+    (root / "Bengal_99.jpg").write_bytes(b"GIF89a broken")
+    result = scan_dataset(pets_spec(root))
+    assert result.corrupt and all(str(tmp_path) not in why for _, why in result.corrupt)
+
+
 # ---------------------------------------------------------------- wrapping folders and dataset checks
 def zip_of(folder, zip_path):
     """Zip a folder the way 'Compress fashion' does: every member starts with the folder's name."""

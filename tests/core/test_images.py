@@ -195,3 +195,26 @@ def test_load_image_file_missing_and_ok(tmp_path):
     path = tmp_path / "ok.png"
     gradient_rgb().save(path)
     assert load_image_file(path).image.size == (60, 40)
+
+
+def test_palette_gif_without_transparency_gets_no_transparency_note():
+    img = Image.new("P", (10, 10), 1)
+    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    buf = io.BytesIO()
+    img.save(buf, "GIF")
+    loaded = load_image_bytes(buf.getvalue(), "p.gif")
+    assert loaded.image.getpixel((1, 1)) == (0, 255, 0)
+    assert not any("transparent" in n for n in loaded.notes)
+
+
+def test_opaque_rgba_gets_no_transparency_note():
+    buf = io.BytesIO()
+    Image.new("RGBA", (10, 10), (1, 2, 3, 255)).save(buf, "PNG")
+    assert not any("transparent" in n for n in load_image_bytes(buf.getvalue(), "o.png").notes)
+
+
+def test_size_limit_reads_as_the_readme_says():
+    from core.images import MAX_BYTES
+
+    with pytest.raises(ImageError, match="the limit is 50 MB"):
+        load_image_bytes(b"x" * (MAX_BYTES + 1), "big.jpg")

@@ -60,3 +60,24 @@ def test_parent_labels():
 
 def test_cat_breeds_are_capitalised():
     assert is_cat_breed("Siamese") and not is_cat_breed("pug")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name"), [(r"^(a|aa)+$", "a" * 34 + "!.jpg"), (r"^(\w|\w\w)+$", "b" * 34 + "!.jpg")]
+)
+def test_catastrophic_pattern_is_stopped_with_a_message(pattern, name):
+    """The review froze the server with nested repetition; the match budget stops it instead."""
+    with pytest.raises(LabelError, match="took longer than 0.3 s"):
+        label_files(["ok_1.jpg", name], pattern, budget=0.3)
+
+
+def test_budget_covers_all_files_together():
+    names = [f"{'a' * 26}!{i}.jpg" for i in range(50)]  # each alone is fast enough; fifty are not
+    with pytest.raises(LabelError, match="took longer"):
+        label_files(names, r"^(a|aa)+$", budget=0.05)
+
+
+def test_no_group_example_keeps_its_backslashes_in_markdown():
+    with pytest.raises(LabelError) as info:
+        compile_pattern(r"^\w+\.jpg$")
+    assert r"`^(.+)_\d+\.jpg$`" in str(info.value)  # in backticks: st.error's markdown keeps the backslashes

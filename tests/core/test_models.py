@@ -74,7 +74,9 @@ def test_run_weights_round_trip(tmp_path):
     model = models.create_model("resnet18", 4, pretrained=False).eval()
     run = tmp_path / "run1"
     models.save_weights(model, run / models.WEIGHTS_FILE)
-    atomic_write_json(run / models.RECORD_FILE, {"arch": "resnet18", "classes": list("abcd"), "img_size": 64})
+    config = {"dataset": "d", "arch": "resnet18", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+    record = {"arch": "resnet18", "classes": list("abcd"), "img_size": 64, "title": "r", "config": config}
+    atomic_write_json(run / models.RECORD_FILE, record)
     loaded = models.load_run_model(run)
     assert loaded.kind == "run" and loaded.classes == list("abcd") and loaded.img_size == 64
     x = torch.randn(1, 3, 64, 64)
@@ -93,3 +95,16 @@ def test_preprocess_resizes_crops_and_normalises():
 
 def test_pick_device_is_cpu_here():
     assert models.pick_device().type in {"cpu", "cuda", "mps"}
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this code must never run",))
+
+
+def test_pickled_weights_are_refused_without_suggesting_weights_only_false(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"weight": _Evil()}, path)
+    with pytest.raises(ValueError) as info:
+        models.load_weights(models.create_model("resnet18", 2, pretrained=False), path)
+    assert "weights_only" not in str(info.value) and "never loaded" in str(info.value)

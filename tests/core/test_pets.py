@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import io
 import tarfile
 import threading
 from pathlib import Path
@@ -59,8 +60,8 @@ def test_offline_download_says_what_to_do(data_folder):
     with pytest.raises(DatasetError) as info:
         pets.download_pets(data_folder, url="http://127.0.0.1:9/oxford-iiit-pet.tgz", timeout=2)
     message = str(info.value)
-    assert pets.ARCHIVE_NAME in message
-    assert str(pets.archive_dir(data_folder) / pets.ARCHIVE_NAME) in message
+    assert pets.ARCHIVE_NAME in message and "archive/" in message
+    assert str(data_folder) not in message  # students read it: no server paths
 
 
 def test_archive_already_in_place_is_extracted_without_network(tmp_path, data_folder):
@@ -73,7 +74,8 @@ def test_archive_already_in_place_is_extracted_without_network(tmp_path, data_fo
     assert len(list(images.glob("*.jpg"))) == 18
 
 
-def test_local_archive_and_folder(tmp_path, data_folder):
+def test_local_archive_and_folder(tmp_path, data_folder, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(tmp_path))
     archive = make_pets_archive(tmp_path)
     images = pets.use_local_pets(archive, data_folder)
     assert images == pets.pets_folder(data_folder) / "images"
@@ -81,8 +83,9 @@ def test_local_archive_and_folder(tmp_path, data_folder):
     assert pets.use_local_pets(tmp_path / "src" / "oxford-iiit-pet", data_folder).name == "images"
 
 
-def test_local_copy_errors(tmp_path, data_folder):
-    with pytest.raises(DatasetError, match="Nothing at"):
+def test_local_copy_errors(tmp_path, data_folder, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(tmp_path))
+    with pytest.raises(DatasetError, match="Cannot open"):
         pets.use_local_pets(tmp_path / "missing.tgz", data_folder)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no images"):
@@ -91,3 +94,76 @@ def test_local_copy_errors(tmp_path, data_folder):
     bad.write_bytes(b"not a tar at all")
     with pytest.raises(DatasetError, match="Cannot extract"):
         pets.use_local_pets(bad, data_folder)
+
+
+def hostile_tgz(folder: Path) -> Path:
+    """A .tgz whose members climb out with '../' and name an absolute path (the review's attack)."""
+    archive = folder / "serve" / pets.ARCHIVE_NAME
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("oxford-iiit-pet/images/a_1.jpg", "../../../../" + str(folder / "escaped-X").lstrip("/"),
+                     str(folder / "escaped-Y")):  # fmt: skip
+            data = b"owned"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def serve(folder: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_hostile_tgz_by_url_writes_nothing_outside(tmp_path, data_folder):
+    archive = hostile_tgz(tmp_path)
+    server = serve(archive.parent)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{pets.ARCHIVE_NAME}"
+        with pytest.raises(DatasetError, match="refused") as info:
+            pets.download_pets(data_folder, url=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "escaped-X").exists() and not (tmp_path / "escaped-Y").exists()
+    assert not list(tmp_path.rglob("escaped-*"))
+    assert not pets.pets_folder(data_folder).exists()
+    assert str(data_folder) not in str(info.value)  # the message names the archive, not server folders
+    assert not (pets.archive_dir(data_folder) / pets.ARCHIVE_NAME).exists()  # the bad download is removed
+
+
+def test_links_and_devices_refuse_a_tgz(tmp_path, data_folder, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(tmp_path))
+    for kind in (tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE):
+        archive = tmp_path / f"pets-{kind!r}.tgz".replace("'", "")
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo("oxford-iiit-pet/images/link_1.jpg")
+            info.type, info.linkname = kind, "/etc/passwd"
+            tar.addfile(info)
+        with pytest.raises(DatasetError, match="refused"):
+            pets.use_local_pets(archive, data_folder)
+        assert not pets.pets_folder(data_folder).exists()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.tgz", "/etc/passwd", "http:///x.tgz"])
+def test_only_http_urls_are_fetched(url, data_folder):
+    with pytest.raises(DatasetError, match="Only http"):
+        pets.download_pets(data_folder, url=url)
+    assert not list(pets.archive_dir(data_folder).glob("*"))
+
+
+def test_local_copy_is_no_path_oracle(tmp_path, data_folder):
+    """Missing, unreadable and existing-but-forbidden paths get the same answer."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    locked = tmp_path / "locked.tgz"
+    locked.write_bytes(b"x")
+    locked.chmod(0)
+    answers = set()
+    for path in (tmp_path / "missing", secret, locked, Path("/etc")):
+        with pytest.raises(DatasetError) as info:
+            pets.use_local_pets(path, data_folder)
+        answers.add(str(info.value).replace(str(path), "<typed>"))
+    assert len(answers) == 1

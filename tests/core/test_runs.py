@@ -1,11 +1,12 @@
 """Runs on disk: stable ids sensitive to every field, atomic folders, skipping broken ones, the lock."""
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def test_run_id_changes_with_every_config_and_stage_field():
 
 
 def _record(**extra):
-    return {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": {}, **extra}
+    return {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": asdict(CONFIG),
+            **extra}  # fmt: skip
 
 
 def test_write_and_list_runs_skips_broken_folders(tmp_path):
@@ -141,3 +143,147 @@ def test_validate_rejects_untrainable_configs():
     assert CONFIG.parent() is None
     two = replace(CONFIG, stages=(STAGE, replace(STAGE, unfreeze=True)))
     assert two.parent() == CONFIG and "unfrozen" in two.title()
+
+
+def _write_raw(runs_dir: Path, name: str, record) -> Path:
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    (folder / WEIGHTS_FILE).write_bytes(b"w")
+    (folder / RECORD_FILE).write_text(json.dumps(record))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"created": "yesterday"}, "created"),  # the review: ValueError in the runs sort, every page down
+        ({"epochs": "oops"}, "epochs"),  # the review: AttributeError
+        ({"classes": 5}, "classes"),  # the review: Interpretation raised
+        ({"classes": []}, "classes"),
+        ({"img_size": "64"}, "img_size"),
+        ({"img_size": True}, "img_size"),
+        ({"title": None}, "title"),
+        ({"epochs": [{"stage": 0, "epoch": "first"}]}, "epoch"),
+        ({"timings": {"setup": "slow"}}, "timings"),
+        ({"config": {"dataset": 3}}, "dataset"),
+        ({"config": {"dataset": "x", "stages": [{"epochs": 1.5, "lr_max": 1e-3}]}}, "epochs"),
+        ({"arch": "not_a_net"}, "arch"),
+        ({"created": float("nan")}, "created"),
+    ],
+)
+def test_wrong_types_make_a_skipped_run_with_one_warning(tmp_path, change, field):
+    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
+    runs.write_run(tmp_path, "good", b"weights", _record(created=2), preds)
+    _write_raw(tmp_path, "bad", _record(**change))
+    found, warnings = runs.list_runs(tmp_path)
+    assert [r.run_id for r in found] == ["good"]
+    assert len(warnings) == 1 and warnings[0].startswith("Skipped run folder bad:") and field in warnings[0]
+    assert str(tmp_path) not in warnings[0]
+    with pytest.raises(runs.RecordError):
+        runs.check_run(tmp_path / "bad")
+
+
+def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
+    raw = _record(
+        created=5,
+        epochs=[{"stage": 0, "epoch": 0, "train_loss": 1, "valid_loss": 0.5, "error_rate": 0.25, "seconds": 3,
+                 "accuracy": 0.75}],
+        timings={"setup": 1}, trained_stages=[0], valid_paths=["a.jpg"], device="cpu",
+        versions={"torch": "2"}, lr_finder={"lrs": [1e-3]}, bn_note="note", future_field={"kept": True},
+        dataset={"name": "pets", "root": "/r", "fingerprint": "f"},
+    )  # fmt: skip
+    record = runs.RunRecord.from_json(raw)
+    assert record.config == CONFIG and record.classes == ("a", "b") and record.created == 5.0
+    assert record.epochs[0].train_loss == 1.0 and record.epochs[0].metrics == {"accuracy": 0.75}
+    assert record.error_rate == 0.25 and record.notes == "note" and record.dataset.name == "pets"
+    assert record.extra == {"future_field": {"kept": True}}
+    again = json.loads(json.dumps(record.to_json()))
+    assert runs.RunRecord.from_json(again) == record
+    assert set(again) == set(raw) and again["bn_note"] == "note"  # the run.json layout is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.title = "x"
+
+
+def test_write_run_refuses_invalid_records_and_preds(tmp_path):
+    good = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
+    with pytest.raises(runs.RecordError):
+        runs.write_run(tmp_path, "r", b"w", _record(created="now"), good)
+    with pytest.raises(runs.RecordError, match="columns"):
+        runs.write_run(tmp_path, "r", b"w", _record(), {"probs": np.zeros((2, 3), np.float32), "targets": [0, 1]})
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"probs": np.array([{"x": 1}, None], dtype=object), "targets": np.array([0, 1])}, "Python objects"),
+        ({"probs": np.zeros((2, 3), np.float32), "targets": np.array([0, 1])}, "3 columns for 2"),
+        ({"probs": np.zeros(2, np.float32), "targets": np.array([0, 1])}, "2-D"),
+        ({"probs": np.zeros((2, 2), np.float32), "targets": np.array([0.0, 1.0])}, "integer"),
+        ({"probs": np.zeros((2, 2), np.float32), "targets": np.array([0, 5])}, "outside"),
+        ({"probs": np.zeros((2, 2), np.float32), "targets": np.array([0])}, "1 targets"),
+        ({"probs": np.zeros((2, 2), np.float32)}, "lacks targets"),
+    ],
+)
+def test_bad_preds_raise_a_record_error(tmp_path, arrays, match):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    np.savez(folder / runs.PREDS_FILE, **arrays)
+    with pytest.raises(runs.RecordError, match=match):
+        runs.load_preds(folder, n_classes=2)
+
+
+def test_damaged_preds_file(tmp_path):
+    (tmp_path / runs.PREDS_FILE).write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(runs.RecordError):
+        runs.load_preds(tmp_path)
+
+
+def _killed_swap(runs_dir: Path, new_complete: bool) -> None:
+    """The state 'Retrain anyway' leaves when killed between its two renames."""
+    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
+    runs.write_run(runs_dir, "r1", b"old", _record(created=1), preds)
+    (runs_dir / "r1").rename(runs_dir / ".old-r1-aaaaaaaa")
+    tmp = runs_dir / ".tmp-r1-bbbbbbbb"
+    runs.write_run(runs_dir, "staging", b"new", _record(created=2), preds).rename(tmp)
+    if not new_complete:
+        (tmp / RECORD_FILE).unlink()
+
+
+@pytest.mark.parametrize(("new_complete", "weights"), [(True, b"new"), (False, b"old")])
+def test_interrupted_retrain_is_rolled_forward_or_back(tmp_path, new_complete, weights):
+    _killed_swap(tmp_path, new_complete)
+    found, warnings = runs.list_runs(tmp_path)  # listing repairs the registry
+    assert [r.run_id for r in found] == ["r1"] and not warnings
+    assert (tmp_path / "r1" / WEIGHTS_FILE).read_bytes() == weights
+
+
+def test_leftovers_of_killed_jobs_are_removed_when_old_and_unlocked(tmp_path):
+    for name in (".work-abc", ".tmp-r9-cccccccc", ".lrfind-xyz", ".del-r8-dddddddd"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.pt").write_bytes(b"x" * 100)
+    runs.write_progress(tmp_path, {"title": "killed run"})
+    now = time.time()
+    assert runs.repair_runs(tmp_path, max_age=600, now=now) == [
+        "Removed the progress file of a training that was stopped."
+    ]  # young leftovers may belong to a live job: kept
+    assert (tmp_path / ".work-abc").exists() and runs.read_progress(tmp_path) is None
+
+    holding, release = threading.Event(), threading.Event()
+
+    def training():
+        with runs.training_lock(tmp_path):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=training)
+    thread.start()
+    holding.wait(5)
+    assert runs.repair_runs(tmp_path, max_age=600, now=now + 3600) == []  # a live training: nothing touched
+    release.set()
+    thread.join()
+    assert (tmp_path / ".work-abc").exists()
+
+    done = runs.repair_runs(tmp_path, max_age=600, now=now + 3600)
+    assert len(done) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runs.LOCK_FILE]

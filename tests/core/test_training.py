@@ -48,14 +48,14 @@ def test_lr_finder_returns_curve_and_suggestions(tiny):
 def test_frozen_then_unfrozen_lower_the_loss(tiny):
     scan, runs_dir, features_dir = tiny
     frozen = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
-    epochs = frozen.run.record["epochs"]
+    epochs = frozen.run.record.epoch_rows()
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
     assert epochs[-1]["error_rate"] < 1 - 1 / len(CLASSES)  # better than chance
 
     both = training.train_run(config(scan, SLOW, UNFROZEN), scan, runs_dir, features_dir)
-    assert both.run.record["trained_stages"] == [1]  # stage 1 came from the stored frozen run
-    stage1 = [e for e in both.run.record["epochs"] if e["stage"] == 1]
+    assert both.run.record.trained_stages == (1,)  # stage 1 came from the stored frozen run
+    stage1 = [e for e in both.run.record.epoch_rows() if e["stage"] == 1]
     assert len(stage1) == 3 and stage1[-1]["train_loss"] < stage1[0]["train_loss"]
 
     again = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
@@ -67,8 +67,8 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
     cfg = config(scan, FAST)
     result = training.train_run(cfg, scan, runs_dir, features_dir)
     record = result.run.record
-    assert record["epochs"][-1]["train_loss"] < record["epochs"][0]["train_loss"]
-    assert "BatchNorm" in record["bn_note"]
+    assert record.epochs[-1].train_loss < record.epochs[0].train_loss
+    assert "BatchNorm" in record.notes
     loaded = load_run_model(result.run.path)  # the ordinary run format: Sequential(body, head)
     assert loaded.classes == list(CLASSES) and loaded.img_size == 48
 

@@ -67,12 +67,74 @@ def test_missing_folder_is_a_clear_message(tmp_path):
     assert any("no longer exists" in e.value for e in at.error)
 
 
-def test_local_folder_tab_rejects_missing_path(tmp_path):
+def _try_folder(typed: str) -> AppTest:
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
-    at.text_input(key="data_folder_path").set_value(str(tmp_path / "missing")).run()
+    at.text_input(key="data_folder_path").set_value(typed).run()
     at.button(key="data_folder_go").click().run()
     assert not at.exception
-    assert any("Folder not found" in e.value for e in at.error)
+    return at
+
+
+def test_local_folder_tab_rejects_missing_path(tmp_path):
+    at = _try_folder(str(tmp_path / "missing"))
+    assert any("Cannot open" in e.value for e in at.error)
+
+
+def test_local_folder_is_no_path_oracle_and_no_browser(tmp_path, pets_like):
+    """The review browsed /usr/share/icons; missing, unreadable and forbidden paths answered differently."""
+    answers = []
+    for typed in (str(tmp_path / "missing"), "/etc", "/usr/share", str(pets_like)):  # pets_like is not shared
+        at = _try_folder(typed)
+        assert at.session_state[ACTIVE_DATASET] is None and not at.get("image")
+        answers.append(at.error[0].value.replace(typed, "<typed>"))
+    assert len(set(answers)) == 1 and "/usr" not in answers[0]
+
+
+def test_shared_folders_open_and_a_file_is_named_as_such(pets_like, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(pets_like.parent))
+    at = _try_folder(str(next(pets_like.glob("*.jpg"))))
+    assert any("is a file, not a folder" in e.value for e in at.error)
+    at = _try_folder(str(pets_like))
+    assert at.session_state[ACTIVE_DATASET].root == str(pets_like.resolve())
+
+
+def test_empty_folder_says_no_images_only(tmp_path):
+    (tmp_path / "empty").mkdir()
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = DatasetSpec(name="empty", kind="folder", root=str(tmp_path / "empty"))
+    at.run()
+    assert not at.exception
+    assert any("No images found in empty" in w.value for w in at.warning)
+    assert not any("every image got a label" in c.value for c in at.caption)
+
+
+def test_dangling_links_and_sockets_are_listed_not_raised(tmp_path):
+    """The review: a folder with a dangling link crashed every page of the session (folder_signature)."""
+    from core.synthetic import make_pets_like
+
+    root = make_pets_like(tmp_path / "ds", n_per_class=3)
+    (root / "gone_1.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(root)
+    at.run()
+    assert not at.exception
+    assert any("left out" in w.value for w in at.warning)
+    assert any("gone_1.jpg" in str(df.value) and "dangling" in str(df.value) for df in at.dataframe)
+
+
+def test_catastrophic_regex_is_stopped_with_a_message(tmp_path):
+    from core.synthetic import make_pets_like
+
+    root = make_pets_like(tmp_path / "ds", n_per_class=2)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(root / ("a" * 34 + "!.jpg"))
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(root)
+    at.run()
+    pattern_box(at).set_value(r"^(a|aa)+$").run()
+    assert not at.exception
+    assert any("took longer than" in e.value for e in at.error)
 
 
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):

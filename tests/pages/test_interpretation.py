@@ -10,6 +10,8 @@ from core.models import create_model, save_weights
 from core.settings import sub_dir
 from ui.state import ACTIVE_RUN
 
+CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+
 TIMEOUT = 120
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "interpretation.py")
 
@@ -24,7 +26,7 @@ def make_run(pets_like) -> str:
     probs[0] = [0.1, 0.8, 0.02, 0.02, 0.03, 0.03]  # one mistake: Bengal called Persian
     weights = Path(pets_like).parent / "w.pt"
     save_weights(create_model("mobilenet_v2", 6, pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": {},
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": CONFIG,
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 1 / 12}],
               "valid_paths": paths, "created": 1.0}  # fmt: skip
     runs.write_run(sub_dir("runs"), "testrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
@@ -59,3 +61,36 @@ def test_interpretation_shows_matrix_tables_and_images(pets_like):
     assert any("Parkhi" in " ".join(map(str, t.get("model", []))) for t in tables if hasattr(t, "get"))
     at.number_input(key="interp_min_val").set_value(2).run()
     assert any("No pair" in s.value for s in at.success)
+
+
+def test_object_array_preds_are_a_warning_not_a_traceback(pets_like):
+    """The review: a preds.npz with object arrays surfaced numpy's allow_pickle error as a traceback."""
+    run_id = make_run(pets_like)
+    np.savez(sub_dir("runs") / run_id / runs.PREDS_FILE, probs=np.array([{"x": 1}], dtype=object), targets=[0])
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.run()
+    assert not at.exception
+    assert any("Python objects" in w.value for w in at.warning)
+
+
+def test_wrong_typed_run_json_is_one_warning_everywhere(pets_like):
+    """The review: "created": "yesterday" took down every page (sidebar sort); "classes": 5 broke this page."""
+    import json
+
+    good = make_run(pets_like)
+    for name, change in (("bad1", {"created": "yesterday"}), ("bad2", {"classes": 5}), ("bad3", {"epochs": "oops"})):
+        folder = sub_dir("runs") / name
+        folder.mkdir()
+        (folder / "model.pt").write_bytes((sub_dir("runs") / good / "model.pt").read_bytes())
+        record = json.loads((sub_dir("runs") / good / "run.json").read_text())
+        (folder / "run.json").write_text(json.dumps({**record, **change}))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = "bad2"
+    at.run()
+    assert not at.exception  # the broken run is not offered (the picker lists only valid runs)
+    assert any("No run is active" in i.value for i in at.info)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = good
+    at.run()
+    assert not at.exception and at.metric[0].value == "8.33%"  # the good run beside them still works

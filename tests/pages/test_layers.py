@@ -74,9 +74,9 @@ def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
     run.mkdir(parents=True)
     models.save_weights(models.create_model("resnet18", 6, pretrained=False), run / models.WEIGHTS_FILE)
     classes = ["Bengal", "Persian", "Siamese", "beagle", "pug", "samoyed"]
-    atomic_write_json(
-        run / models.RECORD_FILE, {"arch": "resnet18", "classes": classes, "img_size": 64, "title": "tiny run"}
-    )
+    config = {"dataset": "pets-like", "arch": "resnet18", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+    record = {"arch": "resnet18", "classes": classes, "img_size": 64, "title": "tiny run", "config": config}
+    atomic_write_json(run / models.RECORD_FILE, record)
 
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
     at.session_state["active_dataset"] = DatasetSpec(name="pets-like", kind="folder", root=str(pets_like))

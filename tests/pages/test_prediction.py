@@ -33,7 +33,8 @@ def run_id(data_folder) -> str:
     folder = sub_dir("runs") / "testrun"
     folder.mkdir()
     save_weights(model, folder / WEIGHTS_FILE)
-    record = {"arch": "mobilenet_v2", "classes": list(DEFAULT_CLASSES), "img_size": 64, "title": "test run"}
+    record = {"arch": "mobilenet_v2", "classes": list(DEFAULT_CLASSES), "img_size": 64, "title": "test run",
+              "config": {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}}  # fmt: skip
     atomic_write_json(folder / RECORD_FILE, record)
     return "testrun"
 

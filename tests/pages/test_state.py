@@ -23,7 +23,8 @@ def reload(at: AppTest, script: str = APP) -> AppTest:
     return again
 
 
-def test_augmentation_knobs_and_dataset_survive_page_change_and_reload(pets_like, tmp_path):
+def test_augmentation_knobs_and_dataset_survive_page_change_and_reload(pets_like, tmp_path, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(tmp_path))  # the server shares this folder (issue 8's allow-list)
     folder = make_folder_dataset(tmp_path / "folder", n_per_class=10, classes=("cat", "dog"))
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()  # (AppTest clicks reach pages run alone)
     token = at.session_state[TAB_TOKEN]
@@ -87,7 +88,8 @@ def test_active_run_survives_a_reload(pets_like, monkeypatch):
     assert any("tiny test run" in m.value for m in at.sidebar.markdown)
 
 
-def test_class_filter_resets_when_the_dataset_changes(pets_like, tmp_path):
+def test_class_filter_resets_when_the_dataset_changes(pets_like, tmp_path, monkeypatch):
+    monkeypatch.setenv("PETLAB_FOLDERS", str(tmp_path))
     folder = make_folder_dataset(tmp_path / "folder", n_per_class=10, classes=("cat", "dog"))
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)

@@ -54,3 +54,23 @@ def test_random_init_is_labelled(pets_like):
     at.radio(key="train_init").set_value("random init (no pretraining)").run()
     assert not at.exception
     assert any("random init" in w.value for w in at.warning)
+
+
+def test_wrong_typed_run_json_is_one_warning_line(pets_like):
+    """The review: a run.json with "created": "yesterday" raised in the runs sort on every page."""
+    import json
+
+    from core.settings import sub_dir
+
+    folder = sub_dir("runs") / "badrun"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"w")
+    config = {"dataset": "x", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": config}
+    (folder / "run.json").write_text(json.dumps({**record, "created": "yesterday"}))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    assert not at.exception
+    skipped = [w.value for w in at.warning if "Skipped run folder" in w.value]
+    assert skipped == ["Skipped run folder badrun: run.json.created should be a number, not 'yesterday'"]
