@@ -108,6 +108,11 @@ def grid_rows(frame) -> list[dict[str, str]]:
     return [dict(zip(heads, row, strict=False)) for row in rows]
 
 
+def shown_value(widget) -> str:
+    """The text a selectbox shows as its value (a div or, when searchable, its input's value)."""
+    return widget.evaluate("e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+
+
 def same_number(shown: str, expected: str) -> bool:
     """'1.0e-3' (the browser's %.1e) and '1.0e-03' (Python's) are the same number."""
     try:
@@ -195,11 +200,23 @@ def images_after(page, marker) -> int:
     )
 
 
-def outside_photo() -> Path:
-    """A real photo that is not clothing, offline: scikit-learn ships china.jpg (fastai depends on it)."""
+def outside_photos() -> list[Path]:
+    """Real photos that are not clothing, offline: the two scikit-learn ships (a temple, a flower).
+
+    bench/not_sure.py scores these and the scikit-image samples; scikit-image's need a wheel download,
+    scikit-learn's are installed with fastai's dependencies.
+    """
     import sklearn.datasets
 
-    return Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
+    from bench.not_sure import SKLEARN_PHOTOS
+
+    return [Path(sklearn.datasets.__file__).parent / "images" / name for name in SKLEARN_PHOTOS]
+
+
+def verdicts(page) -> list[str]:
+    """What the Prediction page says for each photo, in upload order: '<class> — NN%' or 'Not sure. …'."""
+    found = page.locator("[data-testid='stMain']").locator("h3, [data-testid='stAlert']")
+    return found.filter(has_text=re.compile(r"— \d+%|Not sure\.")).all_inner_texts()
 
 
 def test_lesson_walk(lesson_server, page, fashion_images):
@@ -320,7 +337,7 @@ def test_lesson_walk(lesson_server, page, fashion_images):
     sidebar = page.locator("[data-testid='stSidebar']").inner_text()
     model_line = re.search(r"Model:.*run ([0-9a-f]{8})", sidebar)
     walk.check(
-        model_line is not None and model_line.group(1) == run2[:8] and run2[:8] in switcher.inner_text(),
+        model_line is not None and model_line.group(1) == run2[:8] and run2[:8] in shown_value(switcher),
         f"the switcher and the Model: line disagree (want {run2[:8]}): {sidebar!r}",
     )
 
@@ -366,13 +383,19 @@ def test_lesson_walk(lesson_server, page, fashion_images):
 
     # ---- 9 · Prediction of a photo from outside the dataset ------------------------------------------
     go_to(page, "Prediction", "Prediction: what's your pet?")
-    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(outside_photo()))
-    page.locator("[data-testid='stMain'] [data-testid='stPlotlyChart']").first.wait_for(timeout=180_000)
+    photos = outside_photos()
+    in_dataset = sorted(fashion_images.glob("*_0.png"))[:3]  # the dataset's own, for contrast (printed)
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([*photos, *in_dataset])
+    page.locator("[data-testid='stMain'] [data-testid='stPlotlyChart']").nth(len(photos) + 2).wait_for(timeout=300_000)
     settle(page)
     walk.no_exception("Prediction")
-    verdict = page.locator("[data-testid='stMain']").locator("h3, [data-testid='stAlert']")
-    verdict = verdict.filter(has_text=re.compile(r"— \d+%|Not sure")).first.inner_text()
-    walk.check("Not sure" in verdict, f"a photo of a temple (china.jpg) is not 'not sure': {verdict!r}")
+    said = verdicts(page)
+    for photo, verdict in zip(photos, said, strict=False):
+        walk.check(
+            "Not sure" in verdict, f"a photo from outside the dataset ({photo.name}) is not 'not sure': {verdict!r}"
+        )
+    print("prediction:", dict(zip([p.name for p in [*photos, *in_dataset]], said, strict=False)))
+    walk.check(len(said) == len(photos) + len(in_dataset), f"{len(said)} verdicts for {len(photos) + 3} photos")
     walk.shot("prediction-outside")
 
     log = next(data.glob("streamlit-*.log")).read_text()
