@@ -87,11 +87,11 @@ def split_model(model: nn.Sequential) -> tuple[nn.Module, nn.Module]:
 
 def features_and_logits(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One read-only forward: (B, 3, S, S) -> pooled body features (B, F) and logits (B, C), on the CPU."""
-    first = next(model.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
-    pooled, rest = split_model(model)
+    from core.inference import features_of
+
+    _, rest = split_model(model)
+    feats = features_of(model, x)  # (B, 2560) for a mobilenet_v2 run, through the fast path (BatchNorm folded)
     with torch.inference_mode():
-        feats = pooled(x.to(device))  # (B, 2560) for a mobilenet_v2 run
         logits = rest(feats)
     return feats.float().cpu(), logits.float().cpu()
 

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from core import novelty
+from core import inference, novelty
 from core.models import ARCHS, LoadedModel, get_module, preprocess
 from core.novelty import Reference, features_and_logits
 
@@ -69,9 +69,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One read-only forward pass: (B, 3, H, W) -> (B, n_classes) logits on the CPU."""
-    with torch.inference_mode():
-        return model(x.to(model_device(model))).detach().float().cpu()
+    """One read-only forward pass (core.inference's fast path): (B, 3, H, W) -> (B, n_classes) logits on the CPU."""
+    return inference.logits_of(model, x)
 
 
 def normalised_entropy(probs: torch.Tensor) -> float:
