@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import datasets, inference, models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
+from ui.auth import class_mode, lr_finder_allowed
 from ui.frame import ensure_app_frame
 from ui.runs import (
     BUSY_HELP,
@@ -48,7 +49,7 @@ if len(scan.classes) < 2:
     )
     st.stop()
 
-busy = runs.training_running(runs_dir())
+busy = runs.training_running(runs_dir()) and not class_mode()  # class mode: the worker trains, queueing goes on
 if busy and not st.session_state.get(TRAIN_RUNNING):
     other_training_ui()
 busy_help = BUSY_HELP if busy else None
@@ -115,7 +116,9 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         "A mock training that raises the LR exponentially each batch and records the loss. "
         "Pick an LR where the loss is still falling steeply, before it explodes."
     )
-    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help):
+    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
+        config1, features_dir()
+    ):
         bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
         try:
             result = training.find_lr(

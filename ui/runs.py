@@ -7,9 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import datasets, models, runs, training
+from core import classroom, datasets, models, runs, training
 from core.images import ImageError, load_image_file
-from core.settings import sub_dir
+from core.settings import data_dir, sub_dir
+from ui.auth import class_mode, identity, teacher_only
+from ui.jobs import queue_training_ui
 from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan
 
 
@@ -20,6 +22,8 @@ def features_dir() -> Path:
 def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
     """All complete runs (newest first); a broken run folder becomes a warning, never a crash."""
     found, warnings = runs.list_runs(runs_dir())
+    who = identity()
+    found = [r for r in found if classroom.run_visible(r.record.dataset.root, who, data_dir())]  # others' private
     if show_warnings:
         for warning in warnings:
             st.warning(warning)
@@ -193,6 +197,9 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
     A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
     "Stopped: nothing was saved" for the next run of the page. Errors stay on the page as messages.
     """
+    if class_mode():  # the worker trains it; queueing is the teacher's action (a student is refused there)
+        queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+        return
     n_stages = len(config.stages)
     st.session_state[TRAIN_RUNNING] = True
     st.button("⏹ Stop training", key=f"train_stop_{config.run_id}", type="secondary",
@@ -247,7 +254,7 @@ def other_training_ui() -> None:
     epochs = (progress or {}).get("epochs") or []
     if epochs:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
-    if st.button("Ask it to stop", key="train_stop_other"):
+    if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
         runs.request_stop(runs_dir())
 
 

@@ -138,20 +138,15 @@ def test_catastrophic_regex_is_stopped_with_a_message(tmp_path):
 
 
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
-    import json
-
     from core.datasets import scan_dataset
-    from core.settings import sub_dir
     from tests.pages.test_interpretation import make_run
     from ui.runs import NO_RUN, SIDEBAR_RUN_KEY
     from ui.state import ACTIVE_RUN, env_dataset
 
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
-    run_id = make_run(pets_like)
-    record = sub_dir("runs") / run_id / "run.json"  # the switcher offers the active dataset's runs: make it one
-    data = json.loads(record.read_text())
-    data["config"]["dataset"] = scan_dataset(env_dataset()).fingerprint
-    record.write_text(json.dumps(data))
+    run_id = make_run(
+        pets_like, scan_dataset(env_dataset()).fingerprint
+    )  # the switcher offers the active dataset's runs
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     picker = at.sidebar.selectbox(key=SIDEBAR_RUN_KEY)
     assert picker.value == NO_RUN and picker.index == 0 and run_id in picker.options[1]
