@@ -185,7 +185,10 @@ def sidebar(slot=None) -> None:
                 c1.metric(n_("image", "images", result.n_images), num(result.n_images))
                 c2.metric(n_("class", "classes", len(result.classes)), len(result.classes))
         st.markdown(_("**Model:** {title}").format(title=active_model_title()))
-        st.caption(_("Data folder: `{folder}`").format(folder=data_dir()))
+        from ui.auth import identity  # ui.auth builds on this module's tab store
+
+        if identity().is_teacher:  # the server's paths are for whoever runs it, not for students
+            st.caption(_("Data folder: `{folder}`").format(folder=data_dir()))
 
 
 # ---------------------------------------------------------------- settings that survive a page change and a reload
