@@ -1,0 +1,391 @@
+"""Class load: N simulated students predicting their own photo at the same moment, on the real server.
+
+Each student speaks Streamlit's own websocket protocol (the protobuf BackMsg/ForwardMsg the browser
+sends), not a browser, so the load generator costs little CPU: it opens Prediction, uploads its own
+1024×768 JPEG through the upload route, reruns the page with the uploader's state and waits for the
+run to finish with the top-5 chart. While waiting, it answers the sidebar job box's `run_every`
+polling like a browser would (--no-poll leaves it out). The server runs in class mode on 127.0.0.1;
+with --training a training job runs in the worker during the measurement. Every loop is bounded in
+count (one prediction per student per round) and in time (--timeout per round).
+
+    .venv/bin/python bench/class_load.py --students 10 20 40 --training
+
+Reports per round: p50/p95/max time to result, errors, server CPU seconds per prediction (the
+server process only; the worker is a separate process) and server memory per connected session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import websockets  # noqa: E402 - streamlit's own dependency
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+
+PAGE = "prediction"
+UPLOADER_LABEL = "Upload photos"
+PASSWORD = "bench-teacher"
+
+
+# ---- one simulated student ----------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    seconds: float
+    error: str = ""
+    elements: list[str] = field(default_factory=list)
+
+
+class Student:
+    """A browser tab reduced to its protocol: one websocket, reruns, uploads, fragment polling."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.ws = None
+        self.session_id = ""
+        self.page_hash = ""
+        self.query = ""
+        self.uploader_id = ""
+        self.fragments: dict[str, float] = {}  # fragment id -> run_every interval
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.reader: asyncio.Task | None = None
+        self.busy = False
+
+    async def connect(self) -> None:
+        url = self.base_url.replace("http://", "ws://") + "/_stcore/stream"
+        self.ws = await websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60)
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(raw)
+                await self.inbox.put(msg)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
+    async def _send(self, back: BackMsg) -> None:
+        await self.ws.send(back.SerializeToString())
+
+    async def rerun(
+        self, widgets: list[WidgetState] | None = None, fragment_id: str = "", timeout: float = 120
+    ) -> RunResult:
+        """Send a rerun and wait for its script_finished; collects element types and exceptions."""
+        back = BackMsg()
+        state = back.rerun_script
+        state.query_string = self.query
+        state.page_name = PAGE if not self.page_hash else ""
+        state.page_script_hash = self.page_hash
+        if fragment_id:
+            state.fragment_id, state.is_auto_rerun = fragment_id, True
+        for widget in widgets or []:
+            state.widget_states.widgets.append(widget)
+        start = time.perf_counter()
+        await self._send(back)
+        result = RunResult(0.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                result.error = "timeout"
+                break
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(), left)
+            except TimeoutError:
+                result.error = "timeout"
+                break
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                self.session_id = msg.new_session.initialize.session_id or self.session_id
+                self.page_hash = msg.new_session.page_script_hash or self.page_hash
+            elif kind == "page_info_changed":
+                self.query = msg.page_info_changed.query_string
+            elif kind == "auto_rerun":
+                self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                etype = element.WhichOneof("type")
+                result.elements.append(etype)
+                if etype == "exception":
+                    result.error = f"exception: {element.exception.message[:120]}"
+                elif etype == "file_uploader" and element.file_uploader.label.startswith(UPLOADER_LABEL):
+                    self.uploader_id = element.file_uploader.id
+            elif kind == "script_finished":
+                status = msg.script_finished
+                if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # the app reran itself (first visit): wait for the real end
+                if fragment_id or status != ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                    break
+        result.seconds = time.perf_counter() - start
+        return result
+
+    async def upload(self, name: str, data: bytes, timeout: float = 60) -> WidgetState:
+        """Ask for an upload URL, PUT the file there, and return the uploader's new widget state."""
+        request_id = uuid.uuid4().hex
+        back = BackMsg()
+        back.file_urls_request.CopyFrom(
+            FileURLsRequest(request_id=request_id, file_names=[name], session_id=self.session_id)
+        )
+        await self._send(back)
+        deadline = time.monotonic() + timeout
+        urls = None
+        while urls is None:
+            msg = await asyncio.wait_for(self.inbox.get(), max(0.1, deadline - time.monotonic()))
+            if msg.WhichOneof("type") == "file_urls_response" and msg.file_urls_response.response_id == request_id:
+                urls = msg.file_urls_response.file_urls[0]
+        await asyncio.to_thread(put_file, self.base_url, urls.upload_url, name, data)
+        info = UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id,
+                                file_urls=FileURLs(file_id=urls.file_id, upload_url=urls.upload_url, delete_url=urls.delete_url))  # fmt: skip
+        return WidgetState(id=self.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
+
+    async def poll(self, stop: asyncio.Event, timeout: float) -> int:
+        """Answer the fragments' run_every like a browser, while the student is not mid-prediction."""
+        polls, deadline = 0, time.monotonic() + timeout
+        while not stop.is_set() and time.monotonic() < deadline and self.fragments:
+            interval = min(self.fragments.values())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                break
+            if not self.busy:
+                for fragment_id in list(self.fragments):
+                    self.busy = True
+                    await self.rerun(fragment_id=fragment_id, timeout=max(1.0, deadline - time.monotonic()))
+                    self.busy = False
+                    polls += 1
+        return polls
+
+
+def put_file(base_url: str, upload_url: str, name: str, data: bytes) -> None:
+    """PUT one file as multipart/form-data, as the browser's uploader does."""
+    host = base_url.split("//", 1)[1]
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    conn = http.client.HTTPConnection(host, timeout=60)
+    path = upload_url if upload_url.startswith("/") else "/" + upload_url.split("/", 3)[-1]
+    conn.request("PUT", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status >= 300:
+        raise RuntimeError(f"upload failed: HTTP {response.status}")
+
+
+def photo(seed: int) -> bytes:
+    """A distinct 1024×768 JPEG per student (no cache shares a result between students)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize((1024, 768), Image.BILINEAR)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+# ---- the server and the measurement ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(data: Path, images: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_TEACHER_PASSWORD=PASSWORD,
+               PETLAB_LOCAL_WORKER="0")  # fmt: skip
+    log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--server.enableXsrfProtection", "false",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((data / "server.log").read_text()[-2000:])
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the server did not start in 120 s")
+
+
+@dataclass
+class Round:
+    students: int
+    mode: str
+    times: list[float]
+    errors: list[str]
+    cpu_per_prediction: float
+    mb_per_session: float
+    polls: int
+    polling: int  # students whose page registered a run_every fragment
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.times)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def run_round(url: str, pid: int, n: int, mode: str, timeout: float, poll: bool, seed: int) -> Round:
+    """N students open Prediction, then all upload their photo at once; one prediction each."""
+    rss_before = proc_rss_mb(pid)
+    students = [Student(url) for _ in range(n)]
+    errors: list[str] = []
+    await asyncio.gather(*(s.connect() for s in students))
+    opened = await asyncio.gather(*(s.rerun(timeout=timeout) for s in students))
+    errors += [f"open: {r.error}" for r in opened if r.error]
+    photos = [photo(seed + i) for i in range(n)]
+    states = await asyncio.gather(*(s.upload(f"student{i}.jpg", photos[i]) for i, s in enumerate(students)))
+    stop = asyncio.Event()
+    pollers = [asyncio.create_task(s.poll(stop, timeout)) for s in students] if poll else []
+    cpu_before = proc_cpu(pid)
+
+    async def predict(student: Student, state: WidgetState) -> RunResult:
+        student.busy = True
+        result = await student.rerun([state], timeout=timeout)
+        student.busy = False
+        if not result.error and "plotly_chart" not in result.elements:
+            result.error = "no top-5 chart"
+        return result
+
+    results = await asyncio.gather(*(predict(s, st) for s, st in zip(students, states, strict=True)))
+    cpu = proc_cpu(pid) - cpu_before
+    rss_after = proc_rss_mb(pid)
+    stop.set()
+    polls = sum(await asyncio.gather(*pollers)) if pollers else 0
+    await asyncio.gather(*(s.close() for s in students))
+    errors += [r.error for r in results if r.error]
+    polling = sum(1 for s in students if s.fragments)
+    times = [r.seconds for r in results if not r.error]
+    return Round(n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling)
+
+
+def start_training(data: Path, images: Path) -> str:
+    """Queue a long training and start the worker; returns the job id once it trains."""
+    from core import jobs
+    from core.auth import TEACHER, Identity
+    from core.datasets import scan_dataset
+    from core.pets import pets_spec
+    from core.runs import RunConfig, StageConfig
+
+    scan = scan_dataset(pets_spec(images))
+    config = RunConfig(dataset=scan.fingerprint, img_size=64, bs=16, stages=(StageConfig(epochs=500, lr_max=1e-3),))
+    record = jobs.submit(data, Identity(TEACHER, "bench"), config, scan.spec)
+    jobs.ensure_worker(data)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if jobs.load_job(data, record.job_id).last is not None:
+            return record.job_id
+        time.sleep(1)
+    raise RuntimeError("the training job did not start in 300 s")
+
+
+def stop_training(data: Path, job_id: str) -> None:
+    from core import jobs
+    from core.auth import TEACHER, Identity
+
+    with contextlib.suppress(jobs.JobError):
+        jobs.stop_job(data, Identity(TEACHER, "bench"), job_id)
+    jobs.stop_worker(data, timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--training", action="store_true", help="also measure each N while a training job runs")
+    parser.add_argument("--no-poll", dest="poll", action="store_false", help="leave out the job box's polling")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds each round may take")
+    args = parser.parse_args()
+
+    from core.synthetic import make_pets_like
+
+    work = Path(tempfile.mkdtemp(prefix="petlab-class-load-"))
+    data = work / "data"
+    data.mkdir()
+    images = make_pets_like(work / "pets" / "images", n_per_class=8)
+    server, url = start_server(data, images)
+    rounds: list[Round] = []
+    try:
+        warm = asyncio.run(run_round(url, server.pid, 1, "warm-up", args.timeout, False, 10_000))
+        print(f"warm-up (first run, model load): {warm.times} errors {warm.errors}", flush=True)
+        modes = ["idle", "training"] if args.training else ["idle"]
+        for mode in modes:
+            job = start_training(data, images) if mode == "training" else None
+            try:
+                for n in args.students:
+                    result = asyncio.run(run_round(url, server.pid, n, mode, args.timeout, args.poll, 100 * n))
+                    rounds.append(result)
+                    print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
+                          f"max {max(result.times, default=float('nan')):.2f} s  errors {len(result.errors)}  "
+                          f"cpu/prediction {result.cpu_per_prediction:.3f} s  +{result.mb_per_session:.1f} MB/session  "
+                          f"polls {result.polls} ({result.polling} polling)", flush=True)  # fmt: skip
+                    for err in sorted(set(result.errors))[:3]:
+                        print(f"    error: {err}")
+            finally:
+                if job:
+                    stop_training(data, job)
+        print(f"server RSS at the end: {proc_rss_mb(server.pid):.0f} MB")
+        by = {(r.mode, r.students): r for r in rounds}
+        for n in args.students:
+            if ("idle", n) in by and ("training", n) in by:
+                ratio = by[("training", n)].pct(0.95) / by[("idle", n)].pct(0.95)
+                print(f"p95 training / idle at {n} students: {ratio:.2f}x (goal <= 1.5x)")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
