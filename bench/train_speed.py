@@ -71,8 +71,9 @@ def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, bas
     print(f"{'path':32s} {'s/epoch':>9s} {'extract s':>10s} {'total s':>8s} {'error':>7s}")
     for label, r in rows.items():
         print(f"{label:32s} {r['epoch_s']:9.3f} {r['extract_s']:10.2f} {r['total_s']:8.1f} {r['error']:7.2%}")
-    print(f"per-epoch speed-up (after extraction): {slow['epoch_s'] / fast['epoch_s']:.0f}x")
-    print(f"extraction / one fastai frozen epoch:  {fast['extract_s'] / slow['epoch_s']:.2f}x")
+    speedup, extract = slow["epoch_s"] / fast["epoch_s"], fast["extract_s"] / slow["epoch_s"]
+    print(f"per-epoch speed-up (after extraction): {speedup:.0f}x (goal >= 100x) {'ok' if speedup >= 100 else 'UNDER'}")
+    print(f"extraction / one fastai frozen epoch:  {extract:.2f}x (goal <= 0.5x) {'ok' if extract <= 0.5 else 'OVER'}")
     print(f"error-rate difference (cached - fastai): {100 * (fast['error'] - slow['error']):+.1f} points "
           "(cached path: body BatchNorm frozen; fastai: train_bn=True)")  # fmt: skip
     frozen_bn = rows["fastai, train_bn=False"]

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.inference import features_of
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 ARRAYS = ("train_x", "train_y", "valid_x", "valid_y")
@@ -78,14 +79,22 @@ def trainable_head(model: nn.Sequential) -> nn.Sequential:
 
 @torch.no_grad()
 def extract(
-    model: nn.Sequential, dl, device: torch.device, on_batch: Callable[[int, int], None] | None = None
+    model: nn.Sequential,
+    dl,
+    device: torch.device,
+    on_batch: Callable[[int, int], None] | None = None,
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a DataLoader once through the pooled body in eval mode: features (N, F) and targets (N,)."""
-    net = pooled_body(model).to(device).eval()
+    """Run a DataLoader once through the pooled body in eval mode: features (N, F) and targets (N,).
+
+    The body runs through core.inference's fast path (BatchNorm folded, channels_last on a CPU),
+    a copy of the model in eval mode: the model itself is left as it is.
+    """
+    model.to(device)
     xs, ys = [], []
     n = len(dl)
     for i, (xb, yb) in enumerate(dl):
-        xs.append(net(xb.to(device)).float().cpu())  # (B, 2*nf), e.g. (B, 2560) for mobilenet_v2
+        xs.append(features_of(model, xb.to(device), precision).cpu())  # (B, 2*nf), e.g. (B, 2560) for mobilenet_v2
         ys.append(yb.cpu())
         if on_batch:
             on_batch(i + 1, n)
@@ -136,15 +145,17 @@ def cached_features(
     dls,
     device: torch.device,
     on_progress: Callable[[str, int, int], None] | None = None,
+    precision: str = "fp32",
 ) -> FeatureSet:
     """Features from the disk cache, else extracted once (K augmented views of train, valid as is) and cached.
 
     Training views go through fastai's own training pipeline (random crop, aug_transforms when on,
     Normalize) in a fixed order; the valid set goes through the valid pipeline, as fastai validates.
+    Features extracted under bf16/fp16 autocast are cached apart from fp32 ones.
     """
     from fastai.torch_core import set_seed
 
-    folder = Path(features_dir) / spec.key
+    folder = Path(features_dir) / (spec.key if precision == "fp32" else f"{spec.key}-{precision}")
     found = read_features(folder)
     if found is not None:
         return found
@@ -158,10 +169,10 @@ def cached_features(
             if on_progress:
                 on_progress(f"train view {view + 1}/{spec.views}", view * n + i, spec.views * n)
 
-        x, train_y = extract(model, train_dl, device, report)
+        x, train_y = extract(model, train_dl, device, report, precision)
         views.append(x)
     valid_x, valid_y = extract(
-        model, dls.valid, device, (lambda i, n: on_progress("valid", i, n)) if on_progress else None
+        model, dls.valid, device, (lambda i, n: on_progress("valid", i, n)) if on_progress else None, precision
     )
     features = FeatureSet(
         train_x=np.stack(views),  # (views, N_train, F)
@@ -189,19 +200,41 @@ class FeatureViews(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         return self.x[self.view, i], self.y[i]
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch by indexing: (B, F) features of the current view and (B,) targets."""
+        return self.x[self.view, idx], self.y[idx]
+
+
+def _batch_loader_cls():
+    """fastai's DataLoader, handing out whole batches by tensor indexing instead of collating items."""
+    from fastai.data.load import DataLoader
+
+    class BatchIndexDL(DataLoader):
+        def create_batches(self, samps):
+            idxs = torch.as_tensor(list(samps), dtype=torch.long)  # this epoch's order (shuffled on train)
+            stop = len(idxs) // self.bs * self.bs if self.drop_last else len(idxs)
+            for i in range(0, stop, self.bs):
+                yield self.dataset.batch(idxs[i : i + self.bs])  # ((B, F), (B,)): two gathers, no collation
+
+    return BatchIndexDL
+
 
 def feature_dls(features: FeatureSet, bs: int, device: torch.device, seed: int):
-    """fastai DataLoaders over cached features: shuffled, drop_last train (as fastai's image train DL)."""
+    """fastai DataLoaders over cached features: shuffled, drop_last train (as fastai's image train DL).
+
+    The features are one tensor, so a batch is one index into it: the loaders skip fastai's per-item
+    fetch and collation, which otherwise costs more than the head's arithmetic.
+    """
     from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
     from fastai.torch_core import set_seed
 
+    loader = _batch_loader_cls()
     set_seed(seed)  # fastai's DataLoader draws its shuffling RNG at construction
     train_ds = FeatureViews(features.train_x, features.train_y)
-    valid_ds = torch.utils.data.TensorDataset(torch.from_numpy(features.valid_x), torch.from_numpy(features.valid_y))
+    valid_ds = FeatureViews(features.valid_x[None], features.valid_y)  # one view
     drop_last = len(train_ds) > bs  # as fastai's TfmdDL: drop the ragged last batch when there is more than one
-    train = DataLoader(train_ds, bs=bs, shuffle=True, drop_last=drop_last, device=device, num_workers=0)
-    valid = DataLoader(valid_ds, bs=bs * 2, device=device, num_workers=0)
+    train = loader(train_ds, bs=bs, shuffle=True, drop_last=drop_last, device=device, num_workers=0)
+    valid = loader(valid_ds, bs=bs * 2, device=device, num_workers=0)
     return DataLoaders(train, valid, device=device)
 
 

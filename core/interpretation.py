@@ -6,6 +6,9 @@ same numbers fastai's ClassificationInterpretation computes from `get_preds`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -93,6 +96,72 @@ def cell_items(probs: np.ndarray, targets: np.ndarray, actual: int, predicted: i
     return np.nonzero((targets == actual) & (probs.argmax(1) == predicted))[0]
 
 
+def _as_index(value: Any, n: int) -> int | None:
+    """value as an index in [0, n), or None (bools, floats with a fraction, strings of digits are refused)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    i = int(value)
+    return i if 0 <= i < n else None
+
+
+def _point_cell(point: Mapping, classes: Sequence[str], index: Mapping[str, int]) -> tuple[int, int] | None:
+    """One selected point of confusion_figure -> (actual, predicted), or None when it names no cell."""
+    n = len(classes)
+    # 1. the axis labels: the chart's axes are categorical, so x / y are class names
+    x, y = point.get("x"), point.get("y")
+    if x is not None and y is not None and str(y) in index and str(x) in index:
+        return index[str(y)], index[str(x)]
+    # 2. customdata of the cell markers: [actual, predicted, count], a list or (JSON of a typed array) a dict
+    data = point.get("customdata")
+    if isinstance(data, Mapping):
+        data = [data.get(str(i), data.get(i)) for i in range(2)]
+    if isinstance(data, (list, tuple)) and len(data) >= 2:
+        a, p = _as_index(data[0], n), _as_index(data[1], n)
+        if a is not None and p is not None:
+            return a, p
+    # 3. the point's index: [row, col] on the heatmap, row * n + col on the marker trace
+    idx = point.get("point_index", point.get("point_number"))
+    if isinstance(idx, (list, tuple)) and len(idx) == 2:
+        a, p = _as_index(idx[0], n), _as_index(idx[1], n)
+        return (a, p) if a is not None and p is not None else None
+    flat = _as_index(idx, n * n)
+    if flat is not None and point.get("curve_number") == 1:
+        return divmod(flat, n)
+    return None
+
+
+def selected_cells(event: Any, classes: Sequence[str]) -> list[tuple[int, int]]:
+    """(actual, predicted) cells selected in confusion_figure, in order, without repeats; never raises.
+
+    Takes what `st.plotly_chart(on_select=...)` returns (or its "selection" part): a click gives one
+    point, a box or lasso gives every cell marker inside it. Points arrive as dicts; anything odd,
+    or a stale selection from another run (indices or names that are not this run's), is skipped.
+    """
+    try:
+        selection = event.get("selection", event) if isinstance(event, Mapping) else None
+        points = selection.get("points") if isinstance(selection, Mapping) else None
+    except Exception:  # a read-only state object that misbehaves: no selection
+        return []
+    if not isinstance(points, (list, tuple)):
+        return []
+    index = {str(c): i for i, c in enumerate(classes)}
+    cells: list[tuple[int, int]] = []
+    for point in points:
+        if not isinstance(point, Mapping):
+            continue
+        try:
+            cell = _point_cell(point, classes, index)
+        except Exception:  # one malformed point never hides the others
+            cell = None
+        if cell is not None and cell not in cells:
+            cells.append(cell)
+    return cells
+
+
 def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
     """Plotly heatmap readable up to 37×37: counts in the cells, a clickable point per cell for selection."""
     n = len(classes)
@@ -133,10 +202,26 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
         height=size,
         width=size + 60,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "predicted", "tickangle": -60, "tickfont": {"size": 10}, "side": "top"},
-        yaxis={"title": "actual", "autorange": "reversed", "tickfont": {"size": 10}},
+        # categorical axes even for classes named "0", "1", …: selections then report class names
+        xaxis={
+            "title": "predicted",
+            "tickangle": -60,
+            "tickfont": {"size": 10},
+            "side": "top",
+            "type": "category",
+            "fixedrange": True,
+        },
+        yaxis={
+            "title": "actual",
+            "autorange": "reversed",
+            "tickfont": {"size": 10},
+            "type": "category",
+            "fixedrange": True,
+        },
+        # A click selects a cell. Streamlit turns click-selection off while the drag mode is box or lasso,
+        # so dragging does nothing (fixed axes) and box / lasso come from the chart's toolbar.
         clickmode="event+select",
-        dragmode="select",
+        dragmode="pan",
     )
     return fig
 
@@ -144,7 +229,9 @@ def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
 def scoreboard(run_error: float, run_label: str, n_classes: int) -> pd.DataFrame:
     """This run next to the published Pets numbers (which are on all 37 breeds)."""
     rows = [{"model": name, "error_rate": err, "as published": text} for name, err, text in PUBLISHED]
-    note = "" if n_classes == 37 else f" ({n_classes} classes: not comparable to 37 breeds)"
+    note = (
+        "" if n_classes == 37 else f" ({n_classes} class{'' if n_classes == 1 else 'es'}: not comparable to 37 breeds)"
+    )
     rows.append({"model": f"this run: {run_label}{note}", "error_rate": run_error, "as published": ""})
     df = pd.DataFrame(rows)
     df["accuracy"] = 1 - df["error_rate"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 Progress = Callable[[int, int], None]
@@ -146,3 +147,29 @@ def occlusion_figures(result: OcclusionResult, classes: list[str]):
         fig.update_xaxes(title="x (px)")
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), height=380)
     return prob_fig, label_fig
+
+
+DROP_RED = np.array([215.0, 25.0, 28.0], dtype=np.float32)
+NOTICEABLE_DROP = 0.05  # a relative drop below this is shown as no red at all
+
+
+def drop_overlay(view: Image.Image, result: OcclusionResult, max_alpha: float = 0.7) -> Image.Image:
+    """The model's view, in grey, with red laid over where hiding a square lowers the target probability.
+
+    The red's opacity is the relative drop itself (0 → none, 100 % → max_alpha), not rescaled to the
+    largest drop, so a map with no red means: hiding any part barely changes the prediction.
+    """
+    arr = np.asarray(view.convert("L").convert("RGB"), dtype=np.float32)  # (S, S, 3) in grey: only the map is red
+    drop = result.drop_map(arr.shape[0])  # (S, S) in [0, 1]
+    drop = np.where(drop < NOTICEABLE_DROP, 0.0, drop)
+    alpha = (drop * max_alpha)[..., None]
+    return Image.fromarray((arr * (1 - alpha) + DROP_RED * alpha).round().astype(np.uint8))
+
+
+def drop_caption(result: OcclusionResult, class_name: str, size: int) -> str:
+    """Caption for drop_overlay that says what its colour means, and that there is no red when there is none."""
+    biggest = float(result.drop_map(size).max())
+    p = f"p({class_name}) = {result.base_prob:.0%}"
+    if biggest < NOTICEABLE_DROP:
+        return f"No red: hiding any {result.patch} px square lowers {p} by less than {NOTICEABLE_DROP:.0%}."
+    return f"Red = hiding that part lowers {p}; the deepest red is a {biggest:.0%} drop."

@@ -26,6 +26,9 @@ from core.storage import atomic_write_bytes, stable_hash
 
 INDEX_DIR = "patch_index"
 INDEX_VERSION = 1
+TOP_K = 9  # patches per channel, as in Zeiler & Fergus' figures
+PAGE_IMAGES = 300  # images the Layers page indexes by default (a seeded sample over all classes)
+SAMPLE_SEED = 0
 
 Progress = Callable[[int, int], None]
 
@@ -57,6 +60,28 @@ class PatchIndex:
             if i >= 0:
                 out.append((self.paths[int(i)], int(y), int(x), float(v)))
         return out
+
+
+def sample_paths(paths: Sequence[str], n: int) -> list[str]:
+    """n of the dataset's files, spread over all classes (fixed seed, so the index key is stable)."""
+    import random
+
+    ordered = sorted(paths)
+    return ordered if n >= len(ordered) else sorted(random.Random(SAMPLE_SEED).sample(ordered, n))
+
+
+def model_key(model: nn.Module, kind: str, arch: str, run_id: str | None = None, seed: int = 0) -> str:
+    """A name for a model's weights that is stable across restarts and machines (keys the on-disk index).
+
+    A run is named by its id and a checksum of its weights (a retrained run gets new indexes).
+    """
+    if kind == "run":
+        with torch.no_grad():
+            checksum = float(sum(p.double().abs().sum() for p in model.parameters()))
+        return f"run-{run_id}-{stable_hash(round(checksum, 6), 8)}"
+    if kind == "random":
+        return f"random-{arch}-seed{seed}"
+    return f"imagenet-{arch}"
 
 
 def index_key(model_id: str, fingerprint: str, stage: str, size: int, k: int) -> str:

@@ -7,25 +7,26 @@ No fastai `load_learner` (no pickles): the page's path is PIL image -> `core.mod
 "Not sure" combines three simple signals, each a number the page explains:
 - the top probability (max softmax, Hendrycks & Gimpel 2017): low means no class stands out;
 - the normalised entropy of the softmax (0 = all mass on one class, 1 = uniform over all classes);
-- the energy score -logsumexp(logits) (Liu et al. 2020): images unlike the training data tend to
-  get *higher* energy (smaller logits everywhere). Its threshold is calibrated on training images:
-  the energy below which 95 % of them fall. Softmax alone cannot see this: a pumpkin can still be
-  "99 % capybara" because softmax only compares classes with each other.
+- for a run, the distance of the photo's pooled body features to the k-th nearest training image
+  (`core.novelty`, Sun et al. 2022), with a line calibrated on validation images. Softmax alone
+  cannot see this: a pumpkin can still be "99 % capybara" because softmax only compares classes
+  with each other, and the energy −logsumexp(logits) (Liu et al. 2020) is fooled too when the
+  photo happens to give large logits.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import plotly.graph_objects as go
 import torch
 from PIL import Image
 
+from core import inference, novelty
 from core.models import ARCHS, LoadedModel, get_module, preprocess
+from core.novelty import Reference, features_and_logits
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class NotSureRule:
 
     min_top_prob: float = 0.5  # below: no class clearly wins
     max_entropy: float = 0.6  # normalised entropy above: probability spread over many classes
-    max_energy: float | None = None  # energy above (calibrated on training images): unlike the training data
+    max_distance: float | None = None  # kNN feature distance above (calibrated on validation images): unlike them
+    flagged_share: float = 0.05  # share of validation images beyond max_distance, for the message
 
 
 @dataclass
@@ -45,8 +47,9 @@ class Prediction:
     probs: list[float]  # matching probabilities, descending
     indices: list[int]  # class indices of labels
     entropy: float  # normalised softmax entropy in [0, 1]
-    energy: float  # -logsumexp(logits); higher = less like the training data
+    energy: float  # -logsumexp(logits), shown for comparison (no longer part of the rule)
     seconds: float  # from decoded PIL image to top-k
+    distance: float | None = None  # kNN distance of the body features to the training images (runs only)
     not_sure: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -66,9 +69,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def logits_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One read-only forward pass: (B, 3, H, W) -> (B, n_classes) logits on the CPU."""
-    with torch.inference_mode():
-        return model(x.to(model_device(model))).detach().float().cpu()
+    """One read-only forward pass (core.inference's fast path): (B, 3, H, W) -> (B, n_classes) logits on the CPU."""
+    return inference.logits_of(model, x)
 
 
 def normalised_entropy(probs: torch.Tensor) -> float:
@@ -85,19 +87,26 @@ def energy_score(logits: torch.Tensor) -> float:
     return float(-torch.logsumexp(logits.float(), dim=-1))
 
 
-def judge(top_prob: float, entropy: float, energy: float, rule: NotSureRule) -> list[str]:
+def judge(top_prob: float, entropy: float, distance: float | None, rule: NotSureRule) -> list[str]:
     """Reasons to be "not sure" under rule (an empty list means: confident)."""
     reasons = []
     if top_prob < rule.min_top_prob:
         reasons.append(f"the top probability {top_prob:.0%} is below {rule.min_top_prob:.0%}")
     if entropy > rule.max_entropy:
         reasons.append(f"the probabilities are spread out (entropy {entropy:.2f} > {rule.max_entropy:.2f})")
-    if rule.max_energy is not None and energy > rule.max_energy:
+    if rule.max_distance is not None and distance is not None and distance > rule.max_distance:
         reasons.append(
-            f"the image looks unlike the training images (energy {energy:.2f} > {rule.max_energy:.2f}, "
-            "higher than 95 % of them)"
+            f"the image looks unlike the training images (feature distance {distance:.3f} > {rule.max_distance:.3f}, "
+            f"a line only {rule.flagged_share:.0%} of validation images cross)"
         )
     return reasons
+
+
+def rule_for(reference: Reference | None, min_top_prob: float = 0.5, max_entropy: float = 0.6) -> NotSureRule:
+    """The not-sure rule with the run's calibrated distance line (softmax rules only without a reference)."""
+    if reference is None:
+        return NotSureRule(min_top_prob=min_top_prob, max_entropy=max_entropy)
+    return NotSureRule(min_top_prob, max_entropy, reference.threshold, round(1 - reference.in_rate, 4))
 
 
 def top_k(probs: torch.Tensor, classes: list[str], k: int = 5) -> tuple[list[str], list[float], list[int]]:
@@ -108,26 +117,34 @@ def top_k(probs: torch.Tensor, classes: list[str], k: int = 5) -> tuple[list[str
     return [classes[i] for i in idx], [float(v) for v in values], idx
 
 
-def predict(loaded: LoadedModel, image: Image.Image, k: int = 5, rule: NotSureRule | None = None) -> Prediction:
-    """Top-k prediction of one RGB image, timed from the decoded image to the top-k list."""
+def predict(
+    loaded: LoadedModel,
+    image: Image.Image,
+    k: int = 5,
+    rule: NotSureRule | None = None,
+    reference: Reference | None = None,
+) -> Prediction:
+    """Top-k prediction of one RGB image, timed from the decoded image to the top-k list.
+
+    With a reference (a run's training features) the same forward also yields the pooled body
+    features, and their kNN distance joins the rule.
+    """
     rule = rule or NotSureRule()
     start = time.perf_counter()
     x = preprocess(image, loaded.img_size)  # (1, 3, S, S) normalised
-    logits = logits_of(loaded.model, x)[0]  # (n_classes,)
+    dist = None
+    if reference is not None:
+        feats, logits = features_and_logits(loaded.model, x)  # (1, F), (1, n_classes)
+        logits = logits[0]
+        dist = float(novelty.distance(reference, feats)[0])
+    else:
+        logits = logits_of(loaded.model, x)[0]  # (n_classes,)
     probs = logits.softmax(dim=0)
     labels, values, idx = top_k(probs, loaded.classes, k)
     seconds = time.perf_counter() - start
     entropy, energy = normalised_entropy(probs), energy_score(logits)
-    reasons = judge(values[0], entropy, energy, rule)
-    return Prediction(labels, values, idx, entropy, energy, seconds, not_sure=bool(reasons), reasons=reasons)
-
-
-def calibrate_energy(loaded: LoadedModel, images: Iterable[Image.Image], quantile: float = 0.95) -> float:
-    """The energy below which `quantile` of these (training) images fall: the "unlike the training data" line."""
-    energies = [energy_score(logits_of(loaded.model, preprocess(img, loaded.img_size))[0]) for img in images]
-    if not energies:
-        raise ValueError("calibrating the energy threshold needs at least one image")
-    return float(np.quantile(np.array(energies), quantile))
+    reasons = judge(values[0], entropy, dist, rule)
+    return Prediction(labels, values, idx, entropy, energy, seconds, dist, not_sure=bool(reasons), reasons=reasons)
 
 
 def gradcam_layer(loaded: LoadedModel) -> torch.nn.Module:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from core import features as feats
-from core import runs
+from core import inference, runs
 from core.datasets import DatasetScan
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta, save_weights
 from core.runs import RunConfig, RunInfo, StageConfig, TrainingStopped
@@ -281,7 +281,8 @@ def _fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, lea
         if on_event:
             on_event({"kind": "extract", "what": what, "i": i, "n": n})
 
-    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report)
+    precision = inference.precision_for(learn.dls.device)
+    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report, precision)
     head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
     head.features = features
     return head
@@ -355,6 +356,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
     epochs = list(prior)
     last_fast = None
+    precision = inference.precision_for(device)
 
     def collect(event: dict) -> None:
         if event["kind"] == "epoch":
@@ -380,7 +382,8 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
             else:
                 learn.freeze()
             lr = slice(stage.lr_min, stage.lr_max) if stage.lr_min else stage.lr_max
-            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live])
+            fast_cbs = inference.training_callbacks(device, precision)  # channels_last; bf16/fp16 where it pays
+            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live, *fast_cbs])
             last_fast = None
         timings[f"stage{i}_train"] = time.perf_counter() - t
     model = learn.model.cpu().eval()
@@ -405,6 +408,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         "trained_stages": list(range(start_stage, len(config.stages))),
         "valid_paths": valid_items["path"].tolist(),
         "device": str(device),
+        "precision": precision,
         "versions": library_versions(),
         "bn_note": BN_NOTE if any(s.fast for s in config.stages) else "",
         "_preds": {"probs": probs.astype(np.float32), "targets": targets},

@@ -6,8 +6,11 @@ import streamlit as st
 from core import interpretation as interp
 from core.models import WEIGHTS_FILE
 from ui.frame import ensure_app_frame
+from ui.interpretation import confusion_cells_ui
 from ui.runs import run_picker_ui, run_predictions, run_record, thumbnail
 from ui.state import ACTIVE_RUN
+
+MAX_CELLS = 6  # a box around many cells shows the images of the first six
 
 ensure_app_frame()
 st.title("🧭 Interpretation: where does the model go wrong?")
@@ -55,32 +58,18 @@ st.dataframe(
 st.caption("The published numbers are on the 37 Oxford-IIIT Pet breeds; compare like with like.")
 
 st.header("Confusion matrix")
-st.caption("Rows: actual class; columns: predicted. Click a cell (or choose one below) to see its images.")
-event = st.plotly_chart(
-    interp.confusion_figure(cm, classes), on_select="rerun", selection_mode=("points", "box"), key="interp_cm"
+st.caption(
+    "Rows: actual class; columns: predicted. Click a cell, or choose one below, to see its images; "
+    "the box and lasso tools (top right of the chart) select several cells at once."
 )
-cells = [
-    (a, p) for a in range(len(classes)) for p in range(len(classes)) if cm[a, p] > 0 and (a != p or len(classes) <= 10)
-]
-cells.sort(key=lambda c: (c[0] == c[1], -cm[c]))
-picked = None
-points = (event or {}).get("selection", {}).get("points", []) if event else []
-for point in points:
-    data = point.get("customdata")
-    if data is not None and len(data) >= 2:
-        picked = (int(data[0]), int(data[1]))
-        break
-choice = st.selectbox(
-    "Cell",
-    cells,
-    index=cells.index(picked) if picked in cells else 0 if cells else None,
-    format_func=lambda c: f"actual {classes[c[0]]} → predicted {classes[c[1]]} ({cm[c]} images)",
-    key="interp_cell",
-)
-cell = picked or choice
-if cell is not None:
-    idx = interp.cell_items(probs, targets, cell[0], cell[1])
-    st.markdown(f"**actual {classes[cell[0]]}, predicted {classes[cell[1]]}**: {len(idx)} images")
+shown_cells = confusion_cells_ui(cm, classes, run_id)
+if len(shown_cells) > MAX_CELLS:
+    st.caption(f"{len(shown_cells)} cells selected: showing the first {MAX_CELLS}.")
+for actual, predicted in shown_cells[:MAX_CELLS]:
+    idx = interp.cell_items(probs, targets, actual, predicted)
+    st.markdown(
+        f"**actual {classes[actual]}, predicted {classes[predicted]}**: {len(idx)} image{'' if len(idx) == 1 else 's'}"
+    )
     cols = st.columns(6)
     for k, i in enumerate(idx[:24]):
         img = thumbnail(paths[i]) if paths[i] else None
@@ -88,7 +77,7 @@ if cell is not None:
             if img is None:
                 st.caption(f"(image {i} is no longer on disk)")
             else:
-                st.image(img, caption=f"p={probs[i, cell[1]]:.2f}")
+                st.image(img, caption=f"p={probs[i, predicted]:.2f}")
 
 st.header("Top losses")
 k = st.slider("How many", 3, 30, 9, key="interp_k")
@@ -108,7 +97,9 @@ st.header("Most confused")
 min_val = st.number_input("min_val", 1, 100, 1, key="interp_min_val")
 confused = interp.most_confused(cm, classes, int(min_val))
 if confused.empty:
-    st.success(f"No pair of classes is confused {int(min_val)} times or more.")
+    st.success(
+        f"No pair of classes is confused {'even once' if int(min_val) == 1 else f'{int(min_val)} times or more'}."
+    )
 else:
     st.dataframe(confused, hide_index=True)
 
@@ -119,4 +110,4 @@ st.dataframe(
 )
 missing = int(np.sum([not p for p in paths]))
 if missing:
-    st.caption(f"{missing} validation image paths were not recorded with this run.")
+    st.caption(f"{missing} validation image path{' was' if missing == 1 else 's were'} not recorded with this run.")

@@ -1,13 +1,12 @@
 """Layers: what each stage of the CNN sees (Zeiler & Fergus 2014, on your own network and photos)."""
 
-import numpy as np
 import plotly.express as px
 import streamlit as st
 
 from core.activations import channel_order, channel_overlay_heat, feature_grid_figure
 from core.filters import filter_change, filter_grid
 from core.gradcam import overlay
-from core.occlusion import occlusion_figures
+from core.occlusion import drop_caption, drop_overlay, occlusion_figures
 from ui import layers
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
@@ -92,8 +91,9 @@ with tabs[1]:
             run_filters = layers.first_filters(mid, loaded)
             change = filter_change(imagenet_filters, run_filters)
             f2.image(filter_grid(run_filters), caption=f"{loaded.label}: first conv after fine-tuning")
-            f2.metric("median change per filter", f"{float(np.median(change)):.2%}")
-            f2.caption("Fine-tuning barely moves these filters: edges are edges, for pets as for everything else.")
+            value, note = layers.filter_change_note(change)
+            f2.metric("median change per filter", value)
+            f2.caption(note)
         else:
             random_init, why_random = layers.imagenet_or_message(loaded.arch, pretrained=False)
             if random_init is not None:
@@ -115,8 +115,9 @@ with tabs[2]:
     if scan is None or scan.n_images == 0:
         st.info("Top patches need a dataset: choose one on the Data page.")
     else:
+        default_n = min(scan.n_images, layers.SCAN_IMAGES)
         limit = st.number_input(
-            "Images to scan", min(9, scan.n_images), scan.n_images, min(scan.n_images, 300), step=50, key="viz_patch_n"
+            "Images to scan", min(9, scan.n_images), scan.n_images, default_n, step=50, key="viz_patch_n"
         )
         paths = layers.sample_paths(scan.items["path"].astype(str).tolist(), int(limit))
         fingerprint = f"{scan.fingerprint}-n{int(limit)}"
@@ -140,14 +141,17 @@ with tabs[2]:
             index = layers.load_patch_index(str(index_file), mtime)
             crops = layers.patch_crops(str(index_file), mtime, channel, info.field)
             if index.skipped:
-                st.caption(f"{len(index.skipped)} unreadable images were skipped.")
+                st.caption(
+                    f"{len(index.skipped)} unreadable "
+                    + ("image was" if len(index.skipped) == 1 else "images were")
+                    + " skipped."
+                )
             if not crops:
                 st.info("No patches for this channel.")
             cols = st.columns(3)
             for n, (crop, path, value) in enumerate(crops):
-                cols[n % 3].image(
-                    crop.resize((128, 128)), caption=f"{path.rsplit('/', 1)[-1]} · {value:.2f}", width=128
-                )
+                name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ")  # wraps between words
+                cols[n % 3].image(crop.resize((128, 128)), caption=f"{name} · {value:.2f}", width=128)
 
 # ---- projection -----------------------------------------------------------------------------------
 with tabs[3]:
@@ -199,8 +203,8 @@ with tabs[4]:
             prob_fig, label_fig = occlusion_figures(result, loaded.classes)
             m1, m2, m3 = st.columns(3)
             m1.image(
-                overlay(layers.model_view(picked.image, size), result.drop_map(size), alpha=0.5),
-                caption=f"red = hiding it hurts p({loaded.classes[result.target]}) = {result.base_prob:.0%}",
+                drop_overlay(layers.model_view(picked.image, size), result),
+                caption=drop_caption(result, loaded.classes[result.target], size),
             )
             m2.plotly_chart(prob_fig, key="viz_occ_prob")
             m3.plotly_chart(label_fig, key="viz_occ_label")

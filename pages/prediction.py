@@ -4,10 +4,9 @@ import streamlit as st
 
 from core import prediction
 from core.images import ImageError, LoadedImage, load_image_bytes
-from core.prediction import NotSureRule
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.prediction import energy_line, gradcam, model_key
+from ui.prediction import gradcam, model_key, novelty_reference
 from ui.state import active_model, keep
 
 ensure_app_frame()
@@ -15,7 +14,9 @@ st.title("🔮 Prediction: what's your pet?")
 
 loaded_model = active_model()
 if loaded_model.kind == "run":
-    st.success(f"Model: **{loaded_model.label}** ({loaded_model.arch}, {len(loaded_model.classes)} classes).")
+    st.success(
+        f"Model: **{loaded_model.label}** ({loaded_model.arch}, {len(loaded_model.classes)} class{'' if len(loaded_model.classes) == 1 else 'es'})."
+    )
 else:
     st.info(
         f"Model: **{loaded_model.label}**. No fine-tuned run is chosen, so this model predicts the "
@@ -23,25 +24,21 @@ else:
         "Train a run on the Training page and choose it to predict your own breeds."
     )
 
-with st.expander("⚖️ When does the page say “not sure”?"):
+rule_box = st.expander("⚖️ When does the page say “not sure”?")
+with rule_box:
     st.markdown(
         "Softmax always sums to 100 %, so a model *must* pick some class even for a photo of a pumpkin "
-        "(“99 % capybara”). The page says **not sure** instead of a breed when any of these holds:\n"
-        "- **top probability** below the threshold: no class clearly wins;\n"
-        "- **entropy** of the probabilities (0 = all on one class, 1 = spread evenly over all classes) above "
-        "the threshold;\n"
-        "- **energy** −logsumexp(logits) higher than 95 % of the training images: every logit is small, the "
-        "photo looks like nothing the model was trained on, even when softmax is confident."
+        "(“99 % capybara”). The page says **not sure** when no class clearly wins (top probability below "
+        "the threshold), when the probabilities are spread out (entropy, 0 = all on one class, 1 = even, "
+        "above the threshold), or, for a run, when the photo is **unlike every training image**: the body's "
+        "pooled features of the photo, scaled to length 1, are farther from their 5th nearest training image "
+        "than for 95 % of the validation images (k-nearest neighbours, Sun et al. 2022). That last check "
+        "looks at what the network *sees*, not at its answer, so a Fashion-MNIST run's confident “100 % Bag” "
+        "for a photo of a cat is caught too."
     )
     c1, c2 = st.columns(2)
     min_top_prob = c1.slider("Minimum top probability", 0.0, 1.0, 0.5, 0.05, key=keep("pred_min_prob"))
     max_entropy = c2.slider("Maximum entropy", 0.0, 1.0, 0.6, 0.05, key=keep("pred_max_entropy"))
-    max_energy, energy_note = energy_line(loaded_model)
-    if max_energy is None:
-        st.caption(f"Energy check off: {energy_note}.")
-    else:
-        st.caption(f"Energy threshold {max_energy:.2f}, {energy_note}.")
-rule = NotSureRule(min_top_prob=min_top_prob, max_entropy=max_entropy, max_energy=max_energy)
 show_cam = st.toggle("Grad-CAM for the top class", value=True, key=keep("pred_gradcam"))
 
 source = st.segmented_control(
@@ -66,8 +63,12 @@ if not inputs:
     st.info("Upload one or more photos, or pick one from the dataset or the camera.")
     st.stop()
 
+# the run's reference is built once, on the first photo (cached on disk), not on every visit
+reference, reference_note = novelty_reference(loaded_model)
+rule_box.caption(f"Distance check {'on' if reference else 'off'}: {reference_note}.")
+rule = prediction.rule_for(reference, min_top_prob=min_top_prob, max_entropy=max_entropy)
 for n, (name, item) in enumerate(inputs):
-    result = prediction.predict(loaded_model, item.image, k=5, rule=rule)
+    result = prediction.predict(loaded_model, item.image, k=5, rule=rule, reference=reference)
     with st.container(border=True):
         left, middle, right = st.columns([1, 1.6, 1])
         left.image(item.image, caption=name, width="stretch")
@@ -86,7 +87,10 @@ for n, (name, item) in enumerate(inputs):
             c1, c2, c3 = st.columns(3)
             c1.metric("inference time", f"{result.seconds * 1000:.0f} ms")
             c2.metric("entropy", f"{result.entropy:.2f}")
-            c3.metric("energy", f"{result.energy:.2f}")
+            if result.distance is None:
+                c3.metric("energy", f"{result.energy:.2f}")
+            else:
+                c3.metric("distance to training", f"{result.distance:.3f}")
             st.caption(f"Model: {loaded_model.label}")
         if show_cam:
             cam = gradcam(model_key(loaded_model), item.digest, result.indices[0], loaded_model, item.image)

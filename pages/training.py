@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import models, runs, schedules, training
+from core import inference, models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
 from ui.frame import ensure_app_frame
 from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui, run_label, run_record
@@ -184,6 +184,7 @@ if shown and (runs_dir() / shown).is_dir():
         st.subheader(f"Run {shown}: {record.title}")
         st.plotly_chart(training.loss_figure(record.epoch_rows()), key="train_run_chart")
         st.dataframe(training.epochs_table(record.epoch_rows()), hide_index=True)
+        st.caption(inference.precision_note(record))
 
 # ---- stage 2 ----------------------------------------------------------------------------------
 st.header("3 · Stage 2: unfreeze, discriminative learning rates")

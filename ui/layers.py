@@ -14,11 +14,11 @@ from PIL import Image
 from core import activations, filters, models, occlusion, patches, projection, receptive_field
 from core.gradcam import grad_cam, overlay
 from core.models import LoadedModel, WeightsUnavailable
-from core.storage import stable_hash
 from ui.state import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
-TOP_K = 9
+TOP_K = patches.TOP_K
+SCAN_IMAGES = patches.PAGE_IMAGES
 _RUN_IDS: dict[tuple[str | None, int], str] = {}  # (run id, id of the loaded model) -> weights checksum id
 
 
@@ -27,13 +27,9 @@ def model_id(loaded: LoadedModel) -> str:
     if loaded.kind == "run":
         key = (loaded.run_id, id(loaded.model))
         if key not in _RUN_IDS:
-            with torch.no_grad():
-                checksum = float(sum(p.double().abs().sum() for p in loaded.model.parameters()))
-            _RUN_IDS[key] = f"run-{loaded.run_id}-{stable_hash(round(checksum, 6), 8)}"
+            _RUN_IDS[key] = patches.model_key(loaded.model, "run", loaded.arch, loaded.run_id)
         return _RUN_IDS[key]
-    if loaded.kind == "random":
-        return f"random-{loaded.arch}-seed{RANDOM_SEED}"
-    return f"imagenet-{loaded.arch}"
+    return patches.model_key(loaded.model, loaded.kind, loaded.arch, seed=RANDOM_SEED)
 
 
 def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel | None, str | None]:
@@ -139,10 +135,7 @@ def occlusion_result(
 
 def sample_paths(paths: list[str], n: int) -> list[str]:
     """n of the dataset's files, spread over all classes (fixed seed, so the index key is stable)."""
-    import random
-
-    ordered = sorted(paths)
-    return ordered if n >= len(ordered) else sorted(random.Random(RANDOM_SEED).sample(ordered, n))
+    return patches.sample_paths(paths, n)
 
 
 def patch_index_path(mid: str, fingerprint: str, stage: str, size: int) -> Path:
@@ -170,3 +163,24 @@ def patch_crops(
 ) -> list[tuple[Image.Image, str, float]]:
     """The channel's top patches cropped to the receptive field."""
     return patches.top_patches(load_patch_index(path, mtime), channel, rf)
+
+
+UNCHANGED = 1e-6  # relative change below this: the filter is bit-for-bit ImageNet's (float noise aside)
+
+
+def filter_change_note(change: np.ndarray) -> tuple[str, str]:
+    """The metric value and caption for how far fine-tuning moved the first-layer filters.
+
+    A frozen-only run never trains the body, so its filters are exactly ImageNet's: say that,
+    rather than "0.00 %" next to prose about fine-tuning.
+    """
+    change = np.asarray(change, dtype=np.float64)
+    if change.size == 0 or float(np.max(change)) < UNCHANGED:
+        return "0 (unchanged)", (
+            "The body's filters did not change: a frozen-only run trains the head (and, in fastai's frozen "
+            "training, BatchNorm) but never these convolutions, so they are ImageNet's exactly. Unfreeze and "
+            "train stage 2 to see fine-tuning move them (a little)."
+        )
+    return f"{float(np.median(change)):.2%}", (
+        "Fine-tuning barely moves these filters: edges are edges, for pets as for everything else."
+    )

@@ -1,19 +1,20 @@
-"""Cached wrappers for the Prediction page: Grad-CAM under the model lock, energy calibration."""
+"""Cached wrappers for the Prediction page: Grad-CAM under the model lock, the run's kNN reference."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image
 
-from core import prediction
+from core import novelty, prediction
 from core.images import ImageError, load_image_file
-from core.models import LoadedModel
-from ui.state import MODEL_LOCK, scan_active
+from core.models import WEIGHTS_FILE, LoadedModel
+from core.novelty import NoveltySpec, Reference
+from core.settings import sub_dir
+from ui.state import MODEL_LOCK, runs_dir, scan_active
 
-CALIBRATION_IMAGES = 24
+SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
 
 def model_key(loaded: LoadedModel) -> str:
@@ -28,29 +29,51 @@ def gradcam(key: str, digest: str, class_idx: int, _loaded: LoadedModel, _image:
         return prediction.explain(_loaded, _image, class_idx)
 
 
-@st.cache_data(max_entries=8, show_spinner="Calibrating 'unlike the training data' on training images…")
-def _energy_line(key: str, paths: tuple[str, ...], _loaded: LoadedModel) -> float | None:
-    images = []
-    for path in paths:
+@st.cache_data(max_entries=8, show_spinner=False)
+def _reference(
+    path: str, train: tuple[tuple[str, str], ...], valid: tuple[tuple[str, str], ...], _loaded: LoadedModel
+) -> Reference | None:
+    """The run's reference from its disk cache, else built once from the dataset's images and cached."""
+
+    def open_image(p: str) -> Image.Image | None:
         try:
-            images.append(load_image_file(Path(path)).image)
+            return load_image_file(Path(p)).image
         except ImageError:
-            continue
-    return prediction.calibrate_energy(_loaded, images) if images else None
+            return None
+
+    def build() -> Reference:
+        n = min(len(train), SPEC.max_reference) + min(len(valid), SPEC.max_calibration)
+        with st.spinner(f"Computing the run's reference features once ({n} images; cached on disk)…"):
+            feature_fn = novelty.body_features(_loaded.model)
+            return novelty.build_reference(feature_fn, _loaded.img_size, train, valid, SPEC, open_image)
+
+    try:
+        return novelty.cached_reference(Path(path), build)[0]
+    except ValueError:
+        return None
 
 
-def energy_line(loaded: LoadedModel) -> tuple[float | None, str]:
-    """The calibrated energy threshold for a run whose classes match the active dataset, and why (not)."""
-    if loaded.kind != "run":
+def novelty_reference(loaded: LoadedModel) -> tuple[Reference | None, str]:
+    """A run's kNN reference (training features + calibrated line), and what it is or why there is none.
+
+    Cached on disk per run; building it needs the active dataset to have the run's classes.
+    """
+    if loaded.kind != "run" or not loaded.run_id:
         return None, "only for a fine-tuned run: the ImageNet model's training images (ImageNet) are not here"
-    result = scan_active()
-    if result is None or sorted(result.classes) != sorted(loaded.classes):
-        return None, "the active dataset's classes differ from the run's, so its images cannot calibrate it"
-    items = result.items
-    train = items[~items["is_valid"]] if "is_valid" in items and (~items["is_valid"]).any() else items
-    paths = sorted(train["path"].astype(str))
-    sample = tuple(random.Random(0).sample(paths, min(CALIBRATION_IMAGES, len(paths))))
-    line = _energy_line(model_key(loaded), sample, loaded)
-    if line is None:
-        return None, "no readable training image to calibrate on"
-    return line, f"calibrated on {len(sample)} training images of {loaded.label}"
+    path = novelty.cache_path(
+        sub_dir(novelty.NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC
+    )
+    train: tuple[tuple[str, str], ...] = ()
+    valid: tuple[tuple[str, str], ...] = ()
+    if not path.is_file():
+        result = scan_active()
+        if result is None or sorted(result.classes) != sorted(loaded.classes):
+            return None, "the active dataset's classes differ from the run's, so its images cannot calibrate it"
+        items = result.items
+        pairs = list(zip(items["path"].astype(str), items["label"].astype(str), items["is_valid"], strict=True))
+        train = tuple((p, lab) for p, lab, v in pairs if not v)
+        valid = tuple((p, lab) for p, lab, v in pairs if v)
+    reference = _reference(str(path), train, valid, loaded)
+    if reference is None:
+        return None, "no readable training image to compare photos with"
+    return reference, reference.describe()

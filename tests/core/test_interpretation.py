@@ -58,3 +58,82 @@ def test_scoreboard_lists_published_numbers():
     assert board["error_rate"].is_monotonic_decreasing
     assert board["accuracy"].iloc[0] == pytest.approx(0.5921)
     assert board["model"].str.contains("this run: mobilenet_v2 (6 classes: not comparable", regex=False).sum() == 1
+
+
+# ---- reading the chart's selection (points arrive as dicts) -------------------------------------
+
+CLASSES3 = ["Bengal", "Persian", "pug"]
+
+
+def test_selected_cells_from_a_click_reads_the_axis_names():
+    event = {"selection": {"points": [{"curve_number": 1, "point_index": 5, "x": "pug", "y": "Persian"}]}}
+    assert interp.selected_cells(event, CLASSES3) == [(1, 2)]
+    assert interp.selected_cells(event["selection"], CLASSES3) == [(1, 2)]  # the selection part alone
+
+
+def test_selected_cells_customdata_as_list_or_typed_array_dict():
+    listed = {"points": [{"customdata": [2, 0, 7]}]}
+    as_dict = {"points": [{"customdata": {"0": 2, "1": 0, "2": 7}}]}  # a JSON'd typed array: no key 0
+    assert interp.selected_cells(listed, CLASSES3) == [(2, 0)]
+    assert interp.selected_cells(as_dict, CLASSES3) == [(2, 0)]
+
+
+def test_selected_cells_from_point_index():
+    markers = {"points": [{"curve_number": 1, "point_index": 7}]}  # row-major over the 3×3 markers
+    heatmap = {"points": [{"curve_number": 0, "point_index": [2, 1]}]}
+    assert interp.selected_cells(markers, CLASSES3) == [(2, 1)]
+    assert interp.selected_cells(heatmap, CLASSES3) == [(2, 1)]
+    assert interp.selected_cells({"points": [{"curve_number": 0, "point_index": 7}]}, CLASSES3) == []
+
+
+def test_selected_cells_box_gives_every_cell_once_in_order():
+    box = {
+        "selection": {
+            "points": [
+                {"curve_number": 0, "point_index": [0, 1], "x": "Persian", "y": "Bengal"},
+                {"curve_number": 1, "point_index": 1, "x": "Persian", "y": "Bengal"},  # the same cell's marker
+                {"curve_number": 1, "point_index": 4, "x": "Persian", "y": "Persian"},
+            ],
+            "point_indices": [1, 1, 4],
+            "box": [{"x": [0.5, 1.5], "y": [-0.5, 1.5]}],
+            "lasso": [],
+        }
+    }
+    assert interp.selected_cells(box, CLASSES3) == [(0, 1), (1, 1)]
+
+
+def test_selected_cells_empty_stale_or_odd_never_raise():
+    assert interp.selected_cells(None, CLASSES3) == []
+    assert interp.selected_cells({}, CLASSES3) == []
+    assert interp.selected_cells({"selection": {"points": []}}, CLASSES3) == []
+    assert interp.selected_cells({"selection": {"points": None}}, CLASSES3) == []
+    assert interp.selected_cells({"selection": "junk"}, CLASSES3) == []
+    stale = {  # from a 37-class run, read against this 3-class run
+        "points": [
+            {"curve_number": 1, "point_index": 1200, "x": "beagle", "y": "boxer", "customdata": [30, 12, 4]},
+            {"customdata": {"0": -1, "1": 2}},
+            {"customdata": [0.5, 1]},
+            {"customdata": [True, 1]},
+            {"point_index": [5, 1]},
+            "not a dict",
+            {"x": None, "y": [1, 2], "customdata": "ab"},
+        ]
+    }
+    assert interp.selected_cells(stale, CLASSES3) == []
+
+
+def test_selected_cells_numeric_class_names():
+    digits = [str(d) for d in range(10)]
+    assert interp.selected_cells({"points": [{"x": 3, "y": "7"}]}, digits) == [(7, 3)]
+
+
+def test_confusion_figure_selects_on_click_with_category_axes():
+    cm = np.array([[3, 1], [0, 2]])
+    fig = interp.confusion_figure(cm, ["0", "1"])
+    assert "select" in fig.layout.clickmode
+    assert fig.layout.dragmode not in ("select", "lasso")  # Streamlit drops click-selection in those modes
+    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange
+    assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
+    markers = fig.data[1]
+    # marker k sits on cell (k // n, k % n): what point_index on the marker trace means
+    assert [(int(c[0]), int(c[1])) for c in markers.customdata] == [(0, 0), (0, 1), (1, 0), (1, 1)]

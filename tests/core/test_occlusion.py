@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
-from core.occlusion import occlusion_figures, occlusion_map, square_positions
+from core.occlusion import (
+    OcclusionResult,
+    drop_caption,
+    drop_overlay,
+    occlusion_figures,
+    occlusion_map,
+    square_positions,
+)
 
 
 class TopLeftModel(nn.Module):
@@ -69,3 +77,25 @@ def test_drop_map():
     drop = res.drop_map(32)
     assert drop.shape == (32, 32) and drop.min() == pytest.approx(0, abs=1e-6)
     assert drop[0, 0] == pytest.approx(1 - 0.5 / res.base_prob, abs=1e-6)
+
+
+def _result(prob: np.ndarray, base: float) -> OcclusionResult:
+    """Hand-set maps: one 16 px square per cell of a 2×2 grid over a 32 px image."""
+    return OcclusionResult(
+        prob=prob, label=np.zeros((2, 2), np.int64), label_prob=prob, ys=np.array([0, 16]), xs=np.array([0, 16]),
+        patch=16, stride=16, target=0, base_prob=base,
+    )  # fmt: skip
+
+
+def test_drop_overlay_is_red_exactly_where_hiding_hurts_and_caption_agrees():
+    grey = Image.new("RGB", (32, 32), (128, 128, 128))
+    hurt = _result(np.array([[0.2, 0.8], [0.8, 0.8]], np.float32), base=0.8)  # top-left square: 75 % drop
+    out = np.asarray(drop_overlay(grey, hurt)).astype(int)
+    r, g, b = out[4, 4]
+    assert r > 160 and g < 80 and b < 80  # red where hiding hurts
+    assert tuple(out[28, 28]) == (128, 128, 128)  # untouched elsewhere
+    caption = drop_caption(hurt, "cat", 32)
+    assert caption.startswith("Red = hiding that part lowers p(cat) = 80%") and "75% drop" in caption
+    flat = _result(np.array([[0.79, 0.8], [0.8, 0.81]], np.float32), base=0.8)  # at most ~1 % drop
+    assert np.array_equal(np.asarray(drop_overlay(grey, flat)), np.asarray(grey))  # no red at all
+    assert drop_caption(flat, "cat", 32).startswith("No red: hiding any 16 px square")

@@ -75,28 +75,13 @@ def test_not_sure_when_probabilities_are_flat(image):
     assert any("spread out" in r for r in result.reasons)
 
 
-def test_not_sure_when_energy_is_above_calibrated_line(image):
-    # same softmax (confident) but logits 10 lower everywhere: energy +10, softmax cannot tell
-    known = fixed([12.0, 2.0, 2.0])
-    unlike = fixed([2.0, -8.0, -8.0])
-    line = pred.calibrate_energy(known, [image, image], quantile=0.95)
-    assert line == pytest.approx(pred.energy_score(torch.tensor([12.0, 2.0, 2.0])), abs=1e-5)
-    rule = pred.NotSureRule(max_energy=line + 0.5)
-    a, b = pred.predict(known, image, rule=rule), pred.predict(unlike, image, rule=rule)
-    assert a.probs == pytest.approx(b.probs, abs=1e-6)
-    assert not a.not_sure
-    assert b.not_sure and "unlike the training images" in b.reasons[0]
-
-
 def test_judge_thresholds_are_strict():
-    rule = pred.NotSureRule(min_top_prob=0.5, max_entropy=0.6, max_energy=-3.0)
-    assert pred.judge(0.5, 0.6, -3.0, rule) == []
-    assert len(pred.judge(0.49, 0.61, -2.9, rule)) == 3
-
-
-def test_calibrate_needs_images():
-    with pytest.raises(ValueError):
-        pred.calibrate_energy(fixed([1.0, 2.0]), [])
+    rule = pred.NotSureRule(min_top_prob=0.5, max_entropy=0.6, max_distance=0.8, flagged_share=0.05)
+    assert pred.judge(0.5, 0.6, 0.8, rule) == []
+    reasons = pred.judge(0.49, 0.61, 0.81, rule)
+    assert len(reasons) == 3 and "only 5% of validation images" in reasons[2]
+    assert pred.judge(0.9, 0.1, None, rule) == []  # no distance (ImageNet model): softmax rules only
+    assert pred.judge(0.9, 0.1, 5.0, pred.NotSureRule()) == []  # no line: distance ignored
 
 
 @pytest.fixture(scope="module")

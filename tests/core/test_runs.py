@@ -188,7 +188,7 @@ def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
         created=5,
         epochs=[{"stage": 0, "epoch": 0, "train_loss": 1, "valid_loss": 0.5, "error_rate": 0.25, "seconds": 3,
                  "accuracy": 0.75}],
-        timings={"setup": 1}, trained_stages=[0], valid_paths=["a.jpg"], device="cpu",
+        timings={"setup": 1}, trained_stages=[0], valid_paths=["a.jpg"], device="cpu", precision="bf16",
         versions={"torch": "2"}, lr_finder={"lrs": [1e-3]}, bn_note="note", future_field={"kept": True},
         dataset={"name": "pets", "root": "/r", "fingerprint": "f"},
     )  # fmt: skip
@@ -196,7 +196,7 @@ def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
     assert record.config == CONFIG and record.classes == ("a", "b") and record.created == 5.0
     assert record.epochs[0].train_loss == 1.0 and record.epochs[0].metrics == {"accuracy": 0.75}
     assert record.error_rate == 0.25 and record.notes == "note" and record.dataset.name == "pets"
-    assert record.extra == {"future_field": {"kept": True}}
+    assert record.extra == {"future_field": {"kept": True}} and record.precision == "bf16"
     again = json.loads(json.dumps(record.to_json()))
     assert runs.RunRecord.from_json(again) == record
     assert set(again) == set(raw) and again["bn_note"] == "note"  # the run.json layout is unchanged

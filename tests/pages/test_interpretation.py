@@ -63,6 +63,22 @@ def test_interpretation_shows_matrix_tables_and_images(pets_like):
     assert any("No pair" in s.value for s in at.success)
 
 
+def test_stale_selection_from_another_run_never_raises(pets_like):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = make_run(pets_like)
+    at.session_state["interp_shown"] = ("testrun", [(30, 12), ("x", None), (5, 0)])  # 37 classes' cells
+    at.session_state["interp_cell"] = (30, 12)
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown if m.value.startswith("**actual")]
+    assert shown == ["**actual pug, predicted Bengal**: 0 images"]  # the one valid cell of the stale list
+    at.session_state["interp_shown"] = ("another-run", [(0, 1)])
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown if m.value.startswith("**actual")]
+    assert shown == ["**actual Bengal, predicted Persian**: 1 image"]  # the picker's cell, not the old run's
+
+
 def test_object_array_preds_are_a_warning_not_a_traceback(pets_like):
     """The review: a preds.npz with object arrays surfaced numpy's allow_pickle error as a traceback."""
     run_id = make_run(pets_like)

@@ -91,3 +91,14 @@ def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
     infos = [i.value for i in at.info]
     assert any("not on this machine" in i for i in infos)  # the ImageNet column of the comparison
     assert any("(B, 64, 16, 16)" in c.value for c in at.caption)  # resnet18 layer1 at 64 px
+
+
+def test_filter_change_note_says_when_the_body_did_not_change():
+    import numpy as np
+
+    from ui.layers import filter_change_note
+
+    value, note = filter_change_note(np.zeros(32))  # a frozen-only run: ImageNet's filters exactly
+    assert value == "0 (unchanged)" and "did not change" in note and "frozen-only" in note
+    value, note = filter_change_note(np.array([0.01, 0.02, 0.03]))
+    assert value == "2.00%" and "barely moves" in note

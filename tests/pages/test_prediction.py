@@ -56,19 +56,23 @@ def test_imagenet_model_uploads_good_and_bad(pets_like):
     assert len(at.error) == 1 and "notes.txt" in at.error[0].value  # the bad file, named
     assert len(at.get("plotly_chart")) == 2  # both good files still predicted
     assert [m.label for m in at.metric][:3] == ["inference time", "entropy", "energy"]
-    assert any("Energy check off" in c.value for c in at.caption)
+    assert any("Distance check off" in c.value for c in at.caption)
 
 
-def test_run_model_predicts_dataset_classes_with_gradcam_and_energy(pets_like, run_id):
+def test_run_model_predicts_dataset_classes_with_gradcam_and_distance(pets_like, run_id):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     at.session_state[ACTIVE_RUN] = run_id
     at.run()
     assert not at.exception
     assert "test run" in at.success[0].value
-    assert any("Energy threshold" in c.value and "24 training images" in c.value for c in at.caption)
+    assert not list(sub_dir("novelty").glob("*.npz"))  # no photo yet: nothing built
     at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
     assert not at.exception
+    caption = next(c.value for c in at.caption if "Distance check" in c.value)
+    assert "Distance check on" in caption and "5th nearest of" in caption and "validation images" in caption
+    cached = list(sub_dir("novelty").glob(f"{run_id}-*.npz"))
+    assert len(cached) == 1  # the reference is on disk, keyed by run id
     chart = at.get("plotly_chart")[0]
     assert len(at.get("plotly_chart")) == 1
     images = at.get("image")
@@ -76,6 +80,25 @@ def test_run_model_predicts_dataset_classes_with_gradcam_and_energy(pets_like, r
     text = " ".join(m.value for m in at.markdown) + " ".join(w.value for w in at.warning)
     assert any(c in text for c in DEFAULT_CLASSES)
     assert chart is not None
+    assert "distance to training" in [m.label for m in at.metric]
+
+
+def test_reference_is_read_from_disk_without_the_dataset(pets_like, run_id):
+    """Once built, a run's reference works even when another dataset is active (it lives on disk)."""
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = None
+    at.session_state[ACTIVE_RUN] = run_id
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(3), "image/jpeg")).run()
+    assert not at.exception
+    assert any("Distance check on" in c.value for c in at.caption)
 
 
 def test_not_sure_when_threshold_is_unreachable(pets_like, run_id):

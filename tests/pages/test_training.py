@@ -40,6 +40,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert any("Trained and stored run" in s.value for s in at.success)
     run_id = at.session_state[ACTIVE_RUN]
     assert run_id and any(run_id in str(df.value) for df in at.dataframe)
+    assert any(c.value.startswith("Precision: ") for c in at.caption)  # which precision the run trained in
 
     at.run()  # the same config again: found, not retrained
     assert not at.exception

@@ -1,0 +1,301 @@
+"""Importing a class bundle: refuse anything tampered, unsafe or incompatible, then merge without overwriting.
+
+Order of work, so that a refused bundle writes nothing:
+1. read the member list and manifest.json; refuse links, devices, duplicate or escaping names,
+   files a bundle never carries, missing or extra files, sizes that differ from the manifest, and
+   versions that cannot read the weights;
+2. extract into `<data>/.import-*/` with core.archives.extract_tgz (tarfile's "data" filter and
+   more); check every file's size and SHA-256, load every weights file with `weights_only=True` into
+   its architecture, every array with `allow_pickle=False`, every record as JSON and as a typed
+   RunRecord (any failure: the folder is removed, nothing else was touched);
+3. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
+   feature folder, an index, a checkpoint, a dataset file) into place: missing ones are added,
+   identical ones skipped, a local run newer than the bundle's kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core import runs
+from core.archives import ArchiveError, extract_tgz
+from core.bundle import (
+    MANIFEST,
+    RUNS_DIR,
+    BundleError,
+    Manifest,
+    Progress,
+    absolute_path,
+    destination,
+    incompatibility,
+    library_versions,
+    map_index_paths,
+    map_record_paths,
+    member_kind,
+    merge_unit,
+    safe_name,
+)
+from core.models import RECORD_FILE, WEIGHTS_FILE
+from core.storage import atomic_write_bytes, read_json
+
+MAX_MANIFEST_BYTES = 64 * 1024**2
+DISK_MARGIN = 256 * 1024**2
+
+
+@dataclass
+class ImportReport:
+    """What an import did, unit by unit (a run or feature folder, an index, a checkpoint, a dataset file)."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already here, identical (or a cache with the same key)
+    kept: list[str] = field(default_factory=list)  # local runs newer than the bundle's (retrained here)
+    replaced: list[str] = field(default_factory=list)  # local runs older than the bundle's (or broken)
+    conflicts: list[str] = field(default_factory=list)  # a local dataset file differs: the local one stays
+    run_ids: list[str] = field(default_factory=list)  # the runs the bundle carries
+    manifest: Manifest | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for the page or the terminal."""
+
+        def count(units: list[str]) -> str:
+            kinds: dict[str, int] = {}
+            for unit in units:
+                kind = unit.split("/")[0] if not unit.startswith("torch/") else "weights"
+                kinds[kind] = kinds.get(kind, 0) + 1
+            return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
+
+        parts = [f"added {count(self.added)}", f"already here {count(self.skipped)}"]
+        if self.kept:
+            parts.append(f"kept {len(self.kept)} newer local run(s)")
+        if self.replaced:
+            parts.append(f"replaced {len(self.replaced)} older run(s)")
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} local dataset file(s) differ and were kept")
+        return "; ".join(parts) + f" ({self.seconds:.1f} s)."
+
+
+def _kind_of(member: tarfile.TarInfo) -> str:
+    for test, what in (
+        (member.issym, "a symbolic link"),
+        (member.islnk, "a hard link"),
+        (member.ischr, "a character device"),
+        (member.isblk, "a block device"),
+        (member.isfifo, "a FIFO"),
+    ):
+        if test():
+            return what
+    return "not a regular file"
+
+
+def check_members(tar: tarfile.TarFile) -> tuple[Manifest, list[tarfile.TarInfo]]:
+    """The manifest and the file members, after every check that needs no extraction."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for member in tar.getmembers():
+        name = member.name
+        if member.isdir():
+            safe_name(name.rstrip("/"))  # folder entries are not extracted, but an escaping one still refuses
+            continue
+        if not member.isfile():
+            raise BundleError(f"Refused: {name!r} is {_kind_of(member)}; a bundle holds only regular files.")
+        member_kind(name)  # escaping, absolute, hidden or unexpected names raise here
+        if name in members:
+            raise BundleError(f"Refused: {name!r} appears twice in the bundle.")
+        members[name] = member
+    if MANIFEST not in members:
+        raise BundleError("Refused: the bundle has no manifest.json.")
+    if members[MANIFEST].size > MAX_MANIFEST_BYTES:
+        raise BundleError("Refused: manifest.json is implausibly large.")
+    try:
+        manifest = Manifest.from_dict(json.loads(tar.extractfile(members.pop(MANIFEST)).read()))
+    except (json.JSONDecodeError, UnicodeDecodeError, tarfile.TarError, OSError) as err:
+        raise BundleError(f"Refused: manifest.json cannot be read ({err}).") from err
+    listed = {f.path: f for f in manifest.files}
+    if len(listed) != len(manifest.files):
+        raise BundleError("Refused: the manifest lists a file twice.")
+    for name in listed:
+        if member_kind(name) == "manifest":
+            raise BundleError("Refused: the manifest lists itself.")
+    if missing := sorted(set(listed) - set(members)):
+        raise BundleError(f"Refused: {len(missing)} file(s) listed in the manifest are missing, e.g. {missing[0]}.")
+    if extra := sorted(set(members) - set(listed)):
+        raise BundleError(f"Refused: {len(extra)} file(s) are not in the manifest, e.g. {extra[0]}.")
+    for name, member in members.items():
+        if member.size != listed[name].size:
+            raise BundleError(f"Refused: {name} has {member.size} bytes, the manifest says {listed[name].size}.")
+    if problem := incompatibility(manifest.versions, library_versions()):
+        raise BundleError(f"Refused: {problem}")
+    return manifest, list(members.values())
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
+    """Sizes and hashes of the extracted files, then each file read the safe way; BundleError on any failure."""
+    import torch
+
+    done = 0
+    for f in manifest.files:
+        path = root / f.path
+        if not path.is_file() or path.is_symlink() or path.stat().st_size != f.size:
+            raise BundleError(f"Refused: {f.path} does not have the size the manifest says.")
+        if _sha256(path) != f.sha256:
+            raise BundleError(f"Refused: {f.path} was changed after the bundle was made (SHA-256 mismatch).")
+        done += f.size
+        progress("verifying", done, manifest.total_bytes)
+    for f in manifest.files:
+        path = root / f.path
+        try:
+            if path.suffix in (".pt", ".pth"):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                    raise ValueError("not a state_dict of tensors")
+            elif path.suffix == ".npy":
+                np.load(path, allow_pickle=False)
+            elif path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as data:
+                    for key in data.files:
+                        data[key]
+            elif path.suffix == ".json" and not isinstance(read_json(path), dict):
+                raise ValueError("not a JSON object")
+        except Exception as err:  # any unreadable file refuses the bundle
+            raise BundleError(f"Refused: {f.path} cannot be read safely ({err}).") from err
+    for run_dir in sorted((root / RUNS_DIR).iterdir()) if (root / RUNS_DIR).is_dir() else []:
+        _check_run_weights(run_dir)
+
+
+def _check_run_weights(run_dir: Path) -> None:
+    """A run's weights must fit its architecture as this fastai builds it (so every page can load it)."""
+    from core.models import create_model, load_weights
+
+    try:
+        record = runs.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
+        load_weights(create_model(record.arch, len(record.classes), pretrained=False), run_dir / WEIGHTS_FILE)
+    except Exception as err:  # KeyError, size mismatch, unknown arch ...
+        raise BundleError(f"Refused: run {run_dir.name} cannot be loaded here ({err}).") from err
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and _sha256(a) == _sha256(b)
+
+
+def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
+    """Add a run folder, or replace a local one only when the bundle's is newer (or the local one is broken)."""
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dest)
+        report.added.append(unit)
+        return
+    try:
+        local_created = runs.check_run(dest).created
+    except (ValueError, OSError):
+        local_created = float("-inf")
+    bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
+    if local_created >= bundle_created:  # the same run (already imported or trained here), or a newer one
+        (report.skipped if local_created == bundle_created else report.kept).append(unit)
+        return
+    old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
+    dest.rename(old)
+    src.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    report.replaced.append(unit)
+
+
+def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport) -> None:
+    """Move every unit from the verified temp folder into the data folder."""
+    units: dict[str, str] = {}
+    for f in manifest.files:
+        units.setdefault(merge_unit(f.path), f.kind)
+    for unit, kind in units.items():
+        src, dest = root / unit, destination(unit, data_dir)
+        if kind == "run":
+            _move_run(src, dest, report, unit)
+        elif dest.exists():
+            if kind == "dataset" and not _same_file(src, dest):
+                report.conflicts.append(unit)
+            else:
+                report.skipped.append(unit)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src.rename(dest)
+            report.added.append(unit)
+
+
+def _localise(root: Path, manifest: Manifest, data_dir: Path) -> None:
+    """Rewrite data-folder-relative image paths (run records, patch indexes) for this data folder."""
+    local = lambda p: absolute_path(p, data_dir)  # noqa: E731
+    for f in manifest.files:
+        path = root / f.path
+        if f.kind == "run" and path.name == RECORD_FILE:
+            atomic_write_bytes(path, json.dumps(map_record_paths(read_json(path), local), indent=2).encode())
+        elif f.kind == "patch_index":
+            atomic_write_bytes(path, map_index_paths(path, local))
+
+
+def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) -> ImportReport:
+    """Verify a class bundle and merge it into data_dir; BundleError (nothing written) when it is refused.
+
+    Args:
+        progress: called with (phase, bytes done, bytes in all) while unpacking and verifying.
+    """
+    start = time.perf_counter()
+    progress = progress or (lambda what, done, total: None)
+    path, data_dir = Path(path), Path(data_dir)
+    if not path.is_file():
+        raise BundleError(f"No bundle file at {path}.")
+    try:
+        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with block below
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise BundleError(f"{path.name} is not a readable bundle ({err}).") from err
+    with tar:
+        try:
+            manifest, members = check_members(tar)
+        except (tarfile.TarError, EOFError) as err:
+            raise BundleError(f"{path.name} is damaged ({err}).") from err
+        data_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(data_dir).free
+        if free < manifest.total_bytes + DISK_MARGIN:
+            raise BundleError(
+                f"Refused: the bundle unpacks to {manifest.total_bytes / 1e9:.1f} GB and {data_dir} has "
+                f"{free / 1e9:.1f} GB free."
+            )
+        tmp = data_dir / f".import-{uuid.uuid4().hex[:8]}"
+        try:
+            progress("unpacking", 0, manifest.total_bytes)
+            try:  # the app's one tar extractor: tarfile's "data" filter, and no links, devices or absolute names
+                extract_tgz(
+                    path,
+                    tmp,
+                    max_files=len(tar.getmembers()),
+                    max_total_bytes=manifest.total_bytes + MAX_MANIFEST_BYTES,
+                )
+            except ArchiveError as err:
+                raise BundleError(f"Refused: {err}") from err
+            progress("unpacking", manifest.total_bytes, manifest.total_bytes)
+            _check_content(tmp, manifest, progress)
+            _localise(tmp, manifest, data_dir)
+            report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
+            try:
+                with runs.training_lock(data_dir / RUNS_DIR):
+                    _merge(tmp, manifest, data_dir, report)
+            except runs.TrainingBusy as err:
+                raise BundleError(f"{err} Import the bundle when it has finished.") from err
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report.seconds = time.perf_counter() - start
+    return report

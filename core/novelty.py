@@ -1,0 +1,265 @@
+"""Is this photo like the training images? k-nearest-neighbour distance on the body's pooled features.
+
+Softmax only compares classes with each other, and the energy −logsumexp(logits) only looks at the
+size of the logits: a cat photo can still be "97 % Ankle_boot" with a low energy. Here we look at
+what the body *sees* instead (Sun et al. 2022, "Out-of-distribution detection with deep nearest
+neighbors"): the pooled body features of the photo (the same vector fast frozen training caches,
+`core.features.pooled_body`), scaled to length 1, and its distance to the k-th nearest training
+image's features. Far from every training image means unlike the training data.
+
+The line is calibrated on held-out validation images (never on the reference images themselves,
+which are at distance 0 from themselves): the distance that `in_rate` (95 %) of them stay under,
+so the rule says "not sure" for about 5 % of ordinary validation images.
+
+Reference features are computed once per run from (at most `max_reference`) training images and
+cached under the data folder as a plain .npz (read with allow_pickle=False), keyed by run id and
+the weights file's size and time, so a retrained run gets new ones.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from core.models import preprocess
+from core.storage import atomic_write_bytes, stable_hash
+
+NOVELTY_DIR = "novelty"  # sub-folder of the data folder: one .npz per run
+
+
+@dataclass(frozen=True)
+class NoveltySpec:
+    """How a run's reference is built; its hash is part of the cache file's name."""
+
+    k: int = 5  # distance to the k-th nearest training image
+    in_rate: float = 0.95  # share of validation images under the line: the rule flags 1 - in_rate of them
+    max_reference: int = 600  # training images used as the reference (a seeded sample, balanced over classes)
+    max_calibration: int = 300  # validation images used to place the line
+    seed: int = 0
+    version: int = 1  # bump when the features or the distance change
+
+    @property
+    def key(self) -> str:
+        return stable_hash(self, length=12)
+
+
+@dataclass
+class Reference:
+    """A run's training features and the calibrated "unlike the training images" line."""
+
+    features: np.ndarray  # (N, F) float32, each row of length 1
+    calibration: np.ndarray  # (M,) kNN distances of the held-out images that placed the line
+    threshold: float  # kNN distance above which a photo is unlike the training images
+    k: int
+    in_rate: float
+    held_out: bool  # True: calibrated on validation images; False: leave-one-out on training images
+
+    @property
+    def n_reference(self) -> int:
+        return int(self.features.shape[0])
+
+    def describe(self) -> str:
+        """One line for the page: what the line was calibrated on."""
+        on = "validation images" if self.held_out else "training images (each left out of its own reference)"
+        return (
+            f"distance to the {self.k}th nearest of {self.n_reference} training images; the line "
+            f"{self.threshold:.3f} is crossed by {1 - self.in_rate:.0%} of {len(self.calibration)} {on}"
+        )
+
+
+def split_model(model: nn.Sequential) -> tuple[nn.Module, nn.Module]:
+    """Sequential(body, head) -> (body + pooling + flatten, the rest of the head), sharing modules.
+
+    For a fastai run the first part is `core.features.pooled_body` (AdaptiveConcatPool2d, (B, 2·nf));
+    for the ImageNet classifier it is body + AdaptiveAvgPool2d ((B, nf)). The second part maps those
+    features to logits, so features and logits come out of one forward pass.
+    """
+    head = model[1]
+    return nn.Sequential(model[0], head[0], head[1]), head[2:]
+
+
+def features_and_logits(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One read-only forward: (B, 3, S, S) -> pooled body features (B, F) and logits (B, C), on the CPU."""
+    from core.inference import features_of
+
+    _, rest = split_model(model)
+    feats = features_of(model, x)  # (B, 2560) for a mobilenet_v2 run, through the fast path (BatchNorm folded)
+    with torch.inference_mode():
+        logits = rest(feats)
+    return feats.float().cpu(), logits.float().cpu()
+
+
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (B, 3, S, S) -> (B, F): any forward of the body
+
+
+def body_features(model: nn.Sequential) -> FeatureFn:
+    """The default feature function: the model's own pooled body (plug a faster forward in here)."""
+    return lambda x: features_and_logits(model, x)[0]
+
+
+def normalise(features: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Rows scaled to length 1 (Sun et al.: the normalisation is what makes kNN work)."""
+    f = np.asarray(features, dtype=np.float32)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+def knn_distance(reference: np.ndarray, queries: np.ndarray, k: int, leave_one_out: bool = False) -> np.ndarray:
+    """Euclidean distance of each normalised query (M, F) to its k-th nearest reference row (N, F) -> (M,).
+
+    leave_one_out: the queries *are* the reference rows, so skip each row's zero distance to itself.
+    """
+    if len(reference) == 0:
+        raise ValueError("the reference set is empty")
+    ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))
+    q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+    # |a - b|² = 2 - 2 a·b for unit vectors: one matrix product instead of N·M differences
+    d2 = (2.0 - 2.0 * q @ ref.T).clamp_min(0.0)  # (M, N)
+    if leave_one_out:
+        d2.fill_diagonal_(float("inf"))
+    available = ref.shape[0] - (1 if leave_one_out else 0)
+    kth = max(1, min(k, available))
+    return d2.kthvalue(kth, dim=1).values.sqrt().numpy()
+
+
+def calibrate(train: np.ndarray, held_out: np.ndarray | None, k: int, in_rate: float) -> Reference:
+    """The reference and its line: the `in_rate` quantile of held-out kNN distances (leave-one-out without them)."""
+    ref = normalise(train)
+    if held_out is not None and len(held_out):
+        calibration, on_held_out = knn_distance(ref, normalise(held_out), k), True
+    elif len(ref) > 1:
+        calibration, on_held_out = knn_distance(ref, ref, k, leave_one_out=True), False
+    else:
+        raise ValueError("calibrating the distance needs validation images or at least two training images")
+    threshold = float(np.quantile(calibration, in_rate))
+    return Reference(ref, calibration.astype(np.float32), threshold, k, in_rate, on_held_out)
+
+
+def distance(reference: Reference, features: np.ndarray | torch.Tensor) -> np.ndarray:
+    """kNN distance of raw pooled features (M, F) to the reference -> (M,)."""
+    return knn_distance(reference.features, normalise(features), reference.k)
+
+
+def image_features(
+    feature_fn: FeatureFn, images: Iterable[Image.Image], img_size: int, batch_size: int = 32
+) -> np.ndarray:
+    """Pooled body features (N, F) of PIL images, through the prediction page's own preprocessing."""
+    out, batch = [], []
+    for img in images:
+        batch.append(preprocess(img, img_size))  # (1, 3, S, S)
+        if len(batch) == batch_size:
+            out.append(feature_fn(torch.cat(batch)).numpy())
+            batch = []
+    if batch:
+        out.append(feature_fn(torch.cat(batch)).numpy())
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+def balanced_sample(paths: Sequence[str], labels: Sequence[str], cap: int, seed: int = 0) -> list[str]:
+    """At most cap paths, as equal a share per label as possible, chosen by a seeded RNG (sorted first)."""
+    pairs = sorted(zip(map(str, paths), map(str, labels), strict=True))
+    if len(pairs) <= cap:
+        return [p for p, _ in pairs]
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[str]] = {}
+    for path, label in pairs:
+        by_label.setdefault(label, []).append(path)
+    for group in by_label.values():
+        rng.shuffle(group)
+    chosen: list[str] = []
+    depth = 0
+    while len(chosen) < cap:  # round-robin over labels: every class gets its share before any gets more
+        for group in by_label.values():
+            if depth < len(group) and len(chosen) < cap:
+                chosen.append(group[depth])
+        depth += 1
+    return sorted(chosen)
+
+
+# ---- the on-disk cache: <data>/novelty/<run_id>-<stamp>.npz -----------------------------------
+
+
+def cache_path(cache_dir: Path, run_id: str, weights_file: Path, spec: NoveltySpec) -> Path:
+    """Where a run's reference lives: named by run id, the weights' size and mtime, and the spec."""
+    stat = Path(weights_file).stat()
+    stamp = stable_hash({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "spec": spec.key}, length=12)
+    return Path(cache_dir) / f"{run_id}-{stamp}.npz"
+
+
+def save_reference(path: Path, reference: Reference) -> None:
+    """Plain arrays only (no pickled objects), written atomically."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        features=reference.features.astype(np.float32),
+        calibration=reference.calibration.astype(np.float32),
+        threshold=np.float64(reference.threshold),
+        k=np.int64(reference.k),
+        in_rate=np.float64(reference.in_rate),
+        held_out=np.bool_(reference.held_out),
+    )
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_reference(path: Path) -> Reference | None:
+    """A cached reference, or None when absent or unreadable (it is then rebuilt)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            ref = Reference(
+                features=np.asarray(data["features"], np.float32),
+                calibration=np.asarray(data["calibration"], np.float32),
+                threshold=float(data["threshold"]),
+                k=int(data["k"]),
+                in_rate=float(data["in_rate"]),
+                held_out=bool(data["held_out"]),
+            )
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    if ref.features.ndim != 2 or len(ref.features) == 0 or not np.isfinite(ref.threshold):
+        return None
+    return ref
+
+
+def build_reference(
+    feature_fn: FeatureFn,
+    img_size: int,
+    train: Sequence[tuple[str, str]],
+    valid: Sequence[tuple[str, str]],
+    spec: NoveltySpec,
+    open_image: Callable[[str], Image.Image | None],
+) -> Reference:
+    """Features of (sampled) training images and the line placed on (sampled) validation images.
+
+    train, valid: (path, label) pairs; open_image returns None for an unreadable file (skipped).
+    """
+
+    def features_of(pairs: Sequence[tuple[str, str]], cap: int) -> np.ndarray:
+        if not pairs:
+            return np.zeros((0, 0), np.float32)
+        paths = balanced_sample([p for p, _ in pairs], [lab for _, lab in pairs], cap, spec.seed)
+        images = (img for img in map(open_image, paths) if img is not None)
+        return image_features(feature_fn, images, img_size)
+
+    train_x = features_of(train, spec.max_reference)
+    if len(train_x) == 0:
+        raise ValueError("no readable training image to compare photos with")
+    valid_x = features_of(valid, spec.max_calibration)
+    return calibrate(train_x, valid_x if len(valid_x) else None, spec.k, spec.in_rate)
+
+
+def cached_reference(path: Path, build: Callable[[], Reference]) -> tuple[Reference, bool]:
+    """The reference stored at path, else build() it and store it; also says whether it came from disk."""
+    found = load_reference(path)
+    if found is not None:
+        return found, True
+    reference = build()
+    save_reference(path, reference)
+    return reference, False

@@ -1,0 +1,212 @@
+"""The fast inference path matches the eager model; its cache follows the weights; the precision switch."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from core import features as feats
+from core import inference
+from core.models import create_model, offline_weights_file, preprocess
+
+FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+
+
+def fashion_photos(n: int) -> list[Image.Image]:
+    """The first n Fashion-MNIST test images (Debian's dataset-fashion-mnist) as RGB photos."""
+    with gzip.open(FASHION) as fh:
+        data = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    return [Image.fromarray(data[i], "L").convert("RGB") for i in range(n)]
+
+
+def scrambled_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine weights, so folding has work to do."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    return model.eval()
+
+
+@pytest.mark.skipif(
+    not FASHION.is_file() or offline_weights_file() is None, reason="needs dataset-fashion-mnist + offline weights"
+)
+def test_fast_path_matches_eager_on_real_photos():
+    """mobilenet_v2 with its ImageNet weights, real photos at 224 px: same top-5, probabilities within 1e-4."""
+    from core.models import load_imagenet
+
+    model = load_imagenet("mobilenet_v2").model
+    x = torch.cat([preprocess(img, 224) for img in fashion_photos(6)])  # (6, 3, 224, 224)
+    with torch.inference_mode():
+        eager = model(x).softmax(1)
+    fast = inference.logits_of(model, x).softmax(1)
+    assert torch.equal(fast.topk(5).indices, eager.topk(5).indices)
+    assert (fast - eager).abs().max() < 1e-4
+    fast_module = inference.fast_forward(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast_module.modules())  # every BatchNorm folded
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the eager model is untouched
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_features_and_logits_match_eager_fastai_layout(arch):
+    """fastai's Sequential(body, head), random init with scrambled BatchNorm: pooled features and logits."""
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model(arch, 5, pretrained=False))
+    x = torch.randn(3, 3, 64, 64)
+    with torch.inference_mode():
+        eager_feats = feats.pooled_body(model)(x)  # (3, 2*nf)
+        eager_logits = model(x)
+    torch.testing.assert_close(inference.features_of(model, x), eager_feats, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(inference.logits_of(model, x), eager_logits, rtol=1e-4, atol=1e-4)
+    assert inference.fast_forward(model).route.startswith("fx fuse")
+
+
+def test_built_once_rebuilt_when_weights_change_model_left_as_is():
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("resnet18", 3, pretrained=False)).train()
+    x = torch.randn(2, 3, 32, 32)
+    first = inference.fast_forward(model)
+    assert inference.fast_forward(model) is first  # cached: the page's every prediction reuses it
+    assert model.training and all(p.requires_grad for p in model.parameters())  # mode and grads untouched
+    with torch.no_grad():  # what an optimizer step or load_state_dict does: in-place updates
+        model[1][-1].weight.mul_(2.0)
+    second = inference.fast_forward(model)
+    assert second is not first
+    with torch.inference_mode():
+        expected = model.eval()(x)
+    torch.testing.assert_close(inference.logits_of(model, x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_untraceable_model_falls_back_to_an_eager_copy():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x) if x.sum() > 0 else -self.lin(x)  # data-dependent: torch.fx cannot trace it
+
+    model = Branchy().eval()
+    x = torch.ones(1, 4)
+    assert inference.fast_forward(model).route.startswith("eager copy")
+    torch.testing.assert_close(inference.logits_of(model, x), model(x))
+
+
+# ---- mixed precision switch ------------------------------------------------------------------
+
+
+def test_precision_rule(monkeypatch):
+    monkeypatch.delenv(inference.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    assert inference.precision_for("cpu") == "fp32"  # emulated bf16 measured slower: stays off
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    assert inference.precision_for("cpu") == "bf16"
+    assert inference.precision_for("mps") == "fp32"
+    monkeypatch.setenv(inference.PRECISION_ENV, "fp32")
+    assert inference.precision_for("cpu") == "fp32"  # the override wins
+    monkeypatch.setenv(inference.PRECISION_ENV, "bf16")
+    assert inference.precision_for("cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        inference.autocast("cpu", "fp8")
+
+
+def test_bf16_extraction_and_training_callback():
+    """Under bf16 the body runs in bfloat16 (features close to fp32, returned as float32) and training steps."""
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("mobilenet_v2", 3, pretrained=False))
+    x = torch.randn(2, 3, 32, 32)
+    fp32, bf16 = inference.features_of(model, x), inference.features_of(model, x, "bf16")
+    assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16)
+    assert (bf16 - fp32).abs().max() < 0.1 * fp32.abs().max()
+    assert inference.mixed_precision_callbacks("cpu", "fp32") == []
+    (cb,) = inference.mixed_precision_callbacks("cpu", "bf16")
+    seen = {}
+
+    class Probe:  # the part of a fastai Learner the callback touches
+        pred = None
+
+    cb.learn = Probe()
+    cb.before_batch()
+    seen["dtype"] = nn.Linear(4, 4)(torch.randn(2, 4)).dtype  # inside autocast: bf16 matmul
+    cb.learn.pred = torch.zeros(2, dtype=torch.bfloat16)
+    cb.after_pred()
+    cb.after_loss()
+    assert seen["dtype"] == torch.bfloat16 and cb.learn.pred.dtype == torch.float32
+    assert nn.Linear(4, 4)(torch.randn(2, 4)).dtype == torch.float32  # autocast closed after the loss
+
+
+def test_precision_note_and_record_field():
+    from dataclasses import asdict
+
+    from core.runs import RecordError, RunConfig, RunRecord, StageConfig
+
+    old = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "device": "cpu",
+           "config": asdict(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3),)))}  # fmt: skip
+    record = RunRecord.from_json(old)  # a run.json written before the field existed reads as fp32
+    assert record.precision == "fp32" and inference.precision_note(record).startswith("Precision: fp32 on cpu")
+    bf16 = RunRecord.from_json({**old, "precision": "bf16"})
+    assert bf16.to_json()["precision"] == "bf16"
+    assert inference.precision_note(bf16).startswith("Precision: bf16 mixed precision")
+    with pytest.raises(RecordError, match="precision"):
+        RunRecord.from_json({**old, "precision": 16})
+
+
+# ---- head loaders: whole batches by indexing --------------------------------------------------
+
+
+def test_batch_loaders_index_whole_batches_like_fastai():
+    from fastai.data.load import DataLoader
+    from fastai.torch_core import set_seed
+
+    rng = np.random.default_rng(0)
+    data = feats.FeatureSet(
+        train_x=rng.normal(size=(2, 37, 6)).astype(np.float32),
+        train_y=np.arange(37) % 5,
+        valid_x=rng.normal(size=(11, 6)).astype(np.float32),
+        valid_y=np.arange(11) % 5,
+        seconds=0.0,
+        from_cache=False,
+    )
+    dls = feats.feature_dls(data, bs=8, device=torch.device("cpu"), seed=3)
+    batches = list(dls.train)
+    assert len(batches) == len(dls.train) == 4  # 37 // 8, ragged last batch dropped as fastai does
+    order = torch.cat([yb for _, yb in batches])
+    set_seed(3)  # fastai's own per-item DataLoader with the same seed: the same shuffled order
+    reference = DataLoader(feats.FeatureViews(data.train_x, data.train_y), bs=8, shuffle=True, drop_last=True)
+    assert torch.equal(order, torch.cat([yb for _, yb in reference]))
+    xb, yb = batches[0]
+    assert xb.shape == (8, 6) and yb.dtype == torch.int64
+    dls.train.dataset.view = 1  # what view_switcher does at epoch 1
+    xb1, yb1 = dls.train.dataset.batch(torch.tensor([2, 5]))
+    np.testing.assert_array_equal(xb1.numpy(), data.train_x[1, [2, 5]])
+    np.testing.assert_array_equal(yb1.numpy(), data.train_y[[2, 5]])
+    valid = list(dls.valid)
+    assert [len(y) for _, y in valid] == [11]  # valid keeps every item
+    np.testing.assert_array_equal(valid[0][0].numpy(), data.valid_x)
+
+
+def test_training_callbacks_channels_last_then_back():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    (layout,) = inference.training_callbacks("cpu", "fp32")  # fp32: the layout callback alone
+    assert len(inference.training_callbacks("cpu", "bf16")) == 2
+
+    class Probe:
+        xb = (torch.randn(2, 3, 8, 8),)
+
+    Probe.model = model
+    layout.learn = Probe()
+    layout.before_fit()
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    layout.before_batch()
+    assert layout.learn.xb[0].is_contiguous(memory_format=torch.channels_last)
+    layout.after_fit()
+    assert model[0].weight.is_contiguous()
+    assert inference.training_callbacks("mps", "fp32") == []
