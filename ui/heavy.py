@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+import torch
 
 from core.slots import WorkSlots
 
@@ -29,4 +30,9 @@ def heavy_work_ui(what: str, slots: WorkSlots = HEAVY) -> Iterator[None]:
     with slots.slot(on_wait=tell):
         if note is not None:
             note.empty()
-        yield
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // slots.limit))  # the slot's share of the cores
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)

@@ -1,7 +1,9 @@
 """ui.heavy: a tab waiting for a heavy-work slot is shown its place in line, and the note goes once it runs."""
 
+import os
 import threading
-import time
+
+import torch
 
 from core.slots import WorkSlots
 from ui import heavy
@@ -37,9 +39,10 @@ def test_waiting_tab_sees_its_place_then_the_note_is_cleared(monkeypatch):
     threading.Timer(0.2, release.set).start()
     ran = []
     with heavy.heavy_work_ui("The occlusion map", slots):
-        ran.append(time.monotonic())
+        ran.append(torch.get_num_threads())
     thread.join(5)
-    assert ran and shown[0].startswith("⏳ The occlusion map waits for the server")
+    assert ran == [max(1, os.cpu_count() or 1)]  # the one slot gets every core
+    assert shown[0].startswith("⏳ The occlusion map waits for the server")
     assert "you are next" in shown[0] and "1 such job at a time" in shown[0]
     assert shown[-1] == ""  # cleared before the work ran
 
@@ -50,3 +53,23 @@ def test_free_slot_runs_at_once_without_a_note(monkeypatch):
     with heavy.heavy_work_ui("Projecting back to pixels", WorkSlots(1)):
         pass
     assert shown == []
+
+
+def test_interactive_runs_use_one_torch_thread_unless_told(monkeypatch):
+    from ui import frame
+
+    seen = []
+
+    def run() -> None:  # a script run has its own thread; OpenMP's thread count is per thread
+        frame.ensure_app_frame()
+        seen.append(torch.get_num_threads())
+
+    for value, expected in ((None, 1), ("2", 2), ("nonsense", 1)):
+        if value is None:
+            monkeypatch.delenv(frame.THREADS_ENV_VAR, raising=False)
+        else:
+            monkeypatch.setenv(frame.THREADS_ENV_VAR, value)
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(10)
+        assert seen.pop() == expected
