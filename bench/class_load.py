@@ -295,11 +295,19 @@ class Round:
 
 
 async def run_round(
-    url: str, pid: int, n: int, mode: str, timeout: float, poll: bool, seed: int, training: Callable[[], bool] = bool
+    url: str | list[str],
+    pid: int | list[int],
+    n: int,
+    mode: str,
+    timeout: float,
+    poll: bool,
+    seed: int,
+    training: Callable[[], bool] = bool,
 ) -> Round:
     """N students open Prediction, then all upload their photo at once; one prediction each."""
-    rss_before = proc_rss_mb(pid)
-    students = [Student(url) for _ in range(n)]
+    urls, pids = (url if isinstance(url, list) else [url]), (pid if isinstance(pid, list) else [pid])
+    rss_before = sum(map(proc_rss_mb, pids))
+    students = [Student(urls[i % len(urls)]) for i in range(n)]  # sticky: a student keeps one server
     errors: list[str] = []
     await asyncio.gather(*(s.connect() for s in students))
     opened = await asyncio.gather(*(s.rerun(timeout=timeout) for s in students))
@@ -308,7 +316,7 @@ async def run_round(
     states = await asyncio.gather(*(s.upload(f"student{i}.jpg", photos[i]) for i, s in enumerate(students)))
     stop = asyncio.Event()
     pollers = [asyncio.create_task(s.poll(stop, timeout)) for s in students] if poll else []
-    cpu_before = proc_cpu(pid)
+    cpu_before = sum(map(proc_cpu, pids))
     trained_before = training()
 
     async def predict(student: Student, state: WidgetState) -> RunResult:
@@ -320,10 +328,10 @@ async def run_round(
         return result
 
     results = await asyncio.gather(*(predict(s, st) for s, st in zip(students, states, strict=True)))
-    cpu = proc_cpu(pid) - cpu_before
+    cpu = sum(map(proc_cpu, pids)) - cpu_before
     if mode == "training" and not (trained_before and training()):
         errors.append("the training was not running for the whole round")
-    rss_after = proc_rss_mb(pid)
+    rss_after = sum(map(proc_rss_mb, pids))
     stop.set()
     polls = sum(await asyncio.gather(*pollers)) if pollers else 0
     await asyncio.gather(*(s.close() for s in students))
@@ -438,6 +446,12 @@ def main() -> None:
     parser.add_argument("--no-poll", dest="poll", action="store_false", help="leave out the job box's polling")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds each round may take")
     parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes on one data folder, students spread over them (what a sticky proxy does)",
+    )
+    parser.add_argument(
         "--laptop",
         action="store_true",
         help="no teacher password: training runs in a teacher tab's script thread on the server (the default "
@@ -452,12 +466,13 @@ def main() -> None:
     data = work / "data"
     data.mkdir()
     images = make_pets_like(work / "pets" / "images", n_per_class=8)
-    server, url = start_server(data, images, class_mode=not laptop)
-    print(f"{'laptop' if laptop else 'class'} mode, server pid {server.pid}", flush=True)
+    servers = [start_server(data, images, class_mode=not laptop) for _ in range(args.servers)]
+    url, urls, pids = servers[0][1], [u for _, u in servers], [p.pid for p, _ in servers]
+    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}", flush=True)
     rounds: list[Round] = []
     try:
         warm_n = min(args.students)  # the first round pays one-time costs (model load, first backward, caches)
-        warm = asyncio.run(run_round(url, server.pid, warm_n, "warm-up", args.timeout, False, 10_000))
+        warm = asyncio.run(run_round(urls, pids, warm_n * len(urls), "warm-up", args.timeout, False, 10_000))
         print(f"warm-up (first run, model load): {warm.times} errors {warm.errors}", flush=True)
         modes = ["idle", "training"] if args.training else ["idle"]
         for mode in modes:
@@ -470,7 +485,7 @@ def main() -> None:
             try:
                 for n in args.students:
                     result = asyncio.run(
-                        run_round(url, server.pid, n, mode, args.timeout, args.poll, 100 * n, training=busy)
+                        run_round(urls, pids, n, mode, args.timeout, args.poll, 100 * n, training=busy)
                     )
                     rounds.append(result)
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
@@ -488,18 +503,20 @@ def main() -> None:
                     thread, stop = teacher
                     stop.set()
                     thread.join(timeout=60)
-        print(f"server RSS at the end: {proc_rss_mb(server.pid):.0f} MB")
+        print(f"server RSS at the end: {sum(map(proc_rss_mb, pids)):.0f} MB")
         by = {(r.mode, r.students): r for r in rounds}
         for n in args.students:
             if ("idle", n) in by and ("training", n) in by:
                 ratio = by[("training", n)].pct(0.95) / by[("idle", n)].pct(0.95)
                 print(f"p95 training / idle at {n} students: {ratio:.2f}x (goal <= 1.5x)")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 
