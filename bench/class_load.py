@@ -216,7 +216,8 @@ def put_file(base_url: str, upload_url: str, name: str, data: bytes) -> None:
 
 
 def photo(seed: int) -> bytes:
-    """A distinct 1024×768 JPEG per student (no cache shares a result between students)."""
+    """A distinct 1024×768 JPEG per student (no cache shares a result between students or rounds:
+    each round draws from its own seeds, or the Grad-CAM and prediction caches would answer)."""
     import numpy as np
     from PIL import Image
 
@@ -485,7 +486,7 @@ def main() -> None:
             try:
                 for n in args.students:
                     result = asyncio.run(
-                        run_round(urls, pids, n, mode, args.timeout, args.poll, 100 * n, training=busy)
+                        run_round(urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), training=busy)
                     )
                     rounds.append(result)
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
