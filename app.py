@@ -4,7 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.auth import TEACHER, identity, sign_in_ui
 from ui.frame import ensure_app_frame
+from ui.jobs import jobs_status_ui
 from ui.runs import sidebar_run_picker_ui
 from ui.state import sidebar, tab_token
 
@@ -30,6 +32,9 @@ PAGES = {
         st.Page("pages/prediction.py", title="Prediction", icon=":material/online_prediction:"),
     ],
 }
+who = identity()
+if who.role == TEACHER:  # class mode, signed in: the teacher's own page
+    PAGES["5 · Teach"] = [st.Page("pages/class.py", title="Class", icon=":material/school:")]
 
 page = st.navigation(PAGES)
 tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
@@ -37,5 +42,8 @@ slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
     sidebar_run_picker_ui()
+    sign_in_ui()
+    if who.class_mode:
+        jobs_status_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

@@ -7,15 +7,20 @@ Dropout, Linear, ReLU, BatchNorm1d, Dropout, Linear) with fastai's own Learner, 
 fit_one_cycle. The trained head modules are the full model's head modules, so the result is an
 ordinary Sequential(body, head).
 
-One honest difference: fastai trains with the whole model in train mode, so even with the body
-frozen its BatchNorm layers normalise with each batch's statistics and update their running
-averages, and `freeze()` keeps their affine weights trainable (`train_bn=True`). Cached features
-come from the body in eval mode: its BatchNorm stays exactly as pretrained. bench/train_speed.py
-measures what that changes in error rate, with fastai's train_bn on and off.
+BatchNorm: fastai trains with the whole model in train mode, so even with the body frozen its
+BatchNorm layers normalise each batch with the batch's own statistics and their running averages
+drift to the dataset's. Features from a body in eval mode with ImageNet's running statistics are
+other features: a head trained on them fails as soon as stage 2 trains the body in train mode.
+So before extracting, `adapt_batchnorm` re-estimates the body's running statistics on the training
+images (AdaBN, Li et al. 2016): eval-mode features then match what train mode computes, the
+adapted statistics are cached with the features and stored in the run's weights. What stays
+different: `freeze()` also trains BatchNorm's affine weights (`train_bn=True`), which a cached
+body cannot. bench/train_speed.py measures both paths through stage 2.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 import uuid
@@ -31,6 +36,7 @@ from core.inference import features_of
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 ARRAYS = ("train_x", "train_y", "valid_x", "valid_y")
+BN_FILE = "batchnorm.npz"  # the body's adapted BatchNorm statistics the features were extracted with
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,8 @@ class FeatureSpec:
     augment: bool
     views: int  # augmented views per training image
     seed: int
-    bs: int  # batch statistics do not matter in eval mode, but keep extraction reproducible
+    bs: int  # the batches BatchNorm statistics are re-estimated on; keeps extraction reproducible
+    batchnorm: str = "adapted"  # body BatchNorm statistics re-estimated on the training images (cache version)
 
     @property
     def key(self) -> str:
@@ -61,6 +68,7 @@ class FeatureSet:
     valid_y: np.ndarray  # (N_valid,) int64
     seconds: float  # extraction time (0 when read from the cache)
     from_cache: bool
+    bn_stats: dict[str, np.ndarray] | None = None  # the body's adapted BatchNorm buffers (state_dict names)
 
     @property
     def n_features(self) -> int:
@@ -75,6 +83,56 @@ def pooled_body(model: nn.Sequential) -> nn.Sequential:
 def trainable_head(model: nn.Sequential) -> nn.Sequential:
     """head[2:], sharing its modules with the model: training it trains the model's head in place."""
     return model[1][2:]
+
+
+def _batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def adapt_batchnorm(body: nn.Module, dl, device: torch.device) -> None:
+    """Re-estimate the body's BatchNorm running statistics on a DataLoader's batches (AdaBN).
+
+    fastai's frozen training does this on the side: the body runs in train mode, so every
+    BatchNorm's running mean/var drift from ImageNet's to this dataset's. Here one pass in train
+    mode with momentum=None (an exact average over the batches) gets the same statistics; no
+    weight changes. Afterwards the body is back in eval mode.
+    """
+    bns = _batchnorms(body)
+    momenta = [bn.momentum for bn in bns]
+    body.to(device).train()
+    try:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: every batch counts the same
+        for xb, _ in dl:
+            body(xb.to(device))  # (B, 3, H, W): only the BatchNorm buffers change
+    finally:
+        for bn, momentum in zip(bns, momenta, strict=True):
+            bn.momentum = momentum
+        body.eval()
+
+
+def batchnorm_stats(body: nn.Module) -> dict[str, np.ndarray]:
+    """The body's BatchNorm buffers (running_mean, running_var, num_batches_tracked) by state_dict name."""
+    names = {id(m) for m in _batchnorms(body)}
+    return {
+        f"{prefix}.{name}" if prefix else name: buf.detach().cpu().numpy().copy()
+        for prefix, module in body.named_modules()
+        if id(module) in names
+        for name, buf in module.named_buffers(recurse=False)
+    }
+
+
+def load_batchnorm_stats(body: nn.Module, stats: dict[str, np.ndarray]) -> None:
+    """Put cached BatchNorm buffers back into the body (the statistics its cached features were made with)."""
+    buffers = dict(body.named_buffers())
+    missing = set(batchnorm_stats(body)) - set(stats)
+    if missing:
+        raise ValueError(f"cached BatchNorm statistics lack {sorted(missing)[:3]}")
+    with torch.no_grad():
+        for name, value in stats.items():
+            buffers[name].copy_(torch.from_numpy(np.asarray(value)))
 
 
 @torch.no_grad()
@@ -102,8 +160,6 @@ def extract(
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
@@ -118,7 +174,14 @@ def read_features(folder: Path) -> FeatureSet | None:
         return None
     if arrays["train_x"].ndim != 3 or arrays["valid_x"].ndim != 2:
         return None
-    return FeatureSet(**arrays, seconds=float(meta.get("seconds", 0.0)), from_cache=True)
+    bn_stats = None
+    if (folder / BN_FILE).is_file():
+        try:
+            with np.load(folder / BN_FILE, allow_pickle=False) as data:
+                bn_stats = {name: data[name] for name in data.files}
+        except (ValueError, OSError):
+            return None
+    return FeatureSet(**arrays, seconds=float(meta.get("seconds", 0.0)), from_cache=True, bn_stats=bn_stats)
 
 
 def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec) -> None:
@@ -129,6 +192,10 @@ def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec) -> Non
     try:
         for name in ARRAYS:
             atomic_write_bytes(tmp / f"{name}.npy", _npy_bytes(getattr(features, name)))
+        if features.bn_stats is not None:
+            buf = io.BytesIO()
+            np.savez(buf, **features.bn_stats)
+            atomic_write_bytes(tmp / BN_FILE, buf.getvalue())
         atomic_write_json(tmp / "meta.json", {"spec": spec.__dict__, "seconds": features.seconds})
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -149,17 +216,24 @@ def cached_features(
 ) -> FeatureSet:
     """Features from the disk cache, else extracted once (K augmented views of train, valid as is) and cached.
 
-    Training views go through fastai's own training pipeline (random crop, aug_transforms when on,
-    Normalize) in a fixed order; the valid set goes through the valid pipeline, as fastai validates.
+    First the body's BatchNorm statistics are re-estimated on shuffled training batches (see
+    adapt_batchnorm); they are cached with the features and loaded into `model` on a cache hit, so
+    the model always holds the statistics its features were made with. Training views go through
+    fastai's own training pipeline (random crop, aug_transforms when on, Normalize) in a fixed
+    order; the valid set goes through the valid pipeline, as fastai validates.
     Features extracted under bf16/fp16 autocast are cached apart from fp32 ones.
     """
     from fastai.torch_core import set_seed
 
     folder = Path(features_dir) / (spec.key if precision == "fp32" else f"{spec.key}-{precision}")
     found = read_features(folder)
-    if found is not None:
+    if found is not None and found.bn_stats is not None:
+        load_batchnorm_stats(model[0], found.bn_stats)
         return found
     start = time.perf_counter()
+    set_seed(spec.seed)
+    adapt_batchnorm(model[0], dls.train.new(shuffle=True), device)  # shuffled full batches, as fastai trains
+    bn_stats = batchnorm_stats(model[0])
     set_seed(spec.seed)
     train_dl = dls.train.new(shuffle=False, drop_last=False)  # same transforms, every image once, in order
     views, train_y = [], None
@@ -181,6 +255,7 @@ def cached_features(
         valid_y=valid_y,
         seconds=time.perf_counter() - start,
         from_cache=False,
+        bn_stats=bn_stats,
     )
     write_features(folder, features, spec)
     return features

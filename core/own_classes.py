@@ -1,4 +1,8 @@
-"""'Your own classes' (Teachable Machine style): classes named in the browser, photos added to each."""
+"""'Your own classes' (Teachable Machine style): classes named in the browser, photos added to each.
+
+In class mode each student has their own store in a private space (core.classroom), and the
+teacher's store is read-only to students: a store opened with `read_only=True` refuses every change.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.auth import Forbidden
 from core.images import ImageError, load_image_bytes
 from core.storage import atomic_write_bytes
 
@@ -19,13 +24,21 @@ class OwnClassesStore:
     """A folder dataset at root/<class>/<image hash>.jpg, labelled by parent folder."""
 
     root: Path
+    read_only: bool = False  # the teacher's classes seen by a student: every change raises Forbidden
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise Forbidden("These classes are the teacher's: students can look at them, not change them.")
 
     def classes(self) -> dict[str, int]:
         """Class name -> number of photos."""
+        if not self.root.is_dir():
+            return {}
         return {
             d.name: sum(1 for f in d.iterdir() if f.suffix == ".jpg")
             for d in sorted(self.root.iterdir())
@@ -34,6 +47,7 @@ class OwnClassesStore:
 
     def add_class(self, name: str) -> str:
         """Create a class folder; raises ValueError on a name that is not a plain word."""
+        self._writable()
         name = name.strip()
         if not CLASS_NAME.match(name):
             raise ValueError(
@@ -44,6 +58,7 @@ class OwnClassesStore:
 
     def add_photo(self, name: str, data: bytes, filename: str = "photo") -> Path:
         """Store one photo (any format Pet Lab reads) as an RGB JPEG in the class; raises ImageError."""
+        self._writable()
         folder = self.root / name
         if not folder.is_dir():
             raise ValueError(f"No class called {name!r}.")
@@ -61,14 +76,33 @@ class OwnClassesStore:
         return sorted((self.root / name).glob("*.jpg"))
 
     def remove_photo(self, name: str, photo: str) -> None:
+        self._writable()
         path = (self.root / name / photo).resolve()
         if path.parent == (self.root / name).resolve():
             path.unlink(missing_ok=True)
 
     def remove_class(self, name: str) -> None:
+        self._writable()
         folder = (self.root / name).resolve()
         if folder.parent == self.root.resolve() and folder.is_dir():
             shutil.rmtree(folder)
 
+    def publish(self, dest: Path) -> OwnClassesStore:
+        """Copy every class and photo into dest (replacing what was there), atomically by rename."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.root, tmp, ignore=shutil.ignore_patterns(".*"))
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(dest)
+        return OwnClassesStore(dest)
 
-__all__ = ["OwnClassesStore", "ImageError"]
+
+__all__ = ["OwnClassesStore", "ImageError", "Forbidden"]

@@ -80,6 +80,15 @@ def archive_name(url: str) -> str:
     return f"download-{stable_hash(url, 12)}.tgz"
 
 
+def matches_fastai_checks(url: str, path: Path) -> bool:
+    """fastai's own check of a download (as `untar_data` does): size and MD5 from fastai's
+    download_checks.py for a known URL; True for URLs fastai does not list (mirrors)."""
+    import fastai.data
+    from fastdownload.core import check, checks_module
+
+    return bool(check(checks_module(fastai.data), url, Path(path)))
+
+
 def download_pets(base: Path, url: str | None = None, progress: Progress | None = None, timeout: float = 30) -> Path:
     """Download (if needed) and extract Pets; returns the images folder.
 
@@ -111,6 +120,12 @@ def download_pets(base: Path, url: str | None = None, progress: Progress | None 
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
+            if not matches_fastai_checks(url, part):
+                part.unlink(missing_ok=True)
+                raise DatasetError(
+                    "The downloaded archive does not have the size and checksum fastai expects for it "
+                    "(a damaged or different file). It was removed: try again, or use a local copy."
+                )
             part.replace(archive)
         target = extract_tgz(archive, pets_folder(base))
     except (urllib.error.URLError, TimeoutError, ConnectionError) as err:

@@ -96,8 +96,17 @@ class RunConfig:
         return f"{self.arch}{init} {self.img_size}px{' aug' if self.augment else ''}{bn}: {stages}"
 
 
+# Version of what the fast frozen path computes, hashed into the id of every run with a fast stage.
+# 2: body BatchNorm statistics adapted to the dataset before extraction (core.features.adapt_batchnorm).
+# Fast runs stored before it kept ImageNet's statistics and wreck stage 2, so they are never reused
+# as "already trained" nor continued by stage 2 (they stay listed and usable as models).
+FAST_PATH_VERSION = 2
+
+
 def run_id(config: RunConfig) -> str:
     """Stable hash of the full config: the same config gives the same id in every process."""
+    if any(stage.fast for stage in config.stages):
+        return stable_hash({"config": asdict(config), "fast_path": FAST_PATH_VERSION})
     return stable_hash(config)
 
 

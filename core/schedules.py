@@ -68,20 +68,38 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
     return [float(v) for v in even_mults(lr_lo, lr_hi, n_groups)]
 
 
+def schedule_title(n_epoch: int, n_iter: int, lr_max: float) -> str:
+    """The schedule figure's title: the fit_one_cycle call it plots and its batches per epoch."""
+    from core.datasets import plural
+
+    return f"fit_one_cycle({n_epoch}, lr_max={lr_max:.1e}): {plural(n_iter, 'batch')} per epoch"
+
+
 def schedule_figure(schedule: pd.DataFrame, title: str = "One-cycle schedule"):
     """Plotly LR (left axis) and momentum (right axis) per step, as fit_one_cycle will run them."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["lr"], name="learning rate", line={"width": 3}))
-    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["mom"], name="momentum", yaxis="y2", line={"dash": "dot"}))
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["lr"], name="learning rate", line={"width": 3},
+                             hovertemplate="epoch %{x:.2f}: lr %{y:.2e}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["mom"], name="momentum", yaxis="y2", line={"dash": "dot"},
+                             hovertemplate="epoch %{x:.2f}: momentum %{y:.3f}<extra></extra>"))  # fmt: skip
     fig.update_layout(
         title=title,
         height=300,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis={"title": "epoch"},
+        xaxis={"title": "epoch", "tickformat": ".1f"},
         yaxis={"title": "learning rate", "exponentformat": "e"},
-        yaxis2={"title": "momentum", "overlaying": "y", "side": "right", "range": [0.8, 1.0]},
+        # momentum cycles between 0.85 and 0.95: ticks every 0.05 with two decimals (not 0.8098…)
+        yaxis2={
+            "title": "momentum",
+            "overlaying": "y",
+            "side": "right",
+            "range": [0.8, 1.0],
+            "tick0": 0.8,
+            "dtick": 0.05,
+            "tickformat": ".2f",
+        },  # fmt: skip
         legend={"orientation": "h", "y": -0.25},
     )
     return fig

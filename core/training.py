@@ -40,6 +40,20 @@ SUGGESTION_TEXT = {
 # ---- data and learner -----------------------------------------------------------------------
 
 
+def check_trainable(items: pd.DataFrame) -> None:
+    """Raise ConfigError unless the items can teach a classifier: two classes or more, train and valid images."""
+    classes = sorted(items["label"].unique().tolist()) if len(items) else []
+    if len(classes) < 2:
+        found = f"one class ({classes[0]!r})" if classes else "no labelled images"
+        raise runs.ConfigError(
+            f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
+            "is always right and learns nothing: check the labelling on the Data page (a zip with one "
+            "wrapping folder, or a regex that captures the same text for every file)."
+        )
+    if items["is_valid"].all() or not items["is_valid"].any():
+        raise runs.ConfigError("Training needs both training and validation images.")
+
+
 def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
     """fastai DataLoaders from a scan's items (path, label, is_valid): Resize, optional aug_transforms, Normalize."""
     from fastai.data.block import CategoryBlock, DataBlock
@@ -54,8 +68,7 @@ def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None
     from fastai.vision.data import ImageBlock
 
     df = items[["path", "label", "is_valid"]].reset_index(drop=True)
-    if df["is_valid"].all() or not df["is_valid"].any():
-        raise runs.ConfigError("Training needs both training and validation images.")
+    check_trainable(df)
     classes = sorted(df["label"].unique().tolist())
     batch_tfms = [*aug_transforms(size=config.img_size)] if config.augment else []
     block = DataBlock(
@@ -416,10 +429,11 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
 
 
 BN_NOTE = (
-    "Cached-feature training keeps the body's BatchNorm exactly as pretrained (eval mode). fastai trains "
-    "with the whole network in train mode: even frozen, the body's BatchNorm layers normalise each batch "
-    "with its own statistics and update their running averages, and freeze() keeps their weights "
-    "trainable (train_bn=True)."
+    "What the fast path does differently: it runs the frozen body once per image and trains only the head "
+    "on the cached output. First it re-estimates the body's BatchNorm statistics on your training images "
+    "(one pass, no weights change), as fastai's frozen epochs do on the side; so stage 2, which trains the "
+    "body with batch statistics, continues from the features the head learned on. BatchNorm's own weights "
+    "stay as pretrained in stage 1 (fastai's freeze() trains them, train_bn=True)."
 )
 
 
@@ -521,9 +535,15 @@ def runs_figure(records: list[tuple[str, list[dict]]], metric: str = "valid_loss
 
 
 def epochs_table(epochs: list[dict]) -> pd.DataFrame:
-    """fastai's per-epoch table: stage, epoch, train_loss, valid_loss, error_rate, time."""
+    """fastai's per-epoch table: stage, epoch, train_loss, valid_loss, error_rate, time.
+
+    Records number stages and epochs from 0 as fastai does; the table numbers them from 1, as the
+    page's headings and status lines do ("stage 1/2").
+    """
     cols = ["stage", "epoch", "train_loss", "valid_loss", "error_rate", "seconds"]
     df = pd.DataFrame(epochs, columns=cols)
+    df["stage"] = df["stage"] + 1
+    df["epoch"] = df["epoch"] + 1
     return df.rename(columns={"seconds": "time (s)"})
 
 

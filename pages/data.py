@@ -18,9 +18,9 @@ from core.datasets import (
 )
 from core.images import IMAGE_SUFFIXES, ImageError, public_reason
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
-from core.own_classes import OwnClassesStore
 from core.settings import FolderRefused, data_dir, open_allowed, sub_dir
 from core.storage import stable_hash
+from ui.auth import own_classes_store, teacher_only
 from ui.data import file_list, thumbnail, try_labels
 from ui.frame import ensure_app_frame
 from ui.state import active_dataset, keep, remember, scan_active, set_active_dataset
@@ -61,7 +61,7 @@ with tab_pets:
             "On a slow classroom network, point the mirror field at a local copy, or use a file you already have."
         )
         mirror = st.text_input("Archive URL (change it to use a mirror)", value=pets.pets_url(), key="data_pets_url")
-        if st.button("⬇️ Download Oxford-IIIT Pet", key="data_download"):
+        if st.button("⬇️ Download Oxford-IIIT Pet", key="data_download") and teacher_only("download_dataset"):
             bar = st.progress(0.0, text="Connecting…")
 
             def report(done: int, total: int | None) -> None:
@@ -80,7 +80,7 @@ with tab_pets:
                 activate(pets.pets_spec(images), "Oxford-IIIT Pet downloaded and extracted.")
         with st.expander("Use a local copy (already downloaded archive or extracted folder)"):
             local = st.text_input("Path to oxford-iiit-pet.tgz or to the extracted folder", key="data_pets_local")
-            if st.button("Use this copy", key="data_pets_local_go") and local.strip():
+            if st.button("Use this copy", key="data_pets_local_go") and local.strip() and teacher_only("open_folder"):
                 try:
                     with st.spinner("Checking / extracting…"):
                         images = pets.use_local_pets(Path(local.strip()), base)
@@ -98,7 +98,7 @@ with tab_folder:
         horizontal=True,
         key=keep("data_folder_label_from", options=["regex", "parent"]),
     )
-    if st.button("Use this folder", key="data_folder_go") and folder.strip():
+    if st.button("Use this folder", key="data_folder_go") and folder.strip() and teacher_only("open_folder"):
         try:  # only folders the server shares (PETLAB_FOLDERS); one answer for missing/unreadable/forbidden
             path = open_allowed(folder.strip(), want="dir", base=base)
         except FolderRefused as err:
@@ -120,7 +120,7 @@ with tab_zip:
         f"{archives.MAX_IMAGE_PIXELS / 1e6:.0f} MP per image. Other files are listed and skipped."
     )
     upload = st.file_uploader("A .zip of images (labelled by folder or by file name)", type=["zip"], key="data_zip")
-    if upload is not None and st.button("Extract and use", key="data_zip_go"):
+    if upload is not None and st.button("Extract and use", key="data_zip_go") and teacher_only("import"):
         from core.images import image_digest
 
         target = sub_dir("datasets") / "uploads" / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
@@ -151,7 +151,7 @@ with tab_own:
         "Teach the model your own categories, Teachable-Machine style: name a few classes, then add photos "
         "to each from your files or your camera. Everything stays on this machine."
     )
-    store = OwnClassesStore(sub_dir("datasets") / "own")
+    store = own_classes_store()  # in class mode a student's own, private classes
 
     def add_own_class() -> None:
         """Button callback: create the class, select it, clear the name box."""

@@ -4,10 +4,26 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import inference, models, runs, schedules, training
+from core import datasets, inference, models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
+from ui.auth import class_mode, lr_finder_allowed
 from ui.frame import ensure_app_frame
-from ui.runs import LiveTraining, features_dir, list_runs_ui, other_training_ui, run_label, run_record
+from ui.runs import (
+    BUSY_HELP,
+    TRAIN_LAST,
+    TRAIN_OVERLAY,
+    TRAIN_RUNNING,
+    activate_run,
+    features_dir,
+    flash_ui,
+    list_runs_ui,
+    other_training_ui,
+    run_dataset_name,
+    run_label,
+    run_record,
+    runs_of_dataset,
+    train_ui,
+)
 from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
 
 ensure_app_frame()
@@ -25,10 +41,18 @@ if scan is None or scan.n_images == 0:
 if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
     st.error("This dataset has no training/validation split (too few images). Add images on the Data page.")
     st.stop()
+if len(scan.classes) < 2:
+    st.error(
+        f"Training needs at least two classes; this dataset has {datasets.plural(len(scan.classes), 'class')} "
+        f"({', '.join(scan.classes)}). Check its labelling on the **Data** page: a zip with one wrapping "
+        "folder, or a regex that captures the same text for every file, gives one class."
+    )
+    st.stop()
 
-busy = runs.training_running(runs_dir())
-if busy and not st.session_state.get("train_running_here"):
+busy = runs.training_running(runs_dir()) and not class_mode()  # class mode: the worker trains, queueing goes on
+if busy and not st.session_state.get(TRAIN_RUNNING):
     other_training_ui()
+busy_help = BUSY_HELP if busy else None
 
 # ---- the model and the data pipeline ----------------------------------------------------------
 st.header("1 · Model and data")
@@ -74,10 +98,7 @@ views = c4.number_input(
     "Augmented views per image", 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
 )
 if fast:
-    st.caption(
-        "⚠️ " + training.BN_NOTE + " This is the one difference from fastai's frozen training; "
-        "`bench/train_speed.py` measures its effect on error rate."
-    )
+    st.caption(training.BN_NOTE + " `bench/train_speed.py` measures both paths through stage 2.")
 stage1 = StageConfig(epochs=int(epochs1), lr_max=float(lr1), fast=fast, views=int(views) if fast else 1)
 config1 = RunConfig(
     dataset=scan.fingerprint,
@@ -95,7 +116,9 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         "A mock training that raises the LR exponentially each batch and records the loss. "
         "Pick an LR where the loss is still falling steeply, before it explodes."
     )
-    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy):
+    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
+        config1, features_dir()
+    ):
         bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
         try:
             result = training.find_lr(
@@ -117,11 +140,13 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         last = history[-1]
         for name, lr in last["suggestions"].items():
             st.markdown(f"- **{name}** `{lr:.1e}`: {training.SUGGESTION_TEXT[name]}")
-        if "valley" in last["suggestions"] and st.button(
-            f"Use valley ({last['suggestions']['valley']:.1e}) as lr_max", key="train_use_valley"
-        ):
-            st.session_state["train_lr1"] = float(last["suggestions"]["valley"])
-            st.rerun()
+        if "valley" in last["suggestions"]:
+            valley = float(last["suggestions"]["valley"])
+            st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
+                f"Use valley ({valley:.1e}) as lr_max",
+                key="train_use_valley",
+                on_click=lambda: st.session_state.update(train_lr1=valley),
+            )
         if len(history) > 1:
             st.caption("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs.")
 
@@ -129,54 +154,24 @@ n_iter = training.n_train_batches(scan, int(bs))
 st.plotly_chart(
     schedules.schedule_figure(
         schedules.one_cycle_schedule(int(epochs1), n_iter, float(lr1)),
-        f"fit_one_cycle({int(epochs1)}, lr_max={float(lr1):.1e}): {n_iter} batches per epoch",
+        schedules.schedule_title(int(epochs1), n_iter, float(lr1)),
     ),
     key="train_sched1",
 )
 
 
-def train(config: RunConfig, retrain: bool = False) -> None:
-    """Train (or open) a run with a live display; errors become messages, a Stop leaves nothing saved."""
-    st.session_state["train_running_here"] = True
-    st.button("⏹ Stop training", key=f"train_stop_{config.run_id}", type="secondary")
-    live = LiveTraining(len(config.stages))
-    lr_record = (st.session_state.get("train_lrfind_history") or [None])[-1]
-    try:
-        result = training.train_run(
-            config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
-        )
-    except runs.TrainingBusy as err:
-        st.warning(f"{err} Wait for it to finish (its progress is shown above).")
-        return
-    except runs.TrainingStopped as err:
-        st.warning(str(err))
-        return
-    except (runs.ConfigError, models.WeightsUnavailable) as err:
-        st.error(str(err))
-        return
-    finally:
-        st.session_state["train_running_here"] = False
-    live.bar.progress(1.0, text="Done.")
-    st.session_state[ACTIVE_RUN] = result.run.run_id
-    st.session_state["train_last_run"] = result.run.run_id
-    st.success(
-        f"{'Opened the stored' if result.reused else 'Trained and stored'} run {result.run.run_id} (now active)."
-    )
-
-
 existing1 = runs.find_run(runs_dir(), config1)
+flash_ui(1)
 c1, c2 = st.columns(2)
 if existing1:
     c1.success(f"Already trained: {run_label(existing1)}")
-    if c1.button("Open it", key="train_open1"):
-        st.session_state[ACTIVE_RUN] = existing1.run_id
-        st.session_state["train_last_run"] = existing1.run_id
-    if c2.button("Retrain anyway", key="train_retrain1", disabled=busy):
-        train(config1, retrain=True)
-elif c1.button("▶ Train stage 1 (frozen)", type="primary", key="train_go1", disabled=busy):
-    train(config1)
+    c1.button("Open it", key="train_open1", on_click=activate_run, args=(existing1.run_id,))
+    if c2.button("Retrain anyway", key="train_retrain1", disabled=busy, help=busy_help):
+        train_ui(config1, scan, retrain=True)
+elif c1.button("▶ Train stage 1 (frozen)", type="primary", key="train_go1", disabled=busy, help=busy_help):
+    train_ui(config1, scan)
 
-shown = st.session_state.get("train_last_run")
+shown = st.session_state.get(TRAIN_LAST)
 if shown and (runs_dir() / shown).is_dir():
     shown_run = run_record(shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
     record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
@@ -208,31 +203,34 @@ else:
     mistake = RunConfig(
         **{**config1.__dict__, "stages": (stage1, StageConfig(epochs=int(epochs2), lr_max=1e-3, unfreeze=True))}
     )
+    flash_ui(2)
     c1, c2 = st.columns(2)
     done2 = runs.find_run(runs_dir(), config2)
     if done2:
         c1.success(f"Already trained: {run_label(done2)}")
-        if c1.button("Open it", key="train_open2"):
-            st.session_state[ACTIVE_RUN] = done2.run_id
-            st.session_state["train_last_run"] = done2.run_id
-    elif c1.button("▶ Unfreeze and train stage 2", type="primary", key="train_go2", disabled=busy):
-        train(config2)
-    if c2.button(
-        "The lesson's mistake: unfreeze at the default LR (1e-3 for every group)", key="train_mistake", disabled=busy
-    ):
-        train(mistake)
+        c1.button("Open it", key="train_open2", on_click=activate_run, args=(done2.run_id,))
+    elif c1.button("▶ Unfreeze and train stage 2", type="primary", key="train_go2", disabled=busy, help=busy_help):
+        train_ui(config2, scan)
+    if c2.button("The lesson's mistake: unfreeze at the default LR (1e-3 for every group)", key="train_mistake",
+                 disabled=busy, help=busy_help):  # fmt: skip
+        train_ui(mistake, scan)
     st.caption("Early layers learn general edges and textures: they need a much smaller LR than the new head.")
 
 # ---- runs list ---------------------------------------------------------------------------------
 st.header("4 · Runs")
+every = st.toggle("Runs of every dataset", value=False, key=keep("train_all_runs"),
+                  help="Off: only the runs trained on the active dataset (and the active run).")  # fmt: skip
 found = list_runs_ui()
+if not every:
+    found = runs_of_dataset(found, scan.fingerprint, keep=st.session_state.get(ACTIVE_RUN))
 if not found:
-    st.caption("No runs yet.")
+    st.caption("No runs on this dataset yet." if not every else "No runs yet.")
 else:
     st.dataframe(
         [
             {
                 "run": r.run_id,
+                "dataset": run_dataset_name(r),
                 "title": r.title,
                 "error_rate": r.error_rate,
                 "epochs": len(r.record.epochs),
@@ -245,11 +243,11 @@ else:
     )
     labels = {r.run_id: run_label(r) for r in found}
     pick = st.selectbox("Make active", [r.run_id for r in found], format_func=labels.get, key="train_pick")
-    if st.button("Use as the active model", key="train_activate"):
-        st.session_state[ACTIVE_RUN] = pick
-        st.rerun()
+    st.button("Use as the active model", key="train_activate", on_click=lambda: activate_run(pick))
+    if TRAIN_OVERLAY in st.session_state:  # runs of another dataset (or deleted) leave the selection
+        st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
     overlay = st.multiselect("Overlay runs", [r.run_id for r in found], default=[r.run_id for r in found[:3]],
-                             format_func=labels.get, key="train_overlay")  # fmt: skip
+                             format_func=labels.get, key=TRAIN_OVERLAY)  # fmt: skip
     metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(

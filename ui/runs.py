@@ -7,10 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import runs, training
+from core import classroom, datasets, models, runs, training
 from core.images import ImageError, load_image_file
-from core.settings import sub_dir
-from ui.state import ACTIVE_RUN, runs_dir
+from core.settings import data_dir, sub_dir
+from ui.auth import class_mode, identity, teacher_only
+from ui.jobs import queue_training_ui
+from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan
 
 
 def features_dir() -> Path:
@@ -20,37 +22,85 @@ def features_dir() -> Path:
 def list_runs_ui(show_warnings: bool = True) -> list[runs.RunInfo]:
     """All complete runs (newest first); a broken run folder becomes a warning, never a crash."""
     found, warnings = runs.list_runs(runs_dir())
+    who = identity()
+    found = [r for r in found if classroom.run_visible(r.record.dataset.root, who, data_dir())]  # others' private
     if show_warnings:
         for warning in warnings:
             st.warning(warning)
     return found
 
 
+def run_dataset_name(run: runs.RunInfo) -> str:
+    """The name of the dataset a run was trained on ('?' for records that do not say)."""
+    return run.record.dataset.name or "?"
+
+
+def run_dataset_fingerprint(run: runs.RunInfo) -> str | None:
+    """The fingerprint of the dataset a run was trained on (files, labels, split)."""
+    return run.record.config.dataset or None
+
+
 def run_label(run: runs.RunInfo) -> str:
+    """One line per run for pickers: id, dataset, title, error rate."""
     err = run.error_rate
-    return f"{run.run_id[:8]} · {run.title}" + (f" · error {err:.1%}" if err is not None else "")
+    text = f"{run.run_id[:8]} · {run_dataset_name(run)} · {run.title}"
+    return text + (f" · error {err:.1%}" if err is not None else "")
+
+
+def runs_of_dataset(found: list[runs.RunInfo], fingerprint: str | None, keep: str | None = None) -> list[runs.RunInfo]:
+    """The runs trained on this dataset, those whose record does not say, and `keep` (e.g. the active run)."""
+    return [r for r in found if run_dataset_fingerprint(r) in (fingerprint, None) or r.run_id == keep]
+
+
+def active_fingerprint() -> str | None:
+    """The active dataset's fingerprint, or None when there is none (or it cannot be read)."""
+    spec = active_dataset()
+    if spec is None:
+        return None
+    try:  # quietly: the sidebar and the pages already say when the dataset cannot be read
+        return scan(spec, datasets.folder_signature(Path(spec.root))).fingerprint
+    except (datasets.DatasetError, ValueError, OSError):
+        return None
+
+
+NO_RUN = "imagenet"  # the pickers' "no run" option: a None value would show as "Choose an option"
+
+
+def _picker_ui(label: str, key: str, show_all: bool = False) -> str | None:
+    """A selectbox over the active dataset's runs (all runs with show_all) that follows and sets the active run.
+
+    Its state is synced from the active run before drawing and written back only by its on_change
+    callback (which runs before the script), so the picker, the sidebar's "Model:" line and every
+    page agree on the active run in the same run of the script.
+    """
+    found = list_runs_ui(show_warnings=False)
+    if not found:
+        return None
+    current = st.session_state.get(ACTIVE_RUN)
+    shown = found if show_all else runs_of_dataset(found, active_fingerprint(), keep=current)
+    labels = {r.run_id: run_label(r) for r in shown}
+    st.session_state[key] = current if current in labels else NO_RUN
+
+    def changed() -> None:
+        chosen = st.session_state[key]
+        st.session_state[ACTIVE_RUN] = None if chosen == NO_RUN else chosen
+
+    st.selectbox(
+        label,
+        [NO_RUN, *labels],
+        format_func=lambda rid: "ImageNet-pretrained (no run)" if rid == NO_RUN else labels[rid],
+        key=key,
+        on_change=changed,
+    )
+    return current if current in labels else None
 
 
 def run_picker_ui(key: str, label: str = "Active run") -> str | None:
     """Selectbox over stored runs that sets the session's active run; returns its id (or None)."""
-    found = list_runs_ui(show_warnings=False)
-    if not found:
+    if not list_runs_ui(show_warnings=False):
         st.caption("No trained runs yet: train one on the **Training** page.")
         return None
-    ids = [r.run_id for r in found]
-    labels = {r.run_id: run_label(r) for r in found}
-    current = st.session_state.get(ACTIVE_RUN)
-    options = [None, *ids]
-    chosen = st.selectbox(
-        label,
-        options,
-        index=options.index(current) if current in options else 0,
-        format_func=lambda rid: "ImageNet-pretrained (no run)" if rid is None else labels[rid],
-        key=key,
-    )
-    if chosen != current:
-        st.session_state[ACTIVE_RUN] = chosen
-    return chosen
+    return _picker_ui(label, key)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -103,7 +153,7 @@ class LiveTraining:
                 min(1.0, event["i"] / max(1, event["n"])), text=f"Extracting body features: {event['what']}"
             )
         elif kind == "stage":
-            self.status.info(f"Stage {event['stage'] + 1}: {event['describe']}")
+            self.status.info(f"Stage {event['stage'] + 1}/{self.n_stages}: {event['describe']}")
         elif kind == "batch":
             done = (event["epoch"] + event["iter"] / event["n_iter"]) / event["n_epoch"]
             x = len(self.epochs) + event["iter"] / event["n_iter"]
@@ -117,6 +167,74 @@ class LiveTraining:
             self.epochs.append(event["row"])
             self.chart.plotly_chart(training.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
             self.table.dataframe(training.epochs_table(self.epochs), hide_index=True)
+
+
+TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is not "another training")
+TRAIN_LAST = "train_last_run"  # the run whose chart and table the Training page shows
+TRAIN_FLASH = "train_flash"  # (stage count, kind, text): the outcome of the last training, shown after the rerun
+TRAIN_OVERLAY = "train_overlay"
+STOPPED = "Stopped: nothing was saved. The buttons are ready for another run."
+BUSY_HELP = "Another tab is training in this data folder (its progress is shown at the top); one run at a time."
+
+
+def activate_run(run_id: str) -> None:
+    """Make a run the active model and the one the Training page shows (an on_click callback)."""
+    st.session_state[ACTIVE_RUN] = run_id
+    st.session_state[TRAIN_LAST] = run_id
+
+
+def flash_ui(n_stages: int) -> None:
+    """The outcome of the last training of a run with n_stages stages (trained, opened, stopped), shown once."""
+    flash = st.session_state.get(TRAIN_FLASH)
+    if flash and flash[0] == n_stages:
+        del st.session_state[TRAIN_FLASH]
+        {"success": st.success, "warning": st.warning}[flash[1]](flash[2])
+
+
+def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
+    """Train (or open) a run with a live display and a Stop button, then rerun so the whole page shows it.
+
+    A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
+    "Stopped: nothing was saved" for the next run of the page. Errors stay on the page as messages.
+    """
+    if class_mode():  # the worker trains it; queueing is the teacher's action (a student is refused there)
+        queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+        return
+    n_stages = len(config.stages)
+    st.session_state[TRAIN_RUNNING] = True
+    st.button("⏹ Stop training", key=f"train_stop_{config.run_id}", type="secondary",
+              help="Stops after the current batch: nothing is saved.")  # fmt: skip
+    live = LiveTraining(n_stages)
+    lr_record = (st.session_state.get("train_lrfind_history") or [None])[-1]
+    outcome = "interrupted"
+    try:
+        result = training.train_run(
+            config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
+        )
+        outcome = "done"
+    except runs.TrainingBusy as err:
+        outcome = "busy"
+        st.warning(f"{err} Wait for it to finish (its progress is shown above).")
+    except runs.TrainingStopped:
+        pass  # the Stop of another tab (or of this one, through the stop file)
+    except (runs.ConfigError, models.WeightsUnavailable) as err:
+        outcome = "error"
+        st.error(str(err))
+    finally:
+        st.session_state[TRAIN_RUNNING] = False
+        if outcome == "interrupted":
+            st.session_state[TRAIN_FLASH] = (n_stages, "warning", STOPPED)
+    if outcome == "interrupted":
+        st.rerun()
+    if outcome != "done":
+        return
+    rid = result.run.run_id
+    activate_run(rid)
+    if TRAIN_OVERLAY in st.session_state:  # the overlay widget keeps its own selection: put the new run in it
+        st.session_state[TRAIN_OVERLAY] = [rid, *(i for i in st.session_state[TRAIN_OVERLAY] if i != rid)][:4]
+    verb = "Opened the stored" if result.reused else "Trained and stored"
+    st.session_state[TRAIN_FLASH] = (n_stages, "success", f"{verb} run {rid} (now the active model).")
+    st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
 
 
 @st.fragment(run_every=2.0)
@@ -136,7 +254,7 @@ def other_training_ui() -> None:
     epochs = (progress or {}).get("epochs") or []
     if epochs:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
-    if st.button("Ask it to stop", key="train_stop_other"):
+    if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
         runs.request_stop(runs_dir())
 
 
@@ -144,27 +262,5 @@ SIDEBAR_RUN_KEY = "sidebar_run"
 
 
 def sidebar_run_picker_ui() -> None:
-    """The sidebar's model switcher: the active run, or none (the ImageNet-pretrained model).
-
-    The sidebar is drawn on every run, so its widget state outlives page changes; it is synced from
-    the active run before drawing and only writes back when the student changes it, so a run made
-    active by a page (after training) is never overwritten by a stale selection.
-    """
-    found = list_runs_ui(show_warnings=False)
-    if not found:
-        return
-    labels = {r.run_id: run_label(r) for r in found}
-    options = [None, *labels]
-    current = st.session_state.get(ACTIVE_RUN)
-    st.session_state[SIDEBAR_RUN_KEY] = current if current in labels else None
-
-    def changed() -> None:
-        st.session_state[ACTIVE_RUN] = st.session_state[SIDEBAR_RUN_KEY]
-
-    st.selectbox(
-        "Switch model",
-        options,
-        format_func=lambda rid: "ImageNet-pretrained (no run)" if rid is None else labels[rid],
-        key=SIDEBAR_RUN_KEY,
-        on_change=changed,
-    )
+    """The sidebar's model switcher: the active run, or none (the ImageNet-pretrained model)."""
+    _picker_ui("Switch model", SIDEBAR_RUN_KEY)

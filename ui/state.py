@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from core import datasets, models, pets, runs
+from core.classroom import read_class_settings
 from core.datasets import DatasetScan, DatasetSpec, noun_for
 from core.labels import PETS_PATTERN
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
@@ -45,6 +46,8 @@ def active_dataset() -> DatasetSpec | None:
     """The dataset this browser tab works on: chosen on the Data page (kept across reloads), else $PETLAB_DATASET, else Pets."""
     if ACTIVE_DATASET not in st.session_state:
         spec = _spec_from_plain(recall(ACTIVE_DATASET))
+        if spec is None:
+            spec = read_class_settings(data_dir()).dataset  # class mode: the teacher's class dataset
         if spec is None:
             spec = env_dataset()
         if spec is None:
@@ -108,7 +111,9 @@ def sync_active_run() -> str | None:
     """The active run id, restored after a reload and saved whenever a page changed it."""
     if ACTIVE_RUN not in st.session_state:
         restored = recall(ACTIVE_RUN)
-        st.session_state[ACTIVE_RUN] = restored if isinstance(restored, str) else None
+        if not isinstance(restored, str):
+            restored = read_class_settings(data_dir()).model_run  # class mode: the published class model
+        st.session_state[ACTIVE_RUN] = restored
     elif st.session_state[ACTIVE_RUN] != recall(ACTIVE_RUN):
         remember(ACTIVE_RUN, st.session_state[ACTIVE_RUN])
     return st.session_state[ACTIVE_RUN]

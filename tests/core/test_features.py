@@ -73,3 +73,37 @@ def test_head_is_shared_with_the_model():
     assert pooled.shape == (2, 8)
     probs = feats.head_probs(model, pooled.detach().numpy(), torch.device("cpu"))
     np.testing.assert_allclose(probs, torch.softmax(model(x), 1).detach().numpy(), atol=1e-6)
+
+
+def test_adapt_batchnorm_sets_the_datasets_statistics_and_changes_no_weight():
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2))
+    weights = {k: v.clone() for k, v in body.state_dict().items() if "running" not in k and "num_batches" not in k}
+    x = torch.randn(32, 3, 8, 8) * 3 + 5  # far from the running stats' init (mean 0, var 1)
+    feats.adapt_batchnorm(body, [(x[:16], None), (x[16:], None)], torch.device("cpu"))
+    assert not body.training and body[1].momentum == 0.1  # back in eval mode, momentum restored
+    conv = body[0](x)  # (32, 4, 6, 6): what the first BatchNorm normalises
+    torch.testing.assert_close(body[1].running_mean, conv.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+    var_per_batch = torch.stack([c.var((0, 2, 3)) for c in conv.split(16)])  # unbiased, as BatchNorm keeps it
+    torch.testing.assert_close(body[1].running_var, var_per_batch.mean(0), atol=1e-3, rtol=1e-3)
+    for k, v in weights.items():
+        assert torch.equal(body.state_dict()[k], v)
+    with torch.no_grad():  # eval mode now normalises like train mode on a whole batch
+        out_eval = body(x)
+        body.train()
+        out_train = body(x)
+    assert (out_eval - out_train).abs().mean() < 0.05
+
+
+def test_batchnorm_statistics_are_cached_with_the_features(tmp_path):
+    body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    body[1].running_mean.fill_(2.0)
+    stats = feats.batchnorm_stats(body)
+    assert set(stats) == {"1.running_mean", "1.running_var", "1.num_batches_tracked"}
+    folder = tmp_path / spec().key
+    feats.write_features(folder, replace(sample(), bn_stats=stats), spec())
+    back = feats.read_features(folder)
+    fresh = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    feats.load_batchnorm_stats(fresh, back.bn_stats)
+    assert torch.equal(fresh[1].running_mean, torch.full((4,), 2.0))
+    assert spec().batchnorm == "adapted"  # in the key: caches made with ImageNet's statistics are not reused

@@ -56,6 +56,22 @@ def test_download_and_extract_from_loopback(loopback_server, data_folder):
     assert pets.download_pets(data_folder, url="http://127.0.0.1:9/never") == images
 
 
+def test_download_is_checked_like_untar_data(loopback_server, data_folder, monkeypatch):
+    """fastai's download_checks (size, MD5) refuse a file that is not the one listed for the URL."""
+    url, archive = loopback_server
+    import fastdownload.core
+
+    monkeypatch.setattr(fastdownload.core, "read_checks", lambda fmod: {url: (archive.stat().st_size + 1, "0" * 32)})
+    with pytest.raises(DatasetError, match="checksum"):
+        pets.download_pets(data_folder, url=url)
+    assert not list(pets.archive_dir(data_folder).glob("*"))  # nothing half-downloaded is kept
+    assert pets.find_pets(data_folder) is None
+    monkeypatch.setattr(
+        fastdownload.core, "read_checks", lambda fmod: {url: fastdownload.core.path_stats(archive)}
+    )  # the right size and MD5 pass
+    assert pets.download_pets(data_folder, url=url).is_dir()
+
+
 def test_offline_download_says_what_to_do(data_folder):
     with pytest.raises(DatasetError) as info:
         pets.download_pets(data_folder, url="http://127.0.0.1:9/oxford-iiit-pet.tgz", timeout=2)

@@ -287,3 +287,15 @@ def test_leftovers_of_killed_jobs_are_removed_when_old_and_unlocked(tmp_path):
     done = runs.repair_runs(tmp_path, max_age=600, now=now + 3600)
     assert len(done) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [runs.LOCK_FILE]
+
+
+def test_fast_runs_from_before_batchnorm_adaptation_are_not_reused(tmp_path):
+    """A fast stage-1 run stored under the old id (ImageNet BatchNorm statistics) is not found again."""
+    from core.runs import RunConfig, StageConfig, run_id
+    from core.storage import stable_hash
+
+    fast = RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
+    plain = RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    assert run_id(fast) != stable_hash(fast)  # the id before FAST_PATH_VERSION
+    assert run_id(plain) == stable_hash(plain)  # runs without a fast stage keep their ids
+    assert run_id(fast) == run_id(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),)))

@@ -50,3 +50,18 @@ def test_group_lrs_match_fastai_slice():
     learn.opt.set_hyper("lr", slice(1e-6, 1e-4))
     assert group_lrs(1e-6, 1e-4, 3) == pytest.approx([h["lr"] for h in learn.opt.hypers])
     assert group_lrs(None, 1e-3, 3) == [1e-3] * 3
+
+
+def test_schedule_figure_ticks_are_readable():
+    from core.schedules import schedule_figure
+
+    layout = schedule_figure(one_cycle_schedule(n_epoch=1, n_iter=1, lr_max=1e-3)).layout
+    assert layout.yaxis2.tickformat == ".2f" and layout.yaxis2.dtick == 0.05  # 0.85, 0.90, 0.95: never 0.8098
+    assert layout.xaxis.tickformat == ".1f"
+
+
+def test_schedule_title_counts_batches_in_english():
+    from core.schedules import schedule_title
+
+    assert schedule_title(2, 1, 3e-3) == "fit_one_cycle(2, lr_max=3.0e-03): 1 batch per epoch"
+    assert schedule_title(1, 15, 1e-3).endswith("15 batches per epoch")

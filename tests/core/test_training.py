@@ -112,3 +112,48 @@ def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
     with pytest.raises(runs.ConfigError, match="earlier stage"):
         no_parent = config(scan, SLOW, UNFROZEN, pretrained=False)  # its frozen stage was never trained
         training.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
+
+
+def test_training_refuses_one_class(tmp_path):
+    root = make_pets_like(tmp_path / "one", n_per_class=8, classes=("fashion",), size=(40, 40))
+    scan = scan_dataset(DatasetSpec(name="one", kind="folder", root=str(root)))
+    with pytest.raises(runs.ConfigError, match="at least two classes; this dataset has one class"):
+        training.train_run(config(scan, SLOW), scan, tmp_path / "runs", tmp_path / "features")
+    with pytest.raises(runs.ConfigError, match="at least two classes"):
+        training.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
+    assert runs.list_runs(tmp_path / "runs")[0] == []
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def fashion(tmp_path_factory):
+    """160 real Fashion-MNIST images (16 per class) as `Ankle_boot_3.png` files, from Debian's package."""
+    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (make system-deps installs it)")
+    from bench.train_speed import write_fashion
+
+    base = tmp_path_factory.mktemp("fashion")
+    root = write_fashion(base / "images", per_class=16)
+    scan = scan_dataset(DatasetSpec(name="fashion", kind="folder", root=str(root), pattern=r"^(.+)_\d+\.png$"))
+    return scan, base / "runs", base / "features"
+
+
+def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
+    """The head trained on cached features must see the same features when stage 2 trains the body.
+
+    Before BatchNorm adaptation the cached features came from ImageNet's running statistics while
+    stage 2 normalises with batch statistics: stage 2's first batch loss was ~5x stage 1's valid
+    loss and the lesson's slice(1e-6, 1e-4) made the error far worse (25 % -> 67 % at 64 px).
+    """
+    scan, runs_dir, features_dir = fashion
+    fast = runs.StageConfig(epochs=3, lr_max=3e-3, fast=True)
+    lesson = runs.StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
+    cfg = runs.RunConfig(dataset=scan.fingerprint, img_size=32, bs=16, seed=0, stages=(fast, lesson))
+    stage1 = training.train_run(cfg.parent(), scan, runs_dir, features_dir).run.record.epochs[-1]
+    events = []
+    both = training.train_run(cfg, scan, runs_dir, features_dir, on_event=events.append).run.record
+    first = next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == 1)
+    assert first < 1.5 * stage1.valid_loss + 0.2, (first, stage1)
+    assert both.error_rate <= stage1.error_rate + 0.07  # 2 of 32 valid images

@@ -138,22 +138,25 @@ def test_catastrophic_regex_is_stopped_with_a_message(tmp_path):
 
 
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
+    from core.datasets import scan_dataset
     from tests.pages.test_interpretation import make_run
-    from ui.runs import SIDEBAR_RUN_KEY
-    from ui.state import ACTIVE_RUN
+    from ui.runs import NO_RUN, SIDEBAR_RUN_KEY
+    from ui.state import ACTIVE_RUN, env_dataset
 
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
-    run_id = make_run(pets_like)
+    run_id = make_run(
+        pets_like, scan_dataset(env_dataset()).fingerprint
+    )  # the switcher offers the active dataset's runs
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     picker = at.sidebar.selectbox(key=SIDEBAR_RUN_KEY)
-    assert picker.value is None and run_id in picker.options[1]
+    assert picker.value == NO_RUN and picker.index == 0 and run_id in picker.options[1]
     picker.set_value(run_id).run()
     assert not at.exception
     assert at.session_state[ACTIVE_RUN] == run_id
     assert any("tiny test run" in m.value for m in at.sidebar.markdown)
     at.session_state[ACTIVE_RUN] = None  # a page changes the active run: the picker follows, not reverts
     at.run()
-    assert at.session_state[ACTIVE_RUN] is None and at.sidebar.selectbox(key=SIDEBAR_RUN_KEY).value is None
+    assert at.session_state[ACTIVE_RUN] is None and at.sidebar.selectbox(key=SIDEBAR_RUN_KEY).value == NO_RUN
 
 
 def test_own_classes_photos_can_be_removed(data_folder):

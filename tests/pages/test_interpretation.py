@@ -16,8 +16,8 @@ TIMEOUT = 120
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "interpretation.py")
 
 
-def make_run(pets_like) -> str:
-    """A run folder exactly as train_run writes it, with known predictions."""
+def make_run(pets_like, dataset: str = "test") -> str:
+    """A run folder exactly as train_run writes it, with known predictions (trained on `dataset`, a fingerprint)."""
     classes = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
     paths = sorted(str(p) for p in Path(pets_like).glob("*.jpg"))[:12]
     targets = np.array([classes.index(Path(p).name.rsplit("_", 1)[0]) for p in paths])
@@ -26,7 +26,7 @@ def make_run(pets_like) -> str:
     probs[0] = [0.1, 0.8, 0.02, 0.02, 0.03, 0.03]  # one mistake: Bengal called Persian
     weights = Path(pets_like).parent / "w.pt"
     save_weights(create_model("mobilenet_v2", 6, pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": CONFIG,
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": {**CONFIG, "dataset": dataset},
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 1 / 12}],
               "valid_paths": paths, "created": 1.0}  # fmt: skip
     runs.write_run(sub_dir("runs"), "testrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})

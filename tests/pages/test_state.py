@@ -75,10 +75,12 @@ def test_another_tab_or_a_forged_token_starts_afresh(pets_like):
 
 
 def test_active_run_survives_a_reload(pets_like, monkeypatch):
+    from core.datasets import scan_dataset
     from tests.pages.test_interpretation import make_run
+    from ui.state import env_dataset
 
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
-    run_id = make_run(pets_like)
+    run_id = make_run(pets_like, scan_dataset(env_dataset()).fingerprint)  # the sidebar offers the dataset's runs
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.sidebar.selectbox(key="sidebar_run").set_value(run_id).run()
     at = reload(at)

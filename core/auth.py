@@ -1,0 +1,151 @@
+"""Who may do what: laptop mode (no teacher password, one user, everything allowed) or class mode.
+
+Class mode starts when a teacher password is set ($PETLAB_TEACHER_PASSWORD, or `teacher_password`
+in .streamlit/secrets.toml). Students may then look and try on every page, but the actions in
+TEACHER_ACTIONS are the teacher's: `require` refuses them, and every place that performs one calls
+it (core.jobs, core.own_classes, the pages' single guard), so a hidden button is never the only check.
+
+A browser tab is known by its per-tab token (core.session_store, `?s=` in the URL): a reload keeps
+the same tab and the same private space. The teacher's sign-in is a token bound to that tab, kept in
+the tab's server-side store, and signed with a key derived from the password and the data folder's
+secret, so it cannot be forged and changing the password signs everyone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PASSWORD = "PETLAB_TEACHER_PASSWORD"
+SECRETS_KEY = "teacher_password"
+SECRET_FILE = ".secret"  # 32 random bytes in the data folder, mode 0600: signs the tab tokens
+TEACHER_HOURS = 12  # a teacher sign-in lasts a school day
+LAPTOP, TEACHER, STUDENT = "laptop", "teacher", "student"
+
+# action -> what the refusal says the student cannot do
+TEACHER_ACTIONS = {
+    "train": "start or queue a training",
+    "stop": "stop or cancel a training",
+    "delete_run": "delete a run",
+    "publish": "publish a run or a student's classes to the class",
+    "change_class_dataset": "change the class dataset",
+    "download_dataset": "download a dataset onto the server",
+    "download_archive": "download archives",
+    "open_folder": "open folders on the server",
+    "import": "import files onto the server",
+    "edit_teacher_classes": "change the teacher's own classes",
+}
+
+
+class Forbidden(PermissionError):
+    """A student asked for a teacher's action; the message is meant for the page."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking: their role and their tab (a student's private space is keyed by it)."""
+
+    role: str  # LAPTOP | TEACHER | STUDENT
+    tab: str = "local"
+
+    @property
+    def is_teacher(self) -> bool:
+        """The teacher, or the only user of a laptop."""
+        return self.role in (LAPTOP, TEACHER)
+
+    @property
+    def class_mode(self) -> bool:
+        return self.role != LAPTOP
+
+
+LAPTOP_USER = Identity(LAPTOP)
+
+
+def teacher_password(project_root: Path | None = None) -> str | None:
+    """The teacher password: $PETLAB_TEACHER_PASSWORD, else secrets.toml `teacher_password`, else None."""
+    chosen = os.environ.get(ENV_PASSWORD)
+    if chosen:
+        return chosen
+    root = project_root or Path(__file__).resolve().parent.parent
+    path = root / ".streamlit" / "secrets.toml"
+    if path.is_file():
+        try:
+            value = tomllib.loads(path.read_text()).get(SECRETS_KEY)
+        except (tomllib.TOMLDecodeError, OSError):
+            return None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def check_password(given: str, expected: str) -> bool:
+    """Constant-time comparison, so the time taken says nothing about how much of the guess was right."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def allowed(identity: Identity, action: str) -> bool:
+    if action not in TEACHER_ACTIONS:
+        raise ValueError(f"Unknown action {action!r}.")
+    return identity.is_teacher
+
+
+def require(identity: Identity, action: str) -> None:
+    """Raise Forbidden unless identity may perform action (a key of TEACHER_ACTIONS)."""
+    if not allowed(identity, action):
+        raise Forbidden(f"In class mode only the teacher can {TEACHER_ACTIONS[action]}.")
+
+
+# ---- signed tokens ------------------------------------------------------------------------------
+
+
+def server_secret(base: Path) -> bytes:
+    """The data folder's signing key, created once (mode 0600) and kept across server restarts."""
+    path = Path(base) / SECRET_FILE
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    try:
+        os.link(tmp, path)  # first writer wins: two servers starting at once agree on one key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
+def _sign(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _teacher_key(secret: bytes, password: str) -> bytes:
+    return hmac.new(secret, b"teacher:" + password.encode(), hashlib.sha256).digest()
+
+
+def teacher_token(tab: str, secret: bytes, password: str, now: float | None = None) -> str:
+    """The teacher's sign-in for one tab: `<expiry>.<signature>`, valid TEACHER_HOURS."""
+    expires = int((now or time.time()) + TEACHER_HOURS * 3600)
+    return f"{expires}.{_sign(_teacher_key(secret, password), f'{tab}:{expires}')}"
+
+
+def teacher_token_valid(token: str | None, tab: str, secret: bytes, password: str, now: float | None = None) -> bool:
+    """True for a genuine, unexpired sign-in of this very tab under the current password."""
+    if not token or token.count(".") != 1:
+        return False
+    expires, sig = token.split(".")
+    if not expires.isdigit() or int(expires) < (now or time.time()):
+        return False
+    return hmac.compare_digest(sig, _sign(_teacher_key(secret, password), f"{tab}:{expires}"))

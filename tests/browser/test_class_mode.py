@@ -1,0 +1,161 @@
+"""Browser, class mode: a teacher and students in separate browser contexts on one real server.
+
+The student cannot open server folders, download, see the Class page, stop a job or see another
+student's own classes; the teacher signs in, stays signed in across a reload and page changes, queues a
+run on the Class page and closes the tab: the worker finishes the job anyway.
+"""
+
+import os
+import time
+from unittest import mock
+
+import pytest
+
+from core import jobs
+from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def class_server(tmp_path_factory):
+    """A class-mode server with its own data folder; the worker it starts is stopped at the end."""
+    from core.synthetic import make_pets_like
+
+    base = tmp_path_factory.mktemp("class-browser")
+    data = base / "petlab-data"
+    data.mkdir()
+    images = make_pets_like(base / "pets" / "images", n_per_class=8)
+    with mock.patch.dict(os.environ, {"PETLAB_TEACHER_PASSWORD": PASSWORD}), streamlit_server(data, images) as url:
+        try:
+            yield url, data
+        finally:
+            jobs.stop_worker(data)
+
+
+def new_tab(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    return context, tab
+
+
+def sidebar_text(tab) -> str:
+    return tab.locator("[data-testid='stSidebar']").inner_text()
+
+
+def sign_in(tab) -> None:
+    tab.get_by_text("Teacher sign-in").click()
+    box = tab.get_by_label("Teacher password")
+    box.fill(PASSWORD)
+    box.press("Enter")
+    tab.get_by_role("button", name="Sign in").click()
+    tab.get_by_text("Signed in as the").wait_for()
+    wait_ready(tab)
+
+
+def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_path):
+    url, data = class_server
+    alice_ctx, alice = new_tab(browser)
+    bob_ctx, bob = new_tab(browser)
+    try:
+        alice.goto(url)
+        alice.get_by_text("Teacher sign-in").wait_for()  # the app frame (a fresh server first reruns into it)
+        wait_ready(alice)
+        assert alice.get_by_role("link", name="Class").count() == 0
+        assert "s=" in alice.url
+
+        alice.get_by_role("tab", name="Local folder").click()
+        box = alice.get_by_label("Folder of images (searched recursively)")
+        box.fill(str(tmp_path))
+        box.press("Enter")
+        wait_ready(alice)
+        alice.get_by_role("button", name="Use this folder").click()  # shown, and refused where it runs
+        alice.get_by_text("only the teacher can open folders on the server").wait_for()
+        assert tmp_path.name not in sidebar_text(alice)
+        alice.get_by_role("tab", name="Oxford-IIIT Pet").click()
+        alice.get_by_role("button", name="Download Oxford-IIIT Pet").click()
+        alice.get_by_text("only the teacher can download a dataset").wait_for()
+        assert not (data / "archive").exists()
+
+        alice.get_by_role("tab", name="Your own classes").click()
+        name = alice.get_by_label("New class name")
+        name.fill("alices_cat")
+        name.press("Enter")
+        alice.get_by_role("button", name="Add class").click()
+        wait_ready(alice)
+        alice.locator("input[aria-label='Add photos to'][value='alices_cat (0 photos)']").wait_for()
+        assert_no_exception(alice)
+        screenshot(alice, "class-student")
+
+        alice.get_by_role("link", name="Training").click()
+        wait_ready(alice)
+        alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # shown, refused where it runs
+        alice.get_by_text("only the teacher can start or queue a training").wait_for()
+        assert jobs.list_jobs(data) == []
+        assert alice.get_by_role("button", name="⏹ Stop").count() == 0
+
+        alice.goto(url + "/class")  # the teacher's page by its address: not there for a student
+        alice.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(alice)
+        assert alice.get_by_role("heading", name="2 · Queue the lesson").count() == 0
+        assert alice.get_by_role("button", name="Delete it").count() == 0
+
+        bob.goto(url)
+        bob.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(bob)
+        bob.get_by_role("tab", name="Your own classes").click()
+        wait_ready(bob)
+        assert "alices_cat" not in bob.inner_text("body")
+        assert not (data / "datasets" / "own" / "alices_cat").exists()  # not in the teacher's classes either
+    finally:
+        alice_ctx.close()
+        bob_ctx.close()
+
+
+def test_teacher_queues_a_run_and_it_finishes_with_the_tab_closed(browser, class_server):
+    url, data = class_server
+    ctx, teacher = new_tab(browser)
+    student_ctx, student = new_tab(browser)
+    try:
+        teacher.goto(url)
+        teacher.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(teacher)
+        sign_in(teacher)
+        teacher.reload()  # the sign-in survives a reload of the tab
+        wait_ready(teacher)
+        teacher.get_by_text("Signed in as the").wait_for()
+        teacher.get_by_role("link", name="Class").click()
+        wait_ready(teacher)
+        teacher.get_by_role("heading", name="2 · Queue the lesson").wait_for()
+        assert "Signed in as the" in sidebar_text(teacher)  # and page changes
+
+        for label in ("stage 2: unfrozen, slice(1e-6, 1e-4)", "the mistake: unfrozen at 1e-3"):  # stage 1 only
+            teacher.get_by_role("button", name=f"Remove {label}").click()
+            wait_ready(teacher)
+        teacher.get_by_role("button", name="Queue them").click()
+        teacher.get_by_text("Queued 1 run(s)").wait_for()
+        assert_no_exception(teacher)
+        screenshot(teacher, "class-teacher")
+        ctx.close()  # the teacher leaves
+
+        student.goto(url)
+        student.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(student)
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            found = jobs.list_jobs(data)
+            if found and found[0].status == "running":
+                assert student.get_by_role("button", name="⏹ Stop").count() == 0  # no Stop for a student
+            if found and not found[0].active:
+                break
+            time.sleep(1)
+        done = jobs.list_jobs(data)[0]
+        assert done.status == "done", done.error
+        assert (data / "runs" / done.run_id / "model.pt").is_file()
+        student.get_by_text("done", exact=False).first.wait_for(timeout=30_000)  # the sidebar box says so
+        assert_no_exception(student)
+        screenshot(student, "class-job-done")
+    finally:
+        student_ctx.close()

@@ -1,0 +1,151 @@
+"""AppTest in class mode: sign-in, a reload keeps it, and a student's teacher-only actions are refused."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import classroom
+from core.auth import ENV_PASSWORD, LAPTOP_USER, STUDENT, Identity
+from ui.state import ACTIVE_DATASET
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+DATA_PAGE = str(ROOT / "pages" / "data.py")  # widgets of a page are driven on the page itself
+
+
+@pytest.fixture
+def class_mode(monkeypatch, pets_like):
+    monkeypatch.setenv(ENV_PASSWORD, "correct horse")
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+
+
+def open_app(query=None, script=APP) -> AppTest:
+    at = AppTest.from_file(script, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def sign_in(at: AppTest, password: str) -> AppTest:
+    at.text_input(key="auth_password").input(password)
+    return at.button(key="auth_sign_in").click().run()
+
+
+def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    at = open_app()
+    assert not at.exception
+    assert not at.sidebar.expander and not any("teacher" in s.value for s in at.sidebar.success)
+    assert at.button(key="data_folder_go") is not None
+
+
+def test_teacher_signs_in_and_a_reload_keeps_it(class_mode, data_folder):
+    at = open_app()
+    assert not at.exception
+    assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
+    before = at.query_params["s"]
+    sign_in(at, "wrong")
+    assert any("Wrong teacher password" in e.value for e in at.error)
+    assert at.query_params["s"] == before
+    sign_in(at, "correct horse")
+    assert any("teacher" in s.value for s in at.sidebar.success)
+    token = at.query_params["s"]
+    assert token != before  # a fresh tab token: a URL copied before the sign-in reaches nothing
+    assert "correct horse" not in str(dict(at.query_params)) and set(at.query_params) == {"s"}
+
+    reloaded = open_app({"s": token})  # a reload: a new session, the same URL
+    assert not reloaded.exception
+    assert any("teacher" in s.value for s in reloaded.sidebar.success)
+    old_url = open_app({"s": before})
+    assert not any("teacher" in s.value for s in old_url.sidebar.success)
+
+    values = data_folder / "sessions" / token / "values.json"
+    stored = values.read_text()
+    values.write_text(stored.replace('"auth_teacher": "', '"auth_teacher": "9'))  # a tampered sign-in
+    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)
+    values.write_text(stored)
+
+    at.button(key="auth_sign_out").click().run()
+    assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
+    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)  # sign-out is real
+
+
+def test_student_cannot_open_server_folders_or_import(class_mode, tmp_path):
+    at = open_app(script=DATA_PAGE)
+    before = at.session_state[ACTIVE_DATASET]
+    at.text_input(key="data_folder_path").input(str(tmp_path))
+    at.button(key="data_folder_go").click().run()  # the button is there: the guard is what refuses
+    assert not at.exception
+    assert any("only the teacher can open folders" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET] == before
+
+    at.text_input(key="data_pets_local").input(str(tmp_path))
+    at.button(key="data_pets_local_go").click().run()
+    assert any("only the teacher can open folders" in e.value for e in at.error)
+    at.button(key="data_download").click().run()
+    assert any("only the teacher can download a dataset" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET] == before
+
+
+def test_students_own_classes_are_private(class_mode, data_folder):
+    alice, bob = open_app(script=DATA_PAGE), open_app(script=DATA_PAGE)
+    alice.text_input(key="data_own_new").input("alices_cat")
+    alice.button(key="data_own_add").click().run()
+    assert not alice.exception
+    tab = alice.query_params["s"]
+    assert classroom.own_store(data_folder, Identity(STUDENT, tab)).classes() == {"alices_cat": 0}
+    assert classroom.own_store(data_folder, LAPTOP_USER).classes() == {}  # not in the teacher's classes
+    bob.run()
+    assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
+    bob_tab = bob.query_params["s"]
+    assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}
+
+
+TRAINING_PAGE = str(ROOT / "pages" / "training.py")
+
+
+def open_training(pets_like, query=None) -> AppTest:
+    from core.pets import pets_spec
+
+    at = AppTest.from_file(TRAINING_PAGE, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    return at.run()
+
+
+def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
+    from core import jobs, runs
+
+    at = open_training(pets_like)
+    assert not at.exception
+    at.select_slider(key="train_size").set_value(32)
+    at.button(key="train_go1").click().run()  # the button is there: the guard is what refuses
+    assert not at.exception
+    assert any("only the teacher can start or queue a training" in e.value for e in at.error)
+    assert jobs.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
+    at.button(key="train_lrfind_btn").click().run()
+    assert any("only on cached body features" in e.value for e in at.error)
+    assert not at.session_state["train_lrfind_history"] if "train_lrfind_history" in at.session_state else True
+
+
+def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
+    from core import auth, jobs
+    from core.session_store import SessionStore, new_token
+    from ui.auth import SIGN_IN_KEY
+
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
+    token = new_token()
+    SessionStore(data_folder / "sessions", token).update(
+        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse")}
+    )
+    at = open_training(pets_like, {"s": token})
+    at.select_slider(key="train_size").set_value(32)
+    at.button(key="train_go1").click().run()
+    assert not at.exception
+    assert any("Queued" in s.value for s in at.success)
+    queued = jobs.list_jobs(data_folder)
+    assert [j.status for j in queued] == ["queued"] and "32px" in queued[0].title

@@ -1,0 +1,155 @@
+"""AppTest: the teacher's Class page (queue the lesson, cancel, publish and delete runs, students' classes)
+and the sidebar's job box on every page."""
+
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import auth, classroom, jobs, runs
+from core.auth import ENV_PASSWORD, STUDENT, Identity
+from core.pets import pets_spec
+from core.runs import RunConfig, StageConfig
+from core.session_store import SessionStore, new_token
+from ui.auth import SIGN_IN_KEY
+from ui.state import ACTIVE_DATASET
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+CLASS_PAGE = str(ROOT / "pages" / "class.py")
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def class_mode(monkeypatch, pets_like):
+    monkeypatch.setenv(ENV_PASSWORD, PASSWORD)
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # jobs stay queued: no worker process in these tests
+
+
+def teacher_query(base: Path) -> dict:
+    """The URL of a tab the teacher signed in from: its token, with the sign-in in its server-side store."""
+    token = new_token()
+    sign_in = auth.teacher_token(token, auth.server_secret(base), PASSWORD)
+    SessionStore(base / "sessions", token).update({SIGN_IN_KEY: sign_in})
+    return {"s": token}
+
+
+def open_page(script: str, query: dict | None = None, dataset=None) -> AppTest:
+    at = AppTest.from_file(script, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if dataset is not None:
+        at.session_state[ACTIVE_DATASET] = dataset
+    return at.run()
+
+
+def fake_run(base: Path, rid: str) -> None:
+    """A stored run folder with a valid record (its weights are not a model: nothing here loads them)."""
+    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": f"run {rid}",
+              "config": asdict(config), "epochs": [], "created": 1.0}  # fmt: skip
+    runs.write_run(
+        base / "runs",
+        rid,
+        b"weights",
+        record,
+        {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)},
+    )
+
+
+def test_students_cannot_open_the_class_page(class_mode):
+    at = open_page(CLASS_PAGE)
+    assert not at.exception
+    assert any("teacher's" in e.value for e in at.error) and not at.header
+
+
+def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pets_like):
+    query = teacher_query(data_folder)
+    at = open_page(CLASS_PAGE, query, pets_spec(pets_like))
+    assert not at.exception
+    assert [h.value for h in at.header] == ["1 · Class dataset and model", "2 · Queue the lesson", "3 · Training queue",
+                                            "4 · Runs", "5 · Students' own classes"]  # fmt: skip
+    at.select_slider(key="class_size").set_value(32)
+    at.button(key="class_queue_go").click().run()
+    assert not at.exception
+    assert any("Queued 3 run(s)" in s.value for s in at.success)
+    queued = jobs.list_jobs(data_folder)
+    assert [j.status for j in queued] == ["queued"] * 3 and "mobilenet_v2 32px" in queued[0].title
+    at.run()
+    at.button(key=f"jobs_stop_page_{queued[-1].job_id}").click().run()
+    assert [j.status for j in jobs.list_jobs(data_folder)] == ["queued", "queued", "cancelled"]
+
+
+def test_teacher_publishes_and_deletes_runs_and_sets_the_class_dataset(class_mode, data_folder, pets_like):
+    fake_run(data_folder, "aaaa1111")
+    fake_run(data_folder, "bbbb2222")
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at.selectbox(key="class_run").set_value("bbbb2222")
+    at.button(key="class_publish_run").click().run()
+    assert classroom.read_class_settings(data_folder).model_run == "bbbb2222"
+    at.selectbox(key="class_run").set_value("bbbb2222")
+    at.button(key="class_delete_run").click().run()
+    assert not at.exception
+    assert [r.run_id for r in runs.list_runs(data_folder / "runs")[0]] == ["aaaa1111"]
+    assert classroom.read_class_settings(data_folder).model_run is None  # the deleted class model is unpublished
+    at.button(key="class_set_dataset").click().run()
+    assert classroom.read_class_settings(data_folder).dataset == pets_spec(pets_like)
+
+
+def test_teacher_publishes_a_students_classes(class_mode, data_folder, pets_like):
+    student = Identity(STUDENT, "d" * 24)
+    store = classroom.own_store(data_folder, student)
+    for name in ("cup", "pen"):
+        store.add_class(name)
+        for shade in (1, 2):
+            buf = io.BytesIO()
+            Image.new("RGB", (20, 20), (shade * 40, len(name), 0)).save(buf, "PNG")
+            store.add_photo(name, buf.getvalue())
+    classroom.touch_session(data_folder, student)
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    assert at.metric[0].value == "1"  # one student connected
+    at.button(key=f"class_pub_{student.tab}").click().run()
+    assert not at.exception
+    assert at.session_state[ACTIVE_DATASET].root.endswith(f"published/class-{student.tab[:6]}")
+
+
+def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
+    from core.datasets import scan_dataset
+
+    scan = scan_dataset(pets_spec(pets_like))
+    teacher = Identity(auth.TEACHER, "e" * 24)
+    record = jobs.submit(data_folder, teacher, jobs.lesson_plan(scan.fingerprint, img_size=32)[0][1], scan.spec)
+    student = open_page(APP)
+    assert not student.exception
+    assert any("1 queued" in c.value for c in student.sidebar.caption)
+    assert not [b for b in student.sidebar.button if b.key.startswith("jobs_stop")]  # no Stop for a student
+    teacher_at = open_page(APP, teacher_query(data_folder))
+    assert [
+        b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")
+    ] == []  # queued: cancel on Class
+    jobs.update_job(data_folder, record.job_id, status="running", pid=None, host="elsewhere", updated=9e12)
+    teacher_at.run()
+    assert [b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")] == ["⏹ Stop"]
+    student.run()
+    assert not [b for b in student.sidebar.button if b.key.startswith("jobs_stop")]
+
+
+def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, tmp_path):
+    from core.synthetic import make_pets_like
+    from ui.state import ACTIVE_RUN
+
+    other = pets_spec(make_pets_like(tmp_path / "class-set" / "images", n_per_class=3))
+    fake_run(data_folder, "cccc3333")
+    teacher = Identity(auth.TEACHER, "f" * 24)
+    classroom.set_class_dataset(data_folder, teacher, other)
+    classroom.set_class_model(data_folder, teacher, "cccc3333")
+    student = open_page(APP)
+    assert not student.exception
+    assert student.session_state[ACTIVE_DATASET] == other  # not $PETLAB_DATASET: the class dataset
+    assert student.session_state[ACTIVE_RUN] == "cccc3333"

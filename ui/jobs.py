@@ -1,0 +1,155 @@
+"""Jobs in the UI: queue a training for the worker, the live job status on every page, the queue table."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core import jobs, runs
+from core.auth import Forbidden
+from core.datasets import DatasetSpec
+from core.runs import RunConfig
+from core.settings import data_dir
+from ui.auth import heartbeat, identity, teacher_only
+
+POLL_SECONDS = 3.0
+RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
+LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
+STATUS_ICON = {"queued": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "stopped": "⏹", "cancelled": "🚫"}
+
+
+@st.cache_resource(show_spinner=False)
+def _queue(base: str, url: str) -> jobs.Queue:
+    return jobs.make_queue(Path(base), url or None)
+
+
+def job_queue() -> jobs.Queue:
+    """The queue of this data folder (SQLite, or Redis when $PETLAB_QUEUE names it), one per server."""
+    return _queue(str(data_dir()), os.environ.get(jobs.QUEUE_ENV, ""))
+
+
+def start_worker_if_needed() -> None:
+    """Start the local worker when none serves this data folder (unless PETLAB_LOCAL_WORKER=0)."""
+    if os.environ.get(LOCAL_WORKER_ENV, "1") != "0":
+        jobs.ensure_worker(data_dir())
+
+
+def submit_job(
+    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
+) -> jobs.JobRecord | None:
+    """Queue a training (the teacher's action): the record, or None with the reason shown."""
+    if not teacher_only("train"):
+        return None
+    try:
+        record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
+    except (Forbidden, runs.ConfigError, jobs.JobError) as err:
+        st.error(str(err))
+        return None
+    start_worker_if_needed()
+    return record
+
+
+def _stop(job_id: str) -> None:
+    """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
+    try:
+        jobs.stop_job(data_dir(), identity(), job_id)
+    except (Forbidden, jobs.JobError) as err:
+        st.session_state["jobs_error"] = str(err)
+
+
+def stop_button(record: jobs.JobRecord, where: str) -> None:
+    """Stop (running) or Cancel (queued), drawn for the teacher only."""
+    if record.active and identity().is_teacher:
+        label = "⏹ Stop" if record.status == "running" else "Cancel"
+        st.button(label, key=f"jobs_stop_{where}_{record.job_id}", on_click=_stop, args=(record.job_id,))
+
+
+def _show_error() -> None:
+    if err := st.session_state.pop("jobs_error", None):
+        st.error(err)
+
+
+def running_job_ui(record: jobs.JobRecord, where: str) -> None:
+    """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
+    st.markdown(f"**Training:** {record.title}")
+    last = record.last
+    fraction = last.fraction if last else None
+    text = last.text() if last else "preparing data and model…"
+    st.progress(fraction if fraction is not None else 0.0, text=text)
+    if record.stop_requested:
+        st.caption("Stop requested: it ends after the current batch.")
+    stop_button(record, where)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def jobs_status_ui() -> None:
+    """The sidebar box on every page (class mode): the running job, the queue, the last result."""
+    who = identity()
+    heartbeat(who)
+    base = data_dir()
+    found = jobs.list_jobs(base)
+    running = [j for j in found if j.status == "running"]
+    queued = [j for j in found if j.status == "queued"]
+    if queued and not running and not jobs.worker_running(base):
+        start_worker_if_needed()
+    for record in running:
+        running_job_ui(record, "side")
+    if queued:
+        st.caption(
+            f"⏳ {len(queued)} queued: " + "; ".join(j.title for j in queued[:3]) + ("…" if len(queued) > 3 else "")
+        )
+    ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
+    if ended and not running:
+        last = ended[-1]
+        note = f"run `{last.run_id[:8]}`" if last.status == "done" else last.error
+        st.caption(f"{STATUS_ICON[last.status]} {last.title}: {last.status}. {note}")
+    _show_error()
+
+
+def queue_table_ui() -> list[jobs.JobRecord]:
+    """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
+    found = jobs.list_jobs(data_dir())
+    if not found:
+        st.caption("No jobs yet.")
+        return found
+    for record in [j for j in found if j.status == "running"]:
+        running_job_ui(record, "page")
+    st.dataframe(
+        [
+            {
+                "": STATUS_ICON[j.status],
+                "job": j.title,
+                "status": j.status,
+                "queued": time.strftime("%H:%M:%S", time.localtime(j.created)),
+                "took (s)": round(j.finished - j.started, 1) if j.finished and j.started else None,
+                "run": j.run_id[:8],
+                "why": j.error,
+            }
+            for j in reversed(found)
+        ],
+        hide_index=True,
+    )
+    for record in [j for j in found if j.status == "queued"]:
+        c1, c2 = st.columns([4, 1])
+        c1.caption(f"⏳ {record.title}")
+        with c2:
+            stop_button(record, "page")
+    _show_error()
+    return found
+
+
+def queue_training_ui(
+    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
+) -> None:
+    """Class mode's Train button: queue the run for the worker and say where it stands in the queue."""
+    record = submit_job(config, spec, retrain, lr_finder)
+    if record is None:
+        return
+    ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
+    where = f"{ahead} job(s) ahead of it" if ahead else "it starts at once"
+    st.success(
+        f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."
+    )
