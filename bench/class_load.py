@@ -478,7 +478,8 @@ def main() -> None:
         modes = ["idle", "training"] if args.training else ["idle"]
         for mode in modes:
             job = teacher = None
-            busy = partial(laptop_training_running, data) if laptop else bool
+            # laptop: the training lock; class mode: start_training saw the job train, and 500 epochs outlast the rounds
+            busy = partial(laptop_training_running, data) if laptop else (lambda: True)
             if mode == "training" and laptop:
                 teacher = start_laptop_training(url, data, timeout=args.timeout * (len(args.students) + 1))
             elif mode == "training":
