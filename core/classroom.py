@@ -210,3 +210,15 @@ def set_class_model(base: Path, identity: Identity, run_id: str | None) -> Class
 def _write(base: Path, settings: ClassSettings) -> None:
     data = {"dataset": asdict(settings.dataset) if settings.dataset else None, "model_run": settings.model_run}
     atomic_write_json(Path(base) / CLASS_FILE, data)
+
+
+def own_classes_privacy_note(who: Identity, hours: float = STUDENT_SPACE_HOURS) -> str:
+    """Where a user's own-class photos go, in one sentence for the Data page."""
+    if not who.class_mode:
+        return "Everything stays on this machine."
+    if who.is_teacher:
+        return "Your classes are the class's: students see them but cannot change them."
+    return (
+        f"Your classes are private to this browser tab and deleted {hours:g} hours after your last visit, "
+        "unless the teacher publishes them for the class."
+    )

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import archives, exploration, pets
+from core.classroom import own_classes_privacy_note
 from core.datasets import (
     MIN_IMAGES_PER_CLASS,
     DatasetError,
@@ -20,7 +21,7 @@ from core.images import IMAGE_SUFFIXES, ImageError, public_reason
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
 from core.settings import FolderRefused, data_dir, open_allowed, sub_dir
 from core.storage import stable_hash
-from ui.auth import own_classes_store, teacher_only
+from ui.auth import identity, own_classes_store, teacher_only
 from ui.data import file_list, thumbnail, try_labels
 from ui.frame import ensure_app_frame
 from ui.state import active_dataset, keep, remember, scan_active, set_active_dataset
@@ -149,7 +150,7 @@ with tab_zip:
 with tab_own:
     st.markdown(
         "Teach the model your own categories, Teachable-Machine style: name a few classes, then add photos "
-        "to each from your files or your camera. Everything stays on this machine."
+        "to each from your files or your camera. " + own_classes_privacy_note(identity())
     )
     store = own_classes_store()  # in class mode a student's own, private classes
 

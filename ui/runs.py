@@ -74,9 +74,9 @@ def _picker_ui(label: str, key: str, show_all: bool = False) -> str | None:
     page agree on the active run in the same run of the script.
     """
     found = list_runs_ui(show_warnings=False)
+    current = _drop_unusable_active_run(found)
     if not found:
         return None
-    current = st.session_state.get(ACTIVE_RUN)
     shown = found if show_all else runs_of_dataset(found, active_fingerprint(), keep=current)
     labels = {r.run_id: run_label(r) for r in shown}
     st.session_state[key] = current if current in labels else NO_RUN
@@ -95,9 +95,18 @@ def _picker_ui(label: str, key: str, show_all: bool = False) -> str | None:
     return current if current in labels else None
 
 
+def _drop_unusable_active_run(found: list[runs.RunInfo]) -> str | None:
+    """The active run, cleared when it is no longer a usable run here (deleted, broken, or private to another)."""
+    current = st.session_state.get(ACTIVE_RUN)
+    if current is not None and current not in {r.run_id for r in found}:
+        st.session_state[ACTIVE_RUN] = current = None
+    return current
+
+
 def run_picker_ui(key: str, label: str = "Active run") -> str | None:
     """Selectbox over stored runs that sets the session's active run; returns its id (or None)."""
     if not list_runs_ui(show_warnings=False):
+        _drop_unusable_active_run([])
         st.caption("No trained runs yet: train one on the **Training** page.")
         return None
     return _picker_ui(label, key)

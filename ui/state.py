@@ -169,7 +169,10 @@ def sidebar(slot=None) -> None:
                 c1.metric(noun_for(result.n_images, "image"), f"{result.n_images:,}")
                 c2.metric(noun_for(len(result.classes), "class"), len(result.classes))
         st.markdown(f"**Model:** {active_model_title()}")
-        st.caption(f"Data folder: `{data_dir()}`")
+        from ui.auth import identity  # ui.auth builds on this module's tab store
+
+        if identity().is_teacher:  # the server's paths are for whoever runs it, not for students
+            st.caption(f"Data folder: `{data_dir()}`")
 
 
 # ---------------------------------------------------------------- settings that survive a page change and a reload

@@ -46,14 +46,38 @@ def browser_data(tmp_path_factory):
     return data, images
 
 
+def env_dataset_for(images: Path):
+    """The DatasetSpec the server makes of PETLAB_DATASET=images (runs stored for it are offered by the pickers)."""
+    from ui.state import env_dataset
+
+    saved = os.environ.get("PETLAB_DATASET")
+    os.environ["PETLAB_DATASET"] = str(images)
+    try:
+        return env_dataset()
+    finally:
+        if saved is None:
+            os.environ.pop("PETLAB_DATASET")
+        else:
+            os.environ["PETLAB_DATASET"] = saved
+
+
 @contextlib.contextmanager
-def streamlit_server(data: Path, images: Path):
-    """Run `streamlit run app.py` on a free loopback port until the block ends; yields its base URL."""
+def streamlit_server(data: Path, images: Path | None, extra_env: dict[str, str] | None = None):
+    """Run `streamlit run app.py` on a free loopback port until the block ends; yields its base URL.
+
+    Args:
+        images: the default dataset ($PETLAB_DATASET); None starts the app as a teacher first sees it.
+        extra_env: more environment for the server (e.g. $PETLAB_FOLDERS).
+    """
     port = _free_port()
-    env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images))
+    env = dict(os.environ, PETLAB_DATA=str(data))
     # the folders a student may open: pytest's base folder, where every test makes its datasets
     env["PETLAB_FOLDERS"] = str(data.parent.parent)
+    env.update(extra_env or {})
     env.pop("TORCH_HOME", None)
+    env.pop("PETLAB_DATASET", None)
+    if images is not None:
+        env["PETLAB_DATASET"] = str(images)
     with open(data / f"streamlit-{port}.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -134,3 +158,16 @@ def screenshot(tab, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     tab.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def fashion_images(tmp_path_factory) -> Path:
+    """A real image dataset as a teacher has it: Fashion-MNIST photos as files `Ankle_boot_12.png`, 30 per class.
+
+    Read offline from Debian's dataset-fashion-mnist (`make test` installs it), 28 px greyscale, 300 files.
+    """
+    from bench.train_speed import FASHION_DIR, write_fashion
+
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail("Debian's dataset-fashion-mnist is missing: `make test` installs it with apt-get.")
+    return write_fashion(tmp_path_factory.mktemp("teacher") / "fashion", per_class=30)

@@ -27,6 +27,13 @@ def test_streamlit_config_skips_the_full_gc_after_each_rerun():
     assert "runner.postScriptGC" in config._config_options_template  # an option 1.67 knows
 
 
+def test_streamlit_config_for_kept_widgets_and_stop():
+    """keep() restores widget values (no duplication warning box); Stop's rerun waits for the stopped run."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["global"]["disableWidgetStateDuplicationWarning"] is True
+    assert config["runner"]["fastReruns"] is False
+
+
 def test_allowed_folders_default_and_env(tmp_path, data_folder, monkeypatch):
     assert settings.allowed_folders() == [data_folder.resolve()]
     monkeypatch.setenv("PETLAB_DATASET", str(tmp_path / "ds"))

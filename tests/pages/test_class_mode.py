@@ -149,3 +149,19 @@ def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_fold
     assert any("Queued" in s.value for s in at.success)
     queued = jobs.list_jobs(data_folder)
     assert [j.status for j in queued] == ["queued"] and "32px" in queued[0].title
+
+
+def test_students_see_no_server_paths_and_are_told_where_their_photos_go(class_mode, data_folder):
+    at = open_app()  # a student: class mode, not signed in
+    assert not at.exception
+    assert not any("Data folder" in c.value for c in at.sidebar.caption)
+    assert not any(str(data_folder) in m.value for m in [*at.sidebar.caption, *at.sidebar.markdown])
+    assert any("private to this browser tab" in m.value for m in at.markdown)
+    sign_in(at, "correct horse")
+    assert any("Data folder" in c.value for c in at.sidebar.caption)  # the teacher runs the server
+
+
+def test_privacy_note_per_role():
+    assert classroom.own_classes_privacy_note(LAPTOP_USER) == "Everything stays on this machine."
+    student = classroom.own_classes_privacy_note(Identity(STUDENT, "t"), hours=24)
+    assert "private to this browser tab" in student and "24 hours" in student
