@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import http.client
+import importlib.util
 import io
 import os
 import shutil
@@ -27,10 +28,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 PAGE = "prediction"
+TOP5_KEY = "pred_chart_0"  # the key of the first photo's top-5 chart on the Prediction page
 UPLOADER_LABEL = "Upload photos"
 PASSWORD = "bench-teacher"
 
@@ -60,8 +65,10 @@ class RunResult:
 class Student:
     """A browser tab reduced to its protocol: one websocket, reruns, uploads, fragment polling."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, page: str = PAGE):
         self.base_url = base_url
+        self.page = page
+        self.widgets: dict[str, object] = {}  # user key -> the widget element last drawn with that key
         self.ws = None
         self.session_id = ""
         self.page_hash = ""
@@ -100,12 +107,13 @@ class Student:
         back = BackMsg()
         state = back.rerun_script
         state.query_string = self.query
-        state.page_name = PAGE if not self.page_hash else ""
+        state.page_name = self.page if not self.page_hash else ""
         state.page_script_hash = self.page_hash
         if fragment_id:
             state.fragment_id, state.is_auto_rerun = fragment_id, True
         for widget in widgets or []:
             state.widget_states.widgets.append(widget)
+        self.widgets.clear()  # this run draws them again (a finished training swaps its buttons)
         start = time.perf_counter()
         await self._send(back)
         result = RunResult(0.0)
@@ -124,6 +132,10 @@ class Student:
             if kind == "new_session":
                 self.session_id = msg.new_session.initialize.session_id or self.session_id
                 self.page_hash = msg.new_session.page_script_hash or self.page_hash
+            elif kind == "navigation" and msg.navigation.page_script_hash:
+                # the page st.navigation ran: later reruns must name it (new_session names app.py's
+                # hash, which st.navigation resolves to the default page, Data)
+                self.page_hash = msg.navigation.page_script_hash
             elif kind == "page_info_changed":
                 self.query = msg.page_info_changed.query_string
             elif kind == "auto_rerun":
@@ -134,8 +146,13 @@ class Student:
                 result.elements.append(etype)
                 if etype == "exception":
                     result.error = f"exception: {element.exception.message[:120]}"
+                elif etype == "plotly_chart" and element.plotly_chart.id.endswith(TOP5_KEY):
+                    result.elements.append(TOP5_KEY)
                 elif etype == "file_uploader" and element.file_uploader.label.startswith(UPLOADER_LABEL):
                     self.uploader_id = element.file_uploader.id
+                if etype in ("button", "number_input", "checkbox"):
+                    widget = getattr(element, etype)
+                    self.widgets[widget.id.rsplit("-", 1)[-1]] = widget
             elif kind == "script_finished":
                 status = msg.script_finished
                 if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -199,7 +216,8 @@ def put_file(base_url: str, upload_url: str, name: str, data: bytes) -> None:
 
 
 def photo(seed: int) -> bytes:
-    """A distinct 1024×768 JPEG per student (no cache shares a result between students)."""
+    """A distinct 1024×768 JPEG per student (no cache shares a result between students or rounds:
+    each round draws from its own seeds, or the Grad-CAM and prediction caches would answer)."""
     import numpy as np
     from PIL import Image
 
@@ -233,12 +251,13 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data: Path, images: Path, laptop: bool = False) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, images: Path, class_mode: bool = True) -> tuple[subprocess.Popen, str]:
+    """The real server on 127.0.0.1: class mode (teacher password, no worker of its own) or laptop mode."""
     port = free_port()
-    env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_TEACHER_PASSWORD=PASSWORD,
-               PETLAB_LOCAL_WORKER="0")  # fmt: skip
-    if laptop:  # no teacher password: the laptop app (no sign-in, no job box), to see what class mode costs
-        env.pop("PETLAB_TEACHER_PASSWORD")
+    env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_LOCAL_WORKER="0")
+    env.pop("PETLAB_TEACHER_PASSWORD", None)
+    if class_mode:
+        env["PETLAB_TEACHER_PASSWORD"] = PASSWORD
     log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
@@ -276,10 +295,20 @@ class Round:
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-async def run_round(url: str, pid: int, n: int, mode: str, timeout: float, poll: bool, seed: int) -> Round:
+async def run_round(
+    url: str | list[str],
+    pid: int | list[int],
+    n: int,
+    mode: str,
+    timeout: float,
+    poll: bool,
+    seed: int,
+    training: Callable[[], bool] = bool,
+) -> Round:
     """N students open Prediction, then all upload their photo at once; one prediction each."""
-    rss_before = proc_rss_mb(pid)
-    students = [Student(url) for _ in range(n)]
+    urls, pids = (url if isinstance(url, list) else [url]), (pid if isinstance(pid, list) else [pid])
+    rss_before = sum(map(proc_rss_mb, pids))
+    students = [Student(urls[i % len(urls)]) for i in range(n)]  # sticky: a student keeps one server
     errors: list[str] = []
     await asyncio.gather(*(s.connect() for s in students))
     opened = await asyncio.gather(*(s.rerun(timeout=timeout) for s in students))
@@ -288,19 +317,22 @@ async def run_round(url: str, pid: int, n: int, mode: str, timeout: float, poll:
     states = await asyncio.gather(*(s.upload(f"student{i}.jpg", photos[i]) for i, s in enumerate(students)))
     stop = asyncio.Event()
     pollers = [asyncio.create_task(s.poll(stop, timeout)) for s in students] if poll else []
-    cpu_before = proc_cpu(pid)
+    cpu_before = sum(map(proc_cpu, pids))
+    trained_before = training()
 
     async def predict(student: Student, state: WidgetState) -> RunResult:
         student.busy = True
         result = await student.rerun([state], timeout=timeout)
         student.busy = False
-        if not result.error and "plotly_chart" not in result.elements:
+        if not result.error and TOP5_KEY not in result.elements:
             result.error = "no top-5 chart"
         return result
 
     results = await asyncio.gather(*(predict(s, st) for s, st in zip(students, states, strict=True)))
-    cpu = proc_cpu(pid) - cpu_before
-    rss_after = proc_rss_mb(pid)
+    cpu = sum(map(proc_cpu, pids)) - cpu_before
+    if mode == "training" and not (trained_before and training()):
+        errors.append("the training was not running for the whole round")
+    rss_after = sum(map(proc_rss_mb, pids))
     stop.set()
     polls = sum(await asyncio.gather(*pollers)) if pollers else 0
     await asyncio.gather(*(s.close() for s in students))
@@ -330,6 +362,75 @@ def start_training(data: Path, images: Path) -> str:
     raise RuntimeError("the training job did not start in 300 s")
 
 
+TRAIN_EPOCHS = 50  # the page's maximum: one training outlasts a round (it is started again if not)
+
+
+async def laptop_teacher(url: str, stop: threading.Event, timeout: float) -> int:
+    """Laptop mode (no job queue): a teacher tab trains on the Training page, in its own script thread.
+
+    It asks for stage 1 with full backprop through the frozen body (not the cached-features shortcut)
+    for TRAIN_EPOCHS epochs, starts it again when it ends, and closes its tab when told to stop
+    (Streamlit then stops the training within a few seconds, nothing saved). Returns the trainings started.
+    """
+    teacher = Student(url, page="training")
+    await teacher.connect()
+    trainings, deadline = 0, time.monotonic() + timeout
+    try:
+        await teacher.rerun(timeout=max(1.0, deadline - time.monotonic()))
+        while not stop.is_set() and time.monotonic() < deadline:
+            button = teacher.widgets.get("train_go1") or teacher.widgets.get("train_retrain1")
+            if button is None or button.disabled:  # another training still holds the lock: look again
+                await asyncio.sleep(2)
+                await teacher.rerun(timeout=max(1.0, deadline - time.monotonic()))
+                continue
+            states = [
+                WidgetState(id=teacher.widgets["train_epochs1"].id, int_value=TRAIN_EPOCHS),
+                WidgetState(id=teacher.widgets["train_fast"].id, bool_value=False),
+                WidgetState(id=button.id, trigger_value=True),
+            ]
+            training = asyncio.create_task(teacher.rerun(states, timeout=max(1.0, deadline - time.monotonic())))
+            trainings += 1
+            while not training.done() and not stop.is_set():
+                await asyncio.sleep(0.5)
+            if not training.done():
+                training.cancel()
+                break
+    finally:
+        await teacher.close()
+    return trainings
+
+
+def laptop_training_running(data: Path) -> bool:
+    from core import runs
+
+    return runs.training_running(data / "runs")
+
+
+def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threading.Thread, threading.Event]:
+    """Start the laptop-mode teacher in a thread of its own; returns once the server holds the training lock."""
+    from core import runs
+
+    stop, failure = threading.Event(), []
+
+    def teach() -> None:
+        try:
+            asyncio.run(laptop_teacher(url, stop, timeout))
+        except Exception as err:  # noqa: BLE001 - reported by the caller below
+            failure.append(repr(err))
+
+    thread = threading.Thread(target=teach, daemon=True)
+    thread.start()
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if runs.training_running(data / "runs"):
+            return thread, stop
+        if not thread.is_alive():
+            break
+        time.sleep(1)
+    stop.set()
+    raise RuntimeError(f"the laptop-mode training did not start: {failure or 'see server.log'}")
+
+
 def stop_training(data: Path, job_id: str) -> None:
     from core import jobs
     from core.auth import TEACHER, Identity
@@ -345,8 +446,20 @@ def main() -> None:
     parser.add_argument("--training", action="store_true", help="also measure each N while a training job runs")
     parser.add_argument("--no-poll", dest="poll", action="store_false", help="leave out the job box's polling")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds each round may take")
-    parser.add_argument("--laptop", action="store_true", help="serve in laptop mode (no teacher password)")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes on one data folder, students spread over them (what a sticky proxy does)",
+    )
+    parser.add_argument(
+        "--laptop",
+        action="store_true",
+        help="no teacher password: training runs in a teacher tab's script thread on the server (the default "
+        "where this checkout has no job queue, core/jobs.py)",
+    )
     args = parser.parse_args()
+    laptop = args.laptop or importlib.util.find_spec("core.jobs") is None
 
     from core.synthetic import make_pets_like
 
@@ -354,39 +467,58 @@ def main() -> None:
     data = work / "data"
     data.mkdir()
     images = make_pets_like(work / "pets" / "images", n_per_class=8)
-    server, url = start_server(data, images, args.laptop)
+    servers = [start_server(data, images, class_mode=not laptop) for _ in range(args.servers)]
+    url, urls, pids = servers[0][1], [u for _, u in servers], [p.pid for p, _ in servers]
+    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}", flush=True)
     rounds: list[Round] = []
     try:
-        warm = asyncio.run(run_round(url, server.pid, 1, "warm-up", args.timeout, False, 10_000))
+        warm_n = min(args.students)  # the first round pays one-time costs (model load, first backward, caches)
+        warm = asyncio.run(run_round(urls, pids, warm_n * len(urls), "warm-up", args.timeout, False, 10_000))
         print(f"warm-up (first run, model load): {warm.times} errors {warm.errors}", flush=True)
         modes = ["idle", "training"] if args.training else ["idle"]
         for mode in modes:
-            job = start_training(data, images) if mode == "training" else None
+            job = teacher = None
+            # laptop: the training lock; class mode: start_training saw the job train, and 500 epochs outlast the rounds
+            busy = partial(laptop_training_running, data) if laptop else (lambda: True)
+            if mode == "training" and laptop:
+                teacher = start_laptop_training(url, data, timeout=args.timeout * (len(args.students) + 1))
+            elif mode == "training":
+                job = start_training(data, images)
             try:
                 for n in args.students:
-                    result = asyncio.run(run_round(url, server.pid, n, mode, args.timeout, args.poll, 100 * n))
+                    result = asyncio.run(
+                        run_round(urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), training=busy)
+                    )
                     rounds.append(result)
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
                           f"max {max(result.times, default=float('nan')):.2f} s  errors {len(result.errors)}  "
                           f"cpu/prediction {result.cpu_per_prediction:.3f} s  +{result.mb_per_session:.1f} MB/session  "
                           f"polls {result.polls} ({result.polling} polling)", flush=True)  # fmt: skip
+                    if teacher:
+                        print("    (laptop mode: the server's CPU includes the training's)")
                     for err in sorted(set(result.errors))[:3]:
                         print(f"    error: {err}")
             finally:
                 if job:
                     stop_training(data, job)
-        print(f"server RSS at the end: {proc_rss_mb(server.pid):.0f} MB")
+                if teacher:
+                    thread, stop = teacher
+                    stop.set()
+                    thread.join(timeout=60)
+        print(f"server RSS at the end: {sum(map(proc_rss_mb, pids)):.0f} MB")
         by = {(r.mode, r.students): r for r in rounds}
         for n in args.students:
             if ("idle", n) in by and ("training", n) in by:
                 ratio = by[("training", n)].pct(0.95) / by[("idle", n)].pct(0.95)
                 print(f"p95 training / idle at {n} students: {ratio:.2f}x (goal <= 1.5x)")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

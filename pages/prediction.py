@@ -6,7 +6,7 @@ from core import prediction
 from core.images import ImageError, LoadedImage, load_image_bytes
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.prediction import gradcam, model_key, novelty_reference
+from ui.prediction import gradcam, model_key, novelty_reference, predicted, reference_key
 from ui.state import active_model, keep
 
 ensure_app_frame()
@@ -68,7 +68,9 @@ reference, reference_note = novelty_reference(loaded_model)
 rule_box.caption(f"Distance check {'on' if reference else 'off'}: {reference_note}.")
 rule = prediction.rule_for(reference, min_top_prob=min_top_prob, max_entropy=max_entropy)
 for n, (name, item) in enumerate(inputs):
-    result = prediction.predict(loaded_model, item.image, k=5, rule=rule, reference=reference)
+    result = predicted(
+        model_key(loaded_model), item.digest, rule, reference_key(reference), loaded_model, item.image, reference
+    )
     with st.container(border=True):
         left, middle, right = st.columns([1, 1.6, 1])
         left.image(item.image, caption=name, width="stretch")

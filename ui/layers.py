@@ -14,6 +14,7 @@ from PIL import Image
 from core import activations, filters, models, occlusion, patches, projection, receptive_field
 from core.gradcam import grad_cam, overlay
 from core.models import LoadedModel, WeightsUnavailable
+from ui.heavy import heavy_work_ui
 from ui.state import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
@@ -114,11 +115,12 @@ def projections(
 ) -> tuple[Image.Image, Image.Image, tuple[int, int], float]:
     """Deconvnet and guided-backprop pictures of the channel's strongest unit, its position and value."""
     x = image_tensor(_image, size)
-    with MODEL_LOCK:  # deepcopy must not copy someone else's hooks
-        net = projection.projectable_copy(_loaded.model, stage)
-    pos, value = projection.strongest_unit(net, x, channel)
-    deconv = projection.project(net, x, channel, "deconvnet", pos)
-    guided = projection.project(net, x, channel, "guided", pos)
+    with heavy_work_ui("Projecting back to pixels"):
+        with MODEL_LOCK:  # deepcopy must not copy someone else's hooks
+            net = projection.projectable_copy(_loaded.model, stage)
+        pos, value = projection.strongest_unit(net, x, channel)
+        deconv = projection.project(net, x, channel, "deconvnet", pos)
+        guided = projection.project(net, x, channel, "guided", pos)
     return projection.signal_image(deconv), projection.signal_image(guided), pos, value
 
 
@@ -126,11 +128,12 @@ def occlusion_result(
     loaded: LoadedModel, image: Image.Image, size: int, patch: int, stride: int, target: int | None, progress
 ) -> occlusion.OcclusionResult:
     """Occlusion map on a private copy (batched forwards for seconds must not fire others' hooks)."""
-    with MODEL_LOCK:
-        model = activations.private_copy(loaded.model)
-    return occlusion.occlusion_map(
-        model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
-    )
+    with heavy_work_ui("The occlusion map"):
+        with MODEL_LOCK:
+            model = activations.private_copy(loaded.model)
+        return occlusion.occlusion_map(
+            model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
+        )
 
 
 def sample_paths(paths: list[str], n: int) -> list[str]:
@@ -152,9 +155,10 @@ def build_patch_index(
     loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str], progress
 ) -> patches.PatchIndex:
     """One pass over the dataset on a private copy of the model, saved under the data folder."""
-    with MODEL_LOCK:
-        model = activations.private_copy(loaded.model)
-    return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
+    with heavy_work_ui("Building the patch index"):
+        with MODEL_LOCK:
+            model = activations.private_copy(loaded.model)
+        return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -20,6 +21,29 @@ SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤
 def model_key(loaded: LoadedModel) -> str:
     """A cache key naming this exact loaded model (a reloaded run gets a new key)."""
     return f"{loaded.kind}:{loaded.run_id or loaded.arch}:{id(loaded.model)}"
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def predicted(
+    key: str,
+    digest: str,
+    rule: prediction.NotSureRule,
+    reference_key: str,
+    _loaded: LoadedModel,
+    _image: Image.Image,
+    _reference: Reference | None,
+) -> prediction.Prediction:
+    """The photo's top-5 and not-sure verdict, once per (model, photo, rule): a rerun of the page (another
+    photo added, a toggle) does not run the forward again for photos already shown."""
+    return prediction.predict(_loaded, _image, k=5, rule=rule, reference=_reference)
+
+
+def reference_key(reference: Reference | None) -> str:
+    """Names the reference a prediction used by its content (st.cache_data hands out copies, so not by id)."""
+    if reference is None:
+        return "none"
+    digest = hashlib.blake2b(reference.features.tobytes(), digest_size=8).hexdigest()
+    return f"{digest}:{reference.threshold!r}:{reference.k}:{reference.in_rate!r}:{reference.held_out}"
 
 
 @st.cache_data(max_entries=64, show_spinner="Grad-CAM…")

@@ -19,6 +19,14 @@ def test_streamlit_config_hides_tracebacks_and_developer_menu():
     assert client["toolbarMode"] in {"viewer", "minimal"}  # no Deploy button, no developer menu
 
 
+def test_streamlit_config_skips_the_full_gc_after_each_rerun():
+    from streamlit import config
+
+    runner = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["runner"]
+    assert runner["postScriptGC"] is False  # a full collection per rerun cost most of a prediction's CPU
+    assert "runner.postScriptGC" in config._config_options_template  # an option 1.67 knows
+
+
 def test_streamlit_config_for_kept_widgets_and_stop():
     """keep() restores widget values (no duplication warning box); Stop's rerun waits for the stopped run."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

@@ -131,3 +131,24 @@ def test_no_input_yet_says_what_to_do():
     at.run()
     assert not at.exception
     assert any("Upload one or more photos" in i.value for i in at.info)
+
+
+def test_a_rerun_does_not_predict_the_same_photo_again(pets_like, run_id, monkeypatch):
+    from core import prediction
+
+    calls = []
+    real = prediction.predict
+    monkeypatch.setattr(prediction, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2, seed=7), "image/jpeg")).run()
+    assert not at.exception and len(calls) == 1
+    at.toggle(key="pred_gradcam").set_value(True).run()  # a rerun with the same photo: no new forward
+    assert not at.exception and len(calls) == 1 and len(at.get("plotly_chart")) == 1
+    at.file_uploader(key="pred_uploads").set_value(
+        [("pet.jpg", jpeg(2, seed=7), "image/jpeg"), ("other.jpg", jpeg(4, seed=8), "image/jpeg")]
+    ).run()
+    assert not at.exception and len(calls) == 2  # only the new photo is predicted
