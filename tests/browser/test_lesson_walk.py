@@ -329,7 +329,7 @@ def test_lesson_walk(lesson_server, page, fashion_images):
     walk.shot("stopped", page.get_by_text(STOPPED).or_(page.get_by_role("button", name="▶ Unfreeze and train stage 2")))
 
     # ---- the lesson's stage-2 run becomes the model, through the sidebar switcher -------------------
-    switcher = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']")
+    switcher = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text="Switch model")
     switcher.get_by_role("combobox").click()
     page.get_by_role("option", name=re.compile(run2[:8])).click()
     settle(page)

@@ -83,7 +83,9 @@ def test_use_valley_then_train_and_the_sidebar_follows(app_server, page):
     assert page.get_by_role("button", name="⏹ Stop training").count() == 0
     assert page.get_by_role("button", name="▶ Unfreeze and train stage 2").count() == 1
     screenshot(page, "training_after_run")
-    switch = sidebar.locator("[data-testid='stSelectbox']")  # "Switch model": its text or its input's value
+    switch = sidebar.locator("[data-testid='stSelectbox']").filter(
+        has_text="Switch model"
+    )  # not the language picker; "Switch model": its text or its input's value
     shown = switch.inner_text() + " ".join(switch.locator("input").evaluate_all("els => els.map(e => e.value)"))
     assert run_id[:8] in shown, shown
     assert f"run {run_id[:8]}" in sidebar.inner_text()  # the "Model:" line
