@@ -85,16 +85,23 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def cmd_bundle(args: argparse.Namespace) -> int:
-    from core.bundle import BundleError, write_bundle
-    from core.settings import data_dir
-
+def _megabytes_printer():
+    """A progress(what, done, total) callback printing MB at most every 2 s (and at the end)."""
     last = [0.0]
 
     def show(what: str, done: int, total: int) -> None:
         if time.monotonic() - last[0] > 2 or done == total:
             last[0] = time.monotonic()
             print(f"    {what}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB", flush=True)
+
+    return show
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from core.bundle import BundleError, write_bundle
+    from core.settings import data_dir
+
+    show = _megabytes_printer()
 
     try:
         report = write_bundle(data_dir(), Path(args.out), _names(args.run_ids), not args.no_dataset, show)
@@ -115,12 +122,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from core.bundle_import import import_bundle
     from core.settings import data_dir
 
-    last = [0.0]
-
-    def show(what: str, done: int, total: int) -> None:
-        if time.monotonic() - last[0] > 2 or done == total:
-            last[0] = time.monotonic()
-            print(f"    {what}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB", flush=True)
+    show = _megabytes_printer()
 
     try:
         report = import_bundle(Path(args.bundle), data_dir(), show)
