@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.i18n import _
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_ENV = "PETLAB_PRECISION"  # "auto" (default), "fp32", "bf16" or "fp16"
 
@@ -207,8 +209,12 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
 def precision_note(record) -> str:
     """One line for the Training page: which precision this run (a core.runs.RunRecord) trained in."""
     if record.precision == "fp32":
-        return f"Precision: fp32 on {record.device or 'cpu'} (mixed precision is used only where it measures faster)."
-    return f"Precision: {record.precision} mixed precision (autocast) on {record.device}; weights kept in fp32."
+        return _("Precision: fp32 on {device} (mixed precision is used only where it measures faster).").format(
+            device=record.device or "cpu"
+        )
+    return _("Precision: {precision} mixed precision (autocast) on {device}; weights kept in fp32.").format(
+        precision=record.precision, device=record.device
+    )
 
 
 def training_callbacks(device: torch.device | str, precision: str) -> list:

@@ -31,6 +31,7 @@ from typing import Any
 from core import runs
 from core.auth import Identity, require
 from core.datasets import DatasetSpec
+from core.i18n import N_, _, num
 from core.runs import RunConfig, StageConfig
 from core.storage import atomic_write_json, read_json
 
@@ -41,6 +42,21 @@ WORKER_LOCK = "worker.lock"
 WORKER_FILE = "worker.json"
 TASK_NAME = "petlab.run_job"
 STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
+# each status as shown (translated where shown: _(STATUS_NAMES[status]))
+STATUS_NAMES = {
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "stopped": N_("stopped"),
+    "cancelled": N_("cancelled"),
+}
+# reasons the worker stores in a job record (in English: it has no language); translated where shown
+STOPPED_BY_TEACHER = N_("Stopped by the teacher: nothing was saved.")
+STOPPED = N_("Stopped.")
+WORKER_DIED = N_(
+    "The worker stopped while this job was running (killed or crashed): nothing was saved. Queue it again."
+)
 ACTIVE = ("queued", "running")
 STALE_SECONDS = 300.0
 APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued  # a running job on another machine with no news for this long has lost its worker
@@ -87,16 +103,27 @@ class JobEvent:
             return min(1.0, (self.i or 0) / self.n)
         return None
 
-    def text(self) -> str:
+    def text(self, config: RunConfig | None = None) -> str:
+        """One line for a progress bar, in the current language (config: the job's, to name its stage)."""
         if self.kind == "batch":
-            return (f"stage {(self.stage or 0) + 1} · epoch {(self.epoch or 0) + 1}/{self.n_epoch} · batch "
-                    f"{self.iter}/{self.n_iter} · loss {self.loss:.3f}")  # fmt: skip
+            return _("stage {stage} · epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss}").format(
+                stage=(self.stage or 0) + 1,
+                epoch=(self.epoch or 0) + 1,
+                n_epoch=self.n_epoch,
+                iter=self.iter,
+                n_iter=self.n_iter,
+                loss=num(self.loss or 0.0, 3),
+            )
         if self.kind == "extract":
-            return f"extracting body features: {self.what} ({self.i}/{self.n})"
+            return _("extracting body features: {what} ({i}/{n})").format(what=_(self.what), i=self.i, n=self.n)
         if self.kind == "stage":
-            return f"stage {(self.stage or 0) + 1}: {self.describe}"
+            stage = self.stage or 0
+            describe = self.describe
+            if config is not None and stage < len(config.stages):
+                describe = config.stages[stage].describe()  # in the current language
+            return _("stage {stage}: {describe}").format(stage=stage + 1, describe=describe)
         if self.kind == "epoch":
-            return f"epoch {(self.row or {}).get('epoch', 0) + 1} done"
+            return _("epoch {epoch} done").format(epoch=(self.row or {}).get("epoch", 0) + 1)
         return self.kind
 
 
@@ -172,7 +199,7 @@ def _locked(base: Path) -> Iterator[None]:
 
 def _path(base: Path, job_id: str) -> Path:
     if not job_id.isalnum():
-        raise JobError(f"Not a job id: {job_id!r}")
+        raise JobError(_("Not a job id: {job_id}").format(job_id=repr(job_id)))
     return jobs_dir(base) / f"{job_id}.json"
 
 
@@ -183,11 +210,11 @@ def save_job(base: Path, record: JobRecord) -> None:
 def load_job(base: Path, job_id: str) -> JobRecord:
     path = _path(base, job_id)
     if not path.is_file():
-        raise JobError(f"No job {job_id}.")
+        raise JobError(_("No job {job_id}.").format(job_id=job_id))
     try:
         return JobRecord.from_json(read_json(path))
     except ValueError as err:
-        raise JobError(f"Job {job_id} cannot be read: {err}") from err
+        raise JobError(_("Job {job_id} cannot be read: {error}").format(job_id=job_id, error=err)) from err
 
 
 def update_job(base: Path, job_id: str, **changes: Any) -> JobRecord:
@@ -300,9 +327,9 @@ def lesson_plan(
     stage2 = StageConfig(epochs=epochs2, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
     mistake = StageConfig(epochs=epochs2, lr_max=1e-3, unfreeze=True)
     return [
-        ("stage 1: body frozen", base),
-        ("stage 2: unfrozen, slice(1e-6, 1e-4)", replace(base, stages=(stage1, stage2))),
-        ("the mistake: unfrozen at 1e-3", replace(base, stages=(stage1, mistake))),
+        (N_("stage 1: body frozen"), base),  # names translated where shown
+        (N_("stage 2: unfrozen, slice(1e-6, 1e-4)"), replace(base, stages=(stage1, stage2))),
+        (N_("the mistake: unfrozen at 1e-3"), replace(base, stages=(stage1, mistake))),
     ]
 
 
@@ -317,7 +344,9 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
             record.stop_requested = True
             runs.request_stop(Path(base) / "runs")
         else:
-            raise JobError(f"Job {job_id} is already {record.status}.")
+            raise JobError(
+                _("Job {job_id} is already {status}.").format(job_id=job_id, status=_(STATUS_NAMES[record.status]))
+            )
         save_job(base, record)
         return record
 
@@ -351,7 +380,7 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
             last_write = now
             current = update_job(base, job_id, last=typed, updated=now, epochs=list(epochs))
             if current.stop_requested:
-                raise runs.TrainingStopped("Stopped by the teacher: nothing was saved.")
+                raise runs.TrainingStopped(STOPPED_BY_TEACHER)
 
     outcome: dict[str, Any] = {}
     try:
@@ -368,7 +397,7 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
         )
         outcome = {"status": "done", "run_id": result.run.run_id, "reused": result.reused}
     except runs.TrainingStopped as err:
-        outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or "Stopped."}
+        outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or STOPPED}
     except (runs.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
         outcome = {"status": "failed", "error": str(err)}
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
@@ -402,10 +431,7 @@ def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | N
                 current = load_job(base, record.job_id)
                 if current.status == "running" and current.pid == record.pid:
                     current.status, current.finished = "failed", now
-                    current.error = (
-                        "The worker stopped while this job was running (killed or crashed): nothing was saved. "
-                        "Queue it again."
-                    )
+                    current.error = WORKER_DIED
                     save_job(base, current)
                     failed.append(record.job_id)
     if failed:

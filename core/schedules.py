@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.i18n import _, n_, num
+
 DIV = 25.0  # fit_one_cycle: start at lr_max / div
 DIV_FINAL = 1e5  # ... and end at lr_max / div_final
 PCT_START = 0.25  # fraction of the steps spent warming up
@@ -70,29 +72,29 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
 
 def schedule_title(n_epoch: int, n_iter: int, lr_max: float) -> str:
     """The schedule figure's title: the fit_one_cycle call it plots and its batches per epoch."""
-    from core.datasets import plural
+    batches = n_("{n} batch per epoch", "{n} batches per epoch", n_iter).format(n=num(n_iter))
+    return f"fit_one_cycle({n_epoch}, lr_max={lr_max:.1e}): {batches}"
 
-    return f"fit_one_cycle({n_epoch}, lr_max={lr_max:.1e}): {plural(n_iter, 'batch')} per epoch"
 
-
-def schedule_figure(schedule: pd.DataFrame, title: str = "One-cycle schedule"):
+def schedule_figure(schedule: pd.DataFrame, title: str | None = None):
     """Plotly LR (left axis) and momentum (right axis) per step, as fit_one_cycle will run them."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["lr"], name="learning rate", line={"width": 3},
-                             hovertemplate="epoch %{x:.2f}: lr %{y:.2e}<extra></extra>"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["mom"], name="momentum", yaxis="y2", line={"dash": "dot"},
-                             hovertemplate="epoch %{x:.2f}: momentum %{y:.3f}<extra></extra>"))  # fmt: skip
+    epoch, lr, mom = _("epoch"), _("learning rate"), _("momentum")
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["lr"], name=lr, line={"width": 3},
+                             hovertemplate=epoch + " %{x:.2f}: lr %{y:.2e}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=schedule["epoch"], y=schedule["mom"], name=mom, yaxis="y2", line={"dash": "dot"},
+                             hovertemplate=epoch + " %{x:.2f}: " + mom + " %{y:.3f}<extra></extra>"))  # fmt: skip
     fig.update_layout(
-        title=title,
+        title=title or _("One-cycle schedule"),
         height=300,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis={"title": "epoch", "tickformat": ".1f"},
-        yaxis={"title": "learning rate", "exponentformat": "e"},
+        xaxis={"title": epoch, "tickformat": ".1f"},
+        yaxis={"title": lr, "exponentformat": "e"},
         # momentum cycles between 0.85 and 0.95: ticks every 0.05 with two decimals (not 0.8098…)
         yaxis2={
-            "title": "momentum",
+            "title": mom,
             "overlaying": "y",
             "side": "right",
             "range": [0.8, 1.0],

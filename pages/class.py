@@ -5,122 +5,164 @@ import time
 import streamlit as st
 
 from core import classroom, jobs, models, runs
+from core.i18n import _, n_, num, p_
 from core.settings import data_dir
 from ui.auth import identity, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job
 from ui.runs import list_runs_ui, run_label
-from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset
+from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset, shown_name
 
 ensure_app_frame()
-st.title("🏫 Class")
+st.title("🏫 " + p_("navigation", "Class"))
 if not identity().is_teacher:  # app.py registers this page for the teacher only; this is the page's own check
-    st.error("The Class page is the teacher's: sign in from the sidebar.")
+    st.error(_("The Class page is the teacher's: sign in from the sidebar."))
     st.stop()
 base = data_dir()
 st.caption(
-    "Everything the students share: the class dataset and model, the training queue (the worker trains "
-    "while you teach, even with this tab closed), and the students' own classes."
+    _(
+        "Everything the students share: the class dataset and model, the training queue (the worker trains "
+        "while you teach, even with this tab closed), and the students' own classes."
+    )
 )
 
 # ---- who is here ----------------------------------------------------------------------------------
 here = classroom.active_sessions(base)
 worker = jobs.worker_info(base) if jobs.worker_running(base) else None
 c1, c2, c3 = st.columns(3)
-c1.metric("students connected", here.get("student", 0), help=f"tabs seen in the last {classroom.ACTIVE_SECONDS:.0f} s")
-c2.metric("teacher tabs", here.get("teacher", 0))
-c3.metric("worker", f"{worker['threads']} threads · {worker['queue']}" if worker else "not running")
+c1.metric(
+    _("students connected"),
+    here.get("student", 0),
+    help=_("tabs seen in the last {seconds} s").format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
+)
+c2.metric(_("teacher tabs"), here.get("teacher", 0))
+c3.metric(
+    _("worker"),
+    _("{threads} threads · {queue}").format(threads=worker["threads"], queue=worker["queue"])
+    if worker
+    else _("not running"),
+)
 
 # ---- the class dataset and model --------------------------------------------------------------------
-st.header("1 · Class dataset and model")
+st.header(_("1 · Class dataset and model"))
 settings = classroom.read_class_settings(base)
 mine = active_dataset()
 st.markdown(
-    f"**Class dataset** (every student's default): {settings.dataset.name if settings.dataset else 'the server default'}"
-    f" · **your active dataset**: {mine.name if mine else 'none'}"
+    _("**Class dataset** (every student's default): {class_dataset} · **your active dataset**: {mine}").format(
+        class_dataset=shown_name(settings.dataset) if settings.dataset else _("the server default"),
+        mine=shown_name(mine) if mine else _("none"),
+    )
 )
 c1, c2 = st.columns(2)
-if c1.button("Make my active dataset the class dataset", key="class_set_dataset", disabled=mine is None) and (
+if c1.button(_("Make my active dataset the class dataset"), key="class_set_dataset", disabled=mine is None) and (
     teacher_only("change_class_dataset")
 ):
     classroom.set_class_dataset(base, identity(), mine)
     st.rerun()
 if (
     settings.dataset
-    and c2.button("Back to the server default", key="class_reset_dataset")
+    and c2.button(_("Back to the server default"), key="class_reset_dataset")
     and (teacher_only("change_class_dataset"))
 ):
     classroom.set_class_dataset(base, identity(), None)
     st.rerun()
 
 # ---- queue the lesson ---------------------------------------------------------------------------------
-st.header("2 · Queue the lesson")
+st.header(_("2 · Queue the lesson"))
 scan = scan_active()
 if scan is None or scan.n_images == 0:
-    st.info("Choose a dataset on the **Data** page to queue trainings on it.")
+    st.info(_("Choose a dataset on the **Data** page to queue trainings on it."))
 else:
     c1, c2, c3, c4 = st.columns(4)
-    arch = c1.selectbox("Architecture", models.arch_names(), index=models.arch_names().index("mobilenet_v2"),
+    arch = c1.selectbox(_("Architecture"), models.arch_names(), index=models.arch_names().index("mobilenet_v2"),
                         key="class_arch")  # fmt: skip
-    size = c2.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224], value=64, key="class_size")
-    epochs1 = c3.number_input("Stage 1 epochs", 1, 50, 2, key="class_epochs1")
-    epochs2 = c4.number_input("Stage 2 epochs", 1, 50, 1, key="class_epochs2")
+    size = c2.select_slider(_("Image size (px)"), [32, 48, 64, 96, 128, 160, 224], value=64, key="class_size")
+    epochs1 = c3.number_input(_("Stage 1 epochs"), 1, 50, 2, key="class_epochs1")
+    epochs2 = c4.number_input(_("Stage 2 epochs"), 1, 50, 1, key="class_epochs2")
     plan = jobs.lesson_plan(scan.fingerprint, arch, int(size), int(epochs1), int(epochs2))
-    picked = st.multiselect("Runs to queue, in order", [name for name, _ in plan], default=[name for name, _ in plan],
-                            key="class_plan")  # fmt: skip
-    st.caption(f"On **{scan.spec.name}** ({scan.n_images:,} images), with the Training page's other defaults, so "
-               "students find these runs there already trained.")  # fmt: skip
-    if st.button("Queue them", type="primary", key="class_queue_go", disabled=not picked):
+    picked = st.multiselect(_("Runs to queue, in order"), [name for name, _c in plan],
+                            default=[name for name, _c in plan], format_func=_, key="class_plan")  # fmt: skip
+    st.caption(
+        _(
+            "On **{dataset}** ({images}), with the Training page's other defaults, so students find these runs "
+            "there already trained."
+        ).format(
+            dataset=shown_name(scan.spec),
+            images=n_("{n} image", "{n} images", scan.n_images).format(n=num(scan.n_images)),
+        )
+    )
+    if st.button(_("Queue them"), type="primary", key="class_queue_go", disabled=not picked):
         queued = [submit_job(config, scan.spec) for name, config in plan if name in picked]
         if all(queued):
-            st.success(f"Queued {len(queued)} run(s). They train one after another, even with this tab closed.")
+            st.success(
+                n_(
+                    "Queued {n} run. It trains even with this tab closed.",
+                    "Queued {n} runs. They train one after another, even with this tab closed.",
+                    len(queued),
+                ).format(n=num(len(queued)))
+            )
 
 # ---- the queue ----------------------------------------------------------------------------------------
-st.header("3 · Training queue")
+st.header(_("3 · Training queue"))
 queue_table_ui()
 
 # ---- runs ---------------------------------------------------------------------------------------------
-st.header("4 · Runs")
+st.header(_("4 · Runs"))
 found = list_runs_ui()
 if not found:
-    st.caption("No runs yet.")
+    st.caption(_("No runs yet."))
 else:
     labels = {r.run_id: run_label(r) for r in found}
     current = settings.model_run if settings.model_run in labels else None
-    st.markdown(f"**Class model** (every student's default): {labels[current] if current else 'ImageNet-pretrained'}")
-    pick = st.selectbox("Run", list(labels), format_func=labels.get, key="class_run")
+    st.markdown(
+        _("**Class model** (every student's default): {model}").format(
+            model=labels[current] if current else _("ImageNet-pretrained")
+        )
+    )
+    pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key="class_run")
     c1, c2, c3 = st.columns(3)
-    if c1.button("Publish as the class model", key="class_publish_run") and teacher_only("publish"):
+    if c1.button(_("Publish as the class model"), key="class_publish_run") and teacher_only("publish"):
         classroom.set_class_model(base, identity(), pick)
         st.rerun()
-    if current and c2.button("Unpublish", key="class_unpublish_run") and teacher_only("publish"):
+    if current and c2.button(_("Unpublish"), key="class_unpublish_run") and teacher_only("publish"):
         classroom.set_class_model(base, identity(), None)
         st.rerun()
-    with c3.popover(f"Delete run {pick[:8]}"):
-        st.write(f"Deletes {labels[pick]} from the server for everyone.")
-        if st.button("Delete it", type="primary", key="class_delete_run") and teacher_only("delete_run"):
+    with c3.popover(_("Delete run {run}").format(run=pick[:8])):
+        st.write(_("Deletes {run} from the server for everyone.").format(run=labels[pick]))
+        if st.button(_("Delete it"), type="primary", key="class_delete_run") and teacher_only("delete_run"):
             if pick == current:
                 classroom.set_class_model(base, identity(), None)
             runs.delete_run(runs_dir() / pick)
             st.rerun()
 
 # ---- students' own classes ------------------------------------------------------------------------------
-st.header("5 · Students' own classes")
-st.caption(f"Private to each student until you publish them; removed {classroom.STUDENT_SPACE_HOURS:.0f} h after "
-           "the student's last visit.")  # fmt: skip
+st.header(_("5 · Students' own classes"))
+st.caption(
+    _("Private to each student until you publish them; removed {hours} h after the student's last visit.").format(
+        hours=num(classroom.STUDENT_SPACE_HOURS, 0)
+    )
+)
 spaces = [s for s in classroom.student_spaces(base) if s.classes]
 if not spaces:
-    st.caption("No student has made classes yet.")
+    st.caption(_("No student has made classes yet."))
 for space in spaces:
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     seen = time.strftime("%H:%M", time.localtime(space.last_seen))
-    c1.markdown(f"`{space.tab[:8]}` · seen {seen} · " + ", ".join(f"{c} ({n})" for c, n in space.classes.items()))
-    name = c2.text_input("Publish as", value=f"class-{space.tab[:6]}", key=f"class_pub_name_{space.tab}")
-    if c3.button("Publish", key=f"class_pub_{space.tab}") and teacher_only("publish"):
+    classes = ", ".join(
+        _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+        for c, n in space.classes.items()
+    )
+    c1.markdown(_("`{tab}` · seen {time} · {classes}").format(tab=space.tab[:8], time=seen, classes=classes))
+    name = c2.text_input(_("Publish as"), value=f"class-{space.tab[:6]}", key=f"class_pub_name_{space.tab}")
+    if c3.button(_("Publish"), key=f"class_pub_{space.tab}") and teacher_only("publish"):
         try:
             spec = classroom.publish_classes(base, identity(), space.tab, name)
         except ValueError as err:
             st.error(str(err))
         else:
             set_active_dataset(spec)
-            st.success(f"Published as {spec.name}, now your active dataset: make it the class dataset in section 1.")
+            st.success(
+                _("Published as {name}, now your active dataset: make it the class dataset in section 1.").format(
+                    name=spec.name
+                )
+            )

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import datasets, inference, models, runs, schedules, training
+from core import inference, models, runs, schedules, training
+from core.i18n import N_, _, n_, num
 from core.runs import RunConfig, StageConfig
 from ui.auth import class_mode, lr_finder_allowed
 from ui.frame import ensure_app_frame
@@ -26,79 +27,96 @@ from ui.runs import (
 )
 from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
 
+PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated
+INITS = [PRETRAINED, RANDOM_INIT]
+
 ensure_app_frame()
-st.title("🏋️ Training: fine-tune a pretrained network")
+st.title(_("🏋️ Training: fine-tune a pretrained network"))
 st.caption(
-    "Lesson 1: fine-tune an ImageNet-pretrained CNN. `lr_find` → `fit_one_cycle` with the body frozen → "
-    "`unfreeze()` and `fit_one_cycle` again with `slice(lo, hi)`. Every run is stored: asking for a config "
-    "that was already trained opens it instantly."
+    _(
+        "Lesson 1: fine-tune an ImageNet-pretrained CNN. `lr_find` → `fit_one_cycle` with the body frozen → "
+        "`unfreeze()` and `fit_one_cycle` again with `slice(lo, hi)`. Every run is stored: asking for a config "
+        "that was already trained opens it instantly."
+    )
 )
 
 scan = scan_active()
 if scan is None or scan.n_images == 0:
-    st.info("Choose a dataset on the **Data** page first.")
+    st.info(_("Choose a dataset on the **Data** page first."))
     st.stop()
 if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
-    st.error("This dataset has no training/validation split (too few images). Add images on the Data page.")
+    st.error(_("This dataset has no training/validation split (too few images). Add images on the Data page."))
     st.stop()
 if len(scan.classes) < 2:
     st.error(
-        f"Training needs at least two classes; this dataset has {datasets.plural(len(scan.classes), 'class')} "
-        f"({', '.join(scan.classes)}). Check its labelling on the **Data** page: a zip with one wrapping "
-        "folder, or a regex that captures the same text for every file, gives one class."
+        _(
+            "Training needs at least two classes; this dataset has {classes} ({names}). Check its labelling on "
+            "the **Data** page: a zip with one wrapping folder, or a regex that captures the same text for every "
+            "file, gives one class."
+        ).format(
+            classes=n_("{n} class", "{n} classes", len(scan.classes)).format(n=num(len(scan.classes))),
+            names=", ".join(scan.classes),
+        )
     )
     st.stop()
 
 busy = runs.training_running(runs_dir()) and not class_mode()  # class mode: the worker trains, queueing goes on
 if busy and not st.session_state.get(TRAIN_RUNNING):
     other_training_ui()
-busy_help = BUSY_HELP if busy else None
+busy_help = _(BUSY_HELP) if busy else None
 
 # ---- the model and the data pipeline ----------------------------------------------------------
-st.header("1 · Model and data")
+st.header(_("1 · Model and data"))
 c1, c2, c3, c4, c5 = st.columns(5)
 arch = c1.selectbox(
-    "Architecture",
+    _("Architecture"),
     models.arch_names(),
     index=models.arch_names().index("mobilenet_v2"),
-    format_func=lambda a: f"{a} ({models.ARCHS[a].note})" if models.ARCHS[a].note else a,
+    format_func=lambda a: f"{a} ({_(models.ARCHS[a].note)})" if models.ARCHS[a].note else a,
     key=keep("train_arch", options=models.arch_names()),
 )
 init = c2.radio(
-    "Initial weights",
-    ["ImageNet-pretrained", "random init (no pretraining)"],
+    _("Initial weights"),
+    INITS,
+    format_func=_,
     key=keep("train_init"),
-    help="Random init is an explicit choice, never a silent fallback: the frozen body then holds random features.",
+    help=_("Random init is an explicit choice, never a silent fallback: the frozen body then holds random features."),
 )
-pretrained = init == "ImageNet-pretrained"
-img_size = c3.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224, 299], value=64, key=keep("train_size"))
-bs = c4.select_slider("Batch size (bs)", [4, 8, 16, 32, 64], value=16, key=keep("train_bs"))
-seed = c5.number_input("Seed", 0, 10_000, 42, key=keep("train_seed"))
-augment = st.checkbox("Augment training batches (fastai `aug_transforms`)", value=False, key=keep("train_augment"))
+pretrained = init == PRETRAINED
+img_size = c3.select_slider(
+    _("Image size (px)"), [32, 48, 64, 96, 128, 160, 224, 299], value=64, key=keep("train_size")
+)
+bs = c4.select_slider(_("Batch size (bs)"), [4, 8, 16, 32, 64], value=16, key=keep("train_bs"))
+seed = c5.number_input(_("Seed"), 0, 10_000, 42, key=keep("train_seed"))
+augment = st.checkbox(_("Augment training batches (fastai `aug_transforms`)"), value=False, key=keep("train_augment"))
 if pretrained and not models.ARCHS[arch].offline and not models.weights_cached(arch):
     st.warning(
-        f"ImageNet weights for {arch} are not on this machine; training will try to download them once. "
-        "Offline, use mobilenet_v2 (weights ship offline) or the labelled 'random init' option."
+        _(
+            "ImageNet weights for {arch} are not on this machine; training will try to download them once. "
+            "Offline, use mobilenet_v2 (weights ship offline) or the labelled 'random init' option."
+        ).format(arch=arch)
     )
 if not pretrained:
-    st.warning(f"{arch} with **random init**: no ImageNet knowledge. Expect a far higher error rate.")
+    st.warning(
+        _("{arch} with **random init**: no ImageNet knowledge. Expect a far higher error rate.").format(arch=arch)
+    )
 
 # ---- stage 1 ----------------------------------------------------------------------------------
-st.header("2 · Stage 1: body frozen")
+st.header(_("2 · Stage 1: body frozen"))
 c1, c2, c3, c4 = st.columns(4)
-epochs1 = c1.number_input("Epochs", 1, 50, 2, key=keep("train_epochs1"))
+epochs1 = c1.number_input(_("Epochs"), 1, 50, 2, key=keep("train_epochs1"))
 lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format="%.1e", key=keep("train_lr1"))
 fast = c3.toggle(
-    "Fast: cached body features",
+    _("Fast: cached body features"),
     value=True,
     key=keep("train_fast"),
-    help="The frozen body's output never changes, so extract it once and train only the head on it.",
+    help=_("The frozen body's output never changes, so extract it once and train only the head on it."),
 )
 views = c4.number_input(
-    "Augmented views per image", 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
+    _("Augmented views per image"), 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
 )
 if fast:
-    st.caption(training.BN_NOTE + " `bench/train_speed.py` measures both paths through stage 2.")
+    st.caption(_(training.BN_NOTE) + " " + _("`bench/train_speed.py` measures both paths through stage 2."))
 stage1 = StageConfig(epochs=int(epochs1), lr_max=float(lr1), fast=fast, views=int(views) if fast else 1)
 config1 = RunConfig(
     dataset=scan.fingerprint,
@@ -164,11 +182,11 @@ existing1 = runs.find_run(runs_dir(), config1)
 flash_ui(1)
 c1, c2 = st.columns(2)
 if existing1:
-    c1.success(f"Already trained: {run_label(existing1)}")
-    c1.button("Open it", key="train_open1", on_click=activate_run, args=(existing1.run_id,))
-    if c2.button("Retrain anyway", key="train_retrain1", disabled=busy, help=busy_help):
+    c1.success(_("Already trained: {run}").format(run=run_label(existing1)))
+    c1.button(_("Open it"), key="train_open1", on_click=activate_run, args=(existing1.run_id,))
+    if c2.button(_("Retrain anyway"), key="train_retrain1", disabled=busy, help=busy_help):
         train_ui(config1, scan, retrain=True)
-elif c1.button("▶ Train stage 1 (frozen)", type="primary", key="train_go1", disabled=busy, help=busy_help):
+elif c1.button("▶ " + _("Train stage 1 (frozen)"), type="primary", key="train_go1", disabled=busy, help=busy_help):
     train_ui(config1, scan)
 
 shown = st.session_state.get(TRAIN_LAST)
@@ -176,25 +194,28 @@ if shown and (runs_dir() / shown).is_dir():
     shown_run = run_record(shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
     record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
     if record:
-        st.subheader(f"Run {shown}: {record.title}")
+        st.subheader(_("Run {run}: {title}").format(run=shown, title=shown_run.title))
         st.plotly_chart(training.loss_figure(record.epoch_rows()), key="train_run_chart")
         st.dataframe(training.epochs_table(record.epoch_rows()), hide_index=True)
         st.caption(inference.precision_note(record))
 
 # ---- stage 2 ----------------------------------------------------------------------------------
-st.header("3 · Stage 2: unfreeze, discriminative learning rates")
+st.header(_("3 · Stage 2: unfreeze, discriminative learning rates"))
 if existing1 is None:
-    st.info("Train stage 1 with the settings above first: stage 2 continues from that stored run.")
+    st.info(_("Train stage 1 with the settings above first: stage 2 continues from that stored run."))
 else:
     c1, c2, c3 = st.columns(3)
-    epochs2 = c1.number_input("Epochs", 1, 50, 1, key=keep("train_epochs2"))
-    lo = c2.number_input("slice lo (first layer group)", 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
-    hi = c3.number_input("slice hi (head)", 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
+    epochs2 = c1.number_input(_("Epochs"), 1, 50, 1, key=keep("train_epochs2"))
+    lo = c2.number_input(_("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
+    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
     groups = training.n_groups(arch)
     st.dataframe(
         {
-            "layer group": [f"group {i + 1}" + (" (head)" if i == groups - 1 else "") for i in range(groups)],
-            "lr_max from slice(lo, hi)": [f"{v:.1e}" for v in schedules.group_lrs(float(lo), float(hi), groups)],
+            _("layer group"): [
+                _("group {n} (head)").format(n=i + 1) if i == groups - 1 else _("group {n}").format(n=i + 1)
+                for i in range(groups)
+            ],
+            _("lr_max from slice(lo, hi)"): [f"{v:.1e}" for v in schedules.group_lrs(float(lo), float(hi), groups)],
         },
         hide_index=True,
     )
@@ -207,48 +228,50 @@ else:
     c1, c2 = st.columns(2)
     done2 = runs.find_run(runs_dir(), config2)
     if done2:
-        c1.success(f"Already trained: {run_label(done2)}")
-        c1.button("Open it", key="train_open2", on_click=activate_run, args=(done2.run_id,))
-    elif c1.button("▶ Unfreeze and train stage 2", type="primary", key="train_go2", disabled=busy, help=busy_help):
+        c1.success(_("Already trained: {run}").format(run=run_label(done2)))
+        c1.button(_("Open it"), key="train_open2", on_click=activate_run, args=(done2.run_id,))
+    elif c1.button("▶ " + _("Unfreeze and train stage 2"), type="primary", key="train_go2", disabled=busy,
+                   help=busy_help):  # fmt: skip
         train_ui(config2, scan)
-    if c2.button("The lesson's mistake: unfreeze at the default LR (1e-3 for every group)", key="train_mistake",
+    if c2.button(_("The lesson's mistake: unfreeze at the default LR (1e-3 for every group)"), key="train_mistake",
                  disabled=busy, help=busy_help):  # fmt: skip
         train_ui(mistake, scan)
-    st.caption("Early layers learn general edges and textures: they need a much smaller LR than the new head.")
+    st.caption(_("Early layers learn general edges and textures: they need a much smaller LR than the new head."))
 
 # ---- runs list ---------------------------------------------------------------------------------
-st.header("4 · Runs")
-every = st.toggle("Runs of every dataset", value=False, key=keep("train_all_runs"),
-                  help="Off: only the runs trained on the active dataset (and the active run).")  # fmt: skip
+st.header(_("4 · Runs"))
+every = st.toggle(_("Runs of every dataset"), value=False, key=keep("train_all_runs"),
+                  help=_("Off: only the runs trained on the active dataset (and the active run)."))  # fmt: skip
 found = list_runs_ui()
 if not every:
     found = runs_of_dataset(found, scan.fingerprint, keep=st.session_state.get(ACTIVE_RUN))
 if not found:
-    st.caption("No runs on this dataset yet." if not every else "No runs yet.")
+    st.caption(_("No runs on this dataset yet.") if not every else _("No runs yet."))
 else:
     st.dataframe(
         [
             {
-                "run": r.run_id,
-                "dataset": run_dataset_name(r),
-                "title": r.title,
-                "error_rate": r.error_rate,
-                "epochs": len(r.record.epochs),
-                "train time (s)": round(sum(r.record.timings.values()), 1),
-                "active": "✓" if st.session_state.get(ACTIVE_RUN) == r.run_id else "",
+                _("run"): r.run_id,
+                _("dataset"): run_dataset_name(r),
+                _("title"): r.title,
+                _("error rate"): r.error_rate,
+                _("epochs"): len(r.record.epochs),
+                _("train time (s)"): round(sum(r.record.timings.values()), 1),
+                _("active"): "✓" if st.session_state.get(ACTIVE_RUN) == r.run_id else "",
             }
             for r in found
         ],
         hide_index=True,
     )
     labels = {r.run_id: run_label(r) for r in found}
-    pick = st.selectbox("Make active", [r.run_id for r in found], format_func=labels.get, key="train_pick")
-    st.button("Use as the active model", key="train_activate", on_click=lambda: activate_run(pick))
+    pick = st.selectbox(_("Make active"), [r.run_id for r in found], format_func=labels.get, key="train_pick")
+    st.button(_("Use as the active model"), key="train_activate", on_click=lambda: activate_run(pick))
     if TRAIN_OVERLAY in st.session_state:  # runs of another dataset (or deleted) leave the selection
         st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
-    overlay = st.multiselect("Overlay runs", [r.run_id for r in found], default=[r.run_id for r in found[:3]],
+    overlay = st.multiselect(_("Overlay runs"), [r.run_id for r in found], default=[r.run_id for r in found[:3]],
                              format_func=labels.get, key=TRAIN_OVERLAY)  # fmt: skip
-    metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
+    metric = st.radio(_("Metric"), ["valid_loss", "error_rate", "train_loss"], horizontal=True,
+                      key=keep("train_metric"))  # fmt: skip
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
         training.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),

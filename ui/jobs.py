@@ -11,6 +11,7 @@ import streamlit as st
 from core import jobs, runs
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
+from core.i18n import _, n_, num
 from core.runs import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
@@ -63,7 +64,7 @@ def _stop(job_id: str) -> None:
 def stop_button(record: jobs.JobRecord, where: str) -> None:
     """Stop (running) or Cancel (queued), drawn for the teacher only."""
     if record.active and identity().is_teacher:
-        label = "⏹ Stop" if record.status == "running" else "Cancel"
+        label = "⏹ " + _("Stop") if record.status == "running" else _("Cancel")
         st.button(label, key=f"jobs_stop_{where}_{record.job_id}", on_click=_stop, args=(record.job_id,))
 
 
@@ -72,15 +73,25 @@ def _show_error() -> None:
         st.error(err)
 
 
+def job_title(record: jobs.JobRecord) -> str:
+    """A job's title in the current language (made from its config; the stored title is English)."""
+    return record.config.title() if record.config.stages else record.title
+
+
+def job_error(record: jobs.JobRecord) -> str:
+    """Why a job ended as it did, in the current language where the reason is one of the known messages."""
+    return _(record.error) if record.error else ""
+
+
 def running_job_ui(record: jobs.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
-    st.markdown(f"**Training:** {record.title}")
+    st.markdown(_("**Training:** {title}").format(title=job_title(record)))
     last = record.last
     fraction = last.fraction if last else None
-    text = last.text() if last else "preparing data and model…"
+    text = last.text(record.config) if last else _("preparing data and model…")
     st.progress(fraction if fraction is not None else 0.0, text=text)
     if record.stop_requested:
-        st.caption("Stop requested: it ends after the current batch.")
+        st.caption(_("Stop requested: it ends after the current batch."))
     stop_button(record, where)
 
 
@@ -98,14 +109,19 @@ def jobs_status_ui() -> None:
     for record in running:
         running_job_ui(record, "side")
     if queued:
-        st.caption(
-            f"⏳ {len(queued)} queued: " + "; ".join(j.title for j in queued[:3]) + ("…" if len(queued) > 3 else "")
-        )
+        titles = "; ".join(job_title(j) for j in queued[:3]) + ("…" if len(queued) > 3 else "")
+        st.caption("⏳ " + _("{n} queued: {titles}").format(n=num(len(queued)), titles=titles))
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
         last = ended[-1]
-        note = f"run `{last.run_id[:8]}`" if last.status == "done" else last.error
-        st.caption(f"{STATUS_ICON[last.status]} {last.title}: {last.status}. {note}")
+        note = _("run `{run}`").format(run=last.run_id[:8]) if last.status == "done" else job_error(last)
+        st.caption(
+            STATUS_ICON[last.status]
+            + " "
+            + _("{title}: {status}. {note}").format(
+                title=job_title(last), status=_(jobs.STATUS_NAMES[last.status]), note=note
+            )
+        )
     _show_error()
 
 
@@ -113,7 +129,7 @@ def queue_table_ui() -> list[jobs.JobRecord]:
     """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
     found = jobs.list_jobs(data_dir())
     if not found:
-        st.caption("No jobs yet.")
+        st.caption(_("No jobs yet."))
         return found
     for record in [j for j in found if j.status == "running"]:
         running_job_ui(record, "page")
@@ -121,12 +137,12 @@ def queue_table_ui() -> list[jobs.JobRecord]:
         [
             {
                 "": STATUS_ICON[j.status],
-                "job": j.title,
-                "status": j.status,
-                "queued": time.strftime("%H:%M:%S", time.localtime(j.created)),
-                "took (s)": round(j.finished - j.started, 1) if j.finished and j.started else None,
-                "run": j.run_id[:8],
-                "why": j.error,
+                _("job"): job_title(j),
+                _("status"): _(jobs.STATUS_NAMES[j.status]),
+                _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
+                _("took (s)"): round(j.finished - j.started, 1) if j.finished and j.started else None,
+                _("run"): j.run_id[:8],
+                _("why"): job_error(j),
             }
             for j in reversed(found)
         ],
@@ -134,7 +150,7 @@ def queue_table_ui() -> list[jobs.JobRecord]:
     )
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])
-        c1.caption(f"⏳ {record.title}")
+        c1.caption(f"⏳ {job_title(record)}")
         with c2:
             stop_button(record, "page")
     _show_error()
@@ -149,7 +165,13 @@ def queue_training_ui(
     if record is None:
         return
     ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
-    where = f"{ahead} job(s) ahead of it" if ahead else "it starts at once"
+    where = (
+        n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
+        if ahead
+        else _("it starts at once")
+    )
     st.success(
-        f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."
+        _("Queued **{title}**: {where}. The sidebar shows its progress; it trains even if you close this tab.").format(
+            title=job_title(record), where=where
+        )
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import classroom, datasets, models, runs, training
+from core.i18n import N_, _, num, pct
 from core.images import ImageError, load_image_file
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
@@ -44,7 +45,7 @@ def run_label(run: runs.RunInfo) -> str:
     """One line per run for pickers: id, dataset, title, error rate."""
     err = run.error_rate
     text = f"{run.run_id[:8]} · {run_dataset_name(run)} · {run.title}"
-    return text + (f" · error {err:.1%}" if err is not None else "")
+    return text + (" · " + _("error {rate}").format(rate=pct(err, 1)) if err is not None else "")
 
 
 def runs_of_dataset(found: list[runs.RunInfo], fingerprint: str | None, keep: str | None = None) -> list[runs.RunInfo]:
@@ -88,7 +89,7 @@ def _picker_ui(label: str, key: str, show_all: bool = False) -> str | None:
     st.selectbox(
         label,
         [NO_RUN, *labels],
-        format_func=lambda rid: "ImageNet-pretrained (no run)" if rid == NO_RUN else labels[rid],
+        format_func=lambda rid: _("ImageNet-pretrained (no run)") if rid == NO_RUN else labels[rid],
         key=key,
         on_change=changed,
     )
@@ -103,13 +104,13 @@ def _drop_unusable_active_run(found: list[runs.RunInfo]) -> str | None:
     return current
 
 
-def run_picker_ui(key: str, label: str = "Active run") -> str | None:
+def run_picker_ui(key: str, label: str | None = None) -> str | None:
     """Selectbox over stored runs that sets the session's active run; returns its id (or None)."""
     if not list_runs_ui(show_warnings=False):
         _drop_unusable_active_run([])
-        st.caption("No trained runs yet: train one on the **Training** page.")
+        st.caption(_("No trained runs yet: train one on the **Training** page."))
         return None
-    return _picker_ui(label, key)
+    return _picker_ui(label or _("Active run"), key)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -127,7 +128,7 @@ def run_record(run_id: str) -> runs.RunInfo | None:
     try:
         return runs.RunInfo(run_id, path, runs.check_run(path))
     except (ValueError, OSError) as err:
-        st.warning(f"Run {run_id} cannot be read: {err}")
+        st.warning(_("Run {run} cannot be read: {error}").format(run=run_id, error=err))
         return None
 
 
@@ -145,30 +146,42 @@ def thumbnail(path: str, side: int = 160):
 class LiveTraining:
     """Placeholders the trainer's events update: progress bar, live loss chart, per-epoch table."""
 
-    def __init__(self, n_stages: int):
+    def __init__(self, config: runs.RunConfig):
         self.status = st.empty()
-        self.bar = st.progress(0.0, text="Preparing data and model…")
+        self.bar = st.progress(0.0, text=_("Preparing data and model…"))
         self.chart = st.empty()
         self.table = st.empty()
         self.epochs: list[dict] = []
         self.batches: list[tuple[float, float]] = []
-        self.n_stages = n_stages
+        self.config = config
         self.last_draw = 0.0
 
     def __call__(self, event: dict) -> None:
         kind = event["kind"]
         if kind == "extract":
             self.bar.progress(
-                min(1.0, event["i"] / max(1, event["n"])), text=f"Extracting body features: {event['what']}"
+                min(1.0, event["i"] / max(1, event["n"])),
+                text=_("Extracting body features: {what}").format(what=_(event["what"])),
             )
         elif kind == "stage":
-            self.status.info(f"Stage {event['stage'] + 1}/{self.n_stages}: {event['describe']}")
+            stage = event["stage"]
+            describe = self.config.stages[stage].describe() if stage < len(self.config.stages) else event["describe"]
+            self.status.info(
+                _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
+            )
         elif kind == "batch":
             done = (event["epoch"] + event["iter"] / event["n_iter"]) / event["n_epoch"]
             x = len(self.epochs) + event["iter"] / event["n_iter"]
             self.batches.append((x, event["loss"]))
-            self.bar.progress(min(1.0, done), text=f"epoch {event['epoch'] + 1}/{event['n_epoch']} · batch "
-                              f"{event['iter']}/{event['n_iter']} · loss {event['loss']:.3f} · lr {event['lr']:.1e}")  # fmt: skip
+            text = _("epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss} · lr {lr}").format(
+                epoch=event["epoch"] + 1,
+                n_epoch=event["n_epoch"],
+                iter=event["iter"],
+                n_iter=event["n_iter"],
+                loss=num(event["loss"], 3),
+                lr=f"{event['lr']:.1e}",
+            )
+            self.bar.progress(min(1.0, done), text=text)
             if time.perf_counter() - self.last_draw > 1.0:
                 self.last_draw = time.perf_counter()
                 self.chart.plotly_chart(training.loss_figure(self.epochs, self.batches), key=f"live_{x}")
@@ -182,8 +195,8 @@ TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is no
 TRAIN_LAST = "train_last_run"  # the run whose chart and table the Training page shows
 TRAIN_FLASH = "train_flash"  # (stage count, kind, text): the outcome of the last training, shown after the rerun
 TRAIN_OVERLAY = "train_overlay"
-STOPPED = "Stopped: nothing was saved. The buttons are ready for another run."
-BUSY_HELP = "Another tab is training in this data folder (its progress is shown at the top); one run at a time."
+STOPPED = N_("Stopped: nothing was saved. The buttons are ready for another run.")
+BUSY_HELP = N_("Another tab is training in this data folder (its progress is shown at the top); one run at a time.")
 
 
 def activate_run(run_id: str) -> None:
@@ -211,9 +224,9 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
         return
     n_stages = len(config.stages)
     st.session_state[TRAIN_RUNNING] = True
-    st.button("⏹ Stop training", key=f"train_stop_{config.run_id}", type="secondary",
-              help="Stops after the current batch: nothing is saved.")  # fmt: skip
-    live = LiveTraining(n_stages)
+    st.button("⏹ " + _("Stop training"), key=f"train_stop_{config.run_id}", type="secondary",
+              help=_("Stops after the current batch: nothing is saved."))  # fmt: skip
+    live = LiveTraining(config)
     lr_record = (st.session_state.get("train_lrfind_history") or [None])[-1]
     outcome = "interrupted"
     try:
@@ -223,7 +236,7 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
         outcome = "done"
     except runs.TrainingBusy as err:
         outcome = "busy"
-        st.warning(f"{err} Wait for it to finish (its progress is shown above).")
+        st.warning(_("{error} Wait for it to finish (its progress is shown above).").format(error=err))
     except runs.TrainingStopped:
         pass  # the Stop of another tab (or of this one, through the stop file)
     except (runs.ConfigError, models.WeightsUnavailable) as err:
@@ -232,7 +245,7 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
     finally:
         st.session_state[TRAIN_RUNNING] = False
         if outcome == "interrupted":
-            st.session_state[TRAIN_FLASH] = (n_stages, "warning", STOPPED)
+            st.session_state[TRAIN_FLASH] = (n_stages, "warning", _(STOPPED))
     if outcome == "interrupted":
         st.rerun()
     if outcome != "done":
@@ -241,8 +254,9 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
     activate_run(rid)
     if TRAIN_OVERLAY in st.session_state:  # the overlay widget keeps its own selection: put the new run in it
         st.session_state[TRAIN_OVERLAY] = [rid, *(i for i in st.session_state[TRAIN_OVERLAY] if i != rid)][:4]
-    verb = "Opened the stored" if result.reused else "Trained and stored"
-    st.session_state[TRAIN_FLASH] = (n_stages, "success", f"{verb} run {rid} (now the active model).")
+    done = _("Opened the stored run {run} (now the active model).") if result.reused else None
+    done = done or _("Trained and stored run {run} (now the active model).")
+    st.session_state[TRAIN_FLASH] = (n_stages, "success", done.format(run=rid))
     st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
 
 
@@ -251,19 +265,24 @@ def other_training_ui() -> None:
     """Shown while another tab trains in this data folder: its progress, refreshed every 2 s."""
     progress = runs.read_progress(runs_dir())
     if not runs.training_running(runs_dir()):
-        st.success("The other training has finished: reload the page to see its run.")
+        st.success(_("The other training has finished: reload the page to see its run."))
         return
     st.info(
-        f"Another tab is training **{(progress or {}).get('title', 'a run')}**. One training at a time per data folder."
+        _("Another tab is training **{title}**. One training at a time per data folder.").format(
+            title=(progress or {}).get("title") or _("a run")
+        )
     )
     last = (progress or {}).get("last") or {}
     if last.get("kind") == "batch":
         done = (last["epoch"] + last["iter"] / last["n_iter"]) / last["n_epoch"]
-        st.progress(min(1.0, done), text=f"epoch {last['epoch'] + 1}/{last['n_epoch']} · loss {last['loss']:.3f}")
+        text = _("epoch {epoch}/{n_epoch} · loss {loss}").format(
+            epoch=last["epoch"] + 1, n_epoch=last["n_epoch"], loss=num(last["loss"], 3)
+        )
+        st.progress(min(1.0, done), text=text)
     epochs = (progress or {}).get("epochs") or []
     if epochs:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
-    if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
+    if st.button(_("Ask it to stop"), key="train_stop_other") and teacher_only("stop"):
         runs.request_stop(runs_dir())
 
 
@@ -272,4 +291,4 @@ SIDEBAR_RUN_KEY = "sidebar_run"
 
 def sidebar_run_picker_ui() -> None:
     """The sidebar's model switcher: the active run, or none (the ImageNet-pretrained model)."""
-    _picker_ui("Switch model", SIDEBAR_RUN_KEY)
+    _picker_ui(_("Switch model"), SIDEBAR_RUN_KEY)

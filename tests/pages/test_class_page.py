@@ -78,7 +78,7 @@ def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pe
     at.select_slider(key="class_size").set_value(32)
     at.button(key="class_queue_go").click().run()
     assert not at.exception
-    assert any("Queued 3 run(s)" in s.value for s in at.success)
+    assert any("Queued 3 runs" in s.value for s in at.success)
     queued = jobs.list_jobs(data_folder)
     assert [j.status for j in queued] == ["queued"] * 3 and "mobilenet_v2 32px" in queued[0].title
     at.run()
