@@ -120,7 +120,7 @@ class JobEvent:
             stage = self.stage or 0
             describe = self.describe
             if config is not None and stage < len(config.stages):
-                describe = config.stages[stage].describe()  # in the current language
+                describe = config.stages[stage].describe(_)  # in the current language
             return _("stage {stage}: {describe}").format(stage=stage + 1, describe=describe)
         if self.kind == "epoch":
             return _("epoch {epoch} done").format(epoch=(self.row or {}).get("epoch", 0) + 1)

@@ -19,7 +19,7 @@ import types
 import typing
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import N_, _
 from core.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
@@ -60,10 +61,17 @@ class StageConfig:
     views: int = 1  # augmented views per training image in the feature cache (fast only)
     pct_start: float = 0.25
 
-    def describe(self) -> str:
-        lr = f"slice({self.lr_min:.0e}, {self.lr_max:.0e})" if self.lr_min else f"{self.lr_max:.0e}"
-        kind = "unfrozen" if self.unfreeze else ("frozen, cached features" if self.fast else "frozen")
-        return f"{self.epochs} ep {kind} @ {lr}"
+    def describe(self, translate: Callable[[str], str] = N_) -> str:
+        """'2 ep frozen, cached features @ 2.5e-03' (English unless translate is `_`: titles are stored in English)."""
+        lr = f"slice({lr_text(self.lr_min)}, {lr_text(self.lr_max)})" if self.lr_min else lr_text(self.lr_max)
+        kind = N_("unfrozen") if self.unfreeze else (N_("frozen, cached features") if self.fast else N_("frozen"))
+        return translate(N_("{epochs} ep {kind} @ {lr}")).format(epochs=self.epochs, kind=translate(kind), lr=lr)
+
+
+def lr_text(lr: float) -> str:
+    """A learning rate as short as it can be while telling runs apart: 3e-03, 2.5e-03, 1.25e-04 (3 digits at most)."""
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,17 @@ class RunConfig:
         """The run this one continues from (all stages but the last), or None for a one-stage run."""
         return replace(self, stages=self.stages[:-1]) if len(self.stages) > 1 else None
 
-    def title(self) -> str:
-        init = "" if self.pretrained else " random-init"
-        stages = " → ".join(s.describe() for s in self.stages)
-        bn = "" if self.train_bn else " frozen-BN"
-        return f"{self.arch}{init} {self.img_size}px{' aug' if self.augment else ''}{bn}: {stages}"
+    def title(self, translate: Callable[[str], str] = N_) -> str:
+        """'mobilenet_v2 64px aug: 2 ep frozen @ 3e-03 → …': stored in English; `title(_)` in the current language."""
+        stages = " → ".join(s.describe(translate) for s in self.stages)
+        return f"{self.title_head(translate)} {stages}"
+
+    def title_head(self, translate: Callable[[str], str] = N_) -> str:
+        """The title up to its stages: 'mobilenet_v2 random-init 64px aug frozen-BN:'."""
+        init = "" if self.pretrained else " " + translate(N_("random-init"))
+        aug = " " + translate(N_("aug")) if self.augment else ""
+        bn = "" if self.train_bn else " " + translate(N_("frozen-BN"))
+        return f"{self.arch}{init} {self.img_size}px{aug}{bn}:"
 
 
 # Version of what the fast frozen path computes, hashed into the id of every run with a fast stage.
@@ -113,22 +127,22 @@ def run_id(config: RunConfig) -> str:
 def validate(config: RunConfig) -> None:
     """Raise ConfigError when a config cannot be trained as asked."""
     if config.arch not in ARCHS:
-        raise ConfigError(f"Unknown architecture {config.arch!r}.")
+        raise ConfigError(_("Unknown architecture {arch}.").format(arch=repr(config.arch)))
     if not config.stages:
-        raise ConfigError("A run needs at least one stage.")
+        raise ConfigError(_("A run needs at least one stage."))
     if not 16 <= config.img_size <= 1024:
-        raise ConfigError("Image size must be between 16 and 1024 px.")
+        raise ConfigError(_("Image size must be between 16 and 1024 px."))
     if config.bs < 2:
-        raise ConfigError("Batch size must be at least 2 (BatchNorm needs two images).")
+        raise ConfigError(_("Batch size must be at least 2 (BatchNorm needs two images)."))
     for i, stage in enumerate(config.stages):
         if stage.epochs < 1:
-            raise ConfigError("Every stage needs at least one epoch.")
+            raise ConfigError(_("Every stage needs at least one epoch."))
         if stage.lr_max <= 0 or (stage.lr_min is not None and not 0 < stage.lr_min <= stage.lr_max):
-            raise ConfigError("Learning rates must be positive, with slice(lo, hi) lo ≤ hi.")
+            raise ConfigError(_("Learning rates must be positive, with slice(lo, hi) lo ≤ hi."))
         if stage.fast and (stage.unfreeze or i > 0):
-            raise ConfigError("Cached-feature training only works for the first, frozen stage.")
+            raise ConfigError(_("Cached-feature training only works for the first, frozen stage."))
         if stage.views < 1:
-            raise ConfigError("Views per image must be at least 1.")
+            raise ConfigError(_("Views per image must be at least 1."))
 
 
 def config_from_dict(data: dict) -> RunConfig:
@@ -345,6 +359,10 @@ class RunInfo:
 
     @property
     def title(self) -> str:
+        """The title as shown: the trainer's own title in the current language; any other stored title as it is."""
+        config = self.record.config
+        if config.stages and self.record.title.startswith(config.title_head()):
+            return config.title(_)
         return self.record.title or self.run_id
 
     @property
@@ -382,7 +400,7 @@ def list_runs(runs_dir: Path) -> tuple[list[RunInfo], list[str]]:
             runs.append(RunInfo(path.name, path, check_run(path)))
         except (ValueError, OSError) as err:
             why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            warnings.append(f"Skipped run folder {path.name}: {why}")
+            warnings.append(_("Skipped run folder {name}: {why}").format(name=path.name, why=why))
     runs.sort(key=lambda r: r.created, reverse=True)
     return runs, warnings
 
@@ -581,8 +599,10 @@ def training_lock(runs_dir: Path, wait: bool = False) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as err:
             progress = read_progress(runs_dir)
-            what = f" ({progress.get('title', '')})" if progress else ""
-            raise TrainingBusy(f"Another training is running in this data folder{what}.") from err
+            if progress:
+                message = _("Another training is running in this data folder ({title}).")
+                raise TrainingBusy(message.format(title=progress.get("title", ""))) from err
+            raise TrainingBusy(_("Another training is running in this data folder.")) from err
         try:
             yield
         finally:

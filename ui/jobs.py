@@ -75,7 +75,7 @@ def _show_error() -> None:
 
 def job_title(record: jobs.JobRecord) -> str:
     """A job's title in the current language (made from its config; the stored title is English)."""
-    return record.config.title() if record.config.stages else record.title
+    return record.config.title(_) if record.config.stages else record.title
 
 
 def job_error(record: jobs.JobRecord) -> str:

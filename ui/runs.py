@@ -165,7 +165,7 @@ class LiveTraining:
             )
         elif kind == "stage":
             stage = event["stage"]
-            describe = self.config.stages[stage].describe() if stage < len(self.config.stages) else event["describe"]
+            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event["describe"]
             self.status.info(
                 _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
             )

@@ -294,3 +294,121 @@ def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_
     page.text_input(key="data_folder_path").input(str(tmp_path))
     page.button(key="data_folder_go").click().run()
     assert any(e.value == "课堂模式下只有老师才能打开服务器上的文件夹。" for e in page.error)
+
+
+# ---- the Training and Class pages (their helpers: ui/runs.py, ui/jobs.py, core figures and messages) ----
+
+
+def stored_run(config, epochs: int = 2) -> str:
+    """A complete run folder for exactly `config` (as train_run stores it), so the page finds it trained."""
+    import numpy as np
+
+    from core import runs
+    from core.settings import sub_dir
+
+    classes = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
+    rows = [
+        {"stage": 0, "epoch": e, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.0 - 0.1 * e, "error_rate": 0.439 - 0.1 * e,
+         "seconds": 3.0}
+        for e in range(epochs)
+    ]  # fmt: skip
+    record = {"arch": config.arch, "classes": classes, "img_size": config.img_size, "title": config.title(),
+              "config": runs.config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
+              "created": 2.0, "device": "cpu"}  # fmt: skip
+    preds = {"probs": np.full((2, 6), 1 / 6, np.float32), "targets": np.array([0, 1])}
+    runs.write_run(sub_dir("runs"), config.run_id, b"weights", record, preds)
+    return config.run_id
+
+
+def training_page_config(fingerprint: str):
+    """The Training page's stage-1 config with its default widgets (what `find_run` looks up on first open)."""
+    from core.runs import RunConfig, StageConfig
+
+    stage1 = StageConfig(epochs=2, lr_max=3e-3, fast=True, views=1)
+    return RunConfig(dataset=fingerprint, arch="mobilenet_v2", pretrained=True, img_size=64, augment=False, bs=16,
+                     seed=42, stages=(stage1,))  # fmt: skip
+
+
+def test_training_page_in_chinese(pets_like):
+    """Stage 1 trained and shown (loss chart, epochs table), stage 2's group table, the runs table and overlay,
+    the LR finder's curves and suggestions: all Chinese, numbers as in English."""
+    from core.datasets import scan_dataset
+    from ui.runs import TRAIN_LAST
+
+    spec = pets_spec(pets_like)
+    run_id = stored_run(training_page_config(scan_dataset(spec).fingerprint))
+    lrs = [1e-7 * 1.3**i for i in range(40)]
+    finder = {"lrs": lrs, "losses": [2.0 - 0.01 * i for i in range(40)], "suggestions": {"valley": 2.5e-3,
+              "minimum": 1e-3, "steep": 5e-4, "slide": 4e-3}, "points": {"valley": (2.5e-3, 1.5)}, "stage": "frozen",
+              "fast": True, "seconds": 1.0}  # fmt: skip
+
+    def setup(at):
+        at.session_state[ACTIVE_DATASET] = spec
+        at.session_state[ACTIVE_RUN] = run_id
+        at.session_state[TRAIN_LAST] = run_id
+        at.session_state["train_lrfind_history"] = [finder, finder]
+
+    zh, en = run_pair(str(PAGES / "training.py"), setup)
+    assert_chinese_throughout(zh, en)
+    assert zh.title[0].value == "🏋️ 训练：微调预训练网络"
+    assert [h.value for h in zh.header] == ["1 · 模型与数据", "2 · 阶段 1：冻结主干", "3 · 阶段 2：解冻，判别式学习率",
+                                            "4 · 训练记录"]  # fmt: skip
+    assert any(s.value.startswith("已经训练过：") for s in zh.success)
+    assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) == 4  # LR finder, schedule, run, overlay
+    assert [str(c) for c in zh.dataframe[-1].value.columns] == ["训练记录", "数据集", "标题", "错误率", "轮数",
+                                                              "训练用时（秒）", "当前"]  # fmt: skip
+
+
+def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
+    """The teacher's Class page with runs, a student's classes and done, running and queued jobs: all Chinese."""
+    import io
+
+    from PIL import Image
+
+    from core import auth, classroom, jobs
+    from core.auth import ENV_PASSWORD, STUDENT, Identity
+    from core.datasets import scan_dataset
+    from tests.pages.test_class_page import CLASS_PAGE, PASSWORD, teacher_query
+
+    monkeypatch.setenv(ENV_PASSWORD, PASSWORD)
+    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # jobs stay as written: no worker process
+    spec = pets_spec(pets_like)
+    scan = scan_dataset(spec)
+    teacher = Identity(auth.TEACHER, "e" * 24)
+    plan = [config for _name, config in jobs.lesson_plan(scan.fingerprint, img_size=32)]
+    done = jobs.submit(data_folder, teacher, plan[0], spec)
+    run_id = stored_run(plan[0])
+    jobs.update_job(data_folder, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
+    failed = jobs.submit(data_folder, teacher, plan[2], spec)
+    jobs.update_job(data_folder, failed.job_id, status="failed", error=jobs.WORKER_DIED, finished=9.0)
+    running = jobs.submit(data_folder, teacher, plan[1], spec)
+    event = jobs.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    jobs.update_job(data_folder, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
+    jobs.submit(data_folder, teacher, plan[0], spec, retrain=True)  # queued
+    student = Identity(STUDENT, "d" * 24)
+    store = classroom.own_store(data_folder, student)
+    store.add_class("cup")
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), (90, 3, 0)).save(buf, "PNG")
+    store.add_photo("cup", buf.getvalue())
+    classroom.touch_session(data_folder, student)
+
+    def setup(at):
+        for key, value in teacher_query(data_folder).items():
+            at.query_params[key] = value
+        at.session_state[ACTIVE_DATASET] = spec
+
+    zh, en = run_pair(CLASS_PAGE, setup)
+    assert_chinese_throughout(zh, en, allowed=("cup",))
+    assert [h.value for h in zh.header] == ["1 · 课堂数据集与模型", "2 · 把本课的训练加入队列", "3 · 训练队列",
+                                            "4 · 训练记录", "5 · 学生自己的类别"]  # fmt: skip
+    assert [m.label for m in zh.metric] == ["已连接的学生", "老师的标签页", "后台进程"]
+    queue = next(df.value for df in zh.dataframe if "任务" in df.value.columns)
+    assert queue["状态"].tolist() == ["排队中", "运行中", "失败", "完成"]
+    assert (
+        queue["原因"].tolist()[2].startswith("这个任务运行时后台进程停止了")
+    )  # the worker's English reason, shown translated
+    bar = zh.get("progress")[0].proto.text
+    assert bar.startswith("阶段 2 · 轮 1/1 · 批次 3/10 · 损失 0.500"), bar
+    assert zh.multiselect(key="class_plan").options[0] == "阶段 1：冻结主干"
