@@ -414,6 +414,24 @@ def find_run(runs_dir: Path, config: RunConfig) -> RunInfo | None:
         return None
 
 
+def find_frozen_run(runs_dir: Path, config: RunConfig, views: int = 1) -> tuple[RunConfig, RunInfo | None]:
+    """The stored run of config, else of the same config with its frozen first stage trained the other way.
+
+    The Training page's Fast toggle (cached body features) and `make prepare` (full fastai runs, as the
+    course trains them) make two runs of the same lesson settings. Whichever is stored is "already
+    trained". Returns the config found (config itself when neither is) and its run; `views`: the
+    augmented views per image a Fast twin of a full config would use.
+    """
+    found = find_run(runs_dir, config)
+    first = config.stages[0] if config.stages else None
+    if found is not None or first is None or first.unfreeze:
+        return config, found
+    twin_first = replace(first, fast=not first.fast, views=1 if first.fast else views)
+    twin = replace(config, stages=(twin_first, *config.stages[1:]))
+    twin_found = find_run(runs_dir, twin)
+    return (twin, twin_found) if twin_found is not None else (config, None)
+
+
 def write_run(runs_dir: Path, rid: str, weights: bytes, record: RunRecord | dict, preds: dict[str, np.ndarray]) -> Path:
     """Write a complete run folder atomically: fill a hidden temp folder, then rename it into place.
 

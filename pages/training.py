@@ -178,11 +178,21 @@ st.plotly_chart(
 )
 
 
-existing1 = runs.find_run(runs_dir(), config1)
+# a full fastai run of these settings (`make prepare`) counts as trained with Fast on, and the other way round
+config1, existing1 = runs.find_frozen_run(runs_dir(), config1, views=int(views))
+stage1 = config1.stages[0]
 flash_ui(1)
 c1, c2 = st.columns(2)
 if existing1:
     c1.success(_("Already trained: {run}").format(run=run_label(existing1)))
+    if stage1.fast != fast:
+        c1.caption(
+            _("Trained on cached body features: stage 2 continues from it.")
+            if stage1.fast
+            else _(
+                "Trained the full fastai way (as `make prepare` does), not on cached features: stage 2 continues from it."
+            )
+        )
     c1.button(_("Open it"), key="train_open1", on_click=activate_run, args=(existing1.run_id,))
     if c2.button(_("Retrain anyway"), key="train_retrain1", disabled=busy, help=busy_help):
         train_ui(config1, scan, retrain=True)

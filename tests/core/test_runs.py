@@ -299,3 +299,43 @@ def test_fast_runs_from_before_batchnorm_adaptation_are_not_reused(tmp_path):
     assert run_id(fast) != stable_hash(fast)  # the id before FAST_PATH_VERSION
     assert run_id(plain) == stable_hash(plain)  # runs without a fast stage keep their ids
     assert run_id(fast) == run_id(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),)))
+
+
+def test_titles_tell_learning_rates_apart():
+    """2.5e-3 was shown as 3e-03 (one significant digit), the same as 3e-3."""
+    from core.runs import lr_text
+
+    assert [lr_text(v) for v in (3e-3, 2.5e-3, 1.25e-4, 1e-6, 0.1)] == [
+        "3e-03",
+        "2.5e-03",
+        "1.25e-04",
+        "1e-06",
+        "1e-01",
+    ]
+    a, b = (runs.RunConfig(dataset="d", stages=(runs.StageConfig(epochs=2, lr_max=lr),)) for lr in (2.5e-3, 3e-3))
+    assert a.title() == "mobilenet_v2 128px: 2 ep frozen @ 2.5e-03" and a.title() != b.title()
+    two = runs.RunConfig(
+        dataset="d",
+        stages=(runs.StageConfig(1, 2.5e-3, fast=True), runs.StageConfig(1, 2e-4, lr_min=2.5e-6, unfreeze=True)),
+    )
+    assert two.title().endswith("1 ep frozen, cached features @ 2.5e-03 → 1 ep unfrozen @ slice(2.5e-06, 2e-04)")
+
+
+def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path):
+    from core import i18n
+
+    config = runs.RunConfig(dataset="d", augment=True, stages=(runs.StageConfig(epochs=2, lr_max=2.5e-3, fast=True),))
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 128, "title": config.title(),
+              "config": runs.config_as_dict(config), "created": 1.0}  # fmt: skip
+    preds = {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)}
+    runs.write_run(tmp_path, config.run_id, b"w", record, preds)
+    runs.write_run(tmp_path, "custom", b"w", {**record, "title": "my own title"}, preds)
+    try:
+        i18n.set_language("zh")
+        found = {r.run_id: r for r in runs.list_runs(tmp_path)[0]}
+        assert found[config.run_id].title == "mobilenet_v2 128px 增强: 2 轮 冻结，缓存特征 @ 2.5e-03"
+        assert found["custom"].title == "my own title"  # a title someone wrote stays as written
+        assert config.title() == "mobilenet_v2 128px aug: 2 ep frozen, cached features @ 2.5e-03"  # what is stored
+    finally:
+        i18n.set_language("en")
+    assert found[config.run_id].title == config.title()

@@ -299,40 +299,11 @@ def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_
 # ---- the Training and Class pages (their helpers: ui/runs.py, ui/jobs.py, core figures and messages) ----
 
 
-def stored_run(config, epochs: int = 2) -> str:
-    """A complete run folder for exactly `config` (as train_run stores it), so the page finds it trained."""
-    import numpy as np
-
-    from core import runs
-    from core.settings import sub_dir
-
-    classes = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
-    rows = [
-        {"stage": 0, "epoch": e, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.0 - 0.1 * e, "error_rate": 0.439 - 0.1 * e,
-         "seconds": 3.0}
-        for e in range(epochs)
-    ]  # fmt: skip
-    record = {"arch": config.arch, "classes": classes, "img_size": config.img_size, "title": config.title(),
-              "config": runs.config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
-              "created": 2.0, "device": "cpu"}  # fmt: skip
-    preds = {"probs": np.full((2, 6), 1 / 6, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(sub_dir("runs"), config.run_id, b"weights", record, preds)
-    return config.run_id
-
-
-def training_page_config(fingerprint: str):
-    """The Training page's stage-1 config with its default widgets (what `find_run` looks up on first open)."""
-    from core.runs import RunConfig, StageConfig
-
-    stage1 = StageConfig(epochs=2, lr_max=3e-3, fast=True, views=1)
-    return RunConfig(dataset=fingerprint, arch="mobilenet_v2", pretrained=True, img_size=64, augment=False, bs=16,
-                     seed=42, stages=(stage1,))  # fmt: skip
-
-
 def test_training_page_in_chinese(pets_like):
     """Stage 1 trained and shown (loss chart, epochs table), stage 2's group table, the runs table and overlay,
     the LR finder's curves and suggestions: all Chinese, numbers as in English."""
     from core.datasets import scan_dataset
+    from tests.pages.helpers import stored_run, training_page_config
     from ui.runs import TRAIN_LAST
 
     spec = pets_spec(pets_like)
@@ -368,6 +339,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     from core import auth, classroom, jobs
     from core.auth import ENV_PASSWORD, STUDENT, Identity
     from core.datasets import scan_dataset
+    from tests.pages.helpers import stored_run
     from tests.pages.test_class_page import CLASS_PAGE, PASSWORD, teacher_query
 
     monkeypatch.setenv(ENV_PASSWORD, PASSWORD)

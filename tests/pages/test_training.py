@@ -173,3 +173,49 @@ def test_random_init_is_labelled(pets_like):
     at.radio(key="train_init").set_value("random init (no pretraining)").run()
     assert not at.exception
     assert any("random init" in w.value for w in at.warning)
+
+
+def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
+    """`make prepare` stores full fastai runs; the page (Fast on by default) finds them and continues from them."""
+    from dataclasses import replace
+
+    from core.datasets import scan_dataset
+    from core.prepare import PrepOptions, lesson_runs, run_config
+    from tests.pages.helpers import stored_run
+
+    fingerprint = scan_dataset(pets_spec(pets_like)).fingerprint
+    options = PrepOptions(run_arch="mobilenet_v2", img_size=64, bs=16)  # the lesson's recipe at the page's size
+    frozen = run_config(lesson_runs()["resnet34-frozen"], fingerprint, options)
+    unfrozen = run_config(lesson_runs()["resnet34-unfrozen"], fingerprint, options)
+    assert not frozen.stages[0].fast and unfrozen.stages[0] == frozen.stages[0]
+    frozen_id, unfrozen_id = stored_run(frozen), stored_run(unfrozen)
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    at.checkbox(key="train_augment").check()  # the lesson's settings: augment, fit_one_cycle(4) at fastai's 1e-3
+    at.number_input(key="train_epochs1").set_value(4)
+    at.number_input(key="train_lr1").set_value(1e-3).run()
+    assert not at.exception
+    assert at.toggle(key="train_fast").value  # Fast stays the default
+    assert [s.value for s in at.success if s.value.startswith(f"Already trained: {frozen_id[:8]}")]
+    assert any("full fastai way" in c.value for c in at.caption)
+    assert at.button(key="train_open1") is not None and not [b for b in at.button if b.key == "train_go1"]
+
+    at.number_input(key="train_epochs2").set_value(2).run()  # stage 2 continues from the full run: prepared too
+    assert not at.exception
+    assert [b for b in at.button if b.key == "train_open2"] and not [b for b in at.button if b.key == "train_go2"]
+    at.button(key="train_open2").click().run()
+    assert at.session_state[ACTIVE_RUN] == unfrozen_id
+
+    fast = replace(frozen, stages=(replace(frozen.stages[0], fast=True, views=2),))
+    assert runs_found(fast) == (frozen, frozen_id)  # the lookup itself, both ways
+    assert runs_found(replace(frozen, stages=(replace(frozen.stages[0], fast=True, views=2), *unfrozen.stages[1:]))) \
+        == (unfrozen, unfrozen_id)  # fmt: skip
+
+
+def runs_found(config):
+    from core import runs
+
+    found_config, run = runs.find_frozen_run(sub_dir("runs"), config, views=2)
+    return found_config, run.run_id if run else None

@@ -1,0 +1,32 @@
+"""Shared setup for page tests: stored runs exactly as the trainer writes them."""
+
+import numpy as np
+
+from core import runs
+from core.runs import RunConfig, StageConfig
+from core.settings import sub_dir
+
+CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
+
+
+def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets") -> str:
+    """A complete run folder for exactly `config` (as train_run stores it), so the page finds it trained."""
+    classes = CLASSES
+    rows = [
+        {"stage": 0, "epoch": e, "train_loss": 1.2 - 0.2 * e, "valid_loss": 1.0 - 0.1 * e, "error_rate": 0.439 - 0.1 * e,
+         "seconds": 3.0}
+        for e in range(epochs)
+    ]  # fmt: skip
+    record = {"arch": config.arch, "classes": classes, "img_size": config.img_size, "title": config.title(),
+              "config": runs.config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
+              "created": 2.0, "device": "cpu", "dataset": {"name": dataset, "fingerprint": config.dataset}}  # fmt: skip
+    preds = {"probs": np.full((2, 6), 1 / 6, np.float32), "targets": np.array([0, 1])}
+    runs.write_run(sub_dir("runs"), config.run_id, b"weights", record, preds)
+    return config.run_id
+
+
+def training_page_config(fingerprint: str) -> RunConfig:
+    """The Training page's stage-1 config with its default widgets (what `find_run` looks up on first open)."""
+    stage1 = StageConfig(epochs=2, lr_max=3e-3, fast=True, views=1)
+    return RunConfig(dataset=fingerprint, arch="mobilenet_v2", pretrained=True, img_size=64, augment=False, bs=16,
+                     seed=42, stages=(stage1,))  # fmt: skip
