@@ -340,6 +340,12 @@ class RunRecord:
     def error_rate(self) -> float | None:
         return self.epochs[-1].error_rate if self.epochs else None
 
+    def shown_title(self) -> str:
+        """The title as shown: the trainer's own title in the current language; any other stored title as it is."""
+        if self.config.stages and self.title.startswith(self.config.title_head()):
+            return self.config.title(_)
+        return self.title
+
 
 def read_record(run_dir: Path) -> RunRecord:
     """Read and check a run folder's run.json: the one place run.json is parsed."""
@@ -359,11 +365,7 @@ class RunInfo:
 
     @property
     def title(self) -> str:
-        """The title as shown: the trainer's own title in the current language; any other stored title as it is."""
-        config = self.record.config
-        if config.stages and self.record.title.startswith(config.title_head()):
-            return config.title(_)
-        return self.record.title or self.run_id
+        return self.record.shown_title() or self.run_id
 
     @property
     def created(self) -> float:

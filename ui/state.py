@@ -163,7 +163,7 @@ def active_model_title() -> str:
         record = runs.read_record(run_dir)
     except (ValueError, OSError):
         return _("run {run} (record unreadable)").format(run=run_dir.name)
-    return _("{title} · run `{run}`").format(title=record.title or record.arch, run=run_dir.name[:8])
+    return _("{title} · run `{run}`").format(title=record.shown_title() or record.arch, run=run_dir.name[:8])
 
 
 def sidebar(slot=None) -> None:

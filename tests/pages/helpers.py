@@ -1,5 +1,7 @@
 """Shared setup for page tests: stored runs exactly as the trainer writes them."""
 
+from pathlib import Path
+
 import numpy as np
 
 from core import runs
@@ -9,7 +11,7 @@ from core.settings import sub_dir
 CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
 
 
-def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets") -> str:
+def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets", runs_dir: Path | None = None) -> str:
     """A complete run folder for exactly `config` (as train_run stores it), so the page finds it trained."""
     classes = CLASSES
     rows = [
@@ -21,7 +23,7 @@ def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets") -> str
               "config": runs.config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
               "created": 2.0, "device": "cpu", "dataset": {"name": dataset, "fingerprint": config.dataset}}  # fmt: skip
     preds = {"probs": np.full((2, 6), 1 / 6, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(sub_dir("runs"), config.run_id, b"weights", record, preds)
+    runs.write_run(runs_dir or sub_dir("runs"), config.run_id, b"weights", record, preds)
     return config.run_id
 
 
