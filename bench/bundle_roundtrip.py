@@ -68,7 +68,7 @@ def make_prep(base: Path, n_images: int) -> None:
     """Everything a full `make prepare` leaves in the data folder, at real sizes."""
     import torchvision
 
-    from core import features, patches, pets, prepare, runs
+    from core import features, patches, pets, prepare, records, runs
     from core.models import ARCHS, create_model, offline_weights_file
 
     images = pets.pets_folder(base) / "images"
@@ -92,7 +92,7 @@ def make_prep(base: Path, n_images: int) -> None:
             "classes": BREEDS,
             "img_size": config.img_size,
             "title": config.title(),
-            "config": runs.config_as_dict(config),
+            "config": records.config_as_dict(config),
             "created": time.time(),
             "epochs": [
                 {"stage": 0, "epoch": e, "train_loss": 0.3, "valid_loss": 0.25, "error_rate": 0.07} for e in range(6)

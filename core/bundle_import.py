@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import runs
+from core import records, training_lock
 from core.archives import ArchiveError, extract_tgz
 from core.bundle import (
     MANIFEST,
@@ -184,7 +184,7 @@ def _check_run_weights(run_dir: Path) -> None:
     from core.models import create_model, load_weights
 
     try:
-        record = runs.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
+        record = records.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
         load_weights(create_model(record.arch, len(record.classes), pretrained=False), run_dir / WEIGHTS_FILE)
     except Exception as err:  # KeyError, size mismatch, unknown arch ...
         raise BundleError(f"Refused: run {run_dir.name} cannot be loaded here ({err}).") from err
@@ -202,7 +202,7 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
         report.added.append(unit)
         return
     try:
-        local_created = runs.check_run(dest).created
+        local_created = records.check_run(dest).created
     except (ValueError, OSError):
         local_created = float("-inf")
     bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
@@ -291,9 +291,9 @@ def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) 
             _localise(tmp, manifest, data_dir)
             report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
             try:
-                with runs.training_lock(data_dir / RUNS_DIR):
+                with training_lock.training_lock(data_dir / RUNS_DIR):
                     _merge(tmp, manifest, data_dir, report)
-            except runs.TrainingBusy as err:
+            except training_lock.TrainingBusy as err:
                 raise BundleError(f"{err} Import the bundle when it has finished.") from err
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

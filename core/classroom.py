@@ -20,7 +20,7 @@ from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.own_classes import OwnClassesStore
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.session_store import valid_token
 from core.storage import atomic_write_json, read_json
 

@@ -276,7 +276,7 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 
 def load_run_model(run_dir: Path) -> LoadedModel:
     """Rebuild a fine-tuned run's model from run.json + model.pt, in eval mode on the CPU."""
-    from core.runs import read_record  # runs imports this module: import at call time
+    from core.records import read_record  # records imports this module: import at call time
 
     run_dir = Path(run_dir)
     record = read_record(run_dir)  # checked types; RecordError (a ValueError) names a wrong field

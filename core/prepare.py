@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core import features as feats
-from core import patches, pets, runs
+from core import patches, pets, records, runs
 from core.datasets import DatasetScan, scan_dataset
 from core.models import (
     ARCHS,
@@ -29,7 +29,7 @@ from core.models import (
     pick_device,
     prepare_torch_home,
 )
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 from core.settings import data_dir, sub_dir, torch_home
 
 FASTAI_LR = 1e-3  # fastai's defaults.lr: the lesson's fit_one_cycle(4) passes no LR
@@ -202,7 +202,7 @@ def _step(report: PrepReport, on_event: OnEvent, step: str, done: bool, work: Ca
     start = time.perf_counter()
     try:
         detail = work()
-    except (runs.ConfigError, WeightsUnavailable, ValueError, OSError, RuntimeError) as err:
+    except (records.ConfigError, WeightsUnavailable, ValueError, OSError, RuntimeError) as err:
         report.failed.append((step, str(err)))
         on_event(PrepEvent(step, "failed", str(err)))
         return False

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, runs
+from core import jobs, records
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
 from core.i18n import _, n_, num
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
 
@@ -46,7 +46,7 @@ def submit_job(
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, runs.ConfigError, jobs.JobError) as err:
+    except (Forbidden, records.ConfigError, jobs.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()

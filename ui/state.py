@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import datasets, models, pets, runs
+from core import datasets, models, pets, records
 from core.classroom import read_class_settings
 from core.datasets import DatasetScan, DatasetSpec
 from core.i18n import N_, _, current, n_, num
@@ -160,7 +160,7 @@ def active_model_title() -> str:
         arch = st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2")
         return _("ImageNet-pretrained {arch} (no run chosen)").format(arch=arch)
     try:
-        record = runs.read_record(run_dir)
+        record = records.read_record(run_dir)
     except (ValueError, OSError):
         return _("run {run} (record unreadable)").format(run=run_dir.name)
     return _("{title} · run `{run}`").format(title=record.shown_title() or record.arch, run=run_dir.name[:8])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import bundle, features, patches, pets, runs
+from core import bundle, features, patches, pets, records, runs
 from core.bundle import BundleError, write_bundle
 from core.bundle_import import import_bundle
 from core.models import create_model
@@ -36,8 +36,8 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
         "classes": list(CLASSES),
         "img_size": 32,
         "title": "mobilenet_v2 32px: 1 ep frozen",
-        "config": runs.config_as_dict(
-            runs.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(runs.StageConfig(1, 1e-3),))
+        "config": records.config_as_dict(
+            records.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(records.StageConfig(1, 1e-3),))
         ),
         "created": created,
         "epochs": [{"stage": 0, "epoch": 0, "train_loss": 0.7, "valid_loss": 0.6, "error_rate": 0.5}],
@@ -165,7 +165,7 @@ def test_a_newer_local_run_is_kept_an_older_one_replaced(made, tmp_path):
     make_data_folder(older, created=1.0)
     result = import_bundle(report.path, older)
     assert result.replaced == ["runs/run0001"]
-    assert runs.check_run(older / "runs" / "run0001").created == 1000.0
+    assert records.check_run(older / "runs" / "run0001").created == 1000.0
 
 
 def test_a_flipped_byte_is_refused(made, tmp_path):

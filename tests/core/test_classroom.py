@@ -129,7 +129,7 @@ def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
     import numpy as np
 
     from core.features import FeatureSet, FeatureSpec, write_features
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     fast = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
     slow = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from core import runs
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig, config_as_dict
 from core.settings import sub_dir
 
 CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
@@ -20,7 +20,7 @@ def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets", runs_d
         for e in range(epochs)
     ]  # fmt: skip
     record = {"arch": config.arch, "classes": classes, "img_size": config.img_size, "title": config.title(),
-              "config": runs.config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
+              "config": config_as_dict(config), "epochs": rows, "timings": {"stage0_train": 6.0},
               "created": 2.0, "device": "cpu", "dataset": {"name": dataset, "fingerprint": config.dataset}}  # fmt: skip
     preds = {"probs": np.full((2, 6), 1 / 6, np.float32), "targets": np.array([0, 1])}
     runs.write_run(runs_dir or sub_dir("runs"), config.run_id, b"weights", record, preds)
