@@ -384,3 +384,35 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     bar = zh.get("progress")[0].proto.text
     assert bar.startswith("阶段 2 · 轮 1/1 · 批次 3/10 · 损失 0.500"), bar
     assert zh.multiselect(key="class_plan").options[0] == "阶段 1：冻结主干"
+
+
+def live_training_script():
+    """A bare page that feeds the live training display the events a two-stage training sends."""
+    import streamlit as st
+
+    from core.i18n import set_language
+    from core.records import RunConfig, StageConfig
+    from ui.runs import LiveTraining
+
+    set_language(st.query_params.get("lang", "en"))
+    stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
+    live = LiveTraining(RunConfig(dataset="d", stages=stages))
+    live({"kind": "extract", "what": "valid", "i": 3, "n": 8})
+    live({"kind": "stage", "stage": 1, "describe": stages[1].describe()})
+    row = {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0}
+    live({"kind": "epoch", "row": row})
+    live({"kind": "batch", "stage": 1, "epoch": 0, "n_epoch": 1, "iter": 3, "n_iter": 10, "loss": 0.5, "lr": 1e-4})
+
+
+def test_live_training_display_in_chinese():
+    """The progress bar, stage line, live loss chart and epoch table while training (ui/runs.LiveTraining)."""
+    pair = []
+    for lang in ("zh", "en"):
+        at = AppTest.from_function(live_training_script, default_timeout=TIMEOUT)
+        at.query_params[LANG_PARAM] = lang
+        pair.append(at.run())
+    zh, en = pair
+    assert_chinese_throughout(zh, en)
+    assert zh.info[0].value == "阶段 2/2：1 轮 解冻 @ slice(1e-06, 1e-04)"
+    assert zh.get("progress")[0].proto.text == "轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1.0e-04"
+    assert [str(c) for c in zh.dataframe[0].value.columns][:2] == ["阶段", "轮"]
