@@ -24,6 +24,7 @@ from torch import nn
 from core import features as feats
 from core import inference, records, runs, training_lock
 from core.datasets import DatasetScan
+from core.i18n import N_, _
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta, save_weights
 from core.records import RunConfig, StageConfig
 from core.runs import RunInfo
@@ -31,11 +32,11 @@ from core.training_lock import TrainingStopped
 
 ProgressFn = Callable[[dict], None]
 SUGGESTIONS = ("valley", "minimum", "steep", "slide")
-SUGGESTION_TEXT = {
-    "valley": "the middle of the longest stretch where the loss keeps falling (fastai's default).",
-    "minimum": "one tenth of the LR at the lowest loss: the minimum itself is already too high.",
-    "steep": "where the loss falls fastest per step of log-LR.",
-    "slide": "the largest LR before the loss starts to climb, allowing for noise.",
+SUGGESTION_TEXT = {  # translated where shown
+    "valley": N_("the middle of the longest stretch where the loss keeps falling (fastai's default)."),
+    "minimum": N_("one tenth of the LR at the lowest loss: the minimum itself is already too high."),
+    "steep": N_("where the loss falls fastest per step of log-LR."),
+    "slide": N_("the largest LR before the loss starts to climb, allowing for noise."),
 }
 
 
@@ -46,14 +47,16 @@ def check_trainable(items: pd.DataFrame) -> None:
     """Raise ConfigError unless the items can teach a classifier: two classes or more, train and valid images."""
     classes = sorted(items["label"].unique().tolist()) if len(items) else []
     if len(classes) < 2:
-        found = f"one class ({classes[0]!r})" if classes else "no labelled images"
+        found = _("one class ({name})").format(name=repr(classes[0])) if classes else _("no labelled images")
         raise records.ConfigError(
-            f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
-            "is always right and learns nothing: check the labelling on the Data page (a zip with one "
-            "wrapping folder, or a regex that captures the same text for every file)."
+            _(
+                "Training needs at least two classes; this dataset has {found}. A classifier with one class "
+                "is always right and learns nothing: check the labelling on the Data page (a zip with one "
+                "wrapping folder, or a regex that captures the same text for every file)."
+            ).format(found=found)
         )
     if items["is_valid"].all() or not items["is_valid"].any():
-        raise records.ConfigError("Training needs both training and validation images.")
+        raise records.ConfigError(_("Training needs both training and validation images."))
 
 
 def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
@@ -141,7 +144,7 @@ def live_callback(on_event: ProgressFn, should_stop: Callable[[], bool], stage: 
 
         def after_batch(self) -> None:
             if should_stop():
-                raise TrainingStopped("Training stopped: nothing was saved.")
+                raise TrainingStopped(_("Training stopped: nothing was saved."))
             now = time.perf_counter()
             if self.training and now - self.last >= every:
                 self.last = now
@@ -259,7 +262,7 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
     from fastai.torch_core import set_seed
 
     if config.dataset != scan.fingerprint:
-        raise records.ConfigError("The run's dataset fingerprint does not match the active dataset.")
+        raise records.ConfigError(_("The run's dataset fingerprint does not match the active dataset."))
     device = pick_device()
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
@@ -272,7 +275,7 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
         parent_cfg = replace(config, stages=config.stages[:for_stage])
         parent = runs.find_run(runs_dir, parent_cfg)
         if parent is None:
-            raise records.ConfigError("Train the earlier stage first: its run is not stored.")
+            raise records.ConfigError(_("Train the earlier stage first: its run is not stored."))
         load_weights(model, parent.path / "model.pt")
         prior = parent.record.epoch_rows()
     learn = make_learner(dls, model, config, work)
@@ -430,7 +433,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     }
 
 
-BN_NOTE = (
+BN_NOTE = N_(  # stored in run.json in English; the page shows _(BN_NOTE)
     "What the fast path does differently: it runs the frozen body once per image and trains only the head "
     "on the cached output. First it re-estimates the body's BatchNorm statistics on your training images "
     "(one pass, no weights change), as fastai's frozen epochs do on the side; so stage 2, which trains the "
@@ -460,6 +463,18 @@ def arch_choices() -> list[str]:
 # ---- figures ----------------------------------------------------------------------------------
 
 
+# the same colour for a series wherever it is drawn (the live chart adds a batch-loss trace first, which
+# shifted plotly's automatic colours: train_loss was drawn in the stored chart's valid_loss colour)
+SERIES_COLORS = {
+    "train_loss": "#0068c9",
+    "valid_loss": "#83c9ff",
+    "error_rate": "#ff2b2b",
+    "batch": "#c4c7cc",
+}
+# error rate is a share: percent ticks (0.439 -> 44%), '~' drops trailing zeros on fine ticks (0.5%)
+PERCENT_AXIS = {"tickformat": ".1~%", "rangemode": "tozero"}
+
+
 def lr_finder_figure(results: list[dict]):
     """Loss vs LR on a log axis; the newest curve on top with its suggestion markers, older ones faded."""
     import plotly.graph_objects as go
@@ -468,7 +483,10 @@ def lr_finder_figure(results: list[dict]):
     symbols = {"valley": "star", "minimum": "circle", "steep": "triangle-down", "slide": "diamond"}
     for i, res in enumerate(results):
         newest = i == len(results) - 1
-        label = f"run {i + 1}: {res.get('stage', '')}{' (cached features)' if res.get('fast') else ''}"
+        stage = _(res.get("stage", "")) if res.get("stage") else ""
+        label = (_("run {n}: {stage} (cached features)") if res.get("fast") else _("run {n}: {stage}")).format(
+            n=i + 1, stage=stage
+        )
         fig.add_trace(
             go.Scatter(
                 x=res["lrs"],
@@ -492,47 +510,51 @@ def lr_finder_figure(results: list[dict]):
     fig.update_layout(
         height=360,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "learning rate (log scale)", "type": "log", "exponentformat": "e"},
-        yaxis={"title": "loss (smoothed)"},
+        xaxis={"title": _("learning rate (log scale)"), "type": "log", "exponentformat": "e"},
+        yaxis={"title": _("loss (smoothed)")},
     )
     return fig
 
 
 def loss_figure(epochs: list[dict], batches: list[tuple[float, float]] | None = None):
-    """Train/valid loss per epoch (and the smoothed batch loss while training)."""
+    """Train/valid loss per epoch (and the smoothed batch loss while training); error rate in percent on the right."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     if batches:
-        fig.add_trace(go.Scatter(x=[b[0] for b in batches], y=[b[1] for b in batches], name="batch loss (smoothed)",
-                                 line={"width": 1, "color": "lightgrey"}))  # fmt: skip
+        fig.add_trace(go.Scatter(x=[b[0] for b in batches], y=[b[1] for b in batches], name=_("batch loss (smoothed)"),
+                                 line={"width": 1, "color": SERIES_COLORS["batch"]}))  # fmt: skip
     if epochs:
         x = list(range(1, len(epochs) + 1))
-        fig.add_trace(go.Scatter(x=x, y=[e["train_loss"] for e in epochs], name="train_loss", mode="lines+markers"))
-        fig.add_trace(go.Scatter(x=x, y=[e["valid_loss"] for e in epochs], name="valid_loss", mode="lines+markers"))
+        for series in ("train_loss", "valid_loss"):
+            fig.add_trace(go.Scatter(x=x, y=[e[series] for e in epochs], name=series, mode="lines+markers",
+                                     line={"color": SERIES_COLORS[series]}))  # fmt: skip
         fig.add_trace(go.Scatter(x=x, y=[e["error_rate"] for e in epochs], name="error_rate", mode="lines+markers",
-                                 yaxis="y2", line={"dash": "dot"}))  # fmt: skip
+                                 yaxis="y2", line={"dash": "dot", "color": SERIES_COLORS["error_rate"]},
+                                 hovertemplate="%{y:.1%}"))  # fmt: skip
     fig.update_layout(
         height=320,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "epoch (all stages)"},
-        yaxis={"title": "loss"},
-        yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        xaxis={"title": _("epoch (all stages)")},
+        yaxis={"title": _("loss")},
+        yaxis2={"title": _("error rate"), "overlaying": "y", "side": "right", **PERCENT_AXIS},
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
 
 
 def runs_figure(records: list[tuple[str, list[dict]]], metric: str = "valid_loss"):
-    """One line per run: metric per epoch, to compare runs side by side."""
+    """One line per run: metric per epoch, to compare runs side by side (error rate in percent)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    percent = metric == "error_rate"
     for label, epochs in records:
         fig.add_trace(go.Scatter(x=list(range(1, len(epochs) + 1)), y=[e.get(metric) for e in epochs],
-                                 name=label, mode="lines+markers"))  # fmt: skip
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"title": "epoch"}, yaxis={"title": metric}, legend={"orientation": "h", "y": -0.3})  # fmt: skip
+                                 name=label, mode="lines+markers", hovertemplate="%{y:.1%}" if percent else None))  # fmt: skip
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"title": _("epoch")},
+                      yaxis={"title": metric, **(PERCENT_AXIS if percent else {})},
+                      legend={"orientation": "h", "y": -0.3})  # fmt: skip
     return fig
 
 
@@ -540,13 +562,14 @@ def epochs_table(epochs: list[dict]) -> pd.DataFrame:
     """fastai's per-epoch table: stage, epoch, train_loss, valid_loss, error_rate, time.
 
     Records number stages and epochs from 0 as fastai does; the table numbers them from 1, as the
-    page's headings and status lines do ("stage 1/2").
+    page's headings and status lines do ("stage 1/2"). Headers in the current language, fastai's
+    metric names (train_loss, valid_loss, error_rate) as fastai prints them.
     """
     cols = ["stage", "epoch", "train_loss", "valid_loss", "error_rate", "seconds"]
     df = pd.DataFrame(epochs, columns=cols)
     df["stage"] = df["stage"] + 1
     df["epoch"] = df["epoch"] + 1
-    return df.rename(columns={"seconds": "time (s)"})
+    return df.rename(columns={"stage": _("stage"), "epoch": _("epoch"), "seconds": _("time (s)")})
 
 
 def n_train_batches(scan: DatasetScan, bs: int) -> int:
