@@ -339,7 +339,8 @@ def train_run(
         return TrainResult(found, reused=True)
     with training_lock.training_lock(runs_dir, wait=wait):
         training_lock.clear_stop(runs_dir)
-        progress = {"run_id": rid, "title": config.title(), "started": time.time(), "epochs": [], "status": "starting"}
+        progress = {"run_id": rid, "title": config.title(), "config": records.config_as_dict(config),
+                    "started": time.time(), "epochs": [], "status": "starting"}  # fmt: skip
         training_lock.write_progress(runs_dir, progress)
 
         def emit(event: dict) -> None:

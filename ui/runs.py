@@ -260,6 +260,15 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
 
 
+def progress_title(progress: dict | None) -> str:
+    """The title of the training a progress file describes, in the current language where its config says."""
+    progress = progress or {}
+    try:
+        return records.config_from_dict(progress["config"]).title(_)
+    except (KeyError, TypeError, ValueError):  # written before the config was in it, or damaged
+        return progress.get("title") or _("a run")
+
+
 @st.fragment(run_every=2.0)
 def other_training_ui() -> None:
     """Shown while another tab trains in this data folder: its progress, refreshed every 2 s."""
@@ -269,7 +278,7 @@ def other_training_ui() -> None:
         return
     st.info(
         _("Another tab is training **{title}**. One training at a time per data folder.").format(
-            title=(progress or {}).get("title") or _("a run")
+            title=progress_title(progress)
         )
     )
     last = (progress or {}).get("last") or {}

@@ -416,3 +416,20 @@ def test_live_training_display_in_chinese():
     assert zh.info[0].value == "阶段 2/2：1 轮 解冻 @ slice(1e-06, 1e-04)"
     assert zh.get("progress")[0].proto.text == "轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1.0e-04"
     assert [str(c) for c in zh.dataframe[0].value.columns][:2] == ["阶段", "轮"]
+
+
+def test_another_tabs_training_is_named_in_the_tab_language():
+    """The progress file names the training (other_training_ui); its config gives the title per language."""
+    from core import i18n
+    from core.records import RunConfig, StageConfig, config_as_dict
+    from ui.runs import progress_title
+
+    config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))
+    progress = {"title": config.title(), "config": config_as_dict(config)}
+    try:
+        i18n.set_language("zh")
+        assert progress_title(progress) == "mobilenet_v2 128px: 2 轮 冻结，缓存特征 @ 3e-03"
+        assert progress_title({"title": "old progress file"}) == "old progress file"
+        assert progress_title(None) == "一个训练"
+    finally:
+        i18n.set_language("en")
