@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.i18n import _
 from core.inference import features_of
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
@@ -241,12 +242,17 @@ def cached_features(
 
         def report(i: int, n: int, view: int = view) -> None:
             if on_progress:
-                on_progress(f"train view {view + 1}/{spec.views}", view * n + i, spec.views * n)
+                what = _("training images, view {view}/{views}").format(view=view + 1, views=spec.views)
+                on_progress(what, view * n + i, spec.views * n)
 
         x, train_y = extract(model, train_dl, device, report, precision)
         views.append(x)
     valid_x, valid_y = extract(
-        model, dls.valid, device, (lambda i, n: on_progress("valid", i, n)) if on_progress else None, precision
+        model,
+        dls.valid,
+        device,
+        (lambda i, n: on_progress(_("validation images"), i, n)) if on_progress else None,
+        precision,
     )
     features = FeatureSet(
         train_x=np.stack(views),  # (views, N_train, F)

@@ -397,7 +397,7 @@ def live_training_script():
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
     live = LiveTraining(RunConfig(dataset="d", stages=stages))
-    live({"kind": "extract", "what": "valid", "i": 3, "n": 8})
+    live({"kind": "extract", "what": "validation images", "i": 3, "n": 8})
     live({"kind": "stage", "stage": 1, "describe": stages[1].describe()})
     row = {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0}
     live({"kind": "epoch", "row": row})
