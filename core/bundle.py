@@ -31,14 +31,22 @@ from core import patches, pets, runs
 from core.features import ARRAYS as FEATURE_ARRAYS
 from core.images import IMAGE_SUFFIXES
 from core.models import RECORD_FILE, WEIGHTS_FILE
-from core.settings import torch_home
+from core.settings import (
+    FEATURES_DIR,
+    PATCH_INDEX_DIR,
+    RUNS_DIR,
+    TORCH_CHECKPOINTS_DIR,
+    TORCH_DIR,
+    checkpoints_dir,
+    features_dir,
+    patch_index_dir,
+    runs_dir,
+)
 
 BUNDLE_FORMAT = "petlab-bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
-RUNS_DIR = "runs"
-FEATURES_DIR = "features"
-CHECKPOINTS_DIR = "torch/hub/checkpoints"  # under TORCH_HOME, which is the data folder's torch/ by default
+CHECKPOINTS_DIR = f"{TORCH_DIR}/{TORCH_CHECKPOINTS_DIR}"  # in the bundle; lands under TORCH_HOME (the data folder's torch/ by default)
 DATASET_DIR = f"datasets/{pets.FOLDER_NAME}"
 RUN_FILES = (WEIGHTS_FILE, RECORD_FILE, runs.PREDS_FILE)
 FEATURE_FILES = (*(f"{name}.npy" for name in FEATURE_ARRAYS), "meta.json")
@@ -150,7 +158,7 @@ def member_kind(name: str) -> str:
         return "run"
     if len(parts) == 3 and parts[0] == FEATURES_DIR and _KEY.match(parts[1]) and parts[2] in FEATURE_FILES:
         return "features"
-    if len(parts) == 2 and parts[0] == patches.INDEX_DIR and _KEY.match(parts[1]) and parts[1].endswith(".npz"):
+    if len(parts) == 2 and parts[0] == PATCH_INDEX_DIR and _KEY.match(parts[1]) and parts[1].endswith(".npz"):
         return "patch_index"
     if path.parent.as_posix() == CHECKPOINTS_DIR and _KEY.match(path.name) and path.suffix == ".pth":
         return "weights"
@@ -166,7 +174,7 @@ def member_kind(name: str) -> str:
 def destination(name: str, data_dir: Path) -> Path:
     """Where a bundle path lands: checkpoints under TORCH_HOME, everything else under the data folder."""
     if name.startswith(CHECKPOINTS_DIR + "/"):
-        return torch_home(data_dir) / "hub" / "checkpoints" / PurePosixPath(name).name
+        return checkpoints_dir(data_dir) / PurePosixPath(name).name
     return Path(data_dir).joinpath(*PurePosixPath(name).parts)
 
 
@@ -322,10 +330,10 @@ def collect(
             except BundleError:
                 warnings.append(f"left out {rel_name} (not a data file)")
         dataset = {"name": pets.PETS_NAME, "folder": f"{DATASET_DIR}/images", "images": len(list(images.glob("*.jpg")))}
-    checkpoints = torch_home(data_dir) / "hub" / "checkpoints"
+    checkpoints = checkpoints_dir(data_dir)
     for path in sorted(checkpoints.glob("*.pth")) if checkpoints.is_dir() else []:
         entries.append(Entry(f"{CHECKPOINTS_DIR}/{path.name}", "weights", path))
-    found, skipped = runs.list_runs(data_dir / RUNS_DIR)
+    found, skipped = runs.list_runs(runs_dir(data_dir))
     warnings += skipped
     run_entries = []
     for run in found:
@@ -359,20 +367,20 @@ def collect(
         if dataset is not None and root.startswith(DATASET_DIR):
             dataset["fingerprint"] = run.record.dataset.fingerprint
     if run_ids is not None and (missing := set(run_ids) - {r["run_id"] for r in run_entries}):
-        raise BundleError(f"No complete run with id {', '.join(sorted(missing))} in {data_dir / RUNS_DIR}.")
-    features = data_dir / FEATURES_DIR
+        raise BundleError(f"No complete run with id {', '.join(sorted(missing))} in {runs_dir(data_dir)}.")
+    features = features_dir(data_dir)
     for folder in sorted(features.iterdir()) if features.is_dir() else []:
         if folder.name.startswith(".") or not all((folder / name).is_file() for name in FEATURE_FILES):
             continue
         entries += [Entry(f"{FEATURES_DIR}/{folder.name}/{n}", "features", folder / n) for n in FEATURE_FILES]
-    index_dir = data_dir / patches.INDEX_DIR
+    index_dir = patch_index_dir(data_dir)
     for path in sorted(index_dir.glob("*.npz")) if index_dir.is_dir() else []:
         try:
             data = map_index_paths(path, rel)
         except (ValueError, OSError, KeyError) as err:
             warnings.append(f"left out the broken patch index {path.name} ({err})")
             continue
-        entries.append(Entry(f"{patches.INDEX_DIR}/{path.name}", "patch_index", path, data))
+        entries.append(Entry(f"{PATCH_INDEX_DIR}/{path.name}", "patch_index", path, data))
     manifest = Manifest(
         files=[],
         versions=library_versions(),

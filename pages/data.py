@@ -18,7 +18,7 @@ from core.datasets import (
 from core.i18n import _, n_, num, pct, translated_columns
 from core.images import IMAGE_SUFFIXES, ImageError, public_reason
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError
-from core.settings import FolderRefused, data_dir, open_allowed, sub_dir
+from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
 from ui.auth import identity, own_classes_store, teacher_only
 from ui.data import file_list, thumbnail, try_labels
@@ -140,7 +140,7 @@ with tab_zip:
     if upload is not None and st.button(_("Extract and use"), key="data_zip_go") and teacher_only("import"):
         from core.images import image_digest
 
-        target = sub_dir("datasets") / "uploads" / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
+        target = uploads_dir(base) / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
         try:
             with st.spinner(_("Extracting…")):
                 report = archives.extract_zip(upload, target)

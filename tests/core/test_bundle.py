@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import bundle, features, patches, pets, records, runs
+from core import bundle, features, patches, pets, records, runs, settings
 from core.bundle import BundleError, write_bundle
 from core.bundle_import import import_bundle
 from core.models import create_model
@@ -62,7 +62,7 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
         grid=(8, 8),
         skipped=[],
     )
-    patches.save_index(index, base / patches.INDEX_DIR / "abc123.npz")
+    patches.save_index(index, base / settings.PATCH_INDEX_DIR / "abc123.npz")
     return "run0001"
 
 
@@ -144,7 +144,7 @@ def test_import_merges_and_rewrites_paths(made):
     assert [r.run_id for r in found] == ["run0001"]
     assert Path(found[0].record.valid_paths[0]).is_file()
     assert found[0].record.dataset.root == str(fresh / "datasets" / "oxford-iiit-pet" / "images")
-    index = patches.load_index(fresh / patches.INDEX_DIR / "abc123.npz")
+    index = patches.load_index(fresh / settings.PATCH_INDEX_DIR / "abc123.npz")
     assert all(Path(p).is_file() and p.startswith(str(fresh)) for p in index.paths)
     state = torch.load(fresh / "runs" / "run0001" / "model.pt", weights_only=True)  # no map_location: CPU tensors
     assert all(t.device.type == "cpu" for t in state.values())
