@@ -28,7 +28,7 @@ import numpy as np
 
 from core import records, training_lock
 from core.archives import ArchiveError, extract_tgz
-from core.bundle import (
+from core.manifest import (
     MANIFEST,
     BundleError,
     Manifest,
