@@ -19,7 +19,7 @@ from core.datasets import DatasetScan, DatasetSpec
 from core.i18n import N_, _, current, n_, num
 from core.labels import PETS_PATTERN
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
-from core.settings import data_dir, sub_dir
+from core.settings import RUNS_DIR, SESSIONS_DIR, data_dir, sub_dir
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
@@ -103,7 +103,7 @@ def scan_active() -> DatasetScan | None:
 
 
 def runs_dir() -> Path:
-    return sub_dir("runs")
+    return sub_dir(RUNS_DIR)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the fine-tuned model…")
@@ -230,7 +230,7 @@ def rotate_tab_token() -> str:
 
 
 def sessions_dir() -> Path:
-    return sub_dir("sessions")
+    return sub_dir(SESSIONS_DIR)
 
 
 def tab_store() -> SessionStore:
