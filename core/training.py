@@ -472,8 +472,14 @@ SERIES_COLORS = {
     "error_rate": "#ff2b2b",
     "batch": "#c4c7cc",
 }
-# error rate is a share: percent ticks (0.439 -> 44%), '~' drops trailing zeros on fine ticks (0.5%)
-PERCENT_AXIS = {"tickformat": ".1~%", "rangemode": "tozero"}
+# error rate is a share: percent ticks (0.439 -> 44%), '~' drops trailing zeros on fine ticks (0.5%); its own
+# round ticks from 0 (Streamlit's theme syncs a right-hand axis to the left one's gridlines: 3.2%, 16.8%, 30.3%)
+PERCENT_AXIS = {"tickformat": ".1~%", "rangemode": "tozero", "tickmode": "auto", "showgrid": False}
+
+
+def epoch_axis(n_epochs: int, title: str) -> dict:
+    """An x axis of whole epochs (1, 2, 3; not 1.2, 1.4), at most about ten ticks."""
+    return {"title": title, "tick0": 1, "dtick": max(1, -(-n_epochs // 10))}
 
 
 def lr_finder_figure(results: list[dict]):
@@ -536,7 +542,7 @@ def loss_figure(epochs: list[dict], batches: list[tuple[float, float]] | None = 
     fig.update_layout(
         height=320,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": _("epoch (all stages)")},
+        xaxis=epoch_axis(len(epochs), _("epoch (all stages)")),
         yaxis={"title": _("loss")},
         yaxis2={"title": _("error rate"), "overlaying": "y", "side": "right", **PERCENT_AXIS},
         legend={"orientation": "h", "y": -0.25},
@@ -553,7 +559,8 @@ def runs_figure(records: list[tuple[str, list[dict]]], metric: str = "valid_loss
     for label, epochs in records:
         fig.add_trace(go.Scatter(x=list(range(1, len(epochs) + 1)), y=[e.get(metric) for e in epochs],
                                  name=label, mode="lines+markers", hovertemplate="%{y:.1%}" if percent else None))  # fmt: skip
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"title": _("epoch")},
+    n_epochs = max((len(epochs) for _label, epochs in records), default=1)
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis=epoch_axis(n_epochs, _("epoch")),
                       yaxis={"title": metric, **(PERCENT_AXIS if percent else {})},
                       legend={"orientation": "h", "y": -0.3})  # fmt: skip
     return fig

@@ -27,6 +27,8 @@ def test_error_rate_axes_are_percent():
     """Ticks like 0.439 read as a loss; error rate is a share of images: 44%."""
     right = curves.loss_figure(EPOCHS).layout.yaxis2
     assert right.tickformat.endswith("%") and right.rangemode == "tozero"
+    assert right.tickmode == "auto"  # round ticks of its own, not synced to the loss axis's gridlines
+    assert curves.loss_figure(EPOCHS).layout.xaxis.dtick == 1  # whole epochs
     assert curves.loss_figure(EPOCHS).data[2].hovertemplate == "%{y:.1%}"
     overlay = curves.runs_figure([("run a", EPOCHS)], "error_rate")
     assert overlay.layout.yaxis.tickformat.endswith("%")
