@@ -105,7 +105,7 @@ def test_translated_pages_in_chinese(page, browser_data, tmp_path):
         screenshot(page, "zh_interpretation")
 
 
-def test_training_and_class_pages_in_chinese(browser, browser_data, tmp_path):
+def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     """The teacher's Training and Class pages with ?lang=zh: stored runs, the run's charts, the job queue."""
     from core import auth, jobs
     from core.auth import TEACHER, Identity
@@ -135,39 +135,33 @@ def test_training_and_class_pages_in_chinese(browser, browser_data, tmp_path):
         {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data), password)}
     )
     env = {"PETLAB_TEACHER_PASSWORD": password, "PETLAB_LOCAL_WORKER": "0"}  # no worker: the jobs stay as written
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    try:
-        with streamlit_server(data, images, extra_env=env) as url:
-            page.goto(f"{url}/training?s={token}&lang=zh")
-            wait_ready(page)
-            page.get_by_role("heading", name="4 · 训练记录").wait_for()
-            page.get_by_role("button", name="打开它").first.click()  # the stored run: its loss chart and epochs
-            wait_ready(page)
-            page.get_by_role("heading", name=f"训练记录 {run_id}", exact=False).wait_for()
-            page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg").nth(2).wait_for()
-            wait_ready(page)
-            assert cjk_glyphs_render(page)
-            page.set_viewport_size({"width": 1400, "height": 4000})
-            page.wait_for_timeout(1500)
-            assert_no_exception(page)
-            screenshot(page, "zh_training")
-            charts = " ".join(page.locator("[data-testid='stPlotlyChart']").all_inner_texts())
-            assert "损失" in charts and "错误率" in charts and "轮" in charts  # axis titles and legends in the SVG
-            assert_no_english_sentence(page)
+    with streamlit_server(data, images, extra_env=env) as url:
+        page.goto(f"{url}/training?s={token}&lang=zh")
+        wait_ready(page)
+        page.get_by_role("heading", name="4 · 训练记录").wait_for()
+        page.get_by_role("button", name="打开它").first.click()  # the stored run: its loss chart and epochs
+        wait_ready(page)
+        page.get_by_role("heading", name=f"训练记录 {run_id}", exact=False).wait_for()
+        page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg").nth(2).wait_for()
+        wait_ready(page)
+        assert cjk_glyphs_render(page)
+        page.set_viewport_size({"width": 1400, "height": 4000})
+        page.wait_for_timeout(1500)
+        assert_no_exception(page)
+        screenshot(page, "zh_training")
+        charts = " ".join(page.locator("[data-testid='stPlotlyChart']").all_inner_texts())
+        assert "损失" in charts and "错误率" in charts and "轮" in charts  # axis titles and legends in the SVG
+        assert_no_english_sentence(page)
 
-            page.set_viewport_size({"width": 1400, "height": 1000})
-            page.goto(f"{url}/class?s={token}&lang=zh")
-            wait_ready(page)
-            page.get_by_role("heading", name="3 · 训练队列").wait_for()
-            page.locator("[data-testid='stDataFrame']").first.wait_for()
-            wait_ready(page)
-            page.set_viewport_size({"width": 1400, "height": 3000})
-            page.wait_for_timeout(1500)
-            assert_no_exception(page)
-            screenshot(page, "zh_class")
-            assert "阶段 2 · 轮 1/1 · 批次 3/10" in page.locator("[data-testid='stMain']").inner_text()
-            assert_no_english_sentence(page)
-    finally:
-        context.close()
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(f"{url}/class?s={token}&lang=zh")
+        wait_ready(page)
+        page.get_by_role("heading", name="3 · 训练队列").wait_for()
+        page.locator("[data-testid='stDataFrame']").first.wait_for()
+        wait_ready(page)
+        page.set_viewport_size({"width": 1400, "height": 3000})
+        page.wait_for_timeout(1500)
+        assert_no_exception(page)
+        screenshot(page, "zh_class")
+        assert "阶段 2 · 轮 1/1 · 批次 3/10" in page.locator("[data-testid='stMain']").inner_text()
+        assert_no_english_sentence(page)
