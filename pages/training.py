@@ -131,15 +131,17 @@ config1 = RunConfig(
     stages=(stage1,),
 )
 
-with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
+with st.expander(_("LR finder (`learn.lr_find()`)"), expanded=True):
     st.caption(
-        "A mock training that raises the LR exponentially each batch and records the loss. "
-        "Pick an LR where the loss is still falling steeply, before it explodes."
+        _(
+            "A mock training that raises the LR exponentially each batch and records the loss. "
+            "Pick an LR where the loss is still falling steeply, before it explodes."
+        )
     )
-    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
+    if st.button(_("Run the LR finder"), key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
         config1, features_dir()
     ):
-        bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
+        bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
         try:
             result = training.find_lr(
                 config1,
@@ -159,16 +161,16 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         st.plotly_chart(training.lr_finder_figure(history), key="train_lrfind_chart")
         last = history[-1]
         for name, lr in last["suggestions"].items():
-            st.markdown(f"- **{name}** `{lr:.1e}`: {training.SUGGESTION_TEXT[name]}")
+            st.markdown(f"- **{name}** `{lr:.1e}`: {_(training.SUGGESTION_TEXT[name])}")
         if "valley" in last["suggestions"]:
             valley = float(last["suggestions"]["valley"])
             st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
-                f"Use valley ({valley:.1e}) as lr_max",
+                _("Use valley ({lr}) as lr_max").format(lr=f"{valley:.1e}"),
                 key="train_use_valley",
                 on_click=lambda: st.session_state.update(train_lr1=valley),
             )
         if len(history) > 1:
-            st.caption("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs.")
+            st.caption(_("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs."))
 
 n_iter = training.n_train_batches(scan, int(bs))
 st.plotly_chart(
