@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import datasets, inference, models, runs, schedules, training
+from core import curves, datasets, inference, learners, lr_finder, models, runs, schedules, training
 from core.runs import RunConfig, StageConfig
 from ui.auth import class_mode, lr_finder_allowed
 from ui.frame import ensure_app_frame
@@ -121,7 +121,7 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
     ):
         bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
         try:
-            result = training.find_lr(
+            result = lr_finder.find_lr(
                 config1,
                 scan,
                 runs_dir(),
@@ -136,10 +136,10 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         bar.empty()
     history = st.session_state.get("train_lrfind_history", [])
     if history:
-        st.plotly_chart(training.lr_finder_figure(history), key="train_lrfind_chart")
+        st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
         last = history[-1]
         for name, lr in last["suggestions"].items():
-            st.markdown(f"- **{name}** `{lr:.1e}`: {training.SUGGESTION_TEXT[name]}")
+            st.markdown(f"- **{name}** `{lr:.1e}`: {lr_finder.SUGGESTION_TEXT[name]}")
         if "valley" in last["suggestions"]:
             valley = float(last["suggestions"]["valley"])
             st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
@@ -150,7 +150,7 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
         if len(history) > 1:
             st.caption("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs.")
 
-n_iter = training.n_train_batches(scan, int(bs))
+n_iter = learners.n_train_batches(scan, int(bs))
 st.plotly_chart(
     schedules.schedule_figure(
         schedules.one_cycle_schedule(int(epochs1), n_iter, float(lr1)),
@@ -177,8 +177,8 @@ if shown and (runs_dir() / shown).is_dir():
     record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
     if record:
         st.subheader(f"Run {shown}: {record.title}")
-        st.plotly_chart(training.loss_figure(record.epoch_rows()), key="train_run_chart")
-        st.dataframe(training.epochs_table(record.epoch_rows()), hide_index=True)
+        st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
+        st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
         st.caption(inference.precision_note(record))
 
 # ---- stage 2 ----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ else:
     epochs2 = c1.number_input("Epochs", 1, 50, 1, key=keep("train_epochs2"))
     lo = c2.number_input("slice lo (first layer group)", 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
     hi = c3.number_input("slice hi (head)", 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
-    groups = training.n_groups(arch)
+    groups = learners.n_groups(arch)
     st.dataframe(
         {
             "layer group": [f"group {i + 1}" + (" (head)" if i == groups - 1 else "") for i in range(groups)],
@@ -251,6 +251,6 @@ else:
     metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
-        training.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
+        curves.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
         key="train_overlay_chart",
     )

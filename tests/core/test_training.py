@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import runs, training
+from core import learners, lr_finder, runs, training
 from core.datasets import DatasetSpec, scan_dataset
 from core.features import head_probs
 from core.models import load_run_model
@@ -36,10 +36,10 @@ UNFROZEN = runs.StageConfig(epochs=3, lr_max=1e-3, lr_min=1e-5, unfreeze=True)
 def test_lr_finder_returns_curve_and_suggestions(tiny):
     scan, runs_dir, features_dir = tiny
     for stage in (SLOW, FAST):
-        result = training.find_lr(config(scan, stage), scan, runs_dir, features_dir, num_it=20)
+        result = lr_finder.find_lr(config(scan, stage), scan, runs_dir, features_dir, num_it=20)
         assert len(result.lrs) == len(result.losses) >= 15
         assert result.lrs == sorted(result.lrs) and result.lrs[0] < 1e-5  # exponential sweep upwards
-        assert {"valley", "minimum", "steep"} <= set(result.suggestions) <= set(training.SUGGESTIONS)
+        assert {"valley", "minimum", "steep"} <= set(result.suggestions) <= set(lr_finder.SUGGESTIONS)
         assert all(result.lrs[0] / 10 <= lr <= result.lrs[-1] for lr in result.suggestions.values())
         assert result.fast == stage.fast
     assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())  # temp checkpoints removed
@@ -73,7 +73,7 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
     assert loaded.classes == list(CLASSES) and loaded.img_size == 48
 
     # Full network on the valid images (fastai's valid pipeline) vs the head on cached valid features.
-    dls = training.make_dls(scan.items, cfg, torch.device("cpu"))
+    dls = learners.make_dls(scan.items, cfg, torch.device("cpu"))
     with torch.no_grad():
         full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
     preds = runs.load_preds(result.run.path)
@@ -111,7 +111,7 @@ def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
         runs.validate(config(scan, SLOW, runs.StageConfig(epochs=1, lr_max=1e-3, fast=True)))
     with pytest.raises(runs.ConfigError, match="earlier stage"):
         no_parent = config(scan, SLOW, UNFROZEN, pretrained=False)  # its frozen stage was never trained
-        training.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
+        lr_finder.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
 
 
 def test_training_refuses_one_class(tmp_path):
@@ -120,7 +120,7 @@ def test_training_refuses_one_class(tmp_path):
     with pytest.raises(runs.ConfigError, match="at least two classes; this dataset has one class"):
         training.train_run(config(scan, SLOW), scan, tmp_path / "runs", tmp_path / "features")
     with pytest.raises(runs.ConfigError, match="at least two classes"):
-        training.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
+        lr_finder.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
     assert runs.list_runs(tmp_path / "runs")[0] == []
 
 
