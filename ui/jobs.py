@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, runs
+from core import job_records, jobs, runs, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
 from core.runs import RunConfig
@@ -34,18 +34,18 @@ def job_queue() -> jobs.Queue:
 def start_worker_if_needed() -> None:
     """Start the local worker when none serves this data folder (unless PETLAB_LOCAL_WORKER=0)."""
     if os.environ.get(LOCAL_WORKER_ENV, "1") != "0":
-        jobs.ensure_worker(data_dir())
+        worker.ensure_worker(data_dir())
 
 
 def submit_job(
     config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
-) -> jobs.JobRecord | None:
+) -> job_records.JobRecord | None:
     """Queue a training (the teacher's action): the record, or None with the reason shown."""
     if not teacher_only("train"):
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, runs.ConfigError, jobs.JobError) as err:
+    except (Forbidden, runs.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()
@@ -56,11 +56,11 @@ def _stop(job_id: str) -> None:
     """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
-    except (Forbidden, jobs.JobError) as err:
+    except (Forbidden, job_records.JobError) as err:
         st.session_state["jobs_error"] = str(err)
 
 
-def stop_button(record: jobs.JobRecord, where: str) -> None:
+def stop_button(record: job_records.JobRecord, where: str) -> None:
     """Stop (running) or Cancel (queued), drawn for the teacher only."""
     if record.active and identity().is_teacher:
         label = "⏹ Stop" if record.status == "running" else "Cancel"
@@ -72,7 +72,7 @@ def _show_error() -> None:
         st.error(err)
 
 
-def running_job_ui(record: jobs.JobRecord, where: str) -> None:
+def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
     st.markdown(f"**Training:** {record.title}")
     last = record.last
@@ -90,10 +90,10 @@ def jobs_status_ui() -> None:
     who = identity()
     heartbeat(who)
     base = data_dir()
-    found = jobs.list_jobs(base)
+    found = job_records.list_jobs(base)
     running = [j for j in found if j.status == "running"]
     queued = [j for j in found if j.status == "queued"]
-    if queued and not running and not jobs.worker_running(base):
+    if queued and not running and not worker.worker_running(base):
         start_worker_if_needed()
     for record in running:
         running_job_ui(record, "side")
@@ -109,9 +109,9 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
-def queue_table_ui() -> list[jobs.JobRecord]:
+def queue_table_ui() -> list[job_records.JobRecord]:
     """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
-    found = jobs.list_jobs(data_dir())
+    found = job_records.list_jobs(data_dir())
     if not found:
         st.caption("No jobs yet.")
         return found
@@ -148,7 +148,7 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
+    ahead = sum(1 for j in job_records.list_jobs(data_dir()) if j.active and j.created < record.created)
     where = f"{ahead} job(s) ahead of it" if ahead else "it starts at once"
     st.success(
         f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."

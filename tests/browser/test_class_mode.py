@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from core import jobs
+from core import job_records, worker
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,7 @@ def class_server(tmp_path_factory):
         try:
             yield url, data
         finally:
-            jobs.stop_worker(data)
+            worker.stop_worker(data)
 
 
 def new_tab(browser):
@@ -93,7 +93,7 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
         wait_ready(alice)
         alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # shown, refused where it runs
         alice.get_by_text("only the teacher can start or queue a training").wait_for()
-        assert jobs.list_jobs(data) == []
+        assert job_records.list_jobs(data) == []
         assert alice.get_by_role("button", name="⏹ Stop").count() == 0
 
         alice.goto(url + "/class")  # the teacher's page by its address: not there for a student
@@ -145,13 +145,13 @@ def test_teacher_queues_a_run_and_it_finishes_with_the_tab_closed(browser, class
         wait_ready(student)
         deadline = time.time() + 400
         while time.time() < deadline:
-            found = jobs.list_jobs(data)
+            found = job_records.list_jobs(data)
             if found and found[0].status == "running":
                 assert student.get_by_role("button", name="⏹ Stop").count() == 0  # no Stop for a student
             if found and not found[0].active:
                 break
             time.sleep(1)
-        done = jobs.list_jobs(data)[0]
+        done = job_records.list_jobs(data)[0]
         assert done.status == "done", done.error
         assert (data / "runs" / done.run_id / "model.pt").is_file()
         student.get_by_text("done", exact=False).first.wait_for(timeout=30_000)  # the sidebar box says so

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, runs
+from core import job_records, jobs, runs, worker
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.datasets import scan_dataset
 from core.pets import pets_spec
@@ -53,33 +53,33 @@ def scan(pets_like):
 
 
 def test_records_and_events_are_typed(scan, data_folder):
-    event = jobs.JobEvent.from_training({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3,
+    event = job_records.JobEvent.from_training({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3,
                                          "n_iter": 6, "loss": 0.5, "lr": 1e-3, "extra": 1})  # fmt: skip
     assert event.fraction == pytest.approx(0.75) and "loss 0.500" in event.text()
     with pytest.raises(ValueError):
-        jobs.JobEvent.from_training({"loss": 1.0})
-    record = jobs.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[{"epoch": 0}])
-    again = jobs.JobRecord.from_json(record.to_json())
-    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, jobs.JobEvent)
+        job_records.JobEvent.from_training({"loss": 1.0})
+    record = job_records.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[{"epoch": 0}])
+    again = job_records.JobRecord.from_json(record.to_json())
+    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, job_records.JobEvent)
     for bad in ([], {"job_id": "x"}, {**record.to_json(), "status": "exploded"}):
         with pytest.raises(ValueError):
-            jobs.JobRecord.from_json(bad)
-    (jobs.jobs_dir(data_folder) / "broken.json").write_text("{")
-    assert jobs.list_jobs(data_folder) == []  # a broken record is skipped
-    with pytest.raises(jobs.JobError):
-        jobs.load_job(data_folder, "../../etc")
+            job_records.JobRecord.from_json(bad)
+    (job_records.jobs_dir(data_folder) / "broken.json").write_text("{")
+    assert job_records.list_jobs(data_folder) == []  # a broken record is skipped
+    with pytest.raises(job_records.JobError):
+        job_records.load_job(data_folder, "../../etc")
 
 
 def test_a_student_cannot_queue_or_stop(scan, data_folder):
     queue = jobs.make_queue(data_folder)
     with pytest.raises(Forbidden):
         jobs.submit(data_folder, ALICE, tiny(scan), scan.spec, queue=queue)
-    assert jobs.list_jobs(data_folder) == [] and queue.huey.pending_count() == 0
+    assert job_records.list_jobs(data_folder) == [] and queue.huey.pending_count() == 0
     record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
     with pytest.raises(Forbidden):
         jobs.stop_job(data_folder, ALICE, record.job_id)
-    assert jobs.load_job(data_folder, record.job_id).status == "queued"
-    with pytest.raises(jobs.JobError):
+    assert job_records.load_job(data_folder, record.job_id).status == "queued"
+    with pytest.raises(job_records.JobError):
         jobs.make_queue(data_folder, "amqp://nope")
 
 
@@ -90,15 +90,15 @@ def test_teacher_queues_the_lesson_and_cancels_one(scan, data_folder):
     stage2 = tiny(scan, stages=(stage1, StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)))
     second = jobs.submit(data_folder, TEACH, stage2, scan.spec, queue=queue)
     third = jobs.submit(data_folder, LAPTOP_USER, tiny(scan, epochs=2), scan.spec, queue=queue)
-    assert [j.status for j in jobs.list_jobs(data_folder)] == ["queued"] * 3
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["queued"] * 3
     jobs.stop_job(data_folder, TEACH, third.job_id)
     assert drain(queue) == 3
-    done = {j.job_id: j for j in jobs.list_jobs(data_folder)}
+    done = {j.job_id: j for j in job_records.list_jobs(data_folder)}
     assert [done[j.job_id].status for j in (first, second, third)] == ["done", "done", "cancelled"]
     assert done[second.job_id].run_id == stage2.run_id
     assert runs.find_run(data_folder / "runs", stage2) is not None
     assert done[first.job_id].epochs and done[first.job_id].last is not None
-    with pytest.raises(jobs.JobError, match="already done"):
+    with pytest.raises(job_records.JobError, match="already done"):
         jobs.stop_job(data_folder, TEACH, first.job_id)
 
 
@@ -107,7 +107,7 @@ def test_a_failing_job_says_why(scan, data_folder):
     wrong = RunConfig(dataset="not-this-dataset", img_size=32, stages=(StageConfig(1, 3e-3, fast=True),))
     record = jobs.submit(data_folder, TEACH, wrong, scan.spec, queue=queue)
     drain(queue)
-    failed = jobs.load_job(data_folder, record.job_id)
+    failed = job_records.load_job(data_folder, record.job_id)
     assert failed.status == "failed" and "fingerprint" in failed.error
 
 
@@ -115,12 +115,12 @@ def test_stop_a_running_job_saves_nothing(scan, data_folder):
     queue = jobs.make_queue(data_folder)
     config = tiny(scan, epochs=200, fast=False)
     record = jobs.submit(data_folder, TEACH, config, scan.spec, queue=queue)
-    worker = threading.Thread(target=drain, args=(queue,))
-    worker.start()
-    wait_for(lambda: jobs.load_job(data_folder, record.job_id).last is not None)
+    drainer = threading.Thread(target=drain, args=(queue,))
+    drainer.start()
+    wait_for(lambda: job_records.load_job(data_folder, record.job_id).last is not None)
     jobs.stop_job(data_folder, TEACH, record.job_id)
-    worker.join(timeout=120)
-    stopped = jobs.load_job(data_folder, record.job_id)
+    drainer.join(timeout=120)
+    stopped = job_records.load_job(data_folder, record.job_id)
     assert stopped.status == "stopped" and "nothing was saved" in stopped.error
     assert runs.find_run(data_folder / "runs", config) is None
 
@@ -136,31 +136,33 @@ def test_worker_process_trains_and_a_killed_worker_leaves_no_half_run(scan, data
     record = jobs.submit(data_folder, TEACH, long, scan.spec)  # queued with no worker, no tab, nothing
     proc = start_worker(data_folder)
     try:
-        info = wait_for(lambda: jobs.worker_info(data_folder))
+        info = wait_for(lambda: worker.worker_info(data_folder))
         assert info["threads"] == max(1, os.cpu_count() - 1) and info["nice"] >= 10 and info["queue"] == "sqlite"
-        assert jobs.worker_running(data_folder) and jobs.ensure_worker(data_folder) is None  # one worker only
-        wait_for(lambda: jobs.load_job(data_folder, record.job_id).last is not None)
+        assert worker.worker_running(data_folder) and worker.ensure_worker(data_folder) is None  # one worker only
+        wait_for(lambda: job_records.load_job(data_folder, record.job_id).last is not None)
         assert any(p.name.startswith(".work-") for p in (data_folder / "runs").iterdir())
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    failed = jobs.list_jobs(data_folder)[0]  # listing notices the dead worker
+    failed = job_records.list_jobs(data_folder)[0]  # listing notices the dead worker
     assert failed.status == "failed" and "killed or crashed" in failed.error
     assert runs.list_runs(data_folder / "runs") == ([], [])
     assert not [p for p in (data_folder / "runs").iterdir() if p.is_dir()]  # no half-written folder left
-    assert not jobs.worker_running(data_folder)
+    assert not worker.worker_running(data_folder)
 
     quick = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec)
-    pid = jobs.ensure_worker(data_folder)  # what the app does when no worker runs
+    pid = worker.ensure_worker(data_folder)  # what the app does when no worker runs
     assert pid
     try:
-        done = wait_for(lambda: (j := jobs.load_job(data_folder, quick.job_id)).status in ("done", "failed") and j)
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, quick.job_id)).status in ("done", "failed") and j
+        )
         assert done.status == "done", done.error
         assert runs.find_run(data_folder / "runs", tiny(scan)) is not None
     finally:
-        assert jobs.stop_worker(data_folder)
+        assert worker.stop_worker(data_folder)
 
 
 @pytest.fixture
@@ -200,9 +202,11 @@ def test_redis_broker_and_worker(scan, data_folder, redis_url):
     assert not (data_folder / "jobs" / jobs.QUEUE_FILE).exists()
     proc = start_worker(data_folder, "--queue", redis_url)
     try:
-        done = wait_for(lambda: (j := jobs.load_job(data_folder, record.job_id)).status in ("done", "failed") and j)
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, record.job_id)).status in ("done", "failed") and j
+        )
         assert done.status == "done", done.error
-        assert jobs.worker_info(data_folder)["queue"] == "redis"
+        assert worker.worker_info(data_folder)["queue"] == "redis"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -215,4 +219,4 @@ def test_an_idle_worker_started_by_the_app_exits(data_folder):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert not jobs.worker_running(data_folder) and jobs.worker_info(data_folder) is None
+    assert not worker.worker_running(data_folder) and worker.worker_info(data_folder) is None

@@ -118,7 +118,7 @@ def open_training(pets_like, query=None) -> AppTest:
 
 
 def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
-    from core import jobs, runs
+    from core import job_records, runs
 
     at = open_training(pets_like)
     assert not at.exception
@@ -126,14 +126,14 @@ def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_l
     at.button(key="train_go1").click().run()  # the button is there: the guard is what refuses
     assert not at.exception
     assert any("only the teacher can start or queue a training" in e.value for e in at.error)
-    assert jobs.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
+    assert job_records.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
     at.button(key="train_lrfind_btn").click().run()
     assert any("only on cached body features" in e.value for e in at.error)
     assert not at.session_state["train_lrfind_history"] if "train_lrfind_history" in at.session_state else True
 
 
 def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
-    from core import auth, jobs
+    from core import auth, job_records
     from core.session_store import SessionStore, new_token
     from ui.auth import SIGN_IN_KEY
 
@@ -147,7 +147,7 @@ def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_fold
     at.button(key="train_go1").click().run()
     assert not at.exception
     assert any("Queued" in s.value for s in at.success)
-    queued = jobs.list_jobs(data_folder)
+    queued = job_records.list_jobs(data_folder)
     assert [j.status for j in queued] == ["queued"] and "32px" in queued[0].title
 
 
