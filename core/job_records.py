@@ -21,6 +21,9 @@ from typing import Any
 
 from core import runs
 from core.datasets import DatasetSpec
+from core.i18n import N_, _
+from core.lr_finder import LRFinderResult
+from core.patches import PatchIndexRequest
 from core.runs import RunConfig
 from core.storage import atomic_write_json, read_json
 
@@ -28,6 +31,13 @@ JOBS_DIR = "jobs"
 WORKER_FILE = "worker.json"
 STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
 ACTIVE = ("queued", "running")
+# what a job does -> its name on the page. Every kind but "train" fills a shared cache: one job per key.
+JOB_KINDS = {
+    "train": N_("Training"),
+    "lr_find": N_("LR finder"),
+    "extract": N_("Body features"),
+    "patch_index": N_("Patch index"),
+}
 STALE_SECONDS = 300.0  # a running job on another machine with no news for this long has lost its worker
 
 
@@ -39,7 +49,7 @@ class JobError(ValueError):
 class JobEvent:
     """One progress event of a running job (the typed form of core.training's event dicts)."""
 
-    kind: str  # "extract" | "stage" | "batch" | "epoch"
+    kind: str  # "extract" | "stage" | "batch" | "epoch" | "lr_find" | "index"
     stage: int | None = None
     describe: str = ""
     epoch: int | None = None
@@ -67,7 +77,7 @@ class JobEvent:
         """How far the current step is, 0..1 (batches within the stage's epochs, or extraction)."""
         if self.kind == "batch" and self.n_iter and self.n_epoch:
             return min(1.0, ((self.epoch or 0) + (self.iter or 0) / self.n_iter) / self.n_epoch)
-        if self.kind == "extract" and self.n:
+        if self.kind in ("extract", "index") and self.n:
             return min(1.0, (self.i or 0) / self.n)
         return None
 
@@ -81,16 +91,20 @@ class JobEvent:
             return f"stage {(self.stage or 0) + 1}: {self.describe}"
         if self.kind == "epoch":
             return f"epoch {(self.row or {}).get('epoch', 0) + 1} done"
+        if self.kind == "lr_find":
+            return _("lr_find: {n} mini-batches at growing learning rates").format(n=self.n)
+        if self.kind == "index":
+            return _("indexing the top patches: {i}/{n} images").format(i=self.i, n=self.n)
         return self.kind
 
 
 @dataclass
 class JobRecord:
-    """A queued training: what to train, who queued it, and how it went."""
+    """A queued job (a training, an LR finder, a feature extraction, a patch index): what, who, how it went."""
 
     job_id: str
     title: str
-    config: RunConfig
+    config: RunConfig | None  # None for a patch index
     dataset: DatasetSpec
     status: str = "queued"
     retrain: bool = False
@@ -108,10 +122,19 @@ class JobRecord:
     stop_requested: bool = False
     last: JobEvent | None = None
     epochs: list[dict] = field(default_factory=list)
+    kind: str = "train"  # a key of JOB_KINDS
+    key: str = ""  # the shared cache a non-training job fills: one active job per (kind, key)
+    patch: PatchIndexRequest | None = None  # kind "patch_index"
+    result: LRFinderResult | None = None  # kind "lr_find", once done
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def tab(self) -> str:
+        """The tab that queued it (queued_by is "<role>:<tab>")."""
+        return self.queued_by.partition(":")[2]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,14 +146,22 @@ class JobRecord:
             raise ValueError("a job record is a JSON object")
         try:
             data = dict(data)
-            data["config"] = runs.config_from_dict(data["config"])
+            data["config"] = runs.config_from_dict(data["config"]) if data["config"] is not None else None
             data["dataset"] = DatasetSpec(**data["dataset"])
             data["last"] = JobEvent(**data["last"]) if data.get("last") else None
+            data["patch"] = PatchIndexRequest.from_json(data["patch"]) if data.get("patch") else None
+            data["result"] = LRFinderResult.from_json(data["result"]) if data.get("result") else None
             record = cls(**data)
         except (KeyError, TypeError) as err:
             raise ValueError(f"a job record lacks or mistypes a field: {err}") from err
         if record.status not in STATUSES:
             raise ValueError(f"unknown job status {record.status!r}")
+        if record.kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {record.kind!r}")
+        if (record.kind == "patch_index") != (record.patch is not None) or (record.config is None) != (
+            record.kind == "patch_index"
+        ):
+            raise ValueError(f"a {record.kind} job lacks what it works on (a run config or a patch-index request)")
         return record
 
 
@@ -210,6 +241,17 @@ def running_job(base: Path) -> JobRecord | None:
     return next((j for j in list_jobs(base) if j.status == "running"), None)
 
 
+def find_job(found: list[JobRecord], kind: str, key: str, statuses: tuple[str, ...] = ACTIVE) -> JobRecord | None:
+    """The newest job of this kind and key among found with one of statuses (a request joins an active one)."""
+    matching = [j for j in found if j.kind == kind and j.key == key and j.status in statuses]
+    return max(matching, key=lambda j: j.created) if matching else None
+
+
+def jobs_ahead(found: list[JobRecord], record: JobRecord) -> int:
+    """How many jobs the worker runs before this queued one (the running one included)."""
+    return sum(1 for j in found if j.active and j.created < record.created) if record.status == "queued" else 0
+
+
 def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -242,6 +284,7 @@ def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | N
                     )
                     save_job(base, current)
                     failed.append(record.job_id)
+                    clean_job_leftovers(base, current)
     if failed:
         clean_half_runs(Path(base) / "runs")
     return failed
@@ -256,7 +299,31 @@ def fail_jobs_of(base: Path, pid: int, reason: str) -> list[str]:
                 record.status, record.finished, record.error = "failed", time.time(), reason
                 save_job(base, record)
                 failed.append(record.job_id)
+                clean_job_leftovers(base, record)
     return failed
+
+
+def clean_job_leftovers(base: Path, record: JobRecord) -> list[str]:
+    """Remove the hidden temp files a killed job was writing its cache into (never a finished cache).
+
+    Caches are written to a temp name and renamed into place, so a killed job leaves no half cache,
+    only its temp: `.tmp-<feature key>-*` in features/, `.<index key>.npz.*.tmp` in patch_index/.
+    """
+    from core.learners import feature_spec
+
+    patterns: list[tuple[Path, str]] = []
+    if record.config is not None and record.config.stages[0].fast:
+        key = feature_spec(record.config, record.config.stages[0]).key
+        patterns.append((Path(base) / "features", f".tmp-{key}*"))
+    if record.patch is not None:
+        index = record.patch.path(Path(base))
+        patterns.append((index.parent, f".{index.name}.*.tmp"))
+    removed = []
+    for folder, pattern in patterns:
+        for path in folder.glob(pattern) if folder.is_dir() else []:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def clean_half_runs(runs_dir: Path) -> list[str]:

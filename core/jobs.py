@@ -21,14 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
-from core.auth import Identity, require
+from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
-from core.job_records import JobError, JobEvent, JobRecord, jobs_dir, load_job, locked, save_job, update_job
+from core.i18n import _
+from core.job_records import (
+    JobError,
+    JobEvent,
+    JobRecord,
+    find_job,
+    jobs_dir,
+    load_job,
+    locked,
+    read_all,
+    save_job,
+    update_job,
+)
+from core.patches import PatchIndexRequest
 from core.runs import RunConfig, StageConfig
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
 QUEUE_FILE = "queue.db"
 TASK_NAME = "petlab.run_job"
+STUDENT_PATCH_IMAGES = 1000  # a student's patch index covers at most this many images (about a minute on a CPU)
+STUDENT_ACTIVE_JOBS = 1  # jobs a student's tab may have waiting or running at once (joining one does not count)
 
 
 # ---- the queue ----------------------------------------------------------------------------------
@@ -94,6 +109,97 @@ def submit(
     return load_job(base, job_id)
 
 
+def _new_id() -> str:
+    return f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
+
+
+def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Queue | None) -> tuple[JobRecord, bool]:
+    """Queue a shared-cache job once per (kind, key): a second request joins the active one. Returns (job, joined)."""
+    base = Path(base)
+    with locked(base):
+        found = read_all(base)
+        active = find_job(found, record.kind, record.key)
+        if active is not None:
+            return active, True
+        if not identity.is_teacher:
+            mine = [j for j in found if j.active and j.queued_by == f"{identity.role}:{identity.tab}"]
+            if len(mine) >= STUDENT_ACTIVE_JOBS:
+                raise JobError(_("Your earlier request is still waiting or running: one at a time, please."))
+        save_job(base, record)
+    (queue or make_queue(base)).run_job(record.job_id)
+    return load_job(base, record.job_id), False
+
+
+def _record(identity: Identity, kind: str, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
+    return JobRecord(
+        job_id=_new_id(),
+        title=title,
+        config=config,
+        dataset=dataset,
+        queued_by=f"{identity.role}:{identity.tab}",
+        created=time.time(),
+        kind=kind,
+        key=key,
+        **more,
+    )
+
+
+def submit_lr_find(
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Queue the LR finder for config's last stage (the teacher; a student only on cached features).
+
+    Its result lands in the job record: every tab asking for the same curve finds it there.
+    """
+    from core import lr_finder
+
+    runs.validate(config)
+    lr_finder.require_allowed(identity, config, Path(base) / "features")
+    title = _("LR finder · {title}").format(title=config.title())
+    return _enqueue(
+        base, identity, _record(identity, "lr_find", lr_finder.lr_finder_key(config), title, config, dataset), queue
+    )
+
+
+def submit_extract(
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Teacher: queue the extraction of the body features config's fast first stage trains on."""
+    from core.learners import feature_spec
+
+    if not identity.is_teacher:
+        raise Forbidden(
+            _(
+                "In class mode the teacher prepares the body features (one pass over every image). Ask the "
+                "teacher; once they are cached, the LR finder and stage 1 take seconds."
+            )
+        )
+    runs.validate(config)
+    first = config.stages[0]
+    if not first.fast:
+        raise runs.ConfigError(_("Body features are cached only for a fast stage 1 (*Fast: cached body features*)."))
+    one = replace(config, stages=(first,))
+    key = feature_spec(one, first).key
+    title = _("body features · {title}").format(title=one.title())
+    return _enqueue(base, identity, _record(identity, "extract", key, title, one, dataset), queue)
+
+
+def submit_patch_index(
+    base: Path, identity: Identity, request: PatchIndexRequest, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Queue a patch index (anyone: a bounded, idempotent shared cache; a student's covers at most
+    STUDENT_PATCH_IMAGES images). Only the teacher can stop it."""
+    if not identity.is_teacher and len(request.paths) > STUDENT_PATCH_IMAGES:
+        raise Forbidden(
+            _(
+                "In class mode a student's patch index covers at most {n} images: scan fewer, or ask the teacher."
+            ).format(n=STUDENT_PATCH_IMAGES)
+        )
+    title = _("patch index · {stage} · {n} images").format(stage=request.stage, n=len(request.paths))
+    record = _record(identity, "patch_index", request.key, title, None, dataset, patch=request)
+    return _enqueue(base, identity, record, queue)
+
+
 def lesson_plan(
     fingerprint: str, arch: str = "mobilenet_v2", img_size: int = 64, epochs1: int = 2, epochs2: int = 1
 ) -> list[tuple[str, RunConfig]]:
@@ -119,8 +225,9 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
         if record.status == "queued":
             record.status, record.finished = "cancelled", time.time()
         elif record.status == "running":
-            record.stop_requested = True
-            runs.request_stop(Path(base) / "runs")
+            record.stop_requested = True  # the job's next progress event ends it
+            if record.kind == "train":
+                runs.request_stop(Path(base) / "runs")
         else:
             raise JobError(f"Job {job_id} is already {record.status}.")
         save_job(base, record)
@@ -132,7 +239,7 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
 
 def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobRecord:
     """Run one queued job to its end: done, stopped, failed (with the reason) or skipped if cancelled."""
-    from core import datasets, models, training
+    from core import datasets, models
 
     base = Path(base)
     with locked(base):
@@ -160,18 +267,7 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
 
     outcome: dict[str, Any] = {}
     try:
-        scan = (scan_fn or datasets.scan_dataset)(record.dataset)
-        result = training.train_run(
-            record.config,
-            scan,
-            base / "runs",
-            base / "features",
-            on_event=on_event,
-            lr_finder=record.lr_finder,
-            retrain=record.retrain,
-            wait=True,
-        )
-        outcome = {"status": "done", "run_id": result.run.run_id, "reused": result.reused}
+        outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
     except runs.TrainingStopped as err:
         outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or "Stopped."}
     except (runs.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
@@ -179,3 +275,33 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
         outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **outcome)
+
+
+def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_fn: Callable) -> dict[str, Any]:
+    """Do the job's work by its kind; returns the fields of a done record."""
+    from core import learners, lr_finder, patches, training
+
+    if record.kind == "patch_index":
+        patch = record.patch
+        patches.build_requested_index(
+            patch, base, base / "runs", lambda i, n: on_event({"kind": "index", "i": i, "n": n})
+        )
+        return {"status": "done"}
+    scan = scan_fn(record.dataset)
+    if record.kind == "lr_find":
+        found = lr_finder.find_lr(record.config, scan, base / "runs", base / "features", on_event=on_event, wait=True)
+        return {"status": "done", "result": found}
+    if record.kind == "extract":
+        learners.extract_features(record.config, scan, base / "features", on_event=on_event)
+        return {"status": "done"}
+    result = training.train_run(
+        record.config,
+        scan,
+        base / "runs",
+        base / "features",
+        on_event=on_event,
+        lr_finder=record.lr_finder,
+        retrain=record.retrain,
+        wait=True,
+    )
+    return {"status": "done", "run_id": result.run.run_id, "reused": result.reused}

@@ -130,9 +130,9 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
     return learn, prior, device
 
 
-def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
-    """Cached features for this config, then a head Learner over them."""
-    spec = feats.FeatureSpec(
+def feature_spec(config: RunConfig, stage: StageConfig) -> feats.FeatureSpec:
+    """What names the cached body features of a fast stage of config (its hash is the cache folder)."""
+    return feats.FeatureSpec(
         dataset=config.dataset,
         arch=config.arch,
         pretrained=config.pretrained,
@@ -142,6 +142,37 @@ def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, lear
         seed=config.seed,
         bs=config.bs,
     )
+
+
+def features_cached(config: RunConfig, features_dir: Path, device: torch.device | None = None) -> bool:
+    """True when config's first stage is fast and its body features are already cached (at this device's precision).
+
+    Then the LR finder and stage 1 train only the head: seconds, not an extraction pass over every image.
+    """
+    stage = config.stages[0]
+    if not stage.fast:
+        return False
+    key = feature_spec(config, stage).key
+    precision = inference.precision_for(device or pick_device())
+    folder = Path(features_dir) / (key if precision == "fp32" else f"{key}-{precision}")
+    return feats.read_features(folder) is not None
+
+
+def extract_features(
+    config: RunConfig, scan: DatasetScan, features_dir: Path, on_event: ProgressFn | None = None
+) -> feats.FeatureSet:
+    """Extract (or find) the cached body features of config's fast first stage, exactly as training would."""
+    stage = config.stages[0]
+    if not stage.fast:
+        raise runs.ConfigError("Body features are cached only for a fast frozen stage (Fast: cached body features).")
+    first = replace(config, stages=(stage,))
+    learn, _, _ = prepare_learner(first, scan, None, features_dir, Path(features_dir), on_event, for_stage=0)
+    return fast_learner(first, stage, scan, features_dir, learn, on_event).features
+
+
+def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
+    """Cached features for this config, then a head Learner over them."""
+    spec = feature_spec(config, stage)
 
     def report(what: str, i: int, n: int) -> None:
         if on_event:

@@ -4,17 +4,18 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import curves, datasets, inference, learners, lr_finder, models, runs, schedules, training
+from core import curves, datasets, inference, learners, models, runs, schedules, training
+from core.i18n import _
 from core.runs import RunConfig, StageConfig
-from ui.auth import class_mode, lr_finder_allowed
+from ui.auth import class_mode
 from ui.frame import ensure_app_frame
+from ui.lr_finder import lr_finder_ui
 from ui.runs import (
     BUSY_HELP,
     TRAIN_LAST,
     TRAIN_OVERLAY,
     TRAIN_RUNNING,
     activate_run,
-    features_dir,
     flash_ui,
     list_runs_ui,
     other_training_ui,
@@ -111,44 +112,14 @@ config1 = RunConfig(
     stages=(stage1,),
 )
 
-with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
+with st.expander(_("LR finder (`learn.lr_find()`)"), expanded=True):
     st.caption(
-        "A mock training that raises the LR exponentially each batch and records the loss. "
-        "Pick an LR where the loss is still falling steeply, before it explodes."
+        _(
+            "A mock training that raises the LR exponentially each batch and records the loss. "
+            "Pick an LR where the loss is still falling steeply, before it explodes."
+        )
     )
-    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
-        config1, features_dir()
-    ):
-        bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
-        try:
-            result = lr_finder.find_lr(
-                config1,
-                scan,
-                runs_dir(),
-                features_dir(),
-                on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
-            )
-            history = st.session_state.setdefault("train_lrfind_history", [])
-            history.append(result.as_dict())
-            del history[:-4]
-        except (runs.ConfigError, models.WeightsUnavailable) as err:
-            st.error(str(err))
-        bar.empty()
-    history = st.session_state.get("train_lrfind_history", [])
-    if history:
-        st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
-        last = history[-1]
-        for name, lr in last["suggestions"].items():
-            st.markdown(f"- **{name}** `{lr:.1e}`: {lr_finder.SUGGESTION_TEXT[name]}")
-        if "valley" in last["suggestions"]:
-            valley = float(last["suggestions"]["valley"])
-            st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
-                f"Use valley ({valley:.1e}) as lr_max",
-                key="train_use_valley",
-                on_click=lambda: st.session_state.update(train_lr1=valley),
-            )
-        if len(history) > 1:
-            st.caption("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs.")
+    lr_finder_ui(config1, scan, busy, busy_help)
 
 n_iter = learners.n_train_batches(scan, int(bs))
 st.plotly_chart(

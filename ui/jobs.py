@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,7 @@ import streamlit as st
 from core import job_records, jobs, runs, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
+from core.i18n import _, n_
 from core.runs import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
@@ -153,3 +155,50 @@ def queue_training_ui(
     st.success(
         f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."
     )
+
+
+# ---- shared-cache jobs (LR finder, body features, patch index) in the page that asked -----------------
+
+
+def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -> job_records.JobRecord | None:
+    """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
+    try:
+        record, joined = submit()
+    except (Forbidden, runs.ConfigError, job_records.JobError) as err:
+        st.error(str(err))
+        return None
+    start_worker_if_needed()
+    if joined:
+        st.info(_("Someone already asked for exactly this: you get the same result when it is done."))
+    return record
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_progress_ui(job_id: str) -> None:
+    """One job's live progress or place in the queue, where it was asked for; the page reruns when it ends."""
+    found = job_records.list_jobs(data_dir())
+    record = next((j for j in found if j.job_id == job_id), None)
+    if record is None:
+        return
+    if not record.active:
+        st.rerun()  # the whole page: it shows the result (or why there is none)
+    if record.status == "queued":
+        ahead = job_records.jobs_ahead(found, record)
+        st.caption(
+            n_(
+                "⏳ Queued for the worker: {n} job ahead of it. It runs even if you close this tab.",
+                "⏳ Queued for the worker: {n} jobs ahead of it. It runs even if you close this tab.",
+                ahead,
+            ).format(n=ahead)
+        )
+    else:
+        last = record.last
+        fraction = last.fraction if last else None
+        st.progress(fraction if fraction is not None else 0.0, text=last.text() if last else _("starting…"))
+    stop_button(record, "inline")
+
+
+def last_failure(found: list[job_records.JobRecord], kind: str, key: str) -> job_records.JobRecord | None:
+    """The newest ended job of this kind and key when it failed or was stopped (and nothing newer succeeded)."""
+    ended = job_records.find_job(found, kind, key, ("done", "failed", "stopped", "cancelled"))
+    return ended if ended is not None and ended.status != "done" else None

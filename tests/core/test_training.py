@@ -45,6 +45,28 @@ def test_lr_finder_returns_curve_and_suggestions(tiny):
     assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())  # temp checkpoints removed
 
 
+def test_the_lr_finder_works_under_the_training_lock(tiny, tmp_path):
+    """Its `.lrfind-*` folder is made and removed under the lock, so no repair of runs/ can pull it away."""
+    scan, _, features_dir = tiny
+    runs_dir = tmp_path / "runs"
+    with runs.training_lock(runs_dir):  # a training (or a repair) holds the data folder
+        with pytest.raises(runs.TrainingBusy):
+            lr_finder.find_lr(config(scan, FAST), scan, runs_dir, features_dir, num_it=5)
+        assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())
+    seen = []
+    orig = learners.make_learner
+
+    def spy(dls, model, cfg, path):
+        seen.append((path.name, runs.training_running(runs_dir)))
+        return orig(dls, model, cfg, path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(learners, "make_learner", spy)
+        lr_finder.find_lr(config(scan, FAST), scan, runs_dir, features_dir, num_it=5)
+    assert seen and seen[0][0].startswith(".lrfind-") and seen[0][1]  # its folder, used while the lock is held
+    assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())
+
+
 def test_frozen_then_unfrozen_lower_the_loss(tiny):
     scan, runs_dir, features_dir = tiny
     frozen = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
@@ -157,3 +179,22 @@ def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
     first = next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == 1)
     assert first < 1.5 * stage1.valid_loss + 0.2, (first, stage1)
     assert both.error_rate <= stage1.error_rate + 0.07  # 2 of 32 valid images
+
+
+def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
+    import numpy as np
+
+    from core.features import FeatureSet, FeatureSpec, write_features
+    from core.runs import RunConfig, StageConfig
+
+    fast = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
+    slow = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    assert not lr_finder.cheap(fast, tmp_path)  # nothing cached yet
+    spec = FeatureSpec(dataset="fp", arch=fast.arch, pretrained=True, img_size=32, augment=False, views=1,
+                       seed=fast.seed, bs=fast.bs)  # fmt: skip
+    x = np.zeros((1, 4, 8), np.float32)
+    write_features(
+        tmp_path / spec.key, FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False), spec
+    )
+    assert lr_finder.cheap(fast, tmp_path)
+    assert not lr_finder.cheap(slow, tmp_path)  # images through the whole network: not cheap
