@@ -21,7 +21,7 @@ from typing import Any
 
 from core import runs
 from core.datasets import DatasetSpec
-from core.i18n import N_, _
+from core.i18n import _
 from core.lr_finder import LRFinderResult
 from core.patches import PatchIndexRequest
 from core.runs import RunConfig
@@ -31,13 +31,8 @@ JOBS_DIR = "jobs"
 WORKER_FILE = "worker.json"
 STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
 ACTIVE = ("queued", "running")
-# what a job does -> its name on the page. Every kind but "train" fills a shared cache: one job per key.
-JOB_KINDS = {
-    "train": N_("Training"),
-    "lr_find": N_("LR finder"),
-    "extract": N_("Body features"),
-    "patch_index": N_("Patch index"),
-}
+# what a job does; every kind but "train" fills a shared cache, so it is queued once per key
+JOB_KINDS = ("train", "lr_find", "extract", "patch_index")
 STALE_SECONDS = 300.0  # a running job on another machine with no news for this long has lost its worker
 
 

@@ -76,7 +76,7 @@ def _show_error() -> None:
 
 def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
-    st.markdown(f"**Training:** {record.title}")
+    st.markdown(f"**Training:** {record.title}" if record.kind == "train" else f"**{record.title}**")
     last = record.last
     fraction = last.fraction if last else None
     text = last.text() if last else "preparing data and model…"
