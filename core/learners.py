@@ -155,7 +155,10 @@ def features_cached(config: RunConfig, features_dir: Path, device: torch.device 
     key = feature_spec(config, stage).key
     precision = inference.precision_for(device or pick_device())
     folder = Path(features_dir) / (key if precision == "fp32" else f"{key}-{precision}")
-    return feats.read_features(folder) is not None
+    # a cache folder is renamed into place only when complete: its files being there is enough (cheap on
+    # every rerun; reading 75 MB of Pets features is not), and a broken one is rebuilt where it is used
+    names = ["meta.json", feats.BN_FILE, *(f"{name}.npy" for name in feats.ARRAYS)]
+    return all((folder / name).is_file() for name in names)
 
 
 def extract_features(
