@@ -153,7 +153,9 @@ def features_cached(config: RunConfig, features_dir: Path, device: torch.device 
     if not stage.fast:
         return False
     key = feature_spec(config, stage).key
-    precision = inference.precision_for(device or pick_device())
+    # not pick_device(): it sets torch's thread count, and this runs on every rerun of a page
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = inference.precision_for(device)
     folder = Path(features_dir) / (key if precision == "fp32" else f"{key}-{precision}")
     # a cache folder is renamed into place only when complete: its files being there is enough (cheap on
     # every rerun; reading 75 MB of Pets features is not), and a broken one is rebuilt where it is used

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core import classroom, job_records, jobs
+from core import classroom, job_records, jobs, models
 from core.job_records import WORKER_FILE, jobs_dir, process_alive
 from core.settings import data_dir
 from core.storage import atomic_write_json, read_json
@@ -49,6 +49,7 @@ def limit_resources(threads: int | None = None) -> int:
         os.nice(NICE)
     threads = threads or worker_threads()
     torch.set_num_threads(threads)
+    os.environ[models.THREADS_ENV] = str(threads)  # pick_device (every training, LR finder) keeps this cap
     return threads
 
 

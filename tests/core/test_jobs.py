@@ -380,3 +380,20 @@ def test_a_worker_killed_mid_extraction_leaves_no_cache_and_a_failed_job(scan, d
     assert failed.status == "failed" and "killed or crashed" in failed.error
     assert not learners.features_cached(config, data_folder / "features")
     assert not list((data_folder / "features").glob(".*")) if (data_folder / "features").exists() else True
+
+
+def test_the_workers_thread_cap_survives_pick_device(monkeypatch):
+    """Every training and LR finder calls pick_device, which used to set one thread per core, undoing the cap."""
+    import torch
+
+    from core import models
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv(models.THREADS_ENV, "")  # restored after the test, as limit_resources sets it
+    monkeypatch.setattr(os, "nice", lambda n: 0)  # this test process keeps its priority
+    try:
+        assert worker.limit_resources(1) == 1
+        models.pick_device()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
