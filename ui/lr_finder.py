@@ -10,6 +10,8 @@ reload) finds the curve there.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 from core import curves, job_records, jobs, learners, lr_finder, models, runs
@@ -19,6 +21,7 @@ from core.i18n import _
 from core.runs import RunConfig
 from core.settings import data_dir
 from ui.auth import class_mode, identity
+from ui.heavy import heavy_work_ui
 from ui.jobs import job_progress_ui, job_queue, last_failure, submit_shared_ui
 from ui.runs import features_dir
 from ui.state import runs_dir
@@ -34,17 +37,22 @@ def _remember(result: dict) -> None:
 
 
 def _run_here(config: RunConfig, scan: DatasetScan) -> None:
-    """The LR finder in this script run, with a progress bar for a feature extraction."""
+    """The LR finder in this script run, with a progress bar for a feature extraction.
+
+    In class mode (cached features only: about 2 CPU-seconds, bench/lr_finder_cost.py) it takes one of
+    the server's heavy-work slots, so thirty students clicking at once wait in line, not on each other.
+    """
     bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
     try:
         lr_finder.require_allowed(identity(), config, features_dir())
-        result = lr_finder.find_lr(
-            config,
-            scan,
-            runs_dir(),
-            features_dir(),
-            on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
-        )
+        with heavy_work_ui(_("The LR finder")) if class_mode() else nullcontext():
+            result = lr_finder.find_lr(
+                config,
+                scan,
+                runs_dir(),
+                features_dir(),
+                on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
+            )
         _remember(result.as_dict())
     except (Forbidden, runs.ConfigError, runs.TrainingBusy, models.WeightsUnavailable) as err:
         st.error(str(err))
