@@ -6,6 +6,7 @@ run on the Class page and closes the tab: the worker finishes the job anyway.
 """
 
 import os
+import re
 import time
 from unittest import mock
 
@@ -158,4 +159,49 @@ def test_teacher_queues_a_run_and_it_finishes_with_the_tab_closed(browser, class
         assert_no_exception(student)
         screenshot(student, "class-job-done")
     finally:
+        student_ctx.close()
+
+
+def test_teacher_queues_the_lr_finder_and_its_curve_is_there_after_a_reload(browser, class_server):
+    """A real click queues the LR finder as a worker job (no features cached: the page says so); its curve
+    appears when the worker is done, survives a reload, and a student with the same settings sees it too."""
+    url, data = class_server
+    ctx, teacher = new_tab(browser)
+    student_ctx, student = new_tab(browser)
+    valley = re.compile(r"Use valley \(.+\) as lr_max")
+    try:
+        teacher.goto(url)
+        teacher.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(teacher)
+        sign_in(teacher)
+        teacher.get_by_role("link", name="Training").click()
+        wait_ready(teacher)
+        teacher.get_by_text("no cached body features yet").wait_for()
+        teacher.get_by_role("button", name="Run the LR finder").click()
+        teacher.get_by_text("Queued for the worker", exact=False).or_(
+            teacher.get_by_text("extracting body features")
+        ).or_(teacher.get_by_text("lr_find:")).first.wait_for()
+        assert_no_exception(teacher)
+        lr_jobs = [j for j in job_records.list_jobs(data) if j.kind == "lr_find"]
+        assert len(lr_jobs) == 1 and lr_jobs[0].queued_by.startswith("teacher:")
+        teacher.get_by_role("button", name=valley).wait_for(timeout=400_000)  # the worker finished: the curve is drawn
+        done = next(j for j in job_records.list_jobs(data) if j.kind == "lr_find")
+        assert done.status == "done" and done.result is not None
+        screenshot(teacher, "class-lr-finder-job")
+
+        teacher.reload()  # the curve lives in the job record, not in the tab
+        wait_ready(teacher)
+        teacher.get_by_role("button", name=valley).wait_for()
+        assert_no_exception(teacher)
+
+        student.goto(url)
+        student.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(student)
+        student.get_by_role("link", name="Training").click()
+        wait_ready(student)
+        student.get_by_role("button", name=valley).wait_for()  # the same settings: the same curve
+        assert len([j for j in job_records.list_jobs(data) if j.kind == "lr_find"]) == 1
+        assert_no_exception(student)
+    finally:
+        ctx.close()
         student_ctx.close()
