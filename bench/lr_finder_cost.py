@@ -50,7 +50,7 @@ def main() -> None:
     from core import learners, lr_finder
     from core.datasets import DatasetSpec, scan_dataset
     from core.models import prepare_torch_home
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
     from core.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="lr-finder-cost-"))

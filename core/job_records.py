@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core import runs
+from core import records, settings, training_lock
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.lr_finder import LRFinderResult
 from core.patches import PatchIndexRequest
-from core.runs import RunConfig
+from core.records import RunConfig
+from core.settings import features_dir, runs_dir
 from core.storage import atomic_write_json, read_json
 
-JOBS_DIR = "jobs"
 WORKER_FILE = "worker.json"
 STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
 ACTIVE = ("queued", "running")
@@ -141,7 +141,7 @@ class JobRecord:
             raise ValueError("a job record is a JSON object")
         try:
             data = dict(data)
-            data["config"] = runs.config_from_dict(data["config"]) if data["config"] is not None else None
+            data["config"] = records.config_from_dict(data["config"]) if data["config"] is not None else None
             data["dataset"] = DatasetSpec(**data["dataset"])
             data["last"] = JobEvent(**data["last"]) if data.get("last") else None
             data["patch"] = PatchIndexRequest.from_json(data["patch"]) if data.get("patch") else None
@@ -164,7 +164,7 @@ class JobRecord:
 
 
 def jobs_dir(base: Path) -> Path:
-    path = Path(base) / JOBS_DIR
+    path = settings.jobs_dir(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -281,7 +281,7 @@ def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | N
                     failed.append(record.job_id)
                     clean_job_leftovers(base, current)
     if failed:
-        clean_half_runs(Path(base) / "runs")
+        clean_half_runs(runs_dir(base))
     return failed
 
 
@@ -309,7 +309,7 @@ def clean_job_leftovers(base: Path, record: JobRecord) -> list[str]:
     patterns: list[tuple[Path, str]] = []
     if record.config is not None and record.config.stages[0].fast:
         key = feature_spec(record.config, record.config.stages[0]).key
-        patterns.append((Path(base) / "features", f".tmp-{key}*"))
+        patterns.append((features_dir(base), f".tmp-{key}*"))
     if record.patch is not None:
         index = record.patch.path(Path(base))
         patterns.append((index.parent, f".{index.name}.*.tmp"))
@@ -327,13 +327,13 @@ def clean_half_runs(runs_dir: Path) -> list[str]:
     if not Path(runs_dir).is_dir():
         return removed
     try:
-        with runs.training_lock(runs_dir):
+        with training_lock.training_lock(runs_dir):
             for path in Path(runs_dir).iterdir():
                 if path.is_dir() and path.name.startswith((".work-", ".tmp-", ".lrfind-", ".old-", ".del-")):
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path.name)
-            runs.clear_progress(runs_dir)
-            runs.clear_stop(runs_dir)
-    except runs.TrainingBusy:
+            training_lock.clear_progress(runs_dir)
+            training_lock.clear_stop(runs_dir)
+    except training_lock.TrainingBusy:
         pass
     return removed

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core import runs
+from core import records, training_lock
 from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
@@ -37,7 +37,8 @@ from core.job_records import (
     update_job,
 )
 from core.patches import PatchIndexRequest
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
+from core.settings import features_dir, runs_dir
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
 QUEUE_FILE = "queue.db"
@@ -91,7 +92,7 @@ def submit(
 ) -> JobRecord:
     """Teacher: queue a training of config on dataset; returns its record (status `queued`)."""
     require(identity, "train")
-    runs.validate(config)
+    records.validate(config)
     job_id = f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
     record = JobRecord(
         job_id=job_id,
@@ -153,8 +154,8 @@ def submit_lr_find(
     """
     from core import lr_finder
 
-    runs.validate(config)
-    lr_finder.require_allowed(identity, config, Path(base) / "features")
+    records.validate(config)
+    lr_finder.require_allowed(identity, config, features_dir(base))
     title = _("LR finder · {title}").format(title=config.title())
     return _enqueue(
         base, identity, _record(identity, "lr_find", lr_finder.lr_finder_key(config), title, config, dataset), queue
@@ -174,10 +175,10 @@ def submit_extract(
                 "teacher; once they are cached, the LR finder and stage 1 take seconds."
             )
         )
-    runs.validate(config)
+    records.validate(config)
     first = config.stages[0]
     if not first.fast:
-        raise runs.ConfigError(_("Body features are cached only for a fast stage 1 (*Fast: cached body features*)."))
+        raise records.ConfigError(_("Body features are cached only for a fast stage 1 (*Fast: cached body features*)."))
     one = replace(config, stages=(first,))
     key = feature_spec(one, first).key
     title = _("body features · {title}").format(title=one.title())
@@ -227,7 +228,7 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
         elif record.status == "running":
             record.stop_requested = True  # the job's next progress event ends it
             if record.kind == "train":
-                runs.request_stop(Path(base) / "runs")
+                training_lock.request_stop(runs_dir(base))
         else:
             raise JobError(f"Job {job_id} is already {record.status}.")
         save_job(base, record)
@@ -263,14 +264,14 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
             last_write = now
             current = update_job(base, job_id, last=typed, updated=now, epochs=list(epochs))
             if current.stop_requested:
-                raise runs.TrainingStopped("Stopped by the teacher: nothing was saved.")
+                raise training_lock.TrainingStopped("Stopped by the teacher: nothing was saved.")
 
     outcome: dict[str, Any] = {}
     try:
         outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
-    except runs.TrainingStopped as err:
+    except training_lock.TrainingStopped as err:
         outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or "Stopped."}
-    except (runs.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
+    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
         outcome = {"status": "failed", "error": str(err)}
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
         outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
@@ -284,21 +285,21 @@ def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_f
     if record.kind == "patch_index":
         patch = record.patch
         patches.build_requested_index(
-            patch, base, base / "runs", lambda i, n: on_event({"kind": "index", "i": i, "n": n})
+            patch, base, runs_dir(base), lambda i, n: on_event({"kind": "index", "i": i, "n": n})
         )
         return {"status": "done"}
     scan = scan_fn(record.dataset)
     if record.kind == "lr_find":
-        found = lr_finder.find_lr(record.config, scan, base / "runs", base / "features", on_event=on_event, wait=True)
+        found = lr_finder.find_lr(record.config, scan, runs_dir(base), features_dir(base), on_event=on_event, wait=True)
         return {"status": "done", "result": found}
     if record.kind == "extract":
-        learners.extract_features(record.config, scan, base / "features", on_event=on_event)
+        learners.extract_features(record.config, scan, features_dir(base), on_event=on_event)
         return {"status": "done"}
     result = training.train_run(
         record.config,
         scan,
-        base / "runs",
-        base / "features",
+        runs_dir(base),
+        features_dir(base),
         on_event=on_event,
         lr_finder=record.lr_finder,
         retrain=record.retrain,

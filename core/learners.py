@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from core import features as feats
-from core import inference, runs
+from core import inference, records, runs
 from core.datasets import DatasetScan
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 
 ProgressFn = Callable[[dict], None]
 
@@ -30,13 +30,13 @@ def check_trainable(items: pd.DataFrame) -> None:
     classes = sorted(items["label"].unique().tolist()) if len(items) else []
     if len(classes) < 2:
         found = f"one class ({classes[0]!r})" if classes else "no labelled images"
-        raise runs.ConfigError(
+        raise records.ConfigError(
             f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
             "is always right and learns nothing: check the labelling on the Data page (a zip with one "
             "wrapping folder, or a regex that captures the same text for every file)."
         )
     if items["is_valid"].all() or not items["is_valid"].any():
-        raise runs.ConfigError("Training needs both training and validation images.")
+        raise records.ConfigError("Training needs both training and validation images.")
 
 
 def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
@@ -110,7 +110,7 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
     from fastai.torch_core import set_seed
 
     if config.dataset != scan.fingerprint:
-        raise runs.ConfigError("The run's dataset fingerprint does not match the active dataset.")
+        raise records.ConfigError("The run's dataset fingerprint does not match the active dataset.")
     device = pick_device()
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
@@ -123,7 +123,7 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
         parent_cfg = replace(config, stages=config.stages[:for_stage])
         parent = runs.find_run(runs_dir, parent_cfg)
         if parent is None:
-            raise runs.ConfigError("Train the earlier stage first: its run is not stored.")
+            raise records.ConfigError("Train the earlier stage first: its run is not stored.")
         load_weights(model, parent.path / "model.pt")
         prior = parent.record.epoch_rows()
     learn = make_learner(dls, model, config, work)
@@ -169,7 +169,7 @@ def extract_features(
     """Extract (or find) the cached body features of config's fast first stage, exactly as training would."""
     stage = config.stages[0]
     if not stage.fast:
-        raise runs.ConfigError("Body features are cached only for a fast frozen stage (Fast: cached body features).")
+        raise records.ConfigError("Body features are cached only for a fast frozen stage (Fast: cached body features).")
     first = replace(config, stages=(stage,))
     learn, _, _ = prepare_learner(first, scan, None, features_dir, Path(features_dir), on_event, for_stage=0)
     return fast_learner(first, stage, scan, features_dir, learn, on_event).features

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 
-from core import runs
+from core import records, training_lock
 from core.auth import Forbidden, Identity
 from core.datasets import DatasetScan
 from core.i18n import N_, _
 from core.learners import ProgressFn, fast_learner, features_cached, prepare_learner
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.storage import stable_hash
 
 SUGGESTIONS = ("valley", "minimum", "steep", "slide")
@@ -64,7 +64,7 @@ def lr_finder_key(config: RunConfig) -> str:
     """
     last = config.stages[-1]
     neutral = replace(last, epochs=1, lr_max=1e-3, lr_min=None)
-    return stable_hash(["lr_find", runs.config_as_dict(replace(config, stages=(*config.stages[:-1], neutral)))])
+    return stable_hash(["lr_find", records.config_as_dict(replace(config, stages=(*config.stages[:-1], neutral)))])
 
 
 def cheap(config: RunConfig, features_dir: Path) -> bool:
@@ -123,10 +123,10 @@ def find_lr(
     holds it and wait is False), so its `.lrfind-*` folder is created and removed while no repair
     of the runs folder can run.
     """
-    runs.validate(config)
+    records.validate(config)
     stage = config.stages[-1]
     start = time.perf_counter()
-    with runs.training_lock(runs_dir, wait=wait):
+    with training_lock.training_lock(runs_dir, wait=wait):
         work = Path(tempfile.mkdtemp(prefix=".lrfind-", dir=Path(runs_dir)))
         try:
             learn, _prior, _device = prepare_learner(

@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from core import features as feats
-from core import inference, runs
+from core import inference, records, runs, training_lock
 from core.datasets import DatasetScan
 from core.learners import ProgressFn, fast_learner, prepare_learner
 from core.models import save_weights
-from core.runs import RunConfig, RunInfo, TrainingStopped
+from core.records import RunConfig
+from core.runs import RunInfo
+from core.training_lock import TrainingStopped
 
 # ---- live progress and the stop button --------------------------------------------------------
 
@@ -100,23 +102,23 @@ def train_run(
     """
     from fastai.torch_core import set_seed
 
-    runs.validate(config)
+    records.validate(config)
     runs_dir, features_dir = Path(runs_dir), Path(features_dir)
-    rid = runs.run_id(config)
+    rid = records.run_id(config)
     found = runs.find_run(runs_dir, config)
     if found is not None and not retrain:
         return TrainResult(found, reused=True)
-    with runs.training_lock(runs_dir, wait=wait):
-        runs.clear_stop(runs_dir)
+    with training_lock.training_lock(runs_dir, wait=wait):
+        training_lock.clear_stop(runs_dir)
         progress = {"run_id": rid, "title": config.title(), "started": time.time(), "epochs": [], "status": "starting"}
-        runs.write_progress(runs_dir, progress)
+        training_lock.write_progress(runs_dir, progress)
 
         def emit(event: dict) -> None:
             if event["kind"] == "epoch":
                 progress["epochs"].append(event["row"])
             progress["last"] = event
             progress["status"] = "training"
-            runs.write_progress(runs_dir, progress)
+            training_lock.write_progress(runs_dir, progress)
             if on_event:
                 on_event(event)
 
@@ -129,9 +131,9 @@ def train_run(
             path = runs.write_run(runs_dir, rid, model_bytes, record, preds)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            runs.clear_progress(runs_dir)
-            runs.clear_stop(runs_dir)
-        return TrainResult(RunInfo(rid, path, runs.check_run(path)), reused=False)
+            training_lock.clear_progress(runs_dir)
+            training_lock.clear_stop(runs_dir)
+        return TrainResult(RunInfo(rid, path, records.check_run(path)), reused=False)
 
 
 def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
@@ -150,7 +152,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
             epochs.append(event["row"])
         emit(event)
 
-    should_stop = lambda: runs.stop_requested(runs_dir)  # noqa: E731
+    should_stop = lambda: training_lock.stop_requested(runs_dir)  # noqa: E731
     for i in range(start_stage, len(config.stages)):
         stage = config.stages[i]
         t = time.perf_counter()

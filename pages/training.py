@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import curves, datasets, inference, learners, models, runs, schedules, training
+from core import curves, datasets, inference, learners, models, runs, schedules, training, training_lock
 from core.i18n import _
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.lr_finder import lr_finder_ui
@@ -50,7 +50,9 @@ if len(scan.classes) < 2:
     )
     st.stop()
 
-busy = runs.training_running(runs_dir()) and not class_mode()  # class mode: the worker trains, queueing goes on
+busy = (
+    training_lock.training_running(runs_dir()) and not class_mode()
+)  # class mode: the worker trains, queueing goes on
 if busy and not st.session_state.get(TRAIN_RUNNING):
     other_training_ui()
 busy_help = BUSY_HELP if busy else None

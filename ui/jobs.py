@@ -9,11 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import job_records, jobs, runs, worker
+from core import job_records, jobs, records, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
 from core.i18n import _, n_
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
 
@@ -47,7 +47,7 @@ def submit_job(
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, runs.ConfigError, job_records.JobError) as err:
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()
@@ -164,7 +164,7 @@ def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -
     """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
     try:
         record, joined = submit()
-    except (Forbidden, runs.ConfigError, job_records.JobError) as err:
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()

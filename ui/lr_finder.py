@@ -14,11 +14,11 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from core import curves, job_records, jobs, learners, lr_finder, models, runs
+from core import curves, job_records, jobs, learners, lr_finder, models, records, training_lock
 from core.auth import Forbidden
 from core.datasets import DatasetScan
 from core.i18n import _
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import class_mode, identity
 from ui.heavy import heavy_work_ui
@@ -54,7 +54,7 @@ def _run_here(config: RunConfig, scan: DatasetScan) -> None:
                 on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
             )
         _remember(result.as_dict())
-    except (Forbidden, runs.ConfigError, runs.TrainingBusy, models.WeightsUnavailable) as err:
+    except (Forbidden, records.ConfigError, training_lock.TrainingBusy, models.WeightsUnavailable) as err:
         st.error(str(err))
     bar.empty()
 
@@ -83,7 +83,7 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
             )
         )
     if st.button(_("Run the LR finder"), key="train_lrfind_btn", disabled=busy, help=busy_help):
-        if not in_class or (cheap and not runs.training_running(runs_dir())):
+        if not in_class or (cheap and not training_lock.training_running(runs_dir())):
             _run_here(config, scan)  # a laptop, or a head on cached features: seconds
         else:  # the features must be extracted first, or a training holds the lock: the worker runs it after
             _queue(config, scan)

@@ -18,7 +18,7 @@ from core import job_records, jobs, runs, worker
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.datasets import scan_dataset
 from core.pets import pets_spec
-from core.runs import ConfigError, RunConfig, StageConfig
+from core.records import ConfigError, RunConfig, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACH = Identity(TEACHER, "c" * 24)
