@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, runs
+from core import classroom, jobs, models, runs, worker
 from core.i18n import _, n_, num, p_
 from core.settings import data_dir
 from ui.auth import identity, teacher_only
@@ -28,7 +28,7 @@ st.caption(
 
 # ---- who is here ----------------------------------------------------------------------------------
 here = classroom.active_sessions(base)
-worker = jobs.worker_info(base) if jobs.worker_running(base) else None
+beat = worker.worker_info(base) if worker.worker_running(base) else None
 c1, c2, c3 = st.columns(3)
 c1.metric(
     _("students connected"),
@@ -38,9 +38,7 @@ c1.metric(
 c2.metric(_("teacher tabs"), here.get("teacher", 0))
 c3.metric(
     _("worker"),
-    _("{threads} threads · {queue}").format(threads=worker["threads"], queue=worker["queue"])
-    if worker
-    else _("not running"),
+    _("{threads} threads · {queue}").format(threads=beat["threads"], queue=beat["queue"]) if beat else _("not running"),
 )
 
 # ---- the class dataset and model --------------------------------------------------------------------

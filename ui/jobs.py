@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, records
+from core import job_records, jobs, records, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
 from core.i18n import _, n_, num
@@ -35,18 +36,18 @@ def job_queue() -> jobs.Queue:
 def start_worker_if_needed() -> None:
     """Start the local worker when none serves this data folder (unless PETLAB_LOCAL_WORKER=0)."""
     if os.environ.get(LOCAL_WORKER_ENV, "1") != "0":
-        jobs.ensure_worker(data_dir())
+        worker.ensure_worker(data_dir())
 
 
 def submit_job(
     config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
-) -> jobs.JobRecord | None:
+) -> job_records.JobRecord | None:
     """Queue a training (the teacher's action): the record, or None with the reason shown."""
     if not teacher_only("train"):
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, records.ConfigError, jobs.JobError) as err:
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()
@@ -57,11 +58,11 @@ def _stop(job_id: str) -> None:
     """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
-    except (Forbidden, jobs.JobError) as err:
+    except (Forbidden, job_records.JobError) as err:
         st.session_state["jobs_error"] = str(err)
 
 
-def stop_button(record: jobs.JobRecord, where: str) -> None:
+def stop_button(record: job_records.JobRecord, where: str) -> None:
     """Stop (running) or Cancel (queued), drawn for the teacher only."""
     if record.active and identity().is_teacher:
         label = "⏹ " + _("Stop") if record.status == "running" else _("Cancel")
@@ -73,19 +74,10 @@ def _show_error() -> None:
         st.error(err)
 
 
-def job_title(record: jobs.JobRecord) -> str:
-    """A job's title in the current language (made from its config; the stored title is English)."""
-    return record.config.title(_) if record.config.stages else record.title
-
-
-def job_error(record: jobs.JobRecord) -> str:
-    """Why a job ended as it did, in the current language where the reason is one of the known messages."""
-    return _(record.error) if record.error else ""
-
-
-def running_job_ui(record: jobs.JobRecord, where: str) -> None:
+def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
-    st.markdown(_("**Training:** {title}").format(title=job_title(record)))
+    title = record.shown_title()
+    st.markdown(_("**Training:** {title}").format(title=title) if record.kind == "train" else f"**{title}**")
     last = record.last
     fraction = last.fraction if last else None
     text = last.text(record.config) if last else _("preparing data and model…")
@@ -101,33 +93,33 @@ def jobs_status_ui() -> None:
     who = identity()
     heartbeat(who)
     base = data_dir()
-    found = jobs.list_jobs(base)
+    found = job_records.list_jobs(base)
     running = [j for j in found if j.status == "running"]
     queued = [j for j in found if j.status == "queued"]
-    if queued and not running and not jobs.worker_running(base):
+    if queued and not running and not worker.worker_running(base):
         start_worker_if_needed()
     for record in running:
         running_job_ui(record, "side")
     if queued:
-        titles = "; ".join(job_title(j) for j in queued[:3]) + ("…" if len(queued) > 3 else "")
+        titles = "; ".join(j.shown_title() for j in queued[:3]) + ("…" if len(queued) > 3 else "")
         st.caption("⏳ " + _("{n} queued: {titles}").format(n=num(len(queued)), titles=titles))
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
         last = ended[-1]
-        note = _("run `{run}`").format(run=last.run_id[:8]) if last.status == "done" else job_error(last)
+        note = _("run `{run}`").format(run=last.run_id[:8]) if last.status == "done" else last.shown_error()
         st.caption(
             STATUS_ICON[last.status]
             + " "
             + _("{title}: {status}. {note}").format(
-                title=job_title(last), status=_(jobs.STATUS_NAMES[last.status]), note=note
+                title=last.shown_title(), status=_(job_records.STATUS_NAMES[last.status]), note=note
             )
         )
     _show_error()
 
 
-def queue_table_ui() -> list[jobs.JobRecord]:
+def queue_table_ui() -> list[job_records.JobRecord]:
     """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
-    found = jobs.list_jobs(data_dir())
+    found = job_records.list_jobs(data_dir())
     if not found:
         st.caption(_("No jobs yet."))
         return found
@@ -137,12 +129,12 @@ def queue_table_ui() -> list[jobs.JobRecord]:
         [
             {
                 "": STATUS_ICON[j.status],
-                _("job"): job_title(j),
-                _("status"): _(jobs.STATUS_NAMES[j.status]),
+                _("job"): j.shown_title(),
+                _("status"): _(job_records.STATUS_NAMES[j.status]),
                 _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
                 _("took (s)"): round(j.finished - j.started, 1) if j.finished and j.started else None,
                 _("run"): j.run_id[:8],
-                _("why"): job_error(j),
+                _("why"): j.shown_error(),
             }
             for j in reversed(found)
         ],
@@ -150,7 +142,7 @@ def queue_table_ui() -> list[jobs.JobRecord]:
     )
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])
-        c1.caption(f"⏳ {job_title(record)}")
+        c1.caption(f"⏳ {record.shown_title()}")
         with c2:
             stop_button(record, "page")
     _show_error()
@@ -164,7 +156,7 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
+    ahead = sum(1 for j in job_records.list_jobs(data_dir()) if j.active and j.created < record.created)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
         if ahead
@@ -172,6 +164,55 @@ def queue_training_ui(
     )
     st.success(
         _("Queued **{title}**: {where}. The sidebar shows its progress; it trains even if you close this tab.").format(
-            title=job_title(record), where=where
+            title=record.shown_title(), where=where
         )
     )
+
+
+# ---- shared-cache jobs (LR finder, body features, patch index) in the page that asked -----------------
+
+
+def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -> job_records.JobRecord | None:
+    """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
+    try:
+        record, joined = submit()
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
+        st.error(str(err))
+        return None
+    start_worker_if_needed()
+    if joined:
+        st.info(_("Someone already asked for exactly this: you get the same result when it is done."))
+    return record
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_progress_ui(job_id: str) -> None:
+    """One job's live progress or place in the queue, where it was asked for; the page reruns when it ends."""
+    found = job_records.list_jobs(data_dir())
+    record = next((j for j in found if j.job_id == job_id), None)
+    if record is None:
+        return
+    if not record.active:
+        st.rerun()  # the whole page: it shows the result (or why there is none)
+    if record.status == "queued":
+        ahead = job_records.jobs_ahead(found, record)
+        st.caption(
+            n_(
+                "⏳ Queued for the worker: {n} job ahead of it. It runs even if you close this tab.",
+                "⏳ Queued for the worker: {n} jobs ahead of it. It runs even if you close this tab.",
+                ahead,
+            ).format(n=ahead)
+        )
+    else:
+        last = record.last
+        fraction = last.fraction if last else None
+        st.progress(
+            fraction if fraction is not None else 0.0, text=last.text(record.config) if last else _("starting…")
+        )
+    stop_button(record, "inline")
+
+
+def last_failure(found: list[job_records.JobRecord], kind: str, key: str) -> job_records.JobRecord | None:
+    """The newest ended job of this kind and key when it failed or was stopped (and nothing newer succeeded)."""
+    ended = job_records.find_job(found, kind, key, ("done", "failed", "stopped", "cancelled"))
+    return ended if ended is not None and ended.status != "done" else None

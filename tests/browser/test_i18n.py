@@ -107,7 +107,7 @@ def test_translated_pages_in_chinese(page, browser_data, tmp_path):
 
 def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     """The teacher's Training and Class pages with ?lang=zh: stored runs, the run's charts, the job queue."""
-    from core import auth, jobs
+    from core import auth, job_records, jobs
     from core.auth import TEACHER, Identity
     from core.datasets import scan_dataset
     from core.session_store import SessionStore, new_token
@@ -125,10 +125,10 @@ def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     teacher = Identity(TEACHER, "e" * 24)
     plan = [config for _name, config in jobs.lesson_plan(fingerprint)]
     done = jobs.submit(data, teacher, plan[0], spec)
-    jobs.update_job(data, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
+    job_records.update_job(data, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
     running = jobs.submit(data, teacher, plan[1], spec)
-    event = jobs.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
-    jobs.update_job(data, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
+    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    job_records.update_job(data, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
     jobs.submit(data, teacher, plan[2], spec)  # queued
     token = new_token()  # the teacher's tab, signed in (as tests/pages/test_class_page.teacher_query)
     SessionStore(data / "sessions", token).update(

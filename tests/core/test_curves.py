@@ -1,7 +1,6 @@
 """Training charts and tables: one colour per series everywhere, error rate in percent, texts per language."""
 
-from core import i18n
-from core import training as curves
+from core import curves, i18n
 
 EPOCHS = [
     {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0},

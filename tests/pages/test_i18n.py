@@ -336,7 +336,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
 
     from PIL import Image
 
-    from core import auth, classroom, jobs
+    from core import auth, classroom, job_records, jobs
     from core.auth import ENV_PASSWORD, STUDENT, Identity
     from core.datasets import scan_dataset
     from tests.pages.helpers import stored_run
@@ -351,12 +351,14 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     plan = [config for _name, config in jobs.lesson_plan(scan.fingerprint, img_size=32)]
     done = jobs.submit(data_folder, teacher, plan[0], spec)
     run_id = stored_run(plan[0])
-    jobs.update_job(data_folder, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
+    job_records.update_job(data_folder, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
     failed = jobs.submit(data_folder, teacher, plan[2], spec)
-    jobs.update_job(data_folder, failed.job_id, status="failed", error=jobs.WORKER_DIED, finished=9.0)
+    job_records.update_job(data_folder, failed.job_id, status="failed", error=job_records.WORKER_DIED, finished=9.0)
     running = jobs.submit(data_folder, teacher, plan[1], spec)
-    event = jobs.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
-    jobs.update_job(data_folder, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
+    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    job_records.update_job(
+        data_folder, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event
+    )
     jobs.submit(data_folder, teacher, plan[0], spec, retrain=True)  # queued
     student = Identity(STUDENT, "d" * 24)
     store = classroom.own_store(data_folder, student)
