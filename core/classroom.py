@@ -72,7 +72,7 @@ def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> Data
     require(identity, "publish")
     source = OwnClassesStore(student_classes_root(base, tab))
     if len([c for c, n in source.classes().items() if n >= 2]) < 2:
-        raise ValueError("Publishing needs at least two classes with two or more photos each.")
+        raise ValueError(_("Publishing needs at least two classes with two or more photos each."))
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())[:40] or tab[:8]
     dest = source.publish(published_dir(base) / safe)
     return DatasetSpec(name=f"{safe} (published)", kind="own", root=str(dest.root), label_from="parent")
