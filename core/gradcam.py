@@ -27,12 +27,20 @@ def grad_cam(
         idx = int(logits[0].argmax()) if class_idx is None else int(class_idx)
         feature = acts["target"]  # (1, C, h, w), e.g. (1, 512, 7, 7) for resnet34 layer4 at 224 px
         (grads,) = torch.autograd.grad(logits[0, idx], feature)
+    return heat_map(feature.detach(), grads, x.shape[-2:]), idx
+
+
+def heat_map(feature: torch.Tensor, grads: torch.Tensor, size: tuple[int, int] | torch.Size) -> np.ndarray:
+    """Grad-CAM's map from a layer's output and the class score's gradient there: (1, C, h, w) each -> size in [0, 1].
+
+    Each channel weighted by its mean gradient, summed, the positive part kept, upsampled, scaled to [0, 1].
+    """
     weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-    cam = F.relu((weights * feature.detach()).sum(dim=1, keepdim=True))  # (1, 1, h, w)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    cam = F.relu((weights * feature).sum(dim=1, keepdim=True))  # (1, 1, h, w)
+    cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
     cam = cam - cam.min()
     top = float(cam.max())
-    return (cam / top if top > 0 else cam).numpy(), idx
+    return (cam / top if top > 0 else cam).float().cpu().numpy()
 
 
 def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> Image.Image:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 
 import streamlit as st
 import torch
@@ -27,6 +29,29 @@ def interactive_threads() -> int:
         return 1
 
 
+def cap_threads() -> int:
+    """Cap the torch threads of the running script thread to interactive_threads(); returns the cap."""
+    threads = interactive_threads()
+    torch.set_num_threads(threads)  # per thread with OpenMP: this script run only
+    return threads
+
+
+def interactive_fragment(func: Callable) -> Callable:
+    """`st.fragment` whose reruns keep the interactive thread cap.
+
+    A fragment rerun runs only the fragment, in a fresh script thread that has not been through
+    ensure_app_frame(): without the cap its forwards would take every core again. (Its language
+    comes from the session: core.i18n's fallback, see ui/i18n.py.)
+    """
+
+    @functools.wraps(func)
+    def capped(*args, **kwargs):
+        cap_threads()
+        return func(*args, **kwargs)
+
+    return st.fragment(capped)
+
+
 def ensure_app_frame() -> None:
     """Cap this run's torch threads; re-run through app.py when Streamlit started a page without it; set the language.
 
@@ -35,7 +60,7 @@ def ensure_app_frame() -> None:
     directly, without the sidebar or our sections. Clearing that compatibility flag and re-running
     makes Streamlit execute app.py, whose navigation then opens the same page.
     """
-    torch.set_num_threads(interactive_threads())  # per thread with OpenMP: this script run only
+    cap_threads()
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
