@@ -2,8 +2,9 @@
 
 Each student speaks Streamlit's own websocket protocol (the protobuf BackMsg/ForwardMsg the browser
 sends), not a browser, so the load generator costs little CPU: it opens Prediction, uploads its own
-1024×768 JPEG through the upload route, reruns the page with the uploader's state and waits for the
-run to finish with the top-5 chart. While waiting, it answers the sidebar job box's `run_every`
+1024×768 JPEG through the upload route, reruns with the uploader's state (only the st.fragment the
+uploader is drawn in, as a browser does; the whole page when it is in none) and waits for the run to
+finish with the top-5 chart. While waiting, it answers the sidebar job box's `run_every`
 polling like a browser would (--no-poll leaves it out). The server runs in class mode on 127.0.0.1;
 with --training a training job runs in the worker during the measurement. Every loop is bounded in
 count (one prediction per student per round) and in time (--timeout per round).
@@ -74,6 +75,7 @@ class Student:
         self.page_hash = ""
         self.query = ""
         self.uploader_id = ""
+        self.uploader_fragment = ""  # the st.fragment the uploader is drawn in ("" when none): a change reruns only it
         self.fragments: dict[str, float] = {}  # fragment id -> run_every interval
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.reader: asyncio.Task | None = None
@@ -101,16 +103,20 @@ class Student:
         await self.ws.send(back.SerializeToString())
 
     async def rerun(
-        self, widgets: list[WidgetState] | None = None, fragment_id: str = "", timeout: float = 120
+        self, widgets: list[WidgetState] | None = None, fragment_id: str = "", timeout: float = 120, auto: bool = True
     ) -> RunResult:
-        """Send a rerun and wait for its script_finished; collects element types and exceptions."""
+        """Send a rerun and wait for its script_finished; collects element types and exceptions.
+
+        fragment_id: rerun only that fragment, as the browser does for its run_every (auto) or for a
+        widget drawn inside it (auto=False).
+        """
         back = BackMsg()
         state = back.rerun_script
         state.query_string = self.query
         state.page_name = self.page if not self.page_hash else ""
         state.page_script_hash = self.page_hash
         if fragment_id:
-            state.fragment_id, state.is_auto_rerun = fragment_id, True
+            state.fragment_id, state.is_auto_rerun = fragment_id, auto
         for widget in widgets or []:
             state.widget_states.widgets.append(widget)
         self.widgets.clear()  # this run draws them again (a finished training swaps its buttons)
@@ -150,6 +156,7 @@ class Student:
                     result.elements.append(TOP5_KEY)
                 elif etype == "file_uploader" and element.file_uploader.label.startswith(UPLOADER_LABEL):
                     self.uploader_id = element.file_uploader.id
+                    self.uploader_fragment = msg.delta.fragment_id
                 if etype in ("button", "number_input", "checkbox"):
                     widget = getattr(element, etype)
                     self.widgets[widget.id.rsplit("-", 1)[-1]] = widget
@@ -322,7 +329,7 @@ async def run_round(
 
     async def predict(student: Student, state: WidgetState) -> RunResult:
         student.busy = True
-        result = await student.rerun([state], timeout=timeout)
+        result = await student.rerun([state], fragment_id=student.uploader_fragment, timeout=timeout, auto=False)
         student.busy = False
         if not result.error and TOP5_KEY not in result.elements:
             result.error = "no top-5 chart"

@@ -30,9 +30,9 @@ model_banner_ui(loaded_model)
 def try_the_model(loaded: LoadedModel) -> None:
     """Rules, photos and verdicts: a change here (a photo, a slider, the toggle) reruns only this part of the page."""
     rule_box, min_top_prob, max_entropy = rule_ui()
-    show_cam = st.toggle(_("Grad-CAM for the top class"), value=True, key=keep("pred_gradcam"))
-    inputs = photos_ui()
-    if not inputs:
+    show_cam = st.toggle(_("Grad-CAM for the top class"), value=True, key=keep("pred_gradcam", default=True))
+    photos = photos_ui()
+    if not photos:
         st.info(_("Upload one or more photos, or pick one from the dataset or the camera."))
         return
     # the run's reference is built once, on the first photo (cached on disk), not on every visit
@@ -43,9 +43,10 @@ def try_the_model(loaded: LoadedModel) -> None:
         rule_box.caption(_("Distance check off: {note}.").format(note=reference_note))
     rule = prediction.rule_for(reference, min_top_prob=min_top_prob, max_entropy=max_entropy)
     label = model_label(loaded)
-    for n, (name, item) in enumerate(inputs):
+    for n, photo in enumerate(photos):
+        item = photo.item
         found = predicted(model_key(loaded), item.digest, reference_key(reference), loaded, item.image, reference)
-        result_ui(n, name, item, prediction.rejudge(found, rule), show_cam, label)
+        result_ui(n, photo, prediction.rejudge(found, rule), show_cam, label)
 
 
 try_the_model(loaded_model)

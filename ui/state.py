@@ -263,20 +263,25 @@ def forget(key: str) -> None:
         st.session_state[TAB_VALUES] = tab_store().update({}, remove=(key,))
 
 
-def keep(key: str, options: Sequence | None = None, valid: Callable[[Any], bool] | None = None) -> str:
+def keep(
+    key: str, options: Sequence | None = None, valid: Callable[[Any], bool] | None = None, default: Any = _MISSING
+) -> str:
     """Declare a widget key whose value survives page changes and reloads; returns the key.
 
     Use it inline, before the widget exists: `st.slider("max_zoom", 1.0, 2.0, 1.1, key=keep("aug_max_zoom"))`.
     A live value is saved when it differs from the stored one (also one a callback wrote); a
     missing one (page left, tab reloaded) is restored. `options`/`valid` guard the restore: a
     stored value no longer allowed (a class of another dataset) is dropped and the widget's own
-    default applies.
+    default applies. `default` (the widget's own): a live default with nothing stored is not
+    written (the widget shows it anyway), which spares a tab's first reruns one disk write per widget.
     """
     stored = recall(key, _MISSING)
     if key in st.session_state:
         current = st.session_state[key]
         if isinstance(current, tuple):
             current = list(current)
+        if stored is _MISSING and default is not _MISSING and current == default:
+            return key
         if stored is _MISSING or stored != current:
             remember(key, current)
         return key

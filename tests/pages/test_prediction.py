@@ -185,3 +185,20 @@ def test_prediction_page_in_chinese(pets_like, run_id, model):
     labels = [m.label for m in zh.metric]
     assert labels[:2] == ["推理时间", "熵"] and labels[2] in ("能量", "与训练集的距离")
     assert len(zh.get("image")) == 2  # the photo and its Grad-CAM overlay, captioned in Chinese
+
+
+def test_a_plain_jpeg_is_shown_as_uploaded_anything_else_decoded():
+    """st.image gets the uploaded JPEG bytes themselves (no re-encoding per rerun) only when decoding changed nothing."""
+    from core.images import load_image_bytes
+    from ui.prediction import shown_image
+
+    data = jpeg(1)
+    assert shown_image(data, load_image_bytes(data, "a.jpg")) is data
+    buf = io.BytesIO()
+    draw_example(1, np.random.default_rng(0), (120, 100)).save(buf, "PNG")
+    png = load_image_bytes(buf.getvalue(), "a.png")
+    assert shown_image(buf.getvalue(), png) is png.image
+    big = io.BytesIO()
+    draw_example(1, np.random.default_rng(0), (2400, 1800)).save(big, "JPEG")
+    shrunk = load_image_bytes(big.getvalue(), "big.jpg")  # shrunk for speed: a note, so the decoded image
+    assert shrunk.notes and shown_image(big.getvalue(), shrunk) is shrunk.image

@@ -165,3 +165,26 @@ def test_training_and_prediction_settings_survive_a_page_change(pets_like, monke
     assert "fit_one_cycle(3," in " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
     at.switch_page("pages/prediction.py").run()
     assert at.slider(key="pred_min_prob").value == 0.7
+
+
+def test_keep_writes_no_default_but_every_change(pets_like):
+    """keep(default=): a widget left at its default costs no disk write; a change, and a change back, are kept."""
+
+    def page():
+        import streamlit as st
+
+        from ui.state import keep
+
+        st.slider("level", 0, 10, 5, key=keep("t_level", default=5))
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    at.run()  # the widget now has its live (default) value
+    from core.session_store import SessionStore
+    from ui.state import sessions_dir
+
+    store = SessionStore(sessions_dir(), at.session_state[TAB_TOKEN])
+    assert "t_level" not in store.values()  # nothing written for a default
+    at.slider(key="t_level").set_value(8).run()
+    assert store.values()["t_level"] == 8
+    at.slider(key="t_level").set_value(5).run()
+    assert store.values()["t_level"] == 5  # back to the default: kept too (it differs from what was stored)
