@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import datasets, models, pets, runs
 from core.classroom import read_class_settings
@@ -204,12 +205,65 @@ _last_purge = [0.0]
 _MISSING = object()
 
 
+SIGN_IN_KEY = "auth_teacher"  # ui.auth's signed teacher sign-in in the tab's store: never copied to another tab
+PRIVATE_KEYS = (SIGN_IN_KEY,)
+# tab token -> id of the browser session holding it, in this server process (a duplicated tab arrives
+# with the same ?s= as a live one: it gets a token of its own, see claim_token)
+_HOLDERS: dict[str, str] = {}
+_HOLDERS_LOCK = threading.Lock()
+MAX_HOLDERS = 2000  # beyond this, entries of sessions no longer connected are dropped
+
+
+def session_alive(session_id: str) -> bool:
+    """Whether a browser session of this server is connected (False without Streamlit's runtime, e.g. AppTest)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def claim_token(token: str) -> str:
+    """Hold token for this browser session; if another live session holds it, fork a fresh one.
+
+    A browser's "Duplicate tab" copies the URL, ?s= and all: two live tabs would then share one
+    store, their settings and a teacher's sign-in. The second gets a new token with a copy of the
+    settings (and kept photos), less PRIVATE_KEYS: a duplicated teacher tab asks to sign in again.
+    A reload is not a duplicate: the old session has disconnected by the time the new one runs.
+    """
+    me = _session_id()
+    if me is None:
+        return token
+    with _HOLDERS_LOCK:
+        holder = _HOLDERS.get(token)
+        if holder is not None and holder != me and session_alive(holder):
+            fresh = new_token()
+            with contextlib.suppress(StoreError, OSError):
+                SessionStore(sessions_dir(), token).copy_to(fresh, exclude=PRIVATE_KEYS)
+            token = fresh
+        _HOLDERS[token] = me
+        if len(_HOLDERS) > MAX_HOLDERS:
+            for held, sid in list(_HOLDERS.items()):
+                if sid != me and not session_alive(sid):
+                    del _HOLDERS[held]
+    return token
+
+
+def _release_token(token: str) -> None:
+    with _HOLDERS_LOCK:
+        if _HOLDERS.get(token) == _session_id():
+            del _HOLDERS[token]
+
+
 def tab_token() -> str:
-    """This tab's token: from the URL on a reload, else a new one; always written back to the URL."""
+    """This tab's token: from the URL on a reload, else a new one (also for a duplicated tab); always in the URL."""
     token = st.session_state.get(TAB_TOKEN)
     if token is None:
         given = st.query_params.get(TOKEN_PARAM)
-        token = given if valid_token(given) else new_token()
+        token = claim_token(given) if valid_token(given) else claim_token(new_token())
         st.session_state[TAB_TOKEN] = token
         if time.time() - _last_purge[0] > PURGE_EVERY_S:
             _last_purge[0] = time.time()
@@ -224,6 +278,8 @@ def rotate_tab_token() -> str:
     old = tab_store()
     token = new_token()
     old.move_to(token)
+    _release_token(st.session_state[TAB_TOKEN])
+    claim_token(token)
     st.session_state[TAB_TOKEN] = token
     st.query_params[TOKEN_PARAM] = token
     return token
