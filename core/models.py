@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -71,13 +74,39 @@ def arch_names() -> list[str]:
     return list(ARCHS)
 
 
+# A ceiling on torch's intra-op threads for training: per thread (a laptop-mode training in a script
+# thread, see thread_ceiling) over a process-wide one (the worker process, set_process_thread_ceiling).
+_CEILING = threading.local()
+_PROCESS_CEILING: list[int | None] = [None]
+
+
+def set_process_thread_ceiling(threads: int | None) -> None:
+    """Cap the torch threads pick_device gives any thread of this process (the worker: cores − 1)."""
+    _PROCESS_CEILING[0] = threads
+
+
+@contextmanager
+def thread_ceiling(threads: int) -> Iterator[int]:
+    """Cap this thread's torch threads at `threads` for the block, pick_device included; restored after."""
+    before, outer = torch.get_num_threads(), getattr(_CEILING, "threads", None)
+    _CEILING.threads = threads
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        _CEILING.threads = outer
+        torch.set_num_threads(before)
+
+
 def pick_device() -> torch.device:
-    """CUDA, then Apple MPS, else CPU (with one intra-op thread per core)."""
+    """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or fewer under a thread ceiling)."""
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    cores = max(1, os.cpu_count() or 1)
+    ceiling = getattr(_CEILING, "threads", None) or _PROCESS_CEILING[0] or cores
+    torch.set_num_threads(max(1, min(cores, ceiling)))
     return torch.device("cpu")
 
 

@@ -38,8 +38,11 @@ def limit_resources(threads: int | None = None) -> int:
 
     with contextlib.suppress(OSError):  # not permitted: training still runs, at normal priority
         os.nice(NICE)
+    from core.models import set_process_thread_ceiling
+
     threads = threads or worker_threads()
     torch.set_num_threads(threads)
+    set_process_thread_ceiling(threads)  # the job runs in a consumer thread, whose pick_device stays under it
     return threads
 
 
