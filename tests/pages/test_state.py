@@ -188,3 +188,27 @@ def test_keep_writes_no_default_but_every_change(pets_like):
     assert store.values()["t_level"] == 8
     at.slider(key="t_level").set_value(5).run()
     assert store.values()["t_level"] == 5  # back to the default: kept too (it differs from what was stored)
+
+
+def test_dataset_signature_is_remembered_until_a_folder_changes(tmp_path, monkeypatch):
+    """The sidebar's scan key: no walk of every image per rerun, yet an added, removed or renamed image counts at once."""
+    from core import datasets
+    from core.synthetic import make_folder_dataset
+    from ui import state
+
+    root = make_folder_dataset(tmp_path / "set", n_per_class=3, classes=("cat", "dog"))
+    walks = []
+    real = datasets.folder_signature
+    monkeypatch.setattr(datasets, "folder_signature", lambda r: walks.append(r) or real(r))
+    first = state.dataset_signature(root)
+    assert first == real(root) and state.dataset_signature(root) == first and len(walks) == 1  # remembered
+
+    cat = next((root / "cat").iterdir())
+    (root / "cat" / "new.jpg").write_bytes(cat.read_bytes())  # added in a subfolder: its mtime moves
+    added = state.dataset_signature(root)
+    assert added != first and added == real(root)
+    (root / "cat" / "new.jpg").rename(root / "dog" / "new.jpg")  # moved to another class
+    assert state.dataset_signature(root) == real(root) != added
+    cat.write_bytes(cat.read_bytes() + b"\0")  # rewritten in place: seen once the memo is older than the TTL
+    monkeypatch.setattr(state, "SIGNATURE_TTL_S", 0.0)
+    assert state.dataset_signature(root) == real(root)
