@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -43,10 +45,16 @@ def heat_map(feature: torch.Tensor, grads: torch.Tensor, size: tuple[int, int] |
     return (cam / top if top > 0 else cam).float().cpu().numpy()
 
 
-def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> Image.Image:
-    """Blend a [0, 1] heat map (any size) over an RGB image with a colour map."""
+@functools.lru_cache(maxsize=8)
+def colour_table(cmap: str) -> np.ndarray:
+    """The colour map's 256 RGB colours for heat levels 0..255, (256, 3) uint8 (looked up, not recomputed per pixel)."""
     from matplotlib import colormaps
 
+    return (colormaps[cmap](np.arange(256) / 255.0)[:, :3] * 255).astype(np.uint8)
+
+
+def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> Image.Image:
+    """Blend a [0, 1] heat map (any size) over an RGB image with a colour map."""
     heat_img = Image.fromarray((np.clip(heat, 0, 1) * 255).astype(np.uint8)).resize(image.size, Image.BILINEAR)
-    colour = (colormaps[cmap](np.asarray(heat_img) / 255.0)[..., :3] * 255).astype(np.uint8)
+    colour = colour_table(cmap)[np.asarray(heat_img)]  # (H, W, 3) uint8
     return Image.blend(image.convert("RGB"), Image.fromarray(colour), alpha)
