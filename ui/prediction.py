@@ -15,7 +15,7 @@ from core.i18n import N_, _, n_, num, pct
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
-from core.settings import sub_dir
+from core.settings import NOVELTY_DIR, sub_dir
 from ui.pickers import image_picker_ui
 from ui.state import keep, runs_dir, scan_active
 
@@ -84,9 +84,7 @@ def novelty_reference(loaded: LoadedModel) -> tuple[Reference | None, str]:
     """
     if loaded.kind != "run" or not loaded.run_id:
         return None, _("only for a fine-tuned run: the ImageNet model's training images (ImageNet) are not here")
-    path = novelty.cache_path(
-        sub_dir(novelty.NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC
-    )
+    path = novelty.cache_path(sub_dir(NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC)
     train: tuple[tuple[str, str], ...] = ()
     valid: tuple[tuple[str, str], ...] = ()
     if not path.is_file():

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import runs
+from core import records, repair, runs, training_lock
 from core.models import RECORD_FILE, WEIGHTS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGE = runs.StageConfig(epochs=2, lr_max=1e-3)
-CONFIG = runs.RunConfig(dataset="abc", stages=(STAGE,))
+STAGE = records.StageConfig(epochs=2, lr_max=1e-3)
+CONFIG = records.RunConfig(dataset="abc", stages=(STAGE,))
 CHANGED = {
     str: "other",
     bool: None,  # flipped below
@@ -38,21 +38,24 @@ def _changed(value):
 
 def test_run_id_is_stable_across_processes():
     code = (
-        "from core import runs; print(runs.run_id(runs.RunConfig(dataset='abc', "
-        "stages=(runs.StageConfig(epochs=2, lr_max=1e-3),))))"
+        "from core import records; print(records.run_id(records.RunConfig(dataset='abc', "
+        "stages=(records.StageConfig(epochs=2, lr_max=1e-3),))))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == runs.run_id(CONFIG) == CONFIG.run_id
-    assert runs.run_id(runs.config_from_dict(json.loads(json.dumps(runs.config_as_dict(CONFIG))))) == CONFIG.run_id
+    assert out.stdout.strip() == records.run_id(CONFIG) == CONFIG.run_id
+    assert (
+        records.run_id(records.config_from_dict(json.loads(json.dumps(records.config_as_dict(CONFIG)))))
+        == CONFIG.run_id
+    )
 
 
 def test_run_id_changes_with_every_config_and_stage_field():
     seen = {CONFIG.run_id}
-    for f in fields(runs.RunConfig):
+    for f in fields(records.RunConfig):
         other = replace(CONFIG, **{f.name: _changed(getattr(CONFIG, f.name))})
         assert other.run_id not in seen, f.name
         seen.add(other.run_id)
-    for f in fields(runs.StageConfig):
+    for f in fields(records.StageConfig):
         other = replace(CONFIG, stages=(replace(STAGE, **{f.name: _changed(getattr(STAGE, f.name))}),))
         assert other.run_id not in seen, f.name
         seen.add(other.run_id)
@@ -112,7 +115,7 @@ def test_lock_serialises_two_trainings(tmp_path):
     holding = threading.Event()
 
     def first():
-        with runs.training_lock(tmp_path):
+        with training_lock.training_lock(tmp_path):
             holding.set()
             order.append("first start")
             time.sleep(0.3)
@@ -121,25 +124,25 @@ def test_lock_serialises_two_trainings(tmp_path):
     thread = threading.Thread(target=first)
     thread.start()
     holding.wait(5)
-    assert runs.training_running(tmp_path)
-    runs.write_progress(tmp_path, {"title": "resnet34 run"})
-    with pytest.raises(runs.TrainingBusy, match="resnet34 run"), runs.training_lock(tmp_path):
+    assert training_lock.training_running(tmp_path)
+    training_lock.write_progress(tmp_path, {"title": "resnet34 run"})
+    with pytest.raises(training_lock.TrainingBusy, match="resnet34 run"), training_lock.training_lock(tmp_path):
         pass
-    with runs.training_lock(tmp_path, wait=True):  # blocks until the first one is done
+    with training_lock.training_lock(tmp_path, wait=True):  # blocks until the first one is done
         order.append("second start")
     thread.join()
     assert order == ["first start", "first end", "second start"]
-    assert not runs.training_running(tmp_path)
+    assert not training_lock.training_running(tmp_path)
 
 
 def test_validate_rejects_untrainable_configs():
-    with pytest.raises(runs.ConfigError):
-        runs.validate(replace(CONFIG, stages=()))
-    with pytest.raises(runs.ConfigError):
-        runs.validate(replace(CONFIG, bs=1))
-    with pytest.raises(runs.ConfigError):
-        runs.validate(replace(CONFIG, stages=(replace(STAGE, lr_min=1e-2),)))  # lo > hi
-    runs.validate(CONFIG)
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, stages=()))
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, bs=1))
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, stages=(replace(STAGE, lr_min=1e-2),)))  # lo > hi
+    records.validate(CONFIG)
     assert CONFIG.parent() is None
     two = replace(CONFIG, stages=(STAGE, replace(STAGE, unfreeze=True)))
     assert two.parent() == CONFIG and "unfrozen" in two.title()
@@ -179,8 +182,8 @@ def test_wrong_types_make_a_skipped_run_with_one_warning(tmp_path, change, field
     assert [r.run_id for r in found] == ["good"]
     assert len(warnings) == 1 and warnings[0].startswith("Skipped run folder bad:") and field in warnings[0]
     assert str(tmp_path) not in warnings[0]
-    with pytest.raises(runs.RecordError):
-        runs.check_run(tmp_path / "bad")
+    with pytest.raises(records.RecordError):
+        records.check_run(tmp_path / "bad")
 
 
 def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
@@ -192,13 +195,13 @@ def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
         versions={"torch": "2"}, lr_finder={"lrs": [1e-3]}, bn_note="note", future_field={"kept": True},
         dataset={"name": "pets", "root": "/r", "fingerprint": "f"},
     )  # fmt: skip
-    record = runs.RunRecord.from_json(raw)
+    record = records.RunRecord.from_json(raw)
     assert record.config == CONFIG and record.classes == ("a", "b") and record.created == 5.0
     assert record.epochs[0].train_loss == 1.0 and record.epochs[0].metrics == {"accuracy": 0.75}
     assert record.error_rate == 0.25 and record.notes == "note" and record.dataset.name == "pets"
     assert record.extra == {"future_field": {"kept": True}} and record.precision == "bf16"
     again = json.loads(json.dumps(record.to_json()))
-    assert runs.RunRecord.from_json(again) == record
+    assert records.RunRecord.from_json(again) == record
     assert set(again) == set(raw) and again["bn_note"] == "note"  # the run.json layout is unchanged
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.title = "x"
@@ -206,9 +209,9 @@ def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
 
 def test_write_run_refuses_invalid_records_and_preds(tmp_path):
     good = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    with pytest.raises(runs.RecordError):
+    with pytest.raises(records.RecordError):
         runs.write_run(tmp_path, "r", b"w", _record(created="now"), good)
-    with pytest.raises(runs.RecordError, match="columns"):
+    with pytest.raises(records.RecordError, match="columns"):
         runs.write_run(tmp_path, "r", b"w", _record(), {"probs": np.zeros((2, 3), np.float32), "targets": [0, 1]})
     assert not any(tmp_path.iterdir())
 
@@ -229,13 +232,13 @@ def test_bad_preds_raise_a_record_error(tmp_path, arrays, match):
     folder = tmp_path / "r"
     folder.mkdir()
     np.savez(folder / runs.PREDS_FILE, **arrays)
-    with pytest.raises(runs.RecordError, match=match):
+    with pytest.raises(records.RecordError, match=match):
         runs.load_preds(folder, n_classes=2)
 
 
 def test_damaged_preds_file(tmp_path):
     (tmp_path / runs.PREDS_FILE).write_bytes(b"PK\x03\x04 broken")
-    with pytest.raises(runs.RecordError):
+    with pytest.raises(records.RecordError):
         runs.load_preds(tmp_path)
 
 
@@ -262,36 +265,36 @@ def test_leftovers_of_killed_jobs_are_removed_when_old_and_unlocked(tmp_path):
     for name in (".work-abc", ".tmp-r9-cccccccc", ".lrfind-xyz", ".del-r8-dddddddd"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.pt").write_bytes(b"x" * 100)
-    runs.write_progress(tmp_path, {"title": "killed run"})
+    training_lock.write_progress(tmp_path, {"title": "killed run"})
     now = time.time()
-    assert runs.repair_runs(tmp_path, max_age=600, now=now) == [
+    assert repair.repair_runs(tmp_path, max_age=600, now=now) == [
         "Removed the progress file of a training that was stopped."
     ]  # young leftovers may belong to a live job: kept
-    assert (tmp_path / ".work-abc").exists() and runs.read_progress(tmp_path) is None
+    assert (tmp_path / ".work-abc").exists() and training_lock.read_progress(tmp_path) is None
 
     holding, release = threading.Event(), threading.Event()
 
     def training():
-        with runs.training_lock(tmp_path):
+        with training_lock.training_lock(tmp_path):
             holding.set()
             release.wait(5)
 
     thread = threading.Thread(target=training)
     thread.start()
     holding.wait(5)
-    assert runs.repair_runs(tmp_path, max_age=600, now=now + 3600) == []  # a live training: nothing touched
+    assert repair.repair_runs(tmp_path, max_age=600, now=now + 3600) == []  # a live training: nothing touched
     release.set()
     thread.join()
     assert (tmp_path / ".work-abc").exists()
 
-    done = runs.repair_runs(tmp_path, max_age=600, now=now + 3600)
+    done = repair.repair_runs(tmp_path, max_age=600, now=now + 3600)
     assert len(done) == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == [runs.LOCK_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [training_lock.LOCK_FILE]
 
 
 def test_fast_runs_from_before_batchnorm_adaptation_are_not_reused(tmp_path):
     """A fast stage-1 run stored under the old id (ImageNet BatchNorm statistics) is not found again."""
-    from core.runs import RunConfig, StageConfig, run_id
+    from core.records import RunConfig, StageConfig, run_id
     from core.storage import stable_hash
 
     fast = RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
