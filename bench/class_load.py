@@ -296,6 +296,7 @@ class Round:
     mb_per_session: float
     polls: int
     polling: int  # students whose page registered a run_every fragment
+    load: float = float("nan")  # 1-minute load average as the round started (this bench's own work included)
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.times)
@@ -314,6 +315,7 @@ async def run_round(
 ) -> Round:
     """N students open Prediction, then all upload their photo at once; one prediction each."""
     urls, pids = (url if isinstance(url, list) else [url]), (pid if isinstance(pid, list) else [pid])
+    load = os.getloadavg()[0]
     rss_before = sum(map(proc_rss_mb, pids))
     students = [Student(urls[i % len(urls)]) for i in range(n)]  # sticky: a student keeps one server
     errors: list[str] = []
@@ -346,7 +348,7 @@ async def run_round(
     errors += [r.error for r in results if r.error]
     polling = sum(1 for s in students if s.fragments)
     times = [r.seconds for r in results if not r.error]
-    return Round(n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling)
+    return Round(n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling, load)
 
 
 def start_training(data: Path, images: Path) -> str:
@@ -476,7 +478,8 @@ def main() -> None:
     images = make_pets_like(work / "pets" / "images", n_per_class=8)
     servers = [start_server(data, images, class_mode=not laptop) for _ in range(args.servers)]
     url, urls, pids = servers[0][1], [u for _, u in servers], [p.pid for p, _ in servers]
-    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}", flush=True)
+    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}; "
+          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)  # fmt: skip
     rounds: list[Round] = []
     try:
         warm_n = min(args.students)  # the first round pays one-time costs (model load, first backward, caches)
@@ -500,7 +503,7 @@ def main() -> None:
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
                           f"max {max(result.times, default=float('nan')):.2f} s  errors {len(result.errors)}  "
                           f"cpu/prediction {result.cpu_per_prediction:.3f} s  +{result.mb_per_session:.1f} MB/session  "
-                          f"polls {result.polls} ({result.polling} polling)", flush=True)  # fmt: skip
+                          f"polls {result.polls} ({result.polling} polling)  load {result.load:.1f}", flush=True)  # fmt: skip
                     if teacher:
                         print("    (laptop mode: the server's CPU includes the training's)")
                     for err in sorted(set(result.errors))[:3]:
