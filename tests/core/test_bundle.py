@@ -14,7 +14,7 @@ import torch
 from core import features, patches, pets, records, runs, settings
 from core.bundle import write_bundle
 from core.bundle_import import import_bundle
-from core.manifest import BUNDLE_VERSION, BundleError, incompatibility, merge_unit
+from core.manifest import BUNDLE_VERSION, BundleError, merge_unit
 from core.models import create_model
 from core.storage import atomic_write_json
 from core.synthetic import make_pets_like
@@ -300,14 +300,6 @@ def test_compressed_bundle_and_run_subset(tmp_path, data_folder):
     with pytest.raises(BundleError, match="No complete run with id nope"):
         write_bundle(data_folder, tmp_path / "x.tar", run_ids=["nope"])
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.part").exists()
-
-
-def test_version_rules():
-    local = {"torch": "2.14.1", "torchvision": "0.29.1", "fastai": "2.8.12"}
-    assert incompatibility({**local, "torch": "2.13.0+cu128", "fastai": "2.8.1"}, local) is None
-    assert "torch 2.15.0" in incompatibility({**local, "torch": "2.15.0"}, local)
-    assert "fastai 2.7.0" in incompatibility({**local, "fastai": "2.7.0"}, local)
-    assert "which torchvision" in incompatibility({"torch": "2.14.1", "fastai": "2.8.12"}, local)
 
 
 def test_command_line_import_and_refusal(made, tmp_path, capsys):
