@@ -251,6 +251,29 @@ def proc_cpu(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def niced_cpu(pids: list[int], nice: int = 10) -> float:
+    """User + system CPU seconds of the threads of pids running at nice >= nice (the training's, see ui/frame.py
+    and core/worker.py: a laptop training's script thread in the server, every thread of the worker process)."""
+    total = 0.0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            if int(stat[16]) >= nice:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def worker_pid(data: Path) -> int | None:
+    """The job worker's pid from its heartbeat file (class mode), or None."""
+    from core import jobs
+
+    info = jobs.worker_info(data)
+    return int(info["pid"]) if info and info.get("pid") else None
+
+
 def proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -296,6 +319,8 @@ class Round:
     mb_per_session: float
     polls: int
     polling: int  # students whose page registered a run_every fragment
+    training_cpu: float = 0.0  # CPU seconds the training's (niced) threads got during the round
+    seconds: float = 0.0  # the round's wall time, from the first rerun sent to the last result
     load: float = float("nan")  # 1-minute load average as the round started (this bench's own work included)
 
     def pct(self, q: float) -> float:
@@ -312,6 +337,7 @@ async def run_round(
     poll: bool,
     seed: int,
     training: Callable[[], bool] = bool,
+    trainer_pids: Callable[[], list[int]] = list,
 ) -> Round:
     """N students open Prediction, then all upload their photo at once; one prediction each."""
     urls, pids = (url if isinstance(url, list) else [url]), (pid if isinstance(pid, list) else [pid])
@@ -327,6 +353,8 @@ async def run_round(
     stop = asyncio.Event()
     pollers = [asyncio.create_task(s.poll(stop, timeout)) for s in students] if poll else []
     cpu_before = sum(map(proc_cpu, pids))
+    trainers = trainer_pids()
+    train_cpu_before, started = niced_cpu(trainers), time.perf_counter()
     trained_before = training()
 
     async def predict(student: Student, state: WidgetState) -> RunResult:
@@ -339,6 +367,7 @@ async def run_round(
 
     results = await asyncio.gather(*(predict(s, st) for s, st in zip(students, states, strict=True)))
     cpu = sum(map(proc_cpu, pids)) - cpu_before
+    train_cpu, seconds = niced_cpu(trainers) - train_cpu_before, time.perf_counter() - started
     if mode == "training" and not (trained_before and training()):
         errors.append("the training was not running for the whole round")
     rss_after = sum(map(proc_rss_mb, pids))
@@ -348,7 +377,9 @@ async def run_round(
     errors += [r.error for r in results if r.error]
     polling = sum(1 for s in students if s.fragments)
     times = [r.seconds for r in results if not r.error]
-    return Round(n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling, load)
+    return Round(
+        n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling, train_cpu, seconds, load
+    )
 
 
 def start_training(data: Path, images: Path) -> str:
@@ -490,6 +521,8 @@ def main() -> None:
             job = teacher = None
             # laptop: the training lock; class mode: start_training saw the job train, and 500 epochs outlast the rounds
             busy = partial(laptop_training_running, data) if laptop else (lambda: True)
+            # whose niced threads are the training: the server's (laptop) or the worker process's (class mode)
+            trainers = (lambda: pids) if laptop else (lambda: [p for p in [worker_pid(data)] if p])
             if mode == "training" and laptop:
                 teacher = start_laptop_training(url, data, timeout=args.timeout * (len(args.students) + 1))
             elif mode == "training":
@@ -497,15 +530,20 @@ def main() -> None:
             try:
                 for n in args.students:
                     result = asyncio.run(
-                        run_round(urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), training=busy)
+                        run_round(
+                            urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), busy, trainers
+                        )
                     )
                     rounds.append(result)
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
                           f"max {max(result.times, default=float('nan')):.2f} s  errors {len(result.errors)}  "
                           f"cpu/prediction {result.cpu_per_prediction:.3f} s  +{result.mb_per_session:.1f} MB/session  "
                           f"polls {result.polls} ({result.polling} polling)  load {result.load:.1f}", flush=True)  # fmt: skip
-                    if teacher:
-                        print("    (laptop mode: the server's CPU includes the training's)")
+                    if mode == "training":
+                        print(f"    the training's threads got {result.training_cpu:.2f} CPU s in the round's "
+                              f"{result.seconds:.2f} s ({result.training_cpu / max(result.seconds, 1e-9):.0%} of a core)"
+                              + (f"; server CPU per prediction less the training's "
+                                 f"{result.cpu_per_prediction - result.training_cpu / n:.3f} s" if teacher else ""))  # fmt: skip
                     for err in sorted(set(result.errors))[:3]:
                         print(f"    error: {err}")
             finally:
