@@ -24,6 +24,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_ARCH = "resnet34"
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+THREADS_ENV = "PETLAB_TORCH_THREADS"  # set by the worker: its thread cap, which pick_device keeps
 RANDOM_INIT_SEED = 0  # the "random init" network is seeded: every session sees the same one
 
 
@@ -74,15 +75,9 @@ def arch_names() -> list[str]:
     return list(ARCHS)
 
 
-# A ceiling on torch's intra-op threads for training: per thread (a laptop-mode training in a script
-# thread, see thread_ceiling) over a process-wide one (the worker process, set_process_thread_ceiling).
+# A ceiling on torch's intra-op threads for training in one thread (a laptop-mode training in a
+# script thread, see thread_ceiling); it wins over the process's $PETLAB_TORCH_THREADS (the worker's).
 _CEILING = threading.local()
-_PROCESS_CEILING: list[int | None] = [None]
-
-
-def set_process_thread_ceiling(threads: int | None) -> None:
-    """Cap the torch threads pick_device gives any thread of this process (the worker: cores − 1)."""
-    _PROCESS_CEILING[0] = threads
 
 
 @contextmanager
@@ -99,14 +94,13 @@ def thread_ceiling(threads: int) -> Iterator[int]:
 
 
 def pick_device() -> torch.device:
-    """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or fewer under a thread ceiling)."""
+    """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or this thread's ceiling, or $PETLAB_TORCH_THREADS)."""
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
-    cores = max(1, os.cpu_count() or 1)
-    ceiling = getattr(_CEILING, "threads", None) or _PROCESS_CEILING[0] or cores
-    torch.set_num_threads(max(1, min(cores, ceiling)))
+    ceiling = getattr(_CEILING, "threads", None) or int(os.environ.get(THREADS_ENV) or 0)
+    torch.set_num_threads(ceiling or max(1, os.cpu_count() or 1))
     return torch.device("cpu")
 
 

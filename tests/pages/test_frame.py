@@ -44,12 +44,16 @@ def test_background_training_caps_threads_and_lowers_only_its_own_thread(monkeyp
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice  # other threads untouched
 
 
-def test_pick_device_obeys_the_process_ceiling_in_any_thread(monkeypatch):
-    """The worker sets the ceiling in its main thread; the job trains in a consumer thread."""
+def test_a_thread_ceiling_wins_over_the_process_setting(monkeypatch):
+    """A laptop training's ceiling holds even where $PETLAB_TORCH_THREADS (the worker's) says more."""
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    models.set_process_thread_ceiling(2)
-    try:
-        assert in_thread(lambda: (models.pick_device(), torch.get_num_threads())[1]) == 2
-    finally:
-        models.set_process_thread_ceiling(None)
-    assert in_thread(lambda: (models.pick_device(), torch.get_num_threads())[1]) == 4
+    monkeypatch.setenv(models.THREADS_ENV, "3")
+
+    def pick(ceiling):
+        if ceiling is None:
+            return models.pick_device(), torch.get_num_threads()
+        with models.thread_ceiling(ceiling):
+            return models.pick_device(), torch.get_num_threads()
+
+    assert in_thread(lambda: pick(None))[1] == 3
+    assert in_thread(lambda: pick(2))[1] == 2
