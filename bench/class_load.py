@@ -268,9 +268,9 @@ def niced_cpu(pids: list[int], nice: int = 10) -> float:
 
 def worker_pid(data: Path) -> int | None:
     """The job worker's pid from its heartbeat file (class mode), or None."""
-    from core import jobs
+    from core import worker
 
-    info = jobs.worker_info(data)
+    info = worker.worker_info(data)
     return int(info["pid"]) if info and info.get("pid") else None
 
 
