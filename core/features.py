@@ -339,7 +339,7 @@ def cached_features(
     """
     from fastai.torch_core import set_seed
 
-    folder = Path(features_dir) / (spec.key if precision == "fp32" else f"{spec.key}-{precision}")
+    folder = features_folder(features_dir, spec, precision)
     found = read_features(folder)
     if found is not None and found.bn_stats is not None:
         load_batchnorm_stats(model[0], found.bn_stats)
@@ -376,6 +376,44 @@ def cached_features(
     )
     write_features(folder, features, spec)
     return features
+
+
+def feature_spec(config, stage) -> FeatureSpec:
+    """The feature cache a fast stage of a run (core.runs.RunConfig, StageConfig) trains on."""
+    return FeatureSpec(
+        dataset=config.dataset,
+        arch=config.arch,
+        pretrained=config.pretrained,
+        img_size=config.img_size,
+        augment=config.augment,
+        views=stage.views,
+        seed=config.seed,
+        bs=config.bs,
+    )
+
+
+def features_folder(features_dir: Path, spec: FeatureSpec, precision: str = "fp32") -> Path:
+    """Where cached_features keeps spec's features (bf16/fp16 extractions apart from fp32 ones)."""
+    return Path(features_dir) / (spec.key if precision == "fp32" else f"{spec.key}-{precision}")
+
+
+def run_features(features_dir: Path, config, precision: str, model: nn.Sequential) -> FeatureSet | None:
+    """A run's cached training features when they are exactly its body's, else None.
+
+    That holds when every stage trained on cached features (the body never trained: ImageNet
+    weights plus the adapted BatchNorm statistics) and the model's BatchNorm buffers equal the
+    statistics cached with the features. The novelty reference reads them instead of running the
+    training images through the body again.
+    """
+    if not config.stages or not all(stage.fast and not stage.unfreeze for stage in config.stages):
+        return None
+    found = read_features(features_folder(features_dir, feature_spec(config, config.stages[0]), precision))
+    if found is None or found.bn_stats is None:
+        return None
+    own = batchnorm_stats(model[0])
+    if own.keys() != found.bn_stats.keys() or not all(np.array_equal(own[k], found.bn_stats[k]) for k in own):
+        return None
+    return found
 
 
 class FeatureViews(torch.utils.data.Dataset):
