@@ -165,3 +165,4 @@ def test_one_pass_statistics_and_features_equal_the_two_pass_order(tiny_dls, tmp
     np.testing.assert_array_equal(y1[order], y2)
     np.testing.assert_array_equal(y1, [int(y) for _, y in tiny_dls.train_ds])  # dataset order
     assert not one[0].training and list(tmp_path.iterdir()) == []  # eval mode again; no stash left on disk
+    assert all(p.is_contiguous() for p in one.parameters())  # back in NCHW after the channels_last pass
