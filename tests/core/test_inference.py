@@ -210,3 +210,30 @@ def test_training_callbacks_channels_last_then_back():
     layout.after_fit()
     assert model[0].weight.is_contiguous()
     assert inference.training_callbacks("mps", "fp32") == []
+
+
+def test_channels_last_preprocess_gives_the_same_pixels_and_logits():
+    """The page's channels_last input: the very same numbers as the NCHW one, no transposing copy."""
+    from core.synthetic import draw_example
+
+    photos = [draw_example(3, np.random.default_rng(0), (1024, 768))]
+    photos += fashion_photos(2) if FASHION.is_file() else []
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("mobilenet_v2", 4, pretrained=False))
+    for img in photos:
+        nchw, nhwc = preprocess(img, 64), preprocess(img, 64, channels_last=True)
+        assert torch.equal(nchw, nhwc) and nhwc.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(inference.logits_of(model, nchw), inference.logits_of(model, nhwc))
+
+
+def test_forget_drops_the_twin_after_a_weight_is_replaced():
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("resnet18", 3, pretrained=False))
+    first = inference.fast_forward(model)
+    model[1][-1].weight = nn.Parameter(model[1][-1].weight.detach() * 2)  # a new tensor, not an in-place update
+    assert inference.fast_forward(model) is first  # not seen: only in-place versions are checked
+    inference.forget(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model.eval()(x)
+    torch.testing.assert_close(inference.logits_of(model, x), expected, rtol=1e-4, atol=1e-4)
