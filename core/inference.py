@@ -223,9 +223,15 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
 
 def precision_note(record) -> str:
     """One line for the Training page: which precision this run (a core.runs.RunRecord) trained in."""
+    from core.i18n import _
+
     if record.precision == "fp32":
-        return f"Precision: fp32 on {record.device or 'cpu'} (mixed precision is used only where it measures faster)."
-    return f"Precision: {record.precision} mixed precision (autocast) on {record.device}; weights kept in fp32."
+        return _("Precision: fp32 on {device} (mixed precision is used only where it measures faster).").format(
+            device=record.device or "cpu"
+        )
+    return _("Precision: {precision} mixed precision (autocast) on {device}; weights kept in fp32.").format(
+        precision=record.precision, device=record.device
+    )
 
 
 def training_callbacks(device: torch.device | str, precision: str) -> list:
