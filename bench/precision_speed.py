@@ -44,7 +44,7 @@ def main() -> None:
     from core import inference
     from core.datasets import DatasetSpec, scan_dataset
     from core.models import create_model
-    from core.runs import RunConfig
+    from core.records import RunConfig
     from core.training import make_dls
 
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():

@@ -389,7 +389,7 @@ def cached_features(
 
 
 def feature_spec(config, stage) -> FeatureSpec:
-    """The feature cache a fast stage of a run (core.runs.RunConfig, StageConfig) trains on."""
+    """The feature cache a fast stage of a run (core.records.RunConfig, StageConfig) trains on."""
     return FeatureSpec(
         dataset=config.dataset,
         arch=config.arch,

@@ -222,7 +222,7 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
 
 
 def precision_note(record) -> str:
-    """One line for the Training page: which precision this run (a core.runs.RunRecord) trained in."""
+    """One line for the Training page: which precision this run (a core.records.RunRecord) trained in."""
     from core.i18n import _
 
     if record.precision == "fp32":

@@ -278,7 +278,7 @@ def reference_from_features(train_x: np.ndarray, train_y: np.ndarray, valid_x: n
 def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: NoveltySpec) -> Reference | None:
     """A fast run's reference from the features its training cached (core.features.run_features), else None.
 
-    record: the run's core.runs.RunRecord. The cache holds the first view's training features
+    record: the run's core.records.RunRecord. The cache holds the first view's training features
     (fastai's training crops) and the validation features (its centre crops, as the page crops).
     """
     from core.features import run_features

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from core import novelty, prediction, runs
+from core import novelty, prediction, records
 from core.images import ImageError, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
@@ -68,7 +68,7 @@ def _reference(
 
     def build() -> Reference:
         try:  # a fast run's training already computed these features: read them instead
-            record = runs.read_record(runs_dir() / _loaded.run_id)
+            record = records.read_record(runs_dir() / _loaded.run_id)
             cached = novelty.reference_from_run(features_dir(), record, _loaded.model, SPEC)
         except (OSError, ValueError):
             cached = None

@@ -122,7 +122,7 @@ def _recording(dl) -> list[int]:
 def tiny_dls(tmp_path_factory):
     """fastai DataLoaders over 3 classes × 7 generated images (train 16 + 1 ragged at bs 4), 32 px."""
     from core.datasets import DatasetSpec, scan_dataset
-    from core.runs import RunConfig
+    from core.records import RunConfig
     from core.synthetic import make_pets_like
     from core.training import make_dls
 

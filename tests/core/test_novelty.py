@@ -171,7 +171,7 @@ def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
     """A run trained on cached features: the reference comes from the cache, and those are the page's features."""
     from dataclasses import replace
 
-    from core import features, runs, training
+    from core import features, records, training
     from core.datasets import DatasetSpec, scan_dataset
     from core.images import load_image_file
     from core.models import load_run_model
@@ -179,10 +179,10 @@ def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
 
     root = make_pets_like(tmp_path / "images", n_per_class=8, classes=("Bengal", "pug", "beagle"), size=(48, 40))
     scan = scan_dataset(DatasetSpec(name="tiny", kind="folder", root=str(root)))
-    fast = runs.StageConfig(epochs=1, lr_max=1e-2, fast=True)
-    config = runs.RunConfig(dataset=scan.fingerprint, img_size=32, bs=8, seed=0, stages=(fast,))
+    fast = records.StageConfig(epochs=1, lr_max=1e-2, fast=True)
+    config = records.RunConfig(dataset=scan.fingerprint, img_size=32, bs=8, seed=0, stages=(fast,))
     run = training.train_run(config, scan, tmp_path / "runs", tmp_path / "features").run
-    loaded, record = load_run_model(run.path), runs.read_record(run.path)
+    loaded, record = load_run_model(run.path), records.read_record(run.path)
     spec = novelty.NoveltySpec(k=2, max_reference=9, max_calibration=4)
     reference = novelty.reference_from_run(tmp_path / "features", record, loaded.model, spec)
     found = features.run_features(tmp_path / "features", record.config, record.precision, loaded.model)
@@ -198,7 +198,7 @@ def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
     knn = novelty.knn_distance(novelty.normalise(found.train_x[0]), cached, spec.k)
     assert np.linalg.norm(page - cached, axis=1).max() < 0.25 * np.median(knn)
     # not the body's features any more: a stage that trained the body, or other BatchNorm statistics
-    unfrozen = replace(config, stages=(fast, runs.StageConfig(epochs=1, lr_max=1e-4, unfreeze=True)))
+    unfrozen = replace(config, stages=(fast, records.StageConfig(epochs=1, lr_max=1e-4, unfreeze=True)))
     assert features.run_features(tmp_path / "features", unfrozen, record.precision, loaded.model) is None
     with torch.no_grad():
         next(m for m in loaded.model[0].modules() if isinstance(m, nn.BatchNorm2d)).running_mean.add_(0.01)
