@@ -6,6 +6,7 @@ the ImageNet-pretrained classifier and the random-init one alike, so stage names
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -290,6 +291,16 @@ def load_run_model(run_dir: Path) -> LoadedModel:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _row_stats(size: int):
+    """ImageNet mean and std in [0, 255] repeated along one interleaved RGB pixel row of width size."""
+    import numpy as np
+
+    mean = np.float32(255) * np.array(IMAGENET_MEAN, np.float32)
+    std = np.float32(255) * np.array(IMAGENET_STD, np.float32)
+    return np.tile(mean, size), np.tile(std, size)
+
+
 def preprocess(image, size: int = 224, channels_last: bool = False) -> torch.Tensor:
     """PIL RGB -> normalised (1, 3, size, size) tensor as fastai's validation pipeline does it.
 
@@ -310,10 +321,13 @@ def preprocess(image, size: int = 224, channels_last: bool = False) -> torch.Ten
     left, top = (w - side) // 2, (h - side) // 2
     crop = image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
     # numpy, single-threaded: torch would split these small element-wise ops across threads, which costs
-    # more than it saves on a busy CPU; in place on the one float copy
+    # more than it saves on a busy CPU; in place on the one float copy, a pixel row at a time against the
+    # mean and std repeated along the row (4x faster than broadcasting over a last axis of 3; same numbers)
     arr = np.asarray(crop, dtype=np.float32)  # (size, size, 3) in [0, 255], a fresh writable array
-    arr -= np.float32(255) * np.array(IMAGENET_MEAN, np.float32)
-    arr /= np.float32(255) * np.array(IMAGENET_STD, np.float32)
+    mean, std = _row_stats(size)  # (size * 3,)
+    rows = arr.reshape(size, size * 3)  # a view: R G B R G B ... per pixel row
+    rows -= mean
+    rows /= std
     if channels_last:
         return torch.from_numpy(arr).permute(2, 0, 1)[None]  # (1, 3, size, size), channels_last strides
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]  # (1, 3, size, size)
