@@ -146,6 +146,7 @@ def adapt_batchnorm(body: nn.Module, dl, device: torch.device) -> None:
 
 
 STASH_BYTES = 1 << 30  # batches kept in memory between the statistics and the features; the rest go to disk
+STASH_STALE_S = 6 * 3600  # a stash folder untouched this long was left by a killed extraction: removed
 
 
 class _Stash:
@@ -165,6 +166,9 @@ class _Stash:
             return
         if self.folder is None:
             self.scratch.mkdir(parents=True, exist_ok=True)
+            for old in self.scratch.glob(".stash-*"):  # litter of a killed extraction
+                if time.time() - old.stat().st_mtime > STASH_STALE_S:
+                    shutil.rmtree(old, ignore_errors=True)
             self.folder = self.scratch / f".stash-{uuid.uuid4().hex[:8]}"
             self.folder.mkdir()
         path = self.folder / f"{len(self.items)}.npy"

@@ -279,7 +279,8 @@ def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: N
     """A fast run's reference from the features its training cached (core.features.run_features), else None.
 
     record: the run's core.records.RunRecord. The cache holds the first view's training features
-    (fastai's training crops) and the validation features (its centre crops, as the page crops).
+    (fastai's training crops) and the validation features (fastai's centre crops; the page's resize
+    of the same square differs only at its border, a test bounds the difference).
     """
     from core.features import run_features
 
