@@ -8,6 +8,7 @@ from core.filters import filter_change, filter_grid
 from core.gradcam import overlay
 from core.occlusion import drop_caption, drop_overlay, occlusion_figures
 from ui import layers
+from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.state import active_model, keep, scan_active
@@ -124,7 +125,10 @@ with tabs[2]:
         index_file = layers.patch_index_path(mid, fingerprint, info.path, size)
         if not index_file.is_file():
             st.write(f"No index yet for `{stage_label}` of this model over {len(paths)} images.")
-            if st.button(f"Build the index (one pass over {len(paths)} images)", key="viz_patch_build"):
+            if class_mode():  # a job for the worker, shared by every tab; a laptop builds it here
+                request = layers.patch_index_request(loaded, mid, fingerprint, info.path, size, paths)
+                layers.patch_index_job_ui(request, scan.spec)
+            elif st.button(f"Build the index (one pass over {len(paths)} images)", key="viz_patch_build"):
                 bar = st.progress(0.0, text="Indexing…")
                 try:
                     layers.build_patch_index(
