@@ -43,9 +43,9 @@ def main() -> None:
 
     from core import inference
     from core.datasets import DatasetSpec, scan_dataset
+    from core.learners import make_dls
     from core.models import create_model
     from core.records import RunConfig
-    from core.training import make_dls
 
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         print("Fashion-MNIST is absent: apt-get install dataset-fashion-mnist")

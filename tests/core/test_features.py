@@ -122,9 +122,9 @@ def _recording(dl) -> list[int]:
 def tiny_dls(tmp_path_factory):
     """fastai DataLoaders over 3 classes × 7 generated images (train 16 + 1 ragged at bs 4), 32 px."""
     from core.datasets import DatasetSpec, scan_dataset
+    from core.learners import make_dls
     from core.records import RunConfig
     from core.synthetic import make_pets_like
-    from core.training import make_dls
 
     root = make_pets_like(tmp_path_factory.mktemp("adabn"), n_per_class=7, classes=("Bengal", "pug", "beagle"),
                           size=(40, 36), seed=3)  # fmt: skip
