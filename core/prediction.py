@@ -176,7 +176,7 @@ def predict(
     """
     rule = rule or NotSureRule()
     start = time.perf_counter()
-    x = preprocess(image, loaded.img_size)  # (1, 3, S, S) normalised
+    x = preprocess(image, loaded.img_size, channels_last=True)  # (1, 3, S, S) normalised, the fast path's layout
     dist, overlay_image = None, None
     parts = cam_parts(loaded)
     if parts is None:

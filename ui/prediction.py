@@ -10,13 +10,14 @@ import streamlit as st
 from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
-from core import novelty, prediction
+from core import novelty, prediction, records
 from core.i18n import N_, _, n_, num, pct
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
 from core.settings import NOVELTY_DIR, sub_dir
 from ui.pickers import image_picker_ui
+from ui.runs import features_dir
 from ui.state import keep, runs_dir, scan_active
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
@@ -66,6 +67,13 @@ def _reference(
             return None
 
     def build() -> Reference:
+        try:  # a fast run's training already computed these features: read them instead
+            record = records.read_record(runs_dir() / _loaded.run_id)
+            cached = novelty.reference_from_run(features_dir(), record, _loaded.model, SPEC)
+        except (OSError, ValueError):
+            cached = None
+        if cached is not None:
+            return cached
         n = min(len(train), SPEC.max_reference) + min(len(valid), SPEC.max_calibration)
         with st.spinner(_("Computing the run's reference features once ({n} images; cached on disk)…").format(n=n)):
             feature_fn = novelty.body_features(_loaded.model)
