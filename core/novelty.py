@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from core import settings
+from core.i18n import _, num, pct
 from core.models import preprocess
 from core.storage import atomic_write_bytes, stable_hash
 
@@ -68,11 +69,20 @@ class Reference:
 
     def describe(self) -> str:
         """One line for the page: what the line was calibrated on."""
-        on = "validation images" if self.held_out else "training images (each left out of its own reference)"
-        return (
-            f"distance to the {self.k}th nearest of {self.n_reference} training images; the line "
-            f"{self.threshold:.3f} is crossed by {1 - self.in_rate:.0%} of {len(self.calibration)} {on}"
-        )
+        if self.held_out:
+            text = _(
+                "distance to the {k}th nearest of {n} training images; the line {line} is crossed by {share} of "
+                "{m} validation images"
+            )
+        else:
+            text = _(
+                "distance to the {k}th nearest of {n} training images; the line {line} is crossed by {share} of "
+                "{m} training images (each left out of its own reference)"
+            )
+        return text.format(
+            k=self.k, n=num(self.n_reference), line=num(self.threshold, 3), share=pct(1 - self.in_rate),
+            m=num(len(self.calibration)),
+        )  # fmt: skip
 
 
 def split_model(model: nn.Sequential) -> tuple[nn.Module, nn.Module]:
@@ -254,6 +264,40 @@ def build_reference(
         raise ValueError("no readable training image to compare photos with")
     valid_x = features_of(valid, spec.max_calibration)
     return calibrate(train_x, valid_x if len(valid_x) else None, spec.k, spec.in_rate)
+
+
+def _sample_rows(x: np.ndarray, y: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """At most cap rows of x, balanced over the labels y as balanced_sample picks paths."""
+    names = [f"{i:09d}" for i in range(len(x))]
+    return x[[int(name) for name in balanced_sample(names, [str(v) for v in y], cap, seed)]]
+
+
+def reference_from_features(train_x: np.ndarray, train_y: np.ndarray, valid_x: np.ndarray, valid_y: np.ndarray,
+                            spec: NoveltySpec) -> Reference:  # fmt: skip
+    """The reference from features already computed (a fast run's cache): no image opened or run again.
+
+    train_x (N, F), valid_x (M, F): pooled body features; sampled and calibrated as build_reference does.
+    """
+    if len(train_x) == 0:
+        raise ValueError("no training features to compare photos with")
+    train = _sample_rows(train_x, train_y, spec.max_reference, spec.seed)
+    valid = _sample_rows(valid_x, valid_y, spec.max_calibration, spec.seed) if len(valid_x) else None
+    return calibrate(train, valid, spec.k, spec.in_rate)
+
+
+def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: NoveltySpec) -> Reference | None:
+    """A fast run's reference from the features its training cached (core.features.run_features), else None.
+
+    record: the run's core.records.RunRecord. The cache holds the first view's training features
+    (fastai's training crops) and the validation features (fastai's centre crops; the page's resize
+    of the same square differs only at its border, a test bounds the difference).
+    """
+    from core.features import run_features
+
+    found = run_features(features_dir, record.config, record.precision, model)
+    if found is None:
+        return None
+    return reference_from_features(found.train_x[0], found.train_y, found.valid_x, found.valid_y, spec)
 
 
 def cached_reference(path: Path, build: Callable[[], Reference]) -> tuple[Reference, bool]:
