@@ -106,7 +106,11 @@ def jobs_status_ui() -> None:
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
         last = ended[-1]
-        note = _("run `{run}`").format(run=last.run_id[:8]) if last.status == "done" else last.shown_error()
+        note = (
+            _("run `{run}`").format(run=last.run_id[:8])
+            if last.status == "done" and last.run_id
+            else last.shown_error()
+        )
         st.caption(
             STATUS_ICON[last.status]
             + " "
