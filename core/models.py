@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.i18n import N_, _
 from core.settings import torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,14 +42,17 @@ class ArchInfo:
 
 
 _RESNET_STAGES = (
-    ("stem (conv1+bn+relu)", "0.2"),  # (B, 64, 112, 112) at 224 px
+    (
+        N_("stem (conv1+bn+relu)"),
+        "0.2",
+    ),  # labels are shown translated (pages call _() on them)  # (B, 64, 112, 112) at 224 px
     ("layer1", "0.4"),  # (B, 64|256, 56, 56)
     ("layer2", "0.5"),  # (B, 128|512, 28, 28)
     ("layer3", "0.6"),  # (B, 256|1024, 14, 14)
     ("layer4", "0.7"),  # (B, 512|2048, 7, 7)
 )
 _MOBILENET_STAGES = (
-    ("stem (features.0)", "0.0.0"),  # (B, 32, 112, 112)
+    (N_("stem (features.0)"), "0.0.0"),  # (B, 32, 112, 112)
     ("features.1", "0.0.1"),  # (B, 16, 112, 112)
     ("features.3", "0.0.3"),  # (B, 24, 56, 56)
     ("features.6", "0.0.6"),  # (B, 32, 28, 28)
@@ -148,6 +152,15 @@ _DOWNLOAD_FAILURES: dict[str, tuple[float, str]] = {}
 RETRY_AFTER_S = 60.0
 
 
+def _weights_message(arch: str, error: str) -> str:
+    """Why the ImageNet weights of arch cannot be had, in the current language (made per call, not cached)."""
+    return _(
+        "ImageNet weights for {arch} are not on this machine and could not be downloaded ({error}). "
+        "Connect once to cache them under {folder}, use mobilenet_v2 (weights ship offline), "
+        "or choose the labelled 'random init' option."
+    ).format(arch=arch, error=error, folder=torch_home())
+
+
 def _pretrained_torchvision(arch: str) -> nn.Module:
     """The torchvision classifier with ImageNet weights (downloaded once by torchvision when online)."""
     import time
@@ -156,17 +169,12 @@ def _pretrained_torchvision(arch: str) -> nn.Module:
     fn = _torchvision_fn(arch)
     failed = _DOWNLOAD_FAILURES.get(arch)
     if failed and time.monotonic() - failed[0] < RETRY_AFTER_S and not weights_cached(arch):
-        raise WeightsUnavailable(failed[1])
+        raise WeightsUnavailable(_weights_message(arch, failed[1]))
     try:
         model = fn(weights=ARCHS[arch].weights)
     except Exception as err:  # URLError, hash mismatch, ...
-        message = (
-            f"ImageNet weights for {arch} are not on this machine and could not be downloaded ({err}). "
-            f"Connect once to cache them under {torch_home()}, use mobilenet_v2 (weights ship offline), "
-            "or choose the labelled 'random init' option."
-        )
-        _DOWNLOAD_FAILURES[arch] = (time.monotonic(), message)
-        raise WeightsUnavailable(message) from err
+        _DOWNLOAD_FAILURES[arch] = (time.monotonic(), str(err))
+        raise WeightsUnavailable(_weights_message(arch, str(err))) from err
     _DOWNLOAD_FAILURES.pop(arch, None)
     return model
 
@@ -226,6 +234,21 @@ class LoadedModel:
     run_id: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def shown_label(self) -> str:
+        """The label in the current language (one cached model serves tabs in every language); a run's title stays."""
+        if self.kind == "imagenet":
+            return _("ImageNet-pretrained {arch}").format(arch=self.arch)
+        if self.kind == "random":
+            return _("{arch}, random init (untrained)").format(arch=self.arch)
+        if self.label == _run_label(self.run_id, self.arch):
+            return _("run {run} ({arch})").format(run=self.run_id, arch=self.arch)
+        return self.label
+
+
+def _run_label(run_id: str | None, arch: str) -> str:
+    """The label of a run whose record has no title (English; shown_label translates it)."""
+    return f"run {run_id} ({arch})"
+
 
 def load_imagenet(arch: str, pretrained: bool = True) -> LoadedModel:
     """ImageNet-pretrained (or random-init) classifier in eval mode with its 1000 labels."""
@@ -282,7 +305,7 @@ def load_run_model(run_dir: Path) -> LoadedModel:
         model=model.eval(),
         arch=arch,
         classes=classes,
-        label=record.title or f"run {run_dir.name} ({arch})",
+        label=record.title or _run_label(run_dir.name, arch),
         kind="run",
         img_size=record.img_size,
         run_id=run_dir.name,
