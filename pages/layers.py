@@ -257,12 +257,13 @@ with tabs[4]:
         o1, o2, o3 = st.columns(3)
         patch = o1.select_slider(_("Square (px)"), [16, 24, 32, 48, 64], value=48, key=keep("viz_occ_patch"))
         stride = o2.select_slider(_("Stride (px)"), [8, 16, 24, 32], value=32, key=keep("viz_occ_stride"))
-        target = o3.selectbox(  # None: the top class
+        picked_class = o3.selectbox(  # -1: the top class (None would offer a "clear" button)
             _("Class"),
-            [None, *range(len(loaded.classes))],
-            format_func=lambda c: _("top class") if c is None else loaded.classes[c],
+            [-1, *range(len(loaded.classes))],
+            format_func=lambda c: _("top class") if c < 0 else loaded.classes[c],
             key="viz_occ_class",
         )
+        target = None if picked_class < 0 else picked_class
         params = (mid, picked.digest, size, patch, stride, target)
         if st.button(_("Compute occlusion map"), key="viz_occ_go"):
             bar = st.progress(0.0, text=_("Occluding…"))
@@ -304,12 +305,13 @@ with tabs[5]:
     if picked is None:
         st.info(_("Pick an image above first."))
     else:
-        class_idx = st.selectbox(  # None: the predicted class
+        cam_class = st.selectbox(  # -1: the predicted class
             _("Class"),
-            [None, *range(len(loaded.classes))],
-            format_func=lambda c: _("predicted class") if c is None else loaded.classes[c],
+            [-1, *range(len(loaded.classes))],
+            format_func=lambda c: _("predicted class") if c < 0 else loaded.classes[c],
             key="viz_cam_class",
         )
+        class_idx = None if cam_class < 0 else cam_class
         cam, idx = layers.gradcam_overlay(mid, info.path, picked.digest, size, class_idx, loaded, picked.image)
         k1, k2 = st.columns(2)
         k1.image(layers.model_view(picked.image, size), caption=_("what the model sees"))
