@@ -100,6 +100,13 @@ def zh_server(tmp_path_factory):
 def upload_photo(page, base) -> None:
     from core.synthetic import draw_example
 
+    zone = page.locator("[data-testid='stFileUploaderDropzone']").first
+    zone.wait_for()
+    shown = zone.evaluate(  # Streamlit's own "Upload" and "200MB per file", replaced by ui/i18n's CSS
+        """z => [z.querySelector('button p'), z.querySelector('[data-testid=stFileUploaderDropzoneInstructions] span')]
+            .map(e => getComputedStyle(e, '::after').content)"""
+    )
+    assert shown == ['"上传"', '"每个文件最大 200 MB"'], shown
     photo = base / "my_pet.png"
     draw_example(4, np.random.default_rng(3), (320, 260)).save(photo)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(photo))
