@@ -42,7 +42,7 @@ stage_label = c1.selectbox(
     _("Stage"),
     labels,
     index=min(2, len(labels) - 1),
-    format_func=_,  # the label is kept in English (the tab's store), shown translated
+    format_func={label: _(label) for label in labels}.get,  # kept in English (the tab's store), shown translated
     key=keep("viz_stage", options=labels),
 )
 stage_name = _(stage_label)
@@ -260,7 +260,7 @@ with tabs[4]:
         picked_class = o3.selectbox(  # -1: the top class (None would offer a "clear" button)
             _("Class"),
             [-1, *range(len(loaded.classes))],
-            format_func=lambda c: _("top class") if c < 0 else loaded.classes[c],
+            format_func={-1: _("top class"), **dict(enumerate(loaded.classes))}.get,
             key="viz_occ_class",
         )
         target = None if picked_class < 0 else picked_class
@@ -308,7 +308,7 @@ with tabs[5]:
         cam_class = st.selectbox(  # -1: the predicted class
             _("Class"),
             [-1, *range(len(loaded.classes))],
-            format_func=lambda c: _("predicted class") if c < 0 else loaded.classes[c],
+            format_func={-1: _("predicted class"), **dict(enumerate(loaded.classes))}.get,
             key="viz_cam_class",
         )
         class_idx = None if cam_class < 0 else cam_class
@@ -349,7 +349,7 @@ with tabs[6]:
                     st.info(why)
                     continue
                 net_id = layers.model_id(net)
-                net_act, _ = layers.feature_maps(net_id, info.path, picked.digest, size, net, picked.image)
+                net_act, _probs = layers.feature_maps(net_id, info.path, picked.digest, size, net, picked.image)
                 fig = feature_grid_figure(net_act, channel_order(net_act)[:16], ncols=4, width_px=300)
                 st.plotly_chart(fig, key=f"viz_cmp_{kind}")
                 shown_n = min(16, len(net_act))

@@ -59,7 +59,7 @@ def stage_infos(arch: str, size: int) -> list[StageInfo]:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _stage_infos(arch: str, size: int) -> list[StageInfo]:
     loaded = cached_imagenet(arch, False)
-    paths = [p for _, p in models.ARCHS[arch].stages]
+    paths = [p for _label, p in models.ARCHS[arch].stages]
     with MODEL_LOCK:
         shapes = activations.stage_shapes(loaded.model, paths, size)
         fields = receptive_field.receptive_fields(loaded.model, paths, size)

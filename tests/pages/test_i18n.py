@@ -94,6 +94,18 @@ def page_texts(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
     return [t for t in out if t and t.strip()]
 
 
+def english_placeholders(at: AppTest) -> list[str]:
+    """Labels of widgets that would show Streamlit's own English placeholder ("Choose options", "Choose an
+    option"): a multiselect, or a selectbox with nothing chosen, drawn without a placeholder of ours."""
+    out = []
+    for node in walk(at._tree):
+        kind = getattr(node, "type", "")
+        empty = kind == "multiselect" or (kind == "selectbox" and node.value is None)
+        if empty and not node.proto.placeholder:
+            out.append(node.proto.label)
+    return out
+
+
 def english_left(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
     """Runs of three or more English words outside code and names (empty when the text is translated)."""
     text = re.sub(r"```.*?```|`[^`]*`", " ", text, flags=re.S)
@@ -127,6 +139,7 @@ def assert_chinese_throughout(zh: AppTest, en: AppTest, skip_keys=(), allowed=()
     assert untranslated(en_texts, allowed), "the check finds no English sentence in English: it proves nothing"
     left = untranslated(zh_texts, allowed)
     assert not left, f"English left on the Chinese page: {left}"
+    assert not english_placeholders(zh), f"Streamlit's English placeholder shown: {english_placeholders(zh)}"
     # every text that is a sentence in English is Chinese on the Chinese page (options like crop/pad stay)
     sentences = [t for t in en_texts if english_left(t, allowed)]
     assert len([t for t in zh_texts if CJK.search(t)]) >= len(sentences)
@@ -245,6 +258,8 @@ def layers_check(zh: AppTest, en: AppTest) -> None:
     ]
     assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) >= 5  # grids, channel, occlusion maps
     assert len(zh.tabs[2].get("image")) == 9  # the patch index was built and shown
+    assert zh.selectbox(key="viz_stage").options[0] == "起始层 (features.0)"  # stage names that are words
+    assert zh.selectbox(key="viz_occ_class").options[0] == "最高概率类别"
 
 
 @dataclass(frozen=True)
