@@ -68,7 +68,7 @@ def make_prep(base: Path, n_images: int) -> None:
     """Everything a full `make prepare` leaves in the data folder, at real sizes."""
     import torchvision
 
-    from core import features, patches, pets, prepare, runs
+    from core import features, patches, pets, prepare, records, runs, settings
     from core.models import ARCHS, create_model, offline_weights_file
 
     images = pets.pets_folder(base) / "images"
@@ -92,7 +92,7 @@ def make_prep(base: Path, n_images: int) -> None:
             "classes": BREEDS,
             "img_size": config.img_size,
             "title": config.title(),
-            "config": runs.config_as_dict(config),
+            "config": records.config_as_dict(config),
             "created": time.time(),
             "epochs": [
                 {"stage": 0, "epoch": e, "train_loss": 0.3, "valid_loss": 0.25, "error_rate": 0.07} for e in range(6)
@@ -133,7 +133,7 @@ def make_prep(base: Path, n_images: int) -> None:
                 skipped=[],
             )
             key = patches.index_key(model_id, "fingerprint-n300", stage, 224, patches.TOP_K)
-            patches.save_index(index, base / patches.INDEX_DIR / f"{key}.npz")
+            patches.save_index(index, base / settings.PATCH_INDEX_DIR / f"{key}.npz")
 
 
 def by_arch(f, source: Path) -> str:

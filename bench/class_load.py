@@ -348,7 +348,7 @@ def start_training(data: Path, images: Path) -> str:
     from core.auth import TEACHER, Identity
     from core.datasets import scan_dataset
     from core.pets import pets_spec
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     scan = scan_dataset(pets_spec(images))
     config = RunConfig(dataset=scan.fingerprint, img_size=64, bs=16, stages=(StageConfig(epochs=500, lr_max=1e-3),))
@@ -401,14 +401,14 @@ async def laptop_teacher(url: str, stop: threading.Event, timeout: float) -> int
 
 
 def laptop_training_running(data: Path) -> bool:
-    from core import runs
+    from core import training_lock
 
-    return runs.training_running(data / "runs")
+    return training_lock.training_running(data / "runs")
 
 
 def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threading.Thread, threading.Event]:
     """Start the laptop-mode teacher in a thread of its own; returns once the server holds the training lock."""
-    from core import runs
+    from core import training_lock
 
     stop, failure = threading.Event(), []
 
@@ -422,7 +422,7 @@ def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threadi
     thread.start()
     deadline = time.time() + 300
     while time.time() < deadline:
-        if runs.training_running(data / "runs"):
+        if training_lock.training_running(data / "runs"):
             return thread, stop
         if not thread.is_alive():
             break

@@ -162,7 +162,7 @@ def main() -> None:
     import torch
 
     from core.models import pick_device
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     device = pick_device()
     if args.threads:

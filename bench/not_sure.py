@@ -144,7 +144,7 @@ def main() -> None:
     from core.datasets import DatasetSpec, scan_dataset
     from core.images import load_image_file
     from core.models import load_run_model
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data folder {base}")
     folder = write_fashion(base / "fashion", per_class=args.per_class)

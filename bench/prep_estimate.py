@@ -55,7 +55,7 @@ def measure(arch: str, size: int, images: Path, work: Path) -> dict[str, tuple[f
     from core.datasets import scan_dataset
     from core.models import create_model, pick_device
     from core.pets import pets_spec
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     scan = scan_dataset(pets_spec(images))
     n_valid = int(scan.items["is_valid"].sum())

@@ -55,7 +55,7 @@ def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, bas
     from dataclasses import replace
 
     from core import training
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     stage2 = {
         LESSON: StageConfig(epochs=epochs2, lr_max=1e-4, lr_min=1e-6, unfreeze=True),

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.i18n import N_, _
+from core.settings import secret_file
 
 ENV_PASSWORD = "PETLAB_TEACHER_PASSWORD"
 SECRETS_KEY = "teacher_password"
-SECRET_FILE = ".secret"  # 32 random bytes in the data folder, mode 0600: signs the tab tokens
 TEACHER_HOURS = 12  # a teacher sign-in lasts a school day
 LAPTOP, TEACHER, STUDENT = "laptop", "teacher", "student"
 
@@ -108,7 +108,7 @@ def require(identity: Identity, action: str) -> None:
 
 def server_secret(base: Path) -> bytes:
     """The data folder's signing key, created once (mode 0600) and kept across server restarts."""
-    path = Path(base) / SECRET_FILE
+    path = secret_file(base)  # 32 random bytes, mode 0600: signs the tab tokens
     try:
         data = path.read_bytes()
         if len(data) >= 32:
@@ -116,7 +116,7 @@ def server_secret(base: Path) -> bytes:
     except FileNotFoundError:
         pass
     key = secrets.token_bytes(32)
-    tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)

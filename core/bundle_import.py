@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core import runs
+from core import records, training_lock
 from core.archives import ArchiveError, extract_tgz
-from core.bundle import (
+from core.manifest import (
     MANIFEST,
-    RUNS_DIR,
     BundleError,
     Manifest,
     Progress,
@@ -45,6 +44,7 @@ from core.bundle import (
     safe_name,
 )
 from core.models import RECORD_FILE, WEIGHTS_FILE
+from core.settings import runs_dir
 from core.storage import atomic_write_bytes, read_json
 
 MAX_MANIFEST_BYTES = 64 * 1024**2
@@ -175,7 +175,7 @@ def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
                 raise ValueError("not a JSON object")
         except Exception as err:  # any unreadable file refuses the bundle
             raise BundleError(f"Refused: {f.path} cannot be read safely ({err}).") from err
-    for run_dir in sorted((root / RUNS_DIR).iterdir()) if (root / RUNS_DIR).is_dir() else []:
+    for run_dir in sorted(runs_dir(root).iterdir()) if runs_dir(root).is_dir() else []:
         _check_run_weights(run_dir)
 
 
@@ -184,7 +184,7 @@ def _check_run_weights(run_dir: Path) -> None:
     from core.models import create_model, load_weights
 
     try:
-        record = runs.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
+        record = records.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
         load_weights(create_model(record.arch, len(record.classes), pretrained=False), run_dir / WEIGHTS_FILE)
     except Exception as err:  # KeyError, size mismatch, unknown arch ...
         raise BundleError(f"Refused: run {run_dir.name} cannot be loaded here ({err}).") from err
@@ -202,7 +202,7 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
         report.added.append(unit)
         return
     try:
-        local_created = runs.check_run(dest).created
+        local_created = records.check_run(dest).created
     except (ValueError, OSError):
         local_created = float("-inf")
     bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
@@ -291,9 +291,9 @@ def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) 
             _localise(tmp, manifest, data_dir)
             report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
             try:
-                with runs.training_lock(data_dir / RUNS_DIR):
+                with training_lock.training_lock(runs_dir(data_dir)):
                     _merge(tmp, manifest, data_dir, report)
-            except runs.TrainingBusy as err:
+            except training_lock.TrainingBusy as err:
                 raise BundleError(f"{err} Import the bundle when it has finished.") from err
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,32 +20,36 @@ from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.own_classes import OwnClassesStore
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.session_store import valid_token
+from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, students_dir
 from core.storage import atomic_write_json, read_json
 
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
 ACTIVE_SECONDS = 60.0  # a tab that sent a heartbeat this recently counts as connected
-CLASS_FILE = "class.json"
-HEARTBEATS = "heartbeats"  # one file per tab; its mtime is the last heartbeat
 
 
 def student_space(base: Path, tab: str) -> Path:
     """A student's private folder, named by their tab token (validated: a plain folder name)."""
     if not valid_token(tab):
         raise ValueError("A student space is named by a tab token (letters, digits, '-' and '_').")
-    return Path(base) / "students" / tab
+    return students_dir(base) / tab
+
+
+def student_classes_root(base: Path, tab: str) -> Path:
+    """The folder of a student's own classes: `students/<tab>/own/`."""
+    return student_space(base, tab) / "own"
 
 
 def teacher_classes_root(base: Path) -> Path:
-    return Path(base) / "datasets" / "own"
+    return own_classes_dir(base)
 
 
 def own_store(base: Path, identity: Identity) -> OwnClassesStore:
     """The 'Your own classes' store this user edits: the teacher's (laptop too), else the student's own."""
     if identity.is_teacher:
         return OwnClassesStore(teacher_classes_root(base))
-    return OwnClassesStore(student_space(base, identity.tab) / "own")
+    return OwnClassesStore(student_classes_root(base, identity.tab))
 
 
 def teacher_store(base: Path, identity: Identity) -> OwnClassesStore:
@@ -58,7 +62,7 @@ def run_visible(dataset_root: str, identity: Identity, base: Path) -> bool:
     if identity.is_teacher:
         return True
     root = str(dataset_root or "")
-    students = str(Path(base) / "students") + os.sep
+    students = str(students_dir(base)) + os.sep
     if not root.startswith(students):
         return True
     return root.startswith(str(student_space(base, identity.tab)) + os.sep)
@@ -67,11 +71,11 @@ def run_visible(dataset_root: str, identity: Identity, base: Path) -> bool:
 def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> DatasetSpec:
     """Teacher: copy a student's own classes to datasets/published/<name>, visible to the class."""
     require(identity, "publish")
-    source = OwnClassesStore(student_space(base, tab) / "own")
+    source = OwnClassesStore(student_classes_root(base, tab))
     if len([c for c, n in source.classes().items() if n >= 2]) < 2:
         raise ValueError("Publishing needs at least two classes with two or more photos each.")
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())[:40] or tab[:8]
-    dest = source.publish(Path(base) / "datasets" / "published" / safe)
+    dest = source.publish(published_dir(base) / safe)
     return DatasetSpec(name=f"{safe} (published)", kind="own", root=str(dest.root), label_from="parent")
 
 
@@ -92,7 +96,7 @@ def lr_finder_cheap(config: RunConfig, features_dir: Path) -> bool:
 
 def touch_session(base: Path, identity: Identity, now: float | None = None) -> None:
     """Record a heartbeat for identity's tab (its file's mtime); cheap enough for every rerun."""
-    path = Path(base) / HEARTBEATS / identity.tab
+    path = heartbeats_dir(base) / identity.tab
     try:
         path.touch()
     except FileNotFoundError:
@@ -112,7 +116,7 @@ def active_sessions(base: Path, within: float = ACTIVE_SECONDS, now: float | Non
     """How many tabs per role sent a heartbeat in the last `within` seconds."""
     now = now or time.time()
     counts = {"teacher": 0, "student": 0}
-    folder = Path(base) / HEARTBEATS
+    folder = heartbeats_dir(base)
     if not folder.is_dir():
         return counts
     for path in folder.iterdir():
@@ -136,13 +140,13 @@ class StudentSpace:
 
 def student_spaces(base: Path) -> list[StudentSpace]:
     """Every student space with its classes, most recently seen first."""
-    folder = Path(base) / "students"
+    folder = students_dir(base)
     if not folder.is_dir():
         return []
     found = []
     for space in folder.iterdir():
         if space.is_dir() and valid_token(space.name):
-            store = OwnClassesStore(space / "own", read_only=True)
+            store = OwnClassesStore(student_classes_root(base, space.name), read_only=True)
             found.append(StudentSpace(space.name, store.classes(), space.stat().st_mtime))
     return sorted(found, key=lambda s: s.last_seen, reverse=True)
 
@@ -156,7 +160,7 @@ def clean_student_spaces(base: Path, max_age_hours: float = STUDENT_SPACE_HOURS,
         if space.last_seen < cutoff:
             shutil.rmtree(student_space(base, space.tab), ignore_errors=True)
             removed.append(space.tab)
-    sessions = Path(base) / HEARTBEATS
+    sessions = heartbeats_dir(base)
     if sessions.is_dir():
         for path in sessions.iterdir():
             try:
@@ -180,7 +184,7 @@ class ClassSettings:
 
 def read_class_settings(base: Path) -> ClassSettings:
     """The class settings, or the empty defaults when none are stored or the file is unreadable."""
-    path = Path(base) / CLASS_FILE
+    path = class_file(base)
     if not path.is_file():
         return ClassSettings()
     try:
@@ -210,7 +214,7 @@ def set_class_model(base: Path, identity: Identity, run_id: str | None) -> Class
 
 def _write(base: Path, settings: ClassSettings) -> None:
     data = {"dataset": asdict(settings.dataset) if settings.dataset else None, "model_run": settings.model_run}
-    atomic_write_json(Path(base) / CLASS_FILE, data)
+    atomic_write_json(class_file(base), data)
 
 
 def own_classes_privacy_note(who: Identity, hours: float = STUDENT_SPACE_HOURS) -> str:

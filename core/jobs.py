@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core import runs
+from core import records, training_lock
 from core.auth import Identity, require
 from core.datasets import DatasetSpec
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 from core.storage import atomic_write_json, read_json
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
@@ -139,7 +139,7 @@ class JobRecord:
             raise ValueError("a job record is a JSON object")
         try:
             data = dict(data)
-            data["config"] = runs.config_from_dict(data["config"])
+            data["config"] = records.config_from_dict(data["config"])
             data["dataset"] = DatasetSpec(**data["dataset"])
             data["last"] = JobEvent(**data["last"]) if data.get("last") else None
             record = cls(**data)
@@ -271,7 +271,7 @@ def submit(
 ) -> JobRecord:
     """Teacher: queue a training of config on dataset; returns its record (status `queued`)."""
     require(identity, "train")
-    runs.validate(config)
+    records.validate(config)
     job_id = f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
     record = JobRecord(
         job_id=job_id,
@@ -315,7 +315,7 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
             record.status, record.finished = "cancelled", time.time()
         elif record.status == "running":
             record.stop_requested = True
-            runs.request_stop(Path(base) / "runs")
+            training_lock.request_stop(Path(base) / "runs")
         else:
             raise JobError(f"Job {job_id} is already {record.status}.")
         save_job(base, record)
@@ -351,7 +351,7 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
             last_write = now
             current = update_job(base, job_id, last=typed, updated=now, epochs=list(epochs))
             if current.stop_requested:
-                raise runs.TrainingStopped("Stopped by the teacher: nothing was saved.")
+                raise training_lock.TrainingStopped("Stopped by the teacher: nothing was saved.")
 
     outcome: dict[str, Any] = {}
     try:
@@ -367,9 +367,9 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
             wait=True,
         )
         outcome = {"status": "done", "run_id": result.run.run_id, "reused": result.reused}
-    except runs.TrainingStopped as err:
+    except training_lock.TrainingStopped as err:
         outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or "Stopped."}
-    except (runs.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
+    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
         outcome = {"status": "failed", "error": str(err)}
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
         outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
@@ -431,14 +431,14 @@ def clean_half_runs(runs_dir: Path) -> list[str]:
     if not Path(runs_dir).is_dir():
         return removed
     try:
-        with runs.training_lock(runs_dir):
+        with training_lock.training_lock(runs_dir):
             for path in Path(runs_dir).iterdir():
                 if path.is_dir() and path.name.startswith((".work-", ".tmp-", ".lrfind-", ".old-", ".del-")):
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path.name)
-            runs.clear_progress(runs_dir)
-            runs.clear_stop(runs_dir)
-    except runs.TrainingBusy:
+            training_lock.clear_progress(runs_dir)
+            training_lock.clear_stop(runs_dir)
+    except training_lock.TrainingBusy:
         pass
     return removed
 

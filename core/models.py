@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from core.i18n import N_, _
-from core.settings import torch_home
+from core.settings import checkpoints_dir, torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -127,7 +127,7 @@ def prepare_torch_home() -> Path:
     """Point TORCH_HOME into the data folder and put the offline mobilenet_v2 checkpoint where torchvision looks."""
     home = torch_home()
     os.environ["TORCH_HOME"] = str(home)
-    checkpoints = home / "hub" / "checkpoints"
+    checkpoints = checkpoints_dir()
     checkpoints.mkdir(parents=True, exist_ok=True)
     dest = checkpoints / MOBILENET_FILE
     src = offline_weights_file()
@@ -142,12 +142,12 @@ def weights_cached(arch: str) -> bool:
     """True when the pretrained checkpoint for arch is already on disk (no download needed)."""
     from torchvision.models import get_model_weights
 
-    home = prepare_torch_home()
+    prepare_torch_home()
     weights = getattr(get_model_weights(arch), ARCHS[arch].weights)
-    return (home / "hub" / "checkpoints" / Path(weights.url).name).is_file()
+    return (checkpoints_dir() / Path(weights.url).name).is_file()
 
 
-# arch -> (time of the failed download, message): pages rerun often; offline, retry once a minute
+# arch -> (time of the failed download, its error): pages rerun often; offline, retry once a minute
 _DOWNLOAD_FAILURES: dict[str, tuple[float, str]] = {}
 RETRY_AFTER_S = 60.0
 
@@ -294,7 +294,7 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 
 def load_run_model(run_dir: Path) -> LoadedModel:
     """Rebuild a fine-tuned run's model from run.json + model.pt, in eval mode on the CPU."""
-    from core.runs import read_record  # runs imports this module: import at call time
+    from core.records import read_record  # records imports this module: import at call time
 
     run_dir = Path(run_dir)
     record = read_record(run_dir)  # checked types; RecordError (a ValueError) names a wrong field

@@ -22,10 +22,9 @@ from core.i18n import _
 from core.images import ImageError, load_image_file
 from core.models import denormalise, preprocess
 from core.receptive_field import ReceptiveField, crop_field
-from core.settings import sub_dir
+from core.settings import PATCH_INDEX_DIR, sub_dir
 from core.storage import atomic_write_bytes, stable_hash
 
-INDEX_DIR = "patch_index"
 INDEX_VERSION = 1
 TOP_K = 9  # patches per channel, as in Zeiler & Fergus' figures
 PAGE_IMAGES = 300  # images the Layers page indexes by default (a seeded sample over all classes)
@@ -92,7 +91,7 @@ def index_key(model_id: str, fingerprint: str, stage: str, size: int, k: int) ->
 
 def index_path(key: str, base: Path | None = None) -> Path:
     """Where the index with this key lives under the data folder."""
-    return sub_dir(INDEX_DIR, base) / f"{key}.npz"
+    return sub_dir(PATCH_INDEX_DIR, base) / f"{key}.npz"
 
 
 def _load_batch(paths: Sequence[str], size: int) -> tuple[torch.Tensor | None, list[int], list[str]]:

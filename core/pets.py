@@ -12,7 +12,7 @@ from core.archives import ArchiveError, extract_tgz
 from core.datasets import DatasetError, DatasetSpec
 from core.i18n import _
 from core.labels import PETS_PATTERN
-from core.settings import FolderRefused, open_allowed
+from core.settings import FolderRefused, archive_dir, datasets_dir, open_allowed
 from core.storage import stable_hash
 
 PETS_NAME = "Oxford-IIIT Pet"
@@ -29,14 +29,6 @@ def pets_url() -> str:
     from fastai.data.external import URLs
 
     return URLs.PETS
-
-
-def archive_dir(base: Path) -> Path:
-    return Path(base) / "archive"
-
-
-def datasets_dir(base: Path) -> Path:
-    return Path(base) / "datasets"
 
 
 def pets_folder(base: Path) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core import features as feats
-from core import patches, pets, runs
+from core import patches, pets, records, runs
 from core.datasets import DatasetScan, scan_dataset
 from core.models import (
     ARCHS,
@@ -29,8 +29,8 @@ from core.models import (
     pick_device,
     prepare_torch_home,
 )
-from core.runs import RunConfig, StageConfig
-from core.settings import data_dir, sub_dir, torch_home
+from core.records import RunConfig, StageConfig
+from core.settings import FEATURES_DIR, RUNS_DIR, checkpoints_dir, data_dir, sub_dir
 
 FASTAI_LR = 1e-3  # fastai's defaults.lr: the lesson's fit_one_cycle(4) passes no LR
 LESSON_SLICE = (1e-6, 1e-4)  # fit_one_cycle(2, lr_max=slice(1e-6, 1e-4)) after lr_find
@@ -181,7 +181,7 @@ def fetch_weights(arch: str, base: Path, mirror: str | None = None) -> Path:
     name, url = weights_file(arch)
     if mirror:
         url = mirror.rstrip("/") + "/" + name
-    folder = torch_home(base) / "hub" / "checkpoints"
+    folder = checkpoints_dir(base)
     try:
         torch.hub.load_state_dict_from_url(
             url, model_dir=str(folder), file_name=name, progress=False, check_hash=True, weights_only=True
@@ -202,7 +202,7 @@ def _step(report: PrepReport, on_event: OnEvent, step: str, done: bool, work: Ca
     start = time.perf_counter()
     try:
         detail = work()
-    except (runs.ConfigError, WeightsUnavailable, ValueError, OSError, RuntimeError) as err:
+    except (records.ConfigError, WeightsUnavailable, ValueError, OSError, RuntimeError) as err:
         report.failed.append((step, str(err)))
         on_event(PrepEvent(step, "failed", str(err)))
         return False
@@ -240,7 +240,7 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
         )
     emit = on_event or (lambda event: None)
     base = data_dir()
-    runs_dir, features_dir = sub_dir("runs", base), sub_dir("features", base)
+    runs_dir, features_dir = sub_dir(RUNS_DIR, base), sub_dir(FEATURES_DIR, base)
     report = PrepReport(device=str(pick_device()))
     prepare_torch_home()  # TORCH_HOME in the data folder; mobilenet_v2's offline checkpoint copied there
     _step(report, emit, "dataset", pets.find_pets(base) is not None, lambda: str(_dataset(base, options, emit)))
@@ -250,7 +250,7 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
     archs = list(dict.fromkeys([*options.archs, *([options.run_arch] if options.run_arch else [])]))
     for arch in archs:
         name, _ = weights_file(arch)
-        have = (torch_home(base) / "hub" / "checkpoints" / name).is_file()
+        have = (checkpoints_dir(base) / name).is_file()
         _step(
             report, emit, f"weights {arch}", have, lambda arch=arch: str(fetch_weights(arch, base, options.weights_url))
         )
@@ -283,7 +283,7 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
             done = feats.read_features(features_dir / spec.key) is not None
             _step(report, emit, step, done, lambda spec=spec, config=config: _extract(spec, config, scan, features_dir))
     if options.patch_indexes:
-        have = [a for a in archs if (torch_home(base) / "hub" / "checkpoints" / weights_file(a)[0]).is_file()]
+        have = [a for a in archs if (checkpoints_dir(base) / weights_file(a)[0]).is_file()]
         trained = [c for c in configs.values() if runs.find_run(runs_dir, c) is not None]
         _patch_steps(report, emit, scan, have, trained, runs_dir, options.patch_images)
     return report

@@ -1,4 +1,9 @@
-"""Where Pet Lab keeps downloads and caches, and how that is chosen."""
+"""The data folder: where Pet Lab keeps downloads and caches, how that is chosen, and its layout.
+
+Every path directly under the data folder is named here (README "Data and caches"); what lies
+inside one of its sub-folders belongs to the module that owns it (a run folder to core.runs,
+`jobs/` to core.jobs, a student's space to core.classroom, an own-classes folder to core.own_classes).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,93 @@ def torch_home(base: Path | None = None) -> Path:
     """TORCH_HOME used for pretrained weights, inside the data folder unless already set."""
     if os.environ.get("TORCH_HOME"):
         return Path(os.environ["TORCH_HOME"]).expanduser()
-    return sub_dir("torch", base)
+    return sub_dir(TORCH_DIR, base)
+
+
+def checkpoints_dir(base: Path | None = None) -> Path:
+    """Where torchvision keeps (and looks for) pretrained checkpoints: TORCH_HOME/hub/checkpoints."""
+    return torch_home(base) / TORCH_CHECKPOINTS_DIR
+
+
+# ---- the layout: every name directly under the data folder ------------------------------------
+
+ARCHIVE_DIR = "archive"  # downloaded archives (oxford-iiit-pet.tgz)
+DATASETS_DIR = "datasets"  # extracted datasets
+UPLOADS_DIR = f"{DATASETS_DIR}/uploads"  # images extracted from uploaded .zip files
+OWN_DIR = f"{DATASETS_DIR}/own"  # "your own classes" (the teacher's, in class mode)
+PUBLISHED_DIR = f"{DATASETS_DIR}/published"  # students' classes the teacher published
+RUNS_DIR = "runs"  # one folder per trained run (core.runs)
+FEATURES_DIR = "features"  # cached body features (core.features)
+PATCH_INDEX_DIR = "patch_index"  # top-activating patch indexes (core.patches)
+NOVELTY_DIR = "novelty"  # per-run "unlike the training images" references (core.novelty)
+SESSIONS_DIR = "sessions"  # one settings store per browser tab (core.session_store)
+TORCH_DIR = "torch"  # TORCH_HOME unless $TORCH_HOME is set
+TORCH_CHECKPOINTS_DIR = "hub/checkpoints"  # under TORCH_HOME
+JOBS_DIR = "jobs"  # the training queue (core.jobs)
+STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.classroom)
+HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
+CLASS_FILE = "class.json"  # class mode: the class dataset and model
+SECRET_FILE = ".secret"  # signs the teacher's sign-in (core.auth)
+
+
+def archive_dir(base: Path) -> Path:
+    return Path(base) / ARCHIVE_DIR
+
+
+def datasets_dir(base: Path) -> Path:
+    return Path(base) / DATASETS_DIR
+
+
+def uploads_dir(base: Path) -> Path:
+    return Path(base) / UPLOADS_DIR
+
+
+def own_classes_dir(base: Path) -> Path:
+    return Path(base) / OWN_DIR
+
+
+def published_dir(base: Path) -> Path:
+    return Path(base) / PUBLISHED_DIR
+
+
+def runs_dir(base: Path) -> Path:
+    return Path(base) / RUNS_DIR
+
+
+def features_dir(base: Path) -> Path:
+    return Path(base) / FEATURES_DIR
+
+
+def patch_index_dir(base: Path) -> Path:
+    return Path(base) / PATCH_INDEX_DIR
+
+
+def novelty_dir(base: Path) -> Path:
+    return Path(base) / NOVELTY_DIR
+
+
+def sessions_dir(base: Path) -> Path:
+    return Path(base) / SESSIONS_DIR
+
+
+def jobs_dir(base: Path) -> Path:
+    return Path(base) / JOBS_DIR
+
+
+def students_dir(base: Path) -> Path:
+    return Path(base) / STUDENTS_DIR
+
+
+def heartbeats_dir(base: Path) -> Path:
+    return Path(base) / HEARTBEATS_DIR
+
+
+def class_file(base: Path) -> Path:
+    return Path(base) / CLASS_FILE
+
+
+def secret_file(base: Path) -> Path:
+    return Path(base) / SECRET_FILE
 
 
 # ---- which server folders a browser may open ---------------------------------------------------

@@ -22,10 +22,12 @@ import torch
 from torch import nn
 
 from core import features as feats
-from core import inference, runs
+from core import inference, records, runs, training_lock
 from core.datasets import DatasetScan
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta, save_weights
-from core.runs import RunConfig, RunInfo, StageConfig, TrainingStopped
+from core.records import RunConfig, StageConfig
+from core.runs import RunInfo
+from core.training_lock import TrainingStopped
 
 ProgressFn = Callable[[dict], None]
 SUGGESTIONS = ("valley", "minimum", "steep", "slide")
@@ -45,13 +47,13 @@ def check_trainable(items: pd.DataFrame) -> None:
     classes = sorted(items["label"].unique().tolist()) if len(items) else []
     if len(classes) < 2:
         found = f"one class ({classes[0]!r})" if classes else "no labelled images"
-        raise runs.ConfigError(
+        raise records.ConfigError(
             f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
             "is always right and learns nothing: check the labelling on the Data page (a zip with one "
             "wrapping folder, or a regex that captures the same text for every file)."
         )
     if items["is_valid"].all() or not items["is_valid"].any():
-        raise runs.ConfigError("Training needs both training and validation images.")
+        raise records.ConfigError("Training needs both training and validation images.")
 
 
 def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
@@ -221,7 +223,7 @@ def find_lr(
     For a fast frozen stage it runs on the cached features, which is the same head, loss and
     optimizer at a fraction of the cost.
     """
-    runs.validate(config)
+    records.validate(config)
     stage = config.stages[-1]
     start = time.perf_counter()
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
@@ -257,7 +259,7 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
     from fastai.torch_core import set_seed
 
     if config.dataset != scan.fingerprint:
-        raise runs.ConfigError("The run's dataset fingerprint does not match the active dataset.")
+        raise records.ConfigError("The run's dataset fingerprint does not match the active dataset.")
     device = pick_device()
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
@@ -270,7 +272,7 @@ def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: in
         parent_cfg = replace(config, stages=config.stages[:for_stage])
         parent = runs.find_run(runs_dir, parent_cfg)
         if parent is None:
-            raise runs.ConfigError("Train the earlier stage first: its run is not stored.")
+            raise records.ConfigError("Train the earlier stage first: its run is not stored.")
         load_weights(model, parent.path / "model.pt")
         prior = parent.record.epoch_rows()
     learn = make_learner(dls, model, config, work)
@@ -326,23 +328,23 @@ def train_run(
     """
     from fastai.torch_core import set_seed
 
-    runs.validate(config)
+    records.validate(config)
     runs_dir, features_dir = Path(runs_dir), Path(features_dir)
-    rid = runs.run_id(config)
+    rid = records.run_id(config)
     found = runs.find_run(runs_dir, config)
     if found is not None and not retrain:
         return TrainResult(found, reused=True)
-    with runs.training_lock(runs_dir, wait=wait):
-        runs.clear_stop(runs_dir)
+    with training_lock.training_lock(runs_dir, wait=wait):
+        training_lock.clear_stop(runs_dir)
         progress = {"run_id": rid, "title": config.title(), "started": time.time(), "epochs": [], "status": "starting"}
-        runs.write_progress(runs_dir, progress)
+        training_lock.write_progress(runs_dir, progress)
 
         def emit(event: dict) -> None:
             if event["kind"] == "epoch":
                 progress["epochs"].append(event["row"])
             progress["last"] = event
             progress["status"] = "training"
-            runs.write_progress(runs_dir, progress)
+            training_lock.write_progress(runs_dir, progress)
             if on_event:
                 on_event(event)
 
@@ -355,9 +357,9 @@ def train_run(
             path = runs.write_run(runs_dir, rid, model_bytes, record, preds)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            runs.clear_progress(runs_dir)
-            runs.clear_stop(runs_dir)
-        return TrainResult(RunInfo(rid, path, runs.check_run(path)), reused=False)
+            training_lock.clear_progress(runs_dir)
+            training_lock.clear_stop(runs_dir)
+        return TrainResult(RunInfo(rid, path, records.check_run(path)), reused=False)
 
 
 def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
@@ -376,7 +378,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
             epochs.append(event["row"])
         emit(event)
 
-    should_stop = lambda: runs.stop_requested(runs_dir)  # noqa: E731
+    should_stop = lambda: training_lock.stop_requested(runs_dir)  # noqa: E731
     for i in range(start_stage, len(config.stages)):
         stage = config.stages[i]
         t = time.perf_counter()

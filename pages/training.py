@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import datasets, inference, models, runs, schedules, training
-from core.runs import RunConfig, StageConfig
+from core import datasets, inference, models, records, runs, schedules, training, training_lock
+from core.records import RunConfig, StageConfig
 from ui.auth import class_mode, lr_finder_allowed
 from ui.frame import ensure_app_frame
 from ui.runs import (
@@ -49,7 +49,9 @@ if len(scan.classes) < 2:
     )
     st.stop()
 
-busy = runs.training_running(runs_dir()) and not class_mode()  # class mode: the worker trains, queueing goes on
+busy = (
+    training_lock.training_running(runs_dir()) and not class_mode()
+)  # class mode: the worker trains, queueing goes on
 if busy and not st.session_state.get(TRAIN_RUNNING):
     other_training_ui()
 busy_help = BUSY_HELP if busy else None
@@ -131,7 +133,7 @@ with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
             history = st.session_state.setdefault("train_lrfind_history", [])
             history.append(result.as_dict())
             del history[:-4]
-        except (runs.ConfigError, models.WeightsUnavailable) as err:
+        except (records.ConfigError, models.WeightsUnavailable) as err:
             st.error(str(err))
         bar.empty()
     history = st.session_state.get("train_lrfind_history", [])

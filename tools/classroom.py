@@ -98,7 +98,8 @@ def _megabytes_printer():
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from core.bundle import BundleError, write_bundle
+    from core.bundle import write_bundle
+    from core.manifest import BundleError
     from core.settings import data_dir
 
     show = _megabytes_printer()
@@ -118,8 +119,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from core.bundle import BundleError
     from core.bundle_import import import_bundle
+    from core.manifest import BundleError
     from core.settings import data_dir
 
     show = _megabytes_printer()

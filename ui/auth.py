@@ -19,7 +19,7 @@ from core import auth, classroom
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _
 from core.own_classes import OwnClassesStore
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.settings import data_dir
 from ui.state import forget, recall, remember, rotate_tab_token, tab_token
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, runs
+from core import jobs, records
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
-from core.runs import RunConfig
+from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
 
@@ -45,7 +45,7 @@ def submit_job(
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, runs.ConfigError, jobs.JobError) as err:
+    except (Forbidden, records.ConfigError, jobs.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()

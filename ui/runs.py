@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import classroom, datasets, models, runs, training
+from core import classroom, datasets, models, records, runs, training, training_lock
 from core.images import ImageError, load_image_file
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
@@ -116,7 +116,7 @@ def run_picker_ui(key: str, label: str = "Active run") -> str | None:
 def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
     """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
 
-    Raises runs.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
+    Raises records.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
     """
     return runs.load_preds(Path(run_dir), n_classes)
 
@@ -125,7 +125,7 @@ def run_record(run_id: str) -> runs.RunInfo | None:
     """A stored run by id, or None (with the reason shown) when it is missing or broken."""
     path = runs_dir() / run_id
     try:
-        return runs.RunInfo(run_id, path, runs.check_run(path))
+        return runs.RunInfo(run_id, path, records.check_run(path))
     except (ValueError, OSError) as err:
         st.warning(f"Run {run_id} cannot be read: {err}")
         return None
@@ -200,7 +200,7 @@ def flash_ui(n_stages: int) -> None:
         {"success": st.success, "warning": st.warning}[flash[1]](flash[2])
 
 
-def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
+def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     """Train (or open) a run with a live display and a Stop button, then rerun so the whole page shows it.
 
     A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
@@ -221,12 +221,12 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
             config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
         )
         outcome = "done"
-    except runs.TrainingBusy as err:
+    except training_lock.TrainingBusy as err:
         outcome = "busy"
         st.warning(f"{err} Wait for it to finish (its progress is shown above).")
-    except runs.TrainingStopped:
+    except training_lock.TrainingStopped:
         pass  # the Stop of another tab (or of this one, through the stop file)
-    except (runs.ConfigError, models.WeightsUnavailable) as err:
+    except (records.ConfigError, models.WeightsUnavailable) as err:
         outcome = "error"
         st.error(str(err))
     finally:
@@ -249,8 +249,8 @@ def train_ui(config: runs.RunConfig, scan, retrain: bool = False) -> None:
 @st.fragment(run_every=2.0)
 def other_training_ui() -> None:
     """Shown while another tab trains in this data folder: its progress, refreshed every 2 s."""
-    progress = runs.read_progress(runs_dir())
-    if not runs.training_running(runs_dir()):
+    progress = training_lock.read_progress(runs_dir())
+    if not training_lock.training_running(runs_dir()):
         st.success("The other training has finished: reload the page to see its run.")
         return
     st.info(
@@ -264,7 +264,7 @@ def other_training_ui() -> None:
     if epochs:
         st.dataframe(training.epochs_table(epochs), hide_index=True)
     if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
-        runs.request_stop(runs_dir())
+        training_lock.request_stop(runs_dir())
 
 
 SIDEBAR_RUN_KEY = "sidebar_run"

@@ -13,13 +13,13 @@ from typing import Any
 
 import streamlit as st
 
-from core import datasets, models, pets, runs
+from core import datasets, models, pets, records
 from core.classroom import read_class_settings
 from core.datasets import DatasetScan, DatasetSpec
 from core.i18n import N_, _, current, n_, num
 from core.labels import PETS_PATTERN
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
-from core.settings import data_dir, sub_dir
+from core.settings import RUNS_DIR, SESSIONS_DIR, data_dir, sub_dir
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
@@ -103,7 +103,7 @@ def scan_active() -> DatasetScan | None:
 
 
 def runs_dir() -> Path:
-    return sub_dir("runs")
+    return sub_dir(RUNS_DIR)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -170,7 +170,7 @@ def active_model_title() -> str:
         arch = st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2")
         return _("ImageNet-pretrained {arch} (no run chosen)").format(arch=arch)
     try:
-        record = runs.read_record(run_dir)
+        record = records.read_record(run_dir)
     except (ValueError, OSError):
         return _("run {run} (record unreadable)").format(run=run_dir.name)
     return _("{title} · run `{run}`").format(title=record.title or record.arch, run=run_dir.name[:8])
@@ -240,7 +240,7 @@ def rotate_tab_token() -> str:
 
 
 def sessions_dir() -> Path:
-    return sub_dir("sessions")
+    return sub_dir(SESSIONS_DIR)
 
 
 def tab_store() -> SessionStore:

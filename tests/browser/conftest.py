@@ -34,16 +34,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def make_browser_data(base: Path, n_per_class: int = 12) -> tuple[Path, Path]:
+    """An empty data folder `base/petlab-data` and a generated Pets-shaped dataset `base/pets/images`."""
+    from core.synthetic import make_pets_like
+
+    data = base / "petlab-data"
+    data.mkdir()
+    images = make_pets_like(base / "pets" / "images", n_per_class=n_per_class)
+    return data, images
+
+
 @pytest.fixture(scope="session")
 def browser_data(tmp_path_factory):
     """The browser session's data folder and generated Pets-shaped dataset."""
-    from core.synthetic import make_pets_like
-
-    base = tmp_path_factory.mktemp("browser")
-    data = base / "petlab-data"
-    data.mkdir()
-    images = make_pets_like(base / "pets" / "images", n_per_class=12)
-    return data, images
+    return make_browser_data(tmp_path_factory.mktemp("browser"))
 
 
 def env_dataset_for(images: Path):
@@ -129,12 +133,19 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh tab, 1400×1000, with long timeouts for a 2-core machine."""
+def new_tab(browser):
+    """A tab in a fresh browser context (its own cookies and storage), 1400×1000, with long timeouts
+    for a 2-core machine; returns (context, tab): close the context when done."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     tab.set_default_timeout(120_000)
+    return context, tab
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab (see new_tab)."""
+    context, tab = new_tab(browser)
     yield tab
     context.close()
 

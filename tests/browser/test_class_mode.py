@@ -5,14 +5,19 @@ student's own classes; the teacher signs in, stays signed in across a reload and
 run on the Class page and closes the tab: the worker finishes the job anyway.
 """
 
-import os
 import time
-from unittest import mock
 
 import pytest
 
 from core import jobs
-from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
+from tests.browser.conftest import (
+    assert_no_exception,
+    make_browser_data,
+    new_tab,
+    screenshot,
+    streamlit_server,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -21,24 +26,12 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def class_server(tmp_path_factory):
     """A class-mode server with its own data folder; the worker it starts is stopped at the end."""
-    from core.synthetic import make_pets_like
-
-    base = tmp_path_factory.mktemp("class-browser")
-    data = base / "petlab-data"
-    data.mkdir()
-    images = make_pets_like(base / "pets" / "images", n_per_class=8)
-    with mock.patch.dict(os.environ, {"PETLAB_TEACHER_PASSWORD": PASSWORD}), streamlit_server(data, images) as url:
+    data, images = make_browser_data(tmp_path_factory.mktemp("class-browser"), n_per_class=8)
+    with streamlit_server(data, images, extra_env={"PETLAB_TEACHER_PASSWORD": PASSWORD}) as url:
         try:
             yield url, data
         finally:
             jobs.stop_worker(data)
-
-
-def new_tab(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.set_default_timeout(120_000)
-    return context, tab
 
 
 def sidebar_text(tab) -> str:

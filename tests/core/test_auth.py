@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from core import auth
+from core import auth, settings
 from core.auth import LAPTOP_USER, Forbidden, Identity
 
 
@@ -51,7 +51,7 @@ def test_students_are_refused_every_teacher_action():
 def test_server_secret_is_private_and_stable(tmp_path):
     key = auth.server_secret(tmp_path)
     assert len(key) == 32 and auth.server_secret(tmp_path) == key
-    assert stat.S_IMODE(os.stat(tmp_path / auth.SECRET_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / settings.SECRET_FILE).st_mode) == 0o600
 
 
 def test_teacher_token_bound_to_tab_password_and_time(tmp_path):

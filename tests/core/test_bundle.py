@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import bundle, features, patches, pets, runs
-from core.bundle import BundleError, write_bundle
+from core import features, patches, pets, records, runs, settings
+from core.bundle import write_bundle
 from core.bundle_import import import_bundle
+from core.manifest import BUNDLE_VERSION, BundleError, merge_unit
 from core.models import create_model
 from core.storage import atomic_write_json
 from core.synthetic import make_pets_like
@@ -36,8 +37,8 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
         "classes": list(CLASSES),
         "img_size": 32,
         "title": "mobilenet_v2 32px: 1 ep frozen",
-        "config": runs.config_as_dict(
-            runs.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(runs.StageConfig(1, 1e-3),))
+        "config": records.config_as_dict(
+            records.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(records.StageConfig(1, 1e-3),))
         ),
         "created": created,
         "epochs": [{"stage": 0, "epoch": 0, "train_loss": 0.7, "valid_loss": 0.6, "error_rate": 0.5}],
@@ -62,7 +63,7 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
         grid=(8, 8),
         skipped=[],
     )
-    patches.save_index(index, base / patches.INDEX_DIR / "abc123.npz")
+    patches.save_index(index, base / settings.PATCH_INDEX_DIR / "abc123.npz")
     return "run0001"
 
 
@@ -136,7 +137,7 @@ def test_import_merges_and_rewrites_paths(made):
     assert result.run_ids == ["run0001"] and "runs/run0001" in result.added
     total = report.manifest.total_bytes
     assert ("unpacking", total, total) in seen and seen[-1] == ("verifying", total, total)
-    units = {bundle.merge_unit(f.path) for f in report.manifest.files}  # images, checkpoints, run, features, index
+    units = {merge_unit(f.path) for f in report.manifest.files}  # images, checkpoints, run, features, index
     assert set(result.added) | set(result.skipped) == units and len(units) >= 6 + 4
     assert "torch/hub/checkpoints/tiny-0123abcd.pth" in result.added
     assert (fresh / "torch" / "hub" / "checkpoints" / "tiny-0123abcd.pth").is_file()
@@ -144,7 +145,7 @@ def test_import_merges_and_rewrites_paths(made):
     assert [r.run_id for r in found] == ["run0001"]
     assert Path(found[0].record.valid_paths[0]).is_file()
     assert found[0].record.dataset.root == str(fresh / "datasets" / "oxford-iiit-pet" / "images")
-    index = patches.load_index(fresh / patches.INDEX_DIR / "abc123.npz")
+    index = patches.load_index(fresh / settings.PATCH_INDEX_DIR / "abc123.npz")
     assert all(Path(p).is_file() and p.startswith(str(fresh)) for p in index.paths)
     state = torch.load(fresh / "runs" / "run0001" / "model.pt", weights_only=True)  # no map_location: CPU tensors
     assert all(t.device.type == "cpu" for t in state.values())
@@ -165,7 +166,7 @@ def test_a_newer_local_run_is_kept_an_older_one_replaced(made, tmp_path):
     make_data_folder(older, created=1.0)
     result = import_bundle(report.path, older)
     assert result.replaced == ["runs/run0001"]
-    assert runs.check_run(older / "runs" / "run0001").created == 1000.0
+    assert records.check_run(older / "runs" / "run0001").created == 1000.0
 
 
 def test_a_flipped_byte_is_refused(made, tmp_path):
@@ -244,7 +245,7 @@ def test_incompatible_versions_are_refused(made, tmp_path):
     _, report, fresh = made
     edit = _with_manifest(lambda m: m["versions"].update(fastai="3.1.0", torch="2.99.0"))
     refused(rewrite(report.path, tmp_path / "future.tar", edit), fresh, r"fastai 3\.1\.0 \(this machine has 2\.8\.12\)")
-    edit = _with_manifest(lambda m: m.update(version=bundle.BUNDLE_VERSION + 1))
+    edit = _with_manifest(lambda m: m.update(version=BUNDLE_VERSION + 1))
     refused(rewrite(report.path, tmp_path / "format.tar", edit), fresh, "Update Pet Lab")
 
 
@@ -299,14 +300,6 @@ def test_compressed_bundle_and_run_subset(tmp_path, data_folder):
     with pytest.raises(BundleError, match="No complete run with id nope"):
         write_bundle(data_folder, tmp_path / "x.tar", run_ids=["nope"])
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.part").exists()
-
-
-def test_version_rules():
-    local = {"torch": "2.14.1", "torchvision": "0.29.1", "fastai": "2.8.12"}
-    assert bundle.incompatibility({**local, "torch": "2.13.0+cu128", "fastai": "2.8.1"}, local) is None
-    assert "torch 2.15.0" in bundle.incompatibility({**local, "torch": "2.15.0"}, local)
-    assert "fastai 2.7.0" in bundle.incompatibility({**local, "fastai": "2.7.0"}, local)
-    assert "which torchvision" in bundle.incompatibility({"torch": "2.14.1", "fastai": "2.8.12"}, local)
 
 
 def test_command_line_import_and_refusal(made, tmp_path, capsys):

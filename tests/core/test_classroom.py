@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from core import classroom
+from core import classroom, settings
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.datasets import DatasetSpec
 
@@ -95,7 +95,7 @@ def test_old_student_spaces_are_cleaned(tmp_path):
     assert removed == [ALICE.tab]
     assert not classroom.student_space(tmp_path, ALICE.tab).exists()
     assert classroom.own_store(tmp_path, BOB).classes() == {"cat": 2, "dog": 2}
-    assert not (tmp_path / classroom.HEARTBEATS / ALICE.tab).exists()
+    assert not (tmp_path / settings.HEARTBEATS_DIR / ALICE.tab).exists()
 
 
 def test_teacher_publishes_a_students_classes(tmp_path):
@@ -121,7 +121,7 @@ def test_class_settings_teacher_only(tmp_path):
     classroom.set_class_dataset(tmp_path, TEACH, spec)
     classroom.set_class_model(tmp_path, TEACH, "abc123")
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings(spec, "abc123")
-    (tmp_path / classroom.CLASS_FILE).write_text("{broken")
+    (tmp_path / settings.CLASS_FILE).write_text("{broken")
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings()
 
 
@@ -129,7 +129,7 @@ def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
     import numpy as np
 
     from core.features import FeatureSet, FeatureSpec, write_features
-    from core.runs import RunConfig, StageConfig
+    from core.records import RunConfig, StageConfig
 
     fast = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
     slow = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))

@@ -146,7 +146,7 @@ def test_bf16_extraction_and_training_callback():
 def test_precision_note_and_record_field():
     from dataclasses import asdict
 
-    from core.runs import RecordError, RunConfig, RunRecord, StageConfig
+    from core.records import RecordError, RunConfig, RunRecord, StageConfig
 
     old = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "device": "cpu",
            "config": asdict(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3),)))}  # fmt: skip

@@ -16,7 +16,7 @@ from core import jobs, runs
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.datasets import scan_dataset
 from core.pets import pets_spec
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACH = Identity(TEACHER, "c" * 24)

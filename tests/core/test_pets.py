@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core import pets
+from core import pets, settings
 from core.datasets import DatasetError, scan_dataset
 from core.synthetic import make_pets_like
 
@@ -64,7 +64,7 @@ def test_download_is_checked_like_untar_data(loopback_server, data_folder, monke
     monkeypatch.setattr(fastdownload.core, "read_checks", lambda fmod: {url: (archive.stat().st_size + 1, "0" * 32)})
     with pytest.raises(DatasetError, match="checksum"):
         pets.download_pets(data_folder, url=url)
-    assert not list(pets.archive_dir(data_folder).glob("*"))  # nothing half-downloaded is kept
+    assert not list(settings.archive_dir(data_folder).glob("*"))  # nothing half-downloaded is kept
     assert pets.find_pets(data_folder) is None
     monkeypatch.setattr(
         fastdownload.core, "read_checks", lambda fmod: {url: fastdownload.core.path_stats(archive)}
@@ -83,7 +83,7 @@ def test_offline_download_says_what_to_do(data_folder):
 def test_archive_already_in_place_is_extracted_without_network(tmp_path, data_folder):
     archive = make_pets_archive(tmp_path)
     url = "http://127.0.0.1:9/" + pets.ARCHIVE_NAME  # unreachable: the archive must be used as is
-    dest = pets.archive_dir(data_folder) / pets.ARCHIVE_NAME
+    dest = settings.archive_dir(data_folder) / pets.ARCHIVE_NAME
     dest.parent.mkdir(parents=True)
     dest.write_bytes(archive.read_bytes())
     images = pets.download_pets(data_folder, url=url)
@@ -147,7 +147,7 @@ def test_hostile_tgz_by_url_writes_nothing_outside(tmp_path, data_folder):
     assert not list(tmp_path.rglob("escaped-*"))
     assert not pets.pets_folder(data_folder).exists()
     assert str(data_folder) not in str(info.value)  # the message names the archive, not server folders
-    assert not (pets.archive_dir(data_folder) / pets.ARCHIVE_NAME).exists()  # the bad download is removed
+    assert not (settings.archive_dir(data_folder) / pets.ARCHIVE_NAME).exists()  # the bad download is removed
 
 
 def test_links_and_devices_refuse_a_tgz(tmp_path, data_folder, monkeypatch):
@@ -167,7 +167,7 @@ def test_links_and_devices_refuse_a_tgz(tmp_path, data_folder, monkeypatch):
 def test_only_http_urls_are_fetched(url, data_folder):
     with pytest.raises(DatasetError, match="Only http"):
         pets.download_pets(data_folder, url=url)
-    assert not list(pets.archive_dir(data_folder).glob("*"))
+    assert not list(settings.archive_dir(data_folder).glob("*"))
 
 
 def test_local_copy_is_no_path_oracle(tmp_path, data_folder):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import models, patches, pets, prepare, runs
+from core import models, patches, pets, prepare, runs, settings
 from core.bundle import write_bundle
 from core.bundle_import import import_bundle
 from core.datasets import scan_dataset
@@ -91,7 +91,7 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     assert any(s.startswith("features mobilenet_v2 32px") for s in report.done)
     n_stages = len(models.ARCHS["mobilenet_v2"].stages)
     assert len([s for s in report.done if s.startswith("patch indexes")]) == 2 * n_stages  # ImageNet + the run
-    assert len(list((data_folder / patches.INDEX_DIR).glob("*.npz"))) == 2 * n_stages
+    assert len(list((data_folder / settings.PATCH_INDEX_DIR).glob("*.npz"))) == 2 * n_stages
     assert any(e.status == "progress" for e in events)
     found, _ = runs.list_runs(data_folder / "runs")
     assert len(found) == 2  # the frozen parent and the unfrozen run, as the lesson stores them
@@ -121,7 +121,7 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
         assert there.labels == here.labels and there.probs == pytest.approx(here.probs, abs=1e-6)
         valid = (fresh / "runs" / run.run_id / "run.json").read_text()
         assert str(fresh) in valid and str(data_folder) not in valid  # image paths point into this data folder
-    for index_file in (fresh / patches.INDEX_DIR).glob("*.npz"):
+    for index_file in (fresh / settings.PATCH_INDEX_DIR).glob("*.npz"):
         index = patches.load_index(index_file)
         assert all(Path(p).is_file() and str(p).startswith(str(fresh)) for p in index.paths)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import runs, training
+from core import records, runs, training, training_lock
 from core.datasets import DatasetSpec, scan_dataset
 from core.features import head_probs
 from core.models import load_run_model
@@ -24,13 +24,13 @@ def tiny(tmp_path_factory):
     return scan, base / "runs", base / "features"
 
 
-def config(scan, *stages, **kw) -> runs.RunConfig:
-    return runs.RunConfig(dataset=scan.fingerprint, img_size=48, bs=8, seed=0, stages=stages, **kw)
+def config(scan, *stages, **kw) -> records.RunConfig:
+    return records.RunConfig(dataset=scan.fingerprint, img_size=48, bs=8, seed=0, stages=stages, **kw)
 
 
-FAST = runs.StageConfig(epochs=4, lr_max=1e-2, fast=True, views=2)
-SLOW = runs.StageConfig(epochs=3, lr_max=1e-2)
-UNFROZEN = runs.StageConfig(epochs=3, lr_max=1e-3, lr_min=1e-5, unfreeze=True)
+FAST = records.StageConfig(epochs=4, lr_max=1e-2, fast=True, views=2)
+SLOW = records.StageConfig(epochs=3, lr_max=1e-2)
+UNFROZEN = records.StageConfig(epochs=3, lr_max=1e-3, lr_min=1e-5, unfreeze=True)
 
 
 def test_lr_finder_returns_curve_and_suggestions(tiny):
@@ -88,28 +88,28 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
 
 def test_stop_button_leaves_no_run(tiny):
     scan, runs_dir, features_dir = tiny
-    cfg = config(scan, runs.StageConfig(epochs=2, lr_max=1e-3))
+    cfg = config(scan, records.StageConfig(epochs=2, lr_max=1e-3))
     before = sorted(p.name for p in runs_dir.iterdir())
 
     def press_stop(event):
         if event["kind"] in ("batch", "epoch"):
-            runs.request_stop(runs_dir)
+            training_lock.request_stop(runs_dir)
 
-    with pytest.raises(runs.TrainingStopped):
+    with pytest.raises(training_lock.TrainingStopped):
         training.train_run(cfg, scan, runs_dir, features_dir, on_event=press_stop)
     after = sorted(p.name for p in runs_dir.iterdir())
     assert [n for n in after if not n.startswith(".train.lock")] == [n for n in before if n != ".train.lock"]
-    assert runs.find_run(runs_dir, cfg) is None and not runs.training_running(runs_dir)
-    assert runs.read_progress(runs_dir) is None and not runs.stop_requested(runs_dir)
+    assert runs.find_run(runs_dir, cfg) is None and not training_lock.training_running(runs_dir)
+    assert training_lock.read_progress(runs_dir) is None and not training_lock.stop_requested(runs_dir)
 
 
 def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
     scan, runs_dir, features_dir = tiny
-    with pytest.raises(runs.ConfigError, match="fingerprint"):
-        training.train_run(runs.RunConfig(dataset="other", stages=(SLOW,)), scan, runs_dir, features_dir)
-    with pytest.raises(runs.ConfigError, match="first, frozen"):
-        runs.validate(config(scan, SLOW, runs.StageConfig(epochs=1, lr_max=1e-3, fast=True)))
-    with pytest.raises(runs.ConfigError, match="earlier stage"):
+    with pytest.raises(records.ConfigError, match="fingerprint"):
+        training.train_run(records.RunConfig(dataset="other", stages=(SLOW,)), scan, runs_dir, features_dir)
+    with pytest.raises(records.ConfigError, match="first, frozen"):
+        records.validate(config(scan, SLOW, records.StageConfig(epochs=1, lr_max=1e-3, fast=True)))
+    with pytest.raises(records.ConfigError, match="earlier stage"):
         no_parent = config(scan, SLOW, UNFROZEN, pretrained=False)  # its frozen stage was never trained
         training.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
 
@@ -117,9 +117,9 @@ def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
 def test_training_refuses_one_class(tmp_path):
     root = make_pets_like(tmp_path / "one", n_per_class=8, classes=("fashion",), size=(40, 40))
     scan = scan_dataset(DatasetSpec(name="one", kind="folder", root=str(root)))
-    with pytest.raises(runs.ConfigError, match="at least two classes; this dataset has one class"):
+    with pytest.raises(records.ConfigError, match="at least two classes; this dataset has one class"):
         training.train_run(config(scan, SLOW), scan, tmp_path / "runs", tmp_path / "features")
-    with pytest.raises(runs.ConfigError, match="at least two classes"):
+    with pytest.raises(records.ConfigError, match="at least two classes"):
         training.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
     assert runs.list_runs(tmp_path / "runs")[0] == []
 
@@ -148,9 +148,9 @@ def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
     loss and the lesson's slice(1e-6, 1e-4) made the error far worse (25 % -> 67 % at 64 px).
     """
     scan, runs_dir, features_dir = fashion
-    fast = runs.StageConfig(epochs=3, lr_max=3e-3, fast=True)
-    lesson = runs.StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
-    cfg = runs.RunConfig(dataset=scan.fingerprint, img_size=32, bs=16, seed=0, stages=(fast, lesson))
+    fast = records.StageConfig(epochs=3, lr_max=3e-3, fast=True)
+    lesson = records.StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
+    cfg = records.RunConfig(dataset=scan.fingerprint, img_size=32, bs=16, seed=0, stages=(fast, lesson))
     stage1 = training.train_run(cfg.parent(), scan, runs_dir, features_dir).run.record.epochs[-1]
     events = []
     both = training.train_run(cfg, scan, runs_dir, features_dir, on_event=events.append).run.record

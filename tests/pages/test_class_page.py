@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import auth, classroom, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
-from core.runs import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig
 from core.session_store import SessionStore, new_token
 from ui.auth import SIGN_IN_KEY
 from ui.state import ACTIVE_DATASET

@@ -77,9 +77,9 @@ def test_use_valley_sets_lr_max(pets_like):
 
 
 def test_stop_says_nothing_was_saved_and_buttons_come_back(pets_like, monkeypatch):
-    from core import runs
+    from core import runs, training_lock
 
-    monkeypatch.setattr(runs, "stop_requested", lambda runs_dir: True)  # Stop pressed before the first batch
+    monkeypatch.setattr(training_lock, "stop_requested", lambda runs_dir: True)  # Stop pressed before the first batch
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     at.run()

@@ -1,0 +1,323 @@
+"""Run records: the frozen config that names a run, and run.json typed and checked in one place.
+
+`RunConfig` (with its `StageConfig`s) is everything that changes what a run learns; its stable hash
+is the run id. `RunRecord` is run.json parsed: what a run is and how it went. Anything read from
+disk goes through `parse_dataclass`, so a wrong type becomes one `RecordError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
+from core.storage import read_json, stable_hash
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be trained; the message is meant for the page."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One `fit_one_cycle` call: frozen (head only) or unfrozen (all layer groups)."""
+
+    epochs: int
+    lr_max: float
+    lr_min: float | None = None  # set: slice(lr_min, lr_max) across layer groups (discriminative LRs)
+    unfreeze: bool = False
+    fast: bool = False  # frozen stage trained on cached body features instead of images
+    views: int = 1  # augmented views per training image in the feature cache (fast only)
+    pct_start: float = 0.25
+
+    def describe(self) -> str:
+        lr = f"slice({self.lr_min:.0e}, {self.lr_max:.0e})" if self.lr_min else f"{self.lr_max:.0e}"
+        kind = "unfrozen" if self.unfreeze else ("frozen, cached features" if self.fast else "frozen")
+        return f"{self.epochs} ep {kind} @ {lr}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that changes what a run learns; its stable hash is the run id."""
+
+    dataset: str  # DatasetScan.fingerprint
+    arch: str = "mobilenet_v2"
+    pretrained: bool = True
+    img_size: int = 128
+    augment: bool = False  # fastai aug_transforms on the training batches
+    bs: int = 16
+    seed: int = 42
+    wd: float = 0.01  # Adam's decoupled weight decay (fastai's default)
+    train_bn: bool = True  # fastai's freeze() keeps BatchNorm trainable; False freezes it like the cached path
+    stages: tuple[StageConfig, ...] = ()
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self)
+
+    def parent(self) -> RunConfig | None:
+        """The run this one continues from (all stages but the last), or None for a one-stage run."""
+        return replace(self, stages=self.stages[:-1]) if len(self.stages) > 1 else None
+
+    def title(self) -> str:
+        init = "" if self.pretrained else " random-init"
+        stages = " → ".join(s.describe() for s in self.stages)
+        bn = "" if self.train_bn else " frozen-BN"
+        return f"{self.arch}{init} {self.img_size}px{' aug' if self.augment else ''}{bn}: {stages}"
+
+
+# Version of what the fast frozen path computes, hashed into the id of every run with a fast stage.
+# 2: body BatchNorm statistics adapted to the dataset before extraction (core.features.adapt_batchnorm).
+# Fast runs stored before it kept ImageNet's statistics and wreck stage 2, so they are never reused
+# as "already trained" nor continued by stage 2 (they stay listed and usable as models).
+FAST_PATH_VERSION = 2
+
+
+def run_id(config: RunConfig) -> str:
+    """Stable hash of the full config: the same config gives the same id in every process."""
+    if any(stage.fast for stage in config.stages):
+        return stable_hash({"config": asdict(config), "fast_path": FAST_PATH_VERSION})
+    return stable_hash(config)
+
+
+def validate(config: RunConfig) -> None:
+    """Raise ConfigError when a config cannot be trained as asked."""
+    if config.arch not in ARCHS:
+        raise ConfigError(f"Unknown architecture {config.arch!r}.")
+    if not config.stages:
+        raise ConfigError("A run needs at least one stage.")
+    if not 16 <= config.img_size <= 1024:
+        raise ConfigError("Image size must be between 16 and 1024 px.")
+    if config.bs < 2:
+        raise ConfigError("Batch size must be at least 2 (BatchNorm needs two images).")
+    for i, stage in enumerate(config.stages):
+        if stage.epochs < 1:
+            raise ConfigError("Every stage needs at least one epoch.")
+        if stage.lr_max <= 0 or (stage.lr_min is not None and not 0 < stage.lr_min <= stage.lr_max):
+            raise ConfigError("Learning rates must be positive, with slice(lo, hi) lo ≤ hi.")
+        if stage.fast and (stage.unfreeze or i > 0):
+            raise ConfigError("Cached-feature training only works for the first, frozen stage.")
+        if stage.views < 1:
+            raise ConfigError("Views per image must be at least 1.")
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    """Rebuild a RunConfig from its JSON form in run.json, checking every field's type (RecordError)."""
+    return parse_dataclass(RunConfig, data, "config")
+
+
+def config_as_dict(config: RunConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+# ---- the run record: run.json parsed in one place ------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A run.json or preds.npz that is readable but wrong (missing field, wrong type); names the field."""
+
+
+def _type_name(hint: Any) -> str:
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true/false", dict: "an object"}
+    if hint in names:
+        return names[hint]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "an object"
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) if a is not type(None) else "null" for a in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """value converted to the type hint (lists to tuples, ints to floats), or RecordError naming where."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check(value, arg, where)
+            except RecordError:
+                continue
+    elif hint is Any:
+        return value
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is dict:
+        if isinstance(value, dict):
+            return value
+    elif origin is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list | tuple):
+            return tuple(_check(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    elif origin is dict:
+        key_t, val_t = typing.get_args(hint)
+        if isinstance(value, dict):
+            return {_check(k, key_t, where): _check(v, val_t, f"{where}.{k}") for k, v in value.items()}
+    elif dataclasses.is_dataclass(hint):
+        return parse_dataclass(hint, value, where)
+    shown = type(value).__name__ if not isinstance(value, str) else f"{value[:20]!r}"
+    raise RecordError(f"{where} should be {_type_name(hint)}, not {shown}")
+
+
+def parse_dataclass(cls: type, data: Any, where: str) -> Any:
+    """cls(**data) with every field type-checked; unknown keys go to the field named by cls.EXTRA (or are ignored).
+
+    The one parser for typed records read from disk or passed between processes (run.json here);
+    `where` names the record in the RecordError (e.g. "run.json", "epoch").
+    """
+    extra = getattr(cls, "EXTRA", None)
+    if not isinstance(data, dict):
+        raise RecordError(f"{where} should be an object, not {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name != extra}
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _check(data[name], hints[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecordError(f"{where} lacks {name}")
+    if extra:
+        kwargs[extra] = {k: v for k, v in data.items() if k not in known}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise RecordError(f"{where}: {err}") from err
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One row of fastai's per-epoch table, as the trainer recorded it."""
+
+    stage: int
+    epoch: int
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    error_rate: float | None = None
+    seconds: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # any other metric fastai reported
+    EXTRA: typing.ClassVar[str] = "metrics"
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "epoch") -> EpochRow:
+        return parse_dataclass(cls, data, where)
+
+    def to_json(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "metrics"}
+        return {**row, **self.metrics}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Which dataset a run was trained on."""
+
+    name: str = ""
+    root: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json, typed and checked: what a run is and how it went. Every reader goes through this.
+
+    The JSON layout is unchanged (older runs load); keys this version does not know are kept in
+    `extra` and written back. Anything with a wrong type raises RecordError naming the field.
+    """
+
+    arch: str
+    classes: tuple[str, ...]
+    img_size: int
+    title: str
+    config: RunConfig
+    dataset: DatasetInfo = field(default_factory=DatasetInfo)
+    epochs: tuple[EpochRow, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (setup, stage0_train, ...)
+    created: float = 0.0  # time.time() when it was stored
+    trained_stages: tuple[int, ...] = ()  # stages trained in this run (earlier ones came from the parent)
+    valid_paths: tuple[str, ...] = ()  # the validation images, in the order of preds.npz
+    device: str = ""
+    precision: str = "fp32"  # what training and extraction ran in (core.inference.precision_for); fp32 before it
+    versions: dict[str, str] = field(default_factory=dict)
+    lr_finder: dict | None = None  # the LR finder result the student looked at before training
+    notes: str = ""  # "bn_note" in run.json
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    EXTRA: typing.ClassVar[str] = "extra"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise RecordError(f"arch {self.arch!r} is not a known architecture")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise RecordError("classes should be a non-empty list of distinct names")
+        if not 16 <= self.img_size <= 1024:
+            raise RecordError(f"img_size {self.img_size} is outside 16–1024")
+        if not math.isfinite(self.created):
+            raise RecordError("created should be a finite time stamp")
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """Parse run.json's object; RecordError names the first wrong field."""
+        if isinstance(data, dict) and "bn_note" in data:
+            data = {**{k: v for k, v in data.items() if k != "bn_note"}, "notes": data["bn_note"]}
+        return parse_dataclass(cls, data, RECORD_FILE)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run.json object (same layout the trainer always wrote)."""
+        out = {
+            "arch": self.arch,
+            "classes": list(self.classes),
+            "img_size": self.img_size,
+            "title": self.title,
+            "config": asdict(self.config),
+            "dataset": asdict(self.dataset),
+            "epochs": [e.to_json() for e in self.epochs],
+            "timings": dict(self.timings),
+            "created": self.created,
+            "trained_stages": list(self.trained_stages),
+            "valid_paths": list(self.valid_paths),
+            "device": self.device,
+            "precision": self.precision,
+            "versions": dict(self.versions),
+            "lr_finder": self.lr_finder,
+            "bn_note": self.notes,
+        }
+        return {**self.extra, **out}
+
+    def epoch_rows(self) -> list[dict[str, Any]]:
+        """The epochs as plain dicts, for tables and charts."""
+        return [e.to_json() for e in self.epochs]
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.epochs[-1].error_rate if self.epochs else None
+
+
+def read_record(run_dir: Path) -> RunRecord:
+    """Read and check a run folder's run.json: the one place run.json is parsed."""
+    return RunRecord.from_json(read_json(Path(run_dir) / RECORD_FILE))
+
+
+def check_run(path: Path) -> RunRecord:
+    """The checked record of a complete run folder; raises ValueError naming what is wrong."""
+    path = Path(path)
+    if not (path / WEIGHTS_FILE).is_file():
+        raise ValueError(f"{WEIGHTS_FILE} is missing")
+    return read_record(path)

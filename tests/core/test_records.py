@@ -1,0 +1,108 @@
+"""Run records: stable ids sensitive to every field, config validation, run.json typed and round-tripped."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import pytest
+
+from core import records
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE = records.StageConfig(epochs=2, lr_max=1e-3)
+CONFIG = records.RunConfig(dataset="abc", stages=(STAGE,))
+CHANGED = {
+    str: "other",
+    bool: None,  # flipped below
+    int: 7,
+    float: 0.123,
+}
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, tuple):
+        return (*value, STAGE)
+    if value is None:
+        return 1e-6
+    return CHANGED[type(value)]
+
+
+def test_run_id_is_stable_across_processes():
+    code = (
+        "from core import records; print(records.run_id(records.RunConfig(dataset='abc', "
+        "stages=(records.StageConfig(epochs=2, lr_max=1e-3),))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == records.run_id(CONFIG) == CONFIG.run_id
+    assert (
+        records.run_id(records.config_from_dict(json.loads(json.dumps(records.config_as_dict(CONFIG)))))
+        == CONFIG.run_id
+    )
+
+
+def test_run_id_changes_with_every_config_and_stage_field():
+    seen = {CONFIG.run_id}
+    for f in fields(records.RunConfig):
+        other = replace(CONFIG, **{f.name: _changed(getattr(CONFIG, f.name))})
+        assert other.run_id not in seen, f.name
+        seen.add(other.run_id)
+    for f in fields(records.StageConfig):
+        other = replace(CONFIG, stages=(replace(STAGE, **{f.name: _changed(getattr(STAGE, f.name))}),))
+        assert other.run_id not in seen, f.name
+        seen.add(other.run_id)
+
+
+def record_json(**extra):
+    return {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": asdict(CONFIG),
+            **extra}  # fmt: skip
+
+
+def test_validate_rejects_untrainable_configs():
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, stages=()))
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, bs=1))
+    with pytest.raises(records.ConfigError):
+        records.validate(replace(CONFIG, stages=(replace(STAGE, lr_min=1e-2),)))  # lo > hi
+    records.validate(CONFIG)
+    assert CONFIG.parent() is None
+    two = replace(CONFIG, stages=(STAGE, replace(STAGE, unfreeze=True)))
+    assert two.parent() == CONFIG and "unfrozen" in two.title()
+
+
+def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
+    raw = record_json(
+        created=5,
+        epochs=[{"stage": 0, "epoch": 0, "train_loss": 1, "valid_loss": 0.5, "error_rate": 0.25, "seconds": 3,
+                 "accuracy": 0.75}],
+        timings={"setup": 1}, trained_stages=[0], valid_paths=["a.jpg"], device="cpu", precision="bf16",
+        versions={"torch": "2"}, lr_finder={"lrs": [1e-3]}, bn_note="note", future_field={"kept": True},
+        dataset={"name": "pets", "root": "/r", "fingerprint": "f"},
+    )  # fmt: skip
+    record = records.RunRecord.from_json(raw)
+    assert record.config == CONFIG and record.classes == ("a", "b") and record.created == 5.0
+    assert record.epochs[0].train_loss == 1.0 and record.epochs[0].metrics == {"accuracy": 0.75}
+    assert record.error_rate == 0.25 and record.notes == "note" and record.dataset.name == "pets"
+    assert record.extra == {"future_field": {"kept": True}} and record.precision == "bf16"
+    again = json.loads(json.dumps(record.to_json()))
+    assert records.RunRecord.from_json(again) == record
+    assert set(again) == set(raw) and again["bn_note"] == "note"  # the run.json layout is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.title = "x"
+
+
+def test_fast_runs_from_before_batchnorm_adaptation_are_not_reused(tmp_path):
+    """A fast stage-1 run stored under the old id (ImageNet BatchNorm statistics) is not found again."""
+    from core.records import RunConfig, StageConfig, run_id
+    from core.storage import stable_hash
+
+    fast = RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
+    plain = RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    assert run_id(fast) != stable_hash(fast)  # the id before FAST_PATH_VERSION
+    assert run_id(plain) == stable_hash(plain)  # runs without a fast stage keep their ids
+    assert run_id(fast) == run_id(RunConfig(dataset="d", stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),)))

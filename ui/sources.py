@@ -1,0 +1,280 @@
+"""The Data page's sources, one `*_ui()` per tab: Oxford-IIIT Pet, a server folder, an uploaded .zip, your own classes.
+
+Each makes its choice the active dataset (`activate`) and says so once (`flash_ui`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import archives, pets
+from core.classroom import own_classes_privacy_note
+from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
+from core.i18n import _, n_, num
+from core.images import ImageError
+from core.settings import FolderRefused, open_allowed, uploads_dir
+from ui.auth import identity, own_classes_store, teacher_only
+from ui.state import OWN_CLASSES_NAME, keep, set_active_dataset
+
+FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
+ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
+
+
+def activate(spec: DatasetSpec, message: str) -> None:
+    """Make spec the active dataset and forget labelling widgets of the previous one."""
+    set_active_dataset(spec)
+    st.session_state[FLASH] = message
+    st.rerun()
+
+
+def flash_ui() -> None:
+    """The toast saying which dataset was just chosen (once)."""
+    if msg := st.session_state.pop(FLASH, None):
+        st.toast(msg)
+
+
+def pets_source_ui(base: Path) -> None:
+    """Oxford-IIIT Pet: use it when present, else download it (or a mirror) or use a local copy."""
+    found = pets.find_pets(base)
+    if found:
+        st.success(_("Oxford-IIIT Pet is in the data folder."))
+        if st.button(_("Use Oxford-IIIT Pet"), key="data_use_pets"):
+            activate(pets.pets_spec(found), _("Now using Oxford-IIIT Pet."))
+        return
+    st.markdown(
+        _(
+            "Downloads the archive (~800 MB) with fastai's `untar_data(URLs.PETS)` into the data folder, "
+            "once. On a slow classroom network, point the mirror field at a local copy, or use a file you "
+            "already have."
+        )
+    )
+    mirror = st.text_input(_("Archive URL (change it to use a mirror)"), value=pets.pets_url(), key="data_pets_url")
+    if st.button(_("⬇️ Download Oxford-IIIT Pet"), key="data_download") and teacher_only("download_dataset"):
+        bar = st.progress(0.0, text=_("Connecting…"))
+
+        def report(done: int, total: int | None) -> None:
+            if total:
+                bar.progress(min(1.0, done / total), text=f"{num(done / 1e6, 0)} / {num(total / 1e6, 0)} MB")
+            else:
+                bar.progress(0.0, text=f"{num(done / 1e6, 0)} MB")
+
+        try:
+            with st.spinner(_("Downloading and extracting…")):
+                images = pets.download_pets(base, mirror.strip() or None, progress=report)
+        except DatasetError as err:
+            bar.empty()
+            st.error(str(err))
+        else:
+            activate(pets.pets_spec(images), _("Oxford-IIIT Pet downloaded and extracted."))
+    with st.expander(_("Use a local copy (already downloaded archive or extracted folder)")):
+        local = st.text_input(_("Path to oxford-iiit-pet.tgz or to the extracted folder"), key="data_pets_local")
+        if st.button(_("Use this copy"), key="data_pets_local_go") and local.strip() and teacher_only("open_folder"):
+            try:
+                with st.spinner(_("Checking / extracting…")):
+                    images = pets.use_local_pets(Path(local.strip()), base)
+            except DatasetError as err:
+                st.error(str(err))
+            else:
+                activate(pets.pets_spec(images), _("Using the local copy of Oxford-IIIT Pet."))
+
+
+def folder_source_ui(base: Path) -> None:
+    """A server folder (only those the server shares), labelled by file name or parent folder."""
+    folder = st.text_input(_("Folder of images (searched recursively)"), key=keep("data_folder_path"))
+    label_from = st.radio(
+        _("Labels come from"),
+        ["regex", "parent"],
+        format_func={"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}.get,
+        horizontal=True,
+        key=keep("data_folder_label_from", options=["regex", "parent"]),
+    )
+    if not (st.button(_("Use this folder"), key="data_folder_go") and folder.strip() and teacher_only("open_folder")):
+        return
+    try:  # only folders the server shares (PETLAB_FOLDERS); one answer for missing/unreadable/forbidden
+        path = open_allowed(folder.strip(), want="dir", base=base)
+    except FolderRefused as err:
+        st.error(str(err))
+        return
+    try:
+        spec = folder_spec(path.name, "folder", path, label_from=label_from)
+    except DatasetError as err:
+        st.error(str(err))
+        return
+    inner = Path(spec.root).relative_to(path.resolve())
+    if inner.parts:
+        note = _("Now using the folder {name} (read from `{inner}`, the folder that holds the images).")
+    else:
+        note = _("Now using the folder {name}.")
+    activate(spec, note.format(name=path.name, inner=inner))
+
+
+def zip_source_ui(base: Path) -> None:
+    """An uploaded .zip, extracted (checked) into the data folder; what it left out is listed."""
+    st.caption(
+        _(
+            "Images inside the zip are extracted into the data folder; nothing can be written outside it. "
+            "Limits: {files} files, {gib} GiB unpacked, {mp} MP per image. Other files are listed and skipped."
+        ).format(
+            files=num(archives.MAX_FILES),
+            gib=num(archives.MAX_TOTAL_BYTES / 1024**3, 0),
+            mp=num(archives.MAX_IMAGE_PIXELS / 1e6, 0),
+        )
+    )
+    upload = st.file_uploader(_("A .zip of images (labelled by folder or by file name)"), type=["zip"], key="data_zip")
+    if upload is not None and st.button(_("Extract and use"), key="data_zip_go") and teacher_only("import"):
+        _extract_zip(upload, base)
+    skipped = st.session_state.get(ZIP_SKIPPED)
+    if skipped:
+        with st.expander(
+            n_("{n} file skipped from the last zip", "{n} files skipped from the last zip", len(skipped)).format(
+                n=num(len(skipped))
+            )
+        ):
+            st.dataframe([{_("file"): name, _("reason"): why} for name, why in skipped], hide_index=True)
+
+
+def _extract_zip(upload, base: Path) -> None:
+    from core.images import image_digest
+
+    target = uploads_dir(base) / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
+    try:
+        with st.spinner(_("Extracting…")):
+            report = archives.extract_zip(upload, target)
+    except archives.ArchiveError as err:
+        st.error(str(err))
+        return
+    st.session_state[ZIP_SKIPPED] = report.skipped
+    if not report.extracted:
+        st.error(_("The zip holds no usable images."))
+        return
+    # a zip of one folder wraps everything in it: labels start below that folder
+    spec = folder_spec(Path(upload.name).stem, "zip", report.target, report.extracted)
+    done = n_("Extracted {n} image from {zip}.", "Extracted {n} images from {zip}.", len(report.extracted))
+    skipped_note = n_("Skipped {n} file (listed below).", "Skipped {n} files (listed below).", len(report.skipped))
+    activate(
+        spec,
+        done.format(n=num(len(report.extracted)), zip=upload.name)
+        + (" " + skipped_note.format(n=num(len(report.skipped))) if report.skipped else ""),
+    )
+
+
+def own_classes_ui() -> None:
+    """Your own classes, Teachable-Machine style: name classes, add photos from files or the camera, use them."""
+    st.markdown(
+        _(
+            "Teach the model your own categories, Teachable-Machine style: name a few classes, then add photos "
+            "to each from your files or your camera. {privacy}"
+        ).format(privacy=own_classes_privacy_note(identity()))
+    )
+    store = own_classes_store()  # in class mode a student's own, private classes
+
+    def add_own_class() -> None:
+        """Button callback: create the class, select it, clear the name box."""
+        try:
+            st.session_state["data_own_class"] = store.add_class(st.session_state.get("data_own_new", ""))
+            st.session_state["data_own_new"] = ""
+        except ValueError as err:
+            st.session_state["data_own_error"] = str(err)
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input(_("New class name"), key="data_own_new", placeholder=_("e.g. my_cat"))
+    c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
+    if err := st.session_state.pop("data_own_error", None):
+        st.error(err)
+    counts = store.classes()
+    if not counts:
+        return
+    chosen = st.selectbox(
+        _("Add photos to"),
+        list(counts),
+        format_func={
+            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+            for c, n in counts.items()
+        }.get,
+        key=keep("data_own_class", options=list(counts)),
+    )
+    _add_photos_ui(store, chosen)
+    photos = store.photos(chosen)
+    _own_photos_grid_ui(store, chosen, photos)
+    with st.popover(_("Delete the class {cls}").format(cls=chosen)):
+        st.write(
+            n_(
+                "Removes {cls} and its {n} photo from this machine.",
+                "Removes {cls} and its {n} photos from this machine.",
+                len(photos),
+            ).format(cls=chosen, n=num(len(photos)))
+        )
+        if st.button(_("Delete it"), key="data_own_rm_class", type="primary"):
+            store.remove_class(chosen)
+            st.session_state.pop("data_own_class", None)
+            st.rerun()
+    _use_own_classes_ui(store)
+
+
+def _add_photos_ui(store, chosen: str) -> None:
+    files = st.file_uploader(
+        _("Photos"),
+        accept_multiple_files=True,
+        key=f"data_own_files_{chosen}",
+        type=None,
+        help=_("Any image format"),
+    )
+    shot = st.camera_input(_("…or take one"), key=f"data_own_camera_{chosen}")
+    if not st.button(_("Add these photos"), key="data_own_save"):
+        return
+    added, problems = 0, []
+    for item in [*(files or []), *([shot] if shot else [])]:
+        try:
+            store.add_photo(chosen, item.getvalue(), item.name)
+            added += 1
+        except ImageError as err:
+            problems.append(str(err))
+    for problem in problems:
+        st.error(problem)
+    if added:
+        st.success(
+            n_("Added {n} photo to {cls}.", "Added {n} photos to {cls}.", added).format(n=num(added), cls=chosen)
+        )
+
+
+def _own_photos_grid_ui(store, chosen: str, photos: list[Path]) -> None:
+    if not photos:
+        return
+    st.caption(
+        n_("{n} photo in {cls}; ✕ removes one.", "{n} photos in {cls}; ✕ removes one.", len(photos)).format(
+            n=num(len(photos)), cls=chosen
+        )
+    )
+    grid = st.columns(8)
+    for i, photo in enumerate(photos[:48]):
+        with grid[i % 8]:
+            st.image(str(photo), width="stretch")
+            if st.button("✕", key=f"data_own_rm_{chosen}_{photo.name}", help=_("Remove this photo")):
+                store.remove_photo(chosen, photo.name)
+                st.rerun()
+
+
+def _use_own_classes_ui(store) -> None:
+    ready = [c for c, n in store.classes().items() if n >= 2]
+    few = [c for c, n in store.classes().items() if n < MIN_IMAGES_PER_CLASS]
+    if few:
+        st.caption(
+            "⚠️ "
+            + n_(
+                "{n} class with fewer than {min} photos ({names}): with so few, the validation set holds one or "
+                "two photos per class and its error rate means little.",
+                "{n} classes with fewer than {min} photos ({names}): with so few, the validation set holds one or "
+                "two photos per class and its error rate means little.",
+                len(few),
+            ).format(n=num(len(few)), min=MIN_IMAGES_PER_CLASS, names=", ".join(few[:5]))
+        )
+    if len(ready) >= 2:
+        if st.button(_("Use my classes"), type="primary", key="data_own_use"):
+            activate(
+                DatasetSpec(name=OWN_CLASSES_NAME, kind="own", root=str(store.root), label_from="parent"),
+                _("Now using your own classes."),
+            )
+    else:
+        st.info(_("Add at least two classes with two or more photos each to use them."))
