@@ -95,12 +95,12 @@ def page_texts(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
 
 
 def english_placeholders(at: AppTest) -> list[str]:
-    """Labels of widgets that would show Streamlit's own English placeholder ("Choose options", "Choose an
-    option"): a multiselect, or a selectbox with nothing chosen, drawn without a placeholder of ours."""
+    """Labels of widgets that show Streamlit's own English placeholder ("Choose options", "Choose an
+    option"): a multiselect or a selectbox with nothing chosen, drawn without a placeholder of ours."""
     out = []
     for node in walk(at._tree):
         kind = getattr(node, "type", "")
-        empty = kind == "multiselect" or (kind == "selectbox" and node.value is None)
+        empty = (kind == "multiselect" and not node.value) or (kind == "selectbox" and node.value is None)
         if empty and not node.proto.placeholder:
             out.append(node.proto.label)
     return out
