@@ -120,6 +120,25 @@ def occlusion_tab(page, base) -> None:
     panel.locator("[data-testid='stPlotlyChart'] .main-svg").nth(1).wait_for(timeout=180_000)
 
 
+def patches_tab(page, base) -> None:
+    page.get_by_role("tab", name="最强激活图块").click()
+    panel = page.locator("[data-testid='stTabPanel']:visible")
+    panel.get_by_role("button", name="建立索引").click()
+    panel.get_by_role("button", name="建立索引").wait_for(state="detached", timeout=180_000)
+    wait_ready(page)
+    panel.locator("[data-testid='stImage'] img").nth(8).wait_for(timeout=180_000)  # the 3x3 grid of crops
+
+
+def compare_tab(page, base) -> None:
+    page.get_by_role("tab", name="反卷积投影").click()
+    page.locator("[data-testid='stTabPanel']:visible").get_by_text("计算投影").click()
+    wait_ready(page)
+    page.get_by_role("tab", name="对比网络").click()
+    panel = page.locator("[data-testid='stTabPanel']:visible")
+    panel.get_by_text("对比三个网络").click()
+    panel.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=180_000)  # 3 networks
+
+
 @dataclass(frozen=True)
 class BrowserCase:
     name: str
@@ -136,6 +155,8 @@ CASES = [
     BrowserCase("interpretation", "interpretation", charts=1, height=3600),
     BrowserCase("layers", "layers", charts=2, height=2400),
     BrowserCase("layers_occlusion", "layers", charts=1, act=occlusion_tab, height=2000),
+    BrowserCase("layers_patches", "layers", charts=1, act=patches_tab, height=2000),
+    BrowserCase("layers_compare", "layers", charts=1, act=compare_tab, height=2000),
     BrowserCase("prediction", "prediction", act=upload_photo, height=2400),
     BrowserCase("class", "class", height=3600),
 ]
