@@ -146,6 +146,22 @@ def assert_chinese_throughout(zh: AppTest, en: AppTest, skip_keys=(), allowed=()
     assert len(zh_texts) >= 0.8 * len(en_texts)  # the same page, not a shorter one
 
 
+def run_pair(script: str, setup: Callable[[AppTest], None], act: Callable[[AppTest], None] | None = None):
+    """The page run in Chinese and in English (same setup, then `act`: clicks or uploads); (zh, en)."""
+    runs = []
+    for lang in ("zh", "en"):
+        at = AppTest.from_file(script, default_timeout=TIMEOUT)
+        setup(at)
+        at.query_params[LANG_PARAM] = lang
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if act is not None:
+            act(at)
+            assert not at.exception, [e.value for e in at.exception]
+        runs.append(at)
+    return runs[0], runs[1]
+
+
 @dataclass(frozen=True)
 class Lesson:
     """What a page needs so its main content renders: a dataset, a stored run of it, the data folder."""
@@ -296,20 +312,10 @@ def test_every_registered_page_has_a_case():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_page_in_chinese_leaves_no_english(case, lesson):
     """Each page with its main content shown, in ?lang=zh and ?lang=en: no English sentence left in Chinese."""
-    runs = {}
-    for lang in ("zh", "en"):
-        at = AppTest.from_file(case.script, default_timeout=TIMEOUT)
-        case.setup(at, lesson)
-        at.query_params[LANG_PARAM] = lang
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if case.act is not None:
-            case.act(at)
-            assert not at.exception, [e.value for e in at.exception]
-        runs[lang] = at
-    assert_chinese_throughout(runs["zh"], runs["en"], case.skip_keys, case.allowed)
+    zh, en = run_pair(case.script, lambda at: case.setup(at, lesson), case.act)
+    assert_chinese_throughout(zh, en, case.skip_keys, case.allowed)
     if case.check is not None:
-        case.check(runs["zh"], runs["en"])
+        case.check(zh, en)
 
 
 def test_data_page_error_in_chinese(pets_like):
