@@ -344,7 +344,7 @@ async def run_round(
 
 def start_training(data: Path, images: Path) -> str:
     """Queue a long training and start the worker; returns the job id once it trains."""
-    from core import jobs
+    from core import job_records, jobs, worker
     from core.auth import TEACHER, Identity
     from core.datasets import scan_dataset
     from core.pets import pets_spec
@@ -353,10 +353,10 @@ def start_training(data: Path, images: Path) -> str:
     scan = scan_dataset(pets_spec(images))
     config = RunConfig(dataset=scan.fingerprint, img_size=64, bs=16, stages=(StageConfig(epochs=500, lr_max=1e-3),))
     record = jobs.submit(data, Identity(TEACHER, "bench"), config, scan.spec)
-    jobs.ensure_worker(data)
+    worker.ensure_worker(data)
     deadline = time.time() + 300
     while time.time() < deadline:
-        if jobs.load_job(data, record.job_id).last is not None:
+        if job_records.load_job(data, record.job_id).last is not None:
             return record.job_id
         time.sleep(1)
     raise RuntimeError("the training job did not start in 300 s")
@@ -432,12 +432,12 @@ def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threadi
 
 
 def stop_training(data: Path, job_id: str) -> None:
-    from core import jobs
+    from core import job_records, jobs, worker
     from core.auth import TEACHER, Identity
 
-    with contextlib.suppress(jobs.JobError):
+    with contextlib.suppress(job_records.JobError):
         jobs.stop_job(data, Identity(TEACHER, "bench"), job_id)
-    jobs.stop_worker(data, timeout=60)
+    worker.stop_worker(data, timeout=60)
 
 
 def main() -> None:

@@ -86,8 +86,8 @@ def plain_fastai(scan, config, arch: str, pretrained: bool):
     from fastai.torch_core import set_seed
     from fastai.vision.learner import vision_learner
 
+    from core.learners import make_dls
     from core.models import prepare_torch_home, register_fastai_meta
-    from core.training import make_dls
 
     register_fastai_meta()
     prepare_torch_home()
@@ -134,8 +134,8 @@ def pet_lab(scan, config, base: Path):
 
 def warm_up(scan, config) -> None:
     """Import fastai/torchvision and build DataLoaders and a model once, untimed: neither path pays first-use costs."""
+    from core.learners import make_dls
     from core.models import create_model
-    from core.training import make_dls
 
     make_dls(scan.items, config).one_batch()
     create_model(config.arch, 2, pretrained=config.pretrained)

@@ -51,7 +51,7 @@ def measure(arch: str, size: int, images: Path, work: Path) -> dict[str, tuple[f
     """(wall, CPU) seconds per image for each kind of pass, measured once on the generated set."""
     import torch
 
-    from core import features, patches, training
+    from core import features, learners, patches, training
     from core.datasets import scan_dataset
     from core.models import create_model, pick_device
     from core.pets import pets_spec
@@ -71,7 +71,7 @@ def measure(arch: str, size: int, images: Path, work: Path) -> dict[str, tuple[f
         stages=(StageConfig(1, 1e-3), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True)),
     )
     device = pick_device()
-    dls = training.make_dls(scan.items, config, device)
+    dls = learners.make_dls(scan.items, config, device)
     with Clock() as data:
         seen = sum(len(xb) for xb, _ in dls.train)
     used = (n_train // bs) * bs + n_valid  # fastai drops the ragged last training batch

@@ -20,7 +20,6 @@ from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.own_classes import OwnClassesStore
-from core.records import RunConfig
 from core.session_store import valid_token
 from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, students_dir
 from core.storage import atomic_write_json, read_json
@@ -77,18 +76,6 @@ def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> Data
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())[:40] or tab[:8]
     dest = source.publish(published_dir(base) / safe)
     return DatasetSpec(name=f"{safe} (published)", kind="own", root=str(dest.root), label_from="parent")
-
-
-def lr_finder_cheap(config: RunConfig, features_dir: Path) -> bool:
-    """True when the LR finder for config's first stage runs on body features already cached (cheap for a student)."""
-    from core.features import FeatureSpec, read_features
-
-    stage = config.stages[0] if len(config.stages) == 1 else None
-    if stage is None or not stage.fast:
-        return False
-    spec = FeatureSpec(dataset=config.dataset, arch=config.arch, pretrained=config.pretrained, img_size=config.img_size,
-                       augment=config.augment, views=stage.views, seed=config.seed, bs=config.bs)  # fmt: skip
-    return read_features(Path(features_dir) / spec.key) is not None
 
 
 # ---- connected tabs --------------------------------------------------------------------------

@@ -2,228 +2,49 @@
 
 The queue is huey's: by default SqliteHuey in `<data>/jobs/queue.db` (no service to install); with
 $PETLAB_QUEUE=redis://host:port/db, RedisHuey, so workers can run on other machines that mount the
-same data folder (see README, "Class mode"). The broker carries only job ids. What a job is and how
-it goes is a JobRecord, a JSON file per job in `<data>/jobs/`, written atomically under a lock:
-every tab reads the queue and the live progress from there, so jobs outlive the tab that queued them.
+same data folder (see README, "Class mode"). The broker carries only job ids; what a job is and how
+it goes is its JobRecord (core.job_records).
 
 The worker (core.worker) runs each job through core.training.train_run, which stores a run only
-when it is complete. A worker that dies mid-job leaves a job marked `running` by a dead process:
-`reconcile` marks it failed with the reason and removes the half-written temp folders.
+when it is complete.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from core import records, training_lock
-from core.auth import Identity, require
+from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
+from core.i18n import _
+from core.job_records import (
+    JobError,
+    JobEvent,
+    JobRecord,
+    find_job,
+    jobs_dir,
+    load_job,
+    locked,
+    read_all,
+    save_job,
+    update_job,
+)
+from core.patches import PatchIndexRequest
 from core.records import RunConfig, StageConfig
-from core.storage import atomic_write_json, read_json
+from core.settings import features_dir, runs_dir
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
-JOBS_DIR = "jobs"
 QUEUE_FILE = "queue.db"
-WORKER_LOCK = "worker.lock"
-WORKER_FILE = "worker.json"
 TASK_NAME = "petlab.run_job"
-STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
-ACTIVE = ("queued", "running")
-STALE_SECONDS = 300.0
-APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued  # a running job on another machine with no news for this long has lost its worker
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class JobError(ValueError):
-    """A job that cannot be found, queued or changed; the message is meant for the page."""
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One progress event of a running job (the typed form of core.training's event dicts)."""
-
-    kind: str  # "extract" | "stage" | "batch" | "epoch"
-    stage: int | None = None
-    describe: str = ""
-    epoch: int | None = None
-    n_epoch: int | None = None
-    iter: int | None = None
-    n_iter: int | None = None
-    loss: float | None = None
-    lr: float | None = None
-    what: str = ""
-    i: int | None = None
-    n: int | None = None
-    row: dict | None = None
-    time: float = 0.0
-
-    @classmethod
-    def from_training(cls, event: dict, now: float | None = None) -> JobEvent:
-        """Build from a core.training event; unknown keys are dropped, a missing kind is an error."""
-        if "kind" not in event:
-            raise ValueError("A training event needs a kind.")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in event.items() if k in known}, time=now or time.time())
-
-    @property
-    def fraction(self) -> float | None:
-        """How far the current step is, 0..1 (batches within the stage's epochs, or extraction)."""
-        if self.kind == "batch" and self.n_iter and self.n_epoch:
-            return min(1.0, ((self.epoch or 0) + (self.iter or 0) / self.n_iter) / self.n_epoch)
-        if self.kind == "extract" and self.n:
-            return min(1.0, (self.i or 0) / self.n)
-        return None
-
-    def text(self) -> str:
-        if self.kind == "batch":
-            return (f"stage {(self.stage or 0) + 1} · epoch {(self.epoch or 0) + 1}/{self.n_epoch} · batch "
-                    f"{self.iter}/{self.n_iter} · loss {self.loss:.3f}")  # fmt: skip
-        if self.kind == "extract":
-            return f"extracting body features: {self.what} ({self.i}/{self.n})"
-        if self.kind == "stage":
-            return f"stage {(self.stage or 0) + 1}: {self.describe}"
-        if self.kind == "epoch":
-            return f"epoch {(self.row or {}).get('epoch', 0) + 1} done"
-        return self.kind
-
-
-@dataclass
-class JobRecord:
-    """A queued training: what to train, who queued it, and how it went."""
-
-    job_id: str
-    title: str
-    config: RunConfig
-    dataset: DatasetSpec
-    status: str = "queued"
-    retrain: bool = False
-    lr_finder: dict | None = None
-    queued_by: str = ""  # the role and tab that queued it
-    created: float = 0.0
-    started: float | None = None
-    finished: float | None = None
-    updated: float | None = None  # last news from the worker (a heartbeat while running)
-    error: str = ""
-    run_id: str = ""
-    reused: bool = False
-    pid: int | None = None
-    host: str = ""
-    stop_requested: bool = False
-    last: JobEvent | None = None
-    epochs: list[dict] = field(default_factory=list)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Any) -> JobRecord:
-        """Parse a stored record; raises ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("a job record is a JSON object")
-        try:
-            data = dict(data)
-            data["config"] = records.config_from_dict(data["config"])
-            data["dataset"] = DatasetSpec(**data["dataset"])
-            data["last"] = JobEvent(**data["last"]) if data.get("last") else None
-            record = cls(**data)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"a job record lacks or mistypes a field: {err}") from err
-        if record.status not in STATUSES:
-            raise ValueError(f"unknown job status {record.status!r}")
-        return record
-
-
-# ---- the job store ------------------------------------------------------------------------------
-
-
-def jobs_dir(base: Path) -> Path:
-    path = Path(base) / JOBS_DIR
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextmanager
-def _locked(base: Path) -> Iterator[None]:
-    """Serialise read-modify-write of job records between the app's threads and the worker."""
-    with open(jobs_dir(base) / ".records.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _path(base: Path, job_id: str) -> Path:
-    if not job_id.isalnum():
-        raise JobError(f"Not a job id: {job_id!r}")
-    return jobs_dir(base) / f"{job_id}.json"
-
-
-def save_job(base: Path, record: JobRecord) -> None:
-    atomic_write_json(_path(base, record.job_id), record.to_json())
-
-
-def load_job(base: Path, job_id: str) -> JobRecord:
-    path = _path(base, job_id)
-    if not path.is_file():
-        raise JobError(f"No job {job_id}.")
-    try:
-        return JobRecord.from_json(read_json(path))
-    except ValueError as err:
-        raise JobError(f"Job {job_id} cannot be read: {err}") from err
-
-
-def update_job(base: Path, job_id: str, **changes: Any) -> JobRecord:
-    """Change fields of a stored job under the records lock; returns the new record."""
-    with _locked(base):
-        record = load_job(base, job_id)
-        for key, value in changes.items():
-            if not hasattr(record, key):
-                raise JobError(f"A job has no field {key!r}.")
-            setattr(record, key, value)
-        save_job(base, record)
-        return record
-
-
-def _read_all(base: Path) -> list[JobRecord]:
-    found = []
-    for path in jobs_dir(base).glob("*.json"):
-        if path.name == WORKER_FILE:
-            continue
-        try:
-            found.append(JobRecord.from_json(read_json(path)))
-        except ValueError:
-            continue  # a broken record is skipped, never a crash
-    return found
-
-
-def list_jobs(base: Path, reconcile_dead: bool = True) -> list[JobRecord]:
-    """Every readable job, oldest first; running jobs whose worker died are marked failed first."""
-    found = _read_all(base)
-    if reconcile_dead and any(j.status == "running" for j in found) and reconcile(base, records=found):
-        found = _read_all(base)
-    return sorted(found, key=lambda r: r.created)
-
-
-def running_job(base: Path) -> JobRecord | None:
-    return next((j for j in list_jobs(base) if j.status == "running"), None)
+STUDENT_PATCH_IMAGES = 1000  # a student's patch index covers at most this many images (about a minute on a CPU)
+STUDENT_ACTIVE_JOBS = 1  # jobs a student's tab may have waiting or running at once (joining one does not count)
 
 
 # ---- the queue ----------------------------------------------------------------------------------
@@ -283,10 +104,101 @@ def submit(
         queued_by=f"{identity.role}:{identity.tab}",
         created=time.time(),
     )
-    with _locked(base):
+    with locked(base):
         save_job(base, record)
     (queue or make_queue(base)).run_job(job_id)
     return load_job(base, job_id)
+
+
+def _new_id() -> str:
+    return f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
+
+
+def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Queue | None) -> tuple[JobRecord, bool]:
+    """Queue a shared-cache job once per (kind, key): a second request joins the active one. Returns (job, joined)."""
+    base = Path(base)
+    with locked(base):
+        found = read_all(base)
+        active = find_job(found, record.kind, record.key)
+        if active is not None:
+            return active, True
+        if not identity.is_teacher:
+            mine = [j for j in found if j.active and j.queued_by == f"{identity.role}:{identity.tab}"]
+            if len(mine) >= STUDENT_ACTIVE_JOBS:
+                raise JobError(_("Your earlier request is still waiting or running: one at a time, please."))
+        save_job(base, record)
+    (queue or make_queue(base)).run_job(record.job_id)
+    return load_job(base, record.job_id), False
+
+
+def _record(identity: Identity, kind: str, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
+    return JobRecord(
+        job_id=_new_id(),
+        title=title,
+        config=config,
+        dataset=dataset,
+        queued_by=f"{identity.role}:{identity.tab}",
+        created=time.time(),
+        kind=kind,
+        key=key,
+        **more,
+    )
+
+
+def submit_lr_find(
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Queue the LR finder for config's last stage (the teacher; a student only on cached features).
+
+    Its result lands in the job record: every tab asking for the same curve finds it there.
+    """
+    from core import lr_finder
+
+    records.validate(config)
+    lr_finder.require_allowed(identity, config, features_dir(base))
+    title = _("LR finder · {title}").format(title=config.title())
+    return _enqueue(
+        base, identity, _record(identity, "lr_find", lr_finder.lr_finder_key(config), title, config, dataset), queue
+    )
+
+
+def submit_extract(
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Teacher: queue the extraction of the body features config's fast first stage trains on."""
+    from core.learners import feature_spec
+
+    if not identity.is_teacher:
+        raise Forbidden(
+            _(
+                "In class mode the teacher prepares the body features (one pass over every image). Ask the "
+                "teacher; once they are cached, the LR finder and stage 1 take seconds."
+            )
+        )
+    records.validate(config)
+    first = config.stages[0]
+    if not first.fast:
+        raise records.ConfigError(_("Body features are cached only for a fast stage 1 (*Fast: cached body features*)."))
+    one = replace(config, stages=(first,))
+    key = feature_spec(one, first).key
+    title = _("body features · {title}").format(title=one.title())
+    return _enqueue(base, identity, _record(identity, "extract", key, title, one, dataset), queue)
+
+
+def submit_patch_index(
+    base: Path, identity: Identity, request: PatchIndexRequest, dataset: DatasetSpec, queue: Queue | None = None
+) -> tuple[JobRecord, bool]:
+    """Queue a patch index (anyone: a bounded, idempotent shared cache; a student's covers at most
+    STUDENT_PATCH_IMAGES images). Only the teacher can stop it."""
+    if not identity.is_teacher and len(request.paths) > STUDENT_PATCH_IMAGES:
+        raise Forbidden(
+            _(
+                "In class mode a student's patch index covers at most {n} images: scan fewer, or ask the teacher."
+            ).format(n=STUDENT_PATCH_IMAGES)
+        )
+    title = _("patch index · {stage} · {n} images").format(stage=request.stage, n=len(request.paths))
+    record = _record(identity, "patch_index", request.key, title, None, dataset, patch=request)
+    return _enqueue(base, identity, record, queue)
 
 
 def lesson_plan(
@@ -309,13 +221,14 @@ def lesson_plan(
 def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
     """Teacher: cancel a queued job, or ask a running one to stop after its current batch."""
     require(identity, "stop")
-    with _locked(base):
+    with locked(base):
         record = load_job(base, job_id)
         if record.status == "queued":
             record.status, record.finished = "cancelled", time.time()
         elif record.status == "running":
-            record.stop_requested = True
-            training_lock.request_stop(Path(base) / "runs")
+            record.stop_requested = True  # the job's next progress event ends it
+            if record.kind == "train":
+                training_lock.request_stop(runs_dir(base))
         else:
             raise JobError(f"Job {job_id} is already {record.status}.")
         save_job(base, record)
@@ -327,10 +240,10 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
 
 def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobRecord:
     """Run one queued job to its end: done, stopped, failed (with the reason) or skipped if cancelled."""
-    from core import datasets, models, training
+    from core import datasets, models
 
     base = Path(base)
-    with _locked(base):
+    with locked(base):
         record = load_job(base, job_id)
         if record.status != "queued":
             return record  # cancelled while it waited
@@ -355,18 +268,7 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
 
     outcome: dict[str, Any] = {}
     try:
-        scan = (scan_fn or datasets.scan_dataset)(record.dataset)
-        result = training.train_run(
-            record.config,
-            scan,
-            base / "runs",
-            base / "features",
-            on_event=on_event,
-            lr_finder=record.lr_finder,
-            retrain=record.retrain,
-            wait=True,
-        )
-        outcome = {"status": "done", "run_id": result.run.run_id, "reused": result.reused}
+        outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
     except training_lock.TrainingStopped as err:
         outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or "Stopped."}
     except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
@@ -376,138 +278,31 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
     return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **outcome)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_fn: Callable) -> dict[str, Any]:
+    """Do the job's work by its kind; returns the fields of a done record."""
+    from core import learners, lr_finder, patches, training
 
-
-def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | None = None) -> list[str]:
-    """Mark failed every running job whose worker is gone; remove half-written run folders. Returns their ids."""
-    now = now or time.time()
-    host = socket.gethostname()
-    failed = []
-    for record in _read_all(base) if records is None else records:
-        if record.status != "running":
-            continue
-        gone = not _alive(record.pid) if record.host == host else now - (record.updated or 0) > STALE_SECONDS
-        if gone:
-            with _locked(base):
-                current = load_job(base, record.job_id)
-                if current.status == "running" and current.pid == record.pid:
-                    current.status, current.finished = "failed", now
-                    current.error = (
-                        "The worker stopped while this job was running (killed or crashed): nothing was saved. "
-                        "Queue it again."
-                    )
-                    save_job(base, current)
-                    failed.append(record.job_id)
-    if failed:
-        clean_half_runs(Path(base) / "runs")
-    return failed
-
-
-def fail_jobs_of(base: Path, pid: int, reason: str) -> list[str]:
-    """Mark failed the running jobs of process pid (a worker shutting down mid-job); returns their ids."""
-    failed = []
-    with _locked(base):
-        for record in list_jobs(base, reconcile_dead=False):
-            if record.status == "running" and record.pid == pid and record.host == socket.gethostname():
-                record.status, record.finished, record.error = "failed", time.time(), reason
-                save_job(base, record)
-                failed.append(record.job_id)
-    return failed
-
-
-def clean_half_runs(runs_dir: Path) -> list[str]:
-    """Remove temp folders a killed training left in runs/ (only while no training holds the lock)."""
-    removed: list[str] = []
-    if not Path(runs_dir).is_dir():
-        return removed
-    try:
-        with training_lock.training_lock(runs_dir):
-            for path in Path(runs_dir).iterdir():
-                if path.is_dir() and path.name.startswith((".work-", ".tmp-", ".lrfind-", ".old-", ".del-")):
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed.append(path.name)
-            training_lock.clear_progress(runs_dir)
-            training_lock.clear_stop(runs_dir)
-    except training_lock.TrainingBusy:
-        pass
-    return removed
-
-
-# ---- the worker process ---------------------------------------------------------------------------
-
-
-@contextmanager
-def worker_lock(base: Path) -> Iterator[bool]:
-    """Hold the data folder's worker lock; yields False (and holds nothing) when another worker has it."""
-    with open(jobs_dir(base) / WORKER_LOCK, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def worker_running(base: Path) -> bool:
-    """True while a worker process holds this data folder's worker lock."""
-    with worker_lock(base) as free:
-        return not free
-
-
-def ensure_worker(base: Path, env: dict | None = None) -> int | None:
-    """Start a worker for this data folder unless one runs; returns the new process id (or None).
-
-    It runs in its own session (closing tabs or stopping the app never kills a job) and exits once it
-    has had nothing to do for APP_WORKER_IDLE_EXIT seconds.
-    """
-    if worker_running(base):
-        return None
-    log = open(jobs_dir(base) / "worker.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.worker", "--data", str(base), "--idle-exit", str(APP_WORKER_IDLE_EXIT)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # not killed with the app's process group; closing a tab never stops it
+    if record.kind == "patch_index":
+        patch = record.patch
+        patches.build_requested_index(
+            patch, base, runs_dir(base), lambda i, n: on_event({"kind": "index", "i": i, "n": n})
+        )
+        return {"status": "done"}
+    scan = scan_fn(record.dataset)
+    if record.kind == "lr_find":
+        found = lr_finder.find_lr(record.config, scan, runs_dir(base), features_dir(base), on_event=on_event, wait=True)
+        return {"status": "done", "result": found}
+    if record.kind == "extract":
+        learners.extract_features(record.config, scan, features_dir(base), on_event=on_event)
+        return {"status": "done"}
+    result = training.train_run(
+        record.config,
+        scan,
+        runs_dir(base),
+        features_dir(base),
+        on_event=on_event,
+        lr_finder=record.lr_finder,
+        retrain=record.retrain,
+        wait=True,
     )
-    log.close()
-    return proc.pid
-
-
-def worker_info(base: Path) -> dict | None:
-    """The running worker's last heartbeat (pid, threads, queue, time), or None."""
-    try:
-        data = read_json(jobs_dir(base) / WORKER_FILE)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def stop_worker(base: Path, timeout: float = 10.0) -> bool:
-    """Ask the local worker to stop (SIGTERM) and wait for its lock to be released."""
-    info = worker_info(base) or {}
-    pid = info.get("pid")
-    if not pid or not _alive(pid):
-        return not worker_running(base)
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not worker_running(base):
-            return True
-        time.sleep(0.1)
-    return False
+    return {"status": "done", "run_id": result.run.run_id, "reused": result.reused}

@@ -22,6 +22,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_ARCH = "resnet34"
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+THREADS_ENV = "PETLAB_TORCH_THREADS"  # set by the worker: its thread cap, which pick_device keeps
 RANDOM_INIT_SEED = 0  # the "random init" network is seeded: every session sees the same one
 
 
@@ -81,7 +82,7 @@ def pick_device() -> torch.device:
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or 0) or max(1, os.cpu_count() or 1))
     return torch.device("cpu")
 
 

@@ -231,6 +231,68 @@ def load_or_build_index(
     return index
 
 
+@dataclass(frozen=True)
+class PatchIndexRequest:
+    """A patch index to build away from the page (in the worker): the model, by how to load it, and the scan.
+
+    model_id is the page's name for the weights (model_key); the worker checks the model it loads has
+    the same, so an index is never saved under another model's name.
+    """
+
+    model_kind: str  # "run" | "imagenet" | "random"
+    arch: str
+    model_id: str
+    fingerprint: str  # the dataset's fingerprint and the sample size
+    stage: str  # dotted module path, e.g. "0.3"
+    size: int
+    paths: tuple[str, ...]
+    run_id: str | None = None
+    k: int = TOP_K
+
+    @property
+    def key(self) -> str:
+        return index_key(self.model_id, self.fingerprint, self.stage, self.size, self.k)
+
+    def path(self, base: Path | None = None) -> Path:
+        return index_path(self.key, base)
+
+    @classmethod
+    def from_json(cls, data: object) -> PatchIndexRequest:
+        """Parse a stored request (a job record's); raises ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("a patch-index request is a JSON object")
+        try:
+            request = cls(**{**data, "paths": tuple(str(p) for p in data["paths"])})
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"a patch-index request lacks or mistypes a field: {err}") from err
+        if request.model_kind not in ("run", "imagenet", "random") or (request.model_kind == "run") != bool(
+            request.run_id
+        ):
+            raise ValueError(f"a patch-index request names no loadable model ({request.model_kind!r})")
+        return request
+
+
+def build_requested_index(
+    request: PatchIndexRequest, base: Path, runs_dir: Path, progress: Progress | None = None
+) -> PatchIndex:
+    """Load the request's model, check it is the weights the page named, build the index and save it atomically."""
+    from core import models
+
+    if request.model_kind == "run":
+        loaded = models.load_run_model(Path(runs_dir) / str(request.run_id))
+        found = model_key(loaded.model, "run", request.arch, request.run_id)
+    else:
+        loaded = models.load_imagenet(request.arch, pretrained=request.model_kind == "imagenet")
+        found = model_key(loaded.model, request.model_kind, request.arch, seed=models.RANDOM_INIT_SEED)
+    if found != request.model_id:
+        raise ValueError("the model changed since this index was asked for (a retrained run?): ask again")
+    index = build_patch_index(
+        loaded.model.eval(), request.stage, request.paths, request.size, request.k, progress=progress
+    )
+    save_index(index, request.path(base))
+    return index
+
+
 def top_patches(index: PatchIndex, channel: int, rf: ReceptiveField) -> list[tuple[Image.Image, str, float]]:
     """The channel's top patches cropped to the receptive field: (crop, file, activation), best first."""
     out = []

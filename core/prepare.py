@@ -291,8 +291,8 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
 
 def _extract(spec: feats.FeatureSpec, config: RunConfig, scan: DatasetScan, features_dir: Path) -> str:
     """Extract and cache the frozen body's pooled features exactly as the fast frozen stage would."""
+    from core.learners import make_dls
     from core.models import create_model
-    from core.training import make_dls
 
     device = pick_device()
     dls = make_dls(scan.items, config, device)

@@ -1,126 +1,32 @@
-"""Fine-tuning as in lesson 1: lr_find, fit_one_cycle frozen, unfreeze with slice(lo, hi).
+"""Fine-tuning as in lesson 1: fit_one_cycle frozen, then unfreeze with slice(lo, hi), stored as a run.
 
-Everything here is real fastai: a Learner over Sequential(body, head) from core.models, fastai's
-DataBlock/DataLoaders built from a DatasetScan, its Adam, its fit_one_cycle and lr_find. The only
-addition is the fast frozen path (core.features) and the run cache (core.runs).
+The orchestration: train_run finds or trains the run for a config (stages before the last come
+from the stored parent run), reports live progress, honours Stop and stores the run atomically
+(core.runs). Data and learners come from core.learners, the LR finder lives in core.lr_finder,
+the charts and tables in core.curves.
 """
 
 from __future__ import annotations
 
-import functools
 import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from torch import nn
 
 from core import features as feats
 from core import inference, records, runs, training_lock
 from core.datasets import DatasetScan
-from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta, save_weights
-from core.records import RunConfig, StageConfig
+from core.learners import ProgressFn, fast_learner, prepare_learner
+from core.models import save_weights
+from core.records import RunConfig
 from core.runs import RunInfo
 from core.training_lock import TrainingStopped
-
-ProgressFn = Callable[[dict], None]
-SUGGESTIONS = ("valley", "minimum", "steep", "slide")
-SUGGESTION_TEXT = {
-    "valley": "the middle of the longest stretch where the loss keeps falling (fastai's default).",
-    "minimum": "one tenth of the LR at the lowest loss: the minimum itself is already too high.",
-    "steep": "where the loss falls fastest per step of log-LR.",
-    "slide": "the largest LR before the loss starts to climb, allowing for noise.",
-}
-
-
-# ---- data and learner -----------------------------------------------------------------------
-
-
-def check_trainable(items: pd.DataFrame) -> None:
-    """Raise ConfigError unless the items can teach a classifier: two classes or more, train and valid images."""
-    classes = sorted(items["label"].unique().tolist()) if len(items) else []
-    if len(classes) < 2:
-        found = f"one class ({classes[0]!r})" if classes else "no labelled images"
-        raise records.ConfigError(
-            f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
-            "is always right and learns nothing: check the labelling on the Data page (a zip with one "
-            "wrapping folder, or a regex that captures the same text for every file)."
-        )
-    if items["is_valid"].all() or not items["is_valid"].any():
-        raise records.ConfigError("Training needs both training and validation images.")
-
-
-def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
-    """fastai DataLoaders from a scan's items (path, label, is_valid): Resize, optional aug_transforms, Normalize."""
-    from fastai.data.block import CategoryBlock, DataBlock
-    from fastai.data.transforms import ColReader, ColSplitter
-    from fastai.torch_core import set_seed
-    from fastai.vision.augment import (
-        Normalize,  # noqa: I001 - fastai re-exports Normalize here
-        Resize,
-        aug_transforms,
-    )
-    from fastai.vision.core import imagenet_stats
-    from fastai.vision.data import ImageBlock
-
-    df = items[["path", "label", "is_valid"]].reset_index(drop=True)
-    check_trainable(df)
-    classes = sorted(df["label"].unique().tolist())
-    batch_tfms = [*aug_transforms(size=config.img_size)] if config.augment else []
-    block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock(vocab=classes)),
-        get_x=ColReader("path"),
-        get_y=ColReader("label"),
-        splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(config.img_size),  # random crop on train, centre crop on valid
-        batch_tfms=[*batch_tfms, Normalize.from_stats(*imagenet_stats)],
-    )
-    set_seed(config.seed)
-    bs = max(2, min(config.bs, int((~df["is_valid"]).sum())))
-    return block.dataloaders(df, bs=bs, num_workers=0, device=device or pick_device())
-
-
-def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
-    """Learner(dls, Sequential(body, head)) with the arch's layer-group splitter, as vision_learner builds it."""
-    import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle / lr_find
-    from fastai.learner import Learner
-    from fastai.losses import CrossEntropyLossFlat
-    from fastai.metrics import error_rate
-    from fastai.optimizer import Adam
-    from fastai.vision.learner import model_meta
-
-    register_fastai_meta()
-    meta = model_meta[getattr(__import__("torchvision").models, config.arch)]
-    learn = Learner(
-        dls,
-        model,
-        loss_func=CrossEntropyLossFlat(),
-        opt_func=Adam,
-        metrics=error_rate,
-        splitter=meta["split"],
-        wd=config.wd,
-        train_bn=config.train_bn,
-        path=path,
-    )
-    feats._quiet(learn)
-    learn.freeze()
-    return learn
-
-
-@functools.lru_cache(maxsize=8)
-def n_groups(arch: str) -> int:
-    """Number of layer groups the splitter makes (3 for every registered arch)."""
-    model = create_model(arch, 2, pretrained=False)
-    from fastai.vision.learner import model_meta
-
-    return len(model_meta[getattr(__import__("torchvision").models, arch)]["split"](model))
-
 
 # ---- live progress and the stop button --------------------------------------------------------
 
@@ -168,139 +74,7 @@ def live_callback(on_event: ProgressFn, should_stop: Callable[[], bool], stage: 
     return Live()
 
 
-# ---- LR finder ------------------------------------------------------------------------------
-
-
-@dataclass
-class LRFinderResult:
-    """The LR finder's curve (smoothed loss per LR) and its suggestions."""
-
-    lrs: list[float]
-    losses: list[float]
-    suggestions: dict[str, float]  # name -> suggested LR
-    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (lr, loss) marker
-    stage: str = "frozen"
-    fast: bool = False
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _suggest(lrs: list[float], losses: list[float], num_it: int) -> tuple[dict, dict]:
-    """fastai's suggestion functions on the same slice of the curve lr_find uses."""
-    from fastai.callback.schedule import minimum, slide, steep, valley
-
-    lr_t = torch.tensor(lrs[num_it // 10 : -5] or lrs)
-    loss_t = torch.tensor(losses[num_it // 10 : -5] or losses)
-    finite = torch.isfinite(loss_t)
-    if not finite.all():
-        cut = int(torch.nonzero(~finite)[0])
-        lr_t, loss_t = lr_t[:cut], loss_t[:cut]
-    suggestions, points = {}, {}
-    if len(lr_t) < 3:
-        return suggestions, points
-    for name, func in zip(SUGGESTIONS, (valley, minimum, steep, slide), strict=True):
-        try:
-            lr, point = func(lr_t, loss_t, num_it)
-        except (IndexError, ValueError, RuntimeError):  # slide needs ≥ 16 points; a very short curve lacks them
-            continue
-        suggestions[name] = float(lr)
-        points[name] = (float(point[0]), float(point[1]))
-    return suggestions, points
-
-
-def find_lr(
-    config: RunConfig,
-    scan: DatasetScan,
-    runs_dir: Path,
-    features_dir: Path,
-    num_it: int = 100,
-    on_event: ProgressFn | None = None,
-) -> LRFinderResult:
-    """fastai's lr_find for the last stage of config (frozen, or unfrozen on top of the stored parent run).
-
-    For a fast frozen stage it runs on the cached features, which is the same head, loss and
-    optimizer at a fraction of the cost.
-    """
-    records.validate(config)
-    stage = config.stages[-1]
-    start = time.perf_counter()
-    Path(runs_dir).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".lrfind-", dir=Path(runs_dir)))
-    try:
-        learn, _, _ = _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage=len(config.stages) - 1)
-        if stage.fast:
-            learn = _fast_learner(config, stage, scan, features_dir, learn, on_event)
-        elif stage.unfreeze:
-            learn.unfreeze()
-        learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
-        lrs = [float(v) for v in learn.recorder.lrs]
-        losses = [float(v) for v in learn.recorder.losses]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    suggestions, points = _suggest(lrs, losses, num_it)
-    return LRFinderResult(
-        lrs=lrs,
-        losses=losses,
-        suggestions=suggestions,
-        points=points,
-        stage="unfrozen" if stage.unfreeze else "frozen",
-        fast=stage.fast,
-        seconds=time.perf_counter() - start,
-    )
-
-
 # ---- training --------------------------------------------------------------------------------
-
-
-def _prepare(config, scan, runs_dir, features_dir, work, on_event, for_stage: int):
-    """DataLoaders, model (from the parent run when one is stored) and Learner for stages[for_stage:]."""
-    from fastai.torch_core import set_seed
-
-    if config.dataset != scan.fingerprint:
-        raise records.ConfigError("The run's dataset fingerprint does not match the active dataset.")
-    device = pick_device()
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
-    dls = make_dls(scan.items, config, device)
-    classes = list(dls.vocab)
-    set_seed(config.seed)
-    model = create_model(config.arch, len(classes), pretrained=config.pretrained)  # raises WeightsUnavailable
-    prior: list[dict] = []
-    if for_stage > 0:
-        parent_cfg = replace(config, stages=config.stages[:for_stage])
-        parent = runs.find_run(runs_dir, parent_cfg)
-        if parent is None:
-            raise records.ConfigError("Train the earlier stage first: its run is not stored.")
-        load_weights(model, parent.path / "model.pt")
-        prior = parent.record.epoch_rows()
-    learn = make_learner(dls, model, config, work)
-    return learn, prior, device
-
-
-def _fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
-    """Cached features for this config, then a head Learner over them."""
-    spec = feats.FeatureSpec(
-        dataset=config.dataset,
-        arch=config.arch,
-        pretrained=config.pretrained,
-        img_size=config.img_size,
-        augment=config.augment,
-        views=stage.views,
-        seed=config.seed,
-        bs=config.bs,
-    )
-
-    def report(what: str, i: int, n: int) -> None:
-        if on_event:
-            on_event({"kind": "extract", "what": what, "i": i, "n": n})
-
-    precision = inference.precision_for(learn.dls.device)
-    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report, precision)
-    head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
-    head.features = features
-    return head
 
 
 @dataclass
@@ -367,7 +141,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     parent_cfg = config.parent()
     start_stage = len(config.stages) - 1 if parent_cfg and runs.find_run(runs_dir, parent_cfg) else 0
     t0 = time.perf_counter()
-    learn, prior, device = _prepare(config, scan, runs_dir, features_dir, work, emit, for_stage=start_stage)
+    learn, prior, device = prepare_learner(config, scan, runs_dir, features_dir, work, emit, for_stage=start_stage)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
     epochs = list(prior)
     last_fast = None
@@ -386,7 +160,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         emit({"kind": "stage", "stage": i, "describe": stage.describe()})
         live = live_callback(collect, should_stop, i)
         if stage.fast:
-            head = _fast_learner(config, stage, scan, features_dir, learn, emit)
+            head = fast_learner(config, stage, scan, features_dir, learn, emit)
             timings[f"stage{i}_extract"] = head.features.seconds
             t = time.perf_counter()
             head.fit_one_cycle(stage.epochs, lr_max=stage.lr_max, pct_start=stage.pct_start, cbs=[live])
@@ -451,105 +225,3 @@ def library_versions() -> dict[str, str]:
         "fastai": fastai.__version__,
         "numpy": np.__version__,
     }
-
-
-def arch_choices() -> list[str]:
-    return list(ARCHS)
-
-
-# ---- figures ----------------------------------------------------------------------------------
-
-
-def lr_finder_figure(results: list[dict]):
-    """Loss vs LR on a log axis; the newest curve on top with its suggestion markers, older ones faded."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    symbols = {"valley": "star", "minimum": "circle", "steep": "triangle-down", "slide": "diamond"}
-    for i, res in enumerate(results):
-        newest = i == len(results) - 1
-        label = f"run {i + 1}: {res.get('stage', '')}{' (cached features)' if res.get('fast') else ''}"
-        fig.add_trace(
-            go.Scatter(
-                x=res["lrs"],
-                y=res["losses"],
-                name=label,
-                opacity=1.0 if newest else 0.35,
-                line={"width": 3 if newest else 1.5},
-            )
-        )
-        if newest:
-            for name, (lr, loss) in res.get("points", {}).items():
-                fig.add_trace(
-                    go.Scatter(
-                        x=[lr],
-                        y=[loss],
-                        mode="markers",
-                        name=f"{name}: {res['suggestions'][name]:.1e}",
-                        marker={"size": 13, "symbol": symbols.get(name, "x")},
-                    )
-                )
-    fig.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "learning rate (log scale)", "type": "log", "exponentformat": "e"},
-        yaxis={"title": "loss (smoothed)"},
-    )
-    return fig
-
-
-def loss_figure(epochs: list[dict], batches: list[tuple[float, float]] | None = None):
-    """Train/valid loss per epoch (and the smoothed batch loss while training)."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    if batches:
-        fig.add_trace(go.Scatter(x=[b[0] for b in batches], y=[b[1] for b in batches], name="batch loss (smoothed)",
-                                 line={"width": 1, "color": "lightgrey"}))  # fmt: skip
-    if epochs:
-        x = list(range(1, len(epochs) + 1))
-        fig.add_trace(go.Scatter(x=x, y=[e["train_loss"] for e in epochs], name="train_loss", mode="lines+markers"))
-        fig.add_trace(go.Scatter(x=x, y=[e["valid_loss"] for e in epochs], name="valid_loss", mode="lines+markers"))
-        fig.add_trace(go.Scatter(x=x, y=[e["error_rate"] for e in epochs], name="error_rate", mode="lines+markers",
-                                 yaxis="y2", line={"dash": "dot"}))  # fmt: skip
-    fig.update_layout(
-        height=320,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "epoch (all stages)"},
-        yaxis={"title": "loss"},
-        yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": -0.25},
-    )
-    return fig
-
-
-def runs_figure(records: list[tuple[str, list[dict]]], metric: str = "valid_loss"):
-    """One line per run: metric per epoch, to compare runs side by side."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for label, epochs in records:
-        fig.add_trace(go.Scatter(x=list(range(1, len(epochs) + 1)), y=[e.get(metric) for e in epochs],
-                                 name=label, mode="lines+markers"))  # fmt: skip
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"title": "epoch"}, yaxis={"title": metric}, legend={"orientation": "h", "y": -0.3})  # fmt: skip
-    return fig
-
-
-def epochs_table(epochs: list[dict]) -> pd.DataFrame:
-    """fastai's per-epoch table: stage, epoch, train_loss, valid_loss, error_rate, time.
-
-    Records number stages and epochs from 0 as fastai does; the table numbers them from 1, as the
-    page's headings and status lines do ("stage 1/2").
-    """
-    cols = ["stage", "epoch", "train_loss", "valid_loss", "error_rate", "seconds"]
-    df = pd.DataFrame(epochs, columns=cols)
-    df["stage"] = df["stage"] + 1
-    df["epoch"] = df["epoch"] + 1
-    return df.rename(columns={"seconds": "time (s)"})
-
-
-def n_train_batches(scan: DatasetScan, bs: int) -> int:
-    """Batches per training epoch (fastai drops the ragged last batch)."""
-    n_train = int((~scan.items["is_valid"]).sum())
-    return max(1, n_train // max(1, min(bs, n_train)))

@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from core import classroom, jobs
+from core import classroom, job_records, jobs, models
+from core.job_records import WORKER_FILE, jobs_dir, process_alive
 from core.settings import data_dir
-from core.storage import atomic_write_json
+from core.storage import atomic_write_json, read_json
 
 NICE = 10
 HEARTBEAT_SECONDS = 2.0
 CLEAN_SECONDS = 3600.0
+WORKER_LOCK = "worker.lock"
+APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def worker_threads(cores: int | None = None) -> int:
@@ -40,6 +49,7 @@ def limit_resources(threads: int | None = None) -> int:
         os.nice(NICE)
     threads = threads or worker_threads()
     torch.set_num_threads(threads)
+    os.environ[models.THREADS_ENV] = str(threads)  # pick_device (every training, LR finder) keeps this cap
     return threads
 
 
@@ -49,13 +59,13 @@ def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event,
     while not stop.is_set():
         now = time.time()
         if idle_exit is not None:
-            if any(j.active for j in jobs.list_jobs(base, reconcile_dead=False)):
+            if any(j.active for j in job_records.list_jobs(base, reconcile_dead=False)):
                 last_busy = now
             elif now - last_busy > idle_exit:
                 os.kill(os.getpid(), signal.SIGINT)  # the consumer's graceful stop: nothing is running
                 return
         atomic_write_json(
-            jobs.jobs_dir(base) / jobs.WORKER_FILE,
+            jobs_dir(base) / WORKER_FILE,
             {"pid": os.getpid(), "host": socket.gethostname(), "threads": threads, "queue": queue_kind,
              "nice": os.nice(0), "started": started, "updated": now},
         )  # fmt: skip
@@ -69,13 +79,13 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
     """Run the consumer until SIGINT/SIGTERM; returns 0, or 1 when another worker already serves base."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger("petlab.worker")
-    with jobs.worker_lock(base) as mine:
+    with worker_lock(base) as mine:
         if not mine:
             log.info("another worker already serves %s", base)
             return 1
         threads = limit_resources(threads)
         queue = jobs.make_queue(base, url)
-        failed = jobs.reconcile(base)  # jobs a previous worker left running
+        failed = job_records.reconcile(base)  # jobs a previous worker left running
         if failed:
             log.warning("marked %d job(s) of a dead worker as failed: %s", len(failed), ", ".join(failed))
         stop = threading.Event()
@@ -88,11 +98,81 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
             consumer.run()
         finally:
             stop.set()
-            jobs.fail_jobs_of(
+            job_records.fail_jobs_of(
                 base, os.getpid(), "The worker was shut down while this job was running: nothing was saved."
             )
-            (jobs.jobs_dir(base) / jobs.WORKER_FILE).unlink(missing_ok=True)
+            (jobs_dir(base) / WORKER_FILE).unlink(missing_ok=True)
     return 0
+
+
+# ---- managing the worker process (from the app, tests and tools) ------------------------------------
+
+
+@contextmanager
+def worker_lock(base: Path) -> Iterator[bool]:
+    """Hold the data folder's worker lock; yields False (and holds nothing) when another worker has it."""
+    with open(jobs_dir(base) / WORKER_LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def worker_running(base: Path) -> bool:
+    """True while a worker process holds this data folder's worker lock."""
+    with worker_lock(base) as free:
+        return not free
+
+
+def ensure_worker(base: Path, env: dict | None = None) -> int | None:
+    """Start a worker for this data folder unless one runs; returns the new process id (or None).
+
+    It runs in its own session (closing tabs or stopping the app never kills a job) and exits once it
+    has had nothing to do for APP_WORKER_IDLE_EXIT seconds.
+    """
+    if worker_running(base):
+        return None
+    log = open(jobs_dir(base) / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.worker", "--data", str(base), "--idle-exit", str(APP_WORKER_IDLE_EXIT)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # not killed with the app's process group; closing a tab never stops it
+    )
+    log.close()
+    return proc.pid
+
+
+def worker_info(base: Path) -> dict | None:
+    """The running worker's last heartbeat (pid, threads, queue, time), or None."""
+    try:
+        data = read_json(jobs_dir(base) / WORKER_FILE)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def stop_worker(base: Path, timeout: float = 10.0) -> bool:
+    """Ask the local worker to stop (SIGTERM) and wait for its lock to be released."""
+    info = worker_info(base) or {}
+    pid = info.get("pid")
+    if not pid or not process_alive(pid):
+        return not worker_running(base)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not worker_running(base):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

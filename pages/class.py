@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, runs
+from core import classroom, jobs, models, runs, worker
 from core.settings import data_dir
 from ui.auth import identity, teacher_only
 from ui.frame import ensure_app_frame
@@ -25,11 +25,11 @@ st.caption(
 
 # ---- who is here ----------------------------------------------------------------------------------
 here = classroom.active_sessions(base)
-worker = jobs.worker_info(base) if jobs.worker_running(base) else None
+beat = worker.worker_info(base) if worker.worker_running(base) else None
 c1, c2, c3 = st.columns(3)
 c1.metric("students connected", here.get("student", 0), help=f"tabs seen in the last {classroom.ACTIVE_SECONDS:.0f} s")
 c2.metric("teacher tabs", here.get("teacher", 0))
-c3.metric("worker", f"{worker['threads']} threads · {worker['queue']}" if worker else "not running")
+c3.metric("worker", f"{beat['threads']} threads · {beat['queue']}" if beat else "not running")
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header("1 · Class dataset and model")

@@ -9,6 +9,7 @@ from core.gradcam import overlay
 from core.i18n import _, n_, num, pct
 from core.occlusion import drop_caption, drop_overlay, occlusion_figures
 from ui import layers
+from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
 from ui.state import active_model, keep, scan_active
@@ -186,7 +187,10 @@ with tabs[2]:
             build_label = n_(
                 "Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", len(paths)
             )
-            if st.button(build_label.format(n=len(paths)), key="viz_patch_build"):
+            if class_mode():  # a job for the worker, shared by every tab; a laptop builds it here
+                request = layers.patch_index_request(loaded, mid, fingerprint, info.path, size, paths)
+                layers.patch_index_job_ui(request, scan.spec)
+            elif st.button(build_label.format(n=len(paths)), key="viz_patch_build"):
                 bar = st.progress(0.0, text=_("Indexing…"))
                 try:
                     layers.build_patch_index(

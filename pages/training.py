@@ -4,17 +4,18 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import datasets, inference, models, records, runs, schedules, training, training_lock
+from core import curves, datasets, inference, learners, models, runs, schedules, training, training_lock
+from core.i18n import _
 from core.records import RunConfig, StageConfig
-from ui.auth import class_mode, lr_finder_allowed
+from ui.auth import class_mode
 from ui.frame import ensure_app_frame
+from ui.lr_finder import lr_finder_ui
 from ui.runs import (
     BUSY_HELP,
     TRAIN_LAST,
     TRAIN_OVERLAY,
     TRAIN_RUNNING,
     activate_run,
-    features_dir,
     flash_ui,
     list_runs_ui,
     other_training_ui,
@@ -113,46 +114,16 @@ config1 = RunConfig(
     stages=(stage1,),
 )
 
-with st.expander("LR finder (`learn.lr_find()`)", expanded=True):
+with st.expander(_("LR finder (`learn.lr_find()`)"), expanded=True):
     st.caption(
-        "A mock training that raises the LR exponentially each batch and records the loss. "
-        "Pick an LR where the loss is still falling steeply, before it explodes."
+        _(
+            "A mock training that raises the LR exponentially each batch and records the loss. "
+            "Pick an LR where the loss is still falling steeply, before it explodes."
+        )
     )
-    if st.button("Run the LR finder", key="train_lrfind_btn", disabled=busy, help=busy_help) and lr_finder_allowed(
-        config1, features_dir()
-    ):
-        bar = st.progress(0.0, text="LR finder: extracting features / preparing…")
-        try:
-            result = training.find_lr(
-                config1,
-                scan,
-                runs_dir(),
-                features_dir(),
-                on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
-            )
-            history = st.session_state.setdefault("train_lrfind_history", [])
-            history.append(result.as_dict())
-            del history[:-4]
-        except (records.ConfigError, models.WeightsUnavailable) as err:
-            st.error(str(err))
-        bar.empty()
-    history = st.session_state.get("train_lrfind_history", [])
-    if history:
-        st.plotly_chart(training.lr_finder_figure(history), key="train_lrfind_chart")
-        last = history[-1]
-        for name, lr in last["suggestions"].items():
-            st.markdown(f"- **{name}** `{lr:.1e}`: {training.SUGGESTION_TEXT[name]}")
-        if "valley" in last["suggestions"]:
-            valley = float(last["suggestions"]["valley"])
-            st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
-                f"Use valley ({valley:.1e}) as lr_max",
-                key="train_use_valley",
-                on_click=lambda: st.session_state.update(train_lr1=valley),
-            )
-        if len(history) > 1:
-            st.caption("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs.")
+    lr_finder_ui(config1, scan, busy, busy_help)
 
-n_iter = training.n_train_batches(scan, int(bs))
+n_iter = learners.n_train_batches(scan, int(bs))
 st.plotly_chart(
     schedules.schedule_figure(
         schedules.one_cycle_schedule(int(epochs1), n_iter, float(lr1)),
@@ -179,8 +150,8 @@ if shown and (runs_dir() / shown).is_dir():
     record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
     if record:
         st.subheader(f"Run {shown}: {record.title}")
-        st.plotly_chart(training.loss_figure(record.epoch_rows()), key="train_run_chart")
-        st.dataframe(training.epochs_table(record.epoch_rows()), hide_index=True)
+        st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
+        st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
         st.caption(inference.precision_note(record))
 
 # ---- stage 2 ----------------------------------------------------------------------------------
@@ -192,7 +163,7 @@ else:
     epochs2 = c1.number_input("Epochs", 1, 50, 1, key=keep("train_epochs2"))
     lo = c2.number_input("slice lo (first layer group)", 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
     hi = c3.number_input("slice hi (head)", 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
-    groups = training.n_groups(arch)
+    groups = learners.n_groups(arch)
     st.dataframe(
         {
             "layer group": [f"group {i + 1}" + (" (head)" if i == groups - 1 else "") for i in range(groups)],
@@ -253,6 +224,6 @@ else:
     metric = st.radio("Metric", ["valid_loss", "error_rate", "train_loss"], horizontal=True, key=keep("train_metric"))
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
-        training.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
+        curves.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
         key="train_overlay_chart",
     )

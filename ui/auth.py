@@ -11,7 +11,6 @@ sign-in reaches nothing.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import streamlit as st
 
@@ -19,7 +18,6 @@ from core import auth, classroom
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _
 from core.own_classes import OwnClassesStore
-from core.records import RunConfig
 from core.settings import data_dir
 from ui.state import forget, recall, remember, rotate_tab_token, tab_token
 
@@ -71,19 +69,6 @@ def teacher_only(action: str) -> bool:
         st.error(str(err))
         return False
     return True
-
-
-def lr_finder_allowed(config: RunConfig, features_dir: Path) -> bool:
-    """The LR finder's guard: the teacher always; a student only on cached features (cheap), else an error."""
-    if identity().is_teacher or classroom.lr_finder_cheap(config, features_dir):
-        return True
-    st.error(
-        _(
-            "In class mode students run the LR finder only on cached body features: keep *Fast: cached body "
-            "features* on, with settings the teacher has already trained (or run the finder) with."
-        )
-    )
-    return False
 
 
 def require_teacher(action: str) -> None:

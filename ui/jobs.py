@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, records
+from core import job_records, jobs, records, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
+from core.i18n import _, n_
 from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
@@ -34,18 +36,18 @@ def job_queue() -> jobs.Queue:
 def start_worker_if_needed() -> None:
     """Start the local worker when none serves this data folder (unless PETLAB_LOCAL_WORKER=0)."""
     if os.environ.get(LOCAL_WORKER_ENV, "1") != "0":
-        jobs.ensure_worker(data_dir())
+        worker.ensure_worker(data_dir())
 
 
 def submit_job(
     config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
-) -> jobs.JobRecord | None:
+) -> job_records.JobRecord | None:
     """Queue a training (the teacher's action): the record, or None with the reason shown."""
     if not teacher_only("train"):
         return None
     try:
         record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
-    except (Forbidden, records.ConfigError, jobs.JobError) as err:
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
     start_worker_if_needed()
@@ -56,11 +58,11 @@ def _stop(job_id: str) -> None:
     """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
-    except (Forbidden, jobs.JobError) as err:
+    except (Forbidden, job_records.JobError) as err:
         st.session_state["jobs_error"] = str(err)
 
 
-def stop_button(record: jobs.JobRecord, where: str) -> None:
+def stop_button(record: job_records.JobRecord, where: str) -> None:
     """Stop (running) or Cancel (queued), drawn for the teacher only."""
     if record.active and identity().is_teacher:
         label = "⏹ Stop" if record.status == "running" else "Cancel"
@@ -72,9 +74,9 @@ def _show_error() -> None:
         st.error(err)
 
 
-def running_job_ui(record: jobs.JobRecord, where: str) -> None:
+def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
-    st.markdown(f"**Training:** {record.title}")
+    st.markdown(f"**Training:** {record.title}" if record.kind == "train" else f"**{record.title}**")
     last = record.last
     fraction = last.fraction if last else None
     text = last.text() if last else "preparing data and model…"
@@ -90,10 +92,10 @@ def jobs_status_ui() -> None:
     who = identity()
     heartbeat(who)
     base = data_dir()
-    found = jobs.list_jobs(base)
+    found = job_records.list_jobs(base)
     running = [j for j in found if j.status == "running"]
     queued = [j for j in found if j.status == "queued"]
-    if queued and not running and not jobs.worker_running(base):
+    if queued and not running and not worker.worker_running(base):
         start_worker_if_needed()
     for record in running:
         running_job_ui(record, "side")
@@ -109,9 +111,9 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
-def queue_table_ui() -> list[jobs.JobRecord]:
+def queue_table_ui() -> list[job_records.JobRecord]:
     """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
-    found = jobs.list_jobs(data_dir())
+    found = job_records.list_jobs(data_dir())
     if not found:
         st.caption("No jobs yet.")
         return found
@@ -148,8 +150,55 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = sum(1 for j in jobs.list_jobs(data_dir()) if j.active and j.created < record.created)
+    ahead = sum(1 for j in job_records.list_jobs(data_dir()) if j.active and j.created < record.created)
     where = f"{ahead} job(s) ahead of it" if ahead else "it starts at once"
     st.success(
         f"Queued **{record.title}**: {where}. The sidebar shows its progress; it trains even if you close this tab."
     )
+
+
+# ---- shared-cache jobs (LR finder, body features, patch index) in the page that asked -----------------
+
+
+def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -> job_records.JobRecord | None:
+    """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
+    try:
+        record, joined = submit()
+    except (Forbidden, records.ConfigError, job_records.JobError) as err:
+        st.error(str(err))
+        return None
+    start_worker_if_needed()
+    if joined:
+        st.info(_("Someone already asked for exactly this: you get the same result when it is done."))
+    return record
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def job_progress_ui(job_id: str) -> None:
+    """One job's live progress or place in the queue, where it was asked for; the page reruns when it ends."""
+    found = job_records.list_jobs(data_dir())
+    record = next((j for j in found if j.job_id == job_id), None)
+    if record is None:
+        return
+    if not record.active:
+        st.rerun()  # the whole page: it shows the result (or why there is none)
+    if record.status == "queued":
+        ahead = job_records.jobs_ahead(found, record)
+        st.caption(
+            n_(
+                "⏳ Queued for the worker: {n} job ahead of it. It runs even if you close this tab.",
+                "⏳ Queued for the worker: {n} jobs ahead of it. It runs even if you close this tab.",
+                ahead,
+            ).format(n=ahead)
+        )
+    else:
+        last = record.last
+        fraction = last.fraction if last else None
+        st.progress(fraction if fraction is not None else 0.0, text=last.text() if last else _("starting…"))
+    stop_button(record, "inline")
+
+
+def last_failure(found: list[job_records.JobRecord], kind: str, key: str) -> job_records.JobRecord | None:
+    """The newest ended job of this kind and key when it failed or was stopped (and nothing newer succeeded)."""
+    ended = job_records.find_job(found, kind, key, ("done", "failed", "stopped", "cancelled"))
+    return ended if ended is not None and ended.status != "done" else None

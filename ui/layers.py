@@ -11,11 +11,15 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import activations, filters, models, occlusion, patches, projection, receptive_field
+from core import activations, filters, job_records, jobs, models, occlusion, patches, projection, receptive_field
+from core.datasets import DatasetSpec
 from core.gradcam import grad_cam, overlay
 from core.i18n import N_, _, pct, translated_columns
 from core.models import LoadedModel, WeightsUnavailable
+from core.settings import data_dir
+from ui.auth import identity
 from ui.heavy import heavy_work_ui
+from ui.jobs import job_progress_ui, job_queue, last_failure, submit_shared_ui
 from ui.state import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
@@ -198,6 +202,29 @@ def build_patch_index(
         with MODEL_LOCK:
             model = activations.private_copy(loaded.model)
         return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
+
+
+def patch_index_request(
+    loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str]
+) -> patches.PatchIndexRequest:
+    """What the worker needs to build the same index as build_patch_index: the model by how to load it."""
+    return patches.PatchIndexRequest(
+        model_kind=loaded.kind, arch=loaded.arch, model_id=mid, fingerprint=fingerprint, stage=stage,
+        size=int(size), paths=tuple(paths), run_id=loaded.run_id if loaded.kind == "run" else None, k=TOP_K,
+    )  # fmt: skip
+
+
+def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
+    """Class mode: the Build button queues the index for the worker (once per index, anyone may ask;
+    core.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
+    label = _("Build the index (one pass over {n} images)").format(n=len(request.paths))
+    if st.button(label, key="viz_patch_build"):
+        submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
+    found = job_records.list_jobs(data_dir())
+    if (active := job_records.find_job(found, "patch_index", request.key)) is not None:
+        job_progress_ui(active.job_id)
+    elif (failed := last_failure(found, "patch_index", request.key)) is not None:
+        st.warning(_("The last build of this index did not finish: {why}").format(why=failed.error))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

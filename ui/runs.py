@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import classroom, datasets, models, records, runs, training, training_lock
+from core import classroom, curves, datasets, models, records, runs, training, training_lock
 from core.images import ImageError, load_image_file
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
@@ -171,11 +171,11 @@ class LiveTraining:
                               f"{event['iter']}/{event['n_iter']} · loss {event['loss']:.3f} · lr {event['lr']:.1e}")  # fmt: skip
             if time.perf_counter() - self.last_draw > 1.0:
                 self.last_draw = time.perf_counter()
-                self.chart.plotly_chart(training.loss_figure(self.epochs, self.batches), key=f"live_{x}")
+                self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_{x}")
         elif kind == "epoch":
             self.epochs.append(event["row"])
-            self.chart.plotly_chart(training.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
-            self.table.dataframe(training.epochs_table(self.epochs), hide_index=True)
+            self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
+            self.table.dataframe(curves.epochs_table(self.epochs), hide_index=True)
 
 
 TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is not "another training")
@@ -262,7 +262,7 @@ def other_training_ui() -> None:
         st.progress(min(1.0, done), text=f"epoch {last['epoch'] + 1}/{last['n_epoch']} · loss {last['loss']:.3f}")
     epochs = (progress or {}).get("epochs") or []
     if epochs:
-        st.dataframe(training.epochs_table(epochs), hide_index=True)
+        st.dataframe(curves.epochs_table(epochs), hide_index=True)
     if st.button("Ask it to stop", key="train_stop_other") and teacher_only("stop"):
         training_lock.request_stop(runs_dir())
 

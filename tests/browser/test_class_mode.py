@@ -5,11 +5,12 @@ student's own classes; the teacher signs in, stays signed in across a reload and
 run on the Class page and closes the tab: the worker finishes the job anyway.
 """
 
+import re
 import time
 
 import pytest
 
-from core import jobs
+from core import job_records, worker
 from tests.browser.conftest import (
     assert_no_exception,
     make_browser_data,
@@ -31,7 +32,7 @@ def class_server(tmp_path_factory):
         try:
             yield url, data
         finally:
-            jobs.stop_worker(data)
+            worker.stop_worker(data)
 
 
 def sidebar_text(tab) -> str:
@@ -86,7 +87,7 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
         wait_ready(alice)
         alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # shown, refused where it runs
         alice.get_by_text("only the teacher can start or queue a training").wait_for()
-        assert jobs.list_jobs(data) == []
+        assert job_records.list_jobs(data) == []
         assert alice.get_by_role("button", name="⏹ Stop").count() == 0
 
         alice.goto(url + "/class")  # the teacher's page by its address: not there for a student
@@ -138,17 +139,62 @@ def test_teacher_queues_a_run_and_it_finishes_with_the_tab_closed(browser, class
         wait_ready(student)
         deadline = time.time() + 400
         while time.time() < deadline:
-            found = jobs.list_jobs(data)
+            found = job_records.list_jobs(data)
             if found and found[0].status == "running":
                 assert student.get_by_role("button", name="⏹ Stop").count() == 0  # no Stop for a student
             if found and not found[0].active:
                 break
             time.sleep(1)
-        done = jobs.list_jobs(data)[0]
+        done = job_records.list_jobs(data)[0]
         assert done.status == "done", done.error
         assert (data / "runs" / done.run_id / "model.pt").is_file()
         student.get_by_text("done", exact=False).first.wait_for(timeout=30_000)  # the sidebar box says so
         assert_no_exception(student)
         screenshot(student, "class-job-done")
     finally:
+        student_ctx.close()
+
+
+def test_teacher_queues_the_lr_finder_and_its_curve_is_there_after_a_reload(browser, class_server):
+    """A real click queues the LR finder as a worker job (no features cached: the page says so); its curve
+    appears when the worker is done, survives a reload, and a student with the same settings sees it too."""
+    url, data = class_server
+    ctx, teacher = new_tab(browser)
+    student_ctx, student = new_tab(browser)
+    valley = re.compile(r"Use valley \(.+\) as lr_max")
+    try:
+        teacher.goto(url)
+        teacher.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(teacher)
+        sign_in(teacher)
+        teacher.get_by_role("link", name="Training").click()
+        wait_ready(teacher)
+        teacher.get_by_text("no cached body features yet").wait_for()
+        teacher.get_by_role("button", name="Run the LR finder").click()
+        teacher.get_by_text("Queued for the worker", exact=False).or_(
+            teacher.get_by_text("extracting body features")
+        ).or_(teacher.get_by_text("lr_find:")).first.wait_for()
+        assert_no_exception(teacher)
+        lr_jobs = [j for j in job_records.list_jobs(data) if j.kind == "lr_find"]
+        assert len(lr_jobs) == 1 and lr_jobs[0].queued_by.startswith("teacher:")
+        teacher.get_by_role("button", name=valley).wait_for(timeout=400_000)  # the worker finished: the curve is drawn
+        done = next(j for j in job_records.list_jobs(data) if j.kind == "lr_find")
+        assert done.status == "done" and done.result is not None
+        screenshot(teacher, "class-lr-finder-job")
+
+        teacher.reload()  # the curve lives in the job record, not in the tab
+        wait_ready(teacher)
+        teacher.get_by_role("button", name=valley).wait_for()
+        assert_no_exception(teacher)
+
+        student.goto(url)
+        student.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(student)
+        student.get_by_role("link", name="Training").click()
+        wait_ready(student)
+        student.get_by_role("button", name=valley).wait_for()  # the same settings: the same curve
+        assert len([j for j in job_records.list_jobs(data) if j.kind == "lr_find"]) == 1
+        assert_no_exception(student)
+    finally:
+        ctx.close()
         student_ctx.close()

@@ -123,22 +123,3 @@ def test_class_settings_teacher_only(tmp_path):
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings(spec, "abc123")
     (tmp_path / settings.CLASS_FILE).write_text("{broken")
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings()
-
-
-def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
-    import numpy as np
-
-    from core.features import FeatureSet, FeatureSpec, write_features
-    from core.records import RunConfig, StageConfig
-
-    fast = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
-    slow = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
-    assert not classroom.lr_finder_cheap(fast, tmp_path)  # nothing cached yet
-    spec = FeatureSpec(dataset="fp", arch=fast.arch, pretrained=True, img_size=32, augment=False, views=1,
-                       seed=fast.seed, bs=fast.bs)  # fmt: skip
-    x = np.zeros((1, 4, 8), np.float32)
-    write_features(
-        tmp_path / spec.key, FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False), spec
-    )
-    assert classroom.lr_finder_cheap(fast, tmp_path)
-    assert not classroom.lr_finder_cheap(slow, tmp_path)  # images through the whole network: not cheap

@@ -1,4 +1,4 @@
-"""Training jobs: typed records, the teacher-only queue, stop/cancel, a worker process that can be killed."""
+"""Jobs: typed records of every kind, the queue and who may use it, dedupe, stop/cancel, a worker that can be killed."""
 
 import os
 import shutil
@@ -8,15 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from core import jobs, runs
+from core import job_records, jobs, runs, worker
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.datasets import scan_dataset
 from core.pets import pets_spec
-from core.records import RunConfig, StageConfig
+from core.records import ConfigError, RunConfig, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACH = Identity(TEACHER, "c" * 24)
@@ -53,33 +55,33 @@ def scan(pets_like):
 
 
 def test_records_and_events_are_typed(scan, data_folder):
-    event = jobs.JobEvent.from_training({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3,
+    event = job_records.JobEvent.from_training({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3,
                                          "n_iter": 6, "loss": 0.5, "lr": 1e-3, "extra": 1})  # fmt: skip
     assert event.fraction == pytest.approx(0.75) and "loss 0.500" in event.text()
     with pytest.raises(ValueError):
-        jobs.JobEvent.from_training({"loss": 1.0})
-    record = jobs.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[{"epoch": 0}])
-    again = jobs.JobRecord.from_json(record.to_json())
-    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, jobs.JobEvent)
+        job_records.JobEvent.from_training({"loss": 1.0})
+    record = job_records.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[{"epoch": 0}])
+    again = job_records.JobRecord.from_json(record.to_json())
+    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, job_records.JobEvent)
     for bad in ([], {"job_id": "x"}, {**record.to_json(), "status": "exploded"}):
         with pytest.raises(ValueError):
-            jobs.JobRecord.from_json(bad)
-    (jobs.jobs_dir(data_folder) / "broken.json").write_text("{")
-    assert jobs.list_jobs(data_folder) == []  # a broken record is skipped
-    with pytest.raises(jobs.JobError):
-        jobs.load_job(data_folder, "../../etc")
+            job_records.JobRecord.from_json(bad)
+    (job_records.jobs_dir(data_folder) / "broken.json").write_text("{")
+    assert job_records.list_jobs(data_folder) == []  # a broken record is skipped
+    with pytest.raises(job_records.JobError):
+        job_records.load_job(data_folder, "../../etc")
 
 
 def test_a_student_cannot_queue_or_stop(scan, data_folder):
     queue = jobs.make_queue(data_folder)
     with pytest.raises(Forbidden):
         jobs.submit(data_folder, ALICE, tiny(scan), scan.spec, queue=queue)
-    assert jobs.list_jobs(data_folder) == [] and queue.huey.pending_count() == 0
+    assert job_records.list_jobs(data_folder) == [] and queue.huey.pending_count() == 0
     record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
     with pytest.raises(Forbidden):
         jobs.stop_job(data_folder, ALICE, record.job_id)
-    assert jobs.load_job(data_folder, record.job_id).status == "queued"
-    with pytest.raises(jobs.JobError):
+    assert job_records.load_job(data_folder, record.job_id).status == "queued"
+    with pytest.raises(job_records.JobError):
         jobs.make_queue(data_folder, "amqp://nope")
 
 
@@ -90,15 +92,15 @@ def test_teacher_queues_the_lesson_and_cancels_one(scan, data_folder):
     stage2 = tiny(scan, stages=(stage1, StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)))
     second = jobs.submit(data_folder, TEACH, stage2, scan.spec, queue=queue)
     third = jobs.submit(data_folder, LAPTOP_USER, tiny(scan, epochs=2), scan.spec, queue=queue)
-    assert [j.status for j in jobs.list_jobs(data_folder)] == ["queued"] * 3
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["queued"] * 3
     jobs.stop_job(data_folder, TEACH, third.job_id)
     assert drain(queue) == 3
-    done = {j.job_id: j for j in jobs.list_jobs(data_folder)}
+    done = {j.job_id: j for j in job_records.list_jobs(data_folder)}
     assert [done[j.job_id].status for j in (first, second, third)] == ["done", "done", "cancelled"]
     assert done[second.job_id].run_id == stage2.run_id
     assert runs.find_run(data_folder / "runs", stage2) is not None
     assert done[first.job_id].epochs and done[first.job_id].last is not None
-    with pytest.raises(jobs.JobError, match="already done"):
+    with pytest.raises(job_records.JobError, match="already done"):
         jobs.stop_job(data_folder, TEACH, first.job_id)
 
 
@@ -107,7 +109,7 @@ def test_a_failing_job_says_why(scan, data_folder):
     wrong = RunConfig(dataset="not-this-dataset", img_size=32, stages=(StageConfig(1, 3e-3, fast=True),))
     record = jobs.submit(data_folder, TEACH, wrong, scan.spec, queue=queue)
     drain(queue)
-    failed = jobs.load_job(data_folder, record.job_id)
+    failed = job_records.load_job(data_folder, record.job_id)
     assert failed.status == "failed" and "fingerprint" in failed.error
 
 
@@ -115,12 +117,12 @@ def test_stop_a_running_job_saves_nothing(scan, data_folder):
     queue = jobs.make_queue(data_folder)
     config = tiny(scan, epochs=200, fast=False)
     record = jobs.submit(data_folder, TEACH, config, scan.spec, queue=queue)
-    worker = threading.Thread(target=drain, args=(queue,))
-    worker.start()
-    wait_for(lambda: jobs.load_job(data_folder, record.job_id).last is not None)
+    drainer = threading.Thread(target=drain, args=(queue,))
+    drainer.start()
+    wait_for(lambda: job_records.load_job(data_folder, record.job_id).last is not None)
     jobs.stop_job(data_folder, TEACH, record.job_id)
-    worker.join(timeout=120)
-    stopped = jobs.load_job(data_folder, record.job_id)
+    drainer.join(timeout=120)
+    stopped = job_records.load_job(data_folder, record.job_id)
     assert stopped.status == "stopped" and "nothing was saved" in stopped.error
     assert runs.find_run(data_folder / "runs", config) is None
 
@@ -136,31 +138,33 @@ def test_worker_process_trains_and_a_killed_worker_leaves_no_half_run(scan, data
     record = jobs.submit(data_folder, TEACH, long, scan.spec)  # queued with no worker, no tab, nothing
     proc = start_worker(data_folder)
     try:
-        info = wait_for(lambda: jobs.worker_info(data_folder))
+        info = wait_for(lambda: worker.worker_info(data_folder))
         assert info["threads"] == max(1, os.cpu_count() - 1) and info["nice"] >= 10 and info["queue"] == "sqlite"
-        assert jobs.worker_running(data_folder) and jobs.ensure_worker(data_folder) is None  # one worker only
-        wait_for(lambda: jobs.load_job(data_folder, record.job_id).last is not None)
+        assert worker.worker_running(data_folder) and worker.ensure_worker(data_folder) is None  # one worker only
+        wait_for(lambda: job_records.load_job(data_folder, record.job_id).last is not None)
         assert any(p.name.startswith(".work-") for p in (data_folder / "runs").iterdir())
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    failed = jobs.list_jobs(data_folder)[0]  # listing notices the dead worker
+    failed = job_records.list_jobs(data_folder)[0]  # listing notices the dead worker
     assert failed.status == "failed" and "killed or crashed" in failed.error
     assert runs.list_runs(data_folder / "runs") == ([], [])
     assert not [p for p in (data_folder / "runs").iterdir() if p.is_dir()]  # no half-written folder left
-    assert not jobs.worker_running(data_folder)
+    assert not worker.worker_running(data_folder)
 
     quick = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec)
-    pid = jobs.ensure_worker(data_folder)  # what the app does when no worker runs
+    pid = worker.ensure_worker(data_folder)  # what the app does when no worker runs
     assert pid
     try:
-        done = wait_for(lambda: (j := jobs.load_job(data_folder, quick.job_id)).status in ("done", "failed") and j)
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, quick.job_id)).status in ("done", "failed") and j
+        )
         assert done.status == "done", done.error
         assert runs.find_run(data_folder / "runs", tiny(scan)) is not None
     finally:
-        assert jobs.stop_worker(data_folder)
+        assert worker.stop_worker(data_folder)
 
 
 @pytest.fixture
@@ -200,9 +204,11 @@ def test_redis_broker_and_worker(scan, data_folder, redis_url):
     assert not (data_folder / "jobs" / jobs.QUEUE_FILE).exists()
     proc = start_worker(data_folder, "--queue", redis_url)
     try:
-        done = wait_for(lambda: (j := jobs.load_job(data_folder, record.job_id)).status in ("done", "failed") and j)
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, record.job_id)).status in ("done", "failed") and j
+        )
         assert done.status == "done", done.error
-        assert jobs.worker_info(data_folder)["queue"] == "redis"
+        assert worker.worker_info(data_folder)["queue"] == "redis"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -215,4 +221,179 @@ def test_an_idle_worker_started_by_the_app_exits(data_folder):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert not jobs.worker_running(data_folder) and jobs.worker_info(data_folder) is None
+    assert not worker.worker_running(data_folder) and worker.worker_info(data_folder) is None
+
+
+# ---- job kinds beyond training: LR finder, body features, patch index ------------------------------
+
+
+def patch_request(scan, n=12, stage="0.0.3"):
+    from core import patches
+
+    paths = tuple(patches.sample_paths(scan.items["path"].astype(str).tolist(), n))
+    return patches.PatchIndexRequest(
+        model_kind="imagenet", arch="mobilenet_v2", model_id="imagenet-mobilenet_v2",
+        fingerprint=f"{scan.fingerprint}-n{n}", stage=stage, size=32, paths=paths,
+    )  # fmt: skip
+
+
+def test_every_job_kind_is_a_typed_record(scan, data_folder):
+    from core.lr_finder import LRFinderResult
+
+    result = LRFinderResult([1e-5, 1e-3], [2.0, 1.5], {"valley": 1e-4}, {"valley": (1e-4, 1.7)})
+    for record in (
+        job_records.JobRecord("j2", "t", tiny(scan), scan.spec, kind="lr_find", key="k", result=result),
+        job_records.JobRecord("j3", "t", None, scan.spec, kind="patch_index", key="k", patch=patch_request(scan)),
+    ):
+        again = job_records.JobRecord.from_json(record.to_json())
+        assert again == record
+    with pytest.raises(ValueError, match="unknown job kind"):
+        job_records.JobRecord.from_json({**record.to_json(), "kind": "mine_bitcoin"})
+    with pytest.raises(ValueError, match="lacks what it works on"):  # a patch index with no request
+        job_records.JobRecord.from_json({**record.to_json(), "patch": None})
+    with pytest.raises(ValueError, match="names no loadable model"):
+        job_records.JobRecord.from_json({**record.to_json(), "patch": {**record.to_json()["patch"], "run_id": "r"}})
+
+
+def test_shared_cache_jobs_are_queued_once_per_key_and_a_second_request_joins(scan, data_folder):
+    queue = jobs.make_queue(data_folder)
+    config = tiny(scan)
+    first, joined = jobs.submit_lr_find(data_folder, TEACH, config, scan.spec, queue=queue)
+    assert not joined and first.kind == "lr_find" and first.status == "queued"
+    other_lr = replace(config, stages=(replace(config.stages[0], lr_max=1e-2, epochs=3),))  # same curve
+    again, joined = jobs.submit_lr_find(data_folder, LAPTOP_USER, other_lr, scan.spec, queue=queue)
+    assert joined and again.job_id == first.job_id
+    features, joined = jobs.submit_extract(data_folder, TEACH, config, scan.spec, queue=queue)
+    assert not joined and jobs.submit_extract(data_folder, TEACH, config, scan.spec, queue=queue)[0] == features
+    index, joined = jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+    assert not joined and jobs.submit_patch_index(data_folder, TEACH, patch_request(scan), scan.spec, queue=queue)[1]
+    assert queue.huey.pending_count() == 3 and len(job_records.list_jobs(data_folder)) == 3
+
+
+def test_who_may_queue_what(scan, data_folder):
+    from core import lr_finder
+
+    queue = jobs.make_queue(data_folder)
+    config = tiny(scan)
+    with pytest.raises(Forbidden, match="the teacher prepares the LR finder"):
+        jobs.submit_lr_find(data_folder, ALICE, config, scan.spec, queue=queue)
+    with pytest.raises(Forbidden, match="the teacher prepares the LR finder"):  # the in-page path asks the same
+        lr_finder.require_allowed(ALICE, config, data_folder / "features")
+    with pytest.raises(Forbidden, match="the teacher prepares the body features"):
+        jobs.submit_extract(data_folder, ALICE, config, scan.spec, queue=queue)
+    too_many = patch_request(scan, n=len(scan.items))
+    with mock.patch.object(jobs, "STUDENT_PATCH_IMAGES", 20):
+        with pytest.raises(Forbidden, match="at most 20 images"):
+            jobs.submit_patch_index(data_folder, ALICE, too_many, scan.spec, queue=queue)
+        assert jobs.submit_patch_index(data_folder, TEACH, too_many, scan.spec, queue=queue)[0].status == "queued"
+    mine, _ = jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+    with pytest.raises(job_records.JobError, match="one at a time"):  # a second request of her own waits
+        jobs.submit_patch_index(data_folder, ALICE, patch_request(scan, stage="0.0.6"), scan.spec, queue=queue)
+    with pytest.raises(Forbidden):
+        jobs.stop_job(data_folder, ALICE, mine.job_id)  # only the teacher stops
+    assert job_records.load_job(data_folder, mine.job_id).status == "queued"
+    with pytest.raises(ConfigError):  # body features exist only for a fast stage 1
+        jobs.submit_extract(data_folder, TEACH, tiny(scan, fast=False), scan.spec, queue=queue)
+
+
+def test_the_worker_runs_each_kind_and_students_then_use_the_cache(scan, data_folder):
+    from core import learners, lr_finder, patches
+
+    queue = jobs.make_queue(data_folder)
+    config = tiny(scan)
+    features_dir = data_folder / "features"
+    extract, _ = jobs.submit_extract(data_folder, TEACH, config, scan.spec, queue=queue)
+    request = patch_request(scan)
+    index, _ = jobs.submit_patch_index(data_folder, ALICE, request, scan.spec, queue=queue)
+    assert drain(queue) == 2
+    assert job_records.load_job(data_folder, extract.job_id).status == "done"
+    assert learners.features_cached(config, features_dir) and lr_finder.cheap(config, features_dir)
+    done = job_records.load_job(data_folder, index.job_id)
+    assert done.status == "done", done.error
+    assert patches.load_index(request.path(data_folder)).paths == list(request.paths)
+
+    lr_job, _ = jobs.submit_lr_find(data_folder, ALICE, config, scan.spec, queue=queue)  # cached: a student may
+    drain(queue)
+    found = job_records.load_job(data_folder, lr_job.job_id)
+    assert found.status == "done" and found.result is not None and "valley" in found.result.suggestions
+    assert found.last is not None and found.last.kind == "lr_find"
+    assert job_records.find_job(job_records.list_jobs(data_folder), "lr_find", found.key, ("done",)) == found
+    assert not any(p.name.startswith(".lrfind-") for p in (data_folder / "runs").iterdir())
+
+
+def test_a_stopped_extraction_saves_no_cache(scan, data_folder):
+    from core import learners
+
+    queue = jobs.make_queue(data_folder)
+    config = tiny(scan)
+    record, _ = jobs.submit_extract(data_folder, TEACH, config, scan.spec, queue=queue)
+    job_records.update_job(data_folder, record.job_id, stop_requested=True)  # as if Stop came mid-way
+    drain(queue)
+    stopped = job_records.load_job(data_folder, record.job_id)
+    assert stopped.status == "stopped" and "nothing was saved" in stopped.error
+    assert not learners.features_cached(config, data_folder / "features")
+    assert not list((data_folder / "features").glob(".tmp-*"))
+
+
+def test_a_dead_workers_temp_cache_files_are_removed(scan, data_folder):
+    from core.learners import feature_spec
+
+    config = tiny(scan)
+    request = patch_request(scan)
+    key = feature_spec(config, config.stages[0]).key
+    half_features = data_folder / "features" / f".tmp-{key}-0badf00d"
+    half_features.mkdir(parents=True)
+    (half_features / "train_x.npy").write_bytes(b"half")
+    index_file = request.path(data_folder)
+    half_index = index_file.parent / f".{index_file.name}.xyz.tmp"
+    half_index.write_bytes(b"half")
+    other = data_folder / "features" / ".tmp-someoneelse-12345678"
+    other.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for kind, cfg, patch in (("extract", config, None), ("patch_index", None, request)):
+        record = job_records.JobRecord(f"dead{kind.replace('_', '')}", "t", cfg, scan.spec, status="running",
+                                       pid=dead.pid, host=socket.gethostname(), kind=kind, key="k", patch=patch)  # fmt: skip
+        job_records.save_job(data_folder, record)
+    failed = job_records.list_jobs(data_folder)
+    assert [j.status for j in failed] == ["failed", "failed"] and all("killed or crashed" in j.error for j in failed)
+    assert not half_features.exists() and not half_index.exists() and not index_file.exists()
+    assert other.exists()  # another job's temp is not ours to remove
+
+
+def test_a_worker_killed_mid_extraction_leaves_no_cache_and_a_failed_job(scan, data_folder):
+    from core import learners
+
+    config = RunConfig(dataset=scan.fingerprint, img_size=160, bs=16,
+                       stages=(StageConfig(epochs=1, lr_max=3e-3, fast=True, views=8),))  # fmt: skip
+    record, _ = jobs.submit_extract(data_folder, TEACH, config, scan.spec)
+    proc = start_worker(data_folder)
+    try:
+        last = wait_for(lambda: job_records.load_job(data_folder, record.job_id).last)
+        assert last.kind == "extract"  # killed while extracting
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    failed = job_records.list_jobs(data_folder)[0]
+    assert failed.status == "failed" and "killed or crashed" in failed.error
+    assert not learners.features_cached(config, data_folder / "features")
+    assert not list((data_folder / "features").glob(".*")) if (data_folder / "features").exists() else True
+
+
+def test_the_workers_thread_cap_survives_pick_device(monkeypatch):
+    """Every training and LR finder calls pick_device, which used to set one thread per core, undoing the cap."""
+    import torch
+
+    from core import models
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv(models.THREADS_ENV, "")  # restored after the test, as limit_resources sets it
+    monkeypatch.setattr(os, "nice", lambda n: 0)  # this test process keeps its priority
+    try:
+        assert worker.limit_resources(1) == 1
+        models.pick_device()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

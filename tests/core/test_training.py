@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import records, runs, training, training_lock
+from core import learners, lr_finder, records, runs, training, training_lock
 from core.datasets import DatasetSpec, scan_dataset
 from core.features import head_probs
 from core.models import load_run_model
@@ -36,13 +36,35 @@ UNFROZEN = records.StageConfig(epochs=3, lr_max=1e-3, lr_min=1e-5, unfreeze=True
 def test_lr_finder_returns_curve_and_suggestions(tiny):
     scan, runs_dir, features_dir = tiny
     for stage in (SLOW, FAST):
-        result = training.find_lr(config(scan, stage), scan, runs_dir, features_dir, num_it=20)
+        result = lr_finder.find_lr(config(scan, stage), scan, runs_dir, features_dir, num_it=20)
         assert len(result.lrs) == len(result.losses) >= 15
         assert result.lrs == sorted(result.lrs) and result.lrs[0] < 1e-5  # exponential sweep upwards
-        assert {"valley", "minimum", "steep"} <= set(result.suggestions) <= set(training.SUGGESTIONS)
+        assert {"valley", "minimum", "steep"} <= set(result.suggestions) <= set(lr_finder.SUGGESTIONS)
         assert all(result.lrs[0] / 10 <= lr <= result.lrs[-1] for lr in result.suggestions.values())
         assert result.fast == stage.fast
     assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())  # temp checkpoints removed
+
+
+def test_the_lr_finder_works_under_the_training_lock(tiny, tmp_path):
+    """Its `.lrfind-*` folder is made and removed under the lock, so no repair of runs/ can pull it away."""
+    scan, _, features_dir = tiny
+    runs_dir = tmp_path / "runs"
+    with training_lock.training_lock(runs_dir):  # a training (or a repair) holds the data folder
+        with pytest.raises(training_lock.TrainingBusy):
+            lr_finder.find_lr(config(scan, FAST), scan, runs_dir, features_dir, num_it=5)
+        assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())
+    seen = []
+    orig = learners.make_learner
+
+    def spy(dls, model, cfg, path):
+        seen.append((path.name, training_lock.training_running(runs_dir)))
+        return orig(dls, model, cfg, path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(learners, "make_learner", spy)
+        lr_finder.find_lr(config(scan, FAST), scan, runs_dir, features_dir, num_it=5)
+    assert seen and seen[0][0].startswith(".lrfind-") and seen[0][1]  # its folder, used while the lock is held
+    assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())
 
 
 def test_frozen_then_unfrozen_lower_the_loss(tiny):
@@ -73,7 +95,7 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
     assert loaded.classes == list(CLASSES) and loaded.img_size == 48
 
     # Full network on the valid images (fastai's valid pipeline) vs the head on cached valid features.
-    dls = training.make_dls(scan.items, cfg, torch.device("cpu"))
+    dls = learners.make_dls(scan.items, cfg, torch.device("cpu"))
     with torch.no_grad():
         full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
     preds = runs.load_preds(result.run.path)
@@ -111,7 +133,7 @@ def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
         records.validate(config(scan, SLOW, records.StageConfig(epochs=1, lr_max=1e-3, fast=True)))
     with pytest.raises(records.ConfigError, match="earlier stage"):
         no_parent = config(scan, SLOW, UNFROZEN, pretrained=False)  # its frozen stage was never trained
-        training.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
+        lr_finder.find_lr(no_parent, scan, Path(runs_dir), features_dir, num_it=10)
 
 
 def test_training_refuses_one_class(tmp_path):
@@ -120,7 +142,7 @@ def test_training_refuses_one_class(tmp_path):
     with pytest.raises(records.ConfigError, match="at least two classes; this dataset has one class"):
         training.train_run(config(scan, SLOW), scan, tmp_path / "runs", tmp_path / "features")
     with pytest.raises(records.ConfigError, match="at least two classes"):
-        training.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
+        lr_finder.find_lr(config(scan, FAST), scan, tmp_path / "runs", tmp_path / "features", num_it=5)
     assert runs.list_runs(tmp_path / "runs")[0] == []
 
 
@@ -157,3 +179,26 @@ def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
     first = next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == 1)
     assert first < 1.5 * stage1.valid_loss + 0.2, (first, stage1)
     assert both.error_rate <= stage1.error_rate + 0.07  # 2 of 32 valid images
+
+
+def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
+    import numpy as np
+
+    from core.features import FeatureSet, FeatureSpec, write_features
+    from core.records import RunConfig, StageConfig
+
+    fast = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3, fast=True),))
+    slow = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    assert not lr_finder.cheap(fast, tmp_path)  # nothing cached yet
+    spec = FeatureSpec(dataset="fp", arch=fast.arch, pretrained=True, img_size=32, augment=False, views=1,
+                       seed=fast.seed, bs=fast.bs)  # fmt: skip
+    x = np.zeros((1, 4, 8), np.float32)
+    no_bn = FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False)
+    write_features(tmp_path / spec.key, no_bn, spec)
+    assert not lr_finder.cheap(fast, tmp_path)  # an old cache without BatchNorm statistics is extracted again
+    bn = {"0.0.0.1.running_mean": np.zeros(32, np.float32)}
+    write_features(tmp_path / spec.key, FeatureSet(x, no_bn.train_y, x[0], no_bn.valid_y, 0.0, False, bn), spec)
+    assert lr_finder.cheap(fast, tmp_path)
+    assert not lr_finder.cheap(slow, tmp_path)  # images through the whole network: not cheap
+    two_stages = RunConfig(dataset="fp", img_size=32, stages=(fast.stages[0], StageConfig(1, 1e-4, unfreeze=True)))
+    assert not lr_finder.cheap(two_stages, tmp_path)  # stage 2's finder runs the whole network

@@ -118,7 +118,7 @@ def open_training(pets_like, query=None) -> AppTest:
 
 
 def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
-    from core import jobs, runs
+    from core import job_records, runs
 
     at = open_training(pets_like)
     assert not at.exception
@@ -126,28 +126,38 @@ def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_l
     at.button(key="train_go1").click().run()  # the button is there: the guard is what refuses
     assert not at.exception
     assert any("only the teacher can start or queue a training" in e.value for e in at.error)
-    assert jobs.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
+    assert job_records.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
     at.button(key="train_lrfind_btn").click().run()
-    assert any("only on cached body features" in e.value for e in at.error)
-    assert not at.session_state["train_lrfind_history"] if "train_lrfind_history" in at.session_state else True
+    assert any("the teacher prepares the LR finder" in e.value for e in at.error)
+    assert not at.session_state["train_lrfind_history"]
+    at.button(key="train_extract_btn").click().run()  # shown, refused where it runs (core.jobs)
+    assert any("the teacher prepares the body features" in e.value for e in at.error)
+    assert job_records.list_jobs(data_folder) == []
 
 
-def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
-    from core import auth, jobs
+def teacher_tab(data_folder) -> dict:
+    """The query of a tab whose teacher sign-in is stored, as after signing in."""
+    from core import auth
     from core.session_store import SessionStore, new_token
     from ui.auth import SIGN_IN_KEY
 
-    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
     token = new_token()
     SessionStore(data_folder / "sessions", token).update(
         {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse")}
     )
-    at = open_training(pets_like, {"s": token})
+    return {"s": token}
+
+
+def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
+    from core import job_records
+
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
+    at = open_training(pets_like, teacher_tab(data_folder))
     at.select_slider(key="train_size").set_value(32)
     at.button(key="train_go1").click().run()
     assert not at.exception
     assert any("Queued" in s.value for s in at.success)
-    queued = jobs.list_jobs(data_folder)
+    queued = job_records.list_jobs(data_folder)
     assert [j.status for j in queued] == ["queued"] and "32px" in queued[0].title
 
 
@@ -165,3 +175,69 @@ def test_privacy_note_per_role():
     assert classroom.own_classes_privacy_note(LAPTOP_USER) == "Everything stays on this machine."
     student = classroom.own_classes_privacy_note(Identity(STUDENT, "t"), hours=24)
     assert "private to this browser tab" in student and "24 hours" in student
+
+
+def drain(data_folder) -> int:
+    """Run every queued job in this process, as the worker would."""
+    from core import jobs
+
+    queue = jobs.make_queue(data_folder)
+    done = 0
+    while (task := queue.huey.dequeue()) is not None:
+        queue.huey.execute(task)
+        done += 1
+    return done
+
+
+def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode, pets_like, data_folder, monkeypatch):
+    from core import job_records
+
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # this test runs the queue itself
+    teacher = open_training(pets_like, teacher_tab(data_folder))
+    teacher.select_slider(key="train_size").set_value(32).run()
+    assert any("no cached body features yet" in c.value for c in teacher.caption)
+    teacher.button(key="train_lrfind_btn").click().run()
+    assert not teacher.exception
+    [job] = job_records.list_jobs(data_folder)
+    assert job.kind == "lr_find" and job.status == "queued" and job.queued_by.startswith("teacher:")
+    assert any("Queued for the worker: 0 jobs ahead" in c.value for c in teacher.caption)
+    assert not teacher.session_state["train_lrfind_history"]  # not computed in the page
+    teacher.button(key="train_lrfind_btn").click().run()  # asked again: the same job
+    assert len(job_records.list_jobs(data_folder)) == 1
+
+    assert drain(data_folder) == 1
+    teacher.run()
+    assert not teacher.exception
+    assert teacher.get("plotly_chart") and any(c.key == "train_lrfind_chart" for c in teacher.get("plotly_chart"))
+    assert teacher.button(key="train_use_valley") is not None
+
+    reloaded = open_training(pets_like, {"s": teacher.query_params["s"]})  # a reload: new session, same tab
+    reloaded.select_slider(key="train_size").set_value(32).run()
+    assert len(reloaded.session_state["train_lrfind_history"]) == 1
+    student = open_training(pets_like)  # another tab with the same settings finds the curve as well
+    student.select_slider(key="train_size").set_value(32).run()
+    assert len(student.session_state["train_lrfind_history"]) == 1
+    assert student.button(key="train_use_valley") is not None
+    assert len(job_records.list_jobs(data_folder)) == 1
+
+
+def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the_page(
+    class_mode, pets_like, data_folder, monkeypatch
+):
+    from core import job_records
+
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
+    teacher = open_training(pets_like, teacher_tab(data_folder))
+    teacher.select_slider(key="train_size").set_value(32).run()
+    teacher.button(key="train_extract_btn").click().run()
+    assert not teacher.exception
+    [job] = job_records.list_jobs(data_folder)
+    assert job.kind == "extract" and job.status == "queued"
+    assert drain(data_folder) == 1
+    student = open_training(pets_like)
+    student.select_slider(key="train_size").set_value(32).run()
+    assert not [b for b in student.button if b.key == "train_extract_btn"]  # cached: nothing to prepare
+    student.button(key="train_lrfind_btn").click().run()
+    assert not student.exception and not student.error
+    assert len(student.session_state["train_lrfind_history"]) == 1  # computed here, in seconds
+    assert [j.kind for j in job_records.list_jobs(data_folder)] == ["extract"]  # no job for it

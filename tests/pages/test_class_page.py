@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import auth, classroom, jobs, runs
+from core import auth, classroom, job_records, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
 from core.records import RunConfig, StageConfig
@@ -79,11 +79,11 @@ def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pe
     at.button(key="class_queue_go").click().run()
     assert not at.exception
     assert any("Queued 3 run(s)" in s.value for s in at.success)
-    queued = jobs.list_jobs(data_folder)
+    queued = job_records.list_jobs(data_folder)
     assert [j.status for j in queued] == ["queued"] * 3 and "mobilenet_v2 32px" in queued[0].title
     at.run()
     at.button(key=f"jobs_stop_page_{queued[-1].job_id}").click().run()
-    assert [j.status for j in jobs.list_jobs(data_folder)] == ["queued", "queued", "cancelled"]
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["queued", "queued", "cancelled"]
 
 
 def test_teacher_publishes_and_deletes_runs_and_sets_the_class_dataset(class_mode, data_folder, pets_like):
@@ -133,7 +133,7 @@ def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
     assert [
         b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")
     ] == []  # queued: cancel on Class
-    jobs.update_job(data_folder, record.job_id, status="running", pid=None, host="elsewhere", updated=9e12)
+    job_records.update_job(data_folder, record.job_id, status="running", pid=None, host="elsewhere", updated=9e12)
     teacher_at.run()
     assert [b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")] == ["⏹ Stop"]
     student.run()

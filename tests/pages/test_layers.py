@@ -125,3 +125,33 @@ def test_channel_counts():
     assert channel_counts(16) == [16]
     assert channel_counts(8) == [8]
     assert channel_counts(1280) == [16, 32, 64]
+
+
+def test_class_mode_patch_index_is_a_worker_job_a_student_may_ask_for(app, data_folder, monkeypatch):
+    from core import job_records, jobs
+    from core.auth import ENV_PASSWORD
+
+    monkeypatch.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the test runs the queue itself
+    app.session_state["viz_stage"] = "stem (features.0)"
+    app.run()
+    app.number_input(key="viz_patch_n").set_value(12).run()
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "STUDENT_PATCH_IMAGES", 10)  # too many for a student: refused where it runs
+        app.button(key="viz_patch_build").click().run()
+        assert any("at most 10 images" in e.value for e in app.error)
+    assert job_records.list_jobs(data_folder) == []
+    app.button(key="viz_patch_build").click().run()
+    assert not app.exception, app.exception
+    [job] = job_records.list_jobs(data_folder)
+    assert job.kind == "patch_index" and job.queued_by.startswith("student:") and len(job.patch.paths) == 12
+    assert any("Queued for the worker" in c.value for c in app.caption)
+    assert not app.tabs[2].get("image")  # not built in the page
+
+    queue = jobs.make_queue(data_folder)
+    while (task := queue.huey.dequeue()) is not None:
+        queue.huey.execute(task)
+    assert job_records.list_jobs(data_folder)[0].status == "done"
+    app.run()
+    assert not app.exception, app.exception
+    assert len(app.tabs[2].get("image")) == 9  # read from the index the worker saved

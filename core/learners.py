@@ -1,0 +1,200 @@
+"""Data and learner for lesson 1: fastai DataLoaders from a scan, a Learner over Sequential(body, head).
+
+Everything here is real fastai: DataBlock/DataLoaders built from a DatasetScan, its Adam and the
+arch's layer-group splitter. The fast frozen path (a head Learner over cached body features from
+core.features) is built here too; core.lr_finder and core.training drive these learners.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from core import features as feats
+from core import inference, records, runs
+from core.datasets import DatasetScan
+from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta
+from core.records import RunConfig, StageConfig
+
+ProgressFn = Callable[[dict], None]
+
+
+def check_trainable(items: pd.DataFrame) -> None:
+    """Raise ConfigError unless the items can teach a classifier: two classes or more, train and valid images."""
+    classes = sorted(items["label"].unique().tolist()) if len(items) else []
+    if len(classes) < 2:
+        found = f"one class ({classes[0]!r})" if classes else "no labelled images"
+        raise records.ConfigError(
+            f"Training needs at least two classes; this dataset has {found}. A classifier with one class "
+            "is always right and learns nothing: check the labelling on the Data page (a zip with one "
+            "wrapping folder, or a regex that captures the same text for every file)."
+        )
+    if items["is_valid"].all() or not items["is_valid"].any():
+        raise records.ConfigError("Training needs both training and validation images.")
+
+
+def make_dls(items: pd.DataFrame, config: RunConfig, device: torch.device | None = None):
+    """fastai DataLoaders from a scan's items (path, label, is_valid): Resize, optional aug_transforms, Normalize."""
+    from fastai.data.block import CategoryBlock, DataBlock
+    from fastai.data.transforms import ColReader, ColSplitter
+    from fastai.torch_core import set_seed
+    from fastai.vision.augment import (
+        Normalize,  # noqa: I001 - fastai re-exports Normalize here
+        Resize,
+        aug_transforms,
+    )
+    from fastai.vision.core import imagenet_stats
+    from fastai.vision.data import ImageBlock
+
+    df = items[["path", "label", "is_valid"]].reset_index(drop=True)
+    check_trainable(df)
+    classes = sorted(df["label"].unique().tolist())
+    batch_tfms = [*aug_transforms(size=config.img_size)] if config.augment else []
+    block = DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=classes)),
+        get_x=ColReader("path"),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(config.img_size),  # random crop on train, centre crop on valid
+        batch_tfms=[*batch_tfms, Normalize.from_stats(*imagenet_stats)],
+    )
+    set_seed(config.seed)
+    bs = max(2, min(config.bs, int((~df["is_valid"]).sum())))
+    return block.dataloaders(df, bs=bs, num_workers=0, device=device or pick_device())
+
+
+def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
+    """Learner(dls, Sequential(body, head)) with the arch's layer-group splitter, as vision_learner builds it."""
+    import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle / lr_find
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import error_rate
+    from fastai.optimizer import Adam
+    from fastai.vision.learner import model_meta
+
+    register_fastai_meta()
+    meta = model_meta[getattr(__import__("torchvision").models, config.arch)]
+    learn = Learner(
+        dls,
+        model,
+        loss_func=CrossEntropyLossFlat(),
+        opt_func=Adam,
+        metrics=error_rate,
+        splitter=meta["split"],
+        wd=config.wd,
+        train_bn=config.train_bn,
+        path=path,
+    )
+    feats._quiet(learn)
+    learn.freeze()
+    return learn
+
+
+@functools.lru_cache(maxsize=8)
+def n_groups(arch: str) -> int:
+    """Number of layer groups the splitter makes (3 for every registered arch)."""
+    model = create_model(arch, 2, pretrained=False)
+    from fastai.vision.learner import model_meta
+
+    return len(model_meta[getattr(__import__("torchvision").models, arch)]["split"](model))
+
+
+def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_stage: int):
+    """DataLoaders, model (from the parent run when one is stored) and Learner for stages[for_stage:]."""
+    from fastai.torch_core import set_seed
+
+    if config.dataset != scan.fingerprint:
+        raise records.ConfigError("The run's dataset fingerprint does not match the active dataset.")
+    device = pick_device()
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # lr_find's huge LRs make denormal floats, which crawl on CPUs
+    dls = make_dls(scan.items, config, device)
+    classes = list(dls.vocab)
+    set_seed(config.seed)
+    model = create_model(config.arch, len(classes), pretrained=config.pretrained)  # raises WeightsUnavailable
+    prior: list[dict] = []
+    if for_stage > 0:
+        parent_cfg = replace(config, stages=config.stages[:for_stage])
+        parent = runs.find_run(runs_dir, parent_cfg)
+        if parent is None:
+            raise records.ConfigError("Train the earlier stage first: its run is not stored.")
+        load_weights(model, parent.path / "model.pt")
+        prior = parent.record.epoch_rows()
+    learn = make_learner(dls, model, config, work)
+    return learn, prior, device
+
+
+def feature_spec(config: RunConfig, stage: StageConfig) -> feats.FeatureSpec:
+    """What names the cached body features of a fast stage of config (its hash is the cache folder)."""
+    return feats.FeatureSpec(
+        dataset=config.dataset,
+        arch=config.arch,
+        pretrained=config.pretrained,
+        img_size=config.img_size,
+        augment=config.augment,
+        views=stage.views,
+        seed=config.seed,
+        bs=config.bs,
+    )
+
+
+def features_cached(config: RunConfig, features_dir: Path, device: torch.device | None = None) -> bool:
+    """True when config's first stage is fast and its body features are already cached (at this device's precision).
+
+    Then the LR finder and stage 1 train only the head: seconds, not an extraction pass over every image.
+    """
+    stage = config.stages[0]
+    if not stage.fast:
+        return False
+    key = feature_spec(config, stage).key
+    # not pick_device(): it sets torch's thread count, and this runs on every rerun of a page
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = inference.precision_for(device)
+    folder = Path(features_dir) / (key if precision == "fp32" else f"{key}-{precision}")
+    # a cache folder is renamed into place only when complete: its files being there is enough (cheap on
+    # every rerun; reading 75 MB of Pets features is not), and a broken one is rebuilt where it is used
+    names = ["meta.json", feats.BN_FILE, *(f"{name}.npy" for name in feats.ARRAYS)]
+    return all((folder / name).is_file() for name in names)
+
+
+def extract_features(
+    config: RunConfig, scan: DatasetScan, features_dir: Path, on_event: ProgressFn | None = None
+) -> feats.FeatureSet:
+    """Extract (or find) the cached body features of config's fast first stage, exactly as training would."""
+    stage = config.stages[0]
+    if not stage.fast:
+        raise records.ConfigError("Body features are cached only for a fast frozen stage (Fast: cached body features).")
+    first = replace(config, stages=(stage,))
+    learn, _, _ = prepare_learner(first, scan, None, features_dir, Path(features_dir), on_event, for_stage=0)
+    return fast_learner(first, stage, scan, features_dir, learn, on_event).features
+
+
+def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
+    """Cached features for this config, then a head Learner over them."""
+    spec = feature_spec(config, stage)
+
+    def report(what: str, i: int, n: int) -> None:
+        if on_event:
+            on_event({"kind": "extract", "what": what, "i": i, "n": n})
+
+    precision = inference.precision_for(learn.dls.device)
+    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report, precision)
+    head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
+    head.features = features
+    return head
+
+
+def n_train_batches(scan: DatasetScan, bs: int) -> int:
+    """Batches per training epoch (fastai drops the ragged last batch)."""
+    n_train = int((~scan.items["is_valid"]).sum())
+    return max(1, n_train // max(1, min(bs, n_train)))
+
+
+def arch_choices() -> list[str]:
+    return list(ARCHS)

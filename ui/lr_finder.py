@@ -1,0 +1,125 @@
+"""The Training page's LR finder: run here when it is cheap (or on a laptop), else a job for the worker.
+
+Laptop mode (no teacher password) runs it in the page, as training runs there. In class mode the
+LR finder on body features already cached trains only a head: a few seconds, so it runs here for
+everyone. Anything heavier (extracting the features first, or a finder over the whole network) is
+a worker job, queued once per curve: the teacher queues it, a student is told the teacher prepares
+it. Its result lands in the job record, so every tab with the same settings (and this tab after a
+reload) finds the curve there.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import streamlit as st
+
+from core import curves, job_records, jobs, learners, lr_finder, models, records, training_lock
+from core.auth import Forbidden
+from core.datasets import DatasetScan
+from core.i18n import _
+from core.records import RunConfig
+from core.settings import data_dir
+from ui.auth import class_mode, identity
+from ui.heavy import heavy_work_ui
+from ui.jobs import job_progress_ui, job_queue, last_failure, submit_shared_ui
+from ui.runs import features_dir
+from ui.state import runs_dir
+
+HISTORY = "train_lrfind_history"  # the curves shown, oldest first (the newest four)
+SHOWN_JOBS = "train_lrfind_jobs"  # ids of the finished jobs whose curves are in the history
+
+
+def _remember(result: dict) -> None:
+    history = st.session_state.setdefault(HISTORY, [])
+    history.append(result)
+    del history[:-4]
+
+
+def _run_here(config: RunConfig, scan: DatasetScan) -> None:
+    """The LR finder in this script run, with a progress bar for a feature extraction.
+
+    In class mode (cached features only: about 2 CPU-seconds, bench/lr_finder_cost.py) it takes one of
+    the server's heavy-work slots, so thirty students clicking at once wait in line, not on each other.
+    """
+    bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
+    try:
+        lr_finder.require_allowed(identity(), config, features_dir())
+        with heavy_work_ui(_("The LR finder")) if class_mode() else nullcontext():
+            result = lr_finder.find_lr(
+                config,
+                scan,
+                runs_dir(),
+                features_dir(),
+                on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
+            )
+        _remember(result.as_dict())
+    except (Forbidden, records.ConfigError, training_lock.TrainingBusy, models.WeightsUnavailable) as err:
+        st.error(str(err))
+    bar.empty()
+
+
+def _queue(config: RunConfig, scan: DatasetScan) -> None:
+    submit_shared_ui(lambda: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=job_queue()))
+
+
+def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: str | None) -> None:
+    """The Run button, the job's progress while it waits or runs, and the curves with their suggestions."""
+    in_class = class_mode()
+    cheap = lr_finder.cheap(config, features_dir())
+    found = job_records.list_jobs(data_dir()) if in_class else []
+    key = lr_finder.lr_finder_key(config)
+    done = job_records.find_job(found, "lr_find", key, ("done",))
+    st.session_state.setdefault(HISTORY, [])
+    shown = st.session_state.setdefault(SHOWN_JOBS, [])
+    if done is not None and done.result is not None and done.job_id not in shown:
+        shown.append(done.job_id)
+        _remember(done.result.as_dict())
+    if in_class and not cheap:
+        st.caption(
+            _(
+                "These settings have no cached body features yet: the LR finder runs as a job for the worker "
+                "(the teacher queues it), and its curve appears here for everyone when it is done."
+            )
+        )
+    if st.button(_("Run the LR finder"), key="train_lrfind_btn", disabled=busy, help=busy_help):
+        if not in_class or (cheap and not training_lock.training_running(runs_dir())):
+            _run_here(config, scan)  # a laptop, or a head on cached features: seconds
+        else:  # the features must be extracted first, or a training holds the lock: the worker runs it after
+            _queue(config, scan)
+        found = job_records.list_jobs(data_dir()) if in_class else []
+    if in_class:
+        if (active := job_records.find_job(found, "lr_find", key)) is not None:
+            job_progress_ui(active.job_id)
+        elif (failed := last_failure(found, "lr_find", key)) is not None:
+            st.warning(_("The last LR finder for these settings did not finish: {why}").format(why=failed.error))
+        if config.stages[0].fast and not cheap:
+            features_job_ui(config, scan, found)
+
+    history = st.session_state.get(HISTORY, [])
+    if history:
+        st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
+        last = history[-1]
+        for name, lr in last["suggestions"].items():
+            st.markdown(f"- **{name}** `{lr:.1e}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
+        if "valley" in last["suggestions"]:
+            valley = float(last["suggestions"]["valley"])
+            st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
+                _("Use valley ({lr}) as lr_max").format(lr=f"{valley:.1e}"),
+                key="train_use_valley",
+                on_click=lambda: st.session_state.update(train_lr1=valley),
+            )
+        if len(history) > 1:
+            st.caption(_("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs."))
+
+
+def features_job_ui(config: RunConfig, scan: DatasetScan, found: list[job_records.JobRecord]) -> None:
+    """Class mode, Fast on, nothing cached: extract the body features as a job (the teacher prepares them)."""
+    key = learners.feature_spec(config, config.stages[0]).key
+    if st.button(_("Extract the body features for these settings"), key="train_extract_btn"):
+        submit_shared_ui(lambda: jobs.submit_extract(data_dir(), identity(), config, scan.spec, queue=job_queue()))
+        found = job_records.list_jobs(data_dir())
+    if (active := job_records.find_job(found, "extract", key)) is not None:
+        job_progress_ui(active.job_id)
+    elif (failed := last_failure(found, "extract", key)) is not None:
+        st.warning(_("The last feature extraction for these settings did not finish: {why}").format(why=failed.error))
