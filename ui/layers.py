@@ -14,7 +14,7 @@ from PIL import Image
 from core import activations, filters, job_records, jobs, models, occlusion, patches, projection, receptive_field
 from core.datasets import DatasetSpec
 from core.gradcam import grad_cam, overlay
-from core.i18n import N_, _, pct, translated_columns
+from core.i18n import N_, _, n_, pct, translated_columns
 from core.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
 from ui.auth import identity
@@ -217,7 +217,9 @@ def patch_index_request(
 def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
     """Class mode: the Build button queues the index for the worker (once per index, anyone may ask;
     core.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
-    label = _("Build the index (one pass over {n} images)").format(n=len(request.paths))
+    n = len(request.paths)
+    label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
+    label = label.format(n=n)
     if st.button(label, key="viz_patch_build"):
         submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
     found = job_records.list_jobs(data_dir())

@@ -216,6 +216,21 @@ def layers_act(at: AppTest) -> None:
         build.click().run()
 
 
+def layers_class_mode_setup(at: AppTest, lesson: Lesson) -> None:
+    lesson.env.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
+    layers_setup(at, lesson)
+    at.session_state["viz_cmp_on"] = False
+    at.session_state["viz_proj_on"] = False
+
+
+def layers_class_mode_act(at: AppTest) -> None:
+    at.button(key="viz_patch_build").click().run()  # a job for the worker (none runs here: it stays queued)
+
+
+def layers_class_mode_check(zh: AppTest, en: AppTest) -> None:
+    assert any(c.value.startswith("⏳ 已交给后台 worker 排队") for c in zh.caption), [c.value for c in zh.caption]
+
+
 def prediction_act(at: AppTest) -> None:
     from tests.pages.test_prediction import jpeg
 
@@ -298,6 +313,13 @@ CASES = [
     PageCase("training", str(PAGES / "training.py"), with_run),
     PageCase("interpretation", str(PAGES / "interpretation.py"), with_run, check=interpretation_check),
     PageCase("layers", str(PAGES / "layers.py"), layers_setup, layers_act, check=layers_check),
+    PageCase(
+        "layers_class_mode",
+        str(PAGES / "layers.py"),
+        layers_class_mode_setup,
+        layers_class_mode_act,
+        check=layers_class_mode_check,
+    ),
     PageCase("prediction", str(PAGES / "prediction.py"), with_run, prediction_act),
     PageCase("class", str(PAGES / "class.py"), class_setup),
 ]
@@ -306,7 +328,7 @@ CASES = [
 def test_every_registered_page_has_a_case():
     """A page added to app.py's navigation gets a case here too."""
     registered = set(re.findall(r'st\.Page\(\s*"pages/(\w+)\.py"', (ROOT / "app.py").read_text()))
-    assert registered and registered == {c.name for c in CASES} - {"home"}
+    assert registered and registered == {Path(c.script).stem for c in CASES if c.script != APP}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
