@@ -30,6 +30,7 @@ APP = str(ROOT / "app.py")
 PAGES = ROOT / "pages"
 # names that stay as they are in every language (glossary: code, datasets, models, libraries)
 PROPER_NAMES = ("Oxford-IIIT Pet", "Teachable Machine", "Teachable-Machine", "Pet Lab", "ImageNet", "Parkhi et al.")
+UNITS = {"px", "ms", "MB", "GB", "MP"}  # units stay as they are
 TEXT_FIELDS = {"label", "body", "help", "placeholder", "options", "caption", "text", "default_label"}
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]{2,}")
@@ -129,6 +130,40 @@ def english_left(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
     return found
 
 
+def widget_labels(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
+    """The short texts a sentence check misses: widget, button, tab, expander and metric labels."""
+    out = []
+    for node in walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if getattr(node, "key", None) in skip_keys or proto is None or not hasattr(proto, "label"):
+            continue
+        if isinstance(proto.label, str) and proto.label.strip():
+            out.append(proto.label)
+    return out
+
+
+def plain_words(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """The plain English words of a short text, outside code, identifiers and names (as english_left)."""
+    text = re.sub(r"`[^`]*`", " ", text)
+    for name in (*PROPER_NAMES, *allowed):
+        text = text.replace(name, " ")
+    words = []
+    for token in CJK.sub(" ", text).split():
+        token = token.strip("*_,.;:!?\"'()[]{}«»“”‘’—–-…·→|#")
+        if token in UNITS:
+            continue
+        if len(token) > 1 and not re.search(r"[_./()=\d\\$%<>@]", token) and WORD.fullmatch(token):
+            words.append(token)
+    return words
+
+
+def labels_left_in_english(zh: AppTest, en: AppTest, skip_keys=(), allowed=()) -> list[str]:
+    """Labels the Chinese page shows exactly as the English one does, with plain English words in them
+    ("Switch model", "Cancel"): too short for english_left, as untranslated as a sentence."""
+    english = set(widget_labels(en, skip_keys))
+    return [t for t in widget_labels(zh, skip_keys) if t in english and plain_words(t, allowed)]
+
+
 def untranslated(texts: list[str], allowed: tuple[str, ...] = ()) -> dict[str, list[str]]:
     return {t: left for t in texts if (left := english_left(t, allowed))}
 
@@ -140,6 +175,8 @@ def assert_chinese_throughout(zh: AppTest, en: AppTest, skip_keys=(), allowed=()
     left = untranslated(zh_texts, allowed)
     assert not left, f"English left on the Chinese page: {left}"
     assert not english_placeholders(zh), f"Streamlit's English placeholder shown: {english_placeholders(zh)}"
+    short = labels_left_in_english(zh, en, skip_keys, allowed)
+    assert not short, f"labels left in English on the Chinese page: {short}"
     # every text that is a sentence in English is Chinese on the Chinese page (options like crop/pad stay)
     sentences = [t for t in en_texts if english_left(t, allowed)]
     assert len([t for t in zh_texts if CJK.search(t)]) >= len(sentences)
@@ -368,6 +405,23 @@ def test_data_page_error_in_chinese(pets_like):
 )
 def test_the_check_itself(text, left):
     assert english_left(text) == left
+
+
+@pytest.mark.parametrize(
+    ("label", "words"),
+    [
+        ("Switch model", ["Switch", "model"]),
+        ("⏹ Cancel", ["Cancel"]),
+        ("do_flip", []),
+        ("min_val", []),
+        ("Grad-CAM", []),
+        ("🌐 语言", []),
+        ("Oxford-IIIT Pet", []),
+        ("p (px)", []),
+    ],
+)
+def test_the_label_check_itself(label, words):
+    assert plain_words(label) == words
 
 
 def test_picker_switches_language_and_keeps_it_across_reloads(pets_like, monkeypatch):
