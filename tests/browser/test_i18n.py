@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
 from tests.browser.test_interpretation import write_run
-from tests.pages.test_i18n import english_left
+from tests.pages.test_i18n import CJK, english_left, plain_words
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -72,6 +72,15 @@ def cut_off_texts(page) -> tuple[int, list[str]]:
             return [shown.length,
                     shown.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.trim())];
         }"""
+    )
+
+
+def short_labels(page) -> list[str]:
+    """The visible buttons, tabs, widget labels and metric labels (texts too short for english_left)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll(['button p', '[data-baseweb="tab"] p',
+                '[data-testid="stMetricLabel"] p', '[data-testid="stWidgetLabel"] p'].join(','))]
+            .filter(e => e.getClientRects().length > 0).map(e => e.textContent.trim()).filter(Boolean)"""
     )
 
 
@@ -189,5 +198,7 @@ def test_page_in_chinese(case, zh_server, page):
     left = english_lines(main_text_lines(page) + sidebar, allowed)
     left.update(english_lines(chart_texts(page), allowed))
     assert not left, f"English left on the page: {left}"
+    short = [t for t in short_labels(page) if not CJK.search(t) and plain_words(t, allowed)]
+    assert not short, f"labels left in English: {short}"
     measured, cut = cut_off_texts(page)
     assert measured >= 8 and not cut, f"text cut off: {cut}"  # (the sidebar's links alone are 8)
