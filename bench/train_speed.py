@@ -1,6 +1,6 @@
 """The lesson both ways: stage 1 frozen with fastai's fit_one_cycle on images or on cached features, then stage 2.
 
-    .venv/bin/python bench/train_speed.py [--quick]
+    .venv/bin/python bench/train_speed.py [--quick] [--threads N]
 
 Part 1 uses generated Pets-like images (core.synthetic); part 2 a class-balanced subset of
 Fashion-MNIST from Debian's `dataset-fashion-mnist` (skipped with a line when it is absent).
@@ -129,12 +129,19 @@ def write_fashion(root: Path, per_class: int, seed: int = 0) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data for a smoke run")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: one per core); 1 is steadier when shared"
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="petlab-bench-"))
     os.environ["PETLAB_DATA"] = str(base)
     os.environ.pop("TORCH_HOME", None)
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        torch.set_num_threads = lambda n: None  # training's pick_device() would set one per core again
 
     from core.datasets import DatasetSpec, scan_dataset
     from core.synthetic import make_pets_like

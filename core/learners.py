@@ -20,6 +20,7 @@ from core import features as feats
 from core import inference, records, runs
 from core.datasets import DatasetScan
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta
+from core.optimizers import fused_adam
 from core.records import RunConfig, StageConfig
 
 ProgressFn = Callable[[dict], None]
@@ -75,7 +76,6 @@ def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
     from fastai.learner import Learner
     from fastai.losses import CrossEntropyLossFlat
     from fastai.metrics import error_rate
-    from fastai.optimizer import Adam
     from fastai.vision.learner import model_meta
 
     register_fastai_meta()
@@ -84,7 +84,7 @@ def make_learner(dls, model: nn.Sequential, config: RunConfig, path: Path):
         dls,
         model,
         loss_func=CrossEntropyLossFlat(),
-        opt_func=Adam,
+        opt_func=fused_adam,  # fastai's Adam, its update in torch's fused kernel (core.optimizers)
         metrics=error_rate,
         splitter=meta["split"],
         wd=config.wd,

@@ -256,6 +256,40 @@ def build_reference(
     return calibrate(train_x, valid_x if len(valid_x) else None, spec.k, spec.in_rate)
 
 
+def _sample_rows(x: np.ndarray, y: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """At most cap rows of x, balanced over the labels y as balanced_sample picks paths."""
+    names = [f"{i:09d}" for i in range(len(x))]
+    return x[[int(name) for name in balanced_sample(names, [str(v) for v in y], cap, seed)]]
+
+
+def reference_from_features(train_x: np.ndarray, train_y: np.ndarray, valid_x: np.ndarray, valid_y: np.ndarray,
+                            spec: NoveltySpec) -> Reference:  # fmt: skip
+    """The reference from features already computed (a fast run's cache): no image opened or run again.
+
+    train_x (N, F), valid_x (M, F): pooled body features; sampled and calibrated as build_reference does.
+    """
+    if len(train_x) == 0:
+        raise ValueError("no training features to compare photos with")
+    train = _sample_rows(train_x, train_y, spec.max_reference, spec.seed)
+    valid = _sample_rows(valid_x, valid_y, spec.max_calibration, spec.seed) if len(valid_x) else None
+    return calibrate(train, valid, spec.k, spec.in_rate)
+
+
+def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: NoveltySpec) -> Reference | None:
+    """A fast run's reference from the features its training cached (core.features.run_features), else None.
+
+    record: the run's core.records.RunRecord. The cache holds the first view's training features
+    (fastai's training crops) and the validation features (fastai's centre crops; the page's resize
+    of the same square differs only at its border, a test bounds the difference).
+    """
+    from core.features import run_features
+
+    found = run_features(features_dir, record.config, record.precision, model)
+    if found is None:
+        return None
+    return reference_from_features(found.train_x[0], found.train_y, found.valid_x, found.valid_y, spec)
+
+
 def cached_reference(path: Path, build: Callable[[], Reference]) -> tuple[Reference, bool]:
     """The reference stored at path, else build() it and store it; also says whether it came from disk."""
     found = load_reference(path)

@@ -131,7 +131,7 @@ def predict(
     """
     rule = rule or NotSureRule()
     start = time.perf_counter()
-    x = preprocess(image, loaded.img_size)  # (1, 3, S, S) normalised
+    x = preprocess(image, loaded.img_size, channels_last=True)  # (1, 3, S, S) normalised, the fast path's layout
     dist = None
     if reference is not None:
         feats, logits = features_and_logits(loaded.model, x)  # (1, F), (1, n_classes)

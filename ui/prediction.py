@@ -8,11 +8,12 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from core import novelty, prediction
+from core import novelty, prediction, records
 from core.images import ImageError, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
 from core.settings import sub_dir
+from ui.runs import features_dir
 from ui.state import MODEL_LOCK, runs_dir, scan_active
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
@@ -66,6 +67,13 @@ def _reference(
             return None
 
     def build() -> Reference:
+        try:  # a fast run's training already computed these features: read them instead
+            record = records.read_record(runs_dir() / _loaded.run_id)
+            cached = novelty.reference_from_run(features_dir(), record, _loaded.model, SPEC)
+        except (OSError, ValueError):
+            cached = None
+        if cached is not None:
+            return cached
         n = min(len(train), SPEC.max_reference) + min(len(valid), SPEC.max_calibration)
         with st.spinner(f"Computing the run's reference features once ({n} images; cached on disk)…"):
             feature_fn = novelty.body_features(_loaded.model)

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -107,3 +108,67 @@ def test_batchnorm_statistics_are_cached_with_the_features(tmp_path):
     feats.load_batchnorm_stats(fresh, back.bn_stats)
     assert torch.equal(fresh[1].running_mean, torch.full((4,), 2.0))
     assert spec().batchnorm == "adapted"  # in the key: caches made with ImageNet's statistics are not reused
+
+
+def _recording(dl) -> list[int]:
+    """Record the shuffled order a fastai DataLoader hands out (to put features back in dataset order)."""
+    order: list[int] = []
+    get_idxs = dl.get_idxs
+    dl.get_idxs = lambda: order.extend(idxs := list(get_idxs())) or idxs
+    return order
+
+
+@pytest.fixture(scope="module")
+def tiny_dls(tmp_path_factory):
+    """fastai DataLoaders over 3 classes × 7 generated images (train 16 + 1 ragged at bs 4), 32 px."""
+    from core.datasets import DatasetSpec, scan_dataset
+    from core.learners import make_dls
+    from core.records import RunConfig
+    from core.synthetic import make_pets_like
+
+    root = make_pets_like(tmp_path_factory.mktemp("adabn"), n_per_class=7, classes=("Bengal", "pug", "beagle"),
+                          size=(40, 36), seed=3)  # fmt: skip
+    scan = scan_dataset(DatasetSpec(name="adabn", kind="folder", root=str(root)))
+    config = RunConfig(dataset=scan.fingerprint, img_size=32, bs=4, seed=0, stages=(), augment=True)
+    return make_dls(scan.items, config, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("budget", [feats.STASH_BYTES, 0])  # batches kept in memory, or all spilled to disk
+def test_one_pass_statistics_and_features_equal_the_two_pass_order(tiny_dls, tmp_path, budget):
+    """adapted_features (images loaded once) = adapt_batchnorm, then extract on the loader re-made with the seed."""
+    import copy
+    import os
+
+    from fastai.torch_core import set_seed
+
+    from core.models import create_model
+
+    litter = tmp_path / ".stash-killed"  # what a killed extraction leaves: removed when a new stash spills
+    litter.mkdir()
+    os.utime(litter, (0, 0))
+
+    torch.manual_seed(0)
+    one = create_model("mobilenet_v2", 3, pretrained=False)
+    two = copy.deepcopy(one)
+    device = torch.device("cpu")
+    set_seed(0)
+    x1, y1 = feats.adapted_features(one, tiny_dls.train.new(shuffle=True, drop_last=False), device, tmp_path,
+                                    budget=budget)  # fmt: skip
+    set_seed(0)
+    feats.adapt_batchnorm(two[0], tiny_dls.train.new(shuffle=True, drop_last=False), device)
+    set_seed(0)
+    dl = tiny_dls.train.new(shuffle=True, drop_last=False)  # the very same batches again (same seed)
+    order = _recording(dl)
+    x2, y2 = feats.extract(two, dl, device)
+    stats1, stats2 = feats.batchnorm_stats(one[0]), feats.batchnorm_stats(two[0])
+    assert stats1.keys() == stats2.keys()
+    for name in stats1:
+        np.testing.assert_array_equal(stats1[name], stats2[name])
+    tracked = {int(v) for k, v in stats1.items() if k.endswith("num_batches_tracked")}
+    assert len(tiny_dls.train_ds) % 4 and tracked == {len(dl) - 1}  # the ragged last batch is left out
+    np.testing.assert_array_equal(x1[order], x2)  # the same numbers, x1 back in dataset order
+    np.testing.assert_array_equal(y1[order], y2)
+    np.testing.assert_array_equal(y1, [int(y) for _, y in tiny_dls.train_ds])  # dataset order
+    assert not one[0].training  # eval mode again
+    assert list(tmp_path.iterdir()) == ([] if budget == 0 else [litter])  # no stash left on disk, old litter gone
+    assert all(p.is_contiguous() for p in one.parameters())  # back in NCHW after the channels_last pass

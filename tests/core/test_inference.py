@@ -210,3 +210,52 @@ def test_training_callbacks_channels_last_then_back():
     layout.after_fit()
     assert model[0].weight.is_contiguous()
     assert inference.training_callbacks("mps", "fp32") == []
+
+
+OUTSIDE_PHOTOS = Path.home() / ".cache" / "petlab" / "outside-photos"  # bench/not_sure.py's scikit-image photos
+
+
+def reference_preprocess(image: Image.Image, size: int) -> torch.Tensor:
+    """The page's preprocessing as it was written before it was made faster: centre box, resize, normalise."""
+    from core.models import IMAGENET_MEAN, IMAGENET_STD
+
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    crop = image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
+    arr = np.asarray(crop, dtype=np.float32)
+    mean, std = (
+        np.float32(255) * np.array(IMAGENET_MEAN, np.float32),
+        np.float32(255) * np.array(IMAGENET_STD, np.float32),
+    )
+    return torch.from_numpy(np.ascontiguousarray(((arr - mean) / std).transpose(2, 0, 1)))[None]
+
+
+def test_faster_preprocess_gives_the_same_pixels_and_logits():
+    """Row-wise normalising and the channels_last view: the very same numbers as before, on real photos."""
+    from core.synthetic import draw_example
+
+    photos = [draw_example(3, np.random.default_rng(0), (1024, 768))]
+    photos += fashion_photos(2) if FASHION.is_file() else []
+    photos += [Image.open(p).convert("RGB") for p in sorted(OUTSIDE_PHOTOS.glob("*.*"))[:6]]
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("mobilenet_v2", 4, pretrained=False))
+    for img in photos:
+        before = reference_preprocess(img, 64)
+        nchw, nhwc = preprocess(img, 64), preprocess(img, 64, channels_last=True)
+        assert torch.equal(before, nchw) and torch.equal(before, nhwc)
+        assert nhwc.is_contiguous(memory_format=torch.channels_last)  # no transposing copy
+        assert torch.equal(inference.logits_of(model, before), inference.logits_of(model, nhwc))
+
+
+def test_forget_drops_the_twin_after_a_weight_is_replaced():
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("resnet18", 3, pretrained=False))
+    first = inference.fast_forward(model)
+    model[1][-1].weight = nn.Parameter(model[1][-1].weight.detach() * 2)  # a new tensor, not an in-place update
+    assert inference.fast_forward(model) is first  # not seen: only in-place versions are checked
+    inference.forget(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model.eval()(x)
+    torch.testing.assert_close(inference.logits_of(model, x), expected, rtol=1e-4, atol=1e-4)

@@ -8,7 +8,7 @@ from torch import nn
 
 from core import novelty
 from core import prediction as pred
-from core.models import LoadedModel, create_model, preprocess
+from core.models import LoadedModel, create_model, offline_weights_file, preprocess
 
 
 def colour_model() -> nn.Sequential:
@@ -164,3 +164,42 @@ def test_build_reference_skips_unreadable_images_and_caps(colours):
     assert ref.n_reference <= 8 and len(ref.calibration) == 2
     with pytest.raises(ValueError, match="no readable training image"):
         novelty.build_reference(novelty.body_features(loaded.model), 16, [("x", "red")], [], spec, lambda p: None)
+
+
+@pytest.mark.skipif(offline_weights_file() is None, reason="needs the offline mobilenet_v2 weights")
+def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
+    """A run trained on cached features: the reference comes from the cache, and those are the page's features."""
+    from dataclasses import replace
+
+    from core import features, records, training
+    from core.datasets import DatasetSpec, scan_dataset
+    from core.images import load_image_file
+    from core.models import load_run_model
+    from core.synthetic import make_pets_like
+
+    root = make_pets_like(tmp_path / "images", n_per_class=8, classes=("Bengal", "pug", "beagle"), size=(48, 40))
+    scan = scan_dataset(DatasetSpec(name="tiny", kind="folder", root=str(root)))
+    fast = records.StageConfig(epochs=1, lr_max=1e-2, fast=True)
+    config = records.RunConfig(dataset=scan.fingerprint, img_size=32, bs=8, seed=0, stages=(fast,))
+    run = training.train_run(config, scan, tmp_path / "runs", tmp_path / "features").run
+    loaded, record = load_run_model(run.path), records.read_record(run.path)
+    spec = novelty.NoveltySpec(k=2, max_reference=9, max_calibration=4)
+    reference = novelty.reference_from_run(tmp_path / "features", record, loaded.model, spec)
+    found = features.run_features(tmp_path / "features", record.config, record.precision, loaded.model)
+    assert reference is not None and reference.held_out and reference.n_reference == 9  # 3 per class
+    rows = {tuple(r) for r in novelty.normalise(found.train_x[0])}
+    assert all(tuple(r) in rows for r in reference.features)  # cached rows, not recomputed ones
+    # the cached validation features are close to what the Prediction page computes for those images
+    # (fastai crops then resizes; the page resizes a box, whose antialiasing also reads the pixels just
+    # outside it): far closer than the images are to their nearest training images
+    images = [load_image_file(p).image for p in record.valid_paths]
+    page = novelty.normalise(novelty.image_features(novelty.body_features(loaded.model), images, record.img_size))
+    cached = novelty.normalise(found.valid_x)
+    knn = novelty.knn_distance(novelty.normalise(found.train_x[0]), cached, spec.k)
+    assert np.linalg.norm(page - cached, axis=1).max() < 0.25 * np.median(knn)
+    # not the body's features any more: a stage that trained the body, or other BatchNorm statistics
+    unfrozen = replace(config, stages=(fast, records.StageConfig(epochs=1, lr_max=1e-4, unfreeze=True)))
+    assert features.run_features(tmp_path / "features", unfrozen, record.precision, loaded.model) is None
+    with torch.no_grad():
+        next(m for m in loaded.model[0].modules() if isinstance(m, nn.BatchNorm2d)).running_mean.add_(0.01)
+    assert novelty.reference_from_run(tmp_path / "features", record, loaded.model, spec) is None

@@ -99,13 +99,15 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
     with torch.no_grad():
         full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
     preds = runs.load_preds(result.run.path)
-    np.testing.assert_allclose(full, preds["probs"], atol=1e-5)
+    # cached features come through the fast path (BatchNorm folded, channels_last): equal to float rounding,
+    # which the head can amplify to ~1e-5 in a probability (the fast path's own test allows 1e-4)
+    np.testing.assert_allclose(full, preds["probs"], atol=1e-4)
     from core.features import read_features
 
     (cache,) = [p for p in features_dir.iterdir() if not p.name.startswith(".")]
     features = read_features(cache)
     assert features.train_x.shape[0] == FAST.views
-    np.testing.assert_allclose(head_probs(loaded.model, features.valid_x, torch.device("cpu")), full, atol=1e-5)
+    np.testing.assert_allclose(head_probs(loaded.model, features.valid_x, torch.device("cpu")), full, atol=1e-4)
 
 
 def test_stop_button_leaves_no_run(tiny):
