@@ -197,8 +197,8 @@ def test_page_in_chinese(case, zh_server, page):
     allowed = (RUN_TITLE, *classes)
     left = english_lines(main_text_lines(page) + sidebar, allowed)
     left.update(english_lines(chart_texts(page), allowed))
-    assert not left, f"English left on the page: {left}"
     short = [t for t in short_labels(page) if not CJK.search(t) and plain_words(t, allowed)]
-    assert not short, f"labels left in English: {short}"
     measured, cut = cut_off_texts(page)
-    assert measured >= 8 and not cut, f"text cut off: {cut}"  # (the sidebar's links alone are 8)
+    assert measured >= 8  # the check looked at something (the sidebar's links alone are 8)
+    problems = {"English left": left, "labels left in English": short, "text cut off": cut}
+    assert not any(problems.values()), {what: found for what, found in problems.items() if found}
