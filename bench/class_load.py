@@ -2,8 +2,9 @@
 
 Each student speaks Streamlit's own websocket protocol (the protobuf BackMsg/ForwardMsg the browser
 sends), not a browser, so the load generator costs little CPU: it opens Prediction, uploads its own
-1024×768 JPEG through the upload route, reruns the page with the uploader's state and waits for the
-run to finish with the top-5 chart. While waiting, it answers the sidebar job box's `run_every`
+1024×768 JPEG through the upload route, reruns with the uploader's state (only the st.fragment the
+uploader is drawn in, as a browser does; the whole page when it is in none) and waits for the run to
+finish with the top-5 chart. While waiting, it answers the sidebar job box's `run_every`
 polling like a browser would (--no-poll leaves it out). The server runs in class mode on 127.0.0.1;
 with --training a training job runs in the worker during the measurement. Every loop is bounded in
 count (one prediction per student per round) and in time (--timeout per round).
@@ -74,6 +75,7 @@ class Student:
         self.page_hash = ""
         self.query = ""
         self.uploader_id = ""
+        self.uploader_fragment = ""  # the st.fragment the uploader is drawn in ("" when none): a change reruns only it
         self.fragments: dict[str, float] = {}  # fragment id -> run_every interval
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.reader: asyncio.Task | None = None
@@ -101,16 +103,20 @@ class Student:
         await self.ws.send(back.SerializeToString())
 
     async def rerun(
-        self, widgets: list[WidgetState] | None = None, fragment_id: str = "", timeout: float = 120
+        self, widgets: list[WidgetState] | None = None, fragment_id: str = "", timeout: float = 120, auto: bool = True
     ) -> RunResult:
-        """Send a rerun and wait for its script_finished; collects element types and exceptions."""
+        """Send a rerun and wait for its script_finished; collects element types and exceptions.
+
+        fragment_id: rerun only that fragment, as the browser does for its run_every (auto) or for a
+        widget drawn inside it (auto=False).
+        """
         back = BackMsg()
         state = back.rerun_script
         state.query_string = self.query
         state.page_name = self.page if not self.page_hash else ""
         state.page_script_hash = self.page_hash
         if fragment_id:
-            state.fragment_id, state.is_auto_rerun = fragment_id, True
+            state.fragment_id, state.is_auto_rerun = fragment_id, auto
         for widget in widgets or []:
             state.widget_states.widgets.append(widget)
         self.widgets.clear()  # this run draws them again (a finished training swaps its buttons)
@@ -150,6 +156,7 @@ class Student:
                     result.elements.append(TOP5_KEY)
                 elif etype == "file_uploader" and element.file_uploader.label.startswith(UPLOADER_LABEL):
                     self.uploader_id = element.file_uploader.id
+                    self.uploader_fragment = msg.delta.fragment_id
                 if etype in ("button", "number_input", "checkbox"):
                     widget = getattr(element, etype)
                     self.widgets[widget.id.rsplit("-", 1)[-1]] = widget
@@ -244,6 +251,29 @@ def proc_cpu(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def niced_cpu(pids: list[int], nice: int = 10) -> float:
+    """User + system CPU seconds of the threads of pids running at nice >= nice (the training's, see ui/frame.py
+    and core/worker.py: a laptop training's script thread in the server, every thread of the worker process)."""
+    total = 0.0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            if int(stat[16]) >= nice:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def worker_pid(data: Path) -> int | None:
+    """The job worker's pid from its heartbeat file (class mode), or None."""
+    from core import worker
+
+    info = worker.worker_info(data)
+    return int(info["pid"]) if info and info.get("pid") else None
+
+
 def proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -289,6 +319,9 @@ class Round:
     mb_per_session: float
     polls: int
     polling: int  # students whose page registered a run_every fragment
+    training_cpu: float = 0.0  # CPU seconds the training's (niced) threads got during the round
+    seconds: float = 0.0  # the round's wall time, from the first rerun sent to the last result
+    load: float = float("nan")  # 1-minute load average as the round started (this bench's own work included)
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.times)
@@ -304,9 +337,11 @@ async def run_round(
     poll: bool,
     seed: int,
     training: Callable[[], bool] = bool,
+    trainer_pids: Callable[[], list[int]] = list,
 ) -> Round:
     """N students open Prediction, then all upload their photo at once; one prediction each."""
     urls, pids = (url if isinstance(url, list) else [url]), (pid if isinstance(pid, list) else [pid])
+    load = os.getloadavg()[0]
     rss_before = sum(map(proc_rss_mb, pids))
     students = [Student(urls[i % len(urls)]) for i in range(n)]  # sticky: a student keeps one server
     errors: list[str] = []
@@ -318,11 +353,13 @@ async def run_round(
     stop = asyncio.Event()
     pollers = [asyncio.create_task(s.poll(stop, timeout)) for s in students] if poll else []
     cpu_before = sum(map(proc_cpu, pids))
+    trainers = trainer_pids()
+    train_cpu_before, started = niced_cpu(trainers), time.perf_counter()
     trained_before = training()
 
     async def predict(student: Student, state: WidgetState) -> RunResult:
         student.busy = True
-        result = await student.rerun([state], timeout=timeout)
+        result = await student.rerun([state], fragment_id=student.uploader_fragment, timeout=timeout, auto=False)
         student.busy = False
         if not result.error and TOP5_KEY not in result.elements:
             result.error = "no top-5 chart"
@@ -330,6 +367,7 @@ async def run_round(
 
     results = await asyncio.gather(*(predict(s, st) for s, st in zip(students, states, strict=True)))
     cpu = sum(map(proc_cpu, pids)) - cpu_before
+    train_cpu, seconds = niced_cpu(trainers) - train_cpu_before, time.perf_counter() - started
     if mode == "training" and not (trained_before and training()):
         errors.append("the training was not running for the whole round")
     rss_after = sum(map(proc_rss_mb, pids))
@@ -339,7 +377,9 @@ async def run_round(
     errors += [r.error for r in results if r.error]
     polling = sum(1 for s in students if s.fragments)
     times = [r.seconds for r in results if not r.error]
-    return Round(n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling)
+    return Round(
+        n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling, train_cpu, seconds, load
+    )
 
 
 def start_training(data: Path, images: Path) -> str:
@@ -469,7 +509,8 @@ def main() -> None:
     images = make_pets_like(work / "pets" / "images", n_per_class=8)
     servers = [start_server(data, images, class_mode=not laptop) for _ in range(args.servers)]
     url, urls, pids = servers[0][1], [u for _, u in servers], [p.pid for p, _ in servers]
-    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}", flush=True)
+    print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}; "
+          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)  # fmt: skip
     rounds: list[Round] = []
     try:
         warm_n = min(args.students)  # the first round pays one-time costs (model load, first backward, caches)
@@ -480,6 +521,8 @@ def main() -> None:
             job = teacher = None
             # laptop: the training lock; class mode: start_training saw the job train, and 500 epochs outlast the rounds
             busy = partial(laptop_training_running, data) if laptop else (lambda: True)
+            # whose niced threads are the training: the server's (laptop) or the worker process's (class mode)
+            trainers = (lambda: pids) if laptop else (lambda: [p for p in [worker_pid(data)] if p])
             if mode == "training" and laptop:
                 teacher = start_laptop_training(url, data, timeout=args.timeout * (len(args.students) + 1))
             elif mode == "training":
@@ -487,15 +530,20 @@ def main() -> None:
             try:
                 for n in args.students:
                     result = asyncio.run(
-                        run_round(urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), training=busy)
+                        run_round(
+                            urls, pids, n, mode, args.timeout, args.poll, 1000 * (len(rounds) + 1), busy, trainers
+                        )
                     )
                     rounds.append(result)
                     print(f"{mode:8s} {n:3d} students: p50 {result.pct(0.5):.2f} s  p95 {result.pct(0.95):.2f} s  "
                           f"max {max(result.times, default=float('nan')):.2f} s  errors {len(result.errors)}  "
                           f"cpu/prediction {result.cpu_per_prediction:.3f} s  +{result.mb_per_session:.1f} MB/session  "
-                          f"polls {result.polls} ({result.polling} polling)", flush=True)  # fmt: skip
-                    if teacher:
-                        print("    (laptop mode: the server's CPU includes the training's)")
+                          f"polls {result.polls} ({result.polling} polling)  load {result.load:.1f}", flush=True)  # fmt: skip
+                    if mode == "training":
+                        print(f"    the training's threads got {result.training_cpu:.2f} CPU s in the round's "
+                              f"{result.seconds:.2f} s ({result.training_cpu / max(result.seconds, 1e-9):.0%} of a core)"
+                              + (f"; server CPU per prediction less the training's "
+                                 f"{result.cpu_per_prediction - result.training_cpu / n:.3f} s" if teacher else ""))  # fmt: skip
                     for err in sorted(set(result.errors))[:3]:
                         print(f"    error: {err}")
             finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,18 +29,32 @@ def grad_cam(
         idx = int(logits[0].argmax()) if class_idx is None else int(class_idx)
         feature = acts["target"]  # (1, C, h, w), e.g. (1, 512, 7, 7) for resnet34 layer4 at 224 px
         (grads,) = torch.autograd.grad(logits[0, idx], feature)
+    return heat_map(feature.detach(), grads, x.shape[-2:]), idx
+
+
+def heat_map(feature: torch.Tensor, grads: torch.Tensor, size: tuple[int, int] | torch.Size) -> np.ndarray:
+    """Grad-CAM's map from a layer's output and the class score's gradient there: (1, C, h, w) each -> size in [0, 1].
+
+    Each channel weighted by its mean gradient, summed, the positive part kept, upsampled, scaled to [0, 1].
+    """
     weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-    cam = F.relu((weights * feature.detach()).sum(dim=1, keepdim=True))  # (1, 1, h, w)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    cam = F.relu((weights * feature).sum(dim=1, keepdim=True))  # (1, 1, h, w)
+    cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
     cam = cam - cam.min()
     top = float(cam.max())
-    return (cam / top if top > 0 else cam).numpy(), idx
+    return (cam / top if top > 0 else cam).float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=8)
+def colour_table(cmap: str) -> np.ndarray:
+    """The colour map's 256 RGB colours for heat levels 0..255, (256, 3) uint8 (looked up, not recomputed per pixel)."""
+    from matplotlib import colormaps
+
+    return (colormaps[cmap](np.arange(256) / 255.0)[:, :3] * 255).astype(np.uint8)
 
 
 def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> Image.Image:
     """Blend a [0, 1] heat map (any size) over an RGB image with a colour map."""
-    from matplotlib import colormaps
-
     heat_img = Image.fromarray((np.clip(heat, 0, 1) * 255).astype(np.uint8)).resize(image.size, Image.BILINEAR)
-    colour = (colormaps[cmap](np.asarray(heat_img) / 255.0)[..., :3] * 255).astype(np.uint8)
+    colour = colour_table(cmap)[np.asarray(heat_img)]  # (H, W, 3) uint8
     return Image.blend(image.convert("RGB"), Image.fromarray(colour), alpha)

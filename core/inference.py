@@ -130,6 +130,23 @@ def pooled_features_module(model: nn.Sequential) -> FastModule:
     return _cached(model, "features", lambda: nn.Sequential(model[0], model[1][0], model[1][1]))
 
 
+def body_module(model: nn.Sequential) -> FastModule:
+    """The fast twin of the body (model[0]) of a Sequential(body, head): its output is the last stage's feature maps."""
+    return _cached(model, "body", lambda: model[0])
+
+
+def feature_maps_of(model: nn.Sequential, xb: torch.Tensor) -> torch.Tensor:
+    """The body's output for a batch through the fast path, float32 on the model's device, as an ordinary tensor.
+
+    (B, 3, S, S) -> (B, C, h, w), e.g. (1, 1280, 7, 7) for mobilenet_v2 at 224 px. Not an inference
+    tensor: the head may run on it with autograd (Grad-CAM from the same forward).
+    """
+    net, device = body_module(model), _device_of(model)
+    with torch.inference_mode():
+        maps = net(xb.to(device)).float()
+    return maps.clone()  # outside inference mode: an ordinary tensor autograd can use
+
+
 def features_of(model: nn.Sequential, xb: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Pooled body features (B, 2·nf) of a batch through the fast path, as float32 on the batch's device."""
     net, device = pooled_features_module(model), _device_of(model)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -77,13 +80,32 @@ def arch_names() -> list[str]:
     return list(ARCHS)
 
 
+# A ceiling on torch's intra-op threads for training in one thread (a laptop-mode training in a
+# script thread, see thread_ceiling); it wins over the process's $PETLAB_TORCH_THREADS (the worker's).
+_CEILING = threading.local()
+
+
+@contextmanager
+def thread_ceiling(threads: int) -> Iterator[int]:
+    """Cap this thread's torch threads at `threads` for the block, pick_device included; restored after."""
+    before, outer = torch.get_num_threads(), getattr(_CEILING, "threads", None)
+    _CEILING.threads = threads
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        _CEILING.threads = outer
+        torch.set_num_threads(before)
+
+
 def pick_device() -> torch.device:
-    """CUDA, then Apple MPS, else CPU (with one intra-op thread per core)."""
+    """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or this thread's ceiling, or $PETLAB_TORCH_THREADS)."""
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
-    torch.set_num_threads(int(os.environ.get(THREADS_ENV) or 0) or max(1, os.cpu_count() or 1))
+    ceiling = getattr(_CEILING, "threads", None) or int(os.environ.get(THREADS_ENV) or 0)
+    torch.set_num_threads(ceiling or max(1, os.cpu_count() or 1))
     return torch.device("cpu")
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from core import settings
+from core.i18n import _, num, pct
 from core.models import preprocess
 from core.storage import atomic_write_bytes, stable_hash
 
@@ -68,11 +69,20 @@ class Reference:
 
     def describe(self) -> str:
         """One line for the page: what the line was calibrated on."""
-        on = "validation images" if self.held_out else "training images (each left out of its own reference)"
-        return (
-            f"distance to the {self.k}th nearest of {self.n_reference} training images; the line "
-            f"{self.threshold:.3f} is crossed by {1 - self.in_rate:.0%} of {len(self.calibration)} {on}"
-        )
+        if self.held_out:
+            text = _(
+                "distance to the {k}th nearest of {n} training images; the line {line} is crossed by {share} of "
+                "{m} validation images"
+            )
+        else:
+            text = _(
+                "distance to the {k}th nearest of {n} training images; the line {line} is crossed by {share} of "
+                "{m} training images (each left out of its own reference)"
+            )
+        return text.format(
+            k=self.k, n=num(self.n_reference), line=num(self.threshold, 3), share=pct(1 - self.in_rate),
+            m=num(len(self.calibration)),
+        )  # fmt: skip
 
 
 def split_model(model: nn.Sequential) -> tuple[nn.Module, nn.Module]:

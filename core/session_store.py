@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,22 @@ class SessionStore:
                 shutil.rmtree(moved.dir)
             self.dir.rename(moved.dir)
         return moved
+
+    def copy_to(self, token: str, exclude: Collection[str] = ()) -> SessionStore:
+        """A new store under token with this one's values (less the keys in exclude) and blobs; this one stays.
+
+        For a duplicated browser tab: it starts from the same settings under a token of its own.
+        """
+        copy = SessionStore(self.dir.parent, token)
+        values = {k: v for k, v in self.values().items() if k not in exclude}
+        if values:
+            copy.update(values)
+        if self.dir.is_dir():
+            for body in sorted(self.dir.glob("*.bin"), key=lambda p: p.stat().st_mtime):  # oldest first: same order
+                blob = self.get_blob(body.stem)
+                if blob is not None:
+                    copy.put_blob(body.stem, blob.data, blob.filename)
+        return copy
 
     # ---- blobs (uploaded photos)
     def _blob_paths(self, name: str) -> tuple[Path, Path]:

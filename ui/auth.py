@@ -19,9 +19,8 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _
 from core.own_classes import OwnClassesStore
 from core.settings import data_dir
-from ui.state import forget, recall, remember, rotate_tab_token, tab_token
+from ui.state import SIGN_IN_KEY, forget, recall, remember, rotate_tab_token, tab_token
 
-SIGN_IN_KEY = "auth_teacher"  # in the tab's server-side store: the signed sign-in token
 PASSWORD_KEY = "auth_password"
 ERROR_KEY = "auth_error"
 BEAT_KEY = "auth_last_beat"

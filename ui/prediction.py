@@ -1,20 +1,24 @@
-"""Cached wrappers for the Prediction page: Grad-CAM under the model lock, the run's kNN reference."""
+"""Cached wrappers and widgets for the Prediction page: one forward per photo (top-5 and Grad-CAM), the kNN reference."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 
 from core import novelty, prediction, records
-from core.images import ImageError, load_image_file
+from core.i18n import N_, _, n_, num, pct
+from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
-from core.settings import sub_dir
+from core.settings import NOVELTY_DIR, sub_dir
+from ui.pickers import image_picker_ui
 from ui.runs import features_dir
-from ui.state import MODEL_LOCK, runs_dir, scan_active
+from ui.state import keep, runs_dir, scan_active
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
@@ -24,19 +28,22 @@ def model_key(loaded: LoadedModel) -> str:
     return f"{loaded.kind}:{loaded.run_id or loaded.arch}:{id(loaded.model)}"
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=128, show_spinner=False)
 def predicted(
     key: str,
     digest: str,
-    rule: prediction.NotSureRule,
     reference_key: str,
     _loaded: LoadedModel,
     _image: Image.Image,
     _reference: Reference | None,
 ) -> prediction.Prediction:
-    """The photo's top-5 and not-sure verdict, once per (model, photo, rule): a rerun of the page (another
-    photo added, a toggle) does not run the forward again for photos already shown."""
-    return prediction.predict(_loaded, _image, k=5, rule=rule, reference=_reference)
+    """The photo's top-5 and Grad-CAM overlay (one forward), once per (model, photo, reference).
+
+    The not-sure rule is applied afterwards (prediction.rejudge) and the Grad-CAM toggle only hides
+    the overlay: a rerun of the page (another photo added, a slider, the toggle) runs no forward
+    for photos already shown. No lock: the shared model is only read, with no hooks.
+    """
+    return prediction.predict(_loaded, _image, k=5, reference=_reference, cam=True)
 
 
 def reference_key(reference: Reference | None) -> str:
@@ -45,13 +52,6 @@ def reference_key(reference: Reference | None) -> str:
         return "none"
     digest = hashlib.blake2b(reference.features.tobytes(), digest_size=8).hexdigest()
     return f"{digest}:{reference.threshold!r}:{reference.k}:{reference.in_rate!r}:{reference.held_out}"
-
-
-@st.cache_data(max_entries=64, show_spinner="Grad-CAM…")
-def gradcam(key: str, digest: str, class_idx: int, _loaded: LoadedModel, _image: Image.Image) -> Image.Image:
-    """Grad-CAM overlay for class_idx; the shared model is used under MODEL_LOCK (hooks are added and removed)."""
-    with MODEL_LOCK:
-        return prediction.explain(_loaded, _image, class_idx)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -75,7 +75,7 @@ def _reference(
         if cached is not None:
             return cached
         n = min(len(train), SPEC.max_reference) + min(len(valid), SPEC.max_calibration)
-        with st.spinner(f"Computing the run's reference features once ({n} images; cached on disk)…"):
+        with st.spinner(_("Computing the run's reference features once ({n} images; cached on disk)…").format(n=n)):
             feature_fn = novelty.body_features(_loaded.model)
             return novelty.build_reference(feature_fn, _loaded.img_size, train, valid, SPEC, open_image)
 
@@ -91,21 +91,156 @@ def novelty_reference(loaded: LoadedModel) -> tuple[Reference | None, str]:
     Cached on disk per run; building it needs the active dataset to have the run's classes.
     """
     if loaded.kind != "run" or not loaded.run_id:
-        return None, "only for a fine-tuned run: the ImageNet model's training images (ImageNet) are not here"
-    path = novelty.cache_path(
-        sub_dir(novelty.NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC
-    )
+        return None, _("only for a fine-tuned run: the ImageNet model's training images (ImageNet) are not here")
+    path = novelty.cache_path(sub_dir(NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC)
     train: tuple[tuple[str, str], ...] = ()
     valid: tuple[tuple[str, str], ...] = ()
     if not path.is_file():
         result = scan_active()
         if result is None or sorted(result.classes) != sorted(loaded.classes):
-            return None, "the active dataset's classes differ from the run's, so its images cannot calibrate it"
+            return None, _("the active dataset's classes differ from the run's, so its images cannot calibrate it")
         items = result.items
         pairs = list(zip(items["path"].astype(str), items["label"].astype(str), items["is_valid"], strict=True))
         train = tuple((p, lab) for p, lab, v in pairs if not v)
         valid = tuple((p, lab) for p, lab, v in pairs if v)
     reference = _reference(str(path), train, valid, loaded)
     if reference is None:
-        return None, "no readable training image to compare photos with"
+        return None, _("no readable training image to compare photos with")
     return reference, reference.describe()
+
+
+# ---- widgets ---------------------------------------------------------------------------------------
+
+UPLOAD, PICK = N_("Upload (one or more)"), N_("Dataset or camera")  # kept in the tab's store; shown translated
+
+
+def model_label(loaded: LoadedModel) -> str:
+    """The model's name as shown: a run's own title, else the ImageNet model's in the tab's language."""
+    if loaded.kind == "imagenet":
+        return _("ImageNet-pretrained {arch}").format(arch=loaded.arch)
+    if loaded.kind == "random":
+        return _("{arch}, random init (untrained)").format(arch=loaded.arch)
+    return loaded.label
+
+
+def model_banner_ui(loaded: LoadedModel) -> None:
+    """Which model predicts, and what it can name (a run: the dataset's classes; else 1000 ImageNet labels)."""
+    if loaded.kind == "run":
+        n = len(loaded.classes)
+        st.success(
+            n_("Model: **{label}** ({arch}, {n} class).", "Model: **{label}** ({arch}, {n} classes).", n).format(
+                label=model_label(loaded), arch=loaded.arch, n=num(n)
+            )
+        )
+        return
+    st.info(
+        _(
+            "Model: **{label}**. No fine-tuned run is chosen, so this model predicts the **1000 ImageNet labels** "
+            "(e.g. *tabby*, *pug*, *golden retriever*), not your dataset's classes. Train a run on the Training "
+            "page and choose it to predict your own breeds."
+        ).format(label=model_label(loaded))
+    )
+
+
+def rule_ui() -> tuple[DeltaGenerator, float, float]:
+    """The "not sure" explainer with its two thresholds; returns its box (for the distance caption) and them."""
+    box = st.expander(_("⚖️ When does the page say “not sure”?"))
+    with box:
+        st.markdown(
+            _(
+                "Softmax always sums to {all}, so a model *must* pick some class even for a photo of a pumpkin "
+                "(“{sure} capybara”). The page says **not sure** when no class clearly wins (top probability below "
+                "the threshold), when the probabilities are spread out (entropy, 0 = all on one class, 1 = even, "
+                "above the threshold), or, for a run, when the photo is **unlike every training image**: the "
+                "body's pooled features of the photo, scaled to length 1, are farther from their 5th nearest "
+                "training image than for {share} of the validation images (k-nearest neighbours, Sun et al. 2022). "
+                "That last check looks at what the network *sees*, not at its answer, so a Fashion-MNIST run's "
+                "confident “{all} Bag” for a photo of a cat is caught too."
+            ).format(all=pct(1.0), sure=pct(0.99), share=pct(SPEC.in_rate))
+        )
+        c1, c2 = st.columns(2)
+        min_top_prob = c1.slider(
+            _("Minimum top probability"), 0.0, 1.0, 0.5, 0.05, key=keep("pred_min_prob", default=0.5)
+        )
+        max_entropy = c2.slider(_("Maximum entropy"), 0.0, 1.0, 0.6, 0.05, key=keep("pred_max_entropy", default=0.6))
+    return box, min_top_prob, max_entropy
+
+
+class Photo(NamedTuple):
+    """One photo to predict: its name, the decoded image, and what st.image shows."""
+
+    name: str
+    item: LoadedImage
+    shown: bytes | Image.Image  # the uploaded JPEG itself when decoding changed nothing, else the decoded image
+
+
+def shown_image(data: bytes, item: LoadedImage) -> bytes | Image.Image:
+    """The uploaded bytes when they are a JPEG the decoder kept as it is (no notes: not shrunk, rotated or
+    converted), else the decoded image. Streamlit sends JPEG bytes as they are; a PIL image it re-encodes at
+    quality 100 on every rerun (~10 ms and ~0.5 MB for a 1024×768 photo)."""
+    return data if data[:3] == b"\xff\xd8\xff" and not item.notes else item.image
+
+
+def photos_ui() -> list[Photo]:
+    """The photos to predict: uploads (several at once), or one from the dataset or the camera.
+
+    A file that is not a readable image is named in an error and left out; the others go on.
+    """
+    source = st.segmented_control(
+        _("Images from"),
+        [UPLOAD, PICK],
+        default=UPLOAD,
+        format_func=_,
+        key=keep("pred_input", options=[UPLOAD, PICK, None], default=UPLOAD),
+    )
+    photos: list[Photo] = []
+    if source == PICK:
+        picked = image_picker_ui("pred", sources=("Dataset", "Camera"))
+        if picked is not None:
+            photos.append(Photo(_("picked image"), picked, picked.image))
+        return photos
+    uploads = st.file_uploader(
+        _("Upload photos (JPEG, PNG, GIF, WebP, BMP, TIFF)"), accept_multiple_files=True, key="pred_uploads"
+    )
+    for upload in uploads or []:
+        data = upload.getvalue()
+        try:
+            item = load_image_bytes(data, upload.name)
+        except ImageError as err:
+            st.error(f"❌ {err}")
+            continue
+        photos.append(Photo(upload.name, item, shown_image(data, item)))
+    return photos
+
+
+def result_ui(n: int, photo: Photo, result: prediction.Prediction, show_cam: bool, label: str) -> None:
+    """One photo's card: the photo, the verdict with its top-5 chart and numbers, and Grad-CAM's overlay."""
+    with st.container(border=True):
+        left, middle, right = st.columns([1, 1.6, 1])
+        left.image(photo.shown, caption=photo.name, width="stretch")
+        for note in photo.item.notes:
+            left.caption(f"ℹ️ {note}")
+        with middle:
+            if result.not_sure:
+                st.warning(
+                    _("🤔 **Not sure.** Best guess *{label}* ({prob}), but {reasons}.").format(
+                        label=result.top, prob=pct(result.top_prob), reasons=_("; ").join(result.reasons)
+                    )
+                )
+            else:
+                st.markdown(f"### {result.top} — {pct(result.top_prob)}")
+            st.plotly_chart(prediction.top_k_chart(result), key=f"pred_chart_{n}")
+            c1, c2, c3 = st.columns(3)
+            c1.metric(_("inference time"), _("{ms} ms").format(ms=num(result.seconds * 1000, 0)))
+            c2.metric(_("entropy"), num(result.entropy, 2))
+            if result.distance is None:
+                c3.metric(_("energy"), num(result.energy, 2))
+            else:
+                c3.metric(_("distance to training"), num(result.distance, 3))
+            st.caption(_("Model: {label}").format(label=label))
+        if show_cam and result.cam is not None:
+            right.image(
+                result.cam,
+                caption=_("Grad-CAM for “{label}”: where the evidence was").format(label=result.top),
+                width="stretch",
+            )

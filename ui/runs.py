@@ -11,6 +11,7 @@ from core import classroom, curves, datasets, models, records, runs, training, t
 from core.images import ImageError, load_image_file
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
+from ui.frame import background_training
 from ui.jobs import queue_training_ui
 from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan
 
@@ -217,9 +218,10 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     lr_record = (st.session_state.get("train_lrfind_history") or [None])[-1]
     outcome = "interrupted"
     try:
-        result = training.train_run(
-            config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
-        )
+        with background_training():  # in the server process: cores − 1 torch threads, this thread niced
+            result = training.train_run(
+                config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
+            )
         outcome = "done"
     except training_lock.TrainingBusy as err:
         outcome = "busy"

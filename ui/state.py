@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import datasets, models, pets, records
 from core.classroom import read_class_settings
@@ -89,6 +90,55 @@ def scan(spec: DatasetSpec, signature: str, lang: str = "en") -> DatasetScan:
     return datasets.scan_dataset(spec)
 
 
+SIGNATURE_TTL_S = 30.0  # a file rewritten in place (same name) shows within this; adds, removes, renames at once
+MAX_WATCHED_DIRS = 2000
+_SIGNATURES: dict[str, tuple[float, tuple[tuple[str, int], ...], str]] = {}
+_SIGNATURES_LOCK = threading.Lock()
+
+
+def _folders(root: str) -> list[str]:
+    """root and every folder under it, as the dataset walk sees them (hidden names skipped, links not followed)."""
+    found, stack = [], [root]
+    while stack and len(found) < MAX_WATCHED_DIRS:
+        folder = stack.pop()
+        found.append(folder)
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            stack += [e.path for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+    return found
+
+
+def _stamps(folders: list[str]) -> tuple[tuple[str, int], ...] | None:
+    try:
+        return tuple((f, os.stat(f).st_mtime_ns) for f in folders)
+    except OSError:
+        return None
+
+
+def dataset_signature(root: Path) -> str:
+    """datasets.folder_signature, remembered server-wide: a rerun pays a stat per folder, not one per image.
+
+    Adding, removing or renaming an image changes its folder's mtime, so the signature is recomputed
+    at once; a file rewritten in place under the same name is seen within SIGNATURE_TTL_S. (The full
+    walk stats every image: ~0.1 s for Pets' 7,390 files on the 2-core dev machine, and the sidebar
+    alone asks twice per rerun of every page.)
+    """
+    key, now = str(root), time.monotonic()
+    with _SIGNATURES_LOCK:
+        entry = _SIGNATURES.get(key)
+    if entry is not None:
+        when, stamps, signature = entry
+        if now - when < SIGNATURE_TTL_S and _stamps([f for f, _ in stamps]) == stamps:
+            return signature
+    stamps = _stamps(_folders(key))
+    signature = datasets.folder_signature(root)
+    if stamps is not None:
+        with _SIGNATURES_LOCK:
+            if len(_SIGNATURES) > 64:
+                _SIGNATURES.clear()
+            _SIGNATURES[key] = (now, stamps, signature)
+    return signature
+
+
 def scan_active() -> DatasetScan | None:
     """Scan of the active dataset, or None (with the error shown) when it cannot be scanned."""
     spec = active_dataset()
@@ -96,7 +146,7 @@ def scan_active() -> DatasetScan | None:
         return None
     try:
         with st.spinner(_("Scanning images (headers only)…")):
-            return scan(spec, datasets.folder_signature(Path(spec.root)), current().lang)
+            return scan(spec, dataset_signature(Path(spec.root)), current().lang)
     except (datasets.DatasetError, ValueError) as err:
         st.error(_("The active dataset cannot be read: {error}").format(error=err))
         return None
@@ -214,12 +264,65 @@ _last_purge = [0.0]
 _MISSING = object()
 
 
+SIGN_IN_KEY = "auth_teacher"  # ui.auth's signed teacher sign-in in the tab's store: never copied to another tab
+PRIVATE_KEYS = (SIGN_IN_KEY,)
+# tab token -> id of the browser session holding it, in this server process (a duplicated tab arrives
+# with the same ?s= as a live one: it gets a token of its own, see claim_token)
+_HOLDERS: dict[str, str] = {}
+_HOLDERS_LOCK = threading.Lock()
+MAX_HOLDERS = 2000  # beyond this, entries of sessions no longer connected are dropped
+
+
+def session_alive(session_id: str) -> bool:
+    """Whether a browser session of this server is connected (False without Streamlit's runtime, e.g. AppTest)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def claim_token(token: str) -> str:
+    """Hold token for this browser session; if another live session holds it, fork a fresh one.
+
+    A browser's "Duplicate tab" copies the URL, ?s= and all: two live tabs would then share one
+    store, their settings and a teacher's sign-in. The second gets a new token with a copy of the
+    settings (and kept photos), less PRIVATE_KEYS: a duplicated teacher tab asks to sign in again.
+    A reload is not a duplicate: the old session has disconnected by the time the new one runs.
+    """
+    me = _session_id()
+    if me is None:
+        return token
+    with _HOLDERS_LOCK:
+        holder = _HOLDERS.get(token)
+        if holder is not None and holder != me and session_alive(holder):
+            fresh = new_token()
+            with contextlib.suppress(StoreError, OSError):
+                SessionStore(sessions_dir(), token).copy_to(fresh, exclude=PRIVATE_KEYS)
+            token = fresh
+        _HOLDERS[token] = me
+        if len(_HOLDERS) > MAX_HOLDERS:
+            for held, sid in list(_HOLDERS.items()):
+                if sid != me and not session_alive(sid):
+                    del _HOLDERS[held]
+    return token
+
+
+def _release_token(token: str) -> None:
+    with _HOLDERS_LOCK:
+        if _HOLDERS.get(token) == _session_id():
+            del _HOLDERS[token]
+
+
 def tab_token() -> str:
-    """This tab's token: from the URL on a reload, else a new one; always written back to the URL."""
+    """This tab's token: from the URL on a reload, else a new one (also for a duplicated tab); always in the URL."""
     token = st.session_state.get(TAB_TOKEN)
     if token is None:
         given = st.query_params.get(TOKEN_PARAM)
-        token = given if valid_token(given) else new_token()
+        token = claim_token(given) if valid_token(given) else claim_token(new_token())
         st.session_state[TAB_TOKEN] = token
         if time.time() - _last_purge[0] > PURGE_EVERY_S:
             _last_purge[0] = time.time()
@@ -234,6 +337,8 @@ def rotate_tab_token() -> str:
     old = tab_store()
     token = new_token()
     old.move_to(token)
+    _release_token(st.session_state[TAB_TOKEN])
+    claim_token(token)
     st.session_state[TAB_TOKEN] = token
     st.query_params[TOKEN_PARAM] = token
     return token
@@ -273,20 +378,25 @@ def forget(key: str) -> None:
         st.session_state[TAB_VALUES] = tab_store().update({}, remove=(key,))
 
 
-def keep(key: str, options: Sequence | None = None, valid: Callable[[Any], bool] | None = None) -> str:
+def keep(
+    key: str, options: Sequence | None = None, valid: Callable[[Any], bool] | None = None, default: Any = _MISSING
+) -> str:
     """Declare a widget key whose value survives page changes and reloads; returns the key.
 
     Use it inline, before the widget exists: `st.slider("max_zoom", 1.0, 2.0, 1.1, key=keep("aug_max_zoom"))`.
     A live value is saved when it differs from the stored one (also one a callback wrote); a
     missing one (page left, tab reloaded) is restored. `options`/`valid` guard the restore: a
     stored value no longer allowed (a class of another dataset) is dropped and the widget's own
-    default applies.
+    default applies. `default` (the widget's own): a live default with nothing stored is not
+    written (the widget shows it anyway), which spares a tab's first reruns one disk write per widget.
     """
     stored = recall(key, _MISSING)
     if key in st.session_state:
         current = st.session_state[key]
         if isinstance(current, tuple):
             current = list(current)
+        if stored is _MISSING and default is not _MISSING and current == default:
+            return key
         if stored is _MISSING or stored != current:
             remember(key, current)
         return key

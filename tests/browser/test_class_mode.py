@@ -198,3 +198,33 @@ def test_teacher_queues_the_lr_finder_and_its_curve_is_there_after_a_reload(brow
     finally:
         ctx.close()
         student_ctx.close()
+
+
+def test_a_duplicated_teacher_tab_is_a_new_tab_that_asks_to_sign_in(browser, class_server):
+    """Two pages in one context, the second opened on the first's URL (what "Duplicate tab" does): the copy
+    gets a token of its own and is a student until it signs in; the teacher's tab stays signed in."""
+    from urllib.parse import parse_qs, urlparse
+
+    url, _ = class_server
+    ctx, teacher = new_tab(browser)
+    try:
+        teacher.goto(url)
+        teacher.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(teacher)
+        sign_in(teacher)
+        token = parse_qs(urlparse(teacher.url).query)["s"][0]
+        twin = ctx.new_page()
+        twin.set_default_timeout(120_000)
+        twin.goto(teacher.url)  # the same URL, ?s= and all, while the teacher's tab is open
+        twin.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(twin)
+        twin.wait_for_function(f"() => !location.search.includes('s={token}')", timeout=60_000)
+        assert "Signed in as the" not in sidebar_text(twin)
+        assert parse_qs(urlparse(twin.url).query)["s"][0] != token
+        teacher.reload()  # the teacher's tab keeps its token and its sign-in
+        wait_ready(teacher)
+        teacher.get_by_text("Signed in as the").wait_for()
+        assert parse_qs(urlparse(teacher.url).query)["s"][0] == token
+        assert_no_exception(twin)
+    finally:
+        ctx.close()

@@ -32,3 +32,14 @@ def test_overlay_keeps_size():
     img = Image.new("RGB", (30, 20), (10, 200, 30))
     out = overlay(img, np.linspace(0, 1, 25).reshape(5, 5))
     assert out.size == (30, 20) and out.mode == "RGB"
+
+
+def test_overlay_colours_are_the_colour_maps():
+    """The looked-up colours are matplotlib's own for each heat level (alpha 1: only the colour map shows)."""
+    from matplotlib import colormaps
+
+    heat = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    out = np.asarray(overlay(Image.new("RGB", (16, 16)), heat, alpha=1.0))
+    levels = (np.clip(heat, 0, 1) * 255).astype(np.uint8)
+    expected = (colormaps["jet"](levels / 255.0)[..., :3] * 255).astype(np.uint8)
+    assert np.array_equal(out, expected)

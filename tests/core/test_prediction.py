@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core import inference
 from core import prediction as pred
 from core.activations import hook_count
-from core.models import LoadedModel, imagenet_classifier
+from core.models import LoadedModel, create_model, imagenet_classifier, preprocess
 from core.synthetic import draw_example
 
 
@@ -107,6 +108,63 @@ def test_explain_overlay_and_no_hooks_left(tiny_mobilenet, image):
     assert hook_count(tiny_mobilenet.model) == 0
     assert not tiny_mobilenet.model.training
     assert all(p.grad is None for p in tiny_mobilenet.model.parameters())
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    """A fastai-layout run model (AdaptiveConcatPool2d + BatchNorm1d head), untrained, 6 classes, 64 px."""
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v2", 6, pretrained=False).eval()
+    with torch.no_grad():  # BatchNorm running stats that are not the identity
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return LoadedModel(model, "mobilenet_v2", [f"r{i}" for i in range(6)], "run", "run", img_size=64)
+
+
+@pytest.mark.parametrize("which", ["tiny_mobilenet", "tiny_run"])
+def test_one_forward_gives_the_fast_paths_probabilities_and_grad_cam(which, image, request):
+    """Grad-CAM's forward is the prediction's: the fast path's probabilities (within 1e-4), the eager
+    Grad-CAM's overlay, from a single forward of the body and none of the eager model."""
+    loaded = request.getfixturevalue(which)
+    n = len(loaded.classes)
+    expected = inference.logits_of(loaded.model, preprocess(image, loaded.img_size))[0]  # the fast path alone
+    calls = {"eager": 0, "fast": 0}
+    eager = loaded.model[0].register_forward_hook(lambda *_: calls.__setitem__("eager", calls["eager"] + 1))
+    twin = inference.body_module(loaded.model)
+    fast = twin.register_forward_hook(lambda *_: calls.__setitem__("fast", calls["fast"] + 1))
+    try:
+        result = pred.predict(loaded, image, k=n, cam=True)
+    finally:
+        eager.remove()
+        fast.remove()
+    assert calls == {"eager": 0, "fast": 1}  # one forward of the body, through the fast path
+    probs = torch.zeros(n)
+    probs[result.indices] = torch.tensor(result.probs)
+    assert torch.allclose(probs, expected.softmax(0), atol=1e-4)
+    assert result.energy == pytest.approx(pred.energy_score(expected), abs=1e-4)
+    assert pred.predict(loaded, image, k=n).probs == pytest.approx(result.probs, abs=1e-6)  # cam or not
+    # the same map as Grad-CAM with hooks on the eager model (overlay pixels within float rounding)
+    old = np.asarray(pred.explain(loaded, image, result.indices[0]), dtype=int)
+    assert isinstance(result.cam, Image.Image) and result.cam.size == (loaded.img_size, loaded.img_size)
+    assert np.abs(np.asarray(result.cam, dtype=int) - old).max() <= 2
+    assert hook_count(loaded.model) == 0 and not loaded.model.training
+    assert all(p.grad is None for p in loaded.model.parameters())
+
+
+def test_rejudge_applies_another_rule_to_the_same_numbers(image):
+    result = pred.predict(fixed([2.0, 1.0, 0.0]), image)
+    strict = pred.rejudge(result, pred.NotSureRule(min_top_prob=0.99))
+    assert strict.not_sure and any("top probability" in r for r in strict.reasons)
+    assert strict.probs == result.probs and strict.labels == result.labels
+    lenient = pred.rejudge(strict, pred.NotSureRule(min_top_prob=0.0, max_entropy=1.0))
+    assert not lenient.not_sure and lenient.reasons == []
+
+
+def test_a_model_of_another_layout_predicts_without_grad_cam(image):
+    result = pred.predict(fixed([1.0, 3.0]), image, cam=True)
+    assert result.top == "c1" and result.cam is None
 
 
 def test_chart_has_one_bar_per_class(image):

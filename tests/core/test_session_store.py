@@ -94,3 +94,17 @@ def test_move_to_a_new_token_keeps_values_and_blobs(tmp_path):
     assert moved.values() == {"teacher_until": 123.0} and moved.get_blob("aug_upload").data == b"photo"
     assert SessionStore(tmp_path, old_token).values() == {}  # the old URL reaches nothing
     assert SessionStore(tmp_path, new_token()).move_to(new_token()).values() == {}  # nothing stored yet
+
+
+def test_copy_to_takes_values_less_the_excluded_and_the_blobs(tmp_path):
+    store = SessionStore(tmp_path, new_token())
+    store.update({"aug_size": 160, "ui_lang": "zh", "auth_teacher": "signed"})
+    store.put_blob("viz_upload", b"photo bytes", "cat.jpg")
+    copy = store.copy_to(new_token(), exclude=("auth_teacher",))
+    assert copy.values() == {"aug_size": 160, "ui_lang": "zh"}
+    assert copy.get_blob("viz_upload").data == b"photo bytes" and copy.get_blob("viz_upload").filename == "cat.jpg"
+    assert store.values()["auth_teacher"] == "signed"  # the original is left as it is
+    copy.update({"aug_size": 224})
+    assert store.values()["aug_size"] == 160  # and the two are separate from now on
+    empty = SessionStore(tmp_path, new_token()).copy_to(new_token())
+    assert empty.values() == {}

@@ -241,3 +241,43 @@ def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the
     assert not student.exception and not student.error
     assert len(student.session_state["train_lrfind_history"]) == 1  # computed here, in seconds
     assert [j.kind for j in job_records.list_jobs(data_folder)] == ["extract"]  # no job for it
+
+
+def test_a_duplicated_tab_gets_its_own_token_the_settings_and_no_sign_in(class_mode, data_folder, monkeypatch):
+    """A tab that arrives with the ?s= of a live tab (the browser's Duplicate tab) forks a fresh token:
+    the settings are copied, the teacher's sign-in is not; a reload (the old session gone) keeps the token."""
+    from core import auth
+    from core.session_store import SessionStore, new_token
+    from ui import state
+    from ui.auth import SIGN_IN_KEY
+    from ui.i18n import LANG_KEY
+
+    token = new_token()
+    SessionStore(data_folder / "sessions", token).update(
+        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse"), LANG_KEY: "zh"}
+    )
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    # AppTest has no runtime and one session id for every app: name sessions by their state, say who is live
+    monkeypatch.setattr(state, "_session_id", lambda: str(id(get_script_run_ctx().session_state)))
+    live: set[str] = set()
+    monkeypatch.setattr(state, "session_alive", lambda sid: sid in live)
+    teacher = open_app({"s": token})
+    assert teacher.session_state[state.TAB_TOKEN] == token
+    assert any("**老师**" in s.value for s in teacher.sidebar.success)  # signed in, in the kept language
+    live.add(state._HOLDERS[token])
+
+    twin = open_app({"s": token})  # the teacher's tab duplicated while it is open
+    assert not twin.exception
+    fresh = twin.session_state[state.TAB_TOKEN]
+    assert fresh != token and twin.query_params["s"] in (fresh, [fresh])
+    assert twin.session_state[LANG_KEY] == "zh"  # the settings came along
+    assert SIGN_IN_KEY not in SessionStore(data_folder / "sessions", fresh).values()
+    assert twin.text_input(key="auth_password") is not None  # asked to sign in: a student until then
+    assert not any("**老师**" in s.value for s in twin.sidebar.success)
+    assert SIGN_IN_KEY in SessionStore(data_folder / "sessions", token).values()  # the teacher's tab keeps it
+
+    live.clear()  # the teacher's tab reloads: its old session is gone, so the same token is kept
+    reloaded = open_app({"s": token})
+    assert reloaded.session_state[state.TAB_TOKEN] == token
+    assert any("**老师**" in s.value for s in reloaded.sidebar.success)

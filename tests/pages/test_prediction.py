@@ -152,3 +152,53 @@ def test_a_rerun_does_not_predict_the_same_photo_again(pets_like, run_id, monkey
         [("pet.jpg", jpeg(2, seed=7), "image/jpeg"), ("other.jpg", jpeg(4, seed=8), "image/jpeg")]
     ).run()
     assert not at.exception and len(calls) == 2  # only the new photo is predicted
+
+
+def chart_labels(at: AppTest) -> tuple[str, ...]:
+    """The class names on the page's top-5 charts (names stay as they are in every language)."""
+    import json
+
+    return tuple(y for chart in at.get("plotly_chart") for y in json.loads(chart.proto.spec)["data"][0]["y"])
+
+
+@pytest.mark.parametrize("model", ["run", "imagenet"])
+def test_prediction_page_in_chinese(pets_like, run_id, model):
+    """?lang=zh: banner, rules, uploader, verdict with its reasons, metrics, chart and captions leave no English."""
+    from tests.pages.test_i18n import assert_chinese_throughout
+    from ui.i18n import LANG_PARAM
+
+    pages = []
+    for lang in ("zh", "en"):
+        at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+        at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+        at.session_state[ACTIVE_RUN] = run_id if model == "run" else None
+        at.session_state["pred_min_prob"] = 1.0  # a "not sure" verdict, with its reasons
+        at.query_params[LANG_PARAM] = lang
+        at.run()
+        at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
+        pages.append(at)
+    zh, en = pages
+    names = ("test run", "pet.jpg", *chart_labels(zh), *chart_labels(en))
+    assert_chinese_throughout(zh, en, allowed=names)
+    assert zh.title[0].value == "🔮 预测：你的宠物是什么？"
+    assert zh.warning[0].value.startswith("**不确定。**") and "最高概率" in zh.warning[0].value
+    labels = [m.label for m in zh.metric]
+    assert labels[:2] == ["推理时间", "熵"] and labels[2] in ("能量", "与训练集的距离")
+    assert len(zh.get("image")) == 2  # the photo and its Grad-CAM overlay, captioned in Chinese
+
+
+def test_a_plain_jpeg_is_shown_as_uploaded_anything_else_decoded():
+    """st.image gets the uploaded JPEG bytes themselves (no re-encoding per rerun) only when decoding changed nothing."""
+    from core.images import load_image_bytes
+    from ui.prediction import shown_image
+
+    data = jpeg(1)
+    assert shown_image(data, load_image_bytes(data, "a.jpg")) is data
+    buf = io.BytesIO()
+    draw_example(1, np.random.default_rng(0), (120, 100)).save(buf, "PNG")
+    png = load_image_bytes(buf.getvalue(), "a.png")
+    assert shown_image(buf.getvalue(), png) is png.image
+    big = io.BytesIO()
+    draw_example(1, np.random.default_rng(0), (2400, 1800)).save(big, "JPEG")
+    shrunk = load_image_bytes(big.getvalue(), "big.jpg")  # shrunk for speed: a note, so the decoded image
+    assert shrunk.notes and shown_image(big.getvalue(), shrunk) is shrunk.image

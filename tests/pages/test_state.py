@@ -165,3 +165,50 @@ def test_training_and_prediction_settings_survive_a_page_change(pets_like, monke
     assert "fit_one_cycle(3," in " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
     at.switch_page("pages/prediction.py").run()
     assert at.slider(key="pred_min_prob").value == 0.7
+
+
+def test_keep_writes_no_default_but_every_change(pets_like):
+    """keep(default=): a widget left at its default costs no disk write; a change, and a change back, are kept."""
+
+    def page():
+        import streamlit as st
+
+        from ui.state import keep
+
+        st.slider("level", 0, 10, 5, key=keep("t_level", default=5))
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    at.run()  # the widget now has its live (default) value
+    from core.session_store import SessionStore
+    from ui.state import sessions_dir
+
+    store = SessionStore(sessions_dir(), at.session_state[TAB_TOKEN])
+    assert "t_level" not in store.values()  # nothing written for a default
+    at.slider(key="t_level").set_value(8).run()
+    assert store.values()["t_level"] == 8
+    at.slider(key="t_level").set_value(5).run()
+    assert store.values()["t_level"] == 5  # back to the default: kept too (it differs from what was stored)
+
+
+def test_dataset_signature_is_remembered_until_a_folder_changes(tmp_path, monkeypatch):
+    """The sidebar's scan key: no walk of every image per rerun, yet an added, removed or renamed image counts at once."""
+    from core import datasets
+    from core.synthetic import make_folder_dataset
+    from ui import state
+
+    root = make_folder_dataset(tmp_path / "set", n_per_class=3, classes=("cat", "dog"))
+    walks = []
+    real = datasets.folder_signature
+    monkeypatch.setattr(datasets, "folder_signature", lambda r: walks.append(r) or real(r))
+    first = state.dataset_signature(root)
+    assert first == real(root) and state.dataset_signature(root) == first and len(walks) == 1  # remembered
+
+    cat = next((root / "cat").iterdir())
+    (root / "cat" / "new.jpg").write_bytes(cat.read_bytes())  # added in a subfolder: its mtime moves
+    added = state.dataset_signature(root)
+    assert added != first and added == real(root)
+    (root / "cat" / "new.jpg").rename(root / "dog" / "new.jpg")  # moved to another class
+    assert state.dataset_signature(root) == real(root) != added
+    cat.write_bytes(cat.read_bytes() + b"\0")  # rewritten in place: seen once the memo is older than the TTL
+    monkeypatch.setattr(state, "SIGNATURE_TTL_S", 0.0)
+    assert state.dataset_signature(root) == real(root)
