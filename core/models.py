@@ -98,6 +98,13 @@ def thread_ceiling(threads: int) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+def cap_thread(threads: int) -> int:
+    """Cap this thread's torch threads at `threads` until the thread ends or another cap; pick_device stays under it."""
+    _CEILING.threads = threads
+    torch.set_num_threads(threads)
+    return threads
+
+
 def pick_device() -> torch.device:
     """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or this thread's ceiling, or $PETLAB_TORCH_THREADS)."""
     if torch.cuda.is_available():

@@ -28,12 +28,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import settings
 from core.i18n import _, num, pct
 from core.models import preprocess
 from core.storage import atomic_write_bytes, stable_hash
-
-NOVELTY_DIR = settings.NOVELTY_DIR  # kept for ui/prediction.py until it calls settings.novelty_dir()
 
 
 @dataclass(frozen=True)

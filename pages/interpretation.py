@@ -32,7 +32,7 @@ if run is None:
     st.stop()
 try:
     preds = run_predictions(str(run.path), (run.path / WEIGHTS_FILE).stat().st_mtime, len(run.record.classes))
-except ValueError as err:  # runs.RecordError: damaged preds.npz, object arrays, wrong shapes
+except ValueError as err:  # records.RecordError: damaged preds.npz, object arrays, wrong shapes
     st.warning(
         _("This run's stored predictions cannot be used ({error}): retrain it to interpret it.").format(error=err)
     )

@@ -10,10 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 import streamlit as st
-import torch
 from streamlit.runtime.pages_manager import PagesManager
 
-from core.models import thread_ceiling
+from core.models import cap_thread, thread_ceiling
 from ui.i18n import apply_language
 
 THREADS_ENV_VAR = "PETLAB_INTERACTIVE_THREADS"
@@ -36,9 +35,8 @@ def interactive_threads() -> int:
 
 def cap_threads() -> int:
     """Cap the torch threads of the running script thread to interactive_threads(); returns the cap."""
-    threads = interactive_threads()
-    torch.set_num_threads(threads)  # per thread with OpenMP: this script run only
-    return threads
+    # per thread with OpenMP: this script run only; a ceiling, so pick_device() (learners, LR finder) keeps it
+    return cap_thread(interactive_threads())
 
 
 def interactive_fragment(func: Callable) -> Callable:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
-import torch
 
 from core.i18n import _, n_
+from core.models import thread_ceiling
 from core.slots import WorkSlots
 
 # One at a time on a 2-core laptop: each of these already uses every core through torch.
@@ -39,9 +39,5 @@ def heavy_work_ui(what: str, slots: WorkSlots = HEAVY) -> Iterator[None]:
     with slots.slot(on_wait=tell):
         if note is not None:
             note.empty()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // slots.limit))  # the slot's share of the cores
-        try:
+        with thread_ceiling(max(1, (os.cpu_count() or 1) // slots.limit)):  # the slot's share of the cores
             yield
-        finally:
-            torch.set_num_threads(threads)

@@ -106,7 +106,7 @@ def jobs_status_ui() -> None:
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
         last = ended[-1]
-        note = f"run `{last.run_id[:8]}`" if last.status == "done" else last.error
+        note = f"run `{last.run_id[:8]}`" if last.status == "done" and last.run_id else last.error
         st.caption(f"{STATUS_ICON[last.status]} {last.title}: {last.status}. {note}")
     _show_error()
 

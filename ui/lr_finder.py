@@ -10,7 +10,7 @@ reload) finds the curve there.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import os
 
 import streamlit as st
 
@@ -45,7 +45,8 @@ def _run_here(config: RunConfig, scan: DatasetScan) -> None:
     bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
     try:
         lr_finder.require_allowed(identity(), config, features_dir())
-        with heavy_work_ui(_("The LR finder")) if class_mode() else nullcontext():
+        # laptop: one user, every core (the tab's interactive cap is a ceiling pick_device keeps)
+        with heavy_work_ui(_("The LR finder")) if class_mode() else models.thread_ceiling(os.cpu_count() or 1):
             result = lr_finder.find_lr(
                 config,
                 scan,

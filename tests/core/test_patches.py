@@ -110,3 +110,36 @@ def test_top_patches_cropped_to_receptive_field(tmp_path):
     arr = np.asarray(crop)
     assert tuple(arr[1, 1]) == (255, 0, 0)  # the red dot sits in the centre of its field
     assert tuple(arr[0, 0]) == (100, 100, 100)
+
+
+def test_a_requested_index_loads_the_run_it_names_and_refuses_other_weights(tmp_path):
+    """The worker rebuilds the page's model from the request: a run by id, checked against the page's weights name."""
+    import dataclasses
+    import json
+    from dataclasses import asdict
+
+    from core import runs
+    from core.models import create_model, load_run_model, save_weights
+    from core.records import RunConfig, StageConfig
+    from core.synthetic import make_pets_like
+
+    images = make_pets_like(tmp_path / "images", n_per_class=3, classes=("Bengal", "pug"), size=(40, 40))
+    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
+    model = create_model("mobilenet_v2", 2, pretrained=False)
+    save_weights(model, tmp_path / "w.pt")
+    record = {"arch": "mobilenet_v2", "classes": ["Bengal", "pug"], "img_size": 32, "title": "t",
+              "config": asdict(config)}  # fmt: skip
+    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
+    runs.write_run(tmp_path / "runs", "r1", (tmp_path / "w.pt").read_bytes(), record, preds)
+    loaded = load_run_model(tmp_path / "runs" / "r1")  # as the page loads it
+    mid = patches.model_key(loaded.model, "run", "mobilenet_v2", "r1")
+    paths = tuple(sorted(str(p) for p in images.iterdir()))
+    request = patches.PatchIndexRequest("run", "mobilenet_v2", mid, "fp-n6", "0.0.3", 32, paths, run_id="r1")
+    assert patches.PatchIndexRequest.from_json(json.loads(json.dumps(asdict(request)))) == request
+    index = patches.build_requested_index(request, tmp_path, tmp_path / "runs")
+    assert request.path(tmp_path).is_file() and patches.load_index(request.path(tmp_path)).paths == list(paths)
+    assert index.n_channels == 24  # mobilenet_v2 features.3
+    stale = dataclasses.replace(request, model_id=f"{mid}x", fingerprint="other")  # the run was retrained since
+    with pytest.raises(ValueError, match="model changed"):
+        patches.build_requested_index(stale, tmp_path, tmp_path / "runs")
+    assert not stale.path(tmp_path).exists()

@@ -57,3 +57,17 @@ def test_a_thread_ceiling_wins_over_the_process_setting(monkeypatch):
 
     assert in_thread(lambda: pick(None))[1] == 3
     assert in_thread(lambda: pick(2))[1] == 2
+
+
+def test_the_interactive_cap_holds_through_pick_device(monkeypatch):
+    """A tab's script run (cap 1) that builds a learner or runs the LR finder must not take every core."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.delenv(models.THREADS_ENV, raising=False)
+    monkeypatch.delenv(frame.THREADS_ENV_VAR, raising=False)
+
+    def run():
+        frame.cap_threads()
+        models.pick_device()
+        return torch.get_num_threads()
+
+    assert in_thread(run) == 1
