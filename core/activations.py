@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.i18n import _
+
 
 class NothingCaptured(RuntimeError):
     """The forward pass never reached the hooked layers."""
@@ -106,7 +108,7 @@ def capture_stages(model: nn.Module, x: torch.Tensor, paths: list[str]) -> tuple
 def stage_shapes(model: nn.Module, paths: list[str], size: int = 224) -> dict[str, tuple[int, ...]]:
     """Output shape of each stage for a (1, 3, size, size) input, from one dummy forward."""
     x = torch.zeros(1, 3, size, size)
-    acts, _ = capture_stages(model, x, paths)
+    acts, _logits = capture_stages(model, x, paths)
     return {p: tuple(acts[p].shape) for p in paths}
 
 
@@ -124,7 +126,7 @@ def feature_grid(act: np.ndarray, channels: list[int] | np.ndarray, ncols: int =
     """
     act = np.asarray(act, dtype=np.float32)
     channels = list(channels)
-    _, h, w = act.shape
+    h, w = act.shape[1:]
     ncols = max(1, min(ncols, len(channels)))
     nrows = max(1, -(-len(channels) // ncols))
     grid = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap), np.nan, dtype=np.float32)
@@ -145,13 +147,13 @@ def feature_grid_figure(
 
     act = np.asarray(act)
     channels = list(channels)
-    _, h, w = act.shape
+    h, w = act.shape[1:]
     grid = feature_grid(act, channels, ncols)
     ncols = max(1, min(ncols, len(channels)))
     labels = np.full(grid.shape, "", dtype=object)
     for i, ch in enumerate(channels):
         r, c = divmod(i, ncols)
-        labels[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = f"channel {ch}"
+        labels[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = _("channel {n}").format(n=ch)
     fig = go.Figure(
         go.Heatmap(
             z=grid, customdata=labels, colorscale="Viridis", showscale=False,

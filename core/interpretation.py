@@ -42,6 +42,16 @@ def error_rate(probs: np.ndarray, targets: np.ndarray) -> float:
     return float((probs.argmax(1) != targets).mean()) if len(targets) else float("nan")
 
 
+def aligned_paths(valid_paths, n: int) -> list[str]:
+    """The run's validation paths, one per row of its predictions: "" where the record has none.
+
+    A record may list fewer paths than preds.npz has rows (written by hand, cut short, or by an older
+    version): indexing past it must not take the page down; the page says how many are missing.
+    """
+    paths = [p if isinstance(p, str) else "" for p in list(valid_paths or [])[:n]]
+    return paths + [""] * (n - len(paths))
+
+
 def top_losses(
     probs: np.ndarray, targets: np.ndarray, classes: list[str], paths: list[str], k: int = 9
 ) -> pd.DataFrame:

@@ -47,14 +47,17 @@ class ArchInfo:
 
 
 _RESNET_STAGES = (
-    ("stem (conv1+bn+relu)", "0.2"),  # (B, 64, 112, 112) at 224 px
+    (
+        N_("stem (conv1+bn+relu)"),
+        "0.2",
+    ),  # labels are shown translated (pages call _() on them)  # (B, 64, 112, 112) at 224 px
     ("layer1", "0.4"),  # (B, 64|256, 56, 56)
     ("layer2", "0.5"),  # (B, 128|512, 28, 28)
     ("layer3", "0.6"),  # (B, 256|1024, 14, 14)
     ("layer4", "0.7"),  # (B, 512|2048, 7, 7)
 )
 _MOBILENET_STAGES = (
-    ("stem (features.0)", "0.0.0"),  # (B, 32, 112, 112)
+    (N_("stem (features.0)"), "0.0.0"),  # (B, 32, 112, 112)
     ("features.1", "0.0.1"),  # (B, 16, 112, 112)
     ("features.3", "0.0.3"),  # (B, 24, 56, 56)
     ("features.6", "0.0.6"),  # (B, 32, 28, 28)
@@ -175,13 +178,13 @@ def weights_cached(arch: str) -> bool:
     return (checkpoints_dir() / Path(weights.url).name).is_file()
 
 
-# arch -> (time of the failed download, message): pages rerun often; offline, retry once a minute
+# arch -> (time of the failed download, its error): pages rerun often; offline, retry once a minute
 _DOWNLOAD_FAILURES: dict[str, tuple[float, str]] = {}
 RETRY_AFTER_S = 60.0
 
 
 def _weights_message(arch: str, error: str) -> str:
-    """Why a pretrained model cannot be built, in the current language."""
+    """Why the ImageNet weights of arch cannot be had, in the current language (made per call, not cached)."""
     return _(
         "ImageNet weights for {arch} are not on this machine and could not be downloaded ({error}). "
         "Connect once to cache them under {folder}, use mobilenet_v2 (weights ship offline), "
@@ -262,6 +265,21 @@ class LoadedModel:
     run_id: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def shown_label(self) -> str:
+        """The label in the current language (one cached model serves tabs in every language); a run's title stays."""
+        if self.kind == "imagenet":
+            return _("ImageNet-pretrained {arch}").format(arch=self.arch)
+        if self.kind == "random":
+            return _("{arch}, random init (untrained)").format(arch=self.arch)
+        if self.label == _run_label(self.run_id, self.arch):
+            return _("run {run} ({arch})").format(run=self.run_id, arch=self.arch)
+        return self.label
+
+
+def _run_label(run_id: str | None, arch: str) -> str:
+    """The label of a run whose record has no title (English; shown_label translates it)."""
+    return f"run {run_id} ({arch})"
+
 
 def load_imagenet(arch: str, pretrained: bool = True) -> LoadedModel:
     """ImageNet-pretrained (or random-init) classifier in eval mode with its 1000 labels."""
@@ -318,7 +336,7 @@ def load_run_model(run_dir: Path) -> LoadedModel:
         model=model.eval(),
         arch=arch,
         classes=classes,
-        label=record.title or f"run {run_dir.name} ({arch})",
+        label=record.title or _run_label(run_dir.name, arch),
         kind="run",
         img_size=record.img_size,
         run_id=run_dir.name,

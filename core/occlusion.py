@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.i18n import _, pct
+
 Progress = Callable[[int, int], None]
 
 
@@ -120,7 +122,7 @@ def occlusion_figures(result: OcclusionResult, classes: list[str]):
     prob_fig = go.Figure(
         go.Heatmap(
             z=result.prob, x=cx, y=cy, zmid=result.base_prob, colorscale="RdBu", colorbar=dict(title="p"),
-            hovertemplate="square centred at (%{x}, %{y})<br>p = %{z:.3f}<extra></extra>",
+            hovertemplate=_("square centred at ({x}, {y})").format(x="%{x}", y="%{y}") + "<br>p = %{z:.3f}<extra></extra>",
         )
     )  # fmt: skip
     prob_fig.update_layout(title=f"p({classes[result.target][:20]})")
@@ -138,13 +140,13 @@ def occlusion_figures(result: OcclusionResult, classes: list[str]):
         go.Heatmap(
             z=z, x=cx, y=cy, customdata=names, zmin=-0.5, zmax=n - 0.5, colorscale=scale,
             colorbar=dict(tickvals=list(range(n)), ticktext=[classes[c][:24] for c in used]),
-            hovertemplate="square centred at (%{x}, %{y})<br>%{customdata}<extra></extra>",
+            hovertemplate=_("square centred at ({x}, {y})").format(x="%{x}", y="%{y}") + "<br>%{customdata}<extra></extra>",
         )
     )  # fmt: skip
-    label_fig.update_layout(title="top label")
+    label_fig.update_layout(title=_("top label"))
     for fig in (prob_fig, label_fig):
-        fig.update_yaxes(autorange="reversed", scaleanchor="x", title="y (px)")
-        fig.update_xaxes(title="x (px)")
+        fig.update_yaxes(autorange="reversed", scaleanchor="x", title=_("y (px)"))
+        fig.update_xaxes(title=_("x (px)"))
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), height=380)
     return prob_fig, label_fig
 
@@ -169,7 +171,9 @@ def drop_overlay(view: Image.Image, result: OcclusionResult, max_alpha: float = 
 def drop_caption(result: OcclusionResult, class_name: str, size: int) -> str:
     """Caption for drop_overlay that says what its colour means, and that there is no red when there is none."""
     biggest = float(result.drop_map(size).max())
-    p = f"p({class_name}) = {result.base_prob:.0%}"
+    p = f"p({class_name}) = {pct(result.base_prob)}"
     if biggest < NOTICEABLE_DROP:
-        return f"No red: hiding any {result.patch} px square lowers {p} by less than {NOTICEABLE_DROP:.0%}."
-    return f"Red = hiding that part lowers {p}; the deepest red is a {biggest:.0%} drop."
+        return _("No red: hiding any {patch} px square lowers {p} by less than {share}.").format(
+            patch=result.patch, p=p, share=pct(NOTICEABLE_DROP)
+        )
+    return _("Red = hiding that part lowers {p}; the deepest red is a {share} drop.").format(p=p, share=pct(biggest))

@@ -18,6 +18,7 @@ from PIL import Image
 from torch import nn
 
 from core.activations import truncate
+from core.i18n import _
 from core.images import ImageError, load_image_file
 from core.models import denormalise, preprocess
 from core.receptive_field import ReceptiveField, crop_field
@@ -152,7 +153,7 @@ def build_patch_index(
         if progress is not None:
             progress(min(start + batch_size, total), total)
     if top_v is None:
-        raise ValueError("none of the images could be read, so there is nothing to index")
+        raise ValueError(_("None of the images could be read, so there is nothing to index."))
     c, have = top_v.shape
     pad = k - have
 

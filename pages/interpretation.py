@@ -43,7 +43,7 @@ if preds is None or "probs" not in preds:
 
 classes = list(run.record.classes)
 probs, targets = preds["probs"], preds["targets"]
-paths = list(run.record.valid_paths or [""] * len(targets))
+paths = interp.aligned_paths(run.record.valid_paths, len(targets))  # "" where a path is missing
 pred_idx = probs.argmax(1)
 cm = interp.confusion_matrix(targets, pred_idx, len(classes))
 err = interp.error_rate(probs, targets)

@@ -169,7 +169,9 @@ def sample_batch_ui(scan: DatasetScan) -> pd.DataFrame:
     # one filter per dataset and labelling: a class chip of another dataset never carries over
     labelling = stable_hash([scan.spec.root, scan.spec.label_from, scan.spec.pattern, scan.spec.match_on], 10)
     filter_key = keep(f"data_filter_{labelling}", options=scan.classes)
-    chosen = f1.multiselect(_("Show only these classes"), scan.classes, key=filter_key)
+    chosen = f1.multiselect(
+        _("Show only these classes"), scan.classes, key=filter_key, placeholder=_("All classes: pick some to filter")
+    )
     n_show = f2.select_slider(
         _("Images"), [6, 9, 12, 18, 24], value=12, key=keep("data_n_show", options=[6, 9, 12, 18, 24])
     )

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from core.i18n import _, n_
 from core.models import thread_ceiling
 from core.slots import WorkSlots
 
@@ -17,15 +18,23 @@ HEAVY = WorkSlots(max(1, (os.cpu_count() or 2) // 2))
 
 @contextmanager
 def heavy_work_ui(what: str, slots: WorkSlots = HEAVY) -> Iterator[None]:
-    """Run the block in one of the server's heavy-work slots; while this tab waits, show its place in line."""
+    """Run the block in one of the server's heavy-work slots; while this tab waits, show its place in line.
+
+    `what` names the work in the current language (callers pass `_("The occlusion map")`).
+    """
     note = None
 
     def tell(place: int) -> None:
         nonlocal note
         if note is None:
             note = st.empty()
-        ahead = "you are next" if place == 1 else f"{place - 1} ahead of you"
-        note.info(f"⏳ {what} waits for the server ({slots.limit} such job at a time, {ahead}).")
+        ahead = _("you are next") if place == 1 else n_("{n} ahead of you", "{n} ahead of you", place - 1)
+        jobs = n_("{n} such job at a time", "{n} such jobs at a time", slots.limit)
+        note.info(
+            _("⏳ {what} waits for the server ({jobs}, {ahead}).").format(
+                what=what, jobs=jobs.format(n=slots.limit), ahead=ahead.format(n=place - 1)
+            )
+        )
 
     with slots.slot(on_wait=tell):
         if note is not None:

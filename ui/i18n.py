@@ -67,9 +67,26 @@ def _on_pick() -> None:
     set_language(lang)
 
 
+def builtin_texts_css() -> str:
+    """CSS that shows Streamlit's own file-uploader texts (the "Upload" button and the "200MB per file"
+    limit, which Streamlit has no setting for) in the current language; empty in English."""
+    if current().lang == DEFAULT_LANGUAGE:
+        return ""
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    limit = _("{size} MB per file").format(size=st.get_option("server.maxUploadSize"))
+    return (
+        f'{zone} button [data-testid="stMarkdownContainer"] p{{font-size:0}}'
+        f'{zone} button [data-testid="stMarkdownContainer"] p::after{{content:"{_("Upload")}";font-size:1rem}}'
+        f"{zone} [data-testid=stFileUploaderDropzoneInstructions] span{{font-size:0}}"
+        f'{zone} [data-testid=stFileUploaderDropzoneInstructions] span::after{{content:"{limit}";font-size:0.875rem}}'
+    )
+
+
 def language_picker_ui() -> str:
-    """The sidebar's language switch; returns the current language code."""
+    """The sidebar's language switch (and Streamlit's own widget texts in that language); returns the language code."""
     lang = current().lang
+    if css := builtin_texts_css():
+        st.html(f"<style>{css}</style>")  # style only: no space taken in the page
     st.session_state[PICKER_KEY] = lang  # before the widget: it always shows the language in use
     st.selectbox(
         "🌐 " + _("Language"),

@@ -14,7 +14,7 @@ from PIL import Image
 from core import activations, filters, job_records, jobs, models, occlusion, patches, projection, receptive_field
 from core.datasets import DatasetSpec
 from core.gradcam import grad_cam, overlay
-from core.i18n import _
+from core.i18n import N_, _, n_, pct, translated_columns
 from core.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
 from ui.auth import identity
@@ -42,7 +42,7 @@ def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel
     """The shared ImageNet (or seeded random-init) model, or the reason it cannot be had."""
     try:
         return (cached_imagenet(arch, True) if pretrained else cached_imagenet(arch, False)), None
-    except WeightsUnavailable as err:
+    except WeightsUnavailable as err:  # (its message is in the current language, see core.models)
         return None, str(err)
 
 
@@ -54,11 +54,16 @@ class StageInfo:
     field: receptive_field.ReceptiveField
 
 
-@st.cache_data(max_entries=8, show_spinner="Measuring each stage: shapes and receptive fields…")
 def stage_infos(arch: str, size: int) -> list[StageInfo]:
     """Output shape (dummy forward) and receptive field of every stage of arch (weights do not matter)."""
+    with st.spinner(_("Measuring each stage: shapes and receptive fields…")):
+        return _stage_infos(arch, size)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _stage_infos(arch: str, size: int) -> list[StageInfo]:
     loaded = cached_imagenet(arch, False)
-    paths = [p for _, p in models.ARCHS[arch].stages]
+    paths = [p for _label, p in models.ARCHS[arch].stages]
     with MODEL_LOCK:
         shapes = activations.stage_shapes(loaded.model, paths, size)
         fields = receptive_field.receptive_fields(loaded.model, paths, size)
@@ -66,15 +71,27 @@ def stage_infos(arch: str, size: int) -> list[StageInfo]:
 
 
 def stage_table(infos: list[StageInfo]) -> pd.DataFrame:
-    """The stage picker's table: shape as the students will see it in code, and receptive field."""
-    return pd.DataFrame(
+    """The stage picker's table: shape as the students will see it in code, and receptive field (translated)."""
+    table = pd.DataFrame(
         {
-            "stage": [i.label for i in infos],
-            "output shape": [f"(B, {', '.join(str(d) for d in i.shape[1:])})" for i in infos],
-            "receptive field (px)": [i.field.size for i in infos],
-            "step between units (px)": [int(i.field.jump) for i in infos],
+            N_("stage"): [_(i.label) for i in infos],
+            N_("output shape"): [f"(B, {', '.join(str(d) for d in i.shape[1:])})" for i in infos],
+            N_("receptive field (px)"): [i.field.size for i in infos],
+            N_("step between units (px)"): [int(i.field.jump) for i in infos],
         }
     )
+    return translated_columns(table)
+
+
+CHANNEL_COUNTS = (16, 32, 64)  # how many channels the feature-map grid can show
+
+
+def channel_counts(n_channels: int) -> list[int]:
+    """The grid sizes to offer for a stage with n_channels: 16, 32, 64, never more than the stage has.
+
+    A 24-channel stage (mobilenet_v2 features.3) offers 16 and 24, not 32 and 64 that would show 24.
+    """
+    return sorted({min(n, n_channels) for n in CHANNEL_COUNTS})
 
 
 def image_tensor(image: Image.Image, size: int) -> torch.Tensor:
@@ -86,11 +103,18 @@ def model_view(image: Image.Image, size: int) -> Image.Image:
     return Image.fromarray(models.denormalise(image_tensor(image, size)[0]))
 
 
-@st.cache_data(max_entries=24, show_spinner="Running the image through the network…")
 def feature_maps(
-    mid: str, stage: str, digest: str, size: int, _loaded: LoadedModel, _image: Image.Image
+    mid: str, stage: str, digest: str, size: int, loaded: LoadedModel, image: Image.Image
 ) -> tuple[np.ndarray, np.ndarray]:
     """(C, h, w) activation of `stage` and the class probabilities, from one hooked forward pass."""
+    with st.spinner(_("Running the image through the network…")):
+        return _feature_maps(mid, stage, digest, size, loaded, image)
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def _feature_maps(
+    mid: str, stage: str, digest: str, size: int, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[np.ndarray, np.ndarray]:
     x = image_tensor(_image, size)
     with MODEL_LOCK:
         acts, logits = activations.capture_stages(_loaded.model, x, [stage])
@@ -103,24 +127,38 @@ def first_filters(mid: str, _loaded: LoadedModel) -> np.ndarray:
     return filters.conv_filters(_loaded.model, models.ARCHS[_loaded.arch].first_conv)
 
 
-@st.cache_data(max_entries=16, show_spinner="Grad-CAM…")
 def gradcam_overlay(
-    mid: str, stage: str, digest: str, size: int, class_idx: int | None, _loaded: LoadedModel, _image: Image.Image
+    mid: str, stage: str, digest: str, size: int, class_idx: int | None, loaded: LoadedModel, image: Image.Image
 ) -> tuple[Image.Image, int]:
     """Grad-CAM at `stage` for class_idx (None: the top class) over the model's view of the image."""
+    with st.spinner(_("Grad-CAM…")):
+        return _gradcam_overlay(mid, stage, digest, size, class_idx, loaded, image)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _gradcam_overlay(
+    mid: str, stage: str, digest: str, size: int, class_idx: int | None, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[Image.Image, int]:
     x = image_tensor(_image, size)
     with MODEL_LOCK:
         heat, idx = grad_cam(_loaded.model, x, models.get_module(_loaded.model, stage), class_idx)
     return overlay(model_view(_image, size), heat), idx
 
 
-@st.cache_data(max_entries=16, show_spinner="Projecting back to pixels (deconvnet and guided backprop)…")
 def projections(
-    mid: str, stage: str, digest: str, size: int, channel: int, _loaded: LoadedModel, _image: Image.Image
+    mid: str, stage: str, digest: str, size: int, channel: int, loaded: LoadedModel, image: Image.Image
 ) -> tuple[Image.Image, Image.Image, tuple[int, int], float]:
     """Deconvnet and guided-backprop pictures of the channel's strongest unit, its position and value."""
+    with st.spinner(_("Projecting back to pixels (deconvnet and guided backprop)…")):
+        return _projections(mid, stage, digest, size, channel, loaded, image)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _projections(
+    mid: str, stage: str, digest: str, size: int, channel: int, _loaded: LoadedModel, _image: Image.Image
+) -> tuple[Image.Image, Image.Image, tuple[int, int], float]:
     x = image_tensor(_image, size)
-    with heavy_work_ui("Projecting back to pixels"):
+    with heavy_work_ui(_("Projecting back to pixels")):
         with MODEL_LOCK:  # deepcopy must not copy someone else's hooks
             net = projection.projectable_copy(_loaded.model, stage)
         pos, value = projection.strongest_unit(net, x, channel)
@@ -133,7 +171,7 @@ def occlusion_result(
     loaded: LoadedModel, image: Image.Image, size: int, patch: int, stride: int, target: int | None, progress
 ) -> occlusion.OcclusionResult:
     """Occlusion map on a private copy (batched forwards for seconds must not fire others' hooks)."""
-    with heavy_work_ui("The occlusion map"):
+    with heavy_work_ui(_("The occlusion map")):
         with MODEL_LOCK:
             model = activations.private_copy(loaded.model)
         return occlusion.occlusion_map(
@@ -160,7 +198,7 @@ def build_patch_index(
     loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str], progress
 ) -> patches.PatchIndex:
     """One pass over the dataset on a private copy of the model, saved under the data folder."""
-    with heavy_work_ui("Building the patch index"):
+    with heavy_work_ui(_("Building the patch index")):
         with MODEL_LOCK:
             model = activations.private_copy(loaded.model)
         return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
@@ -179,7 +217,9 @@ def patch_index_request(
 def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
     """Class mode: the Build button queues the index for the worker (once per index, anyone may ask;
     core.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
-    label = _("Build the index (one pass over {n} images)").format(n=len(request.paths))
+    n = len(request.paths)
+    label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
+    label = label.format(n=n)
     if st.button(label, key="viz_patch_build"):
         submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
     found = job_records.list_jobs(data_dir())
@@ -208,11 +248,11 @@ def filter_change_note(change: np.ndarray) -> tuple[str, str]:
     """
     change = np.asarray(change, dtype=np.float64)
     if change.size == 0 or float(np.max(change)) < UNCHANGED:
-        return "0 (unchanged)", (
+        return _("0 (unchanged)"), _(
             "The body's filters did not change: a frozen-only run trains the head (and, in fastai's frozen "
             "training, BatchNorm) but never these convolutions, so they are ImageNet's exactly. Unfreeze and "
             "train stage 2 to see fine-tuning move them (a little)."
         )
-    return f"{float(np.median(change)):.2%}", (
+    return pct(float(np.median(change)), 2), _(
         "Fine-tuning barely moves these filters: edges are edges, for pets as for everything else."
     )

@@ -156,16 +156,26 @@ def runs_dir() -> Path:
     return sub_dir(RUNS_DIR)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the fine-tuned model…")
-def cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
-    """A run's model, shared by every tab: read-only, eval mode, never trained in place."""
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
     return models.load_run_model(Path(run_dir))
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the ImageNet model…")
+def cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
+    """A run's model, shared by every tab: read-only, eval mode, never trained in place."""
+    with st.spinner(_("Loading the fine-tuned model…")):  # shown only when loading takes over half a second
+        return _cached_run_model(run_dir, stamp)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _cached_imagenet(arch: str, pretrained: bool) -> models.LoadedModel:
+    return models.load_imagenet(arch, pretrained)
+
+
 def cached_imagenet(arch: str, pretrained: bool = True) -> models.LoadedModel:
     """The ImageNet classifier (or random init), shared by every tab: read-only."""
-    return models.load_imagenet(arch, pretrained)
+    with st.spinner(_("Loading the ImageNet model…")):
+        return _cached_imagenet(arch, pretrained)
 
 
 def sync_active_run() -> str | None:

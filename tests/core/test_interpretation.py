@@ -137,3 +137,10 @@ def test_confusion_figure_selects_on_click_with_category_axes():
     markers = fig.data[1]
     # marker k sits on cell (k // n, k % n): what point_index on the marker trace means
     assert [(int(c[0]), int(c[1])) for c in markers.customdata] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_aligned_paths_pads_missing_and_drops_extra_paths():
+    assert interp.aligned_paths(["a.jpg", "b.jpg"], 4) == ["a.jpg", "b.jpg", "", ""]
+    assert interp.aligned_paths(["a.jpg", "b.jpg", "c.jpg"], 2) == ["a.jpg", "b.jpg"]
+    assert interp.aligned_paths(None, 2) == ["", ""]
+    assert interp.aligned_paths(("a.jpg", None), 2) == ["a.jpg", ""]

@@ -108,3 +108,25 @@ def test_pickled_weights_are_refused_without_suggesting_weights_only_false(tmp_p
     with pytest.raises(ValueError) as info:
         models.load_weights(models.create_model("resnet18", 2, pretrained=False), path)
     assert "weights_only" not in str(info.value) and "never loaded" in str(info.value)
+
+
+def test_shown_label_follows_the_language_of_the_run_not_of_the_cache():
+    """One cached model serves tabs in every language: its label is made where it is shown."""
+    from torch import nn
+
+    from core.i18n import set_language
+    from core.models import LoadedModel
+
+    imagenet = LoadedModel(nn.Sequential(), "mobilenet_v2", [], "ImageNet-pretrained mobilenet_v2", "imagenet")
+    untitled = LoadedModel(nn.Sequential(), "resnet34", [], "run abc (resnet34)", "run", run_id="abc")
+    titled = LoadedModel(nn.Sequential(), "resnet34", [], "my pets", "run", run_id="abc")
+    try:
+        set_language("zh")
+        assert imagenet.shown_label() == "ImageNet 预训练的 mobilenet_v2"
+        assert untitled.shown_label() == "训练记录 abc（resnet34）"
+        assert titled.shown_label() == "my pets"  # a title someone typed stays as typed
+        set_language("en")
+        assert imagenet.shown_label() == "ImageNet-pretrained mobilenet_v2"
+        assert untitled.shown_label() == "run abc (resnet34)"
+    finally:
+        set_language("en")

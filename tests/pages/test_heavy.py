@@ -73,3 +73,30 @@ def test_interactive_runs_use_one_torch_thread_unless_told(monkeypatch):
         thread.start()
         thread.join(10)
         assert seen.pop() == expected
+
+
+def test_place_in_line_in_the_tabs_language(monkeypatch):
+    from core.i18n import _, set_language
+
+    shown: list[str] = []
+    monkeypatch.setattr(heavy.st, "empty", lambda: Note(shown))
+    slots = WorkSlots(1)
+    held, release = threading.Event(), threading.Event()
+
+    def other_student() -> None:
+        with slots.slot():
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other_student)
+    thread.start()
+    held.wait(5)
+    threading.Timer(0.2, release.set).start()
+    set_language("zh")
+    try:
+        with heavy.heavy_work_ui(_("The occlusion map"), slots):
+            pass
+    finally:
+        set_language("en")
+    thread.join(5)
+    assert shown[0] == "⏳ 遮挡敏感度图正在等待服务器（每次只运行 1 个此类任务，下一个就是你）。"

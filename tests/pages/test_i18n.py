@@ -10,12 +10,15 @@ sentence. The same check on the English page must find sentences, or it would pr
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.auth import ENV_PASSWORD
 from core.pets import pets_spec
 from tests.pages.test_interpretation import make_run
 from ui.i18n import LANG_KEY, LANG_PARAM, PICKER_KEY
@@ -27,6 +30,7 @@ APP = str(ROOT / "app.py")
 PAGES = ROOT / "pages"
 # names that stay as they are in every language (glossary: code, datasets, models, libraries)
 PROPER_NAMES = ("Oxford-IIIT Pet", "Teachable Machine", "Teachable-Machine", "Pet Lab", "ImageNet", "Parkhi et al.")
+UNITS = {"px", "ms", "MB", "GB", "MP"}  # units stay as they are
 TEXT_FIELDS = {"label", "body", "help", "placeholder", "options", "caption", "text", "default_label"}
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]{2,}")
@@ -91,6 +95,18 @@ def page_texts(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
     return [t for t in out if t and t.strip()]
 
 
+def english_placeholders(at: AppTest) -> list[str]:
+    """Labels of widgets that show Streamlit's own English placeholder ("Choose options", "Choose an
+    option"): a multiselect or a selectbox with nothing chosen, drawn without a placeholder of ours."""
+    out = []
+    for node in walk(at._tree):
+        kind = getattr(node, "type", "")
+        empty = (kind == "multiselect" and not node.value) or (kind == "selectbox" and node.value is None)
+        if empty and not node.proto.placeholder:
+            out.append(node.proto.label)
+    return out
+
+
 def english_left(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
     """Runs of three or more English words outside code and names (empty when the text is translated)."""
     text = re.sub(r"```.*?```|`[^`]*`", " ", text, flags=re.S)
@@ -114,6 +130,40 @@ def english_left(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
     return found
 
 
+def widget_labels(at: AppTest, skip_keys: tuple[str, ...] = ()) -> list[str]:
+    """The short texts a sentence check misses: widget, button, tab, expander and metric labels."""
+    out = []
+    for node in walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if getattr(node, "key", None) in skip_keys or proto is None or not hasattr(proto, "label"):
+            continue
+        if isinstance(proto.label, str) and proto.label.strip():
+            out.append(proto.label)
+    return out
+
+
+def plain_words(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """The plain English words of a short text, outside code, identifiers and names (as english_left)."""
+    text = re.sub(r"`[^`]*`", " ", text)
+    for name in (*PROPER_NAMES, *allowed):
+        text = text.replace(name, " ")
+    words = []
+    for token in CJK.sub(" ", text).split():
+        token = token.strip("*_,.;:!?\"'()[]{}«»“”‘’—–-…·→|#")
+        if token in UNITS:
+            continue
+        if len(token) > 1 and not re.search(r"[_./()=\d\\$%<>@]", token) and WORD.fullmatch(token):
+            words.append(token)
+    return words
+
+
+def labels_left_in_english(zh: AppTest, en: AppTest, skip_keys=(), allowed=()) -> list[str]:
+    """Labels the Chinese page shows exactly as the English one does, with plain English words in them
+    ("Switch model", "Cancel"): too short for english_left, as untranslated as a sentence."""
+    english = set(widget_labels(en, skip_keys))
+    return [t for t in widget_labels(zh, skip_keys) if t in english and plain_words(t, allowed)]
+
+
 def untranslated(texts: list[str], allowed: tuple[str, ...] = ()) -> dict[str, list[str]]:
     return {t: left for t in texts if (left := english_left(t, allowed))}
 
@@ -124,26 +174,116 @@ def assert_chinese_throughout(zh: AppTest, en: AppTest, skip_keys=(), allowed=()
     assert untranslated(en_texts, allowed), "the check finds no English sentence in English: it proves nothing"
     left = untranslated(zh_texts, allowed)
     assert not left, f"English left on the Chinese page: {left}"
+    assert not english_placeholders(zh), f"Streamlit's English placeholder shown: {english_placeholders(zh)}"
+    short = labels_left_in_english(zh, en, skip_keys, allowed)
+    assert not short, f"labels left in English on the Chinese page: {short}"
     # every text that is a sentence in English is Chinese on the Chinese page (options like crop/pad stay)
     sentences = [t for t in en_texts if english_left(t, allowed)]
     assert len([t for t in zh_texts if CJK.search(t)]) >= len(sentences)
     assert len(zh_texts) >= 0.8 * len(en_texts)  # the same page, not a shorter one
 
 
-def run_pair(page: str, setup, lang_param: bool = True) -> tuple[AppTest, AppTest]:
+def run_pair(script: str, setup: Callable[[AppTest], None], act: Callable[[AppTest], None] | None = None):
+    """The page run in Chinese and in English (same setup, then `act`: clicks or uploads); (zh, en)."""
     runs = []
     for lang in ("zh", "en"):
-        at = AppTest.from_file(page, default_timeout=TIMEOUT)
+        at = AppTest.from_file(script, default_timeout=TIMEOUT)
         setup(at)
         at.query_params[LANG_PARAM] = lang
-        runs.append(at.run())
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if act is not None:
+            act(at)
+            assert not at.exception, [e.value for e in at.exception]
+        runs.append(at)
     return runs[0], runs[1]
 
 
-def test_app_frame_sidebar_and_data_page_in_chinese(pets_like, monkeypatch):
-    monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
-    zh, en = run_pair(APP, lambda at: None)
-    assert_chinese_throughout(zh, en)
+@dataclass(frozen=True)
+class Lesson:
+    """What a page needs so its main content renders: a dataset, a stored run of it, the data folder."""
+
+    images: Path
+    run_id: str
+    data_folder: Path
+    env: pytest.MonkeyPatch
+
+
+@pytest.fixture
+def lesson(pets_like, data_folder, monkeypatch) -> Lesson:
+    from core.datasets import scan_dataset
+
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)  # laptop mode unless a case signs a teacher in
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # class mode: jobs stay queued, no worker process
+    fingerprint = scan_dataset(pets_spec(pets_like)).fingerprint
+    return Lesson(pets_like, make_run(pets_like, dataset=fingerprint), data_folder, monkeypatch)
+
+
+def with_dataset(at: AppTest, lesson: Lesson) -> None:
+    at.session_state[ACTIVE_DATASET] = pets_spec(lesson.images)
+
+
+def with_run(at: AppTest, lesson: Lesson) -> None:
+    with_dataset(at, lesson)
+    at.session_state[ACTIVE_RUN] = lesson.run_id
+
+
+def home_setup(at: AppTest, lesson: Lesson) -> None:
+    lesson.env.setenv("PETLAB_DATASET", str(lesson.images))  # the app's default page, as a class server starts
+
+
+def augmentation_setup(at: AppTest, lesson: Lesson) -> None:
+    with_dataset(at, lesson)
+    at.session_state["aug_size"] = 128  # light on a shared 2-core machine
+    at.session_state["aug_rows"] = 2
+
+
+def layers_setup(at: AppTest, lesson: Lesson) -> None:
+    with_run(at, lesson)  # the run's 64 px model: quick
+    at.session_state["viz_stage"] = "features.3"  # (B, 24, 16, 16) at 64 px
+    at.session_state["viz_proj_on"] = True  # every tab's content, not only the first one's
+    at.session_state["viz_cmp_on"] = True
+    at.session_state["viz_patch_n"] = 9
+
+
+def layers_act(at: AppTest) -> None:
+    at.button(key="viz_occ_go").click().run()
+    # the patch index is saved in the data folder: the first language builds it, the second finds it
+    for build in [b for b in at.button if b.key == "viz_patch_build"]:
+        build.click().run()
+
+
+def layers_class_mode_setup(at: AppTest, lesson: Lesson) -> None:
+    lesson.env.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
+    layers_setup(at, lesson)
+    at.session_state["viz_cmp_on"] = False
+    at.session_state["viz_proj_on"] = False
+
+
+def layers_class_mode_act(at: AppTest) -> None:
+    at.button(key="viz_patch_build").click().run()  # a job for the worker (none runs here: it stays queued)
+
+
+def layers_class_mode_check(zh: AppTest, en: AppTest) -> None:
+    assert any(c.value.startswith("⏳ 已交给后台 worker 排队") for c in zh.caption), [c.value for c in zh.caption]
+
+
+def prediction_act(at: AppTest) -> None:
+    from tests.pages.test_prediction import jpeg
+
+    at.file_uploader(key="pred_uploads").set_value([("cat.jpg", jpeg(0), "image/jpeg")]).run()
+
+
+def class_setup(at: AppTest, lesson: Lesson) -> None:
+    from tests.pages.test_class_page import PASSWORD, teacher_query
+
+    lesson.env.setenv(ENV_PASSWORD, PASSWORD)
+    with_run(at, lesson)
+    for key, value in teacher_query(lesson.data_folder).items():
+        at.query_params[key] = value
+
+
+def home_check(zh: AppTest, en: AppTest) -> None:
     assert zh.title[0].value == "📂 数据：数据集里有什么？"
     assert [h.value for h in zh.header][-1] == "3 · 探索"
     sidebar = " ".join(m.value for m in zh.sidebar.markdown)
@@ -152,14 +292,89 @@ def test_app_frame_sidebar_and_data_page_in_chinese(pets_like, monkeypatch):
     assert zh.sidebar.selectbox(key=PICKER_KEY).value == "zh"
 
 
-def test_data_page_sections_and_tables_in_chinese(pets_like):
-    def setup(at):
-        at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
-
-    zh, en = run_pair(str(PAGES / "data.py"), setup)
-    assert_chinese_throughout(zh, en)
+def data_check(zh: AppTest, en: AppTest) -> None:
     assert [m.label for m in zh.metric][:3] == ["匹配的文件", "未匹配", "找到的类别"]
     assert [m.value for m in zh.metric][:3] == ["60", "0", "6"]  # numbers as in English
+
+
+def augmentation_check(zh: AppTest, en: AppTest) -> None:
+    assert [h.value for h in zh.header] == ["缩放方式与填充模式", "模型实际接收到的输入", "fastai 代码"]
+    assert zh.code[0].value == en.code[0].value  # code stays code
+
+
+def interpretation_check(zh: AppTest, en: AppTest) -> None:
+    assert [h.value for h in zh.header] == [
+        "成绩对比",
+        "混淆矩阵",
+        "损失最大的样本",
+        "最易混淆的类别对",
+        "各类别的错误率",
+    ]
+    assert zh.metric[0].value == "8.33%"
+    assert "错误率" in [str(c) for c in zh.dataframe[0].value.columns]
+
+
+def layers_check(zh: AppTest, en: AppTest) -> None:
+    assert [t.label for t in zh.tabs] == [
+        "特征图",
+        "滤波器",
+        "最强激活图块",
+        "反卷积投影",
+        "遮挡敏感度",
+        "Grad-CAM",
+        "对比网络",
+    ]
+    assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) >= 5  # grids, channel, occlusion maps
+    assert len(zh.tabs[2].get("image")) == 9  # the patch index was built and shown
+    assert zh.selectbox(key="viz_stage").options[0] == "起始层 (features.0)"  # stage names that are words
+    assert zh.selectbox(key="viz_occ_class").options[0] == "最高概率类别"
+
+
+@dataclass(frozen=True)
+class PageCase:
+    """One registered page, set up so its main content renders, and what may stay English on it."""
+
+    name: str
+    script: str
+    setup: Callable[[AppTest, Lesson], None] = with_dataset
+    act: Callable[[AppTest], None] | None = None  # clicks or uploads after the first run (e.g. a photo)
+    check: Callable[[AppTest, AppTest], None] | None = None  # the page's own exact expectations (zh, en)
+    allowed: tuple[str, ...] = ("tiny test run",)  # the run's title, typed by whoever trained it
+    skip_keys: tuple[str, ...] = ()
+
+
+CASES = [
+    PageCase("home", APP, home_setup, check=home_check),
+    PageCase("data", str(PAGES / "data.py"), check=data_check),
+    PageCase("augmentation", str(PAGES / "augmentation.py"), augmentation_setup, check=augmentation_check),
+    PageCase("training", str(PAGES / "training.py"), with_run),
+    PageCase("interpretation", str(PAGES / "interpretation.py"), with_run, check=interpretation_check),
+    PageCase("layers", str(PAGES / "layers.py"), layers_setup, layers_act, check=layers_check),
+    PageCase(
+        "layers_class_mode",
+        str(PAGES / "layers.py"),
+        layers_class_mode_setup,
+        layers_class_mode_act,
+        check=layers_class_mode_check,
+    ),
+    PageCase("prediction", str(PAGES / "prediction.py"), with_run, prediction_act),
+    PageCase("class", str(PAGES / "class.py"), class_setup),
+]
+
+
+def test_every_registered_page_has_a_case():
+    """A page added to app.py's navigation gets a case here too."""
+    registered = set(re.findall(r'st\.Page\(\s*"pages/(\w+)\.py"', (ROOT / "app.py").read_text()))
+    assert registered and registered == {Path(c.script).stem for c in CASES if c.script != APP}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_page_in_chinese_leaves_no_english(case, lesson):
+    """Each page with its main content shown, in ?lang=zh and ?lang=en: no English sentence left in Chinese."""
+    zh, en = run_pair(case.script, lambda at: case.setup(at, lesson), case.act)
+    assert_chinese_throughout(zh, en, case.skip_keys, case.allowed)
+    if case.check is not None:
+        case.check(zh, en)
 
 
 def test_data_page_error_in_chinese(pets_like):
@@ -173,38 +388,6 @@ def test_data_page_error_in_chinese(pets_like):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any(e.startswith("正则表达式无效") and "在模式可用之前，标签保持不变。" in e for e in errors), errors
-
-
-def test_augmentation_page_in_chinese(pets_like):
-    def setup(at):
-        at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
-        at.session_state["aug_size"] = 128  # light on a shared 2-core machine
-        at.session_state["aug_rows"] = 2
-
-    zh, en = run_pair(str(PAGES / "augmentation.py"), setup)
-    assert_chinese_throughout(zh, en)
-    assert [h.value for h in zh.header] == ["缩放方式与填充模式", "模型实际接收到的输入", "fastai 代码"]
-    assert zh.code[0].value == en.code[0].value  # code stays code
-
-
-def test_interpretation_page_in_chinese(pets_like):
-    run_id = make_run(pets_like)
-
-    def setup(at):
-        at.session_state[ACTIVE_RUN] = run_id
-
-    # the run picker (ui/runs.py, shared with the Training page) is translated with that page
-    zh, en = run_pair(str(PAGES / "interpretation.py"), setup)
-    assert_chinese_throughout(zh, en, skip_keys=("interp_run",), allowed=("tiny test run",))
-    assert [h.value for h in zh.header] == [
-        "成绩对比",
-        "混淆矩阵",
-        "损失最大的样本",
-        "最易混淆的类别对",
-        "各类别的错误率",
-    ]
-    assert zh.metric[0].value == "8.33%"
-    assert "错误率" in [str(c) for c in zh.dataframe[0].value.columns]
 
 
 @pytest.mark.parametrize(
@@ -222,6 +405,23 @@ def test_interpretation_page_in_chinese(pets_like):
 )
 def test_the_check_itself(text, left):
     assert english_left(text) == left
+
+
+@pytest.mark.parametrize(
+    ("label", "words"),
+    [
+        ("Switch model", ["Switch", "model"]),
+        ("⏹ Cancel", ["Cancel"]),
+        ("do_flip", []),
+        ("min_val", []),
+        ("Grad-CAM", []),
+        ("🌐 语言", []),
+        ("Oxford-IIIT Pet", []),
+        ("p (px)", []),
+    ],
+)
+def test_the_label_check_itself(label, words):
+    assert plain_words(label) == words
 
 
 def test_picker_switches_language_and_keeps_it_across_reloads(pets_like, monkeypatch):
@@ -274,8 +474,6 @@ def test_browser_language_decides_without_a_link(pets_like, monkeypatch):
 
 
 def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_path):
-    from core.auth import ENV_PASSWORD
-
     monkeypatch.setenv(ENV_PASSWORD, "correct horse")
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)

@@ -110,3 +110,26 @@ def test_wrong_typed_run_json_is_one_warning_everywhere(pets_like):
     at.session_state[ACTIVE_RUN] = good
     at.run()
     assert not at.exception and at.metric[0].value == "8.33%"  # the good run beside them still works
+
+
+def test_fewer_valid_paths_than_predictions_is_a_note_not_a_crash(pets_like):
+    """A record listing fewer validation paths than preds.npz has rows: the top losses and the confusion
+    cells index past the list; the page shows the images it has and says how many paths are missing."""
+    import json
+
+    run_id = make_run(pets_like)
+    record_file = sub_dir("runs") / run_id / "run.json"
+    record = json.loads(record_file.read_text())
+    record["valid_paths"] = record["valid_paths"][:3]  # rows 3..11 have no path
+    record_file.write_text(json.dumps(record))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_RUN] = run_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Persian / Bengal / 2.30 / 0.10" in [c for img in at.get("image") for c in img.captions]  # row 0: a path
+    captions = [c.value for c in at.caption]
+    assert "Bengal / Bengal / 0.11 / 0.90 (image missing)" in captions  # a top loss past the list
+    assert any("9 validation image paths were not recorded" in c for c in captions), captions
+    at.selectbox(key="interp_cell").set_value((1, 1)).run()  # Persian rows 10 and 11: past the list
+    assert not at.exception, [e.value for e in at.exception]
+    assert {"(image 10 is no longer on disk)", "(image 11 is no longer on disk)"} <= {c.value for c in at.caption}

@@ -104,6 +104,29 @@ def test_filter_change_note_says_when_the_body_did_not_change():
     assert value == "2.00%" and "barely moves" in note
 
 
+def test_channel_grid_follows_the_stages_channel_count(app):
+    """features.3 has 24 channels: the grid offers 16 or all 24 (not 32 and 64 that showed 24 anyway)."""
+    app.run()
+    assert not app.exception, app.exception
+    slider = app.select_slider(key="viz_nshow")
+    assert slider.options == ["16", "24"] and slider.value == 24
+    assert any("strongest 24 channels" in spec.proto.spec for spec in app.get("plotly_chart"))
+    app.selectbox(key="viz_stage").set_value("features.1").run()  # 16 channels: nothing to choose
+    assert not app.exception, app.exception
+    assert not [s for s in app.select_slider if s.key == "viz_nshow"]
+    assert any("strongest 16 channels" in spec.proto.spec for spec in app.get("plotly_chart"))
+    assert app.number_input(key="viz_channel").max == 15
+
+
+def test_channel_counts():
+    from ui.layers import channel_counts
+
+    assert channel_counts(24) == [16, 24]
+    assert channel_counts(16) == [16]
+    assert channel_counts(8) == [8]
+    assert channel_counts(1280) == [16, 32, 64]
+
+
 def test_class_mode_patch_index_is_a_worker_job_a_student_may_ask_for(app, data_folder, monkeypatch):
     from core import job_records, jobs
     from core.auth import ENV_PASSWORD
