@@ -13,14 +13,13 @@ from core.datasets import (
     DatasetError,
     DatasetScan,
     DatasetSpec,
-    folder_signature,
     list_image_files,
 )
 from core.i18n import _, n_, num, translated_columns
 from core.images import IMAGE_SUFFIXES, public_reason
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.storage import stable_hash
-from ui.state import active_dataset, keep, remember, set_active_dataset, shown_name
+from ui.state import active_dataset, dataset_signature, keep, remember, set_active_dataset, shown_name
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
@@ -55,7 +54,7 @@ def dataset_files_ui(spec: DatasetSpec) -> tuple[str, ...] | None:
         )
         return None
     try:
-        rel_paths = tuple(file_list(str(root), folder_signature(root)))
+        rel_paths = tuple(file_list(str(root), dataset_signature(root)))
     except DatasetError as err:
         st.error(str(err))
         return None

@@ -14,7 +14,7 @@ from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
 from ui.frame import background_training
 from ui.jobs import queue_training_ui
-from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan
+from ui.state import ACTIVE_RUN, active_dataset, dataset_signature, runs_dir, scan
 
 
 def features_dir() -> Path:
@@ -60,7 +60,7 @@ def active_fingerprint() -> str | None:
     if spec is None:
         return None
     try:  # quietly: the sidebar and the pages already say when the dataset cannot be read
-        return scan(spec, datasets.folder_signature(Path(spec.root))).fingerprint
+        return scan(spec, dataset_signature(Path(spec.root))).fingerprint
     except (datasets.DatasetError, ValueError, OSError):
         return None
 
