@@ -21,6 +21,7 @@ body cannot. bench/train_speed.py measures both paths through stage 2.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 import uuid
@@ -32,12 +33,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.i18n import _
+from core.i18n import N_, _
 from core.inference import features_of
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 ARRAYS = ("train_x", "train_y", "valid_x", "valid_y")
 BN_FILE = "batchnorm.npz"  # the body's adapted BatchNorm statistics the features were extracted with
+
+
+# Extraction progress is reported in English (a worker has no tab language) and shown per tab by shown_progress.
+TRAIN_VIEW = N_("training images, view {view}/{views}")
+VALID_IMAGES = N_("validation images")
+_TRAIN_VIEW_RE = re.compile(r"^training images, view (\d+)/(\d+)$")
+
+
+def shown_progress(what: str) -> str:
+    """An extraction progress label (as reported, in English) in the current language."""
+    found = _TRAIN_VIEW_RE.match(what)
+    if found:
+        return _(TRAIN_VIEW).format(view=found[1], views=found[2])
+    return _(what)
 
 
 @dataclass(frozen=True)
@@ -365,7 +380,7 @@ def cached_features(
         if on_progress:
             batches = n // 2 if view == 0 else n
             done = i if view == 0 else (view + 1) * batches + i
-            what = _("training images, view {view}/{views}").format(view=view + 1, views=spec.views)
+            what = TRAIN_VIEW.format(view=view + 1, views=spec.views)
             on_progress(what, done, (spec.views + 1) * batches)
 
     set_seed(spec.seed)
@@ -382,7 +397,7 @@ def cached_features(
         model,
         dls.valid,
         device,
-        (lambda i, n: on_progress(_("validation images"), i, n)) if on_progress else None,
+        (lambda i, n: on_progress(VALID_IMAGES, i, n)) if on_progress else None,
         precision,
     )
     features = FeatureSet(

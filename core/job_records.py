@@ -21,6 +21,7 @@ from typing import Any
 
 from core import records, settings, training_lock
 from core.datasets import DatasetSpec
+from core.features import shown_progress
 from core.i18n import N_, _, num
 from core.lr_finder import LRFinderResult
 from core.patches import PatchIndexRequest
@@ -101,7 +102,9 @@ class JobEvent:
                 loss=num(self.loss or 0.0, 3),
             )
         if self.kind == "extract":
-            return _("extracting body features: {what} ({i}/{n})").format(what=_(self.what), i=self.i, n=self.n)
+            return _("extracting body features: {what} ({i}/{n})").format(
+                what=shown_progress(self.what), i=self.i, n=self.n
+            )
         if self.kind == "stage":
             stage = self.stage or 0
             describe = self.describe

@@ -17,6 +17,7 @@ import streamlit as st
 from core import curves, job_records, jobs, learners, lr_finder, models, records, training_lock
 from core.auth import Forbidden
 from core.datasets import DatasetScan
+from core.features import shown_progress
 from core.i18n import _
 from core.records import RunConfig
 from core.settings import data_dir
@@ -52,7 +53,9 @@ def _run_here(config: RunConfig, scan: DatasetScan) -> None:
                 scan,
                 runs_dir(),
                 features_dir(),
-                on_event=lambda e: e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=e["what"]),
+                on_event=lambda e: (
+                    e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=shown_progress(e["what"]))
+                ),
             )
         _remember(result.as_dict())
     except (Forbidden, records.ConfigError, training_lock.TrainingBusy, models.WeightsUnavailable) as err:

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import classroom, curves, datasets, models, records, runs, training, training_lock
+from core.features import shown_progress
 from core.i18n import N_, _, num, pct
 from core.images import ImageError, load_image_file
 from core.settings import data_dir, sub_dir
@@ -162,7 +163,7 @@ class LiveTraining:
         if kind == "extract":
             self.bar.progress(
                 min(1.0, event["i"] / max(1, event["n"])),
-                text=_("Extracting body features: {what}").format(what=_(event["what"])),
+                text=_("Extracting body features: {what}").format(what=shown_progress(event["what"])),
             )
         elif kind == "stage":
             stage = event["stage"]
