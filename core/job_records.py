@@ -345,7 +345,7 @@ def clean_job_leftovers(base: Path, record: JobRecord) -> list[str]:
     Caches are written to a temp name and renamed into place, so a killed job leaves no half cache,
     only its temp: `.tmp-<feature key>-*` in features/, `.<index key>.npz.*.tmp` in patch_index/.
     """
-    from core.learners import feature_spec
+    from core.features import feature_spec
 
     patterns: list[tuple[Path, str]] = []
     if record.config is not None and record.config.stages[0].fast:

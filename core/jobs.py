@@ -170,7 +170,7 @@ def submit_extract(
     base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
 ) -> tuple[JobRecord, bool]:
     """Teacher: queue the extraction of the body features config's fast first stage trains on."""
-    from core.learners import feature_spec
+    from core.features import feature_spec
 
     if not identity.is_teacher:
         raise Forbidden(

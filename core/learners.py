@@ -133,20 +133,6 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
     return learn, prior, device
 
 
-def feature_spec(config: RunConfig, stage: StageConfig) -> feats.FeatureSpec:
-    """What names the cached body features of a fast stage of config (its hash is the cache folder)."""
-    return feats.FeatureSpec(
-        dataset=config.dataset,
-        arch=config.arch,
-        pretrained=config.pretrained,
-        img_size=config.img_size,
-        augment=config.augment,
-        views=stage.views,
-        seed=config.seed,
-        bs=config.bs,
-    )
-
-
 def features_cached(config: RunConfig, features_dir: Path, device: torch.device | None = None) -> bool:
     """True when config's first stage is fast and its body features are already cached (at this device's precision).
 
@@ -155,7 +141,7 @@ def features_cached(config: RunConfig, features_dir: Path, device: torch.device 
     stage = config.stages[0]
     if not stage.fast:
         return False
-    key = feature_spec(config, stage).key
+    key = feats.feature_spec(config, stage).key
     # not pick_device(): it sets torch's thread count, and this runs on every rerun of a page
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = inference.precision_for(device)
@@ -182,7 +168,7 @@ def extract_features(
 
 def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, learn, on_event):
     """Cached features for this config, then a head Learner over them."""
-    spec = feature_spec(config, stage)
+    spec = feats.feature_spec(config, stage)
 
     def report(what: str, i: int, n: int) -> None:
         if on_event:

@@ -151,16 +151,7 @@ def run_config(run: LessonRun, fingerprint: str, options: PrepOptions) -> RunCon
 
 def feature_spec(config: RunConfig) -> feats.FeatureSpec:
     """The cache the Training page's 'Fast' toggle reads for this config's frozen stage (2 views when augmenting)."""
-    return feats.FeatureSpec(
-        dataset=config.dataset,
-        arch=config.arch,
-        pretrained=config.pretrained,
-        img_size=config.img_size,
-        augment=config.augment,
-        views=2 if config.augment else 1,
-        seed=config.seed,
-        bs=config.bs,
-    )
+    return feats.feature_spec(config, replace(config.stages[0], views=2 if config.augment else 1))
 
 
 def weights_file(arch: str) -> tuple[str, str]:

@@ -14,7 +14,8 @@ import os
 
 import streamlit as st
 
-from core import curves, job_records, jobs, learners, lr_finder, models, records, training_lock
+from core import curves, job_records, jobs, lr_finder, models, records, training_lock
+from core import features as feats
 from core.auth import Forbidden
 from core.datasets import DatasetScan
 from core.features import shown_progress
@@ -121,7 +122,7 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
 
 def features_job_ui(config: RunConfig, scan: DatasetScan, found: list[job_records.JobRecord]) -> None:
     """Class mode, Fast on, nothing cached: extract the body features as a job (the teacher prepares them)."""
-    key = learners.feature_spec(config, config.stages[0]).key
+    key = feats.feature_spec(config, config.stages[0]).key
     if st.button(_("Extract the body features for these settings"), key="train_extract_btn"):
         submit_shared_ui(lambda: jobs.submit_extract(data_dir(), identity(), config, scan.spec, queue=job_queue()))
         found = job_records.list_jobs(data_dir())

@@ -336,7 +336,7 @@ def test_a_stopped_extraction_saves_no_cache(scan, data_folder):
 
 
 def test_a_dead_workers_temp_cache_files_are_removed(scan, data_folder):
-    from core.learners import feature_spec
+    from core.features import feature_spec
 
     config = tiny(scan)
     request = patch_request(scan)
