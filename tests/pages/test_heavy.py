@@ -22,10 +22,8 @@ class Note:
         self.shown.append("")
 
 
-def test_waiting_tab_sees_its_place_then_the_note_is_cleared(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(heavy.st, "empty", lambda: Note(shown))
-    slots = WorkSlots(1)
+def another_student_holds(slots: WorkSlots) -> threading.Thread:
+    """Another tab takes the one slot now and frees it 0.2 s later; returns its thread (join it)."""
     held, release = threading.Event(), threading.Event()
 
     def other_student() -> None:
@@ -37,6 +35,14 @@ def test_waiting_tab_sees_its_place_then_the_note_is_cleared(monkeypatch):
     thread.start()
     held.wait(5)
     threading.Timer(0.2, release.set).start()
+    return thread
+
+
+def test_waiting_tab_sees_its_place_then_the_note_is_cleared(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(heavy.st, "empty", lambda: Note(shown))
+    slots = WorkSlots(1)
+    thread = another_student_holds(slots)
     ran = []
     with heavy.heavy_work_ui("The occlusion map", slots):
         ran.append(torch.get_num_threads())
@@ -81,17 +87,7 @@ def test_place_in_line_in_the_tabs_language(monkeypatch):
     shown: list[str] = []
     monkeypatch.setattr(heavy.st, "empty", lambda: Note(shown))
     slots = WorkSlots(1)
-    held, release = threading.Event(), threading.Event()
-
-    def other_student() -> None:
-        with slots.slot():
-            held.set()
-            release.wait(5)
-
-    thread = threading.Thread(target=other_student)
-    thread.start()
-    held.wait(5)
-    threading.Timer(0.2, release.set).start()
+    thread = another_student_holds(slots)
     set_language("zh")
     try:
         with heavy.heavy_work_ui(_("The occlusion map"), slots):
