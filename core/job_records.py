@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core import records, settings, training_lock
+from core import records, repair, settings, training_lock
 from core.datasets import DatasetSpec
 from core.features import shown_progress
 from core.i18n import N_, _, num
@@ -363,18 +363,15 @@ def clean_job_leftovers(base: Path, record: JobRecord) -> list[str]:
 
 
 def clean_half_runs(runs_dir: Path) -> list[str]:
-    """Remove temp folders a killed training left in runs/ (only while no training holds the lock)."""
-    removed: list[str] = []
-    if not Path(runs_dir).is_dir():
-        return removed
+    """After a worker died: repair runs/ at once (no age wait: its job is known dead), and drop its stop request.
+
+    core.repair.repair_runs first rolls an interrupted retrain swap forward or back, so a `.old-*` folder
+    that holds the only complete copy of a run is restored, not removed.
+    """
+    done = repair.repair_runs(runs_dir, max_age=0)
     try:
         with training_lock.training_lock(runs_dir):
-            for path in Path(runs_dir).iterdir():
-                if path.is_dir() and path.name.startswith((".work-", ".tmp-", ".lrfind-", ".old-", ".del-")):
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed.append(path.name)
-            training_lock.clear_progress(runs_dir)
             training_lock.clear_stop(runs_dir)
-    except training_lock.TrainingBusy:
+    except (training_lock.TrainingBusy, OSError):
         pass
-    return removed
+    return done

@@ -60,3 +60,14 @@ def test_leftovers_of_killed_jobs_are_removed_when_old_and_unlocked(tmp_path):
     done = repair.repair_runs(tmp_path, max_age=600, now=now + 3600)
     assert len(done) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [training_lock.LOCK_FILE]
+
+
+def test_a_dead_workers_cleanup_keeps_the_only_copy_of_a_run_killed_mid_swap(tmp_path):
+    """job_records.clean_half_runs (a worker died) repairs at once: the `.old-*` copy is restored, not removed."""
+    from core.job_records import clean_half_runs
+
+    _killed_swap(tmp_path, new_complete=False)
+    (tmp_path / ".work-x").mkdir()  # a fresh leftover: no age wait for a worker known dead
+    clean_half_runs(tmp_path)
+    assert (tmp_path / "r1" / WEIGHTS_FILE).read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(repair.LEFTOVER_PREFIXES)] == []
