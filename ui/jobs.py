@@ -12,7 +12,7 @@ import streamlit as st
 from core import classroom, job_records, jobs, live, records, roster, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
-from core.i18n import _, n_, num
+from core.i18n import _, n_, num, p_
 from core.records import RunConfig
 from core.roster import markdown_safe
 from core.settings import data_dir
@@ -170,10 +170,10 @@ def worker_state(found: list[job_records.JobRecord]) -> str:
     """The training worker in a teacher's words: training, ready, or not running (it starts with the next job)."""
     base = data_dir()
     if any(j.status == "running" for j in found):
-        return _("training")
+        return p_("worker", "training")
     info = worker.worker_info(base) or {}
     fresh = time.time() - float(info.get("updated") or 0) < WORKER_FRESH_SECONDS
-    return _("ready") if worker.worker_running(base) or fresh else _("not running")
+    return p_("worker", "ready") if worker.worker_running(base) or fresh else _("not running")
 
 
 @st.fragment(run_every=POLL_SECONDS)

@@ -299,7 +299,9 @@ def test_four_photos_are_refused_with_their_numbers_not_only_0_validation_images
     assert not any("Only 0 validation" in c.message for c in checks)
     refused = training_refusal(scan)
     assert refused is not None and refused.kind.value == "no_split" and refused.blocking
-    assert "4 images" in refused.message and "Add at least 1 more" in refused.message and "5 give one" in refused.message
+    assert (
+        "4 images" in refused.message and "Add at least 1 more" in refused.message and "5 give one" in refused.message
+    )
 
 
 def test_a_class_with_no_training_image_is_refused(tmp_path):

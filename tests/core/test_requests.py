@@ -33,7 +33,9 @@ def own_scan(base, per_class: int):
 
 
 def config_for(scan) -> RunConfig:
-    return RunConfig(dataset=scan.fingerprint, img_size=32, bs=16, stages=(StageConfig(epochs=1, lr_max=3e-3, fast=True),))
+    return RunConfig(
+        dataset=scan.fingerprint, img_size=32, bs=16, stages=(StageConfig(epochs=1, lr_max=3e-3, fast=True),)
+    )
 
 
 def test_a_dataset_too_small_is_refused_with_its_numbers(tmp_path):

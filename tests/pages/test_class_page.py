@@ -227,9 +227,7 @@ def four_photo_dataset(tmp_path):
     return pets_spec(make_pets_like(tmp_path / "tiny" / "images", n_per_class=2, classes=("Bengal", "beagle")))
 
 
-def test_a_four_photo_dataset_is_refused_with_its_numbers_before_anything_is_queued(
-    class_mode, data_folder, tmp_path
-):
+def test_a_four_photo_dataset_is_refused_with_its_numbers_before_anything_is_queued(class_mode, data_folder, tmp_path):
     """Issue 19.4: the teacher's Queue them refuses a dataset too small to train (all three jobs used to fail)."""
     tiny = four_photo_dataset(tmp_path)
     at = open_page(CLASS_PAGE, teacher_query(data_folder), tiny)
@@ -317,6 +315,8 @@ def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data
     queued = job_records.list_jobs(data_folder)
     assert len(queued) == 1 and queued[0].config.img_size == 32 and queued[0].status == "queued"
     assert requests.request_of(data_folder, query["s"]).job_id == queued[0].job_id
-    assert any("for Ben \\(1\\)" in c.value for c in teacher.caption)  # the queue says whose it is  # the queue says whose it is
+    assert any(
+        "for Ben \\(1\\)" in c.value for c in teacher.caption
+    )  # the queue says whose it is  # the queue says whose it is
     training.run()
     assert any("The teacher approved" in i.value for i in training.info)

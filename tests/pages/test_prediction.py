@@ -277,7 +277,11 @@ def test_uploads_are_kept_across_a_page_change_and_a_reload(data_folder):
 
     at = open_tab()
     at.file_uploader(key="pred_uploads").set_value(
-        [("cat.jpg", jpeg(0), "image/jpeg"), ("notes.txt", b"no image", "text/plain"), ("dog.jpg", jpeg(3), "image/jpeg")]
+        [
+            ("cat.jpg", jpeg(0), "image/jpeg"),
+            ("notes.txt", b"no image", "text/plain"),
+            ("dog.jpg", jpeg(3), "image/jpeg"),
+        ]
     ).run()
     assert len(at.get("plotly_chart")) == 2
     again = open_tab()  # a reload (or a page change): the uploader is empty, the photos are not gone
