@@ -18,7 +18,17 @@ from core.roster import markdown_safe
 from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
 from ui.auth import identity, own_classes_store, teacher_only
-from ui.state import OWN_CLASSES_NAME, active_dataset, class_dataset, keep, set_active_dataset, shown_name
+from ui.state import (
+    OWN_CLASSES_NAME,
+    active_dataset,
+    class_dataset,
+    forget,
+    keep,
+    recall,
+    remember,
+    set_active_dataset,
+    shown_name,
+)
 
 FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
 ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
@@ -175,7 +185,7 @@ def own_classes_ui() -> None:
     def add_own_class() -> None:
         """Button callback: create the class, select it, clear the name box."""
         try:
-            st.session_state["data_own_class"] = store.add_class(st.session_state.get("data_own_new", ""))
+            st.session_state[OWN_PICKED] = store.add_class(st.session_state.get("data_own_new", ""))
             st.session_state["data_own_new"] = ""
         except ValueError as err:
             st.session_state["data_own_error"] = str(err)
@@ -188,15 +198,7 @@ def own_classes_ui() -> None:
     counts = store.classes()
     if not counts:
         return
-    chosen = st.selectbox(
-        _("Add photos to"),
-        list(counts),
-        format_func={
-            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
-            for c, n in counts.items()
-        }.get,
-        key=keep("data_own_class", options=list(counts)),
-    )
+    chosen = own_class_picker_ui(counts)
     _add_photos_ui(store, chosen)
     photos = store.photos(chosen)
     _own_photos_grid_ui(store, chosen, photos)
@@ -210,7 +212,8 @@ def own_classes_ui() -> None:
         )
         if st.button(_("Delete it"), key="data_own_rm_class", type="primary"):
             store.remove_class(chosen)
-            st.session_state.pop("data_own_class", None)
+            st.session_state.pop(OWN_PICKED, None)
+            forget(OWN_PICKED)
             st.rerun()
     _use_own_classes_ui(store)
 
@@ -235,6 +238,34 @@ def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
     st.session_state[ADDED] = (chosen, added, problems)
     if added:
         st.session_state[ADD_NONCE] = st.session_state.get(ADD_NONCE, 0) + 1  # empty the uploader and camera
+
+
+OWN_PICKED = "data_own_class"  # the class photos are added to (kept with the tab)
+
+
+def own_class_picker_ui(counts: dict[str, int]) -> str:
+    """ "Add photos to", each class with its photo count, always current; returns the class picked.
+
+    The browser's select keeps showing the label it was drawn with ("bears (0 photos)") after the counts
+    change, so the widget's key carries the counts: a count that changes draws a new picker, set to the
+    class picked before.
+    """
+    picked = st.session_state.get(OWN_PICKED) or recall(OWN_PICKED)
+    key = f"data_own_pick_{stable_hash(sorted(counts.items()), 10)}"
+    if key not in st.session_state and picked in counts:
+        st.session_state[key] = picked
+    chosen = st.selectbox(
+        _("Add photos to"),
+        list(counts),
+        format_func={
+            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+            for c, n in counts.items()
+        }.get,
+        key=key,
+    )
+    st.session_state[OWN_PICKED] = chosen
+    remember(OWN_PICKED, chosen)
+    return chosen
 
 
 def _add_photos_ui(store, chosen: str) -> None:

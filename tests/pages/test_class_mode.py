@@ -99,7 +99,7 @@ def test_students_own_classes_are_private(class_mode, data_folder):
     assert classroom.own_store(data_folder, Identity(STUDENT, tab)).classes() == {"alices_cat": 0}
     assert classroom.own_store(data_folder, LAPTOP_USER).classes() == {}  # not in the teacher's classes
     bob.run()
-    assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
+    assert not [box for box in bob.selectbox if box.label == "Add photos to"]  # Bob sees no class of Alice's
     bob_tab = bob.query_params["s"]
     assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}
 
