@@ -259,7 +259,7 @@ def test_own_class_photo_counts_are_current_after_adding(class_mode, data_folder
         buf = io.BytesIO()
         Image.new("RGB", (24, 24), (shade, 40, 0)).save(buf, "PNG")
         photos.append((f"bear{shade}.png", buf.getvalue(), "image/png"))
-    at.file_uploader(key="data_own_files_bears_0").set_value(photos)
+    next(u for u in at.file_uploader if u.label == "Photos").set_value(photos)
     at.button(key="data_own_save").click().run()
     assert not at.exception
     assert any("Added 2 photos to bears" in s.value for s in at.success)
