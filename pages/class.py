@@ -4,16 +4,28 @@ import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, runs, worker
+from core import classroom, jobs, models, quotas, runs, worker
 from core.i18n import _, n_, num, p_
 from core.settings import data_dir
 from ui.auth import identity, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job
 from ui.runs import list_runs_ui, run_label
-from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset, shown_name
+from ui.state import active_dataset, disk_warning_ui, runs_dir, scan_active, set_active_dataset, shown_name
 
 ensure_app_frame()
+
+
+def written(change, *args) -> None:
+    """Apply a change of the class settings and show the page again; a full disk is a message (nothing changed)."""
+    try:
+        change(*args)
+    except quotas.QuotaError as err:
+        st.error(str(err))
+        return
+    st.rerun()
+
+
 st.title("🏫 " + p_("navigation", "Class"))
 if not identity().is_teacher:  # app.py registers this page for the teacher only; this is the page's own check
     st.error(_("The Class page is the teacher's: sign in from the sidebar."))
@@ -29,17 +41,28 @@ st.caption(
 # ---- who is here ----------------------------------------------------------------------------------
 here = classroom.active_sessions(base)
 beat = worker.worker_info(base) if worker.worker_running(base) else None
-c1, c2, c3 = st.columns(3)
+disk = quotas.disk_state(base)
+c1, c2, c3, c4 = st.columns(4)
 c1.metric(
     _("students connected"),
     here.get("student", 0),
-    help=_("tabs seen in the last {seconds} s").format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
+    help=_(
+        "machines with a tab open in the last {seconds} s (tabs on the server itself count one by one); a tab "
+        "closed within seconds of opening is not counted"
+    ).format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
 )
 c2.metric(_("teacher tabs"), here.get("teacher", 0))
 c3.metric(
     _("worker"),
     _("{threads} threads · {queue}").format(threads=beat["threads"], queue=beat["queue"]) if beat else _("not running"),
 )
+c4.metric(
+    _("free disk space"),
+    _("{gb} GB").format(gb=num(disk.free / 1024**3, 1)),
+    help=_("Pet Lab keeps {floor} MB free ($PETLAB_MIN_FREE_MB): below that, new photos, trainings and caches are "
+           "refused.").format(floor=num(disk.floor / quotas.MB, 0)),
+)  # fmt: skip
+disk_warning_ui()
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header(_("1 · Class dataset and model"))
@@ -55,15 +78,13 @@ c1, c2 = st.columns(2)
 if c1.button(_("Make my active dataset the class dataset"), key="class_set_dataset", disabled=mine is None) and (
     teacher_only("change_class_dataset")
 ):
-    classroom.set_class_dataset(base, identity(), mine)
-    st.rerun()
+    written(classroom.set_class_dataset, base, identity(), mine)
 if (
     settings.dataset
     and c2.button(_("Back to the server default"), key="class_reset_dataset")
     and (teacher_only("change_class_dataset"))
 ):
-    classroom.set_class_dataset(base, identity(), None)
-    st.rerun()
+    written(classroom.set_class_dataset, base, identity(), None)
 
 # ---- queue the lesson ---------------------------------------------------------------------------------
 st.header(_("2 · Queue the lesson"))
@@ -120,11 +141,9 @@ else:
     pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key="class_run")
     c1, c2, c3 = st.columns(3)
     if c1.button(_("Publish as the class model"), key="class_publish_run") and teacher_only("publish"):
-        classroom.set_class_model(base, identity(), pick)
-        st.rerun()
+        written(classroom.set_class_model, base, identity(), pick)
     if current and c2.button(_("Unpublish"), key="class_unpublish_run") and teacher_only("publish"):
-        classroom.set_class_model(base, identity(), None)
-        st.rerun()
+        written(classroom.set_class_model, base, identity(), None)
     with c3.popover(_("Delete run {run}").format(run=pick[:8])):
         st.write(_("Deletes {run} from the server for everyone.").format(run=labels[pick]))
         if st.button(_("Delete it"), type="primary", key="class_delete_run") and teacher_only("delete_run"):

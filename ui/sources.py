@@ -14,6 +14,7 @@ from core.classroom import own_classes_privacy_note
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
 from core.i18n import _, n_, num
 from core.images import ImageError
+from core.quotas import QuotaError
 from core.settings import FolderRefused, open_allowed, uploads_dir
 from ui.auth import identity, own_classes_store, teacher_only
 from ui.state import OWN_CLASSES_NAME, keep, set_active_dataset
@@ -183,6 +184,7 @@ def own_classes_ui() -> None:
     c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
     if err := st.session_state.pop("data_own_error", None):
         st.error(err)
+    quota_caption_ui(store)
     counts = store.classes()
     if not counts:
         return
@@ -213,6 +215,24 @@ def own_classes_ui() -> None:
     _use_own_classes_ui(store)
 
 
+def quota_caption_ui(store) -> None:
+    """What a student's classes use of their quotas (nothing for the teacher, whose store has none)."""
+    if store.quotas is None:
+        return
+    made, used = store.usage()
+    st.caption(
+        _(
+            "Your share of the server: {n} of {classes} classes, {used} of {limit} MB, up to {photos} photos per class."
+        ).format(
+            n=made,
+            classes=store.quotas.classes,
+            used=num(used / 1024**2, 1),
+            limit=num(store.quotas.student_mb, 0),
+            photos=num(store.quotas.photos_per_class, 0),
+        )
+    )
+
+
 def _add_photos_ui(store, chosen: str) -> None:
     files = st.file_uploader(
         _("Photos"),
@@ -231,6 +251,9 @@ def _add_photos_ui(store, chosen: str) -> None:
             added += 1
         except ImageError as err:
             problems.append(str(err))
+        except QuotaError as err:  # a quota or the disk: the next photos would be refused as well
+            problems.append(str(err))
+            break
     for problem in problems:
         st.error(problem)
     if added:

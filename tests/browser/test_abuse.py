@@ -33,7 +33,7 @@ def class_server(tmp_path_factory):
     data = base / "data"
     data.mkdir()
     images = make_pets_like(base / "pets" / "images", n_per_class=4)
-    proc, url = start_server(data, images)
+    proc, url = start_server(data, images, extra_env={"PETLAB_OWN_CLASSES": "3", "PETLAB_OWN_PHOTOS": "5"})
     try:
         yield url, proc.pid, data
     finally:
@@ -110,3 +110,93 @@ def test_a_small_png_of_huge_16_bit_pixels_is_refused_on_every_page_that_decodes
     alerts = asyncio.run(attack("augmentation", "Upload a photo", upload_source))
     assert any("decoding it would take 275 MB" in a for a in alerts), alerts
     assert peak_rss_mb(pid) - peak < 300
+
+
+def jpeg(seed: int) -> bytes:
+    from tests.core.test_own_classes import noise_jpeg
+
+    return noise_jpeg(seed)
+
+
+async def add_class(student: Student, name: str) -> list[str]:
+    """Type a class name and press Add class, in one rerun (as the browser sends them)."""
+    states = [
+        WidgetState(id=student.widgets["data_own_new"].id, string_value=name),
+        WidgetState(id=student.widgets["data_own_add"].id, trigger_value=True),
+    ]
+    result = await student.rerun(states)
+    assert not result.error, result.error
+    return result.alerts
+
+
+async def add_photos(student: Student, cls: str, photos: list[bytes]) -> list[str]:
+    """Upload photos into the class's uploader and press Add these photos; the alerts the page shows."""
+    from streamlit.proto.Common_pb2 import FileUploaderState
+
+    infos = []
+    for n, data in enumerate(photos):
+        state = await student.upload(f"p{n}.jpg", data, label="Photos")
+        infos.extend(state.file_uploader_state_value.uploaded_file_info)
+    widget_id = student.uploaders["Photos"][0]
+    assert widget_id.endswith(f"data_own_files_{cls}")
+    states = [
+        WidgetState(id=widget_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=infos)),
+        WidgetState(id=student.widgets["data_own_save"].id, trigger_value=True),
+    ]
+    result = await student.rerun(states)
+    assert not result.error, result.error
+    return result.alerts
+
+
+def test_one_tab_cannot_flood_the_disk_with_own_classes(class_server):
+    """The review: 50 classes in 9 s from one tab, then a photo every 2 s, kept 24 h. With the server's
+    quotas (here 3 classes, 5 photos per class) the fourth class and the sixth photo are refused in the page,
+    and so is the 0.30 MB PNG of 12000×12000 16-bit pixels."""
+    url, pid, data = class_server
+
+    async def attack() -> tuple[list[list[str]], list[str], list[str], str]:
+        student = await opened(url, "data")
+        try:
+            made = [await add_class(student, f"c{n}") for n in range(4)]
+            bomb = await add_photos(student, "c2", [zero_png(12_000, 12_000)])  # the class chosen last
+            alerts = await add_photos(student, "c2", [jpeg(n) for n in range(7)])
+            return made, alerts, bomb, student.query
+        finally:
+            await student.close()
+
+    made, alerts, bomb, query = asyncio.run(attack())
+    refused = [any("the most one student may make" in a for a in alerts) for alerts in made]
+    assert refused == [False, False, False, True]
+    assert any("Added 5 photos to c2" in a for a in alerts), alerts
+    assert any("c2 has 5 photos, the most one class may hold" in a for a in alerts), alerts
+    assert any("decoding it would take 275 MB" in a for a in bomb), bomb
+    token = query.split("s=", 1)[1].split("&")[0]
+    own = data / "students" / token / "own"
+    assert sorted(p.name for p in own.iterdir()) == ["c0", "c1", "c2"]
+    assert len(list((own / "c2").glob("*.jpg"))) == 5
+
+
+def test_tabs_opened_by_a_script_leave_nothing_on_disk_and_are_not_counted(class_server):
+    """The review's script opened 5-37 tabs a second: each left a heartbeat and a student folder for 24 h and
+    the Class page counted 409 students. Thirty tabs opened, drawn and dropped now leave no file."""
+    from core import classroom
+
+    url, _pid, data = class_server
+
+    def files() -> set[str]:
+        return {str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and not p.name.endswith(".log")}
+
+    async def flood() -> int:
+        opened_ok = 0
+        for _batch in range(3):
+            tabs = [Student(url, page="data") for _ in range(10)]
+            await asyncio.gather(*(t.connect() for t in tabs))
+            results = await asyncio.gather(*(t.rerun() for t in tabs))
+            opened_ok += sum(1 for r in results if not r.error)
+            await asyncio.gather(*(t.close() for t in tabs))
+        return opened_ok
+
+    before, counted = files(), classroom.active_sessions(data)["student"]
+    assert asyncio.run(flood()) == 30
+    assert files() - before == set()
+    assert classroom.active_sessions(data)["student"] == counted
