@@ -100,6 +100,8 @@ class OwnClassesStore:
                     cls=name, n=quotas.photos_per_class
                 )
             )
+        if quotas is not None:
+            self._check_bytes(0, quotas)  # a full share is refused before any decoding
         loaded = load_image_bytes(data, filename, max_side=STORED_SIDE)
         dest = folder / f"{loaded.digest}.jpg"
         if dest.exists():

@@ -40,7 +40,7 @@ class UploadLimits:
 
     @classmethod
     def from_env(cls) -> UploadLimits:
-        return cls(per_session=_megabytes(SESSION_ENV, 100), total=_megabytes(TOTAL_ENV, 1024))
+        return cls(per_session=_megabytes(SESSION_ENV, 100), total=_megabytes(TOTAL_ENV, 512))
 
 
 def _refuse(detail: str) -> Exception:

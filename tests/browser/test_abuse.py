@@ -11,7 +11,7 @@ from streamlit.proto.Common_pb2 import StringArray
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.class_load import Student, proc_rss_mb, put_file, start_server
-from tests.core.test_images import zero_png
+from core.synthetic import blank_png
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +83,7 @@ def test_a_small_png_of_huge_16_bit_pixels_is_refused_on_every_page_that_decodes
     """The 0.30 MB 12000×12000 16-bit PNG on Prediction, Augmentation and own classes: 3.5 GB per decode before
     (two tabs: 1 -> 7.4 GB); now each page says why it is refused and the server's memory does not move."""
     url, pid, _ = class_server
-    bomb = zero_png(12_000, 12_000)
+    bomb = blank_png(12_000, 12_000)
 
     async def attack(page: str, label: str, prepare=None) -> list[str]:
         student = await opened(url, page)
@@ -158,7 +158,7 @@ def test_one_tab_cannot_flood_the_disk_with_own_classes(class_server):
         student = await opened(url, "data")
         try:
             made = [await add_class(student, f"c{n}") for n in range(4)]
-            bomb = await add_photos(student, "c2", [zero_png(12_000, 12_000)])  # the class chosen last
+            bomb = await add_photos(student, "c2", [blank_png(12_000, 12_000)])  # the class chosen last
             alerts = await add_photos(student, "c2", [jpeg(n) for n in range(7)])
             return made, alerts, bomb, student.query
         finally:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from core import images
 from core.images import ImageError, load_image_bytes, load_image_file
+from core.synthetic import blank_png
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -223,20 +224,6 @@ def test_size_limit_reads_as_the_readme_says():
 # ---- decode memory bounded before decoding (issue 18, item 2) --------------------------------------
 
 
-def zero_png(width: int, height: int, bit_depth: int = 16, colour_type: int = 0) -> bytes:
-    """A real PNG of width x height black pixels, compressed row by row (12000×12000 16-bit grey: 0.3 MB)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
-    row = b"\x00" + bytes(width * channels * bit_depth // 8)  # filter byte, then the row's samples
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 PEAK_SCRIPT = """
 import resource, sys
 from core.images import ImageError, load_image_bytes
@@ -271,12 +258,12 @@ def decode_peak(tmp_path, data: bytes) -> tuple[int, str]:
 def test_a_small_png_of_huge_16_bit_pixels_costs_no_gigabytes(tmp_path):
     """The issue's 0.30 MB PNG (12000×12000, 16-bit grey): 3.5 GB and 12 s to decode before (float64 copies of
     the whole image). Now refused from its header; one just under the limit decodes in bounded memory."""
-    bomb = zero_png(12_000, 12_000)
+    bomb = blank_png(12_000, 12_000)
     assert len(bomb) < 400_000
     grown, outcome = decode_peak(tmp_path, bomb)
     assert outcome.startswith("refused scan.png is 12000×12000 pixels of I;16: decoding it would take 275 MB")
     assert grown < 50
-    grown, outcome = decode_peak(tmp_path, zero_png(11_000, 11_000))  # 231 MB decoded: accepted
+    grown, outcome = decode_peak(tmp_path, blank_png(11_000, 11_000))  # 231 MB decoded: accepted
     assert outcome == "ok 1024x1024 RGB"
     assert grown < images.MAX_DECODE_BYTES / 1024**2 + 80  # the decoded pixels, no full-size copy beside them
 

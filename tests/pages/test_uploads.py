@@ -49,4 +49,4 @@ def test_without_a_server_nothing_is_installed():
 def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("PETLAB_UPLOAD_SESSION_MB", "20")
     monkeypatch.setenv("PETLAB_UPLOAD_TOTAL_MB", "not a number")
-    assert UploadLimits.from_env() == UploadLimits(per_session=20 * MB, total=1024 * MB)
+    assert UploadLimits.from_env() == UploadLimits(per_session=20 * MB, total=512 * MB)
