@@ -166,21 +166,27 @@ async def attack_png(url: str, data: Path, stop: asyncio.Event, phase: Phase, ti
     counts = {"sent": 0, "refused": 0}
 
     async def one_tab() -> None:
-        student = await opened(url, "prediction", timeout)
-        try:
-            while not stop.is_set():
-                state = await student.upload("scan.png", bomb)
-                result = await student.rerun(
-                    [state], fragment_id=student.uploader_fragment, timeout=timeout, auto=False
-                )
-                counts["sent"] += 1
-                counts["refused"] += any("decoding it would take" in a for a in result.alerts)
-        finally:
-            await student.close()
+        while not stop.is_set():
+            student = await opened(url, "prediction", timeout)
+            try:
+                while not stop.is_set():
+                    try:
+                        state = await student.upload("scan.png", bomb)
+                    except RuntimeError:  # HTTP 413: this tab holds its most files; a fresh tab goes on
+                        counts["tab full"] = counts.get("tab full", 0) + 1
+                        break
+                    result = await student.rerun(
+                        [state], fragment_id=student.uploader_fragment, timeout=timeout, auto=False
+                    )
+                    counts["sent"] += 1
+                    counts["refused"] += any("decoding it would take" in a for a in result.alerts)
+            finally:
+                await student.close()
 
     await asyncio.gather(one_tab(), one_tab())
     phase.notes.append(
-        f"{counts['sent']} 12000×12000 16-bit PNGs uploaded, {counts['refused']} refused from the header"
+        f"{counts['sent']} 12000×12000 16-bit PNGs uploaded, {counts['refused']} refused from the header "
+        f"({counts.get('tab full', 0)} times a tab held its 200 files and a new tab went on)"
     )
 
 
@@ -354,9 +360,7 @@ async def run_phase(name: str, url: str, pid: int, data: Path, args, seed: int) 
         attacker = asyncio.create_task(ATTACK_FUNCS[name](url, data, stop, phase, args.timeout))
         await asyncio.sleep(2.0)  # the attack is under way before the victim starts
     try:
-        await victim(
-            url, args.iterations, seed, args.timeout, phase, 0 if name in ("idle", "warm-up") else args.min_seconds
-        )
+        await victim(url, args.iterations, seed, args.timeout, phase, 0 if name == "warm-up" else args.min_seconds)
     finally:
         stop.set()
         if attacker is not None:

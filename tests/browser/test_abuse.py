@@ -10,7 +10,7 @@ import pytest
 from streamlit.proto.Common_pb2 import StringArray
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from bench.class_load import Student, proc_rss_mb, put_file, start_server
+from bench.class_load import PASSWORD, Student, proc_rss_mb, put_file, start_server
 from core.synthetic import blank_png
 
 pytestmark = pytest.mark.browser
@@ -200,3 +200,98 @@ def test_tabs_opened_by_a_script_leave_nothing_on_disk_and_are_not_counted(class
     assert asyncio.run(flood()) == 30
     assert files() - before == set()
     assert classroom.active_sessions(data)["student"] == counted
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MB tmpfs to fill for real (skipped where this machine does not let the tests mount one:
+    tests/pages/test_full_disk.py simulates the same full disk everywhere)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder: Path) -> None:
+    """Write until the disk says no space (what a day of photos, caches and logs can do)."""
+    import errno
+
+    with open(folder / "filler.bin", "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 1024**2)
+                fh.flush()
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    for n in range(10_000):  # and the last blocks, with small files
+        try:
+            (folder / f"filler-{n}").write_bytes(b"\0" * 4096)
+        except OSError:
+            break
+
+
+def test_a_really_full_disk_takes_no_page_down(small_disk, tmp_path):
+    """The review filled the data folder's disk: every page of every tab failed with `No space left on
+    device` from the sidebar heartbeat, the teacher's sign-in included. Here on a real full tmpfs."""
+    from core.synthetic import make_pets_like
+
+    data = small_disk / "data"
+    data.mkdir()
+    images = make_pets_like(tmp_path / "pets" / "images", n_per_class=4)
+    proc, url = start_server(data, images)  # class mode, the teacher password bench.class_load.PASSWORD
+    pages = ("data", "augmentation", "training", "interpretation", "layers", "prediction")
+
+    async def visit() -> tuple[list[str], list[str], list[str], list[str]]:
+        student = await opened(url, "prediction")  # the class at work: folders made, weights in place
+        teacher = await opened(url, "data")
+        try:
+            for page in pages:
+                await goto(student, page)
+            await asyncio.sleep(11)  # both tabs have been open a while: their reruns now write heartbeats
+            fill(small_disk)
+            errors = []
+            newcomer = Student(url, page="data")  # a tab opened after the disk filled
+            await newcomer.connect()
+            try:
+                for page in pages:
+                    for tab in (student, newcomer):
+                        result = await goto(tab, page)
+                        errors += [f"{page}: {result.error}"] if result.error else []
+            finally:
+                await newcomer.close()
+            states = [
+                WidgetState(id=teacher.widgets["auth_password"].id, string_value=PASSWORD),
+                WidgetState(id=teacher.widgets["auth_sign_in"].id, trigger_value=True),
+            ]
+            signed = await teacher.rerun(states)
+            errors += [f"sign-in: {signed.error}"] if signed.error else []
+            class_page = await goto(teacher, "class")
+            errors += [f"class: {class_page.error}"] if class_page.error else []
+            await goto(student, "data")
+            refused = await add_class(student, "my_cat")
+            return errors, signed.alerts, class_page.alerts, refused
+        finally:
+            await student.close()
+            await teacher.close()
+
+    try:
+        errors, signed, class_alerts, refused = asyncio.run(visit())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert errors == []
+    assert any("Signed in as the **teacher**" in a for a in signed), signed
+    assert any("disk is nearly full" in a for a in class_alerts), class_alerts
+    assert any("nothing new can be stored now" in a for a in refused), refused
+
+
+async def goto(student: Student, page: str):
+    student.page, student.page_hash = page, ""
+    return await student.rerun()
