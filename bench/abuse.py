@@ -5,6 +5,8 @@ Everyone speaks Streamlit's own websocket protocol and upload route (bench/class
 browser would. The victim repeatedly opens Data, Augmentation and Layers and predicts a photo of its own on
 Prediction; each action is timed. First alone (idle), then during each attack of issue 18:
 
+- reruns (the control): one tab rerunning the Data page as fast as it can with harmless patterns: what any
+  tab can cost by clicking fast, against which the attacks below compare;
 - pattern: explosive labelling patterns typed into the Data page, `((a{300}){200}){100}` and others;
 - png: the 0.30 MB PNG of 12000×12000 16-bit pixels uploaded to Prediction from two tabs, again and again;
 - uploads: 45 MB files PUT to the attacker's own sessions under ids of its choosing, from fresh tabs;
@@ -42,7 +44,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 from bench.class_load import Student, photo, proc_rss_mb, put_file, start_server  # noqa: E402
 
-ATTACKS = ("pattern", "png", "uploads", "own-classes", "queue", "occlusion", "job-records")
+ATTACKS = ("reruns", "pattern", "png", "uploads", "own-classes", "queue", "occlusion", "job-records")
 PATTERNS = (r"((a{300}){200}){100}", r"((a{1000}){1000}){1000}", r"(((ab){30}){30}){30}(x)", "(" + "a" * 400 + ")")
 VICTIM_PAGES = ("data", "augmentation", "layers")
 
@@ -141,6 +143,21 @@ def sample_rss(pid: int, stop: threading.Event, phase: Phase) -> None:
 # ---- the attacks ---------------------------------------------------------------------------------------
 
 Attack = Callable[[str, Path, asyncio.Event, Phase, float], Awaitable[None]]
+
+
+async def attack_reruns(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
+    """The control: one tab rerunning the Data page as fast as it can with harmless patterns. What is left of an
+    attack's cost beyond this is the attack's own."""
+    student = await opened(url, "data", timeout)
+    typed = 0
+    try:
+        while not stop.is_set():
+            pattern = (r"^(.+)_\d+\.jpg$", r"^([A-Za-z]+)_\d+\.jpg$")[typed % 2]
+            await student.rerun([WidgetState(id=widget(student, "data_pattern_").id, string_value=pattern)])
+            typed += 1
+    finally:
+        await student.close()
+    phase.notes.append(f"{typed} reruns of the Data page with harmless patterns (the control)")
 
 
 async def attack_pattern(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
@@ -335,6 +352,7 @@ def write_job_records(data: Path, n: int) -> float:
 
 
 ATTACK_FUNCS: dict[str, Attack] = {
+    "reruns": attack_reruns,
     "pattern": attack_pattern,
     "png": attack_png,
     "uploads": attack_uploads,
