@@ -14,6 +14,7 @@ from core.classroom import own_classes_privacy_note, published_classes
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
 from core.i18n import _, n_, num
 from core.images import ImageError
+from core.quotas import QuotaError
 from core.roster import markdown_safe
 from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
@@ -195,6 +196,7 @@ def own_classes_ui() -> None:
     c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
     if err := st.session_state.pop("data_own_error", None):
         st.error(err)
+    quota_caption_ui(store)
     counts = store.classes()
     if not counts:
         return
@@ -218,6 +220,24 @@ def own_classes_ui() -> None:
     _use_own_classes_ui(store)
 
 
+def quota_caption_ui(store) -> None:
+    """What a student's classes use of their quotas (nothing for the teacher, whose store has none)."""
+    if store.quotas is None:
+        return
+    made, used = store.usage()
+    st.caption(
+        _(
+            "Your share of the server: {n} of {classes} classes, {used} of {limit} MB, up to {photos} photos per class."
+        ).format(
+            n=made,
+            classes=store.quotas.classes,
+            used=num(used / 1024**2, 1),
+            limit=num(store.quotas.student_mb, 0),
+            photos=num(store.quotas.photos_per_class, 0),
+        )
+    )
+
+
 ADD_NONCE = "data_own_nonce"  # part of the uploader's key: a new one after photos were added empties it
 ADDED = "data_own_added"  # (class, added, problems) of the last "Add these photos", shown once
 
@@ -233,6 +253,9 @@ def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
         try:
             store.add_photo(chosen, item.getvalue(), item.name)
             added += 1
+        except QuotaError as err:  # a quota or the disk: the next photos would be refused as well
+            problems.append(str(err))
+            break
         except (ImageError, ValueError) as err:
             problems.append(str(err))
     st.session_state[ADDED] = (chosen, added, problems)
