@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from core.i18n import N_, _
+from core.inference import exact_fp32
 from core.settings import checkpoints_dir, torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -108,6 +109,7 @@ def cap_thread(threads: int) -> int:
 def pick_device() -> torch.device:
     """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or this thread's ceiling, or $PETLAB_TORCH_THREADS)."""
     if torch.cuda.is_available():
+        exact_fp32()  # fp32 features, validation and predictions on a GPU equal a CPU's (no TF32)
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
@@ -307,6 +309,12 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a state_dict saved by save_weights; never unpickles objects."""
+    model.load_state_dict(read_weights(path))
+    return model
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict saved by save_weights, read with weights_only=True; ValueError when it is not one."""
     import pickle
 
     try:
@@ -319,8 +327,7 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
         ) from err
     if not isinstance(state, dict):
         raise ValueError(f"{Path(path).name} is not a state_dict.")
-    model.load_state_dict(state)
-    return model
+    return state
 
 
 def load_run_model(run_dir: Path) -> LoadedModel:

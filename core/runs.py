@@ -18,12 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from core.i18n import _
-from core.models import RECORD_FILE, WEIGHTS_FILE
+from core.models import RECORD_FILE, WEIGHTS_FILE, create_model, read_weights
 from core.records import RecordError, RunConfig, RunRecord, check_run, run_id
 from core.repair import repair_runs
 from core.storage import atomic_write_bytes, atomic_write_json
 
 PREDS_FILE = "preds.npz"
+# the on-disk format of a run folder, listed here once (the bundle writer and the importer use these)
+RUN_FILES = (WEIGHTS_FILE, RECORD_FILE, PREDS_FILE)  # every file a run folder holds
+REQUIRED_RUN_FILES = (WEIGHTS_FILE, RECORD_FILE)  # runs stored before preds.npz existed lack it (it is recomputed)
 
 
 @dataclass
@@ -174,6 +177,25 @@ def load_preds(run_dir: Path, n_classes: int | None = None) -> dict[str, np.ndar
 def save_preds(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
     """Add (or replace) the prediction cache of an existing run, atomically."""
     atomic_write_bytes(Path(run_dir) / PREDS_FILE, preds_bytes(arrays))
+
+
+def verify_run(run_dir: Path) -> RunRecord:
+    """A run folder checked whole, as every page will use it; ValueError (or RecordError) saying why not.
+
+    The typed record, the weights loaded into its architecture as this fastai builds it (with
+    torch.load(weights_only=True)), and the stored predictions, when there, against its classes.
+    """
+    run_dir = Path(run_dir)
+    record = check_run(run_dir)
+    state = read_weights(run_dir / WEIGHTS_FILE)  # weights_only=True, before anything else touches the file
+    try:
+        create_model(record.arch, len(record.classes), pretrained=False).load_state_dict(state)
+    except Exception as err:  # missing or unexpected keys, size mismatch, unknown arch ...
+        raise ValueError(
+            f"{WEIGHTS_FILE} does not fit {record.arch} with {len(record.classes)} classes ({err})"
+        ) from err
+    load_preds(run_dir, len(record.classes))
+    return record
 
 
 def delete_run(run_dir: Path) -> None:

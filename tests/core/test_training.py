@@ -195,12 +195,13 @@ def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
     spec = FeatureSpec(dataset="fp", arch=fast.arch, pretrained=True, img_size=32, augment=False, views=1,
                        seed=fast.seed, bs=fast.bs)  # fmt: skip
     x = np.zeros((1, 4, 8), np.float32)
-    no_bn = FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False)
-    write_features(tmp_path / spec.key, no_bn, spec)
-    assert not lr_finder.cheap(fast, tmp_path)  # an old cache without BatchNorm statistics is extracted again
     bn = {"0.0.0.1.running_mean": np.zeros(32, np.float32)}
-    write_features(tmp_path / spec.key, FeatureSet(x, no_bn.train_y, x[0], no_bn.valid_y, 0.0, False, bn), spec)
+    write_features(
+        tmp_path / spec.key, FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False, bn), spec
+    )
     assert lr_finder.cheap(fast, tmp_path)
+    (tmp_path / spec.key / "batchnorm.npz").unlink()  # an old cache without BatchNorm statistics: extracted again
+    assert not lr_finder.cheap(fast, tmp_path)
     assert not lr_finder.cheap(slow, tmp_path)  # images through the whole network: not cheap
     two_stages = RunConfig(dataset="fp", img_size=32, stages=(fast.stages[0], StageConfig(1, 1e-4, unfreeze=True)))
     assert not lr_finder.cheap(two_stages, tmp_path)  # stage 2's finder runs the whole network
