@@ -152,6 +152,36 @@ def test_mixed_precision_trains_in_low_precision_and_validates_in_fp32(precision
     assert seen == {True: low, False: torch.float32}
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_cuda_mixed_precision_opens_its_autocast_for_training_batches_only(precision):
+    """On CUDA fastai's MixedPrecision (gradient scaler and all), its autocast skipped for validation batches."""
+    from fastai.callback.fp16 import MixedPrecision
+
+    (cb,) = inference.mixed_precision_callbacks("cuda", precision)
+    assert isinstance(cb, MixedPrecision) and cb.amp_mode.value == precision
+    opened = []
+
+    class Recording:  # stands in for the torch.autocast("cuda") that before_fit makes on a GPU
+        def __enter__(self):
+            opened.append(cb.learn.training)
+
+        def __exit__(self, *exc):
+            opened.append("closed")
+
+    class Probe:
+        pred = None
+        training = True
+
+    cb.learn, cb.autocast = Probe(), Recording()
+    for training in (True, False, True):
+        cb.learn.training = training
+        cb.before_batch()
+        cb.learn.pred = torch.zeros(2)
+        cb.after_pred()
+        cb.after_loss()
+    assert opened == [True, "closed", True, "closed"]
+
+
 def test_features_are_fp32_whatever_the_precision(monkeypatch):
     """Extraction ignores PETLAB_PRECISION: cached features are the numbers every machine computes."""
     torch.manual_seed(0)

@@ -167,7 +167,7 @@ def test_build_reference_skips_unreadable_images_and_caps(colours):
 
 
 @pytest.mark.skipif(offline_weights_file() is None, reason="needs the offline mobilenet_v2 weights")
-def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
+def test_a_fast_runs_reference_reads_its_cached_features(tmp_path, machine_precision):
     """A run trained on cached features: the reference comes from the cache, and those are the page's features."""
     from dataclasses import replace
 
