@@ -217,7 +217,8 @@ def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequentia
     from fastai.vision.learner import create_vision_model
 
     register_fastai_meta()
-    prepare_torch_home()
+    if pretrained:  # a random-init model reads no checkpoint (and checking a bundle's run writes nothing)
+        prepare_torch_home()
     fn = _torchvision_fn(arch)
     if pretrained and not weights_cached(arch):
         _pretrained_torchvision(arch)  # download once, or fail with a clear message, before fastai loads it

@@ -337,6 +337,15 @@ def test_a_bundle_whose_feature_cache_is_incomplete_is_refused(made, tmp_path):
     refused(rewrite(report.path, tmp_path / "shapes.tar", inconsistent), fresh, "inconsistent shapes")
 
 
+def test_a_run_whose_weights_do_not_fit_is_refused_and_nothing_is_written(made, tmp_path):
+    """Weights for another number of classes: the run could not be opened here, so the import refuses it."""
+    _, report, fresh = made
+    buf = io.BytesIO()
+    torch.save(create_model("mobilenet_v2", len(CLASSES) + 1, pretrained=False).state_dict(), buf)
+    edit = _replaced_member("runs/run0001/model.pt", buf.getvalue())
+    refused(rewrite(report.path, tmp_path / "misfit.tar", edit), fresh, "does not fit mobilenet_v2 with 2 classes")
+
+
 def _npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
