@@ -281,9 +281,10 @@ def precision_note(record) -> str:
         return _("Precision: fp32 on {device} (mixed precision is used only where it measures faster).").format(
             device=record.device or "cpu"
         )
-    return _("Precision: {precision} mixed precision (autocast) on {device}; weights kept in fp32.").format(
-        precision=record.precision, device=record.device
-    )
+    return _(
+        "Precision: {precision} mixed precision (autocast) for the training steps on {device}; weights, "
+        "validation and the stored predictions in fp32."
+    ).format(precision=record.precision, device=record.device)
 
 
 def training_callbacks(device: torch.device | str, precision: str) -> list:
