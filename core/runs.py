@@ -174,6 +174,26 @@ def load_preds(run_dir: Path, n_classes: int | None = None) -> dict[str, np.ndar
     return check_preds(arrays, n_classes)
 
 
+def stored_error_differs(run: RunInfo) -> tuple[float, float] | None:
+    """(last epoch's error, the stored predictions' error) when they differ, else None.
+
+    Runs trained now store the last validation pass itself, so the two agree. A run trained by an
+    older Pet Lab under bf16/fp16 validated in that precision and stored fp32 predictions: its
+    Training page table and Interpretation then showed two numbers for one model (issue 17).
+    """
+    shown = run.record.error_rate
+    if run.record.precision == "fp32":
+        return None  # validated and predicted in fp32 alike
+    try:
+        preds = load_preds(run.path, len(run.record.classes))
+    except RecordError:
+        return None  # Interpretation says what is wrong with the file
+    if shown is None or preds is None or not len(preds["targets"]):
+        return None
+    stored = float((preds["probs"].argmax(1) != preds["targets"]).mean())
+    return None if abs(stored - shown) < 1e-6 else (float(shown), stored)
+
+
 def save_preds(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
     """Add (or replace) the prediction cache of an existing run, atomically."""
     atomic_write_bytes(Path(run_dir) / PREDS_FILE, preds_bytes(arrays))
