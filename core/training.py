@@ -218,7 +218,10 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         "trained_stages": list(range(start_stage, len(config.stages))),
         "valid_paths": valid_items["path"].tolist(),
         "device": str(device),
-        "precision": precision,
+        # what the steps trained here ran in: a head on cached features always trains in fp32
+        "precision": precision
+        if any(not config.stages[i].fast for i in range(start_stage, len(config.stages)))
+        else "fp32",
         "versions": library_versions(),
         "bn_note": BN_NOTE if any(s.fast for s in config.stages) else "",
         "_preds": {"probs": probs.astype(np.float32), "targets": targets},

@@ -229,8 +229,9 @@ def test_the_training_page_and_interpretation_show_one_error_rate(tiny, tmp_path
         parent = training.train_run(config(scan, first), scan, tmp_path / "runs", features_dir).run
         run = training.train_run(config(scan, first, two), scan, tmp_path / "runs", features_dir).run
         assert run.record.trained_stages == (1,)  # stage 2 continued from the stored stage 1, as the page does
+        assert parent.record.precision == ("fp32" if first.fast else precision)  # a head always trains in fp32
+        assert run.record.precision == precision
         for stored in (parent, run):
-            assert stored.record.precision == precision
             preds = runs.load_preds(stored.path)
             shown = stored.record.epochs[-1].error_rate
             assert interpretation.error_rate(preds["probs"], preds["targets"]) == pytest.approx(shown, abs=1e-6)
