@@ -83,7 +83,8 @@ def make_prep(base: Path, n_images: int) -> None:
     n_valid = min(N_VALID, n_images // 5)
     n_train = n_images - n_valid
     rng = np.random.default_rng(0)
-    weights = {arch: state_bytes(create_model(arch, 37, pretrained=False)) for arch in ("resnet34", "resnet50")}
+    models = {arch: create_model(arch, 37, pretrained=False) for arch in ("resnet34", "resnet50")}
+    weights = {arch: state_bytes(model) for arch, model in models.items()}
     run_ids = []
     for lesson in prepare.lesson_runs().values():
         config = prepare.run_config(lesson, "fingerprint", prepare.PrepOptions())
@@ -115,6 +116,7 @@ def make_prep(base: Path, n_images: int) -> None:
                 rng.integers(0, 37, n_valid),
                 1.0,
                 False,
+                features.batchnorm_stats(models[config.arch][0]),  # batchnorm.npz, as every cache carries it
             )
             features.write_features(folder, feature_set, spec)
     sample = patches.sample_paths(paths, PATCH_IMAGES)

@@ -8,8 +8,8 @@ channels_last as Pet Lab's stage 2 trains: one training step (forward, loss, bac
 Adam step) on the same batch, timed alternately in fp32 and under CPU bf16 autocast
 (`core.inference.autocast`), median of `steps`. Prints the step-time ratio and whether this CPU
 has native bf16 instructions (`core.inference.cpu_has_native_bf16`): without them torch emulates
-bf16 and it is slower. The error check against fp32 is `bench/lesson_time.py --dataset fashion
---precision bf16 --skip-fastai` beside `--precision fp32`.
+bf16 and it is slower. What bf16 does to the lesson's results is `bench/lesson_walk.py` (the
+lesson walk under each PETLAB_PRECISION, side by side); docs/precision.md has both.
 """
 
 from __future__ import annotations

@@ -25,13 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import features as feats
 from core import patches, pets, runs
 from core.manifest import (
     CHECKPOINTS_DIR,
     DATASET_DIR,
-    FEATURE_FILES,
     MANIFEST,
-    RUN_FILES,
     BundleError,
     BundleFile,
     Manifest,
@@ -127,7 +126,7 @@ def collect(
             continue
         if root and not include_dataset:
             warnings.append(f"run {run.run_id} was trained on {root}, which is not in the bundle")
-        for name in RUN_FILES:
+        for name in runs.RUN_FILES:
             if name == RECORD_FILE:
                 data = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
                 entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", "run", run.path / name, data))
@@ -153,11 +152,16 @@ def collect(
         raise BundleError(f"No complete run with id {', '.join(sorted(missing))} in {runs_dir(data_dir)}.")
     features = features_dir(data_dir)
     for folder in sorted(features.iterdir()) if features.is_dir() else []:
-        if folder.name.startswith(".") or not all((folder / name).is_file() for name in FEATURE_FILES):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue  # a cache being written (its temp folder) or an extraction's stash
+        try:
+            feats.load_features(folder)  # only caches the app can use travel: every file, readable, consistent
+        except ValueError as err:
+            warnings.append(f"left out {FEATURES_DIR}/{folder.name}: {err}")
             continue
-        entries += [Entry(f"{FEATURES_DIR}/{folder.name}/{n}", "features", folder / n) for n in FEATURE_FILES]
+        entries += [Entry(f"{FEATURES_DIR}/{folder.name}/{n}", "features", folder / n) for n in feats.FEATURE_FILES]
     index_dir = patch_index_dir(data_dir)
-    for path in sorted(index_dir.glob("*.npz")) if index_dir.is_dir() else []:
+    for path in sorted(index_dir.glob(f"*{patches.INDEX_SUFFIX}")) if index_dir.is_dir() else []:
         try:
             data = map_index_paths(path, rel)
             index = patches.load_index(path)

@@ -5,14 +5,19 @@ Order of work, so that a refused bundle writes nothing:
    files a bundle never carries, missing or extra files, sizes that differ from the manifest, and
    versions that cannot read the weights;
 2. extract into `<data>/.import-*/` with core.archives.extract_tgz (tarfile's "data" filter and
-   more); check every file's size and SHA-256, load every weights file with `weights_only=True` into
-   its architecture, every array with `allow_pickle=False`, every record as JSON and as a typed
-   RunRecord (any failure: the folder is removed, nothing else was touched);
+   more); check every file's size and SHA-256, then read every unit the way the app will, through
+   the module that owns its format: a run with core.runs.verify_run (typed record, weights loaded
+   with `weights_only=True` into its architecture, predictions), a feature cache with
+   core.features.load_features (every file, arrays with `allow_pickle=False`, shapes, its key), a
+   patch index with core.patches.verify_index, a checkpoint with `weights_only=True` (any failure:
+   the folder is removed, nothing else was touched). A unit that would be unusable here (a feature
+   cache without its BatchNorm statistics, as version 1 bundles carried them) refuses the bundle;
 3. refuse any path the bundle stores (run records, patch indexes, feature metadata, the manifest)
    that is absolute or leaves the data folder: a bundle stores paths relative to it;
 4. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
    feature folder, an index, a checkpoint, a dataset file) into place: missing ones are added,
-   identical ones skipped; a local run is never replaced silently: a newer bundle copy replaces it only
+   identical ones skipped, a local cache that cannot be used (broken, or incomplete from an earlier
+   import) replaced; a local run is never replaced silently: a newer bundle copy replaces it only
    when asked (`replace_runs`, `--replace-runs`), and the report says which were kept.
 """
 
@@ -29,9 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from core import records, repair, training_lock
+from core import features as feats
+from core import patches, records, repair, runs, training_lock
 from core.archives import ArchiveError, extract_tgz
 from core.manifest import (
     MANIFEST,
@@ -41,6 +45,7 @@ from core.manifest import (
     absolute_path,
     destination,
     incompatibility,
+    incomplete_units,
     library_versions,
     map_index_paths,
     map_record_paths,
@@ -49,7 +54,7 @@ from core.manifest import (
     safe_name,
     stored_path_inside,
 )
-from core.models import RECORD_FILE, WEIGHTS_FILE
+from core.models import RECORD_FILE
 from core.settings import runs_dir
 from core.storage import atomic_write_bytes, read_json
 
@@ -146,6 +151,12 @@ def check_members(tar: tarfile.TarFile) -> tuple[Manifest, list[tarfile.TarInfo]
             raise BundleError(f"Refused: {name} has {member.size} bytes, the manifest says {listed[name].size}.")
     if problem := incompatibility(manifest.versions, library_versions()):
         raise BundleError(f"Refused: {problem}")
+    if problems := incomplete_units(list(listed)):
+        older = " (bundles made before format version 2 left it out)" if manifest.version < 2 else ""
+        raise BundleError(
+            f"Refused: {len(problems)} cache(s) or run(s) could not be used after the import, e.g. {problems[0]}"
+            f"{older}. Make the bundle again with `make bundle`."
+        )
     return manifest, list(members.values())
 
 
@@ -158,9 +169,7 @@ def _sha256(path: Path) -> str:
 
 
 def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
-    """Sizes and hashes of the extracted files, then each file read the safe way; BundleError on any failure."""
-    import torch
-
+    """Sizes and hashes of the extracted files, then each unit read as the app reads it; BundleError on any failure."""
     done = 0
     for f in manifest.files:
         path = root / f.path
@@ -170,41 +179,56 @@ def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
             raise BundleError(f"Refused: {f.path} was changed after the bundle was made (SHA-256 mismatch).")
         done += f.size
         progress("verifying", done, manifest.total_bytes)
+    units: dict[str, str] = {}
     for f in manifest.files:
-        path = root / f.path
+        units.setdefault(merge_unit(f.path), f.kind)
+    # runs last: loading one builds its model, which sets up TORCH_HOME in the data folder
+    for unit, kind in sorted(units.items(), key=lambda item: item[1] == "run"):
         try:
-            if path.suffix in (".pt", ".pth"):
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-                    raise ValueError("not a state_dict of tensors")
-            elif path.suffix == ".npy":
-                np.load(path, allow_pickle=False)
-            elif path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as data:
-                    for key in data.files:
-                        data[key]
-            elif path.suffix == ".json" and not isinstance(read_json(path), dict):
-                raise ValueError("not a JSON object")
-        except Exception as err:  # any unreadable file refuses the bundle
-            raise BundleError(f"Refused: {f.path} cannot be read safely ({err}).") from err
-    check_stored_paths(root, manifest)  # before any model is built (that may fill TORCH_HOME)
-    for run_dir in sorted(runs_dir(root).iterdir()) if runs_dir(root).is_dir() else []:
-        _check_run_weights(run_dir)
+            _check_unit(root / unit, kind)
+        except Exception as err:  # any unit the app could not use refuses the bundle
+            raise BundleError(f"Refused: {unit} cannot be used here ({err}).") from err
+    check_stored_paths(root, manifest)  # every unit read the way the app will: now the paths they store
 
 
-def _check_run_weights(run_dir: Path) -> None:
-    """A run's weights must fit its architecture as this fastai builds it (so every page can load it)."""
-    from core.models import create_model, load_weights
+def _check_unit(path: Path, kind: str) -> None:
+    """Read one unit the way the app will, through the owner of its format; raises when it cannot be used."""
+    import torch
 
+    if kind == "run":
+        runs.verify_run(path)
+    elif kind == "features":
+        feats.load_features(path)
+    elif kind == "patch_index":
+        patches.verify_index(path)
+    elif kind == "weights":
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError("not a state_dict of tensors")
+
+
+def _usable(path: Path, kind: str) -> bool:
+    """Whether a unit already in the data folder can be used (a broken or incomplete cache is replaced)."""
     try:
-        record = records.check_run(run_dir)  # the typed RunRecord: a malformed run.json refuses the bundle
-        load_weights(create_model(record.arch, len(record.classes), pretrained=False), run_dir / WEIGHTS_FILE)
-    except Exception as err:  # KeyError, size mismatch, unknown arch ...
-        raise BundleError(f"Refused: run {run_dir.name} cannot be loaded here ({err}).") from err
+        _check_unit(path, kind)
+    except Exception:
+        return False
+    return True
 
 
 def _same_file(a: Path, b: Path) -> bool:
     return a.stat().st_size == b.stat().st_size and _sha256(a) == _sha256(b)
+
+
+def _replace(src: Path, dest: Path) -> None:
+    """Put src where dest is: dest moved aside first, so a reader never sees neither."""
+    old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
+    dest.rename(old)
+    src.rename(dest)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
 
 def _move_run(src: Path, dest: Path, report: ImportReport, unit: str, replace_runs: bool = False) -> None:
@@ -226,10 +250,7 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str, replace_ru
     if local_created != float("-inf") and not replace_runs:
         report.not_replaced.append(unit)
         return
-    old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
-    dest.rename(old)
-    src.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    _replace(src, dest)
     report.replaced.append(unit)
 
 
@@ -242,6 +263,9 @@ def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport,
         src, dest = root / unit, destination(unit, data_dir)
         if kind == "run":
             _move_run(src, dest, report, unit, replace_runs)
+        elif dest.exists() and kind in ("features", "patch_index") and not _usable(dest, kind):
+            _replace(src, dest)  # e.g. a feature cache an older import left without batchnorm.npz
+            report.replaced.append(unit)
         elif dest.exists():
             if kind == "dataset" and not _same_file(src, dest):
                 report.conflicts.append(unit)

@@ -25,6 +25,7 @@ import re
 import shutil
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,15 @@ from core.i18n import N_, _
 from core.inference import features_of
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
+# ---- the on-disk format: this module alone lists a feature cache's files and reads and writes them ----
+# `<data>/features/<FeatureSpec.key>/`: the arrays, the body's adapted BatchNorm statistics, meta.json.
+# The Training page's "is it cached" check, `make prepare`, the bundle writer and the importer all go
+# through FEATURE_FILES / features_complete / load_features below.
 ARRAYS = ("train_x", "train_y", "valid_x", "valid_y")
 BN_FILE = "batchnorm.npz"  # the body's adapted BatchNorm statistics the features were extracted with
+META_FILE = "meta.json"  # the FeatureSpec (its hash is the folder's name), how the features were made
+FEATURE_FILES = (META_FILE, BN_FILE, *(f"{name}.npy" for name in ARRAYS))  # every file, all required
+MADE_IN = "fp32"  # features are always extracted in fp32 (core.inference.features_of), on any device
 
 
 # Extraction progress is reported in English (a worker has no tab language) and shown per tab by shown_progress.
@@ -208,7 +216,6 @@ def adapted_features(
     device: torch.device,
     scratch: Path,
     on_batch: Callable[[int, int], None] | None = None,
-    precision: str = "fp32",
     budget: int = STASH_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """AdaBN statistics and the training features (N, F), (N,) in dataset order, loading each image once.
@@ -243,7 +250,7 @@ def adapted_features(
                     on_batch(i + 1, 2 * n)
         xs = []
         for i, xb in enumerate(stash):
-            xs.append(features_of(model, xb.to(device), precision).cpu())  # (B, 2*nf), eval mode, new statistics
+            xs.append(features_of(model, xb.to(device)).cpu())  # (B, 2*nf), eval mode, new statistics, fp32
             if on_batch:
                 on_batch(n + i + 1, 2 * n)
     finally:
@@ -284,9 +291,8 @@ def extract(
     dl,
     device: torch.device,
     on_batch: Callable[[int, int], None] | None = None,
-    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a DataLoader once through the pooled body in eval mode: features (N, F) and targets (N,).
+    """Run a DataLoader once through the pooled body in eval mode (fp32): features (N, F) and targets (N,).
 
     The body runs through core.inference's fast path (BatchNorm folded, channels_last on a CPU),
     a copy of the model in eval mode: the model itself is left as it is.
@@ -295,7 +301,7 @@ def extract(
     xs, ys = [], []
     n = len(dl)
     for i, (xb, yb) in enumerate(dl):
-        xs.append(features_of(model, xb.to(device), precision).cpu())  # (B, 2*nf), e.g. (B, 2560) for mobilenet_v2
+        xs.append(features_of(model, xb.to(device)).cpu())  # (B, 2*nf), e.g. (B, 2560) for mobilenet_v2
         ys.append(yb.cpu())
         if on_batch:
             on_batch(i + 1, n)
@@ -308,38 +314,87 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def read_features(folder: Path) -> FeatureSet | None:
-    """A complete feature cache folder, or None when absent or broken (it is then rebuilt)."""
+def features_folder(features_dir: Path, spec: FeatureSpec) -> Path:
+    """Where spec's features are cached: named by spec's hash alone (how they were computed is no part of it)."""
+    return Path(features_dir) / spec.key
+
+
+def features_complete(folder: Path) -> bool:
+    """Every file of a feature cache is there: cheap enough for every rerun of a page (reads no array).
+
+    A cache folder is renamed into place only when complete, so its files being there is enough to
+    call it cached; a damaged one is found by load_features where it is used, and rebuilt.
+    """
+    return all((Path(folder) / name).is_file() for name in FEATURE_FILES)
+
+
+def load_features(folder: Path) -> FeatureSet:
+    """A feature cache read and checked whole; ValueError saying why it cannot be used.
+
+    Checks that every file is there and readable without unpickling, that meta.json's spec hashes to
+    the folder's name, that the features were made in fp32 (MADE_IN), and that the arrays' shapes
+    agree with each other.
+    """
+    folder = Path(folder)
+    if missing := [name for name in FEATURE_FILES if not (folder / name).is_file()]:
+        raise ValueError(f"the feature cache {folder.name} lacks {', '.join(missing)}")
+    meta = read_json(folder / META_FILE)
     try:
-        meta = read_json(folder / "meta.json")
+        if not isinstance(meta, dict):
+            raise TypeError("not a JSON object")
+        spec = FeatureSpec(**meta["spec"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"the feature cache {folder.name} has an unreadable {META_FILE} ({err})") from err
+    if folder.name.startswith(spec.key + "-"):  # `<key>-bf16`: the name older versions gave bf16 extractions
+        raise ValueError(
+            f"the feature cache {folder.name} was extracted in {folder.name[len(spec.key) + 1 :]} by an older "
+            f"Pet Lab; features are always fp32 now, extracted again where they are needed"
+        )
+    if spec.key != folder.name:
+        raise ValueError(f"the feature cache {folder.name} holds the features of another spec ({spec.key})")
+    made = meta.get("precision", MADE_IN)  # caches written before this field were fp32 under this name
+    if made != MADE_IN:
+        raise ValueError(f"the feature cache {folder.name} was extracted in {made}, not {MADE_IN}")
+    try:
         arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
-    except (ValueError, OSError):
-        return None
-    if arrays["train_x"].ndim != 3 or arrays["valid_x"].ndim != 2:
-        return None
-    bn_stats = None
-    if (folder / BN_FILE).is_file():
-        try:
-            with np.load(folder / BN_FILE, allow_pickle=False) as data:
-                bn_stats = {name: data[name] for name in data.files}
-        except (ValueError, OSError):
-            return None
+        with np.load(folder / BN_FILE, allow_pickle=False) as data:
+            bn_stats = {name: data[name] for name in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"the feature cache {folder.name} cannot be read ({err})") from err
+    train_x, train_y, valid_x, valid_y = (arrays[name] for name in ARRAYS)
+    if (
+        (train_x.ndim, train_y.ndim, valid_x.ndim, valid_y.ndim) != (3, 1, 2, 1)
+        or train_x.shape != (spec.views, len(train_y), valid_x.shape[1])
+        or len(valid_y) != len(valid_x)
+        or not bn_stats
+    ):
+        raise ValueError(f"the feature cache {folder.name} has arrays of inconsistent shapes")
     return FeatureSet(**arrays, seconds=float(meta.get("seconds", 0.0)), from_cache=True, bn_stats=bn_stats)
 
 
-def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec) -> None:
-    """Write a feature cache atomically: a hidden temp folder renamed into place."""
+def read_features(folder: Path) -> FeatureSet | None:
+    """A complete, usable feature cache folder, or None when absent or broken (it is then rebuilt)."""
+    try:
+        return load_features(folder)
+    except ValueError:
+        return None
+
+
+def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec, device: str = "cpu") -> None:
+    """Write a feature cache atomically: every file of FEATURE_FILES into a hidden temp folder renamed into place."""
+    if not features.bn_stats:
+        raise ValueError("a feature cache needs the BatchNorm statistics its features were made with")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         for name in ARRAYS:
             atomic_write_bytes(tmp / f"{name}.npy", _npy_bytes(getattr(features, name)))
-        if features.bn_stats is not None:
-            buf = io.BytesIO()
-            np.savez(buf, **features.bn_stats)
-            atomic_write_bytes(tmp / BN_FILE, buf.getvalue())
-        atomic_write_json(tmp / "meta.json", {"spec": spec.__dict__, "seconds": features.seconds})
+        buf = io.BytesIO()
+        np.savez(buf, **features.bn_stats)
+        atomic_write_bytes(tmp / BN_FILE, buf.getvalue())
+        meta = {"spec": spec.__dict__, "seconds": features.seconds, "precision": MADE_IN, "device": str(device)}
+        atomic_write_json(tmp / META_FILE, meta)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
@@ -355,7 +410,6 @@ def cached_features(
     dls,
     device: torch.device,
     on_progress: Callable[[str, int, int], None] | None = None,
-    precision: str = "fp32",
 ) -> FeatureSet:
     """Features from the disk cache, else extracted once (K augmented views of train, valid as is) and cached.
 
@@ -364,14 +418,14 @@ def cached_features(
     with the features and loaded into `model` on a cache hit, so
     the model always holds the statistics its features were made with. Training views go through
     fastai's own training pipeline (random crop, aug_transforms when on, Normalize) in a fixed
-    order; the valid set goes through the valid pipeline, as fastai validates.
-    Features extracted under bf16/fp16 autocast are cached apart from fp32 ones.
+    order; the valid set goes through the valid pipeline, as fastai validates. Always in fp32, on any
+    device, whatever precision training runs in: one cache per spec, usable on every machine.
     """
     from fastai.torch_core import set_seed
 
-    folder = features_folder(features_dir, spec, precision)
+    folder = features_folder(features_dir, spec)
     found = read_features(folder)
-    if found is not None and found.bn_stats is not None:
+    if found is not None:
         load_batchnorm_stats(model[0], found.bn_stats)
         return found
     start = time.perf_counter()
@@ -386,19 +440,18 @@ def cached_features(
     set_seed(spec.seed)
     # view 1 and the statistics from one pass over the images: shuffled batches, as fastai trains
     first = dls.train.new(shuffle=True, drop_last=False)
-    x, train_y = adapted_features(model, first, device, features_dir, lambda i, n: report(i, n, 0), precision)
+    x, train_y = adapted_features(model, first, device, features_dir, lambda i, n: report(i, n, 0))
     bn_stats = batchnorm_stats(model[0])
     views = [x]
     train_dl = dls.train.new(shuffle=False, drop_last=False)  # same transforms, every image once, in order
     for view in range(1, spec.views):
-        x, _labels = extract(model, train_dl, device, lambda i, n, view=view: report(i, n, view), precision)
+        x, _labels = extract(model, train_dl, device, lambda i, n, view=view: report(i, n, view))
         views.append(x)
     valid_x, valid_y = extract(
         model,
         dls.valid,
         device,
         (lambda i, n: on_progress(VALID_IMAGES, i, n)) if on_progress else None,
-        precision,
     )
     features = FeatureSet(
         train_x=np.stack(views),  # (views, N_train, F)
@@ -409,7 +462,7 @@ def cached_features(
         from_cache=False,
         bn_stats=bn_stats,
     )
-    write_features(folder, features, spec)
+    write_features(folder, features, spec, str(device))
     return features
 
 
@@ -427,23 +480,18 @@ def feature_spec(config, stage) -> FeatureSpec:
     )
 
 
-def features_folder(features_dir: Path, spec: FeatureSpec, precision: str = "fp32") -> Path:
-    """Where cached_features keeps spec's features (bf16/fp16 extractions apart from fp32 ones)."""
-    return Path(features_dir) / (spec.key if precision == "fp32" else f"{spec.key}-{precision}")
-
-
-def run_features(features_dir: Path, config, precision: str, model: nn.Sequential) -> FeatureSet | None:
+def run_features(features_dir: Path, config, model: nn.Sequential) -> FeatureSet | None:
     """A run's cached training features when they are exactly its body's, else None.
 
     That holds when every stage trained on cached features (the body never trained: ImageNet
     weights plus the adapted BatchNorm statistics) and the model's BatchNorm buffers equal the
     statistics cached with the features. The novelty reference reads them instead of running the
-    training images through the body again.
+    training images through the body again: the same fp32 features the Prediction page computes.
     """
     if not config.stages or not all(stage.fast and not stage.unfreeze for stage in config.stages):
         return None
-    found = read_features(features_folder(features_dir, feature_spec(config, config.stages[0]), precision))
-    if found is None or found.bn_stats is None:
+    found = read_features(features_folder(features_dir, feature_spec(config, config.stages[0])))
+    if found is None:
         return None
     own = batchnorm_stats(model[0])
     if own.keys() != found.bn_stats.keys() or not all(np.array_equal(own[k], found.bn_stats[k]) for k in own):

@@ -13,11 +13,15 @@ prints the chosen one beside the eager forward): eager 18.7 ms; fx fuse 16.9 ms;
 channels_last 12.6 ms (chosen); fx `optimize_for_inference` (mkldnn tensors) 26.8 ms;
 `torch.jit.freeze` + `optimize_for_inference` 9.8 ms but TorchScript is deprecated in this torch;
 `torch.export(...).module()` 17.7 ms (no faster than eager without a compiler); ONNX Runtime 9.0 ms
-but a new dependency and a 5.8 s export per model; bf16 autocast 2.2x *slower* (this CPU has no
-native bf16 instructions). See README's benchmark table.
+but a new dependency and a 5.8 s export per model; bf16 autocast 2.2x *slower* (that CPU had no
+native bf16 instructions; predictions stay fp32 on every machine anyway). See README's benchmark table.
 
-Mixed precision lives here too (`precision_for`, `autocast`): bf16 autocast on a CPU only with native
-bf16 instructions (avx512_bf16 / AMX), fp16 or bf16 on CUDA; `PETLAB_PRECISION` overrides the rule.
+Mixed precision lives here too (`precision_for`, `autocast`, `training_callbacks`). Precision is a way to
+train, never a way to compute what is stored or compared: training *steps* may run under bf16/fp16
+autocast (on CUDA by default; on a CPU only when `PETLAB_PRECISION` forces it), while validation, the
+stored predictions, cached body features, novelty references and patch indexes are always computed in
+fp32 (on CUDA with TF32 off, see `exact_fp32`), so a cache made on one machine holds the numbers any
+other machine would compute. docs/precision.md has the measurements behind the CPU default (fp32).
 """
 
 from __future__ import annotations
@@ -147,10 +151,14 @@ def feature_maps_of(model: nn.Sequential, xb: torch.Tensor) -> torch.Tensor:
     return maps.clone()  # outside inference mode: an ordinary tensor autograd can use
 
 
-def features_of(model: nn.Sequential, xb: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
-    """Pooled body features (B, 2·nf) of a batch through the fast path, as float32 on the batch's device."""
+def features_of(model: nn.Sequential, xb: torch.Tensor) -> torch.Tensor:
+    """Pooled body features (B, 2·nf) of a batch through the fast path, in fp32, on the model's device.
+
+    Always fp32, whatever precision training uses: these are the numbers feature caches store and
+    the "not sure" rule compares, so they must not depend on the machine that computed them.
+    """
     net, device = pooled_features_module(model), _device_of(model)
-    with torch.inference_mode(), autocast(device, precision):
+    with torch.inference_mode():
         return net(xb.to(device)).float()
 
 
@@ -165,7 +173,7 @@ def logits_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 instructions (x86 avx512_bf16 or AMX, ARM bf16); elsewhere bf16 is emulated and slower."""
+    """True on CPUs with bf16 instructions (x86 avx512_bf16 or AMX, ARM bf16); elsewhere bf16 is emulated."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -178,20 +186,22 @@ def cpu_has_native_bf16() -> bool:
 
 
 def precision_for(device: torch.device | str) -> str:
-    """The precision training and extraction run in on device: "fp32", "bf16" or "fp16".
+    """The precision training steps run in on device: "fp32", "bf16" or "fp16".
 
-    bf16 autocast on a CPU only where it has native bf16 instructions: on the dev CPU (AVX-512
-    without avx512_bf16) bf16 measured 2.2x slower than fp32, so it stays off there. On CUDA bf16
-    where the GPU supports it, else fp16. MPS stays fp32. `PETLAB_PRECISION` overrides the rule.
+    CPUs train in fp32, with or without native bf16 instructions: measured on a CPU with them
+    (docs/precision.md), bf16 autocast was slower in the app at its default sizes and changed the
+    lesson's results, and a lesson's numbers must not depend on which laptop the teacher owns. On
+    CUDA bf16 where the GPU supports it, else fp16 (training steps only: see training_callbacks).
+    MPS stays fp32. `PETLAB_PRECISION` ("fp32", "bf16", "fp16"; "auto" or unset: this rule)
+    overrides it, which is how tests make one machine behave like another.
     """
     forced = os.environ.get(PRECISION_ENV, "auto").strip().lower()
     if forced in PRECISIONS:
         return forced
-    kind = torch.device(device).type
-    if kind == "cuda":
+    if forced not in ("", "auto"):
+        raise ValueError(f"{PRECISION_ENV}={forced!r}: choose auto, {', '.join(PRECISIONS)}.")
+    if torch.device(device).type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if kind == "cpu" and cpu_has_native_bf16():
-        return "bf16"
     return "fp32"
 
 
@@ -205,20 +215,45 @@ def autocast(device: torch.device | str, precision: str):
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
-def mixed_precision_callbacks(device: torch.device | str, precision: str) -> list:
-    """fastai callbacks that train under precision: fastai's MixedPrecision on CUDA, CPU autocast on a CPU.
+def exact_fp32() -> None:
+    """Make fp32 mean fp32 on CUDA: no TF32 in convolutions (on by default in torch) or matrix products.
 
-    fastai's MixedPrecision always opens a CUDA autocast, which does nothing on a CPU; CPUAutocast
-    opens the CPU one around the forward pass and the loss, as MixedPrecision does (bf16 needs no
-    gradient scaler: it has fp32's range).
+    With TF32 an Ampere-or-later GPU rounds fp32 convolution inputs to 10 mantissa bits: its
+    "fp32" features and predictions would differ from a CPU's by ~1e-3, and caches made there would
+    not hold the numbers a CPU computes. Mixed-precision training steps are unaffected (autocast).
+    """
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def mixed_precision_callbacks(device: torch.device | str, precision: str) -> list:
+    """fastai callbacks that run the *training* batches under precision; validation batches stay fp32.
+
+    The validation pass computes the per-epoch error the Training page shows and the predictions
+    stored with the run (Interpretation reads them): both come from one fp32 forward of the final
+    weights, whatever precision the steps used. On CUDA this is fastai's MixedPrecision (its
+    gradient scaler for fp16) with the autocast opened for training batches only; on a CPU a CPU
+    autocast around the forward pass and the loss (bf16 needs no gradient scaler: it has fp32's range).
     """
     if precision == "fp32":
         return []
     kind = torch.device(device).type
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
     if kind == "cuda":
         from fastai.callback.fp16 import MixedPrecision
 
-        return [MixedPrecision(amp_mode=precision)]
+        class TrainingMixedPrecision(MixedPrecision):
+            def before_batch(self) -> None:
+                self.on = self.training
+                if self.on:
+                    super().before_batch()
+
+            def after_loss(self) -> None:
+                if self.on:
+                    super().after_loss()
+
+        return [TrainingMixedPrecision(amp_mode=precision)]
     from fastai.callback.core import Callback
     from fastai.torch_core import to_float
 
@@ -226,7 +261,7 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
         order = 10  # where fastai's MixedPrecision sits
 
         def before_batch(self) -> None:
-            self.ctx = autocast(kind, precision)
+            self.ctx = autocast(kind, precision) if self.training else contextlib.nullcontext()
             self.ctx.__enter__()
 
         def after_pred(self) -> None:
@@ -246,9 +281,10 @@ def precision_note(record) -> str:
         return _("Precision: fp32 on {device} (mixed precision is used only where it measures faster).").format(
             device=record.device or "cpu"
         )
-    return _("Precision: {precision} mixed precision (autocast) on {device}; weights kept in fp32.").format(
-        precision=record.precision, device=record.device
-    )
+    return _(
+        "Precision: {precision} mixed precision (autocast) for the training steps on {device}; weights, "
+        "validation and the stored predictions in fp32."
+    ).format(precision=record.precision, device=record.device)
 
 
 def training_callbacks(device: torch.device | str, precision: str) -> list:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core import features as feats
-from core import inference, records, runs
+from core import records, runs
 from core.datasets import DatasetScan
 from core.i18n import _
 from core.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta
@@ -133,23 +133,16 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
     return learn, prior, device
 
 
-def features_cached(config: RunConfig, features_dir: Path, device: torch.device | None = None) -> bool:
-    """True when config's first stage is fast and its body features are already cached (at this device's precision).
+def features_cached(config: RunConfig, features_dir: Path) -> bool:
+    """True when config's first stage is fast and its body features are already cached (on any machine).
 
     Then the LR finder and stage 1 train only the head: seconds, not an extraction pass over every image.
+    Cheap on every rerun of a page: the cache format's owner (core.features) checks its files are there.
     """
     stage = config.stages[0]
     if not stage.fast:
         return False
-    key = feats.feature_spec(config, stage).key
-    # not pick_device(): it sets torch's thread count, and this runs on every rerun of a page
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = inference.precision_for(device)
-    folder = Path(features_dir) / (key if precision == "fp32" else f"{key}-{precision}")
-    # a cache folder is renamed into place only when complete: its files being there is enough (cheap on
-    # every rerun; reading 75 MB of Pets features is not), and a broken one is rebuilt where it is used
-    names = ["meta.json", feats.BN_FILE, *(f"{name}.npy" for name in feats.ARRAYS)]
-    return all((folder / name).is_file() for name in names)
+    return feats.features_complete(feats.features_folder(features_dir, feats.feature_spec(config, stage)))
 
 
 def extract_features(
@@ -174,8 +167,7 @@ def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, lear
         if on_event:
             on_event({"kind": "extract", "what": what, "i": i, "n": n})
 
-    precision = inference.precision_for(learn.dls.device)
-    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report, precision)
+    features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report)
     head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
     head.features = features
     return head

@@ -4,6 +4,11 @@
 may carry and where each lands in the data folder; paths inside records and patch indexes made
 relative to the data folder and back; the library versions and machine a bundle was made with,
 and whether they are compatible here.
+
+A bundle is made of units, each in the on-disk format of the module that owns it, which lists its
+files and reads them: a run folder (core.runs: RUN_FILES, verify_run), a feature cache folder
+(core.features: FEATURE_FILES, load_features), a patch index (core.patches: verify_index), a
+torchvision checkpoint, a dataset file. Nothing here keeps a second list of their files.
 """
 
 from __future__ import annotations
@@ -18,9 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core import patches, pets, runs
-from core.features import ARRAYS as FEATURE_ARRAYS
+from core.features import FEATURE_FILES
 from core.images import IMAGE_SUFFIXES
-from core.models import RECORD_FILE, WEIGHTS_FILE
 from core.settings import (
     DATASETS_DIR,
     FEATURES_DIR,
@@ -32,12 +36,10 @@ from core.settings import (
 )
 
 BUNDLE_FORMAT = "petlab-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: feature caches carry batchnorm.npz (version 1 bundles left it out)
 MANIFEST = "manifest.json"
 CHECKPOINTS_DIR = f"{TORCH_DIR}/{TORCH_CHECKPOINTS_DIR}"  # in the bundle; lands under TORCH_HOME (the data folder's torch/ by default)
 DATASET_DIR = f"{DATASETS_DIR}/{pets.FOLDER_NAME}"
-RUN_FILES = (WEIGHTS_FILE, RECORD_FILE, runs.PREDS_FILE)
-FEATURE_FILES = (*(f"{name}.npy" for name in FEATURE_ARRAYS), "meta.json")
 DATASET_SUFFIXES = {*IMAGE_SUFFIXES, ".txt", ".xml", ".mat"}  # Pets: images/, annotations/ (lists, xmls, trimaps)
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -131,11 +133,16 @@ def member_kind(name: str) -> str:
     parts = path.parts
     if parts == (MANIFEST,):
         return "manifest"
-    if len(parts) == 3 and parts[0] == RUNS_DIR and _KEY.match(parts[1]) and parts[2] in RUN_FILES:
+    if len(parts) == 3 and parts[0] == RUNS_DIR and _KEY.match(parts[1]) and parts[2] in runs.RUN_FILES:
         return "run"
     if len(parts) == 3 and parts[0] == FEATURES_DIR and _KEY.match(parts[1]) and parts[2] in FEATURE_FILES:
         return "features"
-    if len(parts) == 2 and parts[0] == PATCH_INDEX_DIR and _KEY.match(parts[1]) and parts[1].endswith(".npz"):
+    if (
+        len(parts) == 2
+        and parts[0] == PATCH_INDEX_DIR
+        and _KEY.match(parts[1])
+        and parts[1].endswith(patches.INDEX_SUFFIX)
+    ):
         return "patch_index"
     if path.parent.as_posix() == CHECKPOINTS_DIR and _KEY.match(path.name) and path.suffix == ".pth":
         return "weights"
@@ -159,6 +166,26 @@ def merge_unit(name: str) -> str:
     """The unit import merges at once: a run or feature folder, else the single file."""
     parts = PurePosixPath(name).parts
     return "/".join(parts[:2]) if parts[0] in (RUNS_DIR, FEATURES_DIR) else name
+
+
+def incomplete_units(names: list[str]) -> list[str]:
+    """Why each folder unit among a bundle's file names could not be used as it stands ([] when all can).
+
+    A feature cache needs every file of core.features.FEATURE_FILES (version 1 bundles left out
+    batchnorm.npz, so every cache they carried counted as missing after the import); a run needs
+    core.runs.REQUIRED_RUN_FILES.
+    """
+    units: dict[str, set[str]] = {}
+    for name in names:
+        unit = merge_unit(name)
+        if unit != name:
+            units.setdefault(unit, set()).add(PurePosixPath(name).name)
+    problems = []
+    for unit, have in sorted(units.items()):
+        need = FEATURE_FILES if unit.startswith(FEATURES_DIR + "/") else runs.REQUIRED_RUN_FILES
+        if missing := [n for n in need if n not in have]:
+            problems.append(f"{unit} lacks {', '.join(missing)}")
+    return problems
 
 
 # ---- paths inside records and indexes --------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from core.i18n import N_, _
+from core.inference import exact_fp32
 from core.settings import checkpoints_dir, torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -108,6 +109,7 @@ def cap_thread(threads: int) -> int:
 def pick_device() -> torch.device:
     """CUDA, then Apple MPS, else CPU (one intra-op thread per core, or this thread's ceiling, or $PETLAB_TORCH_THREADS)."""
     if torch.cuda.is_available():
+        exact_fp32()  # fp32 features, validation and predictions on a GPU equal a CPU's (no TF32)
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
@@ -217,7 +219,8 @@ def create_model(arch: str, n_out: int, pretrained: bool = True) -> nn.Sequentia
     from fastai.vision.learner import create_vision_model
 
     register_fastai_meta()
-    prepare_torch_home()
+    if pretrained:  # a random-init model reads no checkpoint (and checking a bundle's run writes nothing)
+        prepare_torch_home()
     fn = _torchvision_fn(arch)
     if pretrained and not weights_cached(arch):
         _pretrained_torchvision(arch)  # download once, or fail with a clear message, before fastai loads it
@@ -309,6 +312,12 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a state_dict saved by save_weights; never unpickles objects."""
+    model.load_state_dict(read_weights(path))
+    return model
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict saved by save_weights, read with weights_only=True; ValueError when it is not one."""
     import pickle
 
     try:
@@ -321,8 +330,7 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
         ) from err
     if not isinstance(state, dict):
         raise ValueError(f"{Path(path).name} is not a state_dict.")
-    model.load_state_dict(state)
-    return model
+    return state
 
 
 def load_run_model(run_dir: Path) -> LoadedModel:

@@ -44,7 +44,7 @@ class NoveltySpec:
     max_reference: int = 600  # training images used as the reference (a seeded sample, balanced over classes)
     max_calibration: int = 300  # validation images used to place the line
     seed: int = 0
-    version: int = 1  # bump when the features or the distance change
+    version: int = 2  # bump when the features or the distance change (2: cached features always fp32)
 
     @property
     def key(self) -> str:
@@ -293,7 +293,7 @@ def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: N
     """
     from core.features import run_features
 
-    found = run_features(features_dir, record.config, record.precision, model)
+    found = run_features(features_dir, record.config, model)
     if found is None:
         return None
     return reference_from_features(found.train_x[0], found.train_y, found.valid_x, found.valid_y, spec)

@@ -8,6 +8,7 @@ strongest unit in that channel is largest, and where that unit sits. The result 
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from core.settings import PATCH_INDEX_DIR, sub_dir
 from core.storage import atomic_write_bytes, stable_hash
 
 INDEX_VERSION = 1
+INDEX_SUFFIX = ".npz"  # an index is one file, `<data>/patch_index/<index_key>.npz` (save_index / load_index)
 TOP_K = 9  # patches per channel, as in Zeiler & Fergus' figures
 PAGE_IMAGES = 300  # images the Layers page indexes by default (a seeded sample over all classes)
 SAMPLE_SEED = 0
@@ -91,7 +93,7 @@ def index_key(model_id: str, fingerprint: str, stage: str, size: int, k: int) ->
 
 def index_path(key: str, base: Path | None = None) -> Path:
     """Where the index with this key lives under the data folder."""
-    return sub_dir(PATCH_INDEX_DIR, base) / f"{key}.npz"
+    return sub_dir(PATCH_INDEX_DIR, base) / f"{key}{INDEX_SUFFIX}"
 
 
 def _load_batch(paths: Sequence[str], size: int) -> tuple[torch.Tensor | None, list[int], list[str]]:
@@ -207,6 +209,20 @@ def load_index(path: Path) -> PatchIndex:
             grid=(h, w),
             skipped=[str(p) for p in data["skipped"]],
         )
+
+
+def verify_index(path: Path) -> PatchIndex:
+    """An index file read and checked whole (shapes agree, ids point into its paths); ValueError saying why not."""
+    try:
+        index = load_index(path)
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{Path(path).name} cannot be read ({err})") from err
+    shape = index.values.shape
+    if len(shape) != 2 or any(a.shape != shape for a in (index.image_ids, index.ys, index.xs)):
+        raise ValueError(f"{Path(path).name} has arrays of inconsistent shapes")
+    if index.image_ids.size and (index.image_ids.max() >= len(index.paths) or index.image_ids.min() < -1):
+        raise ValueError(f"{Path(path).name} names images it does not list")
+    return index
 
 
 def load_or_build_index(

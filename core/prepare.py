@@ -271,7 +271,7 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
     if options.features:
         for spec, config in {feature_spec(c): c for c in configs.values()}.items():
             step = f"features {config.arch} {config.img_size}px bs {config.bs}"
-            done = feats.read_features(features_dir / spec.key) is not None
+            done = feats.read_features(feats.features_folder(features_dir, spec)) is not None
             _step(report, emit, step, done, lambda spec=spec, config=config: _extract(spec, config, scan, features_dir))
     if options.patch_indexes:
         have = [a for a in archs if (checkpoints_dir(base) / weights_file(a)[0]).is_file()]

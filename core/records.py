@@ -285,7 +285,7 @@ class RunRecord:
     trained_stages: tuple[int, ...] = ()  # stages trained in this run (earlier ones came from the parent)
     valid_paths: tuple[str, ...] = ()  # the validation images, in the order of preds.npz
     device: str = ""
-    precision: str = "fp32"  # what training and extraction ran in (core.inference.precision_for); fp32 before it
+    precision: str = "fp32"  # what the training steps ran in (core.inference.precision_for); fp32 before it
     versions: dict[str, str] = field(default_factory=dict)
     lr_finder: dict | None = None  # the LR finder result the student looked at before training
     notes: str = ""  # "bn_note" in run.json

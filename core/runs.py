@@ -18,12 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from core.i18n import _
-from core.models import RECORD_FILE, WEIGHTS_FILE
+from core.models import RECORD_FILE, WEIGHTS_FILE, create_model, read_weights
 from core.records import RecordError, RunConfig, RunRecord, check_run, run_id
 from core.repair import remove_import_leftovers, repair_runs
 from core.storage import atomic_write_bytes, atomic_write_json
 
 PREDS_FILE = "preds.npz"
+# the on-disk format of a run folder, listed here once (the bundle writer and the importer use these)
+RUN_FILES = (WEIGHTS_FILE, RECORD_FILE, PREDS_FILE)  # every file a run folder holds
+REQUIRED_RUN_FILES = (WEIGHTS_FILE, RECORD_FILE)  # runs stored before preds.npz existed lack it (it is recomputed)
 
 
 @dataclass
@@ -172,9 +175,48 @@ def load_preds(run_dir: Path, n_classes: int | None = None) -> dict[str, np.ndar
     return check_preds(arrays, n_classes)
 
 
+def stored_error_differs(run: RunInfo) -> tuple[float, float] | None:
+    """(last epoch's error, the stored predictions' error) when they differ, else None.
+
+    Runs trained now store the last validation pass itself, so the two agree. A run trained by an
+    older Pet Lab under bf16/fp16 validated in that precision and stored fp32 predictions: its
+    Training page table and Interpretation then showed two numbers for one model (issue 17).
+    """
+    shown = run.record.error_rate
+    if run.record.precision == "fp32":
+        return None  # validated and predicted in fp32 alike
+    try:
+        preds = load_preds(run.path, len(run.record.classes))
+    except RecordError:
+        return None  # Interpretation says what is wrong with the file
+    if shown is None or preds is None or not len(preds["targets"]):
+        return None
+    stored = float((preds["probs"].argmax(1) != preds["targets"]).mean())
+    return None if abs(stored - shown) < 1e-6 else (float(shown), stored)
+
+
 def save_preds(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
     """Add (or replace) the prediction cache of an existing run, atomically."""
     atomic_write_bytes(Path(run_dir) / PREDS_FILE, preds_bytes(arrays))
+
+
+def verify_run(run_dir: Path) -> RunRecord:
+    """A run folder checked whole, as every page will use it; ValueError (or RecordError) saying why not.
+
+    The typed record, the weights loaded into its architecture as this fastai builds it (with
+    torch.load(weights_only=True)), and the stored predictions, when there, against its classes.
+    """
+    run_dir = Path(run_dir)
+    record = check_run(run_dir)
+    state = read_weights(run_dir / WEIGHTS_FILE)  # weights_only=True, before anything else touches the file
+    try:
+        create_model(record.arch, len(record.classes), pretrained=False).load_state_dict(state)
+    except Exception as err:  # missing or unexpected keys, size mismatch, unknown arch ...
+        raise ValueError(
+            f"{WEIGHTS_FILE} does not fit {record.arch} with {len(record.classes)} classes ({err})"
+        ) from err
+    load_preds(run_dir, len(record.classes))
+    return record
 
 
 def delete_run(run_dir: Path) -> None:

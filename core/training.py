@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import features as feats
 from core import inference, records, runs, training_lock
 from core.datasets import DatasetScan
 from core.i18n import N_, _
@@ -74,6 +73,32 @@ def live_callback(on_event: ProgressFn, should_stop: Callable[[], bool], stage: 
             on_event({"kind": "epoch", "n_epoch": self.n_epoch, "row": row})
 
     return Live()
+
+
+def validation_keeper():
+    """A fastai callback that keeps the last validation pass's probabilities and targets.
+
+    The run stores these as its predictions (preds.npz, read by Interpretation): the very forward
+    pass whose error the Training page shows for the last epoch, so the two pages cannot disagree
+    about one model. Validation runs in fp32 whatever precision the training steps use
+    (core.inference.mixed_precision_callbacks), so these are the numbers any machine computes.
+    """
+    from fastai.callback.core import Callback
+
+    class KeepValidation(Callback):
+        def before_validate(self) -> None:
+            self.probs, self.targets = [], []
+
+        def after_batch(self) -> None:
+            if not self.training:
+                self.probs.append(torch.softmax(self.pred.detach().float(), dim=1).cpu())  # (B, C)
+                self.targets.append(self.yb[0].detach().cpu())  # (B,)
+
+        def result(self) -> tuple[np.ndarray, np.ndarray]:
+            """(N, C) float32 probabilities and (N,) int64 targets of the last validation pass."""
+            return torch.cat(self.probs).numpy().astype(np.float32), torch.cat(self.targets).numpy().astype(np.int64)
+
+    return KeepValidation()
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -158,8 +183,8 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     learn, prior, device = prepare_learner(config, scan, runs_dir, features_dir, work, emit, for_stage=start_stage)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
     epochs = list(prior)
-    last_fast = None
     precision = inference.precision_for(device)
+    kept = validation_keeper()  # the last validation pass: the stored predictions
 
     def collect(event: dict) -> None:
         if event["kind"] == "epoch":
@@ -177,25 +202,19 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
             head = fast_learner(config, stage, scan, features_dir, learn, emit)
             timings[f"stage{i}_extract"] = head.features.seconds
             t = time.perf_counter()
-            head.fit_one_cycle(stage.epochs, lr_max=stage.lr_max, pct_start=stage.pct_start, cbs=[live])
-            last_fast = head
+            head.fit_one_cycle(stage.epochs, lr_max=stage.lr_max, pct_start=stage.pct_start, cbs=[live, kept])
         else:
             if stage.unfreeze:
                 learn.unfreeze()
             else:
                 learn.freeze()
             lr = slice(stage.lr_min, stage.lr_max) if stage.lr_min else stage.lr_max
-            fast_cbs = inference.training_callbacks(device, precision)  # channels_last; bf16/fp16 where it pays
-            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live, *fast_cbs])
-            last_fast = None
+            # channels_last; the training steps in bf16/fp16 where that is the rule (validation stays fp32)
+            fast_cbs = inference.training_callbacks(device, precision)
+            learn.fit_one_cycle(stage.epochs, lr_max=lr, pct_start=stage.pct_start, cbs=[live, kept, *fast_cbs])
         timings[f"stage{i}_train"] = time.perf_counter() - t
     model = learn.model.cpu().eval()
-    if last_fast is not None:  # the head on cached valid features gives the full model's predictions
-        probs = feats.head_probs(model, last_fast.features.valid_x, torch.device("cpu"))
-        targets = last_fast.features.valid_y
-    else:
-        p, y = learn.get_preds(dl=learn.dls.valid)
-        probs, targets = p.float().numpy(), y.numpy().astype(np.int64)
+    probs, targets = kept.result()  # a fast stage: the head on the cached valid features, the full model's predictions
     save_weights(model, work / "model.pt")
     valid_items = scan.items[scan.items["is_valid"]].reset_index(drop=True)
     return {
@@ -211,7 +230,10 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         "trained_stages": list(range(start_stage, len(config.stages))),
         "valid_paths": valid_items["path"].tolist(),
         "device": str(device),
-        "precision": precision,
+        # what the steps trained here ran in: a head on cached features always trains in fp32
+        "precision": precision
+        if any(not config.stages[i].fast for i in range(start_stage, len(config.stages)))
+        else "fp32",
         "versions": library_versions(),
         "bn_note": BN_NOTE if any(s.fast for s in config.stages) else "",
         "_preds": {"probs": probs.astype(np.float32), "targets": targets},

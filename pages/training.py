@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
 from core.datasets import training_refusal
-from core.i18n import N_, _, n_, num
+from core.i18n import N_, _, n_, num, pct
 from core.records import RunConfig, StageConfig
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
@@ -187,6 +187,13 @@ if shown and (runs_dir() / shown).is_dir():
         st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
         st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
         st.caption(inference.precision_note(record))
+        if (differ := runs.stored_error_differs(shown_run)) is not None:
+            st.warning(
+                _(
+                    "This run was trained by an older Pet Lab that validated in {precision}: its last epoch says "
+                    "{shown} error, its stored predictions (Interpretation) {stored}. Retrain it to get one number."
+                ).format(precision=record.precision, shown=pct(differ[0], 1), stored=pct(differ[1], 1))
+            )
 
 # ---- stage 2 ----------------------------------------------------------------------------------
 st.header(_("3 · Stage 2: unfreeze, discriminative learning rates"))

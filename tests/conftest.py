@@ -27,3 +27,15 @@ def pets_like(tmp_path_factory):
     from core.synthetic import make_pets_like
 
     return make_pets_like(tmp_path_factory.mktemp("pets-like") / "images", n_per_class=10)
+
+
+@pytest.fixture(params=["this-machine", "bf16"])
+def machine_precision(request, monkeypatch):
+    """The test as this machine runs it (PETLAB_PRECISION as set, else the auto rule), then with bf16 forced.
+
+    What a CPU with native bf16 or a GPU would do differently (training steps under bf16 autocast)
+    is caught on a machine without it: issue 17, where such a CPU failed tests that passed elsewhere.
+    """
+    if request.param != "this-machine":
+        monkeypatch.setenv("PETLAB_PRECISION", request.param)
+    return request.param

@@ -47,8 +47,9 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
     }
     preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
     runs.write_run(base / "runs", "run0001", buf.getvalue(), record, preds)
+    bn = features.batchnorm_stats(model[0])
     feature_set = features.FeatureSet(
-        np.ones((1, 4, 8), np.float32), np.arange(4), np.ones((2, 8), np.float32), np.arange(2), 0.1, False
+        np.ones((1, 4, 8), np.float32), np.arange(4), np.ones((2, 8), np.float32), np.arange(2), 0.1, False, bn
     )
     spec = features.FeatureSpec("fp", "mobilenet_v2", True, 32, False, 1, 42, 8)
     features.write_features(base / "features" / spec.key, feature_set, spec)
@@ -278,7 +279,107 @@ def test_a_pickle_is_refused_even_with_a_matching_manifest(made, tmp_path):
             data = json.dumps(manifest).encode()
         return [(info, data)]
 
-    refused(rewrite(report.path, tmp_path / "pickle.tar", edit), fresh, "cannot be read safely")
+    refused(rewrite(report.path, tmp_path / "pickle.tar", edit), fresh, "cannot be used here")
+
+
+def _replaced_member(name: str, payload: bytes):
+    """A tar edit that puts payload in member `name` and a manifest that agrees (size and hash)."""
+    import hashlib
+
+    def edit(info, data):
+        if info.name == name:
+            data = payload
+        if info.name == "manifest.json":
+            manifest = json.loads(data)
+            for f in manifest["files"]:
+                if f["path"] == name:
+                    f["size"], f["sha256"] = len(payload), hashlib.sha256(payload).hexdigest()
+            data = json.dumps(manifest).encode()
+        return [(info, data)]
+
+    return edit
+
+
+FEATURE_KEY = features.FeatureSpec("fp", "mobilenet_v2", True, 32, False, 1, 42, 8).key
+FAST_CONFIG = records.RunConfig(
+    dataset="fp", arch="mobilenet_v2", img_size=32, bs=8, seed=42,
+    stages=(records.StageConfig(epochs=1, lr_max=1e-3, fast=True),),
+)  # fmt: skip
+
+
+def test_a_feature_cache_arrives_whole_and_is_used(made):
+    """Every file its owner lists travels (batchnorm.npz too): the Training page counts it as cached."""
+    from core import learners
+
+    _, report, fresh = made
+    carried = {Path(f.path).name for f in report.manifest.files if f.kind == "features"}
+    assert carried == set(features.FEATURE_FILES) and "batchnorm.npz" in carried
+    assert features.feature_spec(FAST_CONFIG, FAST_CONFIG.stages[0]).key == FEATURE_KEY
+    import_bundle(report.path, fresh)
+    assert learners.features_cached(FAST_CONFIG, fresh / "features")
+    found = features.load_features(fresh / "features" / FEATURE_KEY)
+    model = create_model("mobilenet_v2", len(CLASSES), pretrained=False)
+    features.load_batchnorm_stats(model[0], found.bn_stats)  # the statistics the features were made with
+    assert found.train_x.shape == (1, 4, 8)
+
+
+def test_a_bundle_whose_feature_cache_is_incomplete_is_refused(made, tmp_path):
+    """A version 1 bundle carried feature caches without batchnorm.npz: importing it would leave them unusable."""
+    _, report, fresh = made
+    bn = f"features/{FEATURE_KEY}/batchnorm.npz"
+
+    def drop(info, data):
+        if info.name == bn:
+            return []
+        if info.name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["files"] = [f for f in manifest["files"] if f["path"] != bn]
+            manifest["version"] = 1
+            data = json.dumps(manifest).encode()
+        return [(info, data)]
+
+    refused(rewrite(report.path, tmp_path / "v1.tar", drop), fresh, rf"features/{FEATURE_KEY} lacks batchnorm\.npz")
+    inconsistent = _replaced_member(f"features/{FEATURE_KEY}/valid_y.npy", _npy(np.arange(5)))
+    refused(rewrite(report.path, tmp_path / "shapes.tar", inconsistent), fresh, "inconsistent shapes")
+
+
+def test_a_run_whose_weights_do_not_fit_is_refused_and_nothing_is_written(made, tmp_path):
+    """Weights for another number of classes: the run could not be opened here, so the import refuses it."""
+    _, report, fresh = made
+    buf = io.BytesIO()
+    torch.save(create_model("mobilenet_v2", len(CLASSES) + 1, pretrained=False).state_dict(), buf)
+    edit = _replaced_member("runs/run0001/model.pt", buf.getvalue())
+    refused(rewrite(report.path, tmp_path / "misfit.tar", edit), fresh, "does not fit mobilenet_v2 with 2 classes")
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_import_replaces_a_local_cache_it_could_not_use(made):
+    """A cache an earlier (version 1) import left without batchnorm.npz is replaced, not kept as 'already here'."""
+    from core import learners
+
+    _, report, fresh = made
+    import_bundle(report.path, fresh)
+    (fresh / "features" / FEATURE_KEY / "batchnorm.npz").unlink()
+    assert not learners.features_cached(FAST_CONFIG, fresh / "features")
+    again = import_bundle(report.path, fresh)
+    assert f"features/{FEATURE_KEY}" in again.replaced and learners.features_cached(FAST_CONFIG, fresh / "features")
+    assert not any(p.name.startswith(".old-") for p in (fresh / "features").iterdir())
+
+
+def test_a_cache_from_an_older_bf16_extraction_stays_home(tmp_path, data_folder):
+    """`<key>-bf16` folders (older versions cached bf16 extractions apart) are left out, with the reason."""
+    import shutil
+
+    make_data_folder(data_folder)
+    shutil.copytree(data_folder / "features" / FEATURE_KEY, data_folder / "features" / f"{FEATURE_KEY}-bf16")
+    report = write_bundle(data_folder, tmp_path / "class.tar", include_dataset=False)
+    assert {Path(f.path).parent.name for f in report.manifest.files if f.kind == "features"} == {FEATURE_KEY}
+    assert any(f"{FEATURE_KEY}-bf16" in w and "always fp32" in w for w in report.manifest.warnings)
 
 
 def test_not_a_bundle(tmp_path, data_folder):

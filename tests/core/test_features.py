@@ -26,6 +26,7 @@ def sample() -> feats.FeatureSet:
         valid_y=np.array([0, 1, 1]),
         seconds=1.5,
         from_cache=False,
+        bn_stats={"0.1.running_mean": np.zeros(4, np.float32), "0.1.running_var": np.ones(4, np.float32)},
     )
 
 

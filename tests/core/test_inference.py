@@ -104,43 +104,93 @@ def test_untraceable_model_falls_back_to_an_eager_copy():
 
 
 def test_precision_rule(monkeypatch):
+    """CPUs train in fp32 with or without native bf16 (docs/precision.md); PETLAB_PRECISION forces another."""
     monkeypatch.delenv(inference.PRECISION_ENV, raising=False)
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
-    assert inference.precision_for("cpu") == "fp32"  # emulated bf16 measured slower: stays off
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
-    assert inference.precision_for("cpu") == "bf16"
+    for native in (False, True):
+        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda native=native: native)
+        assert inference.precision_for("cpu") == "fp32"  # the same numbers on every CPU
     assert inference.precision_for("mps") == "fp32"
-    monkeypatch.setenv(inference.PRECISION_ENV, "fp32")
-    assert inference.precision_for("cpu") == "fp32"  # the override wins
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert inference.precision_for("cuda") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert inference.precision_for("cuda") == "fp16"
     monkeypatch.setenv(inference.PRECISION_ENV, "bf16")
-    assert inference.precision_for("cpu") == "bf16"
+    assert inference.precision_for("cpu") == "bf16"  # the override wins: one machine acts as another
+    monkeypatch.setenv(inference.PRECISION_ENV, "fp32")
+    assert inference.precision_for("cuda") == "fp32"
+    monkeypatch.setenv(inference.PRECISION_ENV, "auto")
+    assert inference.precision_for("cpu") == "fp32"
+    monkeypatch.setenv(inference.PRECISION_ENV, "bf61")
+    with pytest.raises(ValueError, match="PETLAB_PRECISION"):
+        inference.precision_for("cpu")  # a typo is an error, not a silent fp32
     with pytest.raises(ValueError, match="precision"):
         inference.autocast("cpu", "fp8")
 
 
-def test_bf16_extraction_and_training_callback():
-    """Under bf16 the body runs in bfloat16 (features close to fp32, returned as float32) and training steps."""
-    torch.manual_seed(0)
-    model = scrambled_bn(create_model("mobilenet_v2", 3, pretrained=False))
-    x = torch.randn(2, 3, 32, 32)
-    fp32, bf16 = inference.features_of(model, x), inference.features_of(model, x, "bf16")
-    assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16)
-    assert (bf16 - fp32).abs().max() < 0.1 * fp32.abs().max()
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_in_low_precision_and_validates_in_fp32(precision):
+    """Training batches run under autocast; validation batches (the stored numbers) in fp32."""
+    low = torch.bfloat16 if precision == "bf16" else torch.float16
     assert inference.mixed_precision_callbacks("cpu", "fp32") == []
-    (cb,) = inference.mixed_precision_callbacks("cpu", "bf16")
-    seen = {}
+    (cb,) = inference.mixed_precision_callbacks("cpu", precision)
 
     class Probe:  # the part of a fastai Learner the callback touches
         pred = None
+        training = True
 
     cb.learn = Probe()
-    cb.before_batch()
-    seen["dtype"] = nn.Linear(4, 4)(torch.randn(2, 4)).dtype  # inside autocast: bf16 matmul
-    cb.learn.pred = torch.zeros(2, dtype=torch.bfloat16)
-    cb.after_pred()
-    cb.after_loss()
-    assert seen["dtype"] == torch.bfloat16 and cb.learn.pred.dtype == torch.float32
-    assert nn.Linear(4, 4)(torch.randn(2, 4)).dtype == torch.float32  # autocast closed after the loss
+    seen = {}
+    for training in (True, False):
+        cb.learn.training = training
+        cb.before_batch()
+        seen[training] = nn.Linear(4, 4)(torch.randn(2, 4)).dtype  # inside the batch's forward pass
+        cb.learn.pred = torch.zeros(2, dtype=low)
+        cb.after_pred()
+        assert cb.learn.pred.dtype == torch.float32
+        cb.after_loss()
+        assert nn.Linear(4, 4)(torch.randn(2, 4)).dtype == torch.float32  # autocast closed after the loss
+    assert seen == {True: low, False: torch.float32}
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_cuda_mixed_precision_opens_its_autocast_for_training_batches_only(precision):
+    """On CUDA fastai's MixedPrecision (gradient scaler and all), its autocast skipped for validation batches."""
+    from fastai.callback.fp16 import MixedPrecision
+
+    (cb,) = inference.mixed_precision_callbacks("cuda", precision)
+    assert isinstance(cb, MixedPrecision) and cb.amp_mode.value == precision
+    opened = []
+
+    class Recording:  # stands in for the torch.autocast("cuda") that before_fit makes on a GPU
+        def __enter__(self):
+            opened.append(cb.learn.training)
+
+        def __exit__(self, *exc):
+            opened.append("closed")
+
+    class Probe:
+        pred = None
+        training = True
+
+    cb.learn, cb.autocast = Probe(), Recording()
+    for training in (True, False, True):
+        cb.learn.training = training
+        cb.before_batch()
+        cb.learn.pred = torch.zeros(2)
+        cb.after_pred()
+        cb.after_loss()
+    assert opened == [True, "closed", True, "closed"]
+
+
+def test_features_are_fp32_whatever_the_precision(monkeypatch):
+    """Extraction ignores PETLAB_PRECISION: cached features are the numbers every machine computes."""
+    torch.manual_seed(0)
+    model = scrambled_bn(create_model("mobilenet_v2", 3, pretrained=False))
+    x = torch.randn(2, 3, 32, 32)
+    monkeypatch.setenv(inference.PRECISION_ENV, "fp32")
+    fp32 = inference.features_of(model, x)
+    monkeypatch.setenv(inference.PRECISION_ENV, "bf16")
+    assert fp32.dtype == torch.float32 and torch.equal(inference.features_of(model, x), fp32)
 
 
 def test_precision_note_and_record_field():

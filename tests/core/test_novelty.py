@@ -167,7 +167,7 @@ def test_build_reference_skips_unreadable_images_and_caps(colours):
 
 
 @pytest.mark.skipif(offline_weights_file() is None, reason="needs the offline mobilenet_v2 weights")
-def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
+def test_a_fast_runs_reference_reads_its_cached_features(tmp_path, machine_precision):
     """A run trained on cached features: the reference comes from the cache, and those are the page's features."""
     from dataclasses import replace
 
@@ -185,7 +185,7 @@ def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
     loaded, record = load_run_model(run.path), records.read_record(run.path)
     spec = novelty.NoveltySpec(k=2, max_reference=9, max_calibration=4)
     reference = novelty.reference_from_run(tmp_path / "features", record, loaded.model, spec)
-    found = features.run_features(tmp_path / "features", record.config, record.precision, loaded.model)
+    found = features.run_features(tmp_path / "features", record.config, loaded.model)
     assert reference is not None and reference.held_out and reference.n_reference == 9  # 3 per class
     rows = {tuple(r) for r in novelty.normalise(found.train_x[0])}
     assert all(tuple(r) in rows for r in reference.features)  # cached rows, not recomputed ones
@@ -199,7 +199,7 @@ def test_a_fast_runs_reference_reads_its_cached_features(tmp_path):
     assert np.linalg.norm(page - cached, axis=1).max() < 0.25 * np.median(knn)
     # not the body's features any more: a stage that trained the body, or other BatchNorm statistics
     unfrozen = replace(config, stages=(fast, records.StageConfig(epochs=1, lr_max=1e-4, unfreeze=True)))
-    assert features.run_features(tmp_path / "features", unfrozen, record.precision, loaded.model) is None
+    assert features.run_features(tmp_path / "features", unfrozen, loaded.model) is None
     with torch.no_grad():
         next(m for m in loaded.model[0].modules() if isinstance(m, nn.BatchNorm2d)).running_mean.add_(0.01)
     assert novelty.reference_from_run(tmp_path / "features", record, loaded.model, spec) is None

@@ -7,12 +7,15 @@ import os
 import shutil
 import tarfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from core import models, patches, pets, prepare, runs, settings
+from core import features, inference, learners, lr_finder, models, patches, pets, prepare, runs, settings
 from core.bundle import write_bundle
 from core.bundle_import import import_bundle
 from core.datasets import scan_dataset
@@ -81,7 +84,9 @@ def test_lesson_runs_are_the_courses():
 
 
 def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeypatch):
+    """Prepared on a machine that trains in bf16 (a GPU, a CPU with native bf16), imported on an fp32 CPU."""
     monkeypatch.setattr(models, "offline_weights_file", lambda: None)  # the weights must come from the mirror
+    monkeypatch.setenv("PETLAB_PRECISION", "bf16")
     events = []
     report = prepare.prepare(quick_options(mirror), events.append)
     assert report.failed == []
@@ -108,6 +113,7 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     fresh = tmp_path / "classroom"
     monkeypatch.setenv("PETLAB_DATA", str(fresh))
     monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.setenv("PETLAB_PRECISION", "fp32")
     result = import_bundle(bundle.path, fresh)
     assert result.conflicts == [] and result.kept == []
     imported, warnings = runs.list_runs(fresh / "runs")
@@ -133,6 +139,28 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
         loaded = models.load_run_model(fresh / "runs" / run_id)
         for _, stage in models.ARCHS["mobilenet_v2"].stages:
             assert layers.patch_index_path(layers.model_id(loaded), f"{scan.fingerprint}-n12", stage, 32).is_file()
+
+    # the Training page's Fast twin of the prepared frozen run finds the prepared features: the LR finder trains
+    # a head on them (no extraction); and they are the features this fp32 CPU computes itself
+    frozen = next(r for r in imported if len(r.record.config.stages) == 1)
+    stage = frozen.record.config.stages[0]
+    fast = replace(
+        frozen.record.config,
+        stages=(replace(stage, fast=True, views=prepare.feature_spec(frozen.record.config).views),),
+    )
+    assert runs.find_frozen_run(fresh / "runs", fast, views=fast.stages[0].views)[1].run_id == frozen.run_id
+    assert learners.features_cached(fast, fresh / "features") and lr_finder.cheap(fast, fresh / "features")
+    seen = []
+    found_lr = lr_finder.find_lr(fast, scan, fresh / "runs", fresh / "features", num_it=10, on_event=seen.append)
+    assert found_lr.fast and not any(e["kind"] == "extract" for e in seen)
+    cache = features.load_features(
+        features.features_folder(fresh / "features", prepare.feature_spec(frozen.record.config))
+    )
+    body = models.create_model(fast.arch, len(frozen.record.classes), pretrained=True)
+    features.load_batchnorm_stats(body[0], cache.bn_stats)  # the ImageNet body with the cache's AdaBN statistics
+    dls = learners.make_dls(scan.items, fast, torch.device("cpu"))
+    here = torch.cat([inference.features_of(body, xb.cpu()) for xb, _ in dls.valid]).numpy()
+    np.testing.assert_allclose(cache.valid_x, here, atol=1e-4 * float(np.abs(here).max()))
 
     # the classroom's prepare finds everything and downloads nothing (the mirror is not even asked)
     offline = prepare.prepare(quick_options("http://127.0.0.1:9"))

@@ -1,12 +1,13 @@
 """Training: LR finder, frozen and unfrozen fit_one_cycle, the cached-feature path, stopping."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from core import learners, lr_finder, records, runs, training, training_lock
+from core import inference, learners, lr_finder, records, runs, training, training_lock
 from core.datasets import DatasetSpec, scan_dataset
 from core.features import head_probs
 from core.models import load_run_model
@@ -67,8 +68,9 @@ def test_the_lr_finder_works_under_the_training_lock(tiny, tmp_path):
     assert not any(p.name.startswith(".lrfind") for p in runs_dir.iterdir())
 
 
-def test_frozen_then_unfrozen_lower_the_loss(tiny):
-    scan, runs_dir, features_dir = tiny
+def test_frozen_then_unfrozen_lower_the_loss(tiny, tmp_path, machine_precision):
+    scan, _, features_dir = tiny
+    runs_dir = tmp_path / "runs"  # a run's id does not name its precision: each precision trains its own
     frozen = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
     epochs = frozen.run.record.epoch_rows()
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
@@ -84,8 +86,10 @@ def test_frozen_then_unfrozen_lower_the_loss(tiny):
     assert again.reused and again.run.run_id == frozen.run.run_id
 
 
-def test_cached_head_loads_into_full_model_with_same_predictions(tiny):
-    scan, runs_dir, features_dir = tiny
+def test_cached_head_loads_into_full_model_with_same_predictions(tiny, tmp_path, machine_precision):
+    """The head trained on cached features gives the full model's predictions, whatever precision training uses."""
+    scan, _, _ = tiny
+    runs_dir, features_dir = tmp_path / "runs", tmp_path / "features"
     cfg = config(scan, FAST)
     result = training.train_run(cfg, scan, runs_dir, features_dir)
     record = result.run.record
@@ -164,14 +168,15 @@ def fashion(tmp_path_factory):
     return scan, base / "runs", base / "features"
 
 
-def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
+def test_stage2_after_the_fast_stage1_continues_from_it(fashion, tmp_path, machine_precision):
     """The head trained on cached features must see the same features when stage 2 trains the body.
 
     Before BatchNorm adaptation the cached features came from ImageNet's running statistics while
     stage 2 normalises with batch statistics: stage 2's first batch loss was ~5x stage 1's valid
     loss and the lesson's slice(1e-6, 1e-4) made the error far worse (25 % -> 67 % at 64 px).
     """
-    scan, runs_dir, features_dir = fashion
+    scan, _, features_dir = fashion
+    runs_dir = tmp_path / "runs"
     fast = records.StageConfig(epochs=3, lr_max=3e-3, fast=True)
     lesson = records.StageConfig(epochs=1, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
     cfg = records.RunConfig(dataset=scan.fingerprint, img_size=32, bs=16, seed=0, stages=(fast, lesson))
@@ -183,7 +188,7 @@ def test_stage2_after_the_fast_stage1_continues_from_it(fashion):
     assert both.error_rate <= stage1.error_rate + 0.07  # 2 of 32 valid images
 
 
-def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
+def test_lr_finder_is_cheap_only_on_cached_features(tmp_path, machine_precision):
     import numpy as np
 
     from core.features import FeatureSet, FeatureSpec, write_features
@@ -195,12 +200,44 @@ def test_lr_finder_is_cheap_only_on_cached_features(tmp_path):
     spec = FeatureSpec(dataset="fp", arch=fast.arch, pretrained=True, img_size=32, augment=False, views=1,
                        seed=fast.seed, bs=fast.bs)  # fmt: skip
     x = np.zeros((1, 4, 8), np.float32)
-    no_bn = FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False)
-    write_features(tmp_path / spec.key, no_bn, spec)
-    assert not lr_finder.cheap(fast, tmp_path)  # an old cache without BatchNorm statistics is extracted again
     bn = {"0.0.0.1.running_mean": np.zeros(32, np.float32)}
-    write_features(tmp_path / spec.key, FeatureSet(x, no_bn.train_y, x[0], no_bn.valid_y, 0.0, False, bn), spec)
+    write_features(
+        tmp_path / spec.key, FeatureSet(x, np.zeros(4, np.int64), x[0], np.zeros(4, np.int64), 0.0, False, bn), spec
+    )
     assert lr_finder.cheap(fast, tmp_path)
+    (tmp_path / spec.key / "batchnorm.npz").unlink()  # an old cache without BatchNorm statistics: extracted again
+    assert not lr_finder.cheap(fast, tmp_path)
     assert not lr_finder.cheap(slow, tmp_path)  # images through the whole network: not cheap
     two_stages = RunConfig(dataset="fp", img_size=32, stages=(fast.stages[0], StageConfig(1, 1e-4, unfreeze=True)))
     assert not lr_finder.cheap(two_stages, tmp_path)  # stage 2's finder runs the whole network
+
+
+@pytest.mark.parametrize("precision", inference.PRECISIONS)
+def test_the_training_page_and_interpretation_show_one_error_rate(tiny, tmp_path, monkeypatch, precision):
+    """One model, one error rate: the last epoch's (Training page) is the stored predictions' (Interpretation).
+
+    Two-stage runs (stage 1 fast and fastai's frozen fit, then unfrozen), under every precision the app
+    can choose (fp32 on CPUs; bf16 or fp16 training steps on CUDA, forced here on the CPU).
+    """
+    from core import interpretation
+
+    scan, _, features_dir = tiny
+    monkeypatch.setenv(inference.PRECISION_ENV, precision)
+    one = records.StageConfig(epochs=1, lr_max=1e-2, fast=True)
+    two = records.StageConfig(epochs=1, lr_max=1e-3, lr_min=1e-5, unfreeze=True)
+    for first in (one, replace(one, fast=False)):
+        parent = training.train_run(config(scan, first), scan, tmp_path / "runs", features_dir).run
+        run = training.train_run(config(scan, first, two), scan, tmp_path / "runs", features_dir).run
+        assert run.record.trained_stages == (1,)  # stage 2 continued from the stored stage 1, as the page does
+        assert parent.record.precision == ("fp32" if first.fast else precision)  # a head always trains in fp32
+        assert run.record.precision == precision
+        for stored in (parent, run):
+            preds = runs.load_preds(stored.path)
+            shown = stored.record.epochs[-1].error_rate
+            assert interpretation.error_rate(preds["probs"], preds["targets"]) == pytest.approx(shown, abs=1e-6)
+    # and the stored predictions are the model's own, computed in fp32 (what Prediction computes on any machine)
+    loaded = load_run_model(run.path)
+    dls = learners.make_dls(scan.items, config(scan, first, two), torch.device("cpu"))
+    with torch.no_grad():
+        full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
+    np.testing.assert_allclose(runs.load_preds(run.path)["probs"], full, atol=1e-4)

@@ -58,6 +58,20 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert any("Already trained" in s.value for s in at.success)
     assert not any("Trained and stored run" in s.value for s in at.success)  # the message was shown once
     assert at.button(key="train_go2") is not None
+    assert not any("older Pet Lab" in w.value for w in at.warning)  # one number: the last epoch is the stored one
+
+    # a run an older Pet Lab trained in bf16: validated in bf16, predictions stored in fp32 -> two numbers, said so
+    from core import runs
+    from core.storage import atomic_write_json, read_json
+
+    folder = sub_dir("runs") / run_id
+    atomic_write_json(folder / "run.json", {**read_json(folder / "run.json"), "precision": "bf16"})
+    preds = runs.load_preds(folder)
+    wrong = np.roll(np.eye(preds["probs"].shape[1], dtype=np.float32)[preds["targets"]], 1, axis=1)
+    runs.save_preds(folder, {"probs": wrong, "targets": preds["targets"]})  # every stored prediction wrong
+    at.run()
+    assert not at.exception
+    assert any("older Pet Lab that validated in bf16" in w.value and "100.0%" in w.value for w in at.warning)
 
 
 def test_use_valley_sets_lr_max(pets_like):
