@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import time
@@ -47,6 +48,7 @@ WORKER_DIED = N_(
 ACTIVE = ("queued", "running")
 # what a job does; every kind but "train" fills a shared cache, so it is queued once per key
 JOB_KINDS = ("train", "lr_find", "extract", "patch_index")
+_JOB_ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
 STALE_SECONDS = 300.0  # a running job on another machine with no news for this long has lost its worker
 
 
@@ -224,8 +226,13 @@ def locked(base: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def valid_job_id(job_id: object) -> bool:
+    """A job id as core.jobs makes them (a time stamp and hex digits): ASCII letters and digits only."""
+    return isinstance(job_id, str) and bool(_JOB_ID.match(job_id))
+
+
 def _path(base: Path, job_id: str) -> Path:
-    if not job_id.isalnum():
+    if not valid_job_id(job_id):
         raise JobError(_("Not a job id: {job_id}").format(job_id=repr(job_id)))
     return jobs_dir(base) / f"{job_id}.json"
 

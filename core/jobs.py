@@ -2,8 +2,9 @@
 
 The queue is huey's: by default SqliteHuey in `<data>/jobs/queue.db` (no service to install); with
 $PETLAB_QUEUE=redis://host:port/db, RedisHuey, so workers can run on other machines that mount the
-same data folder (see README, "Class mode"). The broker carries only job ids; what a job is and how
-it goes is its JobRecord (core.job_records).
+same data folder (see README, "Class mode"). The broker carries only job ids, as JSON (JobMessages:
+huey pickles its messages by default, and a pickle read from a broker anyone can write to runs their
+code); what a job is and how it goes is its JobRecord (core.job_records).
 
 The worker (core.worker) runs each job through core.training.train_run, which stores a run only
 when it is complete.
@@ -11,7 +12,9 @@ when it is complete.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -19,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from huey.registry import Message
+from huey.serializer import Serializer
 
 from core import records, training_lock
 from core.auth import Forbidden, Identity, require
@@ -36,6 +42,7 @@ from core.job_records import (
     read_all,
     save_job,
     update_job,
+    valid_job_id,
 )
 from core.patches import PatchIndexRequest
 from core.records import RunConfig, StageConfig
@@ -52,6 +59,57 @@ STUDENT_ACTIVE_JOBS = 1  # jobs a student's tab may have waiting or running at o
 
 
 # ---- the queue ----------------------------------------------------------------------------------
+
+MESSAGE_VERSION = 1
+MAX_MESSAGE_BYTES = 256  # {"job": …, "task": …, "v": 1} is about 100 bytes
+_TASK_ID = re.compile(r"^[0-9a-f-]{1,64}$")
+
+
+class JobMessages(Serializer):
+    """huey's serializer for our one task: a message is JSON holding a job id; nothing is ever unpickled.
+
+    Writes `{"job": <job id>, "task": <huey's task id>, "v": 1}` and reads back exactly that and nothing
+    else: a pickle, another task's message, a result, a revocation or any extra field raises ValueError
+    before anything is decoded beyond JSON (huey's consumer logs it and goes on). The worker then trusts
+    only the job record the id names (core.job_records), never the message.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.task_name = ""  # huey's registry name of petlab.run_job, set by make_queue
+
+    def serialize(self, data: Any) -> bytes:
+        if not (
+            isinstance(data, Message)
+            and data.name == self.task_name
+            and isinstance(data.args, tuple)
+            and len(data.args) == 1
+            and valid_job_id(data.args[0])
+            and not data.kwargs
+            and all(getattr(data, f) is None for f in ("eta", "on_complete", "on_error", "expires", "chord_config"))
+            and _TASK_ID.match(str(data.id))
+        ):
+            raise TypeError("The Pet Lab queue carries only a job id for petlab.run_job.")
+        text = json.dumps({"job": data.args[0], "task": str(data.id), "v": MESSAGE_VERSION}, sort_keys=True)
+        return text.encode()
+
+    def deserialize(self, data: Any) -> Any:
+        if not isinstance(data, bytes | bytearray | memoryview) or len(data) > MAX_MESSAGE_BYTES:
+            raise ValueError("Not a Pet Lab job message (wrong type or too long).")
+        try:
+            message = json.loads(bytes(data).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"Not a Pet Lab job message: {err}") from err
+        if (
+            not isinstance(message, dict)
+            or set(message) != {"job", "task", "v"}
+            or message["v"] != MESSAGE_VERSION
+            or not valid_job_id(message["job"])
+            or not isinstance(message["task"], str)
+            or not _TASK_ID.match(message["task"])
+        ):
+            raise ValueError("Not a Pet Lab job message (unexpected fields).")
+        return Message(message["task"], self.task_name, None, 0, 0, None, (message["job"],), {}, None, None)
 
 
 @dataclass
@@ -71,18 +129,22 @@ def make_queue(base: Path, url: str | None = None) -> Queue:
     from huey import RedisHuey, SqliteHuey
 
     url = url if url is not None else os.environ.get(QUEUE_ENV, "")
+    messages = JobMessages()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        huey = RedisHuey("petlab", url=url, results=False)
+        huey = RedisHuey("petlab", url=url, results=False, serializer=messages)
     elif url:
         raise JobError(f"{QUEUE_ENV} must be empty (SQLite) or a redis:// URL, not {url!r}.")
     else:
-        huey = SqliteHuey("petlab", filename=str(jobs_dir(base) / QUEUE_FILE), results=False, strict_fifo=True)
+        huey = SqliteHuey("petlab", filename=str(jobs_dir(base) / QUEUE_FILE), results=False, strict_fifo=True,
+                          serializer=messages)  # fmt: skip
     base = Path(base)
 
     def run_job(job_id: str) -> None:
         execute(base, job_id)
 
-    return Queue(huey, huey.task(name=TASK_NAME)(run_job))
+    task = huey.task(name=TASK_NAME)(run_job)
+    messages.task_name = huey._registry.task_to_string(task.task_class)
+    return Queue(huey, task)
 
 
 def submit(

@@ -397,3 +397,72 @@ def test_the_workers_thread_cap_survives_pick_device(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# ---- the broker carries no code (issue 18, item 6) ---------------------------------------------------
+
+
+class _Planted:
+    """A pickle that, once unpickled, runs a shell command: it writes a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.path}",))
+
+
+def test_a_pickle_pushed_onto_the_redis_queue_is_never_run(scan, data_folder, redis_url, tmp_path):
+    """The attack: LPUSH a pickle onto huey's queue key (and its schedule) of a real
+    redis-server; the worker consumes the queue and runs the next real job, never the pickle."""
+    import pickle
+
+    import redis
+    from huey.registry import Message
+
+    marker = tmp_path / "pwned"
+    queue = jobs.make_queue(data_folder, redis_url)
+    client = redis.Redis.from_url(redis_url)
+    evil = pickle.dumps(_Planted(marker))
+    # a bare pickle, and one shaped as huey's own message for our task with a pickled argument
+    shaped = pickle.dumps(Message("x", jobs.TASK_NAME, None, 0, 0, None, (_Planted(marker),), {}, None, None))
+    client.lpush(queue.huey.storage.queue_key, evil, shaped)
+    client.zadd(queue.huey.storage.schedule_key, {evil: 0})
+    record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    [raw] = [m for m in client.lrange(queue.huey.storage.queue_key, 0, -1) if m not in (evil, shaped)]
+    assert b"\x80" not in raw and record.job_id.encode() in raw  # JSON holding the job id, not a pickle
+    proc = start_worker(data_folder, "--queue", redis_url)
+    try:
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, record.job_id)).status in ("done", "failed") and j
+        )
+        assert done.status == "done", done.error
+        wait_for(lambda: client.llen(queue.huey.storage.queue_key) == 0, timeout=30)  # the pickles were consumed
+        time.sleep(2)  # and the scheduler had its turn at the planted schedule entry
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not marker.exists(), "the worker unpickled a message from the queue"
+    with pytest.raises(ValueError):
+        queue.huey.serializer.deserialize(evil)  # refused before any unpickling
+    assert not marker.exists()
+
+
+def test_the_sqlite_queue_refuses_pickles_too(scan, data_folder, tmp_path):
+    import pickle
+    import sqlite3
+
+    marker = tmp_path / "pwned"
+    queue = jobs.make_queue(data_folder)
+    with sqlite3.connect(data_folder / "jobs" / jobs.QUEUE_FILE) as db:
+        db.execute(
+            "insert into task (queue, data, priority) values (?, ?, 0)", ("petlab", pickle.dumps(_Planted(marker)))
+        )
+    record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    with pytest.raises(ValueError):
+        queue.huey.dequeue()  # the planted message is taken off the queue and refused
+    assert drain(queue) == 1 and not marker.exists()
+    assert job_records.load_job(data_folder, record.job_id).status == "done"
+    for wrong in (b"{}", b'{"job": "../x"}', b"[1]", b"\xff" * 10, b"x" * 5000):
+        with pytest.raises(ValueError):
+            queue.huey.serializer.deserialize(wrong)
