@@ -35,11 +35,12 @@ from core.job_records import (
     JobError,
     JobEvent,
     JobRecord,
+    clear_quarantine,
     find_job,
     jobs_dir,
+    list_jobs,
     load_job,
     locked,
-    read_all,
     save_job,
     update_job,
     valid_job_id,
@@ -184,11 +185,12 @@ def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Queue | N
     """Queue a shared-cache job once per (kind, key): a second request joins the active one. Returns (job, joined)."""
     base = Path(base)
     with locked(base):
-        found = read_all(base)
+        found = list_jobs(base, reconcile_dead=False, ended=0, kind=record.kind, key=record.key)
         active = find_job(found, record.kind, record.key)
         if active is not None:
             return active, True
         if not identity.is_teacher:
+            found = list_jobs(base, reconcile_dead=False, ended=0)
             mine = [j for j in found if j.active and j.queued_by == f"{identity.role}:{identity.tab}"]
             if len(mine) >= STUDENT_ACTIVE_JOBS:
                 raise JobError(_("Your earlier request is still waiting or running: one at a time, please."))
@@ -301,6 +303,12 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
             )
         save_job(base, record)
         return record
+
+
+def clear_unreadable(base: Path, identity: Identity) -> int:
+    """Teacher: delete the job records set aside as unreadable (core.job_records.quarantine); returns how many."""
+    require(identity, "stop")
+    return clear_quarantine(base)
 
 
 # ---- running a job (in the worker) ----------------------------------------------------------------

@@ -54,12 +54,13 @@ def limit_resources(threads: int | None = None) -> int:
 
 
 def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event, idle_exit: float | None) -> None:
-    """Write jobs/worker.json every few seconds; clean old student spaces; exit after idle_exit idle seconds."""
+    """Write jobs/worker.json every few seconds; clean old student spaces and prune old jobs hourly; exit after
+    idle_exit idle seconds."""
     started, last_clean, last_busy = time.time(), 0.0, time.time()
     while not stop.is_set():
         now = time.time()
         if idle_exit is not None:
-            if any(j.active for j in job_records.list_jobs(base, reconcile_dead=False)):
+            if any(row.active for row in job_records.index(base).values()):
                 last_busy = now
             elif now - last_busy > idle_exit:
                 os.kill(os.getpid(), signal.SIGINT)  # the consumer's graceful stop: nothing is running
@@ -72,6 +73,7 @@ def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event,
         if now - last_clean > CLEAN_SECONDS:
             last_clean = now
             classroom.clean_student_spaces(base)
+            job_records.prune_jobs(base)
         stop.wait(HEARTBEAT_SECONDS)
 
 

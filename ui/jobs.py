@@ -19,6 +19,7 @@ from ui.auth import heartbeat, identity, teacher_only
 
 POLL_SECONDS = 3.0
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
+TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "stopped": "⏹", "cancelled": "🚫"}
 
@@ -93,7 +94,7 @@ def jobs_status_ui() -> None:
     who = identity()
     heartbeat(who)
     base = data_dir()
-    found = job_records.list_jobs(base)
+    found = job_records.list_jobs(base, ended=1)  # the active ones and the last ended: a few files, never all
     running = [j for j in found if j.status == "running"]
     queued = [j for j in found if j.status == "queued"]
     if queued and not running and not worker.worker_running(base):
@@ -121,9 +122,41 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
+def jobs_for(kind: str, key: str) -> list[job_records.JobRecord]:
+    """The jobs of one kind and key (an LR finder's curve, an index being built), read through the store's index."""
+    return job_records.list_jobs(data_dir(), kind=kind, key=key)
+
+
+def _clear_unreadable() -> None:
+    try:
+        jobs.clear_unreadable(data_dir(), identity())
+    except Forbidden as err:
+        st.session_state["jobs_error"] = str(err)
+
+
+def unreadable_jobs_ui() -> None:
+    """The records set aside because they could not be read (wrong types, broken JSON): what and why, and Delete."""
+    aside = job_records.quarantined(data_dir())
+    if not aside:
+        return
+    st.warning(
+        n_(
+            "{n} job record could not be read and was set aside (it does not run and breaks no page):",
+            "{n} job records could not be read and were set aside (they do not run and break no page):",
+            len(aside),
+        ).format(n=num(len(aside)))
+        + "\n"
+        + "\n".join(f"- `{q.job_id}`: {q.reason}" for q in aside[:10])
+    )
+    st.button(_("Delete the unreadable records"), key="jobs_clear_unreadable", on_click=_clear_unreadable)
+
+
 def queue_table_ui() -> list[job_records.JobRecord]:
-    """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
-    found = job_records.list_jobs(data_dir())
+    """The queue, newest first (every active job and the most recently ended), with Stop/Cancel on active jobs
+    (the Class page); returns the jobs shown."""
+    base = data_dir()
+    found = job_records.list_jobs(base, ended=TABLE_ENDED)
+    unreadable_jobs_ui()
     if not found:
         st.caption(_("No jobs yet."))
         return found
@@ -144,6 +177,16 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         ],
         hide_index=True,
     )
+    stored = len(job_records.index(base))
+    if stored > len(found):
+        st.caption(
+            _("The newest {shown} of {stored} jobs; ended jobs are kept {days} days (at most {kept}).").format(
+                shown=num(len(found)),
+                stored=num(stored),
+                days=num(job_records.KEEP_DAYS, 0),
+                kept=num(job_records.KEEP_ENDED),
+            )  # fmt: skip
+        )
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])
         c1.caption(f"⏳ {record.shown_title()}")
@@ -160,7 +203,7 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = sum(1 for j in job_records.list_jobs(data_dir()) if j.active and j.created < record.created)
+    ahead = job_records.jobs_ahead(job_records.list_jobs(data_dir(), ended=0), record)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
         if ahead
@@ -192,12 +235,10 @@ def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -
 @st.fragment(run_every=POLL_SECONDS)
 def job_progress_ui(job_id: str) -> None:
     """One job's live progress or place in the queue, where it was asked for; the page reruns when it ends."""
-    found = job_records.list_jobs(data_dir())
+    found = job_records.list_jobs(data_dir(), ended=0)  # the active jobs: its place in line
     record = next((j for j in found if j.job_id == job_id), None)
     if record is None:
-        return
-    if not record.active:
-        st.rerun()  # the whole page: it shows the result (or why there is none)
+        st.rerun()  # it ended (or is gone): the whole page shows the result, or why there is none
     if record.status == "queued":
         ahead = job_records.jobs_ahead(found, record)
         st.caption(

@@ -1,5 +1,6 @@
 """Jobs: typed records of every kind, the queue and who may use it, dedupe, stop/cancel, a worker that can be killed."""
 
+import json
 import os
 import shutil
 import signal
@@ -466,3 +467,86 @@ def test_the_sqlite_queue_refuses_pickles_too(scan, data_folder, tmp_path):
     for wrong in (b"{}", b'{"job": "../x"}', b"[1]", b"\xff" * 10, b"x" * 5000):
         with pytest.raises(ValueError):
             queue.huey.serializer.deserialize(wrong)
+
+
+# ---- the job store: typed, quarantined, indexed, pruned (issue 18, items 11 and 13) ------------------
+
+
+def test_a_wrong_typed_record_is_set_aside_and_the_rest_still_work(scan, data_folder):
+    """The attack: one record with "created": "yesterday" made every listing (so every page) fail."""
+    queue = jobs.make_queue(data_folder)
+    good = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    other = jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    folder = job_records.jobs_dir(data_folder)
+    bad = {**good.to_json(), "job_id": "20000101000000bad001", "created": "yesterday"}
+    (folder / "20000101000000bad001.json").write_text(json.dumps(bad))
+    worse = {**good.to_json(), "job_id": "20000101000000bad002", "epochs": "lots", "status": "running", "pid": 1}
+    (folder / "20000101000000bad002.json").write_text(json.dumps(worse))
+    (folder / "20000101000000bad003.json").write_text('{"job_id": ')
+
+    found = job_records.list_jobs(data_folder)  # every page's sidebar does this
+    assert [j.job_id for j in found] == [good.job_id, other.job_id]
+    aside = {q.job_id: q.reason for q in job_records.quarantined(data_folder)}
+    assert set(aside) == {"20000101000000bad001", "20000101000000bad002", "20000101000000bad003"}
+    assert "created" in aside["20000101000000bad001"] and "epochs" in aside["20000101000000bad002"]
+    assert not (folder / "20000101000000bad001.json").exists()  # out of the store: it never runs
+    jobs.stop_job(data_folder, TEACH, other.job_id)  # the teacher keeps control of the others
+    assert drain(queue) == 2
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["done", "cancelled"]
+    with pytest.raises(Forbidden):
+        jobs.clear_unreadable(data_folder, ALICE)
+    assert jobs.clear_unreadable(data_folder, TEACH) == 3 and job_records.quarantined(data_folder) == []
+
+
+def fake_ended(base: Path, n: int, spec, config, start: float = 1_000_000.0, first: int = 0) -> None:
+    """n ended records written straight to disk, as a store that was never pruned holds them."""
+    folder = job_records.jobs_dir(base)
+    template = job_records.JobRecord(
+        "x", "t", config, spec, status="done", created=start, started=start, finished=start
+    )
+    data = template.to_json()
+    for i in range(n):
+        job_id = f"19700101000000{first + i:06d}"
+        t = start + i
+        (folder / f"{job_id}.json").write_text(
+            json.dumps({**data, "job_id": job_id, "created": t, "started": t, "finished": t + 1})
+        )
+
+
+def test_a_sidebar_read_opens_only_the_active_and_recent_records_at_any_store_size(scan, data_folder, monkeypatch):
+    monkeypatch.setattr(job_records, "KEEP_ENDED", 10**6)  # the index alone: nothing pruned
+    queue = jobs.make_queue(data_folder)
+    fake_ended(data_folder, 3000, scan.spec, tiny(scan))
+    running = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    job_records.update_job(data_folder, running.job_id, status="running", started=time.time(), pid=os.getpid(),
+                           host=socket.gethostname())  # fmt: skip
+    queued = jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    assert len(job_records.index(data_folder)) == 3002  # the index is built once from the files
+    parsed = mock.patch.object(job_records.JobRecord, "from_json", wraps=job_records.JobRecord.from_json)
+    with parsed as from_json:
+        side = job_records.list_jobs(data_folder, ended=3)  # what the sidebar asks every 3 s
+    assert [j.job_id for j in side[-2:]] == [running.job_id, queued.job_id] and len(side) == 5
+    assert from_json.call_count == 5  # not 3,002
+    assert side[0].job_id == "19700101000000002997"  # the most recently ended come with them
+
+    (job_records.jobs_dir(data_folder) / "19700101000000000005.json").unlink()  # changed behind the index's back
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=2_000_000.0, first=9999)
+    rows = job_records.index(data_folder)
+    assert len(rows) == 3002 and "19700101000000000005" not in rows and rows["19700101000000009999"].created == 2e6
+    monkeypatch.setattr(job_records, "KEEP_ENDED", 100)
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=3_000_000.0, first=10000)
+    assert set(job_records.index(data_folder)) == {running.job_id, queued.job_id}  # over its bound: pruned at once
+
+
+def test_old_ended_jobs_are_pruned_by_count_and_age_never_active_ones(scan, data_folder):
+    queue = jobs.make_queue(data_folder)
+    fake_ended(data_folder, 50, scan.spec, tiny(scan), start=time.time() - 40 * 86400)  # 40 days old
+    waiting = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    job_records.update_job(data_folder, waiting.job_id, created=time.time() - 90 * 86400)  # active: kept however old
+    gone = job_records.prune_jobs(data_folder, keep=1000, days=30)
+    assert len(gone) == 50 and [j.job_id for j in job_records.read_all(data_folder)] == [waiting.job_id]
+    fake_ended(data_folder, 30, scan.spec, tiny(scan), start=time.time() - 3600)
+    assert len(job_records.prune_jobs(data_folder, keep=10, days=30)) == 20
+    kept = job_records.read_all(data_folder)
+    assert len(kept) == 11 and waiting.job_id in {j.job_id for j in kept}
+    assert min(j.finished for j in kept if not j.active) > time.time() - 3600 + 19  # the newest ten stayed

@@ -153,3 +153,28 @@ def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, 
     assert not student.exception
     assert student.session_state[ACTIVE_DATASET] == other  # not $PETLAB_DATASET: the class dataset
     assert student.session_state[ACTIVE_RUN] == "cccc3333"
+
+
+def test_a_wrong_typed_job_record_breaks_no_page_and_the_teacher_cancels(class_mode, data_folder, pets_like):
+    """Issue 18, item 13: one record with "created": "yesterday" made every page fail, the Class page included."""
+    import json
+
+    from core.datasets import scan_dataset
+
+    scan = scan_dataset(pets_spec(pets_like))
+    teacher = Identity(auth.TEACHER, "e" * 24)
+    record = jobs.submit(data_folder, teacher, jobs.lesson_plan(scan.fingerprint, img_size=32)[0][1], scan.spec)
+    bad = {**record.to_json(), "job_id": "20000101000000bad001", "created": "yesterday"}
+    (data_folder / "jobs" / "20000101000000bad001.json").write_text(json.dumps(bad))
+    student = open_page(APP)
+    assert not student.exception
+    assert any("1 queued" in c.value for c in student.sidebar.caption)  # the good job, in every sidebar
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    assert not at.exception
+    [note] = [w.value for w in at.warning if "could not be read" in w.value]
+    assert "20000101000000bad001" in note and "created" in note
+    at.button(key=f"jobs_stop_page_{record.job_id}").click().run()  # the teacher keeps control
+    assert not at.exception
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["cancelled"]
+    at.button(key="jobs_clear_unreadable").click().run()
+    assert not at.exception and not [w for w in at.warning if "could not be read" in w.value]
