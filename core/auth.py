@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import time
@@ -29,6 +30,7 @@ ENV_PASSWORD = "PETLAB_TEACHER_PASSWORD"
 SECRETS_KEY = "teacher_password"
 TEACHER_HOURS = 12  # a teacher sign-in lasts a school day
 LAPTOP, TEACHER, STUDENT = "laptop", "teacher", "student"
+LOCAL_CLIENT = "local"  # a connection from the server itself (or one whose address is unknown)
 
 # action -> what the refusal says the student cannot do
 TEACHER_ACTIONS = {
@@ -51,10 +53,15 @@ class Forbidden(PermissionError):
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is asking: their role and their tab (a student's private space is keyed by it)."""
+    """Who is asking: their role, their tab (a student's private space is keyed by it) and their computer.
+
+    `client` (client_key of the connection's address) is what per-student limits and turns count: tabs
+    are free to open, a computer is not.
+    """
 
     role: str  # LAPTOP | TEACHER | STUDENT
     tab: str = "local"
+    client: str = LOCAL_CLIENT
 
     @property
     def is_teacher(self) -> bool:
@@ -67,6 +74,28 @@ class Identity:
 
 
 LAPTOP_USER = Identity(LAPTOP)
+
+
+def client_key(address: str | None) -> str:
+    """Who a connection counts as for limits: its IPv4 address, or its IPv6 /64 network (a device picks any
+    address in its /64 at will), or LOCAL_CLIENT for the server itself and unknown addresses.
+
+    Streamlit gives the TCP peer's address (a student cannot choose it); behind a reverse proxy on the
+    same machine it is the X-Forwarded-For the proxy sets (uvicorn trusts it from 127.0.0.1 only).
+    """
+    if not address:
+        return LOCAL_CLIENT
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return LOCAL_CLIENT
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return LOCAL_CLIENT
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def teacher_password(project_root: Path | None = None) -> str | None:

@@ -469,13 +469,15 @@ def read_all(base: Path) -> list[JobRecord]:
     return list_jobs(base, reconcile_dead=False)
 
 
-def prune_jobs(base: Path, keep: int = KEEP_ENDED, days: float = KEEP_DAYS, now: float | None = None) -> list[str]:
+def prune_jobs(base: Path, keep: int | None = None, days: float | None = None, now: float | None = None) -> list[str]:
     """Delete ended jobs older than `days` and all but the `keep` most recently ended; returns their ids.
 
     Active jobs are never pruned. Called by the worker every hour and whenever a submit finds the store
     over `keep`, so the store stays bounded even with no worker running.
     """
     now = time.time() if now is None else now
+    keep = KEEP_ENDED if keep is None else keep
+    days = KEEP_DAYS if days is None else days
     with locked(base):
         rows = index(base)
         ended = sorted((k for k, v in rows.items() if not v.active), key=lambda k: rows[k].finished or rows[k].created)
@@ -556,9 +558,44 @@ def find_job(found: list[JobRecord], kind: str, key: str, statuses: tuple[str, .
     return max(matching, key=lambda j: j.created) if matching else None
 
 
-def jobs_ahead(found: list[JobRecord], record: JobRecord) -> int:
-    """How many jobs the worker runs before this queued one (the running one included)."""
-    return sum(1 for j in found if j.active and j.created < record.created) if record.status == "queued" else 0
+def run_order(rows: dict[str, JobSummary]) -> list[str]:
+    """The active jobs in the order the worker runs them: the running ones, then the teacher's queued jobs
+    oldest first, then the students' in turns: one job per student (per computer, core.auth.client_key)
+    per round, the student served longest ago first. A student with many requests waits their turn
+    behind each other student once, whatever they queued first (issue 18: first in, first out let one
+    student's 30 tabs put 18 jobs ahead of the teacher's Train)."""
+    active = {k: v for k, v in rows.items() if v.active}
+    order = sorted((k for k, v in active.items() if v.status == "running"), key=lambda k: active[k].created)
+    queued = sorted((k for k, v in active.items() if v.status == "queued"), key=lambda k: active[k].created)
+    order += [k for k in queued if active[k].by_teacher]
+    waiting: dict[str, list[str]] = {}
+    for k in queued:
+        if not active[k].by_teacher:
+            waiting.setdefault(active[k].client, []).append(k)
+    served: dict[str, float] = {}  # when each student's last job started (their last turn)
+    for row in rows.values():
+        if not row.by_teacher and row.started is not None:
+            served[row.client] = max(served.get(row.client, 0.0), row.started)
+    turn = max(served.values(), default=0.0)
+    while waiting:
+        client = min(waiting, key=lambda c: (served.get(c, 0.0), active[waiting[c][0]].created))
+        order.append(waiting[client].pop(0))
+        turn += 1.0
+        served[client] = turn  # to the back of the round
+        if not waiting[client]:
+            del waiting[client]
+    return order
+
+
+def next_in_line(rows: dict[str, JobSummary]) -> str | None:
+    """The queued job the worker runs next (run_order), or None."""
+    return next((k for k in run_order(rows) if rows[k].status == "queued"), None)
+
+
+def jobs_ahead(rows: dict[str, JobSummary], job_id: str) -> int:
+    """How many jobs the worker runs before this queued one (the running one included); 0 unless queued."""
+    order = run_order(rows)
+    return order.index(job_id) if job_id in order and rows[job_id].status == "queued" else 0
 
 
 def process_alive(pid: int | None) -> bool:

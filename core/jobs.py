@@ -12,10 +12,13 @@ when it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -25,8 +28,9 @@ from typing import Any
 
 from huey.registry import Message
 from huey.serializer import Serializer
+from huey.storage import SqliteStorage
 
-from core import records, training_lock
+from core import job_records, records, training_lock
 from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import N_, _
@@ -36,11 +40,15 @@ from core.job_records import (
     JobEvent,
     JobRecord,
     clear_quarantine,
+    delete_job,
     find_job,
+    index,
     jobs_dir,
     list_jobs,
     load_job,
     locked,
+    next_in_line,
+    prune_jobs,
     save_job,
     update_job,
     valid_job_id,
@@ -56,7 +64,9 @@ STUDENT_PATCH_IMAGES = 1000  # a student's patch index covers at most this many 
 # reasons the worker stores in a job record (in English: it has no language); translated where shown
 STOPPED_BY_TEACHER = N_("Stopped by the teacher: nothing was saved.")
 STOPPED = N_("Stopped.")
-STUDENT_ACTIVE_JOBS = 1  # jobs a student's tab may have waiting or running at once (joining one does not count)
+# jobs a student (a computer: core.auth.client_key) may have waiting or running at once; joining one does not count
+STUDENT_ACTIVE_JOBS = int(os.environ.get("PETLAB_STUDENT_JOBS", "1"))
+STUDENT_QUEUE = int(os.environ.get("PETLAB_STUDENT_QUEUE", "30"))  # students' jobs waiting or running, all together
 
 
 # ---- the queue ----------------------------------------------------------------------------------
@@ -113,9 +123,66 @@ class JobMessages(Serializer):
         return Message(message["task"], self.task_name, None, 0, 0, None, (message["job"],), {}, None, None)
 
 
+class QueueUnavailable(JobError):
+    """The broker cannot take a message (jobs/queue.db damaged, Redis not answering): nothing was queued."""
+
+
+class QueueFile(SqliteStorage):
+    """huey's SQLite storage for jobs/queue.db that reopens the file when it is replaced (repair_queue), and
+    whose consumer side logs a damaged file once a minute instead of a traceback every second."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._inode: int | None = None
+        self._last_complaint = 0.0
+        super().__init__(*args, **kwargs)
+
+    @property
+    def conn(self):  # called under huey's storage lock
+        inode = _inode(self.filename)
+        if self._conn is not None and inode != self._inode:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            conn = self._create_connection()
+            for sql in self.ddl:  # a fresh file gets its tables
+                conn.execute(sql)
+            self._conn, self._inode = conn, _inode(self.filename)
+        return self._conn
+
+    def _complain(self, err: Exception) -> None:
+        if time.time() - self._last_complaint > 60:
+            self._last_complaint = time.time()
+            logging.getLogger("petlab.queue").error(
+                "%s cannot be read (%s): repair it on the Class page", QUEUE_FILE, err
+            )
+
+    def dequeue(self):
+        try:
+            return super().dequeue()
+        except sqlite3.DatabaseError as err:
+            self._complain(err)
+            return None
+
+    def read_schedule(self, ts):
+        try:
+            return super().read_schedule(ts)
+        except sqlite3.DatabaseError as err:
+            self._complain(err)
+            return []
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
 @dataclass
 class Queue:
-    """A huey instance and its one task, `petlab.run_job(job_id)`, which runs the job where it is consumed."""
+    """A huey instance and its one task, `petlab.run_job(job_id)`: a wake-up for the worker, which runs the
+    next job in fair order (next_job), so a message names a job but never decides what runs."""
 
     huey: Any
     run_job: Any  # huey's TaskWrapper: calling it enqueues
@@ -126,26 +193,132 @@ class Queue:
 
 
 def make_queue(base: Path, url: str | None = None) -> Queue:
-    """The queue for this data folder: Redis when url (or $PETLAB_QUEUE) names one, else SQLite in jobs/."""
-    from huey import RedisHuey, SqliteHuey
+    """The queue for this data folder: Redis when url (or $PETLAB_QUEUE) names one, else SQLite in jobs/.
+
+    Raises QueueUnavailable when jobs/queue.db cannot be opened (damaged): see repair_queue.
+    """
+    from huey import Huey, RedisHuey
 
     url = url if url is not None else os.environ.get(QUEUE_ENV, "")
     messages = JobMessages()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        huey = RedisHuey("petlab", url=url, results=False, serializer=messages)
+        import redis
+
+        pool = redis.ConnectionPool.from_url(url, socket_timeout=10, socket_connect_timeout=5)  # never hang a page
+        huey = RedisHuey("petlab", connection_pool=pool, results=False, serializer=messages)
     elif url:
         raise JobError(f"{QUEUE_ENV} must be empty (SQLite) or a redis:// URL, not {url!r}.")
     else:
-        huey = SqliteHuey("petlab", filename=str(jobs_dir(base) / QUEUE_FILE), results=False, strict_fifo=True,
-                          serializer=messages)  # fmt: skip
+        try:
+            huey = Huey("petlab", storage_class=QueueFile, filename=str(jobs_dir(base) / QUEUE_FILE),
+                        results=False, strict_fifo=True, serializer=messages)  # fmt: skip
+        except sqlite3.DatabaseError as err:
+            raise QueueUnavailable(_queue_broken(err)) from err
     base = Path(base)
 
     def run_job(job_id: str) -> None:
-        execute(base, job_id)
+        execute_next(base)
 
     task = huey.task(name=TASK_NAME)(run_job)
     messages.task_name = huey._registry.task_to_string(task.task_class)
     return Queue(huey, task)
+
+
+def _queue_broken(err: Exception) -> str:
+    return _(
+        "The job queue is out of order ({error}), so nothing was queued. The teacher sees this on the Class page "
+        "and can repair it."
+    ).format(error=type(err).__name__)
+
+
+def queue_problem(base: Path, queue: Queue | None = None) -> str:
+    """Why the queue cannot take jobs now ("" when it can): for the teacher's Class page."""
+    try:
+        (queue or make_queue(base)).huey.pending_count()
+    except QueueUnavailable as err:
+        return f"{err} ({err.__cause__})"
+    except Exception as err:  # sqlite3.DatabaseError, redis errors, OSError: the broker's own words
+        return f"{_queue_broken(err)} ({err})"
+    return ""
+
+
+def repair_queue(base: Path, identity: Identity) -> int:
+    """Teacher: set a damaged jobs/queue.db aside (as queue.db.damaged-<time>), start a fresh one and wake the
+    worker once per queued job (the records are the truth; the old file held only wake-ups). Returns how many."""
+    require(identity, "stop")
+    folder = jobs_dir(base)
+    with locked(base):
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path = folder / f"{QUEUE_FILE}{suffix}"
+            if path.exists():
+                path.rename(folder / f"{QUEUE_FILE}{suffix}.damaged-{stamp}")
+        queue = make_queue(base, "")
+        waiting = [j for j in list_jobs(base, reconcile_dead=False, ended=0) if j.status == "queued"]
+        for record in waiting:
+            queue.run_job(record.job_id)
+    return len(waiting)
+
+
+# ---- queueing: atomic, with per-student limits --------------------------------------------------------
+
+
+def _new_id() -> str:
+    return f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
+
+
+def _record(identity: Identity, kind: str, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
+    return JobRecord(
+        job_id=_new_id(),
+        title=title,
+        config=config,
+        dataset=dataset,
+        queued_by=f"{identity.role}:{identity.tab}",
+        client=identity.client,
+        created=time.time(),
+        kind=kind,
+        key=key,
+        **more,
+    )
+
+
+def _check_student_limits(base: Path, identity: Identity) -> None:
+    """A student (a computer, however many tabs) may have STUDENT_ACTIVE_JOBS waiting or running, and all
+    students together STUDENT_QUEUE; JobError says which limit was reached."""
+    active = [row for row in index(base).values() if row.active and not row.by_teacher]
+    if sum(1 for row in active if row.client == identity.client) >= STUDENT_ACTIVE_JOBS:
+        raise JobError(_("Your earlier request is still waiting or running: one at a time, please."))
+    if len(active) >= STUDENT_QUEUE:
+        raise JobError(
+            _("The queue is full ({n} students' requests waiting): try again when some are done.").format(n=len(active))
+        )
+
+
+def _add(base: Path, identity: Identity, record: JobRecord, queue: Queue | None, join: bool) -> tuple[JobRecord, bool]:
+    """Store a job and its queue message, both or neither (one lock around the two), after the checks.
+
+    join: a shared-cache job (kind, key) already waiting or running is returned instead (joined=True).
+    A broker that refuses the message (jobs/queue.db damaged, Redis down) leaves no record behind:
+    QueueUnavailable says so, and a later request is not refused as "still waiting".
+    """
+    base = Path(base)
+    with locked(base):
+        if join:
+            found = list_jobs(base, reconcile_dead=False, ended=0, kind=record.kind, key=record.key)
+            if (active := find_job(found, record.kind, record.key)) is not None:
+                return active, True
+        if not identity.is_teacher:
+            _check_student_limits(base, identity)
+        queue = queue or make_queue(base)
+        save_job(base, record)
+        try:
+            queue.run_job(record.job_id)
+        except Exception as err:  # sqlite3.DatabaseError, redis errors, OSError: whatever the broker raises
+            delete_job(base, record.job_id)
+            raise QueueUnavailable(_queue_broken(err)) from err
+    if sum(1 for row in index(base).values() if not row.active) > job_records.KEEP_ENDED * 1.1:
+        prune_jobs(base)
+    return record, False
 
 
 def submit(
@@ -160,57 +333,13 @@ def submit(
     """Teacher: queue a training of config on dataset; returns its record (status `queued`)."""
     require(identity, "train")
     records.validate(config)
-    job_id = f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
-    record = JobRecord(
-        job_id=job_id,
-        title=config.title(),
-        config=config,
-        dataset=dataset,
-        retrain=retrain,
-        lr_finder=lr_finder,
-        queued_by=f"{identity.role}:{identity.tab}",
-        created=time.time(),
-    )
-    with locked(base):
-        save_job(base, record)
-    (queue or make_queue(base)).run_job(job_id)
-    return load_job(base, job_id)
-
-
-def _new_id() -> str:
-    return f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
+    record = _record(identity, "train", "", config.title(), config, dataset, retrain=retrain, lr_finder=lr_finder)
+    return _add(base, identity, record, queue, join=False)[0]
 
 
 def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Queue | None) -> tuple[JobRecord, bool]:
     """Queue a shared-cache job once per (kind, key): a second request joins the active one. Returns (job, joined)."""
-    base = Path(base)
-    with locked(base):
-        found = list_jobs(base, reconcile_dead=False, ended=0, kind=record.kind, key=record.key)
-        active = find_job(found, record.kind, record.key)
-        if active is not None:
-            return active, True
-        if not identity.is_teacher:
-            found = list_jobs(base, reconcile_dead=False, ended=0)
-            mine = [j for j in found if j.active and j.queued_by == f"{identity.role}:{identity.tab}"]
-            if len(mine) >= STUDENT_ACTIVE_JOBS:
-                raise JobError(_("Your earlier request is still waiting or running: one at a time, please."))
-        save_job(base, record)
-    (queue or make_queue(base)).run_job(record.job_id)
-    return load_job(base, record.job_id), False
-
-
-def _record(identity: Identity, kind: str, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
-    return JobRecord(
-        job_id=_new_id(),
-        title=title,
-        config=config,
-        dataset=dataset,
-        queued_by=f"{identity.role}:{identity.tab}",
-        created=time.time(),
-        kind=kind,
-        key=key,
-        **more,
-    )
+    return _add(base, identity, record, queue, join=True)
 
 
 def submit_lr_find(
@@ -314,19 +443,41 @@ def clear_unreadable(base: Path, identity: Identity) -> int:
 # ---- running a job (in the worker) ----------------------------------------------------------------
 
 
-def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobRecord:
-    """Run one queued job to its end: done, stopped, failed (with the reason) or skipped if cancelled."""
-    from core import datasets, models
+def _claim(base: Path, record: JobRecord) -> JobRecord:
+    """Mark a queued job running in this process (under the records lock: no two workers take one job)."""
+    record.status, record.started, record.updated = "running", time.time(), time.time()
+    record.pid, record.host = os.getpid(), socket.gethostname()
+    save_job(base, record)
+    return record
 
+
+def execute_next(base: Path, scan_fn: Callable | None = None) -> JobRecord | None:
+    """What a queue message does: run the job that is next in fair order (next_in_line), whichever message woke
+    the worker; None when nothing waits (its job was cancelled, or an earlier message ran it)."""
+    base = Path(base)
+    with locked(base):
+        job_id = next_in_line(index(base))
+        if job_id is None:
+            return None
+        record = _claim(base, load_job(base, job_id))
+    return _execute_claimed(base, record, scan_fn)
+
+
+def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobRecord:
+    """Run this one queued job to its end: done, stopped, failed (with the reason) or skipped if cancelled."""
     base = Path(base)
     with locked(base):
         record = load_job(base, job_id)
         if record.status != "queued":
             return record  # cancelled while it waited
-        record.status, record.started, record.updated = "running", time.time(), time.time()
-        record.pid, record.host = os.getpid(), socket.gethostname()
-        save_job(base, record)
+        _claim(base, record)
+    return _execute_claimed(base, record, scan_fn)
 
+
+def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) -> JobRecord:
+    from core import datasets, models
+
+    job_id = record.job_id
     last_write = 0.0
     epochs: list[dict] = []
 

@@ -30,6 +30,7 @@ from core.storage import atomic_write_json, read_json
 NICE = 10
 HEARTBEAT_SECONDS = 2.0
 CLEAN_SECONDS = 3600.0
+QUEUE_RETRY_SECONDS = 10.0  # a queue that cannot be opened is tried again this often
 WORKER_LOCK = "worker.lock"
 APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,9 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
             log.info("another worker already serves %s", base)
             return 1
         threads = limit_resources(threads)
-        queue = jobs.make_queue(base, url)
+        queue = _open_queue(base, url, log, idle_exit)
+        if queue is None:
+            return 1
         failed = job_records.reconcile(base)  # jobs a previous worker left running
         if failed:
             log.warning("marked %d job(s) of a dead worker as failed: %s", len(failed), ", ".join(failed))
@@ -105,6 +108,21 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
             )
             (jobs_dir(base) / WORKER_FILE).unlink(missing_ok=True)
     return 0
+
+
+def _open_queue(base: Path, url: str | None, log: logging.Logger, give_up: float | None) -> jobs.Queue | None:
+    """The queue, waiting (with this data folder's worker lock held, so the app starts no other worker) while
+    it cannot be opened (jobs/queue.db damaged: the teacher repairs it on the Class page); None after give_up s."""
+    started = time.time()
+    while True:
+        try:
+            return jobs.make_queue(base, url)
+        except jobs.QueueUnavailable as err:
+            if give_up is not None and time.time() - started > give_up:
+                log.error("giving up: %s (%s)", err, err.__cause__)
+                return None
+            log.error("%s (%s); trying again every %.0f s", err, err.__cause__, QUEUE_RETRY_SECONDS)
+            time.sleep(QUEUE_RETRY_SECONDS)
 
 
 # ---- managing the worker process (from the app, tests and tools) ------------------------------------

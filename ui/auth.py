@@ -44,7 +44,12 @@ def identity() -> Identity:
         return LAPTOP_USER
     tab = tab_token()
     signed_in = auth.teacher_token_valid(recall(SIGN_IN_KEY), tab, _secret(str(data_dir())), password)
-    return Identity(TEACHER if signed_in else STUDENT, tab)
+    return Identity(TEACHER if signed_in else STUDENT, tab, client())
+
+
+def client() -> str:
+    """This connection's computer as limits count it (core.auth.client_key of its address)."""
+    return auth.client_key(st.context.ip_address)
 
 
 def heartbeat(who: Identity) -> None:

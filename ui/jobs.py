@@ -151,12 +151,54 @@ def unreadable_jobs_ui() -> None:
     st.button(_("Delete the unreadable records"), key="jobs_clear_unreadable", on_click=_clear_unreadable)
 
 
+def _repair_queue() -> None:
+    try:
+        woken = jobs.repair_queue(data_dir(), identity())
+    except (Forbidden, job_records.JobError, OSError) as err:
+        st.session_state["jobs_error"] = str(err)
+        return
+    _queue.clear()
+    start_worker_if_needed()
+    st.session_state["jobs_note"] = n_(
+        "The queue was repaired: {n} waiting job goes on.", "The queue was repaired: {n} waiting jobs go on.", woken
+    ).format(n=woken)
+
+
+def queue_health_ui() -> None:
+    """The Class page: say when the queue cannot take jobs (jobs/queue.db damaged, Redis down), with Repair."""
+    try:
+        problem = jobs.queue_problem(data_dir(), job_queue())
+    except jobs.QueueUnavailable:
+        problem = jobs.queue_problem(data_dir())
+    if note := st.session_state.pop("jobs_note", None):
+        st.success(note)
+    if not problem:
+        return
+    st.error(
+        _(
+            "The job queue cannot take new jobs: {problem}. Jobs already waiting are kept; you can still cancel them."
+        ).format(problem=problem)
+    )
+    if job_queue_kind() == "sqlite":
+        st.button(
+            _("Repair the queue (set {file} aside and start a new one)").format(file=jobs.QUEUE_FILE),
+            key="jobs_repair_queue",
+            on_click=_repair_queue,
+        )
+
+
+def job_queue_kind() -> str:
+    return "redis" if os.environ.get(jobs.QUEUE_ENV, "") else "sqlite"
+
+
 def queue_table_ui() -> list[job_records.JobRecord]:
     """The queue, newest first (every active job and the most recently ended), with Stop/Cancel on active jobs
     (the Class page); returns the jobs shown."""
     base = data_dir()
     found = job_records.list_jobs(base, ended=TABLE_ENDED)
+    queue_health_ui()
     unreadable_jobs_ui()
+    _show_error()
     if not found:
         st.caption(_("No jobs yet."))
         return found
@@ -192,7 +234,6 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         c1.caption(f"⏳ {record.shown_title()}")
         with c2:
             stop_button(record, "page")
-    _show_error()
     return found
 
 
@@ -203,7 +244,7 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = job_records.jobs_ahead(job_records.list_jobs(data_dir(), ended=0), record)
+    ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
         if ahead
@@ -240,7 +281,7 @@ def job_progress_ui(job_id: str) -> None:
     if record is None:
         st.rerun()  # it ended (or is gone): the whole page shows the result, or why there is none
     if record.status == "queued":
-        ahead = job_records.jobs_ahead(found, record)
+        ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
         st.caption(
             n_(
                 "⏳ Queued for the worker: {n} job ahead of it. It runs even if you close this tab.",

@@ -516,7 +516,7 @@ def fake_ended(base: Path, n: int, spec, config, start: float = 1_000_000.0, fir
 def test_a_sidebar_read_opens_only_the_active_and_recent_records_at_any_store_size(scan, data_folder, monkeypatch):
     monkeypatch.setattr(job_records, "KEEP_ENDED", 10**6)  # the index alone: nothing pruned
     queue = jobs.make_queue(data_folder)
-    fake_ended(data_folder, 3000, scan.spec, tiny(scan))
+    fake_ended(data_folder, 3000, scan.spec, tiny(scan), start=time.time() - 10_000)
     running = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
     job_records.update_job(data_folder, running.job_id, status="running", started=time.time(), pid=os.getpid(),
                            host=socket.gethostname())  # fmt: skip
@@ -530,12 +530,12 @@ def test_a_sidebar_read_opens_only_the_active_and_recent_records_at_any_store_si
     assert side[0].job_id == "19700101000000002997"  # the most recently ended come with them
 
     (job_records.jobs_dir(data_folder) / "19700101000000000005.json").unlink()  # changed behind the index's back
-    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=2_000_000.0, first=9999)
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=time.time(), first=9999)
     rows = job_records.index(data_folder)
-    assert len(rows) == 3002 and "19700101000000000005" not in rows and rows["19700101000000009999"].created == 2e6
+    assert len(rows) == 3002 and "19700101000000000005" not in rows and rows["19700101000000009999"].finished
     monkeypatch.setattr(job_records, "KEEP_ENDED", 100)
-    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=3_000_000.0, first=10000)
-    assert set(job_records.index(data_folder)) == {running.job_id, queued.job_id}  # over its bound: pruned at once
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=time.time(), first=10000)
+    assert len(job_records.index(data_folder)) == 102  # a store found over its bound is pruned at once
 
 
 def test_old_ended_jobs_are_pruned_by_count_and_age_never_active_ones(scan, data_folder):
@@ -550,3 +550,95 @@ def test_old_ended_jobs_are_pruned_by_count_and_age_never_active_ones(scan, data
     kept = job_records.read_all(data_folder)
     assert len(kept) == 11 and waiting.job_id in {j.job_id for j in kept}
     assert min(j.finished for j in kept if not j.active) > time.time() - 3600 + 19  # the newest ten stayed
+
+
+# ---- atomic enqueue: a broken broker leaves no ghost (issue 18, item 12) ------------------------------
+
+
+def damage_queue_file(base: Path) -> None:
+    """jobs/queue.db overwritten in place with what is not a database (its journal files gone with it)."""
+    folder = job_records.jobs_dir(base)
+    for suffix in ("-wal", "-shm"):
+        (folder / f"{jobs.QUEUE_FILE}{suffix}").unlink(missing_ok=True)
+    with open(folder / jobs.QUEUE_FILE, "r+b") as fh:  # in place: a connection already open may not notice
+        fh.write(b"this is not a database " * 200)
+
+
+def test_a_failed_enqueue_leaves_no_ghost_and_the_teacher_repairs_the_queue(scan, data_folder):
+    """The attack: with jobs/queue.db damaged, a request raised DatabaseError, its record stayed "queued"
+    forever and every later request of that student was refused as "still waiting"."""
+    import sqlite3
+
+    queue = jobs.make_queue(data_folder)  # the app's (it lives as long as the server)
+    earlier = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    damage_queue_file(data_folder)
+    for _ in range(3):  # a queue opened now (a server started after the damage) cannot open it
+        with pytest.raises(jobs.QueueUnavailable, match="nothing was queued"):
+            jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec)
+    with mock.patch.object(queue, "run_job", side_effect=sqlite3.DatabaseError("database disk image is malformed")):
+        with pytest.raises(jobs.QueueUnavailable, match="nothing was queued"):  # the record was written first
+            jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+        with pytest.raises(jobs.QueueUnavailable):
+            jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    assert [j.job_id for j in job_records.list_jobs(data_folder)] == [earlier.job_id]  # no ghost
+    assert "out of order" in jobs.queue_problem(data_folder)
+
+    assert jobs.stop_job(data_folder, TEACH, earlier.job_id).status == "cancelled"  # the teacher keeps control
+    with pytest.raises(Forbidden):
+        jobs.repair_queue(data_folder, ALICE)
+    assert jobs.repair_queue(data_folder, TEACH) == 0
+    assert list(job_records.jobs_dir(data_folder).glob(f"{jobs.QUEUE_FILE}.damaged-*"))  # kept for a look
+    assert jobs.queue_problem(data_folder) == "" and jobs.queue_problem(data_folder, queue) == ""
+    mine, _ = jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+    assert drain(queue) == 1  # the app's open queue reopened the new file
+    assert job_records.load_job(data_folder, mine.job_id).status == "done"
+
+
+def test_repair_wakes_the_worker_for_jobs_queued_before_the_damage(scan, data_folder):
+    waiting = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=jobs.make_queue(data_folder))
+    damage_queue_file(data_folder)
+    with pytest.raises(jobs.QueueUnavailable):
+        jobs.make_queue(data_folder)  # a worker starting now cannot read it
+    assert jobs.repair_queue(data_folder, TEACH) == 1
+    assert drain(jobs.make_queue(data_folder)) == 1
+    assert job_records.load_job(data_folder, waiting.job_id).status == "done"
+
+
+# ---- fairness: the teacher first, students in turns, limits per student (issue 18, item 10) ------------
+
+MALLORY_TABS = [Identity(STUDENT, f"m{i}" * 12, client="10.0.0.66") for i in range(5)]  # one computer, 5 tabs
+VICTIM = Identity(STUDENT, "v" * 24, client="10.0.0.7")
+
+
+def test_fresh_tabs_do_not_make_a_student_more_jobs_and_the_queue_has_a_ceiling(scan, data_folder, monkeypatch):
+    """The attack: fresh tabs queued 30 patch-index jobs in 16 s (the one-job rule counted the tab)."""
+    queue = jobs.make_queue(data_folder)
+    first, _ = jobs.submit_patch_index(data_folder, MALLORY_TABS[0], patch_request(scan, n=9), scan.spec, queue=queue)
+    for i, tab in enumerate(MALLORY_TABS[1:], start=10):
+        with pytest.raises(job_records.JobError, match="one at a time"):
+            jobs.submit_patch_index(data_folder, tab, patch_request(scan, n=i), scan.spec, queue=queue)
+    assert jobs.submit_patch_index(data_folder, VICTIM, patch_request(scan, n=20), scan.spec, queue=queue)[0].active
+    assert [j.client for j in job_records.list_jobs(data_folder)] == ["10.0.0.66", "10.0.0.7"]
+    monkeypatch.setattr(jobs, "STUDENT_QUEUE", 2)  # every student together: a ceiling (PETLAB_STUDENT_QUEUE)
+    with pytest.raises(job_records.JobError, match="queue is full"):
+        jobs.submit_patch_index(data_folder, Identity(STUDENT, "x" * 24, client="10.0.0.9"), patch_request(scan, n=21),
+                                scan.spec, queue=queue)  # fmt: skip
+    assert jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue).active  # never the teacher's
+
+
+def test_the_teachers_job_runs_next_and_students_take_turns(scan, data_folder, monkeypatch):
+    """The attack: one student's requests queued first put 18 jobs ahead of the teacher's Train."""
+    monkeypatch.setattr(jobs, "STUDENT_ACTIVE_JOBS", 3)  # a generous limit, so one student has several waiting
+    queue = jobs.make_queue(data_folder)
+    ran: list[str] = []
+    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn: ran.append(record.job_id) or {
+        "status": "done"})  # fmt: skip
+    mallory = [jobs.submit_patch_index(data_folder, MALLORY_TABS[i], patch_request(scan, n=9 + i), scan.spec,
+                                       queue=queue)[0] for i in range(3)]  # fmt: skip
+    victim, _ = jobs.submit_patch_index(data_folder, VICTIM, patch_request(scan, n=30), scan.spec, queue=queue)
+    train = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    rows = job_records.index(data_folder)
+    assert job_records.jobs_ahead(rows, train.job_id) == 0  # what the teacher's page says: it starts next
+    assert job_records.jobs_ahead(rows, victim.job_id) == 2  # the teacher's, and Mallory's first
+    assert drain(queue) == 5
+    assert ran == [train.job_id, mallory[0].job_id, victim.job_id, mallory[1].job_id, mallory[2].job_id]
