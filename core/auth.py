@@ -6,25 +6,34 @@ TEACHER_ACTIONS are the teacher's: `require` refuses them, and every place that 
 it (core.jobs, core.own_classes, the pages' single guard), so a hidden button is never the only check.
 
 A browser tab is known by its per-tab token (core.session_store, `?s=` in the URL): a reload keeps
-the same tab and the same private space. The teacher's sign-in is a token bound to that tab, kept in
-the tab's server-side store, and signed with a key derived from the password and the data folder's
-secret, so it cannot be forged and changing the password signs everyone out.
+the same tab and the same private space. The teacher's sign-in is not the URL's: it is a record on the
+server that the browser which typed the password proves with a cookie (start_sign_in, sign_in_valid);
+Sign out ends every sign-in and a password change voids them. Password guessing is limited per computer
+and for the whole server, and logged (attempt_sign_in). Computers, not tabs, are what per-student limits
+count (client_key).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import time
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from core.i18n import N_, _
-from core.settings import secret_file
+from core.records import parse_dataclass
+from core.settings import auth_dir, secret_file
+from core.storage import atomic_write_json, read_json
 
 ENV_PASSWORD = "PETLAB_TEACHER_PASSWORD"
 SECRETS_KEY = "teacher_password"
@@ -132,12 +141,21 @@ def require(identity: Identity, action: str) -> None:
         raise Forbidden(_("In class mode only the teacher can {action}.").format(action=_(TEACHER_ACTIONS[action])))
 
 
-# ---- signed tokens ------------------------------------------------------------------------------
+# ---- the teacher's sign-ins: kept on the server, proven by a cookie no URL carries ------------------
+# A sign-in is a record in `<data>/auth/sign_ins/<id>.json`. The browser that typed the password holds
+# `<id>.<secret>` in a cookie (SIGN_IN_COOKIE); the record holds only the secret's hash and a check of
+# the password it was made under. A connection is the teacher when it typed the password itself, or
+# its browser sent a cookie whose record exists, is unexpired and matches the current password: a URL
+# (?s=, seen on the projector) restores nothing, Sign out deletes every record (every connected session
+# is a student at its next rerun), and changing the password voids them all.
+
+SIGN_IN_COOKIE = "petlab_teacher"
+_SIGN_IN_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def server_secret(base: Path) -> bytes:
-    """The data folder's signing key, created once (mode 0600) and kept across server restarts."""
-    path = secret_file(base)  # 32 random bytes, mode 0600: signs the tab tokens
+    """The data folder's key, created once (mode 0600) and kept across server restarts."""
+    path = secret_file(base)  # 32 random bytes, mode 0600: keys the sign-ins' password check
     try:
         data = path.read_bytes()
         if len(data) >= 32:
@@ -158,25 +176,222 @@ def server_secret(base: Path) -> bytes:
     return path.read_bytes()
 
 
-def _sign(key: bytes, message: str) -> str:
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
+def _password_check(base: Path, password: str) -> str:
+    """What a sign-in stores of the password it was made under: a keyed hash (not the password)."""
+    return hmac.new(server_secret(base), b"teacher:" + password.encode(), hashlib.sha256).hexdigest()
 
 
-def _teacher_key(secret: bytes, password: str) -> bytes:
-    return hmac.new(secret, b"teacher:" + password.encode(), hashlib.sha256).digest()
+def _sign_ins_dir(base: Path) -> Path:
+    return auth_dir(base) / "sign_ins"
 
 
-def teacher_token(tab: str, secret: bytes, password: str, now: float | None = None) -> str:
-    """The teacher's sign-in for one tab: `<expiry>.<signature>`, valid TEACHER_HOURS."""
-    expires = int((now or time.time()) + TEACHER_HOURS * 3600)
-    return f"{expires}.{_sign(_teacher_key(secret, password), f'{tab}:{expires}')}"
+@dataclass(frozen=True)
+class SignIn:
+    """One teacher sign-in as the server keeps it (never the cookie's secret itself)."""
+
+    sign_in_id: str
+    secret_sha256: str
+    password_check: str
+    created: float
+    expires: float
+    client: str = LOCAL_CLIENT
 
 
-def teacher_token_valid(token: str | None, tab: str, secret: bytes, password: str, now: float | None = None) -> bool:
-    """True for a genuine, unexpired sign-in of this very tab under the current password."""
-    if not token or token.count(".") != 1:
+def start_sign_in(base: Path, password: str, client: str = LOCAL_CLIENT, now: float | None = None) -> tuple[str, str]:
+    """Record a new sign-in (after the password was checked); returns (its id, the cookie value for its browser)."""
+    now = time.time() if now is None else now
+    sign_in_id, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+    record = SignIn(sign_in_id, hashlib.sha256(secret.encode()).hexdigest(), _password_check(base, password), now,
+                    now + TEACHER_HOURS * 3600, client)  # fmt: skip
+    folder = _sign_ins_dir(base)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):  # expired ones go (only a teacher makes them: they are few)
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if read_json(old)["expires"] < now:
+                old.unlink()
+    atomic_write_json(folder / f"{sign_in_id}.json", asdict(record))
+    return sign_in_id, f"{sign_in_id}.{secret}"
+
+
+def sign_in_valid(
+    base: Path, sign_in_id: str | None, password: str, secret: str | None = None, now: float | None = None
+) -> bool:
+    """True while this sign-in exists, is unexpired and was made under the current password; with secret (a
+    cookie's), only if it is the sign-in's own. Read from disk on every call: nothing a session cached outlives
+    a Sign out."""
+    if not isinstance(sign_in_id, str) or not _SIGN_IN_ID.match(sign_in_id):
         return False
-    expires, sig = token.split(".")
-    if not expires.isdigit() or int(expires) < (now or time.time()):
+    try:
+        record = parse_dataclass(SignIn, read_json(_sign_ins_dir(base) / f"{sign_in_id}.json"), "sign-in")
+    except ValueError:
         return False
-    return hmac.compare_digest(sig, _sign(_teacher_key(secret, password), f"{tab}:{expires}"))
+    if record.expires < (time.time() if now is None else now):
+        return False
+    if not hmac.compare_digest(record.password_check, _password_check(base, password)):
+        return False
+    if secret is not None:
+        return hmac.compare_digest(record.secret_sha256, hashlib.sha256(secret.encode()).hexdigest())
+    return True
+
+
+def cookie_sign_in(value: str | None) -> tuple[str, str] | None:
+    """(sign-in id, secret) from a SIGN_IN_COOKIE value, or None for anything else."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return None
+    sign_in_id, secret = value.split(".")
+    return (sign_in_id, secret) if _SIGN_IN_ID.match(sign_in_id) and 20 <= len(secret) <= 100 else None
+
+
+def end_sign_ins(base: Path) -> int:
+    """Sign out: end every teacher sign-in, in every browser and connected session at once; returns how many."""
+    folder = _sign_ins_dir(base)
+    ended = 0
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        path.unlink(missing_ok=True)
+        ended += 1
+    log_sign_in(base, "signed out: every teacher sign-in ended")
+    return ended
+
+
+# ---- password guessing: a limit per computer and for the whole server, and a log ---------------------
+# Every attempt is decided under one lock (`auth/.guard.lock`): a computer (client_key: tabs are free,
+# computers are not) waits 1, 2, 4 … s after each wrong password, up to GUESS_LOCKOUT_S (15 min) after
+# ten; beyond GUESS_SERVER_PER_HOUR wrong passwords in an hour from the whole network, a computer that
+# already failed twice is refused until the hour has passed (a first try, or the server itself, is never
+# refused by others' guessing: the teacher keeps a way in). A refused attempt is not checked at all, so
+# 100 tabs guess no faster than one. Wrong passwords are logged to `auth/sign_in.log` and shown on the
+# Class page (sign_in_report).
+
+GUESS_WINDOW_S = 3600.0
+GUESS_BASE_WAIT_S = 1.0
+GUESS_LOCKOUT_S = float(os.environ.get("PETLAB_SIGN_IN_LOCKOUT", "900"))
+GUESS_SERVER_PER_HOUR = int(os.environ.get("PETLAB_SIGN_IN_PER_HOUR", "60"))
+GUESS_FREE = 2  # wrong passwords a computer has before the server-wide limit applies to it too
+MAX_GUESSERS = 5000  # computers remembered by the guard (the oldest are forgotten first)
+LOG_FILE = "sign_in.log"
+LOG_MAX_BYTES = 256 * 1024  # then it becomes sign_in.log.1 (one old file kept)
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """The outcome of one sign-in attempt: ok, or refused with how long to wait (the password unchecked)."""
+
+    ok: bool
+    checked: bool = True  # False: refused before the password was even compared
+    wait: float = 0.0  # seconds before this computer may try again
+    failures: int = 0  # wrong passwords from this computer in the last hour
+
+
+@dataclass(frozen=True)
+class Guesser:
+    """A computer that typed wrong passwords in the last hour, as the Class page lists it."""
+
+    client: str
+    failures: int
+    refused: int  # attempts refused unchecked while it had to wait (since this server started)
+    last: float
+    wait: float  # seconds before it may try again
+
+
+_REFUSED: dict[str, int] = {}  # attempts refused unchecked, per computer, in this process (never written: cheap)
+
+
+@contextlib.contextmanager
+def _guard_locked(base: Path) -> Iterator[dict]:
+    """The guard's state (auth/guard.json) under its lock; written back when the block sets state["dirty"]."""
+    folder = auth_dir(base)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".guard.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            try:
+                state = read_json(folder / "guard.json")
+                state = state if isinstance(state, dict) and isinstance(state.get("clients"), dict) else {}
+            except ValueError:
+                state = {}
+            state = {"clients": state.get("clients", {})}
+            yield state
+            if state.pop("dirty", False):
+                atomic_write_json(folder / "guard.json", state)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _failures(entry: Any, now: float) -> list[float]:
+    times = entry.get("failures") if isinstance(entry, dict) else None
+    return (
+        [t for t in times if isinstance(t, int | float) and now - t < GUESS_WINDOW_S] if isinstance(times, list) else []
+    )
+
+
+def _wait(state: dict, client: str, now: float) -> float:
+    """Seconds client must wait before its next attempt is checked (0: now)."""
+    mine = _failures(state["clients"].get(client), now)
+    if not mine:
+        return 0.0
+    wait = max(0.0, max(mine) + min(GUESS_BASE_WAIT_S * 2 ** (len(mine) - 1), GUESS_LOCKOUT_S) - now)
+    if client != LOCAL_CLIENT and len(mine) >= GUESS_FREE:
+        everyone = sorted(t for entry in state["clients"].values() for t in _failures(entry, now))
+        if len(everyone) >= GUESS_SERVER_PER_HOUR:  # the whole network's hour is used up
+            wait = max(wait, everyone[len(everyone) - GUESS_SERVER_PER_HOUR] + GUESS_WINDOW_S - now)
+    return wait
+
+
+def attempt_sign_in(base: Path, given: str, password: str, client: str, now: float | None = None) -> SignInAttempt:
+    """Check a teacher password typed on `client`'s computer, within the guessing limits; logs wrong ones."""
+    now = time.time() if now is None else now
+    with _guard_locked(base) as state:
+        entry = state["clients"].get(client)
+        wait = _wait(state, client, now)
+        if wait > 0:
+            _REFUSED[client] = _REFUSED.get(client, 0) + 1
+            return SignInAttempt(False, False, wait, len(_failures(entry, now)))
+        state["dirty"] = True
+        if check_password(given, password):
+            state["clients"].pop(client, None)
+            _REFUSED.pop(client, None)
+            log_sign_in(base, f"signed in from {client}")
+            return SignInAttempt(True)
+        mine = [*_failures(entry, now), now]
+        state["clients"].pop(client, None)  # re-inserted last: the dict stays oldest-first
+        state["clients"][client] = {"failures": mine}
+        while len(state["clients"]) > MAX_GUESSERS:
+            state["clients"].pop(next(iter(state["clients"])))
+        after = _wait(state, client, now)
+        log_sign_in(
+            base, f"wrong teacher password from {client} ({len(mine)} in the last hour; next try in {after:.0f} s)"
+        )
+        return SignInAttempt(False, True, after, len(mine))
+
+
+def sign_in_report(base: Path, now: float | None = None) -> list[Guesser]:
+    """The computers that typed wrong teacher passwords in the last hour, most recent first (the Class page)."""
+    now = time.time() if now is None else now
+    try:
+        state = read_json(auth_dir(base) / "guard.json")
+    except ValueError:
+        return []
+    clients = state.get("clients") if isinstance(state, dict) else None
+    if not isinstance(clients, dict):
+        return []
+    state = {"clients": clients}
+    found = []
+    for client, entry in clients.items():
+        mine = _failures(entry, now)
+        if mine:
+            found.append(Guesser(client, len(mine), _REFUSED.get(client, 0), max(mine), _wait(state, client, now)))
+    return sorted(found, key=lambda g: g.last, reverse=True)
+
+
+def log_sign_in(base: Path, message: str) -> None:
+    """One line in auth/sign_in.log (time, what); best effort: a full disk never stops a sign-in."""
+    path = auth_dir(base) / LOG_FILE
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size > LOG_MAX_BYTES:
+            os.replace(path, path.with_name(LOG_FILE + ".1"))
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+    except OSError:
+        pass

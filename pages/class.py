@@ -7,7 +7,7 @@ import streamlit as st
 from core import classroom, jobs, models, runs, worker
 from core.i18n import _, n_, num, p_
 from core.settings import data_dir
-from ui.auth import identity, teacher_only
+from ui.auth import identity, sign_in_attempts_ui, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job
 from ui.runs import list_runs_ui, run_label
@@ -40,6 +40,8 @@ c3.metric(
     _("worker"),
     _("{threads} threads · {queue}").format(threads=beat["threads"], queue=beat["queue"]) if beat else _("not running"),
 )
+
+sign_in_attempts_ui()
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header(_("1 · Class dataset and model"))

@@ -15,7 +15,7 @@ from core.datasets import DatasetSpec
 from core.i18n import _, n_, num
 from core.records import RunConfig
 from core.settings import data_dir
-from ui.auth import heartbeat, identity, teacher_only
+from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 
 POLL_SECONDS = 3.0
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
@@ -91,6 +91,7 @@ def running_job_ui(record: job_records.JobRecord, where: str) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def jobs_status_ui() -> None:
     """The sidebar box on every page (class mode): the running job, the queue, the last result."""
+    rerun_if_role_changed()  # signed out elsewhere, or the password changed: this tab follows now
     who = identity()
     heartbeat(who)
     base = data_dir()

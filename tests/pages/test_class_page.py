@@ -14,8 +14,7 @@ from core import auth, classroom, job_records, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
 from core.records import RunConfig, StageConfig
-from core.session_store import SessionStore, new_token
-from ui.auth import SIGN_IN_KEY
+from ui.auth import SIGNED_IN_KEY
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 120
@@ -32,20 +31,23 @@ def class_mode(monkeypatch, pets_like):
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # jobs stay queued: no worker process in these tests
 
 
-def teacher_query(base: Path) -> dict:
-    """The URL of a tab the teacher signed in from: its token, with the sign-in in its server-side store."""
-    token = new_token()
-    sign_in = auth.teacher_token(token, auth.server_secret(base), PASSWORD)
-    SessionStore(base / "sessions", token).update({SIGN_IN_KEY: sign_in})
-    return {"s": token}
+def as_teacher(at: AppTest, base: Path) -> AppTest:
+    """This AppTest session signed in as the teacher, as after typing the password: the sign-in on the server,
+    its id in the session's own memory (no URL or cookie involved)."""
+    sign_in_id, _cookie = auth.start_sign_in(base, PASSWORD)
+    at.session_state[SIGNED_IN_KEY] = sign_in_id
+    return at
 
 
-def open_page(script: str, query: dict | None = None, dataset=None) -> AppTest:
+def open_page(script: str, query: dict | None = None, dataset=None, teacher: Path | None = None) -> AppTest:
+    """Run a page; teacher: the data folder of a teacher's sign-in this session holds."""
     at = AppTest.from_file(script, default_timeout=TIMEOUT)
     for key, value in (query or {}).items():
         at.query_params[key] = value
     if dataset is not None:
         at.session_state[ACTIVE_DATASET] = dataset
+    if teacher is not None:
+        as_teacher(at, teacher)
     return at.run()
 
 
@@ -70,8 +72,7 @@ def test_students_cannot_open_the_class_page(class_mode):
 
 
 def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pets_like):
-    query = teacher_query(data_folder)
-    at = open_page(CLASS_PAGE, query, pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert not at.exception
     assert [h.value for h in at.header] == ["1 · Class dataset and model", "2 · Queue the lesson", "3 · Training queue",
                                             "4 · Runs", "5 · Students' own classes"]  # fmt: skip
@@ -89,7 +90,7 @@ def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pe
 def test_teacher_publishes_and_deletes_runs_and_sets_the_class_dataset(class_mode, data_folder, pets_like):
     fake_run(data_folder, "aaaa1111")
     fake_run(data_folder, "bbbb2222")
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     at.selectbox(key="class_run").set_value("bbbb2222")
     at.button(key="class_publish_run").click().run()
     assert classroom.read_class_settings(data_folder).model_run == "bbbb2222"
@@ -112,7 +113,7 @@ def test_teacher_publishes_a_students_classes(class_mode, data_folder, pets_like
             Image.new("RGB", (20, 20), (shade * 40, len(name), 0)).save(buf, "PNG")
             store.add_photo(name, buf.getvalue())
     classroom.touch_session(data_folder, student)
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert at.metric[0].value == "1"  # one student connected
     at.button(key=f"class_pub_{student.tab}").click().run()
     assert not at.exception
@@ -129,7 +130,7 @@ def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
     assert not student.exception
     assert any("1 queued" in c.value for c in student.sidebar.caption)
     assert not [b for b in student.sidebar.button if b.key.startswith("jobs_stop")]  # no Stop for a student
-    teacher_at = open_page(APP, teacher_query(data_folder))
+    teacher_at = open_page(APP, teacher=data_folder)
     assert [
         b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")
     ] == []  # queued: cancel on Class
@@ -169,7 +170,7 @@ def test_a_wrong_typed_job_record_breaks_no_page_and_the_teacher_cancels(class_m
     student = open_page(APP)
     assert not student.exception
     assert any("1 queued" in c.value for c in student.sidebar.caption)  # the good job, in every sidebar
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert not at.exception
     [note] = [w.value for w in at.warning if "could not be read" in w.value]
     assert "20000101000000bad001" in note and "created" in note

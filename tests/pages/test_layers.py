@@ -166,7 +166,7 @@ def test_a_damaged_queue_tells_the_student_leaves_no_ghost_and_the_teacher_repai
     from core.auth import ENV_PASSWORD
     from core.pets import pets_spec
     from tests.core.test_jobs import damage_queue_file
-    from tests.pages.test_class_page import CLASS_PAGE, open_page, teacher_query
+    from tests.pages.test_class_page import CLASS_PAGE, open_page
 
     monkeypatch.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
@@ -182,7 +182,7 @@ def test_a_damaged_queue_tells_the_student_leaves_no_ghost_and_the_teacher_repai
         assert not any("one at a time" in e.value for e in app.error)
         assert job_records.list_jobs(data_folder) == []  # no ghost
 
-    teacher = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    teacher = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert not teacher.exception
     assert any("cannot take new jobs" in e.value for e in teacher.error)
     teacher.button(key="jobs_repair_queue").click().run()
