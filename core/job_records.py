@@ -615,7 +615,7 @@ def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | N
     now = now or time.time()
     host = socket.gethostname()
     failed = []
-    for record in read_all(base) if records is None else records:
+    for record in list_jobs(base, reconcile_dead=False, ended=0) if records is None else records:
         if record.status != "running":
             continue
         gone = not process_alive(record.pid) if record.host == host else now - (record.updated or 0) > STALE_SECONDS
@@ -637,7 +637,7 @@ def fail_jobs_of(base: Path, pid: int, reason: str) -> list[str]:
     """Mark failed the running jobs of process pid (a worker shutting down mid-job); returns their ids."""
     failed = []
     with locked(base):
-        for record in list_jobs(base, reconcile_dead=False):
+        for record in list_jobs(base, reconcile_dead=False, ended=0):
             if record.status == "running" and record.pid == pid and record.host == socket.gethostname():
                 record.status, record.finished, record.error = "failed", time.time(), reason
                 save_job(base, record)
