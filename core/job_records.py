@@ -249,18 +249,33 @@ class JobSummary:
         if not isinstance(row, list) or len(row) != 8:
             raise ValueError("a job index row is a list of 8")
         status, kind, key, client, by_teacher, created, started, finished = row
-        if not (
-            status in STATUSES
-            and kind in JOB_KINDS
-            and isinstance(key, str)
-            and isinstance(client, str)
-            and isinstance(by_teacher, bool)
-            and _is_time(created)
-            and (started is None or _is_time(started))
-            and (finished is None or _is_time(finished))
-        ):
-            raise ValueError(f"a job index row has a wrong field: {row!r:.200}")
+        checks = (
+            ("status", status in STATUSES),
+            ("kind", kind in JOB_KINDS),
+            ("key", isinstance(key, str)),
+            ("client", isinstance(client, str)),
+            ("queued_by", isinstance(by_teacher, bool)),
+            ("created", _is_time(created)),
+            ("started", started is None or _is_time(started)),
+            ("finished", finished is None or _is_time(finished)),
+        )
+        for name, ok in checks:
+            if not ok:
+                shown = dict(zip(("status", "kind", "key", "client", "queued_by", "created", "started", "finished"),
+                                 row, strict=True))[name]  # fmt: skip
+                raise ValueError(f"job record.{name} has a wrong value or type: {shown!r:.60}")
         return cls(status, kind, key, client, by_teacher, float(created), started, finished)
+
+
+def _summary_of(data: Any) -> JobSummary:
+    """The index row of a stored record, read from its JSON without parsing the whole record (an index rebuilt
+    over thousands of old records costs one json.loads each); its fields are type-checked all the same."""
+    if not isinstance(data, dict):
+        raise ValueError("a job record is a JSON object")
+    by_teacher = isinstance(data.get("queued_by"), str) and data["queued_by"].partition(":")[0] in ("teacher", "laptop")
+    return JobSummary.from_row([data.get("status", "queued"), data.get("kind", "train"), data.get("key", ""),
+                                data.get("client", ""), by_teacher, data.get("created", 0.0), data.get("started"),
+                                data.get("finished")])  # fmt: skip
 
 
 def _is_time(value: Any) -> bool:
@@ -373,9 +388,12 @@ def index(base: Path) -> dict[str, JobSummary]:
         if set(rows) != stored:
             rows = {k: v for k, v in rows.items() if k in stored}
             for job_id in sorted(stored - set(rows)):
-                record = _parse(base, job_id)
-                if record is not None:
-                    rows[job_id] = record.summary()
+                try:
+                    rows[job_id] = _summary_of(json.loads(_path(base, job_id).read_bytes()))
+                except OSError:
+                    continue  # gone (or unreadable now): not listed
+                except ValueError as err:  # broken JSON, wrong-typed status, times…: set aside
+                    quarantine(base, job_id, str(err))
             _write_index(base, rows)
             if sum(1 for v in rows.values() if not v.active) > KEEP_ENDED:  # a store never pruned: cut it now
                 prune_jobs(base)
