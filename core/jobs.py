@@ -232,13 +232,14 @@ def _queue_broken(err: Exception) -> str:
 
 
 def queue_problem(base: Path, queue: Queue | None = None) -> str:
-    """Why the queue cannot take jobs now ("" when it can): for the teacher's Class page."""
+    """Why the queue cannot take jobs now, in the broker's own words ("" when it can): for the Class page."""
     try:
         (queue or make_queue(base)).huey.pending_count()
     except QueueUnavailable as err:
-        return f"{err} ({err.__cause__})"
-    except Exception as err:  # sqlite3.DatabaseError, redis errors, OSError: the broker's own words
-        return f"{_queue_broken(err)} ({err})"
+        cause = err.__cause__ or err
+        return f"{type(cause).__name__}: {cause}"
+    except Exception as err:  # sqlite3.DatabaseError, redis errors, OSError
+        return f"{type(err).__name__}: {err}"
     return ""
 
 

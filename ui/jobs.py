@@ -177,7 +177,8 @@ def queue_health_ui() -> None:
         return
     st.error(
         _(
-            "The job queue cannot take new jobs: {problem}. Jobs already waiting are kept; you can still cancel them."
+            "The job queue cannot take new jobs ({problem}): students are told so. Jobs already waiting are kept, "
+            "and you can still cancel them."
         ).format(problem=problem)
     )
     if job_queue_kind() == "sqlite":

@@ -581,7 +581,7 @@ def test_a_failed_enqueue_leaves_no_ghost_and_the_teacher_repairs_the_queue(scan
         with pytest.raises(jobs.QueueUnavailable):
             jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
     assert [j.job_id for j in job_records.list_jobs(data_folder)] == [earlier.job_id]  # no ghost
-    assert "out of order" in jobs.queue_problem(data_folder)
+    assert "DatabaseError" in jobs.queue_problem(data_folder)
 
     assert jobs.stop_job(data_folder, TEACH, earlier.job_id).status == "cancelled"  # the teacher keeps control
     with pytest.raises(Forbidden):
