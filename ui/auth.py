@@ -25,7 +25,8 @@ from core.settings import auth_dir, data_dir
 from ui.state import rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
-ERROR_KEY = "auth_error"
+ERROR_KEY = "auth_error"  # (what the last attempt was told, when)
+ERROR_SHOWN_S = 20.0
 BEAT_KEY = "auth_last_beat"
 BEAT_SECONDS = 10.0
 SIGNED_IN_KEY = "auth_sign_in"  # this session's sign-in id (server memory: no URL or store carries it)
@@ -109,7 +110,7 @@ def _sign_in() -> None:
     password = auth.teacher_password()
     given = st.session_state.get(PASSWORD_KEY, "")
     st.session_state[PASSWORD_KEY] = ""
-    if password is None:
+    if password is None or not given:  # nothing typed (or this press already handled, its box emptied): no guess
         return
     base = data_dir()
     attempt = auth.attempt_sign_in(base, given, password, client())
@@ -120,14 +121,18 @@ def _sign_in() -> None:
         st.session_state[COOKIE_KEY] = cookie
         st.session_state.pop(BEAT_KEY, None)
     elif attempt.checked:
-        st.session_state[ERROR_KEY] = _("Wrong teacher password.") + (
-            " " + _("Next try in {s} s.").format(s=num(attempt.wait, 0)) if attempt.wait >= 1 else ""
+        said = (
+            _("Wrong teacher password. Next try in {s} s.").format(s=num(attempt.wait, 0))
+            if attempt.wait >= 1
+            else _("Wrong teacher password.")
         )
+        st.session_state[ERROR_KEY] = (said, time.time())
     else:
-        st.session_state[ERROR_KEY] = _(
+        said = _(
             "Too many wrong passwords from this computer: sign-in is paused for {s} s (the teacher sees the "
             "attempts on the Class page)."
         ).format(s=num(attempt.wait, 0))
+        st.session_state[ERROR_KEY] = (said, time.time())
 
 
 def _sign_out() -> None:
@@ -170,8 +175,11 @@ def sign_in_ui() -> Identity:
     with st.expander(_("Teacher sign-in"), icon=":material/lock:"):
         st.text_input(_("Teacher password"), type="password", key=PASSWORD_KEY)
         st.button(_("Sign in"), key="auth_sign_in", on_click=_sign_in)
-        if err := st.session_state.pop(ERROR_KEY, None):
-            st.error(err)
+        said, when = st.session_state.get(ERROR_KEY, ("", 0.0))
+        if time.time() - when < ERROR_SHOWN_S:  # for a while, not one run: a rerun must not swallow it
+            st.error(said)
+        else:
+            st.session_state.pop(ERROR_KEY, None)
     return who
 
 

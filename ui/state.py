@@ -349,7 +349,7 @@ def sessions_dir() -> Path:
 
 
 def tab_store() -> SessionStore:
-    """The store of this tab (reusable for anything a tab must keep across reloads, e.g. a sign-in)."""
+    """The store of this tab (reusable for anything a tab must keep across reloads; never a sign-in: ui.auth)."""
     return SessionStore(sessions_dir(), tab_token())
 
 
