@@ -23,6 +23,7 @@ import ipaddress
 import os
 import re
 import secrets
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -150,6 +151,8 @@ def require(identity: Identity, action: str) -> None:
 # is a student at its next rerun), and changing the password voids them all.
 
 SIGN_IN_COOKIE = "petlab_teacher"
+_PROCESS_KEY: dict[str, bytes] = {}  # the key when the disk refused to store one
+_UNSAVED_SIGN_INS: dict[tuple[str, str], dict] = {}  # (data folder, id) -> a sign-in the disk refused: this process's
 _SIGN_IN_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -164,16 +167,20 @@ def server_secret(base: Path) -> bytes:
         pass
     key = secrets.token_bytes(32)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
     try:
-        os.link(tmp, path)  # first writer wins: two servers starting at once agree on one key
-    except FileExistsError:
-        pass
-    finally:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        try:
+            os.link(tmp, path)  # first writer wins: two servers starting at once agree on one key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path.read_bytes()
+    except OSError:  # a full disk: a key for this process (its sign-ins end when it stops)
         tmp.unlink(missing_ok=True)
-    return path.read_bytes()
+        return _PROCESS_KEY.setdefault("key", key)
 
 
 def _password_check(base: Path, password: str) -> str:
@@ -204,12 +211,15 @@ def start_sign_in(base: Path, password: str, client: str = LOCAL_CLIENT, now: fl
     record = SignIn(sign_in_id, hashlib.sha256(secret.encode()).hexdigest(), _password_check(base, password), now,
                     now + TEACHER_HOURS * 3600, client)  # fmt: skip
     folder = _sign_ins_dir(base)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.json"):  # expired ones go (only a teacher makes them: they are few)
+    for old in folder.glob("*.json") if folder.is_dir() else []:  # expired ones go (only a teacher makes them)
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             if read_json(old)["expires"] < now:
                 old.unlink()
-    atomic_write_json(folder / f"{sign_in_id}.json", asdict(record))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / f"{sign_in_id}.json", asdict(record))
+    except OSError:  # a full disk never stops the teacher signing in: kept by this server process
+        _UNSAVED_SIGN_INS[(str(base), sign_in_id)] = asdict(record)
     return sign_in_id, f"{sign_in_id}.{secret}"
 
 
@@ -222,7 +232,9 @@ def sign_in_valid(
     if not isinstance(sign_in_id, str) or not _SIGN_IN_ID.match(sign_in_id):
         return False
     try:
-        record = parse_dataclass(SignIn, read_json(_sign_ins_dir(base) / f"{sign_in_id}.json"), "sign-in")
+        path = _sign_ins_dir(base) / f"{sign_in_id}.json"
+        stored = _UNSAVED_SIGN_INS.get((str(base), sign_in_id)) if not path.exists() else None
+        record = parse_dataclass(SignIn, stored if stored is not None else read_json(path), "sign-in")
     except ValueError:
         return False
     if record.expires < (time.time() if now is None else now):
@@ -245,7 +257,10 @@ def cookie_sign_in(value: str | None) -> tuple[str, str] | None:
 def end_sign_ins(base: Path) -> int:
     """Sign out: end every teacher sign-in, in every browser and connected session at once; returns how many."""
     folder = _sign_ins_dir(base)
-    ended = 0
+    mine = [k for k in _UNSAVED_SIGN_INS if k[0] == str(base)]
+    for key in mine:
+        del _UNSAVED_SIGN_INS[key]
+    ended = len(mine)
     for path in folder.glob("*.json") if folder.is_dir() else []:
         path.unlink(missing_ok=True)
         ended += 1
@@ -293,28 +308,46 @@ class Guesser:
     wait: float  # seconds before it may try again
 
 
-_REFUSED: dict[str, int] = {}  # attempts refused unchecked, per computer, in this process (never written: cheap)
+_GUARD_THREADS = threading.Lock()  # the file lock orders processes; this one this process's threads
+_REFUSED: dict[
+    tuple[str, str], int
+] = {}  # (data folder, computer) -> attempts refused unchecked, in this process (never written: cheap)
+
+
+_UNSAVED_GUARD: dict[str, dict] = {}  # data folder -> the guard's state the disk refused (a full disk): this process's
 
 
 @contextlib.contextmanager
 def _guard_locked(base: Path) -> Iterator[dict]:
-    """The guard's state (auth/guard.json) under its lock; written back when the block sets state["dirty"]."""
+    """The guard's state (auth/guard.json) under its lock; written back when the block sets state["dirty"].
+
+    Best effort on a full disk: the state the disk refused is kept in this process and used instead, so a
+    full disk neither stops the teacher signing in nor lets anyone guess faster.
+    """
     folder = auth_dir(base)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".guard.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    with _GUARD_THREADS, contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):
+            fh = stack.enter_context(open(folder / ".guard.lock", "a+"))
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, fh, fcntl.LOCK_UN)
+        if str(base) in _UNSAVED_GUARD:
+            state = _UNSAVED_GUARD[str(base)]
+        else:
             try:
                 state = read_json(folder / "guard.json")
                 state = state if isinstance(state, dict) and isinstance(state.get("clients"), dict) else {}
             except ValueError:
                 state = {}
-            state = {"clients": state.get("clients", {})}
-            yield state
-            if state.pop("dirty", False):
+        state = {"clients": state.get("clients", {})}
+        yield state
+        if state.pop("dirty", False):
+            try:
                 atomic_write_json(folder / "guard.json", state)
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+                _UNSAVED_GUARD.pop(str(base), None)
+            except OSError:
+                _UNSAVED_GUARD[str(base)] = state
 
 
 def _failures(entry: Any, now: float) -> list[float]:
@@ -344,12 +377,12 @@ def attempt_sign_in(base: Path, given: str, password: str, client: str, now: flo
         entry = state["clients"].get(client)
         wait = _wait(state, client, now)
         if wait > 0:
-            _REFUSED[client] = _REFUSED.get(client, 0) + 1
+            _REFUSED[(str(base), client)] = _REFUSED.get((str(base), client), 0) + 1
             return SignInAttempt(False, False, wait, len(_failures(entry, now)))
         state["dirty"] = True
         if check_password(given, password):
             state["clients"].pop(client, None)
-            _REFUSED.pop(client, None)
+            _REFUSED.pop((str(base), client), None)
             log_sign_in(base, f"signed in from {client}")
             return SignInAttempt(True)
         mine = [*_failures(entry, now), now]
@@ -368,7 +401,7 @@ def sign_in_report(base: Path, now: float | None = None) -> list[Guesser]:
     """The computers that typed wrong teacher passwords in the last hour, most recent first (the Class page)."""
     now = time.time() if now is None else now
     try:
-        state = read_json(auth_dir(base) / "guard.json")
+        state = _UNSAVED_GUARD.get(str(base)) or read_json(auth_dir(base) / "guard.json")
     except ValueError:
         return []
     clients = state.get("clients") if isinstance(state, dict) else None
@@ -379,7 +412,9 @@ def sign_in_report(base: Path, now: float | None = None) -> list[Guesser]:
     for client, entry in clients.items():
         mine = _failures(entry, now)
         if mine:
-            found.append(Guesser(client, len(mine), _REFUSED.get(client, 0), max(mine), _wait(state, client, now)))
+            found.append(
+                Guesser(client, len(mine), _REFUSED.get((str(base), client), 0), max(mine), _wait(state, client, now))
+            )
     return sorted(found, key=lambda g: g.last, reverse=True)
 
 

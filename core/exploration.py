@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,6 +11,7 @@ from PIL import Image, ImageOps
 
 from core import models
 from core.i18n import N_, _, num
+from core.images import load_image_file
 from core.labels import LabelResult, is_cat_breed
 
 IMAGENET_MEAN = np.array(models.IMAGENET_MEAN)
@@ -82,10 +85,8 @@ def sample_rows(items: pd.DataFrame, classes: list[str] | None, n: int, seed: in
 
 
 def thumbnail(path: str, side: int = 160) -> Image.Image:
-    """A square, centre-cropped thumbnail (what Resize(side) with crop does)."""
-    with Image.open(path) as img:
-        img.draft("RGB", (side * 2, side * 2))
-        return ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (side, side))
+    """A square, centre-cropped thumbnail (what Resize(side) with crop does), decoded within core.images' bounds."""
+    return ImageOps.fit(load_image_file(Path(path), max_side=side * 2).image, (side, side))
 
 
 def label_examples(result: LabelResult, per_class: int = 2) -> pd.DataFrame:

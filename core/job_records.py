@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core import records, repair, settings, training_lock
+from core import live, records, repair, settings, training_lock
 from core.datasets import DatasetSpec
 from core.features import shown_progress
 from core.i18n import N_, _, num
@@ -418,17 +418,22 @@ def _set_row(base: Path, job_id: str, row: JobSummary | None) -> None:
 
 
 def save_job(base: Path, record: JobRecord) -> None:
-    """Write a record (atomically) and its index row."""
+    """Write a record (atomically) and its index row; a new job or a new status (not mere progress) bumps the
+    class's live stamp, so every open tab redraws its queue."""
     with locked(base):
+        before = (_read_index(base) or {}).get(record.job_id)
         atomic_write_json(_path(base, record.job_id), record.to_json())
         _set_row(base, record.job_id, record.summary())
+    if before is None or before.status != record.status:
+        live.bump(base, live.Channel.CLASS)
 
 
 def delete_job(base: Path, job_id: str) -> None:
-    """Remove a record and its index row (pruning; an enqueue that failed)."""
+    """Remove a record and its index row (an enqueue that failed); open tabs redraw their queue."""
     with locked(base):
         _path(base, job_id).unlink(missing_ok=True)
         _set_row(base, job_id, None)
+    live.bump(base, live.Channel.CLASS)
 
 
 def load_job(base: Path, job_id: str) -> JobRecord:

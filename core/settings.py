@@ -7,6 +7,7 @@ inside one of its sub-folders belongs to the module that owns it (a run folder t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -29,14 +30,21 @@ def data_dir(project_root: Path | None = None) -> Path:
             except (tomllib.TOMLDecodeError, OSError):
                 chosen = None
     path = Path(chosen or DEFAULT_DATA_DIR).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    _make(path)
     return path
+
+
+def _make(path: Path) -> None:
+    """Create a folder of the layout when missing; best effort: on a full disk the page goes on, and what
+    writes there later says why it cannot."""
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)
 
 
 def sub_dir(name: str, base: Path | None = None) -> Path:
     """A named sub-folder of the data folder (datasets, runs, features, ...), created if missing."""
     path = (base or data_dir()) / name
-    path.mkdir(parents=True, exist_ok=True)
+    _make(path)
     return path
 
 
@@ -70,6 +78,7 @@ JOBS_DIR = "jobs"  # the training queue (core.jobs)
 STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.classroom)
 HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
 CLASS_FILE = "class.json"  # class mode: the class dataset and model
+LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.live)
 SECRET_FILE = ".secret"  # keys the teacher's sign-ins (core.auth)
 AUTH_DIR = "auth"  # class mode: the teacher's sign-ins, the password-guessing guard and its log (core.auth)
 
@@ -128,6 +137,10 @@ def heartbeats_dir(base: Path) -> Path:
 
 def class_file(base: Path) -> Path:
     return Path(base) / CLASS_FILE
+
+
+def live_dir(base: Path) -> Path:
+    return Path(base) / LIVE_DIR
 
 
 def secret_file(base: Path) -> Path:

@@ -17,17 +17,20 @@ import time
 
 import streamlit as st
 
-from core import auth, classroom
+from core import auth, classroom, roster
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
 from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
-from ui.state import rotate_tab_token, tab_token
+from ui.state import recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
+NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
+NAME_SYNCED = "_auth_name_synced"  # this session checked that the profile holds the tab's kept name
 ERROR_KEY = "auth_error"  # (what the last attempt was told, when)
 ERROR_SHOWN_S = 20.0
 BEAT_KEY = "auth_last_beat"
+FIRST_SEEN_KEY = "auth_first_seen"
 BEAT_SECONDS = 10.0
 SIGNED_IN_KEY = "auth_sign_in"  # this session's sign-in id (server memory: no URL or store carries it)
 COOKIE_KEY = "auth_cookie"  # the cookie this session's browser is to keep ("" to forget it)
@@ -38,9 +41,18 @@ def class_mode() -> bool:
     return auth.teacher_password() is not None
 
 
+def client_address() -> str | None:
+    """The address this tab connects from (None on the server itself, or without a server: AppTest)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no client context (a bare script run)
+        return None
+    return address if isinstance(address, str) and address else None
+
+
 def client() -> str:
     """This connection's computer as limits count it (core.auth.client_key of its address)."""
-    return auth.client_key(st.context.ip_address)
+    return auth.client_key(client_address())
 
 
 def _signed_in(password: str) -> bool:
@@ -65,11 +77,19 @@ def identity() -> Identity:
 
 
 def heartbeat(who: Identity) -> None:
-    """Tell the Class page this tab is connected (at most every BEAT_SECONDS per tab)."""
-    if not who.class_mode or time.time() - st.session_state.get(BEAT_KEY, 0.0) < BEAT_SECONDS:
+    """Tell the Class page this tab is connected: once it has been open BEAT_SECONDS, then at most that often.
+
+    Called by every full run and by the sidebar job box's polling, so an open tab keeps beating; a tab
+    opened and dropped at once (a script opening tabs) never writes anything. Best effort: never raises.
+    """
+    if not who.class_mode:
         return
-    st.session_state[BEAT_KEY] = time.time()
-    classroom.touch_session(data_dir(), who)
+    now = time.time()
+    first = st.session_state.setdefault(FIRST_SEEN_KEY, now)
+    if now - first < BEAT_SECONDS or now - st.session_state.get(BEAT_KEY, 0.0) < BEAT_SECONDS:
+        return
+    st.session_state[BEAT_KEY] = now
+    classroom.touch_session(data_dir(), who, client_address())
 
 
 def can(action: str) -> bool:
@@ -115,6 +135,7 @@ def _sign_in() -> None:
     base = data_dir()
     attempt = auth.attempt_sign_in(base, given, password, client())
     if attempt.ok:
+        classroom.forget_session(base, identity(), client_address())  # this tab is no student any more
         sign_in_id, cookie = auth.start_sign_in(base, password, client())
         rotate_tab_token()  # a URL copied before the sign-in reaches nothing of this tab's
         st.session_state[SIGNED_IN_KEY] = sign_in_id
@@ -140,6 +161,38 @@ def _sign_out() -> None:
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state[COOKIE_KEY] = ""
     st.session_state.pop(BEAT_KEY, None)
+
+
+def _name_changed() -> None:
+    """Text-input callback: keep the cleaned name with the tab and in the student's profile (the teacher reads it)."""
+    who = identity()
+    if who.is_teacher:
+        return
+    try:
+        name = roster.set_name(data_dir(), who, st.session_state.get(NAME_KEY, ""))
+    except (ValueError, OSError):
+        return
+    st.session_state[NAME_KEY] = name
+    remember(NAME_KEY, name)
+
+
+def name_ui(who: Identity) -> None:
+    """A student's display name: shown to the teacher (queue, requests, classes), never trusted for anything."""
+    if NAME_KEY not in st.session_state:
+        st.session_state[NAME_KEY] = roster.clean_name(recall(NAME_KEY, ""))
+    kept = st.session_state[NAME_KEY]
+    if kept and not st.session_state.get(NAME_SYNCED):  # a duplicated tab: same name, a profile of its own
+        st.session_state[NAME_SYNCED] = True
+        if roster.profile(data_dir(), who.tab).name != kept:
+            roster.set_name(data_dir(), who, kept)
+    st.text_input(
+        _("Your name"),
+        key=NAME_KEY,
+        max_chars=roster.MAX_NAME,
+        on_change=_name_changed,
+        placeholder=_("so the teacher knows who you are"),
+        help=_("Shown to the teacher next to your classes, requests and jobs. Nothing else: it signs nothing in."),
+    )
 
 
 def _keep_cookie() -> None:
@@ -172,6 +225,7 @@ def sign_in_ui() -> Identity:
         )
         return who
     st.caption(_("Class mode: you can look at and try everything; the teacher trains and manages the class."))
+    name_ui(who)
     with st.expander(_("Teacher sign-in"), icon=":material/lock:"):
         st.text_input(_("Teacher password"), type="password", key=PASSWORD_KEY)
         st.button(_("Sign in"), key="auth_sign_in", on_click=_sign_in)
