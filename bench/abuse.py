@@ -61,8 +61,11 @@ async def goto(student: Student, page: str, timeout: float) -> float:
     return result.seconds
 
 
-async def opened(url: str, page: str, timeout: float) -> Student:
-    student = Student(url, page=page)
+ATTACKER, VICTIM = "10.20.0.66", "10.20.0.2"  # two computers of the class (limits and turns count computers)
+
+
+async def opened(url: str, page: str, timeout: float, address: str = ATTACKER) -> Student:
+    student = Student(url, page=page, address=address)
     await student.connect()
     result = await student.rerun(timeout=timeout)
     if result.error:
@@ -107,7 +110,7 @@ class Phase:
 async def victim(url: str, iterations: int, seed: int, timeout: float, phase: Phase, min_seconds: float = 0) -> None:
     """Open the pages and predict a new photo, `iterations` times and for at least min_seconds; every action
     timed, every failure kept."""
-    student = await opened(url, "prediction", timeout)
+    student = await opened(url, "prediction", timeout, address=VICTIM)
     start, i = time.monotonic(), 0
     try:
         while i < iterations or time.monotonic() - start < min_seconds:
@@ -291,10 +294,9 @@ async def attack_queue(url: str, data: Path, stop: asyncio.Event, phase: Phase, 
     scan = scan_dataset(pets_spec(images))
     config = jobs.lesson_plan(scan.fingerprint, img_size=32)[0][1]
     teacher = jobs.submit(data, Identity(TEACHER, "abuse-teacher-tab-000"), config, scan.spec)
-    found = job_records.list_jobs(data)
-    ahead = [j for j in found if j.active and j.job_id != teacher.job_id and j.created <= teacher.created]
+    ahead = job_records.jobs_ahead(job_records.index(data), teacher.job_id)  # in the order the worker runs them
     phase.notes.append(f"{queued} patch-index jobs queued by 30 fresh tabs of one student; the teacher's training then "
-                       f"had {len(ahead)} active job(s) queued before it")  # fmt: skip
+                       f"had {ahead} job(s) ahead of it")  # fmt: skip
     while not stop.is_set():
         await asyncio.sleep(0.5)
     for record in job_records.list_jobs(data):  # leave the queue empty for the next phase
@@ -303,8 +305,8 @@ async def attack_queue(url: str, data: Path, stop: asyncio.Event, phase: Phase, 
                 jobs.stop_job(data, Identity(TEACHER, "abuse-teacher-tab-000"), record.job_id)
 
 
-async def occlusion_once(url: str, timeout: float) -> float:
-    student = await opened(url, "layers", timeout)
+async def occlusion_once(url: str, timeout: float, address: str = ATTACKER) -> float:
+    student = await opened(url, "layers", timeout, address)
     try:
         result = await student.rerun([WidgetState(id=student.widgets["viz_occ_go"].id, trigger_value=True)],
                                      timeout=timeout)  # fmt: skip
@@ -325,7 +327,7 @@ async def attack_occlusion(url: str, data: Path, stop: asyncio.Event, phase: Pha
 
     tabs = [asyncio.create_task(one_tab()) for _ in range(4)]
     await asyncio.sleep(3)  # the flood is on
-    mine = await occlusion_once(url, timeout)
+    mine = await occlusion_once(url, timeout, VICTIM)
     phase.notes.append(f"the victim's own occlusion map took {mine:.1f} s during the flood")
     await asyncio.gather(*tabs)
     phase.notes.append(f"{done[0]} occlusion maps computed by four tabs of one student")

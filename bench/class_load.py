@@ -68,9 +68,10 @@ class RunResult:
 class Student:
     """A browser tab reduced to its protocol: one websocket, reruns, uploads, fragment polling."""
 
-    def __init__(self, base_url: str, page: str = PAGE):
+    def __init__(self, base_url: str, page: str = PAGE, address: str | None = None):
         self.base_url = base_url
         self.page = page
+        self.address = address  # another computer (X-Forwarded-For, trusted from 127.0.0.1 only); None: this one
         self.widgets: dict[str, object] = {}  # user key -> the widget element last drawn with that key
         self.ws = None
         self.session_id = ""
@@ -88,7 +89,9 @@ class Student:
 
     async def connect(self) -> None:
         url = self.base_url.replace("http://", "ws://") + "/_stcore/stream"
-        self.ws = await websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60)
+        headers = {"X-Forwarded-For": self.address} if self.address else {}
+        self.ws = await websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60,
+                                           additional_headers=headers)  # fmt: skip
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:

@@ -44,17 +44,8 @@ class LRFinderResult:
 
     @classmethod
     def from_json(cls, data: object) -> LRFinderResult:
-        """Parse a stored result (a job record's); raises ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("an LR-finder result is a JSON object")
-        try:
-            result = cls(**data)
-            result.points = {k: (float(v[0]), float(v[1])) for k, v in result.points.items()}
-            result.lrs, result.losses = [float(v) for v in result.lrs], [float(v) for v in result.losses]
-            result.suggestions = {k: float(v) for k, v in result.suggestions.items()}
-        except (TypeError, ValueError, IndexError, AttributeError) as err:
-            raise ValueError(f"an LR-finder result lacks or mistypes a field: {err}") from err
-        return result
+        """Parse a stored result (a job record's), every field type-checked; raises ValueError naming what is wrong."""
+        return records.parse_dataclass(cls, data, "LR-finder result")
 
 
 def lr_finder_key(config: RunConfig) -> str:

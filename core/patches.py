@@ -272,20 +272,16 @@ class PatchIndexRequest:
     def path(self, base: Path | None = None) -> Path:
         return index_path(self.key, base)
 
+    def __post_init__(self) -> None:
+        if self.model_kind not in ("run", "imagenet", "random") or (self.model_kind == "run") != bool(self.run_id):
+            raise ValueError(f"a patch-index request names no loadable model ({self.model_kind!r})")
+
     @classmethod
     def from_json(cls, data: object) -> PatchIndexRequest:
-        """Parse a stored request (a job record's); raises ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("a patch-index request is a JSON object")
-        try:
-            request = cls(**{**data, "paths": tuple(str(p) for p in data["paths"])})
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"a patch-index request lacks or mistypes a field: {err}") from err
-        if request.model_kind not in ("run", "imagenet", "random") or (request.model_kind == "run") != bool(
-            request.run_id
-        ):
-            raise ValueError(f"a patch-index request names no loadable model ({request.model_kind!r})")
-        return request
+        """Parse a stored request (a job record's), every field type-checked; raises ValueError naming what is wrong."""
+        from core.records import parse_dataclass
+
+        return parse_dataclass(cls, data, "patch-index request")
 
 
 def build_requested_index(

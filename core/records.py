@@ -8,6 +8,7 @@ disk goes through `parse_dataclass`, so a wrong type becomes one `RecordError` n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -142,7 +143,9 @@ def _type_name(hint: Any) -> str:
     if hint in names:
         return names[hint]
     origin = typing.get_origin(hint)
-    if origin is tuple:
+    if origin is tuple and not (len(typing.get_args(hint)) == 2 and typing.get_args(hint)[1] is Ellipsis):
+        return f"a list of {len(typing.get_args(hint))}"
+    if origin in (tuple, list):
         return "a list"
     if origin is dict:
         return "an object"
@@ -158,7 +161,10 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
-        for arg in (a for a in args if a is not type(None)):
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:  # X | None: X's own error says what is wrong
+            return _check(value, others[0], where)
+        for arg in others:
             try:
                 return _check(value, arg, where)
             except RecordError:
@@ -181,9 +187,15 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, dict):
             return value
     elif origin is tuple:
+        args = typing.get_args(hint)
+        fixed = len(args) != 2 or args[1] is not Ellipsis  # tuple[float, float] vs tuple[str, ...]
+        if isinstance(value, list | tuple) and (not fixed or len(value) == len(args)):
+            items = args if fixed else (args[0],) * len(value)
+            return tuple(_check(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items, strict=True)))
+    elif origin is list:
         item = typing.get_args(hint)[0]
         if isinstance(value, list | tuple):
-            return tuple(_check(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+            return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
         key_t, val_t = typing.get_args(hint)
         if isinstance(value, dict):
@@ -192,6 +204,12 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         return parse_dataclass(hint, value, where)
     shown = type(value).__name__ if not isinstance(value, str) else f"{value[:20]!r}"
     raise RecordError(f"{where} should be {_type_name(hint)}, not {shown}")
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], tuple[dataclasses.Field, ...]]:
+    """A dataclass's resolved type hints and fields, worked out once (get_type_hints evaluates every annotation)."""
+    return typing.get_type_hints(cls), dataclasses.fields(cls)
 
 
 def parse_dataclass(cls: type, data: Any, where: str) -> Any:
@@ -203,8 +221,8 @@ def parse_dataclass(cls: type, data: Any, where: str) -> Any:
     extra = getattr(cls, "EXTRA", None)
     if not isinstance(data, dict):
         raise RecordError(f"{where} should be an object, not {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls) if f.name != extra}
+    hints, fields = _fields_of(cls)
+    known = {f.name: f for f in fields if f.name != extra}
     kwargs: dict[str, Any] = {}
     for name, f in known.items():
         if name in data:

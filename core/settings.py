@@ -79,7 +79,8 @@ STUDENTS_DIR = "students"  # class mode: one private space per student tab (core
 HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
 CLASS_FILE = "class.json"  # class mode: the class dataset and model
 LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.live)
-SECRET_FILE = ".secret"  # signs the teacher's sign-in (core.auth)
+SECRET_FILE = ".secret"  # keys the teacher's sign-ins (core.auth)
+AUTH_DIR = "auth"  # class mode: the teacher's sign-ins, the password-guessing guard and its log (core.auth)
 
 
 def archive_dir(base: Path) -> Path:
@@ -144,6 +145,10 @@ def live_dir(base: Path) -> Path:
 
 def secret_file(base: Path) -> Path:
     return Path(base) / SECRET_FILE
+
+
+def auth_dir(base: Path) -> Path:
+    return Path(base) / AUTH_DIR
 
 
 # ---- which server folders a browser may open ---------------------------------------------------

@@ -30,6 +30,7 @@ from core.storage import atomic_write_json, read_json
 NICE = 10
 HEARTBEAT_SECONDS = 2.0
 CLEAN_SECONDS = 3600.0
+QUEUE_RETRY_SECONDS = 10.0  # a queue that cannot be opened is tried again this often
 WORKER_LOCK = "worker.lock"
 APP_WORKER_IDLE_EXIT = 600.0  # a worker the app started stops after this long with nothing queued
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,12 +55,13 @@ def limit_resources(threads: int | None = None) -> int:
 
 
 def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event, idle_exit: float | None) -> None:
-    """Write jobs/worker.json every few seconds; clean old student spaces; exit after idle_exit idle seconds."""
+    """Write jobs/worker.json every few seconds; clean old student spaces and prune old jobs hourly; exit after
+    idle_exit idle seconds."""
     started, last_clean, last_busy = time.time(), 0.0, time.time()
     while not stop.is_set():
         now = time.time()
         if idle_exit is not None:
-            if any(j.active for j in job_records.list_jobs(base, reconcile_dead=False)):
+            if any(row.active for row in job_records.index(base).values()):
                 last_busy = now
             elif now - last_busy > idle_exit:
                 os.kill(os.getpid(), signal.SIGINT)  # the consumer's graceful stop: nothing is running
@@ -72,6 +74,7 @@ def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event,
         if now - last_clean > CLEAN_SECONDS:
             last_clean = now
             classroom.clean_student_spaces(base)
+            job_records.prune_jobs(base)
         stop.wait(HEARTBEAT_SECONDS)
 
 
@@ -84,7 +87,9 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
             log.info("another worker already serves %s", base)
             return 1
         threads = limit_resources(threads)
-        queue = jobs.make_queue(base, url)
+        queue = _open_queue(base, url, log, idle_exit)
+        if queue is None:
+            return 1
         failed = job_records.reconcile(base)  # jobs a previous worker left running
         if failed:
             log.warning("marked %d job(s) of a dead worker as failed: %s", len(failed), ", ".join(failed))
@@ -103,6 +108,21 @@ def serve(base: Path, url: str | None = None, threads: int | None = None, idle_e
             )
             (jobs_dir(base) / WORKER_FILE).unlink(missing_ok=True)
     return 0
+
+
+def _open_queue(base: Path, url: str | None, log: logging.Logger, give_up: float | None) -> jobs.Queue | None:
+    """The queue, waiting (with this data folder's worker lock held, so the app starts no other worker) while
+    it cannot be opened (jobs/queue.db damaged: the teacher repairs it on the Class page); None after give_up s."""
+    started = time.time()
+    while True:
+        try:
+            return jobs.make_queue(base, url)
+        except jobs.QueueUnavailable as err:
+            if give_up is not None and time.time() - started > give_up:
+                log.error("giving up: %s (%s)", err, err.__cause__)
+                return None
+            log.error("%s (%s); trying again every %.0f s", err, err.__cause__, QUEUE_RETRY_SECONDS)
+            time.sleep(QUEUE_RETRY_SECONDS)
 
 
 # ---- managing the worker process (from the app, tests and tools) ------------------------------------

@@ -13,7 +13,7 @@ from core.datasets import training_refusal
 from core.i18n import _, n_, num, p_
 from core.roster import markdown_safe
 from core.settings import data_dir
-from ui.auth import identity, teacher_only
+from ui.auth import identity, sign_in_attempts_ui, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job, who_is_here_ui
 from ui.requests import requests_ui
@@ -54,6 +54,8 @@ st.caption(
 
 who_is_here_ui()
 disk_warning_ui()
+
+sign_in_attempts_ui()
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header(_("1 · Class dataset and model"))

@@ -1,53 +1,44 @@
 """Who is this tab: laptop user, teacher or student; the sidebar sign-in; the one guard pages call.
 
 A tab is known by the per-tab token of ui.state (`?s=…` in the URL, naming its server-side store):
-a reload keeps it, and a student's private space is keyed by it. The teacher's sign-in is kept in
-that server-side store, never in the URL: a token signed for this very tab with a key derived from
-the password (core.auth), so changing the password signs everyone out and Sign out really ends it.
-Signing in gives the tab a fresh token first (ui.state.rotate_tab_token): a URL copied before the
-sign-in reaches nothing.
+a reload keeps it, and a student's private space is keyed by it. The teacher's sign-in is never in the
+URL nor in the tab's store (issue 18: whoever saw the URL became the teacher once the teacher's
+connection dropped). It is a record on the server (core.auth.start_sign_in), proven by this connection
+having typed the password, or by the cookie the server gave the browser that typed it (a new connection of
+that browser: a reload, a reconnect, another tab). Every check reads the record, so Sign out (which ends
+every sign-in) and a password change take effect in every session at its next rerun; the sidebar's
+3-second job box reruns a session whose role changed, so a connected tab follows within seconds.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import streamlit as st
 
 from core import auth, classroom, roster
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
-from core.i18n import _
+from core.i18n import _, n_, num
 from core.own_classes import OwnClassesStore
-from core.settings import data_dir
-from ui.state import SIGN_IN_KEY, forget, recall, remember, rotate_tab_token, tab_token
+from core.settings import auth_dir, data_dir
+from ui.state import recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
 NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
 NAME_SYNCED = "_auth_name_synced"  # this session checked that the profile holds the tab's kept name
-ERROR_KEY = "auth_error"
+ERROR_KEY = "auth_error"  # (what the last attempt was told, when)
+ERROR_SHOWN_S = 20.0
 BEAT_KEY = "auth_last_beat"
 FIRST_SEEN_KEY = "auth_first_seen"
 BEAT_SECONDS = 10.0
-FAILED_SIGN_IN_DELAY = 1.0  # seconds a wrong password costs: guessing is slow
-
-
-@st.cache_resource(show_spinner=False)
-def _secret(base: str) -> bytes:
-    return auth.server_secret(base)
+SIGNED_IN_KEY = "auth_sign_in"  # this session's sign-in id (server memory: no URL or store carries it)
+COOKIE_KEY = "auth_cookie"  # the cookie this session's browser is to keep ("" to forget it)
+ROLE_KEY = "auth_role_drawn"  # the role the last full run drew (a change reruns the app)
 
 
 def class_mode() -> bool:
     return auth.teacher_password() is not None
-
-
-def identity() -> Identity:
-    """This tab's identity: LAPTOP_USER without a teacher password, else the teacher or a student."""
-    password = auth.teacher_password()
-    if password is None:
-        return LAPTOP_USER
-    tab = tab_token()
-    signed_in = auth.teacher_token_valid(recall(SIGN_IN_KEY), tab, _secret(str(data_dir())), password)
-    return Identity(TEACHER if signed_in else STUDENT, tab)
 
 
 def client_address() -> str | None:
@@ -57,6 +48,32 @@ def client_address() -> str | None:
     except Exception:  # no client context (a bare script run)
         return None
     return address if isinstance(address, str) and address else None
+
+
+def client() -> str:
+    """This connection's computer as limits count it (core.auth.client_key of its address)."""
+    return auth.client_key(client_address())
+
+
+def _signed_in(password: str) -> bool:
+    """Whether this session holds a live sign-in: its own (it typed the password) or its browser's cookie's."""
+    base = data_dir()
+    if auth.sign_in_valid(base, st.session_state.get(SIGNED_IN_KEY), password):
+        return True
+    found = auth.cookie_sign_in(st.context.cookies.get(auth.SIGN_IN_COOKIE))
+    if found is not None and auth.sign_in_valid(base, found[0], password, secret=found[1]):
+        st.session_state[SIGNED_IN_KEY] = found[0]
+        return True
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    return False
+
+
+def identity() -> Identity:
+    """This tab's identity: LAPTOP_USER without a teacher password, else the teacher or a student."""
+    password = auth.teacher_password()
+    if password is None:
+        return LAPTOP_USER
+    return Identity(TEACHER if _signed_in(password) else STUDENT, tab_token(), client())
 
 
 def heartbeat(who: Identity) -> None:
@@ -101,22 +118,48 @@ def own_classes_store() -> OwnClassesStore:
     return classroom.own_store(data_dir(), identity())
 
 
+def rerun_if_role_changed() -> None:
+    """From a fragment (the sidebar's job box): rerun the whole app when this session's role changed since the
+    last full run drew it (signed out elsewhere, the password changed), so a connected tab follows at once."""
+    drawn = st.session_state.get(ROLE_KEY)
+    if drawn is not None and drawn != identity().role:
+        st.rerun(scope="app")
+
+
 def _sign_in() -> None:
     password = auth.teacher_password()
     given = st.session_state.get(PASSWORD_KEY, "")
     st.session_state[PASSWORD_KEY] = ""
-    if password is not None and auth.check_password(given, password):
-        classroom.forget_session(data_dir(), identity(), client_address())  # this tab is no student any more
-        tab = rotate_tab_token()
-        remember(SIGN_IN_KEY, auth.teacher_token(tab, _secret(str(data_dir())), password))
+    if password is None or not given:  # nothing typed (or this press already handled, its box emptied): no guess
+        return
+    base = data_dir()
+    attempt = auth.attempt_sign_in(base, given, password, client())
+    if attempt.ok:
+        classroom.forget_session(base, identity(), client_address())  # this tab is no student any more
+        sign_in_id, cookie = auth.start_sign_in(base, password, client())
+        rotate_tab_token()  # a URL copied before the sign-in reaches nothing of this tab's
+        st.session_state[SIGNED_IN_KEY] = sign_in_id
+        st.session_state[COOKIE_KEY] = cookie
         st.session_state.pop(BEAT_KEY, None)
+    elif attempt.checked:
+        said = (
+            _("Wrong teacher password. Next try in {s} s.").format(s=num(attempt.wait, 0))
+            if attempt.wait >= 1
+            else _("Wrong teacher password.")
+        )
+        st.session_state[ERROR_KEY] = (said, time.time())
     else:
-        time.sleep(FAILED_SIGN_IN_DELAY)
-        st.session_state[ERROR_KEY] = _("Wrong teacher password.")
+        said = _(
+            "Too many wrong passwords from this computer: sign-in is paused for {s} s (the teacher sees the "
+            "attempts on the Class page)."
+        ).format(s=num(attempt.wait, 0))
+        st.session_state[ERROR_KEY] = (said, time.time())
 
 
 def _sign_out() -> None:
-    forget(SIGN_IN_KEY)
+    auth.end_sign_ins(data_dir())  # every sign-in, every browser: a tab someone else holds is a student now
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    st.session_state[COOKIE_KEY] = ""
     st.session_state.pop(BEAT_KEY, None)
 
 
@@ -152,24 +195,78 @@ def name_ui(who: Identity) -> None:
     )
 
 
+def _keep_cookie() -> None:
+    """Give this browser the sign-in cookie (or take it away after Sign out): a few lines of script, no URL."""
+    value = st.session_state.get(COOKIE_KEY)
+    if value is None:
+        return
+    age = auth.TEACHER_HOURS * 3600 if value else 0
+    cookie = f"{auth.SIGN_IN_COOKIE}={value}; path=/; max-age={age}; SameSite=Strict"
+    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
+    if not value:
+        st.session_state.pop(COOKIE_KEY, None)
+
+
 def sign_in_ui() -> Identity:
     """The sidebar's role line and teacher sign-in (class mode only); returns this tab's identity."""
     who = identity()
     heartbeat(who)
+    st.session_state[ROLE_KEY] = who.role
     if not who.class_mode:
         return who
+    _keep_cookie()
     if who.role == TEACHER:
         st.success(_("Signed in as the **teacher**."), icon=":material/school:")
-        st.button(_("Sign out"), key="auth_sign_out", on_click=_sign_out)
+        st.button(
+            _("Sign out"),
+            key="auth_sign_out",
+            on_click=_sign_out,
+            help=_("Ends the teacher's sign-in everywhere: in every browser and tab, at once."),
+        )
         return who
     st.caption(_("Class mode: you can look at and try everything; the teacher trains and manages the class."))
     name_ui(who)
     with st.expander(_("Teacher sign-in"), icon=":material/lock:"):
         st.text_input(_("Teacher password"), type="password", key=PASSWORD_KEY)
         st.button(_("Sign in"), key="auth_sign_in", on_click=_sign_in)
-        if err := st.session_state.pop(ERROR_KEY, None):
-            st.error(err)
+        said, when = st.session_state.get(ERROR_KEY, ("", 0.0))
+        if time.time() - when < ERROR_SHOWN_S:  # for a while, not one run: a rerun must not swallow it
+            st.error(said)
+        else:
+            st.session_state.pop(ERROR_KEY, None)
     return who
+
+
+def sign_in_attempts_ui() -> None:
+    """The Class page: the computers that typed wrong teacher passwords in the last hour (also in the log file)."""
+    guessers = auth.sign_in_report(data_dir())
+    if not guessers:
+        return
+    st.warning(
+        n_(
+            "Wrong teacher passwords in the last hour from {n} computer. If it was not you, someone is guessing: "
+            "each wrong password makes that computer wait longer; change the password if in doubt.",
+            "Wrong teacher passwords in the last hour from {n} computers. If it was not you, someone is guessing: "
+            "each wrong password makes that computer wait longer; change the password if in doubt.",
+            len(guessers),
+        ).format(n=num(len(guessers))),
+        icon=":material/lock:",
+    )
+    st.dataframe(
+        [
+            {
+                _("computer"): g.client,
+                _("wrong passwords"): g.failures,
+                _("refused while waiting"): g.refused,
+                _("last"): time.strftime("%H:%M:%S", time.localtime(g.last)),
+                _("may try again in (s)"): round(g.wait),
+            }
+            for g in guessers
+        ],
+        hide_index=True,
+    )
+    st.caption(_("Every sign-in and wrong password is logged in `{file}`.").format(
+        file=auth_dir(data_dir()) / auth.LOG_FILE))  # fmt: skip
 
 
 __all__ = ["Forbidden", "Identity", "STUDENT", "TEACHER", "can", "identity", "require_teacher", "teacher_only"]

@@ -1,4 +1,5 @@
-"""Heavy per-image work (occlusion, projections, patch index) in a few server-wide slots, with a place in line."""
+"""Heavy per-image work (occlusion, projections, patch index) in a few server-wide slots, with a place in line:
+the teacher's first, then the students' in turns (core.slots)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import streamlit as st
 from core.i18n import _, n_
 from core.models import thread_ceiling
 from core.slots import WorkSlots
+from ui.auth import identity
 
 # One at a time on a 2-core laptop: each of these already uses every core through torch.
 HEAVY = WorkSlots(max(1, (os.cpu_count() or 2) // 2))
@@ -36,7 +38,8 @@ def heavy_work_ui(what: str, slots: WorkSlots = HEAVY) -> Iterator[None]:
             )
         )
 
-    with slots.slot(on_wait=tell):
+    who = identity()  # the owner: the teacher's work first, then students in turns (by computer)
+    with slots.slot(on_wait=tell, owner=who.client, first=who.is_teacher):
         if note is not None:
             note.empty()
         with thread_ceiling(max(1, (os.cpu_count() or 1) // slots.limit)):  # the slot's share of the cores

@@ -16,11 +16,12 @@ from core.i18n import _, n_, num, p_
 from core.records import RunConfig
 from core.roster import markdown_safe
 from core.settings import data_dir
-from ui.auth import heartbeat, identity, teacher_only
+from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed
 
 POLL_SECONDS = 3.0
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
+TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
 STATUS_ICON = {"queued": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "stopped": "⏹", "cancelled": "🚫"}
 
@@ -102,7 +103,7 @@ def current_jobs() -> list[job_records.JobRecord]:
     seen = st.session_state.get(JOBS_SEEN)
     if seen is not None and seen[0] == stamp and not any(j.status == "running" for j in seen[1]):
         return seen[1]
-    found = job_records.list_jobs(base)
+    found = job_records.list_jobs(base, ended=1)  # the active ones and the last ended: a few files, never all
     st.session_state[JOBS_SEEN] = (stamp, found)
     return found
 
@@ -114,6 +115,7 @@ def jobs_status_ui() -> None:
     Every poll first asks whether anything the page shows changed elsewhere (ui.live): the class
     dataset or model, a job queued or ended, a run stored; if so the whole page reruns.
     """
+    rerun_if_role_changed()  # signed out elsewhere, or the password changed: this tab follows now
     who = identity()
     heartbeat(who)
     rerun_if_changed()
@@ -146,10 +148,80 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
+def jobs_for(kind: str, key: str) -> list[job_records.JobRecord]:
+    """The jobs of one kind and key (an LR finder's curve, an index being built), read through the store's index."""
+    return job_records.list_jobs(data_dir(), kind=kind, key=key)
+
+
+def _clear_unreadable() -> None:
+    try:
+        jobs.clear_unreadable(data_dir(), identity())
+    except Forbidden as err:
+        st.session_state["jobs_error"] = str(err)
+
+
+def unreadable_jobs_ui() -> None:
+    """The records set aside because they could not be read (wrong types, broken JSON): what and why, and Delete."""
+    aside = job_records.quarantined(data_dir())
+    if not aside:
+        return
+    st.warning(
+        n_(
+            "{n} job record could not be read and was set aside (it does not run and breaks no page):",
+            "{n} job records could not be read and were set aside (they do not run and break no page):",
+            len(aside),
+        ).format(n=num(len(aside)))
+        + "\n"
+        + "\n".join(f"- `{q.job_id}`: {q.reason}" for q in aside[:10])
+    )
+    st.button(_("Delete the unreadable records"), key="jobs_clear_unreadable", on_click=_clear_unreadable)
+
+
+def _repair_queue() -> None:
+    try:
+        woken = jobs.repair_queue(data_dir(), identity())
+    except (Forbidden, job_records.JobError, OSError) as err:
+        st.session_state["jobs_error"] = str(err)
+        return
+    _queue.clear()
+    start_worker_if_needed()
+    st.session_state["jobs_note"] = n_(
+        "The queue was repaired: {n} waiting job goes on.", "The queue was repaired: {n} waiting jobs go on.", woken
+    ).format(n=woken)
+
+
+def queue_health_ui() -> None:
+    """The Class page: say when the queue cannot take jobs (jobs/queue.db damaged, Redis down), with Repair."""
+    try:
+        problem = jobs.queue_problem(data_dir(), job_queue())
+    except jobs.QueueUnavailable:
+        problem = jobs.queue_problem(data_dir())
+    if note := st.session_state.pop("jobs_note", None):
+        st.success(note)
+    if not problem:
+        return
+    st.error(
+        _(
+            "The job queue cannot take new jobs ({problem}): students are told so. Jobs already waiting are kept, "
+            "and you can still cancel them."
+        ).format(problem=problem)
+    )
+    if job_queue_kind() == "sqlite":
+        st.button(
+            _("Repair the queue (set {file} aside and start a new one)").format(file=jobs.QUEUE_FILE),
+            key="jobs_repair_queue",
+            on_click=_repair_queue,
+        )
+
+
+def job_queue_kind() -> str:
+    return "redis" if os.environ.get(jobs.QUEUE_ENV, "") else "sqlite"
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def running_jobs_ui(where: str) -> None:
     """The running jobs' progress bars, refreshed as often as the sidebar's (the rest of the page on a change)."""
-    for record in [j for j in job_records.list_jobs(data_dir()) if j.status == "running"]:
+    for record in [j for j in job_records.list_jobs(data_dir(), ended=0) if j.status == "running"]:
         running_job_ui(record, where)
 
 
@@ -208,10 +280,15 @@ MAX_REASONS = 5  # the newest failures whose reason is written out in full under
 
 
 def queue_table_ui() -> list[job_records.JobRecord]:
-    """The whole queue, newest first, with who asked and Stop/Cancel on active jobs (the Class page)."""
+    """The queue, newest first (every active job and the most recently ended), with who asked and Stop/Cancel
+    on active jobs (the Class page); returns the jobs shown."""
     from core import requests  # the approved requests name the student a job is for
 
-    found = job_records.list_jobs(data_dir())
+    base = data_dir()
+    found = job_records.list_jobs(base, ended=TABLE_ENDED)
+    queue_health_ui()
+    unreadable_jobs_ui()
+    _show_error()
     if not found:
         st.caption(_("No jobs yet."))
         return found
@@ -233,6 +310,16 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         ],
         hide_index=True,
     )
+    stored = len(job_records.index(base))
+    if stored > len(found):
+        st.caption(
+            _("The newest {shown} of {stored} jobs; ended jobs are kept {days} days (at most {kept}).").format(
+                shown=num(len(found)),
+                stored=num(stored),
+                days=num(job_records.KEEP_DAYS, 0),
+                kept=num(job_records.KEEP_ENDED),
+            )
+        )
     failed = [j for j in reversed(found) if j.status in ("failed", "stopped") and j.error][:MAX_REASONS]
     for record in failed:  # the reason whole: the table's cell cuts it off
         st.caption(
@@ -245,7 +332,6 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         c1.caption(f"⏳ {record.shown_title()} · {markdown_safe(who_queued(record, asked_by))}")
         with c2:
             stop_button(record, "page")
-    _show_error()
     return found
 
 
@@ -256,7 +342,7 @@ def queue_training_ui(
     record = submit_job(config, spec, retrain, lr_finder)
     if record is None:
         return
-    ahead = sum(1 for j in job_records.list_jobs(data_dir()) if j.active and j.created < record.created)
+    ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
         if ahead
@@ -288,14 +374,12 @@ def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -
 @st.fragment(run_every=POLL_SECONDS)
 def job_progress_ui(job_id: str) -> None:
     """One job's live progress or place in the queue, where it was asked for; the page reruns when it ends."""
-    found = job_records.list_jobs(data_dir())
+    found = job_records.list_jobs(data_dir(), ended=0)  # the active jobs: its place in line
     record = next((j for j in found if j.job_id == job_id), None)
     if record is None:
-        return
-    if not record.active:
-        st.rerun()  # the whole page: it shows the result (or why there is none)
+        st.rerun()  # it ended (or is gone): the whole page shows the result, or why there is none
     if record.status == "queued":
-        ahead = job_records.jobs_ahead(found, record)
+        ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
         st.caption(
             n_(
                 "⏳ Queued for the worker: {n} job ahead of it. It runs even if you close this tab.",

@@ -19,7 +19,7 @@ from core.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
 from ui.auth import identity
 from ui.heavy import heavy_work_ui
-from ui.jobs import job_progress_ui, job_queue, last_failure, submit_shared_ui
+from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui
 from ui.state import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
@@ -222,7 +222,7 @@ def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) ->
     label = label.format(n=n)
     if st.button(label, key="viz_patch_build"):
         submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
-    found = job_records.list_jobs(data_dir())
+    found = jobs_for("patch_index", request.key)
     if (active := job_records.find_job(found, "patch_index", request.key)) is not None:
         job_progress_ui(active.job_id)
     elif (failed := last_failure(found, "patch_index", request.key)) is not None:

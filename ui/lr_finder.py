@@ -24,7 +24,7 @@ from core.records import RunConfig
 from core.settings import data_dir
 from ui.auth import class_mode, identity
 from ui.heavy import heavy_work_ui
-from ui.jobs import job_progress_ui, job_queue, last_failure, submit_shared_ui
+from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui
 from ui.runs import features_dir
 from ui.state import runs_dir
 
@@ -76,8 +76,8 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
     """The Run button, the job's progress while it waits or runs, and the curves with their suggestions."""
     in_class = class_mode()
     cheap = lr_finder.cheap(config, features_dir())
-    found = job_records.list_jobs(data_dir()) if in_class else []
     key = lr_finder.lr_finder_key(config)
+    found = jobs_for("lr_find", key) if in_class else []
     done = job_records.find_job(found, "lr_find", key, ("done",))
     st.session_state.setdefault(HISTORY, [])
     shown = st.session_state.setdefault(SHOWN_JOBS, [])
@@ -96,7 +96,7 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
             _run_here(config, scan)  # a laptop, or a head on cached features: seconds
         else:  # the features must be extracted first, or a training holds the lock: the worker runs it after
             _queue(config, scan)
-        found = job_records.list_jobs(data_dir()) if in_class else []
+        found = jobs_for("lr_find", key) if in_class else []
     if in_class:
         if (active := job_records.find_job(found, "lr_find", key)) is not None:
             job_progress_ui(active.job_id)
@@ -105,7 +105,7 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
                 _("The last LR finder for these settings did not finish: {why}").format(why=failed.shown_error())
             )
         if config.stages[0].fast and not cheap:
-            features_job_ui(config, scan, found)
+            features_job_ui(config, scan)
 
     history = st.session_state.get(HISTORY, [])
     if history:
@@ -124,12 +124,12 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
             st.caption(_("Earlier LR-finder curves are drawn faded, so you can see the curve change between runs."))
 
 
-def features_job_ui(config: RunConfig, scan: DatasetScan, found: list[job_records.JobRecord]) -> None:
+def features_job_ui(config: RunConfig, scan: DatasetScan) -> None:
     """Class mode, Fast on, nothing cached: extract the body features as a job (the teacher prepares them)."""
     key = feats.feature_spec(config, config.stages[0]).key
     if st.button(_("Extract the body features for these settings"), key="train_extract_btn"):
         submit_shared_ui(lambda: jobs.submit_extract(data_dir(), identity(), config, scan.spec, queue=job_queue()))
-        found = job_records.list_jobs(data_dir())
+    found = jobs_for("extract", key)
     if (active := job_records.find_job(found, "extract", key)) is not None:
         job_progress_ui(active.job_id)
     elif (failed := last_failure(found, "extract", key)) is not None:

@@ -81,7 +81,7 @@ def my_request_ui() -> None:
     except job_records.JobError:
         return
     if job.active:
-        ahead = job_records.jobs_ahead(job_records.list_jobs(data_dir()), job)
+        ahead = job_records.jobs_ahead(job_records.index(data_dir()), job.job_id)
         where = n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead)) if ahead else None
         st.info(
             _("✅ The teacher approved **{title}**: {where}. The sidebar shows its progress.").format(

@@ -337,7 +337,7 @@ _last_purge = [0.0]
 _MISSING = object()
 
 
-SIGN_IN_KEY = "auth_teacher"  # ui.auth's signed teacher sign-in in the tab's store: never copied to another tab
+SIGN_IN_KEY = "auth_teacher"  # where a sign-in was kept before issue 18 (now never written nor read): not copied
 PRIVATE_KEYS = (SIGN_IN_KEY,)
 
 
@@ -376,8 +376,8 @@ def claim_token(token: str) -> str:
     """Hold token for this browser session; if another live session holds it, fork a fresh one.
 
     A browser's "Duplicate tab" copies the URL, ?s= and all: two live tabs would then share one
-    store, their settings and a teacher's sign-in. The second gets a new token with a copy of the
-    settings (and kept photos), less PRIVATE_KEYS: a duplicated teacher tab asks to sign in again.
+    store and its settings. The second gets a new token with a copy of the settings (and kept photos),
+    less PRIVATE_KEYS. (The teacher's sign-in is in neither: it is the browser's cookie, ui.auth.)
     A reload is not a duplicate: the old session has disconnected by the time the new one runs.
     """
     me = _session_id()
@@ -438,7 +438,7 @@ def sessions_dir() -> Path:
 
 
 def tab_store() -> SessionStore:
-    """The store of this tab (reusable for anything a tab must keep across reloads, e.g. a sign-in)."""
+    """The store of this tab (reusable for anything a tab must keep across reloads; never a sign-in: ui.auth)."""
     return SessionStore(sessions_dir(), tab_token())
 
 

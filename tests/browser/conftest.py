@@ -194,3 +194,11 @@ def fashion_images(tmp_path_factory) -> Path:
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.fail("Debian's dataset-fashion-mnist is missing: `make test` installs it with apt-get.")
     return write_fashion(tmp_path_factory.mktemp("teacher") / "fashion", per_class=30)
+
+
+def sign_in_browser(context, url: str, data: Path, password: str) -> None:
+    """Give a browser context the teacher's sign-in cookie, as signing in there would (core.auth.start_sign_in)."""
+    from core import auth
+
+    _sign_in_id, cookie = auth.start_sign_in(data, password)
+    context.add_cookies([{"name": auth.SIGN_IN_COOKIE, "value": cookie, "url": url}])

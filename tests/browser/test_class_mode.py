@@ -210,9 +210,9 @@ def test_teacher_queues_the_lr_finder_and_its_curve_is_there_after_a_reload(brow
         student_ctx.close()
 
 
-def test_a_duplicated_teacher_tab_is_a_new_tab_that_asks_to_sign_in(browser, class_server):
+def test_a_duplicated_teacher_tab_is_a_new_tab_and_the_same_teacher(browser, class_server):
     """Two pages in one context, the second opened on the first's URL (what "Duplicate tab" does): the copy
-    gets a token of its own and is a student until it signs in; the teacher's tab stays signed in."""
+    gets a token of its own; it is the same browser, whose sign-in cookie makes it the teacher too."""
     from urllib.parse import parse_qs, urlparse
 
     url, _ = class_server
@@ -226,10 +226,9 @@ def test_a_duplicated_teacher_tab_is_a_new_tab_that_asks_to_sign_in(browser, cla
         twin = ctx.new_page()
         twin.set_default_timeout(120_000)
         twin.goto(teacher.url)  # the same URL, ?s= and all, while the teacher's tab is open
-        twin.get_by_text("Teacher sign-in").wait_for()
+        twin.get_by_text("Signed in as the").wait_for()
         wait_ready(twin)
         twin.wait_for_function(f"() => !location.search.includes('s={token}')", timeout=60_000)
-        assert "Signed in as the" not in sidebar_text(twin)
         assert parse_qs(urlparse(twin.url).query)["s"][0] != token
         teacher.reload()  # the teacher's tab keeps its token and its sign-in
         wait_ready(teacher)
@@ -238,3 +237,75 @@ def test_a_duplicated_teacher_tab_is_a_new_tab_that_asks_to_sign_in(browser, cla
         assert_no_exception(twin)
     finally:
         ctx.close()
+
+
+def test_the_teachers_url_opened_in_another_browser_is_a_student(browser, class_server):
+    """Issue 18, item 7: someone who saw the teacher's ?s= (projector, shoulder) opened it once the teacher's
+    connection dropped and was the teacher, Class page included. The sign-in is the browser's cookie now."""
+    url, data = class_server
+    ctx, teacher = new_tab(browser)
+    thief_ctx, thief = new_tab(browser)  # another browser: its own cookies
+    try:
+        teacher.goto(url)
+        teacher.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(teacher)
+        sign_in(teacher)
+        seen = teacher.url  # on the projector
+        assert "correct horse" not in seen
+        teacher.close()  # the lid shut: the connection drops
+        thief.goto(seen)
+        thief.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(thief)
+        assert "Signed in as the" not in sidebar_text(thief)
+        assert thief.get_by_role("link", name="Class").count() == 0
+        thief.goto(seen.replace(url, url + "/class", 1))  # the teacher's page by its address and the URL's ?s=
+        thief.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(thief)
+        assert thief.get_by_role("heading", name="2 · Queue the lesson").count() == 0
+        assert_no_exception(thief)
+        screenshot(thief, "class-url-thief")
+
+        back = ctx.new_page()  # the teacher opens the app again, in the same browser
+        back.set_default_timeout(120_000)
+        back.goto(url)
+        back.get_by_text("Signed in as the").wait_for()
+        wait_ready(back)
+        back.get_by_role("link", name="Class").wait_for()
+    finally:
+        ctx.close()
+        thief_ctx.close()
+
+
+def test_sign_out_ends_the_sign_in_in_a_connected_session_at_once(browser, class_server):
+    """Issue 18, item 8: a session connected while the teacher pressed Sign out stayed the teacher (the check
+    was cached per session). Now every session checks the server's sign-ins; an open tab follows in seconds."""
+    url, data = class_server
+    a_ctx, laptop = new_tab(browser)
+    b_ctx, other = new_tab(browser)  # another browser the teacher (or whoever had the password) signed in on
+    try:
+        for tab in (laptop, other):
+            tab.goto(url)
+            tab.get_by_text("Teacher sign-in").wait_for()
+            wait_ready(tab)
+            sign_in(tab)
+        other.get_by_role("link", name="Class").click()
+        wait_ready(other)
+        other.get_by_role("heading", name="2 · Queue the lesson").wait_for()
+
+        laptop.get_by_role("button", name="Sign out").click()
+        laptop.get_by_text("Teacher sign-in").wait_for()
+        started = time.time()
+        other.get_by_text("Teacher sign-in").wait_for(timeout=30_000)  # nobody touched it: it followed by itself
+        followed = time.time() - started
+        wait_ready(other)
+        assert "Signed in as the" not in sidebar_text(other)
+        assert other.get_by_role("heading", name="2 · Queue the lesson").count() == 0
+        assert_no_exception(other)
+        print(f"the other browser's open tab was a student {followed:.1f} s after Sign out")
+        other.reload()  # and its cookie restores nothing now
+        other.get_by_text("Teacher sign-in").wait_for()
+        wait_ready(other)
+        assert "Signed in as the" not in sidebar_text(other)
+    finally:
+        a_ctx.close()
+        b_ctx.close()

@@ -116,3 +116,81 @@ def test_review_attacks_get_messages_and_change_nothing(page, tmp_path):
         screenshot(page, "hardening-runs")
     http.shutdown()
     http.server_close()
+
+
+# ---- issue 18: what a student's script does over the websocket protocol --------------------------------
+
+
+@pytest.fixture(scope="module")
+def class_server_no_worker(tmp_path_factory):
+    """A class-mode server whose jobs stay queued (no worker), its URL and data folder."""
+    from tests.browser.conftest import make_browser_data
+
+    data, images = make_browser_data(tmp_path_factory.mktemp("hardening-class"), n_per_class=4)
+    env = {"PETLAB_TEACHER_PASSWORD": "the real one", "PETLAB_LOCAL_WORKER": "0"}
+    with streamlit_server(data, images, env) as url:
+        yield url, data
+
+
+def guess_for(url: str, address: str, tabs: int, seconds: float) -> int:
+    """Open `tabs` sessions from one computer and send wrong passwords from all of them for `seconds`;
+    returns how many attempts were sent."""
+    from tests.browser.protocol import Tab
+
+    opened = [Tab(url, address) for _ in range(tabs)]
+    for tab in opened:
+        tab.run("")
+    sent = [0] * tabs
+    deadline = time.time() + seconds
+
+    def guess(i: int) -> None:
+        while time.time() < deadline:
+            run = opened[i].press("auth_sign_in", auth_password=f"guess-{i}-{sent[i]}")
+            assert not run.exceptions, run.exceptions
+            sent[i] += 1
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for tab in opened:
+        tab.close()
+    return sum(sent)
+
+
+def test_guessing_the_password_from_many_sessions_is_no_faster_than_from_one(class_server_no_worker):
+    """The attack: 1 s per wrong guess per session, so 20.7 guesses/s from 30 sessions, 33.7/s from 100."""
+    url, data = class_server_no_worker
+    many = guess_for(url, "10.6.6.6", tabs=20, seconds=12)
+    one = guess_for(url, "10.6.6.7", tabs=1, seconds=12)
+    log = (data / "auth" / "sign_in.log").read_text()
+    checked_many = log.count("wrong teacher password from 10.6.6.6 ")
+    checked_one = log.count("wrong teacher password from 10.6.6.7 ")
+    print(f"20 sessions sent {many} guesses, {checked_many} checked; 1 session sent {one}, {checked_one} checked")
+    assert many >= 40  # every session guessed again and again
+    assert checked_many <= checked_one + 1 and checked_many <= 5  # waits of 1, 2, 4, 8 s: the same for both
+
+
+def test_fresh_tabs_of_one_student_get_one_job_and_another_student_is_not_refused(class_server_no_worker):
+    """The attack: one student opening fresh tabs queued 30 patch-index jobs in 16 s (the limit counted tabs)."""
+    from core import job_records
+    from tests.browser.protocol import Tab
+
+    url, data = class_server_no_worker
+    said = []
+    for n in range(9, 14):  # five fresh tabs of one computer, each asking for a different index
+        tab = Tab(url, "10.6.6.66")
+        tab.run("layers")
+        run = tab.press("viz_patch_build", viz_patch_n=n)
+        assert not run.exceptions, run.exceptions
+        said += run.alerts
+        tab.close()
+    victim = Tab(url, "10.6.6.70")
+    victim.run("layers")
+    run = victim.press("viz_patch_build", viz_patch_n=20)
+    victim.close()
+    assert not any("one at a time" in a for a in run.alerts)
+    assert sum("one at a time" in a for a in said) == 4
+    queued = [j.client for j in job_records.list_jobs(data) if j.kind == "patch_index"]
+    assert sorted(queued) == ["10.6.6.66", "10.6.6.70"]

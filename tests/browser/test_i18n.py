@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
+from tests.browser.conftest import assert_no_exception, screenshot, sign_in_browser, streamlit_server, wait_ready
 from tests.browser.test_interpretation import write_run
 from tests.pages.test_i18n import CJK, english_left, plain_words
 
@@ -86,11 +86,10 @@ def short_labels(page) -> list[str]:
 
 @pytest.fixture(scope="module")
 def zh_server(tmp_path_factory):
-    """A class-mode server, a stored run of its dataset, and a teacher's tab (signed in, that run active)."""
-    from core import auth
+    """A class-mode server, a stored run of its dataset, a tab with that run active and the data folder (the
+    tests give their browser the teacher's sign-in with sign_in_browser)."""
     from core.session_store import SessionStore, new_token
     from core.synthetic import make_pets_like
-    from ui.auth import SIGN_IN_KEY
     from ui.state import ACTIVE_RUN
 
     base = tmp_path_factory.mktemp("zh-browser")
@@ -99,11 +98,10 @@ def zh_server(tmp_path_factory):
     images = make_pets_like(base / "pets" / "images", n_per_class=8)
     run_id, classes = write_run(data, images)
     token = new_token()
-    sign_in = auth.teacher_token(token, auth.server_secret(data), PASSWORD)
-    SessionStore(data / "sessions", token).update({SIGN_IN_KEY: sign_in, ACTIVE_RUN: run_id})
+    SessionStore(data / "sessions", token).update({ACTIVE_RUN: run_id})
     env = {"PETLAB_TEACHER_PASSWORD": PASSWORD, "PETLAB_LOCAL_WORKER": "0"}  # no worker: jobs stay queued
     with streamlit_server(data, images, env) as url:
-        yield url, token, base, tuple(classes)
+        yield url, token, base, tuple(classes), data
 
 
 def upload_photo(page, base) -> None:
@@ -173,7 +171,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_page_in_chinese(case, zh_server, page):
-    url, token, base, classes = zh_server  # class names stay as they are
+    url, token, base, classes, data = zh_server  # class names stay as they are
+    sign_in_browser(page.context, url, data, PASSWORD)  # the teacher's browser
     page.goto(f"{url}/{case.path}?lang=zh&s={token}")
     wait_ready(page)
     page.locator("[data-testid='stMain'] h1").first.wait_for()
@@ -206,13 +205,12 @@ def test_page_in_chinese(case, zh_server, page):
 
 def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     """The teacher's Training and Class pages with ?lang=zh: stored runs, the run's charts, the job queue."""
-    from core import auth, job_records, jobs
+    from core import job_records, jobs
     from core.auth import TEACHER, Identity
     from core.datasets import scan_dataset
-    from core.session_store import SessionStore, new_token
+    from core.session_store import new_token
     from tests.browser.conftest import env_dataset_for
     from tests.pages.helpers import stored_run, training_page_config
-    from ui.auth import SIGN_IN_KEY
 
     password = "correct horse"
     data = tmp_path / "data"
@@ -229,12 +227,10 @@ def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
     job_records.update_job(data, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
     jobs.submit(data, teacher, plan[2], spec)  # queued
-    token = new_token()  # the teacher's tab, signed in (as tests/pages/test_class_page.teacher_query)
-    SessionStore(data / "sessions", token).update(
-        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data), password)}
-    )
+    token = new_token()  # the teacher's tab
     env = {"PETLAB_TEACHER_PASSWORD": password, "PETLAB_LOCAL_WORKER": "0"}  # no worker: the jobs stay as written
     with streamlit_server(data, images, extra_env=env) as url:
+        sign_in_browser(page.context, url, data, password)  # the teacher's browser
         page.goto(f"{url}/training?s={token}&lang=zh")
         wait_ready(page)
         page.get_by_role("heading", name="4 · 训练记录").wait_for()

@@ -1,5 +1,6 @@
 """Jobs: typed records of every kind, the queue and who may use it, dedupe, stop/cancel, a worker that can be killed."""
 
+import json
 import os
 import shutil
 import signal
@@ -397,6 +398,250 @@ def test_the_workers_thread_cap_survives_pick_device(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# ---- the broker carries no code (issue 18, item 6) ---------------------------------------------------
+
+
+class _Planted:
+    """A pickle that, once unpickled, runs a shell command: it writes a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.path}",))
+
+
+def test_a_pickle_pushed_onto_the_redis_queue_is_never_run(scan, data_folder, redis_url, tmp_path):
+    """The attack: LPUSH a pickle onto huey's queue key (and its schedule) of a real
+    redis-server; the worker consumes the queue and runs the next real job, never the pickle."""
+    import pickle
+
+    import redis
+    from huey.registry import Message
+
+    marker = tmp_path / "pwned"
+    queue = jobs.make_queue(data_folder, redis_url)
+    client = redis.Redis.from_url(redis_url)
+    evil = pickle.dumps(_Planted(marker))
+    # a bare pickle, and one shaped as huey's own message for our task with a pickled argument
+    shaped = pickle.dumps(Message("x", jobs.TASK_NAME, None, 0, 0, None, (_Planted(marker),), {}, None, None))
+    client.lpush(queue.huey.storage.queue_key, evil, shaped)
+    client.zadd(queue.huey.storage.schedule_key, {evil: 0})
+    record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    [raw] = [m for m in client.lrange(queue.huey.storage.queue_key, 0, -1) if m not in (evil, shaped)]
+    assert b"\x80" not in raw and record.job_id.encode() in raw  # JSON holding the job id, not a pickle
+    proc = start_worker(data_folder, "--queue", redis_url)
+    try:
+        done = wait_for(
+            lambda: (j := job_records.load_job(data_folder, record.job_id)).status in ("done", "failed") and j
+        )
+        assert done.status == "done", done.error
+        wait_for(lambda: client.llen(queue.huey.storage.queue_key) == 0, timeout=30)  # the pickles were consumed
+        time.sleep(2)  # and the scheduler had its turn at the planted schedule entry
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not marker.exists(), "the worker unpickled a message from the queue"
+    with pytest.raises(ValueError):
+        queue.huey.serializer.deserialize(evil)  # refused before any unpickling
+    assert not marker.exists()
+
+
+def test_the_sqlite_queue_refuses_pickles_too(scan, data_folder, tmp_path):
+    import pickle
+    import sqlite3
+
+    marker = tmp_path / "pwned"
+    queue = jobs.make_queue(data_folder)
+    with sqlite3.connect(data_folder / "jobs" / jobs.QUEUE_FILE) as db:
+        db.execute(
+            "insert into task (queue, data, priority) values (?, ?, 0)", ("petlab", pickle.dumps(_Planted(marker)))
+        )
+    record = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    with pytest.raises(ValueError):
+        queue.huey.dequeue()  # the planted message is taken off the queue and refused
+    assert drain(queue) == 1 and not marker.exists()
+    assert job_records.load_job(data_folder, record.job_id).status == "done"
+    for wrong in (b"{}", b'{"job": "../x"}', b"[1]", b"\xff" * 10, b"x" * 5000):
+        with pytest.raises(ValueError):
+            queue.huey.serializer.deserialize(wrong)
+
+
+# ---- the job store: typed, quarantined, indexed, pruned (issue 18, items 11 and 13) ------------------
+
+
+def test_a_wrong_typed_record_is_set_aside_and_the_rest_still_work(scan, data_folder):
+    """The attack: one record with "created": "yesterday" made every listing (so every page) fail."""
+    queue = jobs.make_queue(data_folder)
+    good = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    other = jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    folder = job_records.jobs_dir(data_folder)
+    bad = {**good.to_json(), "job_id": "20000101000000bad001", "created": "yesterday"}
+    (folder / "20000101000000bad001.json").write_text(json.dumps(bad))
+    worse = {**good.to_json(), "job_id": "20000101000000bad002", "epochs": "lots", "status": "running", "pid": 1}
+    (folder / "20000101000000bad002.json").write_text(json.dumps(worse))
+    (folder / "20000101000000bad003.json").write_text('{"job_id": ')
+
+    found = job_records.list_jobs(data_folder)  # every page's sidebar does this
+    assert [j.job_id for j in found] == [good.job_id, other.job_id]
+    aside = {q.job_id: q.reason for q in job_records.quarantined(data_folder)}
+    assert set(aside) == {"20000101000000bad001", "20000101000000bad002", "20000101000000bad003"}
+    assert "created" in aside["20000101000000bad001"] and "epochs" in aside["20000101000000bad002"]
+    assert not (folder / "20000101000000bad001.json").exists()  # out of the store: it never runs
+    jobs.stop_job(data_folder, TEACH, other.job_id)  # the teacher keeps control of the others
+    assert drain(queue) == 2
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["done", "cancelled"]
+    with pytest.raises(Forbidden):
+        jobs.clear_unreadable(data_folder, ALICE)
+    assert jobs.clear_unreadable(data_folder, TEACH) == 3 and job_records.quarantined(data_folder) == []
+
+
+def fake_ended(base: Path, n: int, spec, config, start: float = 1_000_000.0, first: int = 0) -> None:
+    """n ended records written straight to disk, as a store that was never pruned holds them."""
+    folder = job_records.jobs_dir(base)
+    template = job_records.JobRecord(
+        "x", "t", config, spec, status="done", created=start, started=start, finished=start
+    )
+    data = template.to_json()
+    for i in range(n):
+        job_id = f"19700101000000{first + i:06d}"
+        t = start + i
+        (folder / f"{job_id}.json").write_text(
+            json.dumps({**data, "job_id": job_id, "created": t, "started": t, "finished": t + 1})
+        )
+
+
+def test_a_sidebar_read_opens_only_the_active_and_recent_records_at_any_store_size(scan, data_folder, monkeypatch):
+    monkeypatch.setattr(job_records, "KEEP_ENDED", 10**6)  # the index alone: nothing pruned
+    queue = jobs.make_queue(data_folder)
+    fake_ended(data_folder, 3000, scan.spec, tiny(scan), start=time.time() - 10_000)
+    running = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    job_records.update_job(data_folder, running.job_id, status="running", started=time.time(), pid=os.getpid(),
+                           host=socket.gethostname())  # fmt: skip
+    queued = jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    assert len(job_records.index(data_folder)) == 3002  # the index is built once from the files
+    parsed = mock.patch.object(job_records.JobRecord, "from_json", wraps=job_records.JobRecord.from_json)
+    with parsed as from_json:
+        side = job_records.list_jobs(data_folder, ended=3)  # what the sidebar asks every 3 s
+    assert [j.job_id for j in side[-2:]] == [running.job_id, queued.job_id] and len(side) == 5
+    assert from_json.call_count == 5  # not 3,002
+    assert side[0].job_id == "19700101000000002997"  # the most recently ended come with them
+
+    (job_records.jobs_dir(data_folder) / "19700101000000000005.json").unlink()  # changed behind the index's back
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=time.time(), first=9999)
+    rows = job_records.index(data_folder)
+    assert len(rows) == 3002 and "19700101000000000005" not in rows and rows["19700101000000009999"].finished
+    monkeypatch.setattr(job_records, "KEEP_ENDED", 100)
+    fake_ended(data_folder, 1, scan.spec, tiny(scan), start=time.time(), first=10000)
+    assert len(job_records.index(data_folder)) == 102  # a store found over its bound is pruned at once
+
+
+def test_old_ended_jobs_are_pruned_by_count_and_age_never_active_ones(scan, data_folder):
+    queue = jobs.make_queue(data_folder)
+    fake_ended(data_folder, 50, scan.spec, tiny(scan), start=time.time() - 40 * 86400)  # 40 days old
+    waiting = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    job_records.update_job(data_folder, waiting.job_id, created=time.time() - 90 * 86400)  # active: kept however old
+    gone = job_records.prune_jobs(data_folder, keep=1000, days=30)
+    assert len(gone) == 50 and [j.job_id for j in job_records.read_all(data_folder)] == [waiting.job_id]
+    fake_ended(data_folder, 30, scan.spec, tiny(scan), start=time.time() - 3600)
+    assert len(job_records.prune_jobs(data_folder, keep=10, days=30)) == 20
+    kept = job_records.read_all(data_folder)
+    assert len(kept) == 11 and waiting.job_id in {j.job_id for j in kept}
+    assert min(j.finished for j in kept if not j.active) > time.time() - 3600 + 19  # the newest ten stayed
+
+
+# ---- atomic enqueue: a broken broker leaves no ghost (issue 18, item 12) ------------------------------
+
+
+def damage_queue_file(base: Path) -> None:
+    """jobs/queue.db overwritten in place with what is not a database (its journal files gone with it)."""
+    folder = job_records.jobs_dir(base)
+    for suffix in ("-wal", "-shm"):
+        (folder / f"{jobs.QUEUE_FILE}{suffix}").unlink(missing_ok=True)
+    with open(folder / jobs.QUEUE_FILE, "r+b") as fh:  # in place: a connection already open may not notice
+        fh.write(b"this is not a database " * 200)
+
+
+def test_a_failed_enqueue_leaves_no_ghost_and_the_teacher_repairs_the_queue(scan, data_folder):
+    """The attack: with jobs/queue.db damaged, a request raised DatabaseError, its record stayed "queued"
+    forever and every later request of that student was refused as "still waiting"."""
+    import sqlite3
+
+    queue = jobs.make_queue(data_folder)  # the app's (it lives as long as the server)
+    earlier = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    damage_queue_file(data_folder)
+    for _ in range(3):  # a queue opened now (a server started after the damage) cannot open it
+        with pytest.raises(jobs.QueueUnavailable, match="nothing was queued"):
+            jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec)
+    with mock.patch.object(queue, "run_job", side_effect=sqlite3.DatabaseError("database disk image is malformed")):
+        with pytest.raises(jobs.QueueUnavailable, match="nothing was queued"):  # the record was written first
+            jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+        with pytest.raises(jobs.QueueUnavailable):
+            jobs.submit(data_folder, TEACH, tiny(scan, epochs=2), scan.spec, queue=queue)
+    assert [j.job_id for j in job_records.list_jobs(data_folder)] == [earlier.job_id]  # no ghost
+    assert "DatabaseError" in jobs.queue_problem(data_folder)
+
+    assert jobs.stop_job(data_folder, TEACH, earlier.job_id).status == "cancelled"  # the teacher keeps control
+    with pytest.raises(Forbidden):
+        jobs.repair_queue(data_folder, ALICE)
+    assert jobs.repair_queue(data_folder, TEACH) == 0
+    assert list(job_records.jobs_dir(data_folder).glob(f"{jobs.QUEUE_FILE}.damaged-*"))  # kept for a look
+    assert jobs.queue_problem(data_folder) == "" and jobs.queue_problem(data_folder, queue) == ""
+    mine, _ = jobs.submit_patch_index(data_folder, ALICE, patch_request(scan), scan.spec, queue=queue)
+    assert drain(queue) == 1  # the app's open queue reopened the new file
+    assert job_records.load_job(data_folder, mine.job_id).status == "done"
+
+
+def test_repair_wakes_the_worker_for_jobs_queued_before_the_damage(scan, data_folder):
+    waiting = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=jobs.make_queue(data_folder))
+    damage_queue_file(data_folder)
+    with pytest.raises(jobs.QueueUnavailable):
+        jobs.make_queue(data_folder)  # a worker starting now cannot read it
+    assert jobs.repair_queue(data_folder, TEACH) == 1
+    assert drain(jobs.make_queue(data_folder)) == 1
+    assert job_records.load_job(data_folder, waiting.job_id).status == "done"
+
+
+# ---- fairness: the teacher first, students in turns, limits per student (issue 18, item 10) ------------
+
+MALLORY_TABS = [Identity(STUDENT, f"m{i}" * 12, client="10.0.0.66") for i in range(5)]  # one computer, 5 tabs
+VICTIM = Identity(STUDENT, "v" * 24, client="10.0.0.7")
+
+
+def test_fresh_tabs_do_not_make_a_student_more_jobs_and_the_queue_has_a_ceiling(scan, data_folder, monkeypatch):
+    """The attack: fresh tabs queued 30 patch-index jobs in 16 s (the one-job rule counted the tab)."""
+    queue = jobs.make_queue(data_folder)
+    first, _ = jobs.submit_patch_index(data_folder, MALLORY_TABS[0], patch_request(scan, n=9), scan.spec, queue=queue)
+    for i, tab in enumerate(MALLORY_TABS[1:], start=10):
+        with pytest.raises(job_records.JobError, match="one at a time"):
+            jobs.submit_patch_index(data_folder, tab, patch_request(scan, n=i), scan.spec, queue=queue)
+    assert jobs.submit_patch_index(data_folder, VICTIM, patch_request(scan, n=20), scan.spec, queue=queue)[0].active
+    assert [j.client for j in job_records.list_jobs(data_folder)] == ["10.0.0.66", "10.0.0.7"]
+    monkeypatch.setattr(jobs, "STUDENT_QUEUE", 2)  # every student together: a ceiling (PETLAB_STUDENT_QUEUE)
+    with pytest.raises(job_records.JobError, match="queue is full"):
+        jobs.submit_patch_index(data_folder, Identity(STUDENT, "x" * 24, client="10.0.0.9"), patch_request(scan, n=21),
+                                scan.spec, queue=queue)  # fmt: skip
+    assert jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue).active  # never the teacher's
+
+
+def test_the_teachers_job_runs_next_and_students_take_turns(scan, data_folder, monkeypatch):
+    """The attack: one student's requests queued first put 18 jobs ahead of the teacher's Train."""
+    monkeypatch.setattr(jobs, "STUDENT_ACTIVE_JOBS", 3)  # a generous limit, so one student has several waiting
+    queue = jobs.make_queue(data_folder)
+    ran: list[str] = []
+    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn: ran.append(record.job_id) or {
+        "status": "done"})  # fmt: skip
+    mallory = [jobs.submit_patch_index(data_folder, MALLORY_TABS[i], patch_request(scan, n=9 + i), scan.spec,
+                                       queue=queue)[0] for i in range(3)]  # fmt: skip
+    victim, _ = jobs.submit_patch_index(data_folder, VICTIM, patch_request(scan, n=30), scan.spec, queue=queue)
+    train = jobs.submit(data_folder, TEACH, tiny(scan), scan.spec, queue=queue)
+    rows = job_records.index(data_folder)
+    assert job_records.jobs_ahead(rows, train.job_id) == 0  # what the teacher's page says: it starts next
+    assert job_records.jobs_ahead(rows, victim.job_id) == 2  # the teacher's, and Mallory's first
+    assert drain(queue) == 5
+    assert ran == [train.job_id, mallory[0].job_id, victim.job_id, mallory[1].job_id, mallory[2].job_id]
 
 
 def test_a_training_on_a_full_disk_says_so_and_loses_nothing_saved(scan, data_folder, monkeypatch):

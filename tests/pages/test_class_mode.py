@@ -1,5 +1,6 @@
 """AppTest in class mode: sign-in, a reload keeps it, and a student's teacher-only actions are refused."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,11 @@ def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
     assert at.button(key="data_folder_go") is not None
 
 
-def test_teacher_signs_in_and_a_reload_keeps_it(class_mode, data_folder):
+def test_teacher_signs_in_and_the_url_alone_restores_nothing(class_mode, data_folder):
+    """Issue 18, item 7: whoever opened the teacher's ?s= URL after the teacher's connection dropped was the
+    teacher for 12 h. The sign-in is now this connection's (and its browser's cookie's), never the URL's."""
+    from core.session_store import SessionStore
+
     at = open_app()
     assert not at.exception
     assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
@@ -50,27 +55,68 @@ def test_teacher_signs_in_and_a_reload_keeps_it(class_mode, data_folder):
     sign_in(at, "wrong")
     assert any("Wrong teacher password" in e.value for e in at.error)
     assert at.query_params["s"] == before
+    time.sleep(1.1)  # a wrong password costs this computer a second's wait (core.auth.attempt_sign_in)
     sign_in(at, "correct horse")
     assert any("teacher" in s.value for s in at.sidebar.success)
     token = at.query_params["s"]
     assert token != before  # a fresh tab token: a URL copied before the sign-in reaches nothing
     assert "correct horse" not in str(dict(at.query_params)) and set(at.query_params) == {"s"}
+    stored = SessionStore(data_folder / "sessions", token).values()
+    assert not any(isinstance(v, str) and "." in v and len(v) > 40 for v in stored.values())  # no sign-in there
+    at.run()  # later runs of the same connection stay signed in
+    assert any("teacher" in s.value for s in at.sidebar.success)
 
-    reloaded = open_app({"s": token})  # a reload: a new session, the same URL
-    assert not reloaded.exception
-    assert any("teacher" in s.value for s in reloaded.sidebar.success)
-    old_url = open_app({"s": before})
-    assert not any("teacher" in s.value for s in old_url.sidebar.success)
+    hijack = open_app({"s": token})  # the URL from the projector, in another browser (no cookie)
+    assert not hijack.exception
+    assert not any("teacher" in s.value for s in hijack.sidebar.success)
+    assert hijack.text_input(key="auth_password") is not None
+    class_page = open_app({"s": token}, script=str(ROOT / "pages" / "class.py"))
+    assert any("teacher's" in e.value for e in class_page.error) and not class_page.header
 
-    values = data_folder / "sessions" / token / "values.json"
-    stored = values.read_text()
-    values.write_text(stored.replace('"auth_teacher": "', '"auth_teacher": "9'))  # a tampered sign-in
-    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)
-    values.write_text(stored)
 
-    at.button(key="auth_sign_out").click().run()
-    assert [e.label for e in at.sidebar.expander] == ["Teacher sign-in"]
-    assert not any("teacher" in s.value for s in open_app({"s": token}).sidebar.success)  # sign-out is real
+def test_sign_out_ends_the_sign_in_in_every_connected_session_at_once(class_mode, data_folder):
+    """Issue 18, item 8: a session connected while the teacher pressed Sign out stayed the teacher."""
+    from tests.pages.test_class_page import as_teacher
+
+    laptop = open_app()
+    sign_in(laptop, "correct horse")
+    other = as_teacher(AppTest.from_file(APP, default_timeout=TIMEOUT), data_folder).run()  # another browser
+    assert any("teacher" in s.value for s in other.sidebar.success)
+    laptop.button(key="auth_sign_out").click().run()
+    assert [e.label for e in laptop.sidebar.expander] == ["Teacher sign-in"]
+    other.run()  # its next rerun (the sidebar's job box reruns it within 3 s)
+    assert not any("teacher" in s.value for s in other.sidebar.success)
+    assert [e.label for e in other.sidebar.expander] == ["Teacher sign-in"]
+
+    sign_in(laptop, "correct horse")  # and a new password ends it too
+    assert any("teacher" in s.value for s in laptop.sidebar.success)
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv(ENV_PASSWORD, "a new password")
+        laptop.run()
+        assert not any("teacher" in s.value for s in laptop.sidebar.success)
+
+
+def test_password_guessing_from_many_tabs_is_no_faster(class_mode, data_folder, monkeypatch):
+    """Issue 18, item 9: one wrong guess per second per tab, so 30 tabs guessed 30 times a second."""
+    from core import auth
+
+    monkeypatch.setattr(auth, "GUESS_BASE_WAIT_S", 60.0)  # longer than this test: every wait still runs
+    tabs = [open_app() for _ in range(4)]
+    for at in tabs:
+        sign_in(at, "guess")
+    said = [e.value for at in tabs for e in at.error]
+    assert sum("Wrong teacher password" in m for m in said) == 1  # one guess checked, the others refused
+    assert sum("Too many wrong passwords" in m for m in said) == 3
+    sign_in(tabs[0], "correct horse")  # inside the wait even the right password is not checked
+    assert not any("teacher" in s.value for s in tabs[0].sidebar.success)
+    [guesser] = auth.sign_in_report(data_folder)
+    assert guesser.client == auth.LOCAL_CLIENT and guesser.failures == 1 and guesser.refused == 4
+    assert "wrong teacher password from local" in (data_folder / "auth" / auth.LOG_FILE).read_text()
+    teacher = teacher_tab(AppTest.from_file(str(ROOT / "pages" / "class.py"), default_timeout=TIMEOUT),
+                          data_folder).run()  # fmt: skip
+    assert not teacher.exception
+    assert any("Wrong teacher passwords in the last hour from 1 computer" in w.value for w in teacher.warning)
+    assert any("sign_in.log" in c.value for c in teacher.caption)
 
 
 def test_student_cannot_open_server_folders_or_import(class_mode, tmp_path):
@@ -107,13 +153,16 @@ def test_students_own_classes_are_private(class_mode, data_folder):
 TRAINING_PAGE = str(ROOT / "pages" / "training.py")
 
 
-def open_training(pets_like, query=None) -> AppTest:
+def open_training(pets_like, query=None, teacher=None) -> AppTest:
+    """The Training page on pets_like; teacher: the data folder of a sign-in this session holds."""
     from core.pets import pets_spec
 
     at = AppTest.from_file(TRAINING_PAGE, default_timeout=TIMEOUT)
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    if teacher is not None:
+        teacher_tab(at, teacher)
     return at.run()
 
 
@@ -137,24 +186,18 @@ def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_l
     assert job_records.list_jobs(data_folder) == []
 
 
-def teacher_tab(data_folder) -> dict:
-    """The query of a tab whose teacher sign-in is stored, as after signing in."""
-    from core import auth
-    from core.session_store import SessionStore, new_token
-    from ui.auth import SIGN_IN_KEY
+def teacher_tab(at: AppTest, data_folder) -> AppTest:
+    """This AppTest session signed in as the teacher (see tests/pages/test_class_page.as_teacher)."""
+    from tests.pages.test_class_page import as_teacher
 
-    token = new_token()
-    SessionStore(data_folder / "sessions", token).update(
-        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse")}
-    )
-    return {"s": token}
+    return as_teacher(at, data_folder)
 
 
 def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
     from core import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
-    at = open_training(pets_like, teacher_tab(data_folder))
+    at = open_training(pets_like, teacher=data_folder)
     at.select_slider(key="train_size").set_value(32)
     at.button(key="train_go1").click().run()
     assert not at.exception
@@ -195,7 +238,7 @@ def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode
     from core import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # this test runs the queue itself
-    teacher = open_training(pets_like, teacher_tab(data_folder))
+    teacher = open_training(pets_like, teacher=data_folder)
     teacher.select_slider(key="train_size").set_value(32).run()
     assert any("no cached body features yet" in c.value for c in teacher.caption)
     teacher.button(key="train_lrfind_btn").click().run()
@@ -229,7 +272,7 @@ def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the
     from core import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
-    teacher = open_training(pets_like, teacher_tab(data_folder))
+    teacher = open_training(pets_like, teacher=data_folder)
     teacher.select_slider(key="train_size").set_value(32).run()
     teacher.button(key="train_extract_btn").click().run()
     assert not teacher.exception
@@ -245,26 +288,26 @@ def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the
     assert [j.kind for j in job_records.list_jobs(data_folder)] == ["extract"]  # no job for it
 
 
-def test_a_duplicated_tab_gets_its_own_token_the_settings_and_no_sign_in(class_mode, data_folder, monkeypatch):
-    """A tab that arrives with the ?s= of a live tab (the browser's Duplicate tab) forks a fresh token:
-    the settings are copied, the teacher's sign-in is not; a reload (the old session gone) keeps the token."""
-    from core import auth
+def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_folder, monkeypatch):
+    """A tab that arrives with the ?s= of a live tab (the browser's Duplicate tab) forks a fresh token with a
+    copy of the settings; a reload (the old session gone) keeps the token. Neither store holds a sign-in:
+    a new connection is the teacher only through its browser's cookie (tests/browser/test_class_mode.py)."""
     from core.session_store import SessionStore, new_token
     from ui import state
-    from ui.auth import SIGN_IN_KEY
     from ui.i18n import LANG_KEY
+    from ui.state import SIGN_IN_KEY
 
     token = new_token()
-    SessionStore(data_folder / "sessions", token).update(
-        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data_folder), "correct horse"), LANG_KEY: "zh"}
-    )
+    SessionStore(data_folder / "sessions", token).update({LANG_KEY: "zh"})
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     # AppTest has no runtime and one session id for every app: name sessions by their state, say who is live
     monkeypatch.setattr(state, "_session_id", lambda: str(id(get_script_run_ctx().session_state)))
     live: set[str] = set()
     monkeypatch.setattr(state, "session_alive", lambda sid: sid in live)
-    teacher = open_app({"s": token})
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["s"] = token
+    teacher = teacher_tab(at, data_folder).run()
     assert teacher.session_state[state.TAB_TOKEN] == token
     assert any("**老师**" in s.value for s in teacher.sidebar.success)  # signed in, in the kept language
     live.add(state._HOLDERS[token])
@@ -274,15 +317,14 @@ def test_a_duplicated_tab_gets_its_own_token_the_settings_and_no_sign_in(class_m
     fresh = twin.session_state[state.TAB_TOKEN]
     assert fresh != token and twin.query_params["s"] in (fresh, [fresh])
     assert twin.session_state[LANG_KEY] == "zh"  # the settings came along
-    assert SIGN_IN_KEY not in SessionStore(data_folder / "sessions", fresh).values()
-    assert twin.text_input(key="auth_password") is not None  # asked to sign in: a student until then
-    assert not any("**老师**" in s.value for s in twin.sidebar.success)
-    assert SIGN_IN_KEY in SessionStore(data_folder / "sessions", token).values()  # the teacher's tab keeps it
+    for tab in (token, fresh):
+        assert SIGN_IN_KEY not in SessionStore(data_folder / "sessions", tab).values()
+    teacher.run()
+    assert any("**老师**" in s.value for s in teacher.sidebar.success)  # the teacher's tab is unchanged
 
     live.clear()  # the teacher's tab reloads: its old session is gone, so the same token is kept
     reloaded = open_app({"s": token})
-    assert reloaded.session_state[state.TAB_TOKEN] == token
-    assert any("**老师**" in s.value for s in reloaded.sidebar.success)
+    assert reloaded.session_state[state.TAB_TOKEN] == token and reloaded.session_state[LANG_KEY] == "zh"
 
 
 # ---- copied tabs and tabs that did nothing (issue 18, items 16 and 17) ------------------------------

@@ -14,8 +14,7 @@ from core import auth, classroom, job_records, jobs, runs
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.pets import pets_spec
 from core.records import RunConfig, StageConfig
-from core.session_store import SessionStore, new_token
-from ui.auth import SIGN_IN_KEY
+from ui.auth import SIGNED_IN_KEY
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 120
@@ -33,20 +32,23 @@ def class_mode(monkeypatch, pets_like):
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # jobs stay queued: no worker process in these tests
 
 
-def teacher_query(base: Path) -> dict:
-    """The URL of a tab the teacher signed in from: its token, with the sign-in in its server-side store."""
-    token = new_token()
-    sign_in = auth.teacher_token(token, auth.server_secret(base), PASSWORD)
-    SessionStore(base / "sessions", token).update({SIGN_IN_KEY: sign_in})
-    return {"s": token}
+def as_teacher(at: AppTest, base: Path) -> AppTest:
+    """This AppTest session signed in as the teacher, as after typing the password: the sign-in on the server,
+    its id in the session's own memory (no URL or cookie involved)."""
+    sign_in_id, _cookie = auth.start_sign_in(base, PASSWORD)
+    at.session_state[SIGNED_IN_KEY] = sign_in_id
+    return at
 
 
-def open_page(script: str, query: dict | None = None, dataset=None) -> AppTest:
+def open_page(script: str, query: dict | None = None, dataset=None, teacher: Path | None = None) -> AppTest:
+    """Run a page; teacher: the data folder of a teacher's sign-in this session holds."""
     at = AppTest.from_file(script, default_timeout=TIMEOUT)
     for key, value in (query or {}).items():
         at.query_params[key] = value
     if dataset is not None:
         at.session_state[ACTIVE_DATASET] = dataset
+    if teacher is not None:
+        as_teacher(at, teacher)
     return at.run()
 
 
@@ -71,8 +73,7 @@ def test_students_cannot_open_the_class_page(class_mode):
 
 
 def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pets_like):
-    query = teacher_query(data_folder)
-    at = open_page(CLASS_PAGE, query, pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert not at.exception
     assert [h.value for h in at.header] == ["1 · Class dataset and model", "2 · Queue the lesson", "3 · Training queue",
                                             "4 · Runs", "5 · Students' own classes"]  # fmt: skip
@@ -90,7 +91,7 @@ def test_teacher_queues_the_lesson_and_cancels_a_job(class_mode, data_folder, pe
 def test_teacher_publishes_and_deletes_runs_and_sets_the_class_dataset(class_mode, data_folder, pets_like):
     fake_run(data_folder, "aaaa1111")
     fake_run(data_folder, "bbbb2222")
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     at.selectbox(key="class_run").set_value("bbbb2222")
     at.button(key="class_publish_run").click().run()
     assert classroom.read_class_settings(data_folder).model_run == "bbbb2222"
@@ -113,7 +114,7 @@ def test_teacher_publishes_a_students_classes(class_mode, data_folder, pets_like
             Image.new("RGB", (20, 20), (shade * 40, len(name), 0)).save(buf, "PNG")
             store.add_photo(name, buf.getvalue())
     classroom.touch_session(data_folder, student)
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     assert at.metric[0].value == "1"  # one student connected
     at.button(key=f"class_pub_{student.tab}").click().run()
     assert not at.exception
@@ -130,7 +131,7 @@ def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
     assert not student.exception
     assert any("1 queued" in c.value for c in student.sidebar.caption)
     assert not [b for b in student.sidebar.button if b.key.startswith("jobs_stop")]  # no Stop for a student
-    teacher_at = open_page(APP, teacher_query(data_folder))
+    teacher_at = open_page(APP, teacher=data_folder)
     assert [
         b.label for b in teacher_at.sidebar.button if b.key.startswith("jobs_stop")
     ] == []  # queued: cancel on Class
@@ -154,6 +155,31 @@ def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, 
     assert not student.exception
     assert student.session_state[ACTIVE_DATASET] == other  # not $PETLAB_DATASET: the class dataset
     assert student.session_state[ACTIVE_RUN] == "cccc3333"
+
+
+def test_a_wrong_typed_job_record_breaks_no_page_and_the_teacher_cancels(class_mode, data_folder, pets_like):
+    """Issue 18, item 13: one record with "created": "yesterday" made every page fail, the Class page included."""
+    import json
+
+    from core.datasets import scan_dataset
+
+    scan = scan_dataset(pets_spec(pets_like))
+    teacher = Identity(auth.TEACHER, "e" * 24)
+    record = jobs.submit(data_folder, teacher, jobs.lesson_plan(scan.fingerprint, img_size=32)[0][1], scan.spec)
+    bad = {**record.to_json(), "job_id": "20000101000000bad001", "created": "yesterday"}
+    (data_folder / "jobs" / "20000101000000bad001.json").write_text(json.dumps(bad))
+    student = open_page(APP)
+    assert not student.exception
+    assert any("1 queued" in c.value for c in student.sidebar.caption)  # the good job, in every sidebar
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
+    assert not at.exception
+    [note] = [w.value for w in at.warning if "could not be read" in w.value]
+    assert "20000101000000bad001" in note and "created" in note
+    at.button(key=f"jobs_stop_page_{record.job_id}").click().run()  # the teacher keeps control
+    assert not at.exception
+    assert [j.status for j in job_records.list_jobs(data_folder)] == ["cancelled"]
+    at.button(key="jobs_clear_unreadable").click().run()
+    assert not at.exception and not [w for w in at.warning if "could not be read" in w.value]
 
 
 # ---- issue 19: the live room ---------------------------------------------------------------------
@@ -192,7 +218,7 @@ def test_back_to_the_server_default_resets_the_teachers_own_dataset(class_mode, 
 
     other = pets_spec(make_pets_like(tmp_path / "other" / "images", n_per_class=3))
     classroom.set_class_dataset(data_folder, Identity(auth.TEACHER, "f" * 24), other)
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), other)
+    at = open_page(CLASS_PAGE, None, other, teacher=data_folder)
     at.button(key="class_reset_dataset").click().run()
     assert not at.exception
     assert classroom.read_class_settings(data_folder).dataset is None
@@ -230,16 +256,16 @@ def four_photo_dataset(tmp_path):
 def test_a_four_photo_dataset_is_refused_with_its_numbers_before_anything_is_queued(class_mode, data_folder, tmp_path):
     """Issue 19.4: the teacher's Queue them refuses a dataset too small to train (all three jobs used to fail)."""
     tiny = four_photo_dataset(tmp_path)
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), tiny)
+    at = open_page(CLASS_PAGE, None, tiny, teacher=data_folder)
     assert not at.exception
     refusal = [e.value for e in at.error if "4 images" in e.value]
     assert refusal and "gets none of them" in refusal[0] and "Add at least 1 more" in refusal[0]
     assert at.button(key="class_queue_go").disabled
     assert job_records.list_jobs(data_folder) == []
-    training = open_page(str(ROOT / "pages" / "training.py"), teacher_query(data_folder), tiny)
+    training = open_page(str(ROOT / "pages" / "training.py"), None, tiny, teacher=data_folder)
     assert any("4 images" in e.value for e in training.error)  # the Training page says the numbers too
     assert not any("no training/validation split" in e.value for e in training.error)
-    data = open_page(DATA_PAGE, teacher_query(data_folder), tiny)
+    data = open_page(DATA_PAGE, None, tiny, teacher=data_folder)
     shown = " ".join(a.value for a in [*data.error, *data.warning])
     assert "4 images" in shown and "Only 0 validation" not in shown
 
@@ -276,7 +302,7 @@ def test_students_are_shown_by_name_or_number_never_by_token(class_mode, data_fo
     store = classroom.own_store(data_folder, Identity(STUDENT, tab))
     for name in ("cup", "pen"):
         store.add_class(name)
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     text = " ".join(m.value for m in at.markdown)
     assert "Ada \\*\\*the great\\*\\* \\(1\\)" in text  # shown literally (escaped), with their number
     assert tab[:8] not in text and tab[:6] not in " ".join(t.value for t in at.text_input)
@@ -284,7 +310,7 @@ def test_students_are_shown_by_name_or_number_never_by_token(class_mode, data_fo
 
 def test_the_teachers_page_speaks_plainly(class_mode, data_folder, pets_like):
     """Issue 19.8: no "worker: 1 threads · sqlite"."""
-    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    at = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     worker_metric = next(m for m in at.metric if m.label == "training worker")
     assert worker_metric.value in ("ready", "training", "not running")
     assert not any("threads" in str(m.value) or "sqlite" in str(m.value) for m in at.metric)
@@ -311,7 +337,7 @@ def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data
     training.button(key="train_go1").click().run()
     assert not training.exception and job_records.list_jobs(data_folder) == []
     assert any("waiting for the teacher" in i.value for i in training.info)
-    teacher = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    teacher = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
     line = next(m.value for m in teacher.markdown if "asks for" in m.value)
     assert "**Ben \\(1\\)**" in line and "60 images, 12 for validation" in line
     teacher.button(key=f"class_req_ok_{query['s']}").click().run()

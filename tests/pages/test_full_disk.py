@@ -39,9 +39,9 @@ def full_disk(monkeypatch, data_folder, class_mode):
     every new file, folder or write under it fails from now on."""
     for page in PAGES:
         assert not tab(page=page, old=False).exception
-    from tests.pages.test_class_page import teacher_query
+    from core import auth
 
-    query = teacher_query(data_folder)  # a teacher who signed in before the disk filled
+    sign_in_id, _cookie = auth.start_sign_in(data_folder, PASSWORD)  # a teacher who signed in before it filled
 
     def under(path) -> bool:
         try:
@@ -88,7 +88,7 @@ def full_disk(monkeypatch, data_folder, class_mode):
     monkeypatch.setattr(pathlib.Path, "write_text", refuse(real_write_text))
     monkeypatch.setattr(pathlib.Path, "write_bytes", refuse(real_write_bytes))
     monkeypatch.setattr(quotas, "free_bytes", lambda path: 3 * quotas.MB)
-    return query
+    return sign_in_id
 
 
 @pytest.fixture
@@ -121,16 +121,17 @@ def test_every_page_opens_on_a_full_disk_and_the_teacher_still_signs_in(full_dis
     teacher.text_input(key="auth_password").input(PASSWORD)
     teacher.button(key="auth_sign_in").click().run()
     assert not teacher.exception
-    assert any("teacher" in s.value for s in teacher.sidebar.success)  # kept in the session: the disk said no
+    assert any("teacher" in s.value for s in teacher.sidebar.success)  # kept by the server process: the disk said no
     assert any("disk is nearly full: 3 MB free" in w.value for w in teacher.sidebar.warning)
-    teacher.button(key="auth_sign_out").click().run()  # the stored sign-in cannot be rewritten: it is removed
+    teacher.button(key="auth_sign_out").click().run()  # every sign-in ends, the one the disk refused too
     assert not teacher.exception and not any("teacher" in s.value for s in teacher.sidebar.success)
 
 
 def test_the_class_page_says_the_disk_is_full_and_refuses_changes_with_a_message(full_disk):
+    from ui.auth import SIGNED_IN_KEY
+
     at = AppTest.from_file(str(ROOT / "pages" / "class.py"), default_timeout=TIMEOUT)
-    for key, value in full_disk.items():
-        at.query_params[key] = value
+    at.session_state[SIGNED_IN_KEY] = full_disk  # the teacher's session, signed in before the disk filled
     at.run()
     assert not at.exception
     assert any("disk is nearly full: 3 MB free" in w.value for w in at.warning)

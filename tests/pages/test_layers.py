@@ -155,3 +155,40 @@ def test_class_mode_patch_index_is_a_worker_job_a_student_may_ask_for(app, data_
     app.run()
     assert not app.exception, app.exception
     assert len(app.tabs[2].get("image")) == 9  # read from the index the worker saved
+
+
+def test_a_damaged_queue_tells_the_student_leaves_no_ghost_and_the_teacher_repairs_it(
+    app, data_folder, pets_like, monkeypatch
+):
+    """Issue 18, item 12: with jobs/queue.db damaged, Build raised DatabaseError, left a job "queued" forever
+    and refused the student's later requests as still waiting."""
+    from core import job_records, jobs
+    from core.auth import ENV_PASSWORD
+    from core.pets import pets_spec
+    from tests.core.test_jobs import damage_queue_file
+    from tests.pages.test_class_page import CLASS_PAGE, open_page
+
+    monkeypatch.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
+    jobs.make_queue(data_folder)
+    damage_queue_file(data_folder)
+    app.session_state["viz_stage"] = "stem (features.0)"
+    app.run()
+    app.number_input(key="viz_patch_n").set_value(12).run()
+    for _ in range(2):
+        app.button(key="viz_patch_build").click().run()
+        assert not app.exception, app.exception
+        assert any("nothing was queued" in e.value for e in app.error)
+        assert not any("one at a time" in e.value for e in app.error)
+        assert job_records.list_jobs(data_folder) == []  # no ghost
+
+    teacher = open_page(CLASS_PAGE, None, pets_spec(pets_like), teacher=data_folder)
+    assert not teacher.exception
+    assert any("cannot take new jobs" in e.value for e in teacher.error)
+    teacher.button(key="jobs_repair_queue").click().run()
+    assert not teacher.exception and any("repaired" in s.value for s in teacher.success)
+    assert not any("cannot take new jobs" in e.value for e in teacher.error)
+    app.button(key="viz_patch_build").click().run()
+    assert not app.error
+    [job] = job_records.list_jobs(data_folder)
+    assert job.kind == "patch_index" and job.status == "queued"
