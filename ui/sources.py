@@ -171,18 +171,27 @@ def own_classes_ui() -> None:
     store = own_classes_store()  # in class mode a student's own, private classes
 
     def add_own_class() -> None:
-        """Button callback: create the class, select it, clear the name box."""
+        """Button callback: create the class (or find the one of that name), select it, clear the name box."""
         try:
-            st.session_state["data_own_class"] = store.add_class(st.session_state.get("data_own_new", ""))
-            st.session_state["data_own_new"] = ""
+            had = store.classes()
+            name = store.add_class(st.session_state.get("data_own_new", ""))
         except ValueError as err:
             st.session_state["data_own_error"] = str(err)
+            return
+        st.session_state["data_own_class"] = name
+        st.session_state["data_own_new"] = ""
+        if name in had:
+            st.session_state["data_own_note"] = _("There is already a class {cls}: photos you add go there.").format(
+                cls=name
+            )
 
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.text_input(_("New class name"), key="data_own_new", placeholder=_("e.g. my_cat"))
     c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
     if err := st.session_state.pop("data_own_error", None):
         st.error(err)
+    if note := st.session_state.pop("data_own_note", None):
+        st.info(note)
     counts = store.classes()
     if not counts:
         return

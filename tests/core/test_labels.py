@@ -81,3 +81,13 @@ def test_no_group_example_keeps_its_backslashes_in_markdown():
     with pytest.raises(LabelError) as info:
         compile_pattern(r"^\w+\.jpg$")
     assert r"`^(.+)_\d+\.jpg$`" in str(info.value)  # in backticks: st.error's markdown keeps the backslashes
+
+
+def test_labels_in_any_script_are_nfc():
+    """Issue 19 item 5: Chinese names label like any other; a Mac's NFD names give the same label as NFC ones."""
+    files = ["猫_1.jpg", "猫_2.jpg", "chat noir_3.jpg", "cafe\u0301_4.jpg", "caf\u00e9_5.jpg"]
+    result = label_files(files, PETS_PATTERN)
+    assert result.classes == ["café", "chat noir", "猫"]
+    assert label_files(["caf\u00e9_5.jpg"], "^(cafe\u0301)_").classes == ["café"]  # the pattern typed as NFD
+    by_parent = label_by_parent(["猫/1.jpg", "cafe\u0301/2.jpg", "caf\u00e9/3.jpg"])
+    assert sorted(set(by_parent.labels.values())) == ["café", "猫"]
