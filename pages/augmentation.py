@@ -8,7 +8,7 @@ from core.i18n import _
 from ui.augmentation import gallery, grid
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import keep
+from ui.state import keep, stop_page
 
 ensure_app_frame()
 st.title(_("🎛️ Augmentation: one photo, many training samples"))
@@ -32,7 +32,7 @@ def new_samples() -> None:
 loaded = image_picker_ui("aug")
 if loaded is None:
     st.info(_("Pick an image above (from the dataset, an upload or the camera) to see its augmentations."))
-    st.stop()
+    stop_page()
 
 controls, shown = st.columns([1.1, 2.4], gap="large")
 with controls:

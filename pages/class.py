@@ -11,13 +11,13 @@ from ui.auth import identity, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job
 from ui.runs import list_runs_ui, run_label
-from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset, shown_name
+from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset, shown_name, stop_page
 
 ensure_app_frame()
 st.title("🏫 " + p_("navigation", "Class"))
 if not identity().is_teacher:  # app.py registers this page for the teacher only; this is the page's own check
     st.error(_("The Class page is the teacher's: sign in from the sidebar."))
-    st.stop()
+    stop_page()
 base = data_dir()
 st.caption(
     _(

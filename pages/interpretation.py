@@ -9,7 +9,7 @@ from core.models import WEIGHTS_FILE
 from ui.frame import ensure_app_frame
 from ui.interpretation import confusion_cells_ui
 from ui.runs import run_picker_ui, run_predictions, run_record, thumbnail
-from ui.state import ACTIVE_RUN
+from ui.state import ACTIVE_RUN, stop_page
 
 MAX_CELLS = 6  # a box around many cells shows the images of the first six
 
@@ -26,20 +26,20 @@ run_picker_ui("interp_run", _("Active run"))
 run_id = st.session_state.get(ACTIVE_RUN)
 if not run_id:
     st.info(_("No run is active: train one on the **Training** page, or pick one above."))
-    st.stop()
+    stop_page()
 run = run_record(run_id)
 if run is None:
-    st.stop()
+    stop_page()
 try:
     preds = run_predictions(str(run.path), (run.path / WEIGHTS_FILE).stat().st_mtime, len(run.record.classes))
 except ValueError as err:  # records.RecordError: damaged preds.npz, object arrays, wrong shapes
     st.warning(
         _("This run's stored predictions cannot be used ({error}): retrain it to interpret it.").format(error=err)
     )
-    st.stop()
+    stop_page()
 if preds is None or "probs" not in preds:
     st.warning(_("This run has no stored validation predictions (preds.npz): retrain it to interpret it."))
-    st.stop()
+    stop_page()
 
 classes = list(run.record.classes)
 probs, targets = preds["probs"], preds["targets"]

@@ -25,7 +25,7 @@ from ui.runs import (
     runs_of_dataset,
     train_ui,
 )
-from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
+from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active, stop_page
 
 PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated
 INITS = [PRETRAINED, RANDOM_INIT]
@@ -43,10 +43,10 @@ st.caption(
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    st.stop()
+    stop_page()
 if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
     st.error(_("This dataset has no training/validation split (too few images). Add images on the Data page."))
-    st.stop()
+    stop_page()
 if len(scan.classes) < 2:
     st.error(
         _(
@@ -58,7 +58,7 @@ if len(scan.classes) < 2:
             names=", ".join(scan.classes),
         )
     )
-    st.stop()
+    stop_page()
 
 busy = (
     training_lock.training_running(runs_dir()) and not class_mode()

@@ -19,7 +19,7 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _
 from core.own_classes import OwnClassesStore
 from core.settings import data_dir
-from ui.state import SIGN_IN_KEY, forget, recall, remember, rotate_tab_token, tab_token
+from ui.state import SIGN_IN_KEY, forget, recall, remember, rotate_tab_token, stop_page, tab_token
 
 PASSWORD_KEY = "auth_password"
 ERROR_KEY = "auth_error"
@@ -73,7 +73,7 @@ def teacher_only(action: str) -> bool:
 def require_teacher(action: str) -> None:
     """teacher_only, ending the script run when refused (for actions that cannot simply be skipped)."""
     if not teacher_only(action):
-        st.stop()
+        stop_page()
 
 
 def own_classes_store() -> OwnClassesStore:

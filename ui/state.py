@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.state.common import user_key_from_element_id
 
 from core import datasets, models, pets, records
 from core.classroom import read_class_settings
@@ -259,6 +260,7 @@ def sidebar(slot=None) -> None:
 TOKEN_PARAM = "s"
 TAB_TOKEN = "_tab_token"
 TAB_VALUES = "_tab_values"
+KEPT_KEYS = "_kept_keys"  # every key keep() declared in this session
 PURGE_EVERY_S = 600.0
 _last_purge = [0.0]
 _MISSING = object()
@@ -390,6 +392,7 @@ def keep(
     default applies. `default` (the widget's own): a live default with nothing stored is not
     written (the widget shows it anyway), which spares a tab's first reruns one disk write per widget.
     """
+    st.session_state.setdefault(KEPT_KEYS, set()).add(key)
     stored = recall(key, _MISSING)
     if key in st.session_state:
         current = st.session_state[key]
@@ -416,3 +419,23 @@ def keep(
     else:
         forget(key)
     return key
+
+
+def stop_page() -> NoReturn:
+    """End the page here, as st.stop() does, without leaving its undrawn widgets out of step with the browser.
+
+    st.stop() is a premature stop: Streamlit then skips the clean-up a finished run does, so the
+    server keeps the values of the widgets this run did not draw while the browser forgets them.
+    When they are drawn again Streamlit believes the browser still shows those values and sends
+    none: the browser draws each widget's default while the script reads the old value (issue 19:
+    Augmentation's controls said seed 0 and 'reflection' while the grid used seed 1 and zeros).
+    So the keep() widgets this run did not draw are forgotten here, as a finished run would; when
+    they come back keep() restores them from the tab's store, and Streamlit sends that value.
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is not None:
+        drawn = {user_key_from_element_id(w) for w in ctx.shared.widget_ids_this_run.snapshot()}
+        for key in st.session_state.get(KEPT_KEYS, set()) - drawn:
+            if key in st.session_state:
+                del st.session_state[key]
+    st.stop()
