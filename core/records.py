@@ -18,6 +18,7 @@ from typing import Any
 
 from core.i18n import N_, _
 from core.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
+from core.schedules import lr_text
 from core.storage import read_json, stable_hash
 
 
@@ -42,12 +43,6 @@ class StageConfig:
         lr = f"slice({lr_text(self.lr_min)}, {lr_text(self.lr_max)})" if self.lr_min else lr_text(self.lr_max)
         kind = N_("unfrozen") if self.unfreeze else (N_("frozen, cached features") if self.fast else N_("frozen"))
         return translate(N_("{epochs} ep {kind} @ {lr}")).format(epochs=self.epochs, kind=translate(kind), lr=lr)
-
-
-def lr_text(lr: float) -> str:
-    """A learning rate as short as it can be while telling runs apart: 3e-03, 2.5e-03, 1.25e-04 (3 digits at most)."""
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ if not pretrained:
 st.header(_("2 · Stage 1: body frozen"))
 c1, c2, c3, c4 = st.columns(4)
 epochs1 = c1.number_input(_("Epochs"), 1, 50, 2, key=keep("train_epochs1"))
-lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format="%.1e", key=keep("train_lr1"))
+lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lr1"))
 fast = c3.toggle(
     _("Fast: cached body features"),
     value=True,
@@ -188,8 +188,10 @@ if existing1 is None:
 else:
     c1, c2, c3 = st.columns(3)
     epochs2 = c1.number_input(_("Epochs"), 1, 50, 1, key=keep("train_epochs2"))
-    lo = c2.number_input(_("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
-    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
+    lo = c2.number_input(
+        _("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lo")
+    )
+    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format=schedules.LR_WIDGET_FORMAT, key=keep("train_hi"))
     groups = learners.n_groups(arch)
     st.dataframe(
         {
@@ -197,7 +199,9 @@ else:
                 _("group {n} (head)").format(n=i + 1) if i == groups - 1 else _("group {n}").format(n=i + 1)
                 for i in range(groups)
             ],
-            _("lr_max from slice(lo, hi)"): [f"{v:.1e}" for v in schedules.group_lrs(float(lo), float(hi), groups)],
+            _("lr_max from slice(lo, hi)"): [
+                schedules.lr_text(v) for v in schedules.group_lrs(float(lo), float(hi), groups)
+            ],
         },
         hide_index=True,
     )

@@ -11,6 +11,7 @@ from core import classroom, curves, datasets, models, records, runs, training, t
 from core.features import shown_progress
 from core.i18n import N_, _, num, pct
 from core.images import ImageError, load_image_file
+from core.schedules import lr_text
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
 from ui.frame import background_training
@@ -181,7 +182,7 @@ class LiveTraining:
                 iter=event["iter"],
                 n_iter=event["n_iter"],
                 loss=num(event["loss"], 3),
-                lr=f"{event['lr']:.1e}",
+                lr=lr_text(event["lr"]),
             )
             self.bar.progress(min(1.0, done), text=text)
             if time.perf_counter() - self.last_draw > 1.0:

@@ -219,3 +219,36 @@ def runs_found(config):
 
     found_config, run = runs.find_frozen_run(sub_dir("runs"), config, views=2)
     return found_config, run.run_id if run else None
+
+
+def test_a_learning_rate_reads_the_same_everywhere(pets_like):
+    """Issue 19 item 10: the button said "Use valley (1.4e-03)" while the run title said 1.45e-03. One format
+    (core.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
+    number input and the run title; the value applied is the value shown."""
+    import json
+
+    from core.records import RunConfig, StageConfig
+
+    valley = 0.0014454397707459258  # what lr_find returns: more digits than anyone reads
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    lrs = [1e-7 * 1.2**i for i in range(40)]
+    at.session_state["train_lrfind_history"] = [
+        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": valley}, "points": {"valley": (valley, 1.5)},
+         "stage": "frozen", "fast": True, "seconds": 1.0}
+    ]  # fmt: skip
+    at.run()
+    button = at.button(key="train_use_valley")
+    assert button.label == "Use valley (1.45e-03) as lr_max"
+    assert any("`1.45e-03`" in m.value for m in at.markdown)
+    button.click().run()
+    assert not at.exception
+    lr = at.number_input(key="train_lr1")
+    assert lr.value == 1.45e-3 and lr.proto.format == "%.2e"  # shown in the box as 1.45e-3
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert any(
+        s["layout"].get("title", {}).get("text", "").startswith("fit_one_cycle(2, lr_max=1.45e-03)") for s in specs
+    )
+    assert any(t.get("name") == "valley: 1.45e-03" for s in specs for t in s["data"])
+    title = RunConfig(dataset="x", stages=(StageConfig(epochs=2, lr_max=lr.value, fast=True),)).title()
+    assert title.endswith("@ 1.45e-03")
