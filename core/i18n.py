@@ -148,3 +148,16 @@ def num(value: float, digits: int | None = None) -> str:
 def pct(value: float, digits: int = 0) -> str:
     """A share formatted as a percentage for the current language."""
     return current().percent(value, digits)
+
+
+def shown_apart(
+    value: float, line: float, write: Callable[[float, int], str] = num, digits: int = 2, most: int = 6
+) -> tuple[str, str]:
+    """value and the line it is compared with, written with `digits` decimals or more until they differ.
+
+    A reason reading "entropy 0.60 > 0.60" compares numbers the reader cannot see: 0.603 and 0.6.
+    `write` is num or pct (value, digits) -> text; both get the same number of decimals.
+    """
+    while digits < most and value != line and write(value, digits) == write(line, digits):
+        digits += 1
+    return write(value, digits), write(line, digits)
