@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from PIL import Image, ImageOps
+from PIL import Image
 
 from core import models
 from core.i18n import N_, _, num
@@ -79,13 +79,6 @@ def sample_rows(items: pd.DataFrame, classes: list[str] | None, n: int, seed: in
     """n random rows (like show_batch), restricted to classes when given."""
     pool = items if not classes else items[items["label"].isin(classes)]
     return pool.sample(min(n, len(pool)), random_state=seed) if len(pool) else pool
-
-
-def thumbnail(path: str, side: int = 160) -> Image.Image:
-    """A square, centre-cropped thumbnail (what Resize(side) with crop does)."""
-    with Image.open(path) as img:
-        img.draft("RGB", (side * 2, side * 2))
-        return ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (side, side))
 
 
 def label_examples(result: LabelResult, per_class: int = 2) -> pd.DataFrame:

@@ -139,6 +139,16 @@ def load_image_bytes(data: bytes, name: str = "upload", max_side: int | None = W
     return LoadedImage(image=img, digest=image_digest(data), notes=notes)
 
 
+def square_thumbnail(path: Path, side: int = 160) -> Image.Image:
+    """A side×side centre crop of an image file, as Resize(side) with crop shows it; raises ImageError.
+
+    Every grid of photos uses it (the Data page's examples, the Interpretation page's cells and top
+    losses), so photos of any shape line up at one size.
+    """
+    image = load_image_file(Path(path), max_side=side * 4).image
+    return ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
+
+
 def load_image_file(path: Path, max_side: int | None = WORKING_SIDE) -> LoadedImage:
     """load_image_bytes for a file on disk."""
     path = Path(path)

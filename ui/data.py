@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +17,27 @@ from core.datasets import (
     list_image_files,
 )
 from core.i18n import _, n_, num, translated_columns
-from core.images import IMAGE_SUFFIXES, public_reason
+from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.storage import stable_hash
 from ui.state import active_dataset, dataset_signature, keep, remember, set_active_dataset, shown_name
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
-def thumbnail(path: str, side: int = 160, mtime: float = 0.0) -> Image.Image:
-    """Cached centre-cropped thumbnail; mtime in the key refreshes it when the file changes."""
-    return exploration.thumbnail(path, side)
+def _thumbnail(path: str, side: int, mtime: float) -> Image.Image:
+    return square_thumbnail(Path(path), side)
+
+
+def thumbnail(path: str, side: int = 160) -> Image.Image:
+    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.images.square_thumbnail),
+    cached until the file changes; ImageError (meant for the page) when it is gone or unreadable."""
+    try:
+        mtime = os.stat(path).st_mtime  # (os.stat: "" is no file; Path("") would be the current folder)
+    except OSError as err:
+        raise ImageError(
+            _("cannot read {name}: {reason}").format(name=Path(path).name, reason=public_reason(err, path))
+        ) from err
+    return _thumbnail(str(path), side, mtime)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -183,22 +195,18 @@ def sample_batch_ui(scan: DatasetScan) -> pd.DataFrame:
     for i, row in enumerate(rows.itertuples()):
         with cols[i % 6]:
             try:
-                st.image(thumbnail(row.path, 160, Path(row.path).stat().st_mtime), caption=row.label, width="stretch")
-            except (OSError, ValueError) as err:
-                st.caption(f"⚠️ {row.rel}: {public_reason(err, row.path)}")
+                st.image(thumbnail(row.path, 160), caption=row.label, width="stretch")
+            except ImageError as err:
+                st.caption(f"⚠️ {err}")
     return rows
 
 
 def normalisation_ui(sample_path: str) -> None:
     """One photo, its per-channel statistics before and after ImageNet normalisation, and their histograms."""
     try:
-        sample = thumbnail(sample_path, 224, Path(sample_path).stat().st_mtime)
-    except (OSError, ValueError) as err:
-        st.warning(
-            _("Could not open {name}: {reason}").format(
-                name=Path(sample_path).name, reason=public_reason(err, sample_path)
-            )
-        )
+        sample = thumbnail(sample_path, 224)
+    except ImageError as err:
+        st.warning(str(err))
         return
     c1, c2 = st.columns([1, 3])
     c1.image(sample, caption=Path(sample_path).name, width="stretch")

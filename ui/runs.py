@@ -10,7 +10,6 @@ import streamlit as st
 from core import classroom, curves, datasets, models, records, runs, training, training_lock
 from core.features import shown_progress
 from core.i18n import N_, _, num, pct
-from core.images import ImageError, load_image_file
 from core.schedules import lr_text
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
@@ -133,17 +132,6 @@ def run_record(run_id: str) -> runs.RunInfo | None:
     except (ValueError, OSError) as err:
         st.warning(_("Run {run} cannot be read: {error}").format(run=run_id, error=err))
         return None
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def thumbnail(path: str, side: int = 160):
-    """A small RGB image for grids, or None when the file is gone or unreadable."""
-    try:
-        image = load_image_file(Path(path), max_side=side).image.copy()
-    except (ImageError, OSError, ValueError):
-        return None
-    image.thumbnail((side, side))
-    return image
 
 
 class LiveTraining:

@@ -115,3 +115,24 @@ def test_click_and_box_select_on_the_confusion_matrix(page, browser_data, tmp_pa
         assert f"actual {classes[1]}, predicted {classes[1]}: 4 images" in cells
         assert_no_exception(page)
         screenshot(page, "interpretation_box_select")
+
+        # issue 19 item 10: the photos of a grid (cells, top losses) came at their own sizes; one size now, square
+        page.get_by_role("heading", name="Top losses").scroll_into_view_if_needed()
+        for caption, least in ((r"^p=[0-9.]+$", 5), (r"^\S+ / \S+ / [0-9.]+ / [0-9.]+$", 9)):  # cells, top losses
+            sizes = image_sizes(page, caption)
+            assert len(sizes) >= least and len(set(sizes)) == 1 and sizes[0][0] == sizes[0][1], sizes
+
+
+def image_sizes(page, caption: str) -> list[tuple[int, int]]:
+    """The drawn (width, height) of the loaded photos whose caption matches the regular expression."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")].every(i => i.complete)"
+    )
+    found = page.evaluate(
+        """(pattern) => [...document.querySelectorAll("[data-testid='stImage']")]
+            .filter(e => new RegExp(pattern).test(e.innerText.trim()))
+            .map(e => e.querySelector('img').getBoundingClientRect())
+            .map(r => [Math.round(r.width), Math.round(r.height)])""",
+        caption,
+    )
+    return [tuple(size) for size in found]
