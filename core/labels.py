@@ -55,7 +55,7 @@ def compile_pattern(pattern: str) -> regex.Pattern:
     except (regex.error, ValueError, OverflowError) as err:
         raise LabelError(_("Invalid regular expression: {error}.").format(error=err)) from err
     if compiled.groups < 1:
-        raise LabelError(_("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`"))
+        raise LabelError(_("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`."))
     return compiled
 
 
