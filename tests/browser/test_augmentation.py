@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.conftest import assert_no_exception, screenshot, wait_ready
+from tests.browser.conftest import assert_no_exception, broken_words, screenshot, wait_ready
 
 
 @pytest.mark.browser
@@ -24,6 +24,8 @@ def test_augmentation_grid(app_server, page):
     page.locator("[data-testid='stCode']").filter(has_text="seed 1").wait_for()  # the rerun with the new seed
     wait_ready(page)
     assert_no_exception(page)
+    page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)")
+    assert broken_words(page) == []  # issue 19 item 10: "pad_mode='reflecti" / "on'" under a narrow photo
     screenshot(page, "augmentation")
     page.get_by_role("heading", name="What the model receives").scroll_into_view_if_needed()
     screenshot(page, "augmentation-tensor")
