@@ -90,7 +90,8 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
 def schedule_title(n_epoch: int, n_iter: int, lr_max: float) -> str:
     """The schedule figure's title: the fit_one_cycle call it plots and its batches per epoch."""
     batches = n_("{n} batch per epoch", "{n} batches per epoch", n_iter).format(n=num(n_iter))
-    return f"fit_one_cycle({n_epoch}, lr_max={lr_text(lr_max)}): {batches}"
+    call = f"fit_one_cycle({n_epoch}, lr_max={lr_text(lr_max)})"
+    return _("{call}: {batches}").format(call=call, batches=batches)  # a full-width colon in Chinese
 
 
 def schedule_figure(schedule: pd.DataFrame, title: str | None = None):

@@ -16,11 +16,11 @@ from core.datasets import (
     DatasetSpec,
     list_image_files,
 )
-from core.i18n import _, n_, num, translated_columns
+from core.i18n import _, listed, n_, num, translated_columns
 from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.storage import stable_hash
-from ui.state import active_dataset, dataset_signature, keep, remember, set_active_dataset, shown_name
+from ui.state import active_dataset, dataset_signature, keep, relabelled, remember, set_active_dataset, shown_name
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
@@ -73,7 +73,7 @@ def dataset_files_ui(spec: DatasetSpec) -> tuple[str, ...] | None:
     if not rel_paths:
         st.warning(
             _("No images found in {name} (looked for {suffixes}). Choose another dataset above.").format(
-                name=shown_name(spec), suffixes=", ".join(sorted(IMAGE_SUFFIXES))
+                name=shown_name(spec), suffixes=listed(sorted(IMAGE_SUFFIXES))
             )
         )
         return None
@@ -86,25 +86,27 @@ def labelling_ui(spec: DatasetSpec, rel_paths: tuple[str, ...]) -> tuple[str, st
     Returns (label_from, pattern, match_on, result); result is None while the pattern cannot be used.
     """
     ds_key = stable_hash(spec.root, 8)  # labelling widgets are per dataset: switching datasets resets them
+    ways = {"regex": _("a regular expression on the file name/path"), "parent": _("the parent folder")}
     label_from = st.radio(
         _("Labels come from"),
-        ["regex", "parent"],
+        list(ways),
         index=0 if spec.label_from == "regex" else 1,
-        format_func={"regex": _("a regular expression on the file name/path"), "parent": _("the parent folder")}.get,
+        format_func=ways.get,
         horizontal=True,
-        key=f"data_label_from_{ds_key}",
+        key=relabelled(f"data_label_from_{ds_key}", ways, ways.get),
     )
     pattern, match_on = spec.pattern, spec.match_on
     if label_from != "regex":
         return label_from, pattern, match_on, labels.label_by_parent(list(rel_paths))
     c1, c2 = st.columns([3, 2])
     pattern = c1.text_input(_("Pattern (the ( ) group is the label)"), value=spec.pattern, key=f"data_pattern_{ds_key}")
+    targets = {"name": _("file name (from_name_re)"), "path": _("whole path (from_path_re)")}
     match_on = c2.radio(
         _("Match against"),
-        ["name", "path"],
+        list(targets),
         index=0 if spec.match_on == "name" else 1,
-        format_func={"name": _("file name (from_name_re)"), "path": _("whole path (from_path_re)")}.get,
-        key=f"data_match_on_{ds_key}",
+        format_func=targets.get,
+        key=relabelled(f"data_match_on_{ds_key}", targets, targets.get),
     )
     st.caption(
         _("Lesson default: `{pets}` · course-v3: `{v3}`. {note}").format(
@@ -210,7 +212,7 @@ def normalisation_ui(sample_path: str) -> None:
         return
     c1, c2 = st.columns([1, 3])
     c1.image(sample, caption=Path(sample_path).name, width="stretch")
-    c2.dataframe(translated_columns(exploration.normalisation_table(sample)), hide_index=True)
+    c2.dataframe(exploration.normalisation_table(sample), hide_index=True)
     st.plotly_chart(exploration.channel_histogram_figure(sample), key="data_hist")
 
 

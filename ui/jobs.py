@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core import job_records, jobs, records, worker
@@ -101,7 +102,7 @@ def jobs_status_ui() -> None:
     for record in running:
         running_job_ui(record, "side")
     if queued:
-        titles = "; ".join(j.shown_title() for j in queued[:3]) + ("…" if len(queued) > 3 else "")
+        titles = _("; ").join(j.shown_title() for j in queued[:3]) + ("…" if len(queued) > 3 else "")
         st.caption("⏳ " + _("{n} queued: {titles}").format(n=num(len(queued)), titles=titles))
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
@@ -121,6 +122,22 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
+def queue_rows(found: list[job_records.JobRecord]) -> list[dict[str, str]]:
+    """The queue table's rows, newest first, every cell text in the current language (an empty cell, never None)."""
+    return [
+        {
+            "": STATUS_ICON[j.status],
+            _("job"): j.shown_title(),
+            _("status"): _(job_records.STATUS_NAMES[j.status]),
+            _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
+            _("took (s)"): num(j.finished - j.started, 1) if j.finished and j.started else "",
+            _("run"): j.run_id[:8],
+            _("why"): j.shown_error(),
+        }
+        for j in reversed(found)
+    ]
+
+
 def queue_table_ui() -> list[job_records.JobRecord]:
     """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
     found = job_records.list_jobs(data_dir())
@@ -129,21 +146,8 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         return found
     for record in [j for j in found if j.status == "running"]:
         running_job_ui(record, "page")
-    st.dataframe(
-        [
-            {
-                "": STATUS_ICON[j.status],
-                _("job"): j.shown_title(),
-                _("status"): _(job_records.STATUS_NAMES[j.status]),
-                _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
-                _("took (s)"): round(j.finished - j.started, 1) if j.finished and j.started else None,
-                _("run"): j.run_id[:8],
-                _("why"): j.shown_error(),
-            }
-            for j in reversed(found)
-        ],
-        hide_index=True,
-    )
+    # st.table, not st.dataframe: a long title or reason wraps in its cell instead of being cut off
+    st.table(pd.DataFrame(queue_rows(found)), hide_index=True)
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])
         c1.caption(f"⏳ {record.shown_title()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core import classroom, curves, datasets, models, records, runs, training, training_lock
@@ -48,6 +49,23 @@ def run_label(run: runs.RunInfo) -> str:
     err = run.error_rate
     text = f"{run.run_id[:8]} · {run_dataset_name(run)} · {run.title}"
     return text + (" · " + _("error {rate}").format(rate=pct(err, 1)) if err is not None else "")
+
+
+def runs_table(found: list[runs.RunInfo], active: str | None) -> pd.DataFrame:
+    """The Training page's runs table: one row per run, every cell text in the current language."""
+    rows = [
+        {
+            _("run"): r.run_id,
+            _("dataset"): run_dataset_name(r),
+            _("title"): r.title,
+            _("error rate"): pct(r.error_rate, 1) if r.error_rate is not None else "",
+            _("epochs"): num(len(r.record.epochs)),
+            _("train time (s)"): num(sum(r.record.timings.values()), 1),
+            _("active"): "✓" if active == r.run_id else "",
+        }
+        for r in found
+    ]
+    return pd.DataFrame(rows)
 
 
 def runs_of_dataset(found: list[runs.RunInfo], fingerprint: str | None, keep: str | None = None) -> list[runs.RunInfo]:

@@ -12,11 +12,11 @@ import streamlit as st
 from core import archives, pets
 from core.classroom import own_classes_privacy_note
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
-from core.i18n import _, n_, num
+from core.i18n import _, listed, n_, num, sentences
 from core.images import ImageError
 from core.settings import FolderRefused, open_allowed, uploads_dir
 from ui.auth import identity, own_classes_store, teacher_only
-from ui.state import OWN_CLASSES_NAME, keep, set_active_dataset
+from ui.state import OWN_CLASSES_NAME, keep, relabelled, set_active_dataset
 
 FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
 ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
@@ -83,12 +83,13 @@ def pets_source_ui(base: Path) -> None:
 def folder_source_ui(base: Path) -> None:
     """A server folder (only those the server shares), labelled by file name or parent folder."""
     folder = st.text_input(_("Folder of images (searched recursively)"), key=keep("data_folder_path"))
+    ways = {"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}
     label_from = st.radio(
         _("Labels come from"),
-        ["regex", "parent"],
-        format_func={"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}.get,
+        list(ways),
+        format_func=ways.get,
         horizontal=True,
-        key=keep("data_folder_label_from", options=["regex", "parent"]),
+        key=relabelled(keep("data_folder_label_from", options=list(ways)), ways, ways.get),
     )
     if not (st.button(_("Use this folder"), key="data_folder_go") and folder.strip() and teacher_only("open_folder")):
         return
@@ -155,8 +156,10 @@ def _extract_zip(upload, base: Path) -> None:
     skipped_note = n_("Skipped {n} file (listed below).", "Skipped {n} files (listed below).", len(report.skipped))
     activate(
         spec,
-        done.format(n=num(len(report.extracted)), zip=upload.name)
-        + (" " + skipped_note.format(n=num(len(report.skipped))) if report.skipped else ""),
+        sentences(
+            done.format(n=num(len(report.extracted)), zip=upload.name),
+            skipped_note.format(n=num(len(report.skipped))) if report.skipped else "",
+        ),
     )
 
 
@@ -195,14 +198,15 @@ def own_classes_ui() -> None:
     counts = store.classes()
     if not counts:
         return
+    shown = {
+        c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+        for c, n in counts.items()
+    }
     chosen = st.selectbox(
         _("Add photos to"),
         list(counts),
-        format_func={
-            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
-            for c, n in counts.items()
-        }.get,
-        key=keep("data_own_class", options=list(counts)),
+        format_func=shown.get,  # the count changes as photos come: relabelled() shows the new one
+        key=relabelled(keep("data_own_class", options=list(counts)), counts, shown.get),
     )
     _add_photos_ui(store, chosen)
     photos = store.photos(chosen)
@@ -277,7 +281,7 @@ def _use_own_classes_ui(store) -> None:
                 "{n} classes with fewer than {min} photos ({names}): with so few, the validation set holds one or "
                 "two photos per class and its error rate means little.",
                 len(few),
-            ).format(n=num(len(few)), min=MIN_IMAGES_PER_CLASS, names=", ".join(few[:5]))
+            ).format(n=num(len(few)), min=MIN_IMAGES_PER_CLASS, names=listed(few[:5]))
         )
     if len(ready) >= 2:
         if st.button(_("Use my classes"), type="primary", key="data_own_use"):

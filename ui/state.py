@@ -261,6 +261,7 @@ TOKEN_PARAM = "s"
 TAB_TOKEN = "_tab_token"
 TAB_VALUES = "_tab_values"
 KEPT_KEYS = "_kept_keys"  # every key keep() declared in this session
+SHOWN_LABELS = "_shown_labels"  # widget key -> the option labels relabelled() saw it drawn with
 PURGE_EVERY_S = 600.0
 _last_purge = [0.0]
 _MISSING = object()
@@ -439,3 +440,23 @@ def stop_page() -> NoReturn:
             if key in st.session_state:
                 del st.session_state[key]
     st.stop()
+
+
+def relabelled(key: str, options: Sequence, format_func: Callable[[Any], Any] = str) -> str:
+    """Declare a choice widget whose options are shown through format_func; returns the key (use it inline).
+
+    A choice widget's value travels between the server and the browser as its option's label. When the
+    labels change while the choice stays (the tab switched language, a class's photo count grew, a
+    run's title was translated), the browser kept showing the old label: the Class page's plan names
+    stayed English after switching to Chinese (issue 19). When this run's labels differ from the last
+    run's, the value is set again, and Streamlit sends it to the browser with the new labels.
+    """
+    shown = [str(format_func(option)) for option in options]
+    seen = st.session_state.setdefault(SHOWN_LABELS, {})
+    if seen.get(key, shown) != shown and key in st.session_state:
+        value, allowed = st.session_state[key], list(options)
+        many = isinstance(value, list | tuple) and value not in allowed  # a multiselect's list, not a tuple option
+        if all(v in allowed for v in value) if many else value in allowed:
+            st.session_state[key] = value
+    seen[key] = shown
+    return key

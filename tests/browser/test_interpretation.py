@@ -11,11 +11,16 @@ pytestmark = pytest.mark.browser
 CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
 
 
-def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
-    """A stored run in the real format with known predictions over the browser dataset's images."""
+def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str, list[str]]:
+    """A stored run in the real format with known predictions over the browser dataset's images.
+
+    title: as someone typed it (stays as it is in every language), or "" for the title the trainer writes
+    (shown in the tab's language).
+    """
     from core import runs
     from core.datasets import scan_dataset
     from core.models import create_model, save_weights
+    from core.records import config_from_dict
     from tests.browser.conftest import env_dataset_for
 
     label = lambda p: Path(p).name.rsplit("_", 1)[0]  # noqa: E731
@@ -34,8 +39,9 @@ def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
         probs[i, 0] = 0.8
     weights = data / "w.pt"
     save_weights(create_model("mobilenet_v2", len(classes), pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "browser run",
-              "config": {**CONFIG, "dataset": scan_dataset(env_dataset_for(images)).fingerprint},
+    config = {**CONFIG, "img_size": 64, "dataset": scan_dataset(env_dataset_for(images)).fingerprint}
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64,
+              "title": title or config_from_dict(config).title(), "config": config,
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.2}],
               "valid_paths": paths, "created": 1.0}  # fmt: skip
     runs.write_run(data / "runs", "browserrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})

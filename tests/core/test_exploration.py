@@ -67,8 +67,10 @@ def test_normalisation_is_exact_for_a_flat_image():
     # a flat image equal to the ImageNet mean normalises to exactly 0 with std 0
     mean_rgb = tuple(int(round(m * 255)) for m in exploration.IMAGENET_MEAN)
     table = exploration.normalisation_table(Image.new("RGB", (16, 16), mean_rgb))
-    np.testing.assert_allclose(table["mean after"], 0, atol=0.01)
-    np.testing.assert_allclose(table["std after"], 0, atol=1e-9)
+    rows = table.set_index("statistic")[["R", "G", "B"]].astype(float)  # a row per statistic, a column per channel
+    np.testing.assert_allclose(rows.loc["mean after"], 0, atol=0.01)
+    np.testing.assert_allclose(rows.loc["std after"], 0, atol=1e-9)
+    np.testing.assert_allclose(rows.loc["ImageNet std"], exploration.IMAGENET_STD, atol=1e-3)
     _, normed = exploration.normalise(Image.new("RGB", (2, 2), (255, 255, 255)))
     np.testing.assert_allclose(normed[0, 0], (1 - exploration.IMAGENET_MEAN) / exploration.IMAGENET_STD)
     assert len(exploration.channel_histogram_figure(Image.new("RGB", (8, 8))).data) == 6

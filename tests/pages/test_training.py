@@ -42,7 +42,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert not at.exception
     assert any("Trained and stored run" in s.value for s in at.success)
     run_id = at.session_state[ACTIVE_RUN]
-    assert run_id and any(run_id in str(df.value) for df in at.dataframe)
+    assert run_id and any(run_id in str(table.value) for table in at.table)  # the runs table
     assert any(c.value.startswith("Precision: ") for c in at.caption)  # which precision the run trained in
     # The page shows the finished run at once: no Train/Stop buttons, stage 2 ready, the run overlaid.
     assert any("Already trained" in s.value for s in at.success)
@@ -129,7 +129,7 @@ def test_runs_list_shows_the_active_datasets_runs_with_a_dataset_column(pets_lik
     assert not at.exception
     assert any("No runs on this dataset yet" in c.value for c in at.caption)
     at.toggle(key="train_all_runs").set_value(True).run()
-    table = next(df.value for df in at.dataframe if "dataset" in getattr(df.value, "columns", []))
+    table = next(t.value for t in at.table if "dataset" in getattr(t.value, "columns", []))
     assert table["run"].tolist() == [other] and table["dataset"].tolist() == ["fashion"]
     assert "fashion" in at.selectbox(key="train_pick").options[0]  # labels name the dataset too
 
