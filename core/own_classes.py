@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class OwnClassesStore:
 
     root: Path
     read_only: bool = False  # the teacher's classes seen by a student: every change raises Forbidden
+    on_change: Callable[[], None] | None = None  # called after every change (class mode: the Class page is told)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -106,6 +108,10 @@ class OwnClassesStore:
     def _writable(self) -> None:
         if self.read_only:
             raise Forbidden(_("These classes are the teacher's: students can look at them, not change them."))
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _folders(self) -> list[Path]:
         if not self.root.is_dir():
@@ -135,6 +141,7 @@ class OwnClassesStore:
         if existing is not None:
             return unicodedata.normalize("NFC", existing.name)
         (self.root / name).mkdir(exist_ok=True)
+        self._changed()
         return name
 
     def add_photo(self, name: str, data: bytes, filename: str = "photo") -> Path:
@@ -151,6 +158,7 @@ class OwnClassesStore:
             buf = io.BytesIO()
             loaded.image.save(buf, "JPEG", quality=92)
             atomic_write_bytes(dest, buf.getvalue())
+            self._changed()
         return dest
 
     def photos(self, name: str) -> list[Path]:
@@ -165,12 +173,14 @@ class OwnClassesStore:
         path = (folder / photo).resolve()
         if path.parent == folder.resolve():
             path.unlink(missing_ok=True)
+            self._changed()
 
     def remove_class(self, name: str) -> None:
         self._writable()
         folder = self._folder(name)
         if folder is not None and folder.resolve().parent == self.root.resolve():
             shutil.rmtree(folder)
+            self._changed()
 
     def publish(self, dest: Path) -> OwnClassesStore:
         """Copy every class and photo into dest (replacing what was there), atomically by rename."""

@@ -5,11 +5,13 @@ from dataclasses import replace
 import streamlit as st
 
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
+from core.datasets import training_refusal
 from core.i18n import N_, _, listed, n_, num, sentences
 from core.records import RunConfig, StageConfig
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.lr_finder import lr_finder_ui
+from ui.requests import my_request_ui
 from ui.runs import (
     BUSY_HELP,
     TRAIN_LAST,
@@ -40,12 +42,12 @@ st.caption(
     )
 )
 
+if class_mode():
+    my_request_ui()  # a student: the Train buttons ask the teacher; where the request stands
+
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    stop_page()
-if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
-    st.error(_("This dataset has no training/validation split (too few images). Add images on the Data page."))
     stop_page()
 if len(scan.classes) < 2:
     st.error(
@@ -58,6 +60,11 @@ if len(scan.classes) < 2:
             names=listed(scan.classes),
         )
     )
+    stop_page()
+refused = training_refusal(scan)  # no validation image, or a class with no training image: with the numbers
+if refused is not None:
+    st.error(refused.message, icon="⛔")
+    st.caption(_("Change the dataset or add photos on the **Data** page: this page opens when it can train."))
     stop_page()
 
 busy = (

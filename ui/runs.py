@@ -11,6 +11,7 @@ import streamlit as st
 from core import classroom, curves, datasets, models, records, runs, training, training_lock
 from core.features import shown_progress
 from core.i18n import N_, _, num, pct
+from core.roster import markdown_safe
 from core.schedules import lr_text
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
@@ -52,12 +53,15 @@ def run_label(run: runs.RunInfo) -> str:
 
 
 def runs_table(found: list[runs.RunInfo], active: str | None) -> pd.DataFrame:
-    """The Training page's runs table: one row per run, every cell text in the current language."""
+    """The Training page's runs table: one row per run, every cell text in the current language.
+
+    st.table renders Markdown in its cells: a dataset's name and a run's title are escaped.
+    """
     rows = [
         {
             _("run"): r.run_id,
-            _("dataset"): run_dataset_name(r),
-            _("title"): r.title,
+            _("dataset"): markdown_safe(run_dataset_name(r)),
+            _("title"): markdown_safe(r.title),
             _("error rate"): pct(r.error_rate, 1) if r.error_rate is not None else "",
             _("epochs"): num(len(r.record.epochs)),
             _("train time (s)"): num(sum(r.record.timings.values()), 1),
@@ -228,8 +232,13 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
     "Stopped: nothing was saved" for the next run of the page. Errors stay on the page as messages.
     """
-    if class_mode():  # the worker trains it; queueing is the teacher's action (a student is refused there)
-        queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+    if class_mode():  # the worker trains it; the teacher queues it, a student asks the teacher for it
+        if identity().is_teacher:
+            queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+        else:
+            from ui.requests import request_training_ui  # ui.requests builds on this module
+
+            request_training_ui(config, scan)
         return
     n_stages = len(config.stages)
     st.session_state[TRAIN_RUNNING] = True
