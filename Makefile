@@ -75,9 +75,10 @@ bundle: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make bundle OUT=petlab-class.tar (or .tar.gz)"; exit 2; }
 	$(BIN)/python tools/classroom.py bundle --out $(OUT)
 
+# REPLACE_RUNS=1: a local run the bundle has a newer copy of is replaced (by default it is kept, and said so).
 import: $(STAMP)
-	@test -n "$(BUNDLE)" || { echo "usage: make import BUNDLE=petlab-class.tar"; exit 2; }
-	$(BIN)/python tools/classroom.py import $(BUNDLE)
+	@test -n "$(BUNDLE)" || { echo "usage: make import BUNDLE=petlab-class.tar [REPLACE_RUNS=1]"; exit 2; }
+	$(BIN)/python tools/classroom.py import $(BUNDLE) $(if $(REPLACE_RUNS),--replace-runs)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

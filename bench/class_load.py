@@ -62,6 +62,7 @@ class RunResult:
     error: str = ""
     elements: list[str] = field(default_factory=list)
     full: bool = False  # the whole page ran to its end (not only a fragment: a poll that reran the app)
+    alerts: list[str] = field(default_factory=list)  # the text of every st.error/warning/info/success drawn
 
 
 class Student:
@@ -77,6 +78,7 @@ class Student:
         self.query = ""
         self.uploader_id = ""
         self.uploader_fragment = ""  # the st.fragment the uploader is drawn in ("" when none): a change reruns only it
+        self.uploaders: dict[str, tuple[str, str]] = {}  # label -> (widget id, fragment id) of every file uploader
         self.fragments: dict[str, float] = {}  # fragment id -> run_every interval
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.reader: asyncio.Task | None = None
@@ -157,10 +159,14 @@ class Student:
                     result.error = f"exception: {element.exception.message[:120]}"
                 elif etype == "plotly_chart" and element.plotly_chart.id.endswith(TOP5_KEY):
                     result.elements.append(TOP5_KEY)
-                elif etype == "file_uploader" and element.file_uploader.label.startswith(UPLOADER_LABEL):
-                    self.uploader_id = element.file_uploader.id
-                    self.uploader_fragment = msg.delta.fragment_id
-                if etype in ("button", "number_input", "checkbox"):
+                elif etype == "alert":
+                    result.alerts.append(element.alert.body)
+                elif etype == "file_uploader":
+                    self.uploaders[element.file_uploader.label] = (element.file_uploader.id, msg.delta.fragment_id)
+                    if element.file_uploader.label.startswith(UPLOADER_LABEL):
+                        self.uploader_id = element.file_uploader.id
+                        self.uploader_fragment = msg.delta.fragment_id
+                if etype in ("button", "number_input", "checkbox", "text_input", "selectbox", "button_group"):
                     widget = getattr(element, etype)
                     self.widgets[widget.id.rsplit("-", 1)[-1]] = widget
             elif kind == "script_finished":
@@ -173,8 +179,11 @@ class Student:
         result.seconds = time.perf_counter() - start
         return result
 
-    async def upload(self, name: str, data: bytes, timeout: float = 60) -> WidgetState:
-        """Ask for an upload URL, PUT the file there, and return the uploader's new widget state."""
+    async def upload(self, name: str, data: bytes, timeout: float = 60, label: str = "") -> WidgetState:
+        """Ask for an upload URL, PUT the file there, and return the uploader's new widget state.
+
+        label: the file uploader's label (default: Prediction's); RuntimeError when the server refuses the PUT.
+        """
         request_id = uuid.uuid4().hex
         back = BackMsg()
         back.file_urls_request.CopyFrom(
@@ -190,7 +199,8 @@ class Student:
         await asyncio.to_thread(put_file, self.base_url, urls.upload_url, name, data)
         info = UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id,
                                 file_urls=FileURLs(file_id=urls.file_id, upload_url=urls.upload_url, delete_url=urls.delete_url))  # fmt: skip
-        return WidgetState(id=self.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
+        widget_id = self.uploaders[label][0] if label else self.uploader_id
+        return WidgetState(id=widget_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
 
     async def poll(self, stop: asyncio.Event, timeout: float) -> int:
         """Answer the fragments' run_every like a browser, while the student is not mid-prediction."""
@@ -288,7 +298,13 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data: Path, images: Path, class_mode: bool = True, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+def start_server(
+    data: Path,
+    images: Path,
+    class_mode: bool = True,
+    root: Path = ROOT,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, str]:
     """The real server on 127.0.0.1: class mode (teacher password, no worker of its own) or laptop mode.
 
     root: the checkout whose app.py it serves (--compare: the app before a change, beside this one).
@@ -296,6 +312,7 @@ def start_server(data: Path, images: Path, class_mode: bool = True, root: Path =
     port = free_port()
     env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_LOCAL_WORKER="0")
     env.pop("PETLAB_TEACHER_PASSWORD", None)
+    env.update(extra_env or {})
     if class_mode:
         env["PETLAB_TEACHER_PASSWORD"] = PASSWORD
     log = open(data / f"server-{port}.log", "w")  # noqa: SIM115 - closed with the process

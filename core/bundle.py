@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import pets, runs
+from core import patches, pets, runs
 from core.manifest import (
     CHECKPOINTS_DIR,
     DATASET_DIR,
@@ -42,6 +42,7 @@ from core.manifest import (
     map_record_paths,
     member_kind,
     relative_path,
+    stored_path_inside,
 )
 from core.models import RECORD_FILE
 from core.settings import (
@@ -115,7 +116,16 @@ def collect(
         raw = run.record.to_json()
         record = map_record_paths(raw, rel)
         root = str((record.get("dataset") or {}).get("root", ""))
-        if root and (Path(root).is_absolute() or not include_dataset):
+        if not all(stored_path_inside(p) for p in [root, *record.get("valid_paths", [])]):
+            # trained on a folder outside the data folder: its images are not in the bundle, and an import
+            # refuses any path outside the data folder (core.bundle_import)
+            if run_ids is not None:
+                raise BundleError(
+                    f"Run {run.run_id} was trained on {root}, outside the data folder: it cannot be bundled."
+                )
+            warnings.append(f"left out run {run.run_id}: trained on {root}, outside the data folder")
+            continue
+        if root and not include_dataset:
             warnings.append(f"run {run.run_id} was trained on {root}, which is not in the bundle")
         for name in RUN_FILES:
             if name == RECORD_FILE:
@@ -150,8 +160,12 @@ def collect(
     for path in sorted(index_dir.glob("*.npz")) if index_dir.is_dir() else []:
         try:
             data = map_index_paths(path, rel)
+            index = patches.load_index(path)
         except (ValueError, OSError, KeyError) as err:
             warnings.append(f"left out the broken patch index {path.name} ({err})")
+            continue
+        if not all(stored_path_inside(rel(p)) for p in [*index.paths, *index.skipped]):
+            warnings.append(f"left out the patch index {path.name}: its images are outside the data folder")
             continue
         entries.append(Entry(f"{PATCH_INDEX_DIR}/{path.name}", "patch_index", path, data))
     manifest = Manifest(

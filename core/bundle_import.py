@@ -8,25 +8,30 @@ Order of work, so that a refused bundle writes nothing:
    more); check every file's size and SHA-256, load every weights file with `weights_only=True` into
    its architecture, every array with `allow_pickle=False`, every record as JSON and as a typed
    RunRecord (any failure: the folder is removed, nothing else was touched);
-3. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
+3. refuse any path the bundle stores (run records, patch indexes, feature metadata, the manifest)
+   that is absolute or leaves the data folder: a bundle stores paths relative to it;
+4. rewrite image paths in records and indexes for this data folder, then move each unit (a run or
    feature folder, an index, a checkpoint, a dataset file) into place: missing ones are added,
-   identical ones skipped, a local run newer than the bundle's kept.
+   identical ones skipped; a local run is never replaced silently: a newer bundle copy replaces it only
+   when asked (`replace_runs`, `--replace-runs`), and the report says which were kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core import records, training_lock
+from core import records, repair, training_lock
 from core.archives import ArchiveError, extract_tgz
 from core.manifest import (
     MANIFEST,
@@ -42,6 +47,7 @@ from core.manifest import (
     member_kind,
     merge_unit,
     safe_name,
+    stored_path_inside,
 )
 from core.models import RECORD_FILE, WEIGHTS_FILE
 from core.settings import runs_dir
@@ -58,7 +64,8 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already here, identical (or a cache with the same key)
     kept: list[str] = field(default_factory=list)  # local runs newer than the bundle's (retrained here)
-    replaced: list[str] = field(default_factory=list)  # local runs older than the bundle's (or broken)
+    not_replaced: list[str] = field(default_factory=list)  # local runs older than the bundle's, kept (not asked)
+    replaced: list[str] = field(default_factory=list)  # local runs replaced: asked (replace_runs), or damaged
     conflicts: list[str] = field(default_factory=list)  # a local dataset file differs: the local one stays
     run_ids: list[str] = field(default_factory=list)  # the runs the bundle carries
     manifest: Manifest | None = None
@@ -77,8 +84,13 @@ class ImportReport:
         parts = [f"added {count(self.added)}", f"already here {count(self.skipped)}"]
         if self.kept:
             parts.append(f"kept {len(self.kept)} newer local run(s)")
+        if self.not_replaced:
+            parts.append(
+                f"kept {len(self.not_replaced)} local run(s) the bundle has a newer copy of (import with "
+                "--replace-runs to take the bundle's)"
+            )
         if self.replaced:
-            parts.append(f"replaced {len(self.replaced)} older run(s)")
+            parts.append(f"replaced {len(self.replaced)} local run(s)")
         if self.conflicts:
             parts.append(f"{len(self.conflicts)} local dataset file(s) differ and were kept")
         return "; ".join(parts) + f" ({self.seconds:.1f} s)."
@@ -175,6 +187,7 @@ def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
                 raise ValueError("not a JSON object")
         except Exception as err:  # any unreadable file refuses the bundle
             raise BundleError(f"Refused: {f.path} cannot be read safely ({err}).") from err
+    check_stored_paths(root, manifest)  # before any model is built (that may fill TORCH_HOME)
     for run_dir in sorted(runs_dir(root).iterdir()) if runs_dir(root).is_dir() else []:
         _check_run_weights(run_dir)
 
@@ -194,8 +207,9 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.stat().st_size == b.stat().st_size and _sha256(a) == _sha256(b)
 
 
-def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
-    """Add a run folder, or replace a local one only when the bundle's is newer (or the local one is broken)."""
+def _move_run(src: Path, dest: Path, report: ImportReport, unit: str, replace_runs: bool = False) -> None:
+    """Add a run folder. A local run of the same id stays, unless it is damaged or the bundle's is newer and
+    replace_runs asks for it; the report says which (never a silent replacement)."""
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         src.rename(dest)
@@ -204,10 +218,13 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
     try:
         local_created = records.check_run(dest).created
     except (ValueError, OSError):
-        local_created = float("-inf")
-    bundle_created = float(read_json(src / RECORD_FILE).get("created", 0))
+        local_created = float("-inf")  # damaged here: the bundle's copy repairs it (reported as replaced)
+    bundle_created = records.check_run(src).created
     if local_created >= bundle_created:  # the same run (already imported or trained here), or a newer one
         (report.skipped if local_created == bundle_created else report.kept).append(unit)
+        return
+    if local_created != float("-inf") and not replace_runs:
+        report.not_replaced.append(unit)
         return
     old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
     dest.rename(old)
@@ -216,7 +233,7 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str) -> None:
     report.replaced.append(unit)
 
 
-def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport) -> None:
+def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport, replace_runs: bool = False) -> None:
     """Move every unit from the verified temp folder into the data folder."""
     units: dict[str, str] = {}
     for f in manifest.files:
@@ -224,7 +241,7 @@ def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport)
     for unit, kind in units.items():
         src, dest = root / unit, destination(unit, data_dir)
         if kind == "run":
-            _move_run(src, dest, report, unit)
+            _move_run(src, dest, report, unit, replace_runs)
         elif dest.exists():
             if kind == "dataset" and not _same_file(src, dest):
                 report.conflicts.append(unit)
@@ -234,6 +251,64 @@ def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport)
             dest.parent.mkdir(parents=True, exist_ok=True)
             src.rename(dest)
             report.added.append(unit)
+
+
+_ABSOLUTE = re.compile(r"^(/|\\|~[^\s/]*/|[A-Za-z]:[\\/])")  # /x, \\host, ~/x, ~user/x, C:\x, C:/x
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string inside a JSON value (dict keys and values, list items)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _looks_absolute(value: str) -> bool:
+    """A string anywhere in a record that names a file by an absolute path (titles and notes never start so)."""
+    return bool(_ABSOLUTE.match(value))
+
+
+def _refuse_path(where: str, value: str) -> BundleError:
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    return BundleError(
+        f"Refused: {where} stores the path {shown!r}, outside the data folder (a bundle stores paths relative "
+        "to it; this one could make the app read any file of this machine)."
+    )
+
+
+def check_stored_paths(root: Path, manifest: Manifest) -> None:
+    """Refuse a bundle that stores any path outside the data folder: in a run record (its image list and
+    dataset root, or any other field), a patch index, a feature cache's metadata, or the manifest."""
+    from core import patches
+
+    for name, value in (("manifest.json", manifest.runs), ("manifest.json", manifest.dataset)):
+        for text in _strings(value):
+            if _looks_absolute(text):
+                raise _refuse_path(name, text)
+    for f in manifest.files:
+        path = root / f.path
+        if f.path.endswith(".json"):
+            data = read_json(path)
+            checked = []
+            if f.kind == "run" and path.name == RECORD_FILE:
+                checked = [*map(str, data.get("valid_paths") or []), str((data.get("dataset") or {}).get("root", ""))]
+            for text in checked:
+                if not stored_path_inside(text):
+                    raise _refuse_path(f.path, text)
+            for text in _strings(data):
+                if _looks_absolute(text):
+                    raise _refuse_path(f.path, text)
+        elif f.kind == "patch_index":
+            index = patches.load_index(path)
+            for text in [*index.paths, *index.skipped]:
+                if not stored_path_inside(str(text)):
+                    raise _refuse_path(f.path, str(text))
 
 
 def _localise(root: Path, manifest: Manifest, data_dir: Path) -> None:
@@ -247,11 +322,15 @@ def _localise(root: Path, manifest: Manifest, data_dir: Path) -> None:
             atomic_write_bytes(path, map_index_paths(path, local))
 
 
-def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) -> ImportReport:
+def import_bundle(
+    path: Path, data_dir: Path, progress: Progress | None = None, replace_runs: bool = False
+) -> ImportReport:
     """Verify a class bundle and merge it into data_dir; BundleError (nothing written) when it is refused.
 
     Args:
         progress: called with (phase, bytes done, bytes in all) while unpacking and verifying.
+        replace_runs: replace a local run by the bundle's copy of the same run when that is newer (without
+            it such local runs are kept and listed in the report's not_replaced).
     """
     start = time.perf_counter()
     progress = progress or (lambda what, done, total: None)
@@ -262,12 +341,15 @@ def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) 
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with block below
     except (tarfile.TarError, OSError, EOFError) as err:
         raise BundleError(f"{path.name} is not a readable bundle ({err}).") from err
-    with tar:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tar, repair.import_lock(data_dir) as free:
+        if not free:
+            raise BundleError("Another import into this data folder is running; import again when it has finished.")
+        repair.remove_import_leftovers_held(data_dir)  # a killed import's `.import-*` (we hold the lock)
         try:
             manifest, members = check_members(tar)
         except (tarfile.TarError, EOFError) as err:
             raise BundleError(f"{path.name} is damaged ({err}).") from err
-        data_dir.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(data_dir).free
         if free < manifest.total_bytes + DISK_MARGIN:
             raise BundleError(
@@ -292,7 +374,7 @@ def import_bundle(path: Path, data_dir: Path, progress: Progress | None = None) 
             report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
             try:
                 with training_lock.training_lock(runs_dir(data_dir)):
-                    _merge(tmp, manifest, data_dir, report)
+                    _merge(tmp, manifest, data_dir, report, replace_runs)
             except training_lock.TrainingBusy as err:
                 raise BundleError(f"{err} Import the bundle when it has finished.") from err
         finally:

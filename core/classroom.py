@@ -3,7 +3,9 @@
 Layout under the data folder (class mode only; a laptop uses none of it):
 - `students/<tab>/own/`: the student's own classes (private to that tab; cleaned STUDENT_SPACE_HOURS
   after the student's last visit, unless the teacher published them first);
-- `heartbeats/<tab>`: one small file per tab, its mtime the last heartbeat, its content the role;
+- `heartbeats/<role>.<who>`: one empty file per role and student (the client's address hashed, else the
+  tab), its mtime the last heartbeat; written only by a tab open for a while (ui.auth.heartbeat), so
+  tabs opened and dropped by a script leave nothing and one machine counts once;
 - `datasets/published/<name>/`: students' classes the teacher published for everyone;
 - `class.json`: the class dataset (everyone's default) and the class model, set by the teacher, with
   when each last changed (a tab that drew an older choice follows the newer one, ui/state.py).
@@ -13,6 +15,8 @@ Every change here that another tab shows bumps a core.live stamp, so open tabs r
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import time
@@ -24,12 +28,15 @@ from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.own_classes import OwnClassesStore, safe_folder_name
+from core.quotas import Quotas, disk_full_error, is_disk_full
 from core.session_store import valid_token
 from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, runs_dir, students_dir
 from core.storage import atomic_write_json, read_json
 
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
 ACTIVE_SECONDS = 60.0  # a tab that sent a heartbeat this recently counts as connected
+HEARTBEAT_KEEP_S = 3600.0  # heartbeats older than this are removed (clean_student_spaces)
+ROLES = ("teacher", "student")
 
 
 def student_space(base: Path, tab: str) -> Path:
@@ -48,12 +55,16 @@ def teacher_classes_root(base: Path) -> Path:
     return own_classes_dir(base)
 
 
-def own_store(base: Path, identity: Identity) -> OwnClassesStore:
-    """The 'Your own classes' store this user edits: the teacher's (laptop too), else the student's own."""
+def own_store(base: Path, identity: Identity, quotas: Quotas | None = None) -> OwnClassesStore:
+    """The 'Your own classes' store this user edits: the teacher's (laptop too), else the student's own,
+    with the student quotas (core.quotas, from the environment unless given) and the class-wide total."""
     if identity.is_teacher:
         return OwnClassesStore(teacher_classes_root(base))
     return OwnClassesStore(
-        student_classes_root(base, identity.tab), on_change=lambda: live.bump(base, live.Channel.ROSTER)
+        student_classes_root(base, identity.tab),
+        quotas=quotas or Quotas.from_env(),
+        everyone=students_dir(base),
+        on_change=lambda: live.bump(base, live.Channel.ROSTER),
     )
 
 
@@ -121,36 +132,56 @@ def published_classes(base: Path) -> list[PublishedClasses]:
 # ---- connected tabs --------------------------------------------------------------------------
 
 
-def touch_session(base: Path, identity: Identity, now: float | None = None) -> None:
-    """Record a heartbeat for identity's tab (its file's mtime); cheap enough for every rerun."""
-    path = heartbeats_dir(base) / identity.tab
+def heartbeat_name(identity: Identity, client: str | None = None) -> str:
+    """`<role>.<who>`: who is the client's address (hashed: no addresses on disk) when known, else the tab.
+
+    Tabs are free (a script opened 37 a second); a machine is not: the Class page counts machines.
+    """
+    who = hashlib.sha256(client.encode()).hexdigest()[:22] if client else identity.tab
+    return f"{identity.role}.{who}"
+
+
+def touch_session(base: Path, identity: Identity, client: str | None = None, now: float | None = None) -> bool:
+    """Record a heartbeat (its file's mtime) and the student space's last visit; cheap enough for every rerun.
+
+    Best effort: False when it could not be written (a full disk never takes a page down).
+    """
+    path = heartbeats_dir(base) / heartbeat_name(identity, client)
     try:
-        path.touch()
-    except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(identity.role)
-    if path.read_text() != identity.role:  # a student who signed in as the teacher
-        path.write_text(identity.role)
-    if now is not None:
-        os.utime(path, (now, now))
-    if identity.role == "student":
-        space = student_space(base, identity.tab)
-        if space.is_dir():
-            os.utime(space, None if now is None else (now, now))
+        path.touch()
+        if now is not None:
+            os.utime(path, (now, now))
+        if identity.role == "student":
+            space = student_space(base, identity.tab)
+            if space.is_dir():  # made only with the student's first class (core.own_classes)
+                os.utime(space, None if now is None else (now, now))
+    except OSError:
+        return False
+    return True
+
+
+def forget_session(base: Path, identity: Identity, client: str | None = None) -> None:
+    """Remove identity's heartbeat (a tab that signed in as the teacher is no student any more)."""
+    with contextlib.suppress(OSError):
+        (heartbeats_dir(base) / heartbeat_name(identity, client)).unlink(missing_ok=True)
 
 
 def active_sessions(base: Path, within: float = ACTIVE_SECONDS, now: float | None = None) -> dict[str, int]:
-    """How many tabs per role sent a heartbeat in the last `within` seconds."""
+    """How many students (machines, or tabs where the address is unknown) and teacher tabs sent a heartbeat
+    in the last `within` seconds."""
     now = now or time.time()
-    counts = {"teacher": 0, "student": 0}
+    counts = dict.fromkeys(ROLES, 0)
     folder = heartbeats_dir(base)
     if not folder.is_dir():
         return counts
     for path in folder.iterdir():
+        role, dot, _rest = path.name.partition(".")
+        if not dot or role not in counts:
+            continue  # not a heartbeat (an older layout's file is cleaned with the old heartbeats)
         try:
             if now - path.stat().st_mtime <= within:
-                role = path.read_text() or "student"
-                counts[role] = counts.get(role, 0) + 1
+                counts[role] += 1
         except OSError:
             continue
     return counts
@@ -179,7 +210,8 @@ def student_spaces(base: Path) -> list[StudentSpace]:
 
 
 def clean_student_spaces(base: Path, max_age_hours: float = STUDENT_SPACE_HOURS, now: float | None = None) -> list[str]:
-    """Delete student spaces and heartbeats not seen for max_age_hours; returns the tabs removed."""
+    """Delete student spaces not seen for max_age_hours, and heartbeats older than HEARTBEAT_KEEP_S; returns
+    the tabs whose space was removed."""
     now = now or time.time()
     cutoff = now - max_age_hours * 3600
     removed = []
@@ -191,7 +223,7 @@ def clean_student_spaces(base: Path, max_age_hours: float = STUDENT_SPACE_HOURS,
     if sessions.is_dir():
         for path in sessions.iterdir():
             try:
-                if path.stat().st_mtime < cutoff:
+                if path.stat().st_mtime < now - min(HEARTBEAT_KEEP_S, max_age_hours * 3600):
                     path.unlink()
             except OSError:
                 continue
@@ -281,7 +313,12 @@ def _write(base: Path, settings: ClassSettings) -> None:
         "dataset_changed": settings.dataset_changed,
         "model_changed": settings.model_changed,
     }
-    atomic_write_json(class_file(base), data)
+    try:
+        atomic_write_json(class_file(base), data)
+    except OSError as err:
+        if is_disk_full(err):  # the old settings stay (the write is atomic); the page says why
+            raise disk_full_error(base) from err
+        raise
     live.bump(base, live.Channel.CLASS)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core import records, training_lock
+from core import quotas, records, training_lock
 from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import N_, _
@@ -274,13 +274,17 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
 
     outcome: dict[str, Any] = {}
     try:
+        quotas.require_free_space(base)  # every kind writes a run or a cache: below the floor, none starts
         outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
     except training_lock.TrainingStopped as err:
         outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or STOPPED}
-    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError) as err:
+    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError, quotas.QuotaError) as err:
         outcome = {"status": "failed", "error": str(err)}
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
-        outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        if quotas.is_disk_full(err):  # a run or cache write hit a full disk: its temp files are gone
+            outcome = {"status": "failed", "error": str(quotas.disk_full_error(base, _(quotas.NOTHING_SAVED)))}
+        else:
+            outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **outcome)
 
 

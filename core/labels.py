@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ PATTERN_NOTE = N_(  # translated where shown
 
 # Time budget for labelling one file list with a user's pattern (all files together).
 MATCH_BUDGET_S = 2.0
+# Bounds checked on the parsed pattern BEFORE it is compiled: compiling holds the interpreter lock and
+# unrolls counted repetitions, so `((a{300}){200}){100}` (21 characters) built 6 million nodes (2.5 GB,
+# seconds with every other tab frozen) before any time budget could start. The lesson's pattern has
+# size 12; file-name patterns need a few dozen.
+MAX_PATTERN_CHARS = 300
+MAX_REPEAT = 1000  # the largest count in `{m}` / `{m,n}`
+MAX_PATTERN_SIZE = 10_000  # pattern_size(): its atoms, each counted as often as nested repetitions copy it
 
 
 class LabelError(ValueError):
@@ -45,13 +53,90 @@ class LabelResult:
         return sorted(set(self.labels.values()))
 
 
-def compile_pattern(pattern: str) -> regex.Pattern:
-    """Compile a labelling regex, or raise LabelError saying what is wrong with it."""
+def _parse(pattern: str):
+    """Python's own regex parser (fastai's `from_name_re` uses `re`): a tree of (op, argument) pairs, no compiling."""
+    from re import _parser  # the parser behind re.compile: pure Python, linear in the pattern's length
+
+    try:
+        return _parser.parse(pattern)
+    except (re.error, ValueError, OverflowError, RecursionError) as err:
+        raise LabelError(_("Invalid regular expression: {error}.").format(error=err)) from err
+
+
+def _size(node, ops) -> int:
+    """The atoms of a parsed (sub)pattern, each counted as often as the repetitions around it copy it."""
+    total = 0
+    for op, arg in node:
+        if op in ops["repeats"]:
+            low, high, body = arg
+            for count in (low, high):
+                if count != ops["unbounded"] and count > MAX_REPEAT:
+                    raise LabelError(
+                        _("The pattern repeats something {count} times; the limit is {limit}.").format(
+                            count=f"{count:,}", limit=f"{MAX_REPEAT:,}"
+                        )
+                    )
+            # a counted repetition is unrolled when compiled: {m,n} costs m copies, plus one for the rest
+            total += _size(body, ops) * (max(low, 1) + (1 if high != low else 0))
+        else:
+            total += 1 + sum(_size(part, ops) for part in _subpatterns(arg, ops["sub"]))
+    return total
+
+
+def _subpatterns(arg, sub_type) -> list:
+    """The sub-patterns inside one node's argument (groups, branches, look-arounds, conditionals)."""
+    if isinstance(arg, sub_type):
+        return [arg]
+    if isinstance(arg, tuple | list):
+        return [found for item in arg for found in _subpatterns(item, sub_type)]
+    return []
+
+
+def pattern_size(pattern: str) -> int:
+    """A static bound on what compiling pattern builds: its atoms, nested repetition counts multiplied.
+
+    `^(.+)_\\d+\\.jpg$` is 12; `((a{300}){200}){100}` over 6 million. Raises LabelError for a pattern
+    Python's parser refuses or a count over MAX_REPEAT. Nothing is compiled.
+    """
+    from re import _constants, _parser
+
+    ops = {
+        "repeats": {_constants.MAX_REPEAT, _constants.MIN_REPEAT, getattr(_constants, "POSSESSIVE_REPEAT", None)},
+        "unbounded": _constants.MAXREPEAT,
+        "sub": _parser.SubPattern,
+    }
+    return _size(_parse(pattern), ops)
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse, before any compiling, a pattern too long, with too big a count, or whose repetitions multiply."""
     if not pattern:
         raise LabelError(_("The pattern is empty."))
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise LabelError(
+            _("The pattern is {n} characters long; the limit is {limit}.").format(
+                n=f"{len(pattern):,}", limit=MAX_PATTERN_CHARS
+            )
+        )
+    size = pattern_size(pattern)
+    if size > MAX_PATTERN_SIZE:
+        raise LabelError(
+            _(
+                "The pattern's repetitions multiply to {size} copies (the limit is {limit}): a repetition inside a "
+                "repetition, like `((a{{300}}){{200}}){{100}}`, copies its inside once per count. Remove one or lower "
+                "its count."
+            ).format(size=f"{size:,}", limit=f"{MAX_PATTERN_SIZE:,}")
+        )
+
+
+def compile_pattern(pattern: str) -> regex.Pattern:
+    """Compile a labelling regex after the static checks (check_pattern), or raise LabelError saying what is wrong."""
+    check_pattern(pattern)
     try:
-        # VERSION0: the syntax of Python's re; NFC as the names it is matched against (see label_of)
-        compiled = regex.compile(unicodedata.normalize("NFC", pattern), flags=regex.VERSION0)
+        # VERSION0: the syntax of Python's re; NFC as the names it is matched against (see label_of);
+        # cache_pattern=False: the regex module's own cache (500 patterns, module-wide) never holds what one
+        # student typed
+        compiled = regex.compile(unicodedata.normalize("NFC", pattern), flags=regex.VERSION0, cache_pattern=False)
     except (regex.error, ValueError, OverflowError) as err:
         raise LabelError(_("Invalid regular expression: {error}.").format(error=err)) from err
     if compiled.groups < 1:

@@ -183,6 +183,23 @@ def absolute_path(path: str, data_dir: Path) -> str:
     return str(Path(data_dir).joinpath(*p.parts))
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def stored_path_inside(value: str) -> bool:
+    """Whether a path as a bundle stores it stays in the data folder: relative, POSIX, no `..`, `~`, drive or NUL.
+
+    relative_path leaves a path outside the data folder absolute: such a run or index is left out of a
+    bundle (core.bundle), and a bundle storing one is refused (core.bundle_import).
+    """
+    if not value:
+        return True  # no path (a run without a dataset root)
+    if "\\" in value or "\0" in value or value.startswith("~") or _DRIVE.match(value):
+        return False
+    path = PurePosixPath(value)
+    return not path.is_absolute() and ".." not in path.parts
+
+
 def map_record_paths(record: dict, fn: Callable[[str], str]) -> dict:
     """A run record with its image paths (valid_paths, dataset root) passed through fn."""
     out = dict(record)

@@ -171,14 +171,16 @@ def prepare_torch_home() -> Path:
     """Point TORCH_HOME into the data folder and put the offline mobilenet_v2 checkpoint where torchvision looks."""
     home = torch_home()
     os.environ["TORCH_HOME"] = str(home)
-    checkpoints = checkpoints_dir()
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    dest = checkpoints / MOBILENET_FILE
+    dest = checkpoints_dir() / MOBILENET_FILE
     src = offline_weights_file()
-    if src and not dest.exists():
-        tmp = dest.with_suffix(".part")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dest)
+    tmp = dest.with_suffix(".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src and not dest.exists():
+            shutil.copyfile(src, tmp)
+            tmp.replace(dest)
+    except OSError:  # a full disk: no page goes down for it; loading then says the weights are unavailable
+        tmp.unlink(missing_ok=True)
     return home
 
 

@@ -18,6 +18,7 @@ the weights file's size and time, so a retrained run gets new ones.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from torch import nn
 
 from core.i18n import _, num, pct
 from core.models import preprocess
+from core.quotas import QuotaError, require_free_space
 from core.storage import atomic_write_bytes, stable_hash
 
 
@@ -343,10 +345,15 @@ def reference_pairs(scan) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str,
 
 
 def cached_reference(path: Path, build: Callable[[], Reference]) -> tuple[Reference, bool]:
-    """The reference stored at path, else build() it and store it; also says whether it came from disk."""
+    """The reference stored at path, else build() it and store it; also says whether it came from disk.
+
+    Storing is best effort: a cache, so a full disk (or the free-space floor) only means building it again.
+    """
     found = load_reference(path)
     if found is not None:
         return found, True
     reference = build()
-    save_reference(path, reference)
+    with contextlib.suppress(OSError, QuotaError):
+        require_free_space(Path(path).parent)
+        save_reference(path, reference)
     return reference, False

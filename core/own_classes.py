@@ -2,6 +2,8 @@
 
 In class mode each student has their own store in a private space (core.classroom), and the
 teacher's store is read-only to students: a store opened with `read_only=True` refuses every change.
+A student's store has quotas (core.quotas: classes, photos per class, bytes, and all students together);
+every store keeps the disk's free-space floor. Nothing is created on disk before the first class.
 
 A class name becomes a folder name, so it is checked and normalised in one place (`class_name`):
 letters of any script and digits, single spaces, '-' and '_'; NFC-normalised (an "é" typed on a
@@ -12,6 +14,7 @@ bytes of UTF-8 on disk. Two names that differ only by case or normalisation are 
 
 from __future__ import annotations
 
+import io
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -21,6 +24,15 @@ from pathlib import Path
 from core.auth import Forbidden
 from core.i18n import _
 from core.images import ImageError, load_image_bytes
+from core.quotas import (
+    MB,
+    QuotaError,
+    Quotas,
+    disk_full_error,
+    folder_bytes,
+    is_disk_full,
+    require_free_space,
+)
 from core.storage import atomic_write_bytes
 
 MAX_NAME_CHARS = 40  # what a chart's axis and a selectbox show in full
@@ -99,11 +111,11 @@ class OwnClassesStore:
     root: Path
     read_only: bool = False  # the teacher's classes seen by a student: every change raises Forbidden
     on_change: Callable[[], None] | None = None  # called after every change (class mode: the Class page is told)
+    quotas: Quotas | None = None  # a student's store: classes, photos per class and bytes are limited
+    everyone: Path | None = None  # the folder holding every student's store, for the class-wide total
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        if not self.read_only:
-            self.root.mkdir(parents=True, exist_ok=True)
 
     def _writable(self) -> None:
         if self.read_only:
@@ -133,33 +145,87 @@ class OwnClassesStore:
     def add_class(self, name: str) -> str:
         """Create a class folder and return the class's name; ValueError (meant for the page) on a bad name.
 
-        A name that is the same class as an existing one (case, normalisation) gives that class back.
+        A name that is the same class as an existing one (case, normalisation) gives that class back;
+        QuotaError (SpaceError) past the student's class quota or the disk's floor.
         """
         self._writable()
         name = class_name(name)
         existing = self._folder(name)
         if existing is not None:
             return unicodedata.normalize("NFC", existing.name)
-        (self.root / name).mkdir(exist_ok=True)
+        made = len(self.classes())
+        if self.quotas is not None and made >= self.quotas.classes:
+            raise QuotaError(
+                _("You have {n} classes, the most one student may make: delete one to make another.").format(n=made)
+            )
+        require_free_space(self.root)
+        try:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            if is_disk_full(err):
+                raise disk_full_error(self.root) from err
+            raise
         self._changed()
         return name
 
+    def usage(self) -> tuple[int, int]:
+        """(classes, bytes of photos) this store holds: what its quotas count."""
+        return len(self.classes()), folder_bytes(self.root)
+
     def add_photo(self, name: str, data: bytes, filename: str = "photo") -> Path:
-        """Store one photo (any format Pet Lab reads) as an RGB JPEG in the class; raises ImageError."""
+        """Store one photo (any format Pet Lab reads) as an RGB JPEG in the class.
+
+        Raises ImageError for a file that is no usable image, QuotaError (SpaceError) past a quota or the floor.
+        """
         self._writable()
         folder = self._folder(name)
         if folder is None:
             raise ValueError(_("No class called {name!r}.").format(name=name))
+        quotas = self.quotas
+        if quotas is not None and sum(1 for f in folder.iterdir() if f.suffix == ".jpg") >= quotas.photos_per_class:
+            raise QuotaError(
+                _("{cls} has {n} photos, the most one class may hold: delete some to add others.").format(
+                    cls=name, n=quotas.photos_per_class
+                )
+            )
+        if quotas is not None:
+            self._check_bytes(0, quotas)  # a full share is refused before any decoding
         loaded = load_image_bytes(data, filename, max_side=STORED_SIDE)
         dest = folder / f"{loaded.digest}.jpg"
-        if not dest.exists():
-            import io
-
-            buf = io.BytesIO()
-            loaded.image.save(buf, "JPEG", quality=92)
-            atomic_write_bytes(dest, buf.getvalue())
-            self._changed()
+        if dest.exists():
+            return dest
+        buf = io.BytesIO()
+        loaded.image.save(buf, "JPEG", quality=92)
+        body = buf.getvalue()
+        if quotas is not None:
+            self._check_bytes(len(body), quotas)
+        require_free_space(self.root, len(body))
+        try:
+            atomic_write_bytes(dest, body)
+        except OSError as err:
+            if is_disk_full(err):
+                raise disk_full_error(self.root) from err
+            raise
+        self._changed()
         return dest
+
+    def _check_bytes(self, size: int, quotas: Quotas) -> None:
+        used = folder_bytes(self.root)
+        if used + size > quotas.student_bytes:
+            raise QuotaError(
+                _(
+                    "Your photos take {used} MB of the {limit} MB one student may store: delete some to add others."
+                ).format(used=f"{used / MB:.1f}", limit=quotas.student_mb)
+            )
+        if self.everyone is not None:
+            everyone = folder_bytes(self.everyone)
+            if everyone + size > quotas.total_bytes:
+                raise QuotaError(
+                    _(
+                        "The class's own photos take {used} MB of the {limit} MB all students may store together: "
+                        "ask the teacher to make room."
+                    ).format(used=f"{everyone / MB:.0f}", limit=quotas.total_mb)
+                )
 
     def photos(self, name: str) -> list[Path]:
         folder = self._folder(name)
@@ -185,6 +251,7 @@ class OwnClassesStore:
     def publish(self, dest: Path) -> OwnClassesStore:
         """Copy every class and photo into dest (replacing what was there), atomically by rename."""
         dest = Path(dest)
+        require_free_space(dest.parent, folder_bytes(self.root))
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -200,4 +267,4 @@ class OwnClassesStore:
         return OwnClassesStore(dest)
 
 
-__all__ = ["OwnClassesStore", "ImageError", "Forbidden"]
+__all__ = ["OwnClassesStore", "ImageError", "Forbidden", "QuotaError"]

@@ -1,9 +1,13 @@
-"""Self-repair of the runs folder: interrupted swaps rolled forward or back, leftovers of killed jobs removed."""
+"""Self-repair of the data folder: interrupted swaps rolled forward or back, leftovers of killed jobs and imports removed."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from core.records import check_run
@@ -85,3 +89,62 @@ def repair_runs(runs_dir: Path, max_age: float = LEFTOVER_AGE_S, now: float | No
     except OSError:
         pass  # a read-only or vanished folder: nothing more to do now
     return done
+
+
+# ---- leftovers of a killed import (`make import`, core.bundle_import) ----------------------------------
+
+IMPORT_PREFIX = ".import-"  # `.import-<id>.partial` while unpacking, `.import-<id>` while verifying and merging
+
+
+@contextlib.contextmanager
+def import_lock(data_dir: Path) -> Iterator[bool]:
+    """Hold the data folder's import lock (a flock on the folder itself: no lock file); yields False, holding
+    nothing, while another import holds it. The kernel releases it when its process dies (kill -9)."""
+    try:
+        fd = os.open(Path(data_dir), os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _import_leftovers(data_dir: Path, max_age: float, now: float) -> list[str]:
+    done = []
+    try:
+        names = sorted(n for n in os.listdir(data_dir) if n.startswith(IMPORT_PREFIX))
+    except OSError:
+        return done
+    for name in names:
+        path = Path(data_dir) / name
+        if _age(path, now) >= max_age:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            done.append(f"Removed {name}, left by an import that was stopped.")
+    return done
+
+
+def remove_import_leftovers(data_dir: Path, max_age: float = LEFTOVER_AGE_S, now: float | None = None) -> list[str]:
+    """Remove `.import-*` folders a killed import left in the data folder (the bundle's size each); returns
+    what was done. Only when no import holds the lock, and only those untouched for max_age seconds."""
+    data_dir = Path(data_dir)
+    try:
+        if not any(n.startswith(IMPORT_PREFIX) for n in os.listdir(data_dir)):
+            return []  # the usual case: nothing to look at, no lock taken
+    except OSError:
+        return []
+    with import_lock(data_dir) as free:
+        if not free:
+            return []  # an import runs now: its folders are live
+        return _import_leftovers(data_dir, max_age, time.time() if now is None else now)
+
+
+def remove_import_leftovers_held(data_dir: Path) -> list[str]:
+    """For an import holding the lock itself: every `.import-*` is a killed import's, whatever its age."""
+    return _import_leftovers(Path(data_dir), 0.0, time.time())

@@ -20,7 +20,7 @@ import numpy as np
 from core.i18n import _
 from core.models import RECORD_FILE, WEIGHTS_FILE
 from core.records import RecordError, RunConfig, RunRecord, check_run, run_id
-from core.repair import repair_runs
+from core.repair import remove_import_leftovers, repair_runs
 from core.storage import atomic_write_bytes, atomic_write_json
 
 PREDS_FILE = "preds.npz"
@@ -51,10 +51,11 @@ def list_runs(runs_dir: Path) -> tuple[list[RunInfo], list[str]]:
     """All complete runs, newest first, and one warning line per folder that was skipped.
 
     Repairs the registry first (repair_runs): an interrupted swap is rolled forward or back and
-    old leftovers of killed jobs are removed.
+    old leftovers of killed jobs are removed, and so are those of a killed import in the data folder.
     """
     runs, warnings = [], []
     runs_dir = Path(runs_dir)
+    remove_import_leftovers(runs_dir.parent)  # the data folder (core.settings' layout: runs/ lies in it)
     if not runs_dir.is_dir():
         return runs, warnings
     repair_runs(runs_dir)

@@ -8,6 +8,7 @@ used for `ttl_s` seconds is deleted by purge_expired. Nothing here is ever unpic
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.quotas import QuotaError, Quotas, require_free_space
 from core.storage import atomic_write_bytes, atomic_write_json
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -87,6 +89,10 @@ class SessionStore:
         atomic_write_json(self.dir / VALUES_FILE, values)
         return values
 
+    def drop_values(self) -> None:
+        """Remove every stored value (works on a full disk, where update cannot rewrite the file)."""
+        (self.dir / VALUES_FILE).unlink(missing_ok=True)
+
     def move_to(self, token: str) -> SessionStore:
         """The same values and blobs under a new token (the old token then reaches nothing)."""
         moved = SessionStore(self.dir.parent, token)
@@ -96,7 +102,7 @@ class SessionStore:
             self.dir.rename(moved.dir)
         return moved
 
-    def copy_to(self, token: str, exclude: Collection[str] = ()) -> SessionStore:
+    def copy_to(self, token: str, exclude: Collection[str] = (), blobs: bool = True) -> SessionStore:
         """A new store under token with this one's values (less the keys in exclude) and blobs; this one stays.
 
         For a duplicated browser tab: it starts from the same settings under a token of its own.
@@ -105,7 +111,7 @@ class SessionStore:
         values = {k: v for k, v in self.values().items() if k not in exclude}
         if values:
             copy.update(values)
-        if self.dir.is_dir():
+        if blobs and self.dir.is_dir():
             for body in sorted(self.dir.glob("*.bin"), key=lambda p: p.stat().st_mtime):  # oldest first: same order
                 blob = self.get_blob(body.stem)
                 if blob is not None:
@@ -118,20 +124,33 @@ class SessionStore:
             raise StoreError(f"Bad blob name {name!r}.")
         return self.dir / f"{name}.bin", self.dir / f"{name}.json"
 
-    def put_blob(self, name: str, data: bytes, filename: str) -> bool:
-        """Keep a file for this tab; False (nothing kept) when it is over MAX_BLOB_BYTES.
+    def put_blob(self, name: str, data: bytes, filename: str, quotas: Quotas | None = None) -> bool:
+        """Keep a file for this tab; False (nothing kept) when it is over MAX_BLOB_BYTES or the disk is short of
+        space (the free-space floor, or a full disk). Best effort.
 
-        Then the oldest blobs go until at most MAX_BLOBS remain, holding at most MAX_TAB_BLOB_BYTES together.
+        Then the oldest blobs go until at most MAX_BLOBS remain, holding at most MAX_TAB_BLOB_BYTES together,
+        and every tab's oldest over the class-wide total (quotas.sessions_mb).
         """
         if len(data) > MAX_BLOB_BYTES:
             return False
+        quotas = quotas or Quotas.from_env()
         body, meta = self._blob_paths(name)
-        atomic_write_bytes(body, data)
-        atomic_write_json(meta, {"filename": str(filename)[:200], "stored_at": time.time(), "size": len(data)})
-        kept = sorted(self.dir.glob("*.bin"), key=lambda p: (p.stat().st_mtime_ns, p.name == body.name), reverse=True)
+        try:
+            require_free_space(self.dir.parent, len(data), quotas)
+            _make_room(self.dir.parent, len(data), quotas.sessions_bytes)
+            atomic_write_bytes(body, data)
+            atomic_write_json(meta, {"filename": str(filename)[:200], "stored_at": time.time(), "size": len(data)})
+            kept = sorted(
+                self.dir.glob("*.bin"), key=lambda p: (p.stat().st_mtime_ns, p.name == body.name), reverse=True
+            )
+            sizes = [path.stat().st_size for path in kept]
+        except (OSError, QuotaError):
+            with contextlib.suppress(OSError):
+                self.drop_blob(name)
+            return False
         total = 0
-        for i, path in enumerate(kept):
-            total += path.stat().st_size
+        for i, (path, size) in enumerate(zip(kept, sizes, strict=True)):
+            total += size
             if i >= MAX_BLOBS or (total > MAX_TAB_BLOB_BYTES and path != body):
                 self.drop_blob(path.stem)
         return True
@@ -151,6 +170,22 @@ class SessionStore:
     def drop_blob(self, name: str) -> None:
         for path in self._blob_paths(name):
             path.unlink(missing_ok=True)
+
+
+def _make_room(folder: Path, size: int, limit: int) -> None:
+    """Drop the oldest kept files of any tab under folder until size more bytes fit in limit."""
+    kept = []
+    for body in Path(folder).glob("*/*.bin"):
+        with contextlib.suppress(OSError):
+            info = body.stat()
+            kept.append((info.st_mtime, info.st_size, body))
+    total = sum(n for _t, n, _p in kept)
+    for _when, n, body in sorted(kept, key=lambda k: k[0]):
+        if total + size <= limit:
+            break
+        with contextlib.suppress(OSError, StoreError):
+            SessionStore(body.parent.parent, body.parent.name).drop_blob(body.stem)
+            total -= n
 
 
 def purge_expired(folder: Path, ttl_s: float = TTL_S, now: float | None = None) -> int:

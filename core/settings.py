@@ -7,6 +7,7 @@ inside one of its sub-folders belongs to the module that owns it (a run folder t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -29,14 +30,21 @@ def data_dir(project_root: Path | None = None) -> Path:
             except (tomllib.TOMLDecodeError, OSError):
                 chosen = None
     path = Path(chosen or DEFAULT_DATA_DIR).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    _make(path)
     return path
+
+
+def _make(path: Path) -> None:
+    """Create a folder of the layout when missing; best effort: on a full disk the page goes on, and what
+    writes there later says why it cannot."""
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)
 
 
 def sub_dir(name: str, base: Path | None = None) -> Path:
     """A named sub-folder of the data folder (datasets, runs, features, ...), created if missing."""
     path = (base or data_dir()) / name
-    path.mkdir(parents=True, exist_ok=True)
+    _make(path)
     return path
 
 

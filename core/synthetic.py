@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +76,21 @@ def make_folder_dataset(root: Path, n_per_class: int = 6, classes: tuple[str, ..
         for n in range(n_per_class):
             draw_example(idx, rng).save(root / label / f"{n}.jpg", quality=90)
     return root
+
+
+def blank_png(width: int, height: int, bit_depth: int = 16, colour_type: int = 0) -> bytes:
+    """A real PNG of width × height black pixels, compressed row by row without ever holding them all.
+
+    The hostile upload of issue 18: 12000×12000 16-bit grey (colour_type 0) is 0.3 MB on the wire and 288 MB
+    decoded (tests/core/test_images.py, bench/abuse.py). colour_type: 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    row = b"\x00" + bytes(width * channels * bit_depth // 8)  # filter byte, then the row's samples
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -25,6 +25,7 @@ from core.datasets import DatasetScan
 from core.i18n import N_, _
 from core.learners import ProgressFn, fast_learner, prepare_learner
 from core.models import save_weights
+from core.quotas import NOTHING_SAVED, disk_full_error, is_disk_full, require_free_space
 from core.records import RunConfig
 from core.runs import RunInfo
 from core.training_lock import TrainingStopped
@@ -109,6 +110,17 @@ def train_run(
     found = runs.find_run(runs_dir, config)
     if found is not None and not retrain:
         return TrainResult(found, reused=True)
+    require_free_space(runs_dir)  # below the floor: refused before any work, with the reason
+    try:
+        return _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder, wait, set_seed)
+    except OSError as err:
+        if is_disk_full(err):  # a write hit a full disk: temp folders are gone, stored runs untouched
+            raise disk_full_error(runs_dir, _(NOTHING_SAVED)) from err
+        raise
+
+
+def _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder, wait, set_seed) -> TrainResult:
+    """train_run's work under the training lock: train in a temp folder, then store the run atomically."""
     with training_lock.training_lock(runs_dir, wait=wait):
         training_lock.clear_stop(runs_dir)
         progress = {"run_id": rid, "title": config.title(), "config": records.config_as_dict(config),

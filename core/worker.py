@@ -125,6 +125,8 @@ def worker_lock(base: Path) -> Iterator[bool]:
 
 def worker_running(base: Path) -> bool:
     """True while a worker process holds this data folder's worker lock."""
+    if not (jobs_dir(base) / WORKER_LOCK).exists():
+        return False  # no worker ever ran here (and on a full disk the lock file could not even be made)
     with worker_lock(base) as free:
         return not free
 

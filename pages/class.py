@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, roster
+from core import classroom, jobs, models, quotas, roster
 from core.datasets import training_refusal
 from core.i18n import _, listed, n_, num, p_
 from core.roster import markdown_safe
@@ -20,6 +20,7 @@ from ui.requests import requests_ui
 from ui.runs import list_runs_ui, run_label
 from ui.state import (
     active_dataset,
+    disk_warning_ui,
     relabelled,
     scan_active,
     server_default_dataset,
@@ -29,6 +30,18 @@ from ui.state import (
 )
 
 ensure_app_frame()
+
+
+def written(change, *args) -> None:
+    """Apply a change of the class settings and show the page again; a full disk is a message (nothing changed)."""
+    try:
+        change(*args)
+    except quotas.QuotaError as err:
+        st.error(str(err))
+        return
+    st.rerun()
+
+
 st.title("🏫 " + p_("navigation", "Class"))
 if not identity().is_teacher:  # app.py registers this page for the teacher only; this is the page's own check
     st.error(_("The Class page is the teacher's: sign in from the sidebar."))
@@ -42,6 +55,7 @@ st.caption(
 )
 
 who_is_here_ui()
+disk_warning_ui()
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header(_("1 · Class dataset and model"))
@@ -58,8 +72,7 @@ c1, c2 = st.columns(2)
 if c1.button(_("Make my active dataset the class dataset"), key="class_set_dataset", disabled=mine is None) and (
     teacher_only("change_class_dataset")
 ):
-    classroom.set_class_dataset(base, identity(), mine)
-    st.rerun()
+    written(classroom.set_class_dataset, base, identity(), mine)
 if (
     (settings.dataset or mine != default)
     and c2.button(
@@ -71,9 +84,13 @@ if (
     )
     and teacher_only("change_class_dataset")
 ):
-    classroom.set_class_dataset(base, identity(), None)  # every tab follows it, this one too
-    set_active_dataset(default)
-    st.rerun()
+    try:
+        classroom.set_class_dataset(base, identity(), None)  # every tab follows it, this one too
+    except quotas.QuotaError as err:
+        st.error(str(err))
+    else:
+        set_active_dataset(default)
+        st.rerun()
 
 # ---- queue the lesson ---------------------------------------------------------------------------------
 st.header(_("2 · Queue the lesson"))
@@ -137,11 +154,9 @@ else:
     pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key=relabelled("class_run", labels, labels.get))
     c1, c2, c3 = st.columns(3)
     if c1.button(_("Publish as the class model"), key="class_publish_run") and teacher_only("publish"):
-        classroom.set_class_model(base, identity(), pick)
-        st.rerun()
+        written(classroom.set_class_model, base, identity(), pick)
     if current and c2.button(_("Unpublish"), key="class_unpublish_run") and teacher_only("publish"):
-        classroom.set_class_model(base, identity(), None)
-        st.rerun()
+        written(classroom.set_class_model, base, identity(), None)
     with c3.popover(_("Delete run {run}").format(run=pick[:8])):
         st.write(_("Deletes {run} from the server for everyone.").format(run=labels[pick]))
         if st.button(_("Delete it"), type="primary", key="class_delete_run") and teacher_only("delete_run"):

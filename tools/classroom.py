@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/classroom.py prepare [--quick] [--archs resnet34,resnet50] [--runs ...] [--url MIRROR]
     .venv/bin/python tools/classroom.py bundle --out petlab-class.tar
-    .venv/bin/python tools/classroom.py import petlab-class.tar
+    .venv/bin/python tools/classroom.py import petlab-class.tar [--replace-runs]
 
 The data folder is $PETLAB_DATA (or --data), as for the app. `make prepare`, `make bundle OUT=...`
 and `make import BUNDLE=...` call these.
@@ -126,7 +126,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     show = _megabytes_printer()
 
     try:
-        report = import_bundle(Path(args.bundle), data_dir(), show)
+        report = import_bundle(Path(args.bundle), data_dir(), show, replace_runs=args.replace_runs)
     except BundleError as err:
         print(f"✗ {err}", file=sys.stderr)
         return 1
@@ -135,6 +135,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"  {report.summary()}")
     for unit in report.kept:
         print(f"  = kept the local {unit}: it is newer than the bundle's")
+    for unit in report.not_replaced:
+        print(f"  = kept the local {unit}: the bundle's copy is newer; import with --replace-runs to take it")
+    for unit in report.replaced:
+        print(f"  ! replaced the local {unit} with the bundle's copy")
     for unit in report.conflicts[:10]:
         print(f"  ! {unit} differs from the bundle's; the local file was kept")
     return 0
@@ -165,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-dataset", action="store_true", help="leave the Pets images out")
     i = sub.add_parser("import", help="verify a bundle and merge it into the data folder")
     i.add_argument("bundle")
+    i.add_argument(
+        "--replace-runs",
+        action="store_true",
+        help="replace a local run by the bundle's copy of the same run when that is newer (default: keep local)",
+    )
     args = parser.parse_args(argv)
     if args.data:
         os.environ["PETLAB_DATA"] = str(Path(args.data).expanduser().resolve())

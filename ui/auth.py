@@ -26,6 +26,7 @@ NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in th
 NAME_SYNCED = "_auth_name_synced"  # this session checked that the profile holds the tab's kept name
 ERROR_KEY = "auth_error"
 BEAT_KEY = "auth_last_beat"
+FIRST_SEEN_KEY = "auth_first_seen"
 BEAT_SECONDS = 10.0
 FAILED_SIGN_IN_DELAY = 1.0  # seconds a wrong password costs: guessing is slow
 
@@ -49,12 +50,29 @@ def identity() -> Identity:
     return Identity(TEACHER if signed_in else STUDENT, tab)
 
 
+def client_address() -> str | None:
+    """The address this tab connects from (None on the server itself, or without a server: AppTest)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no client context (a bare script run)
+        return None
+    return address if isinstance(address, str) and address else None
+
+
 def heartbeat(who: Identity) -> None:
-    """Tell the Class page this tab is connected (at most every BEAT_SECONDS per tab)."""
-    if not who.class_mode or time.time() - st.session_state.get(BEAT_KEY, 0.0) < BEAT_SECONDS:
+    """Tell the Class page this tab is connected: once it has been open BEAT_SECONDS, then at most that often.
+
+    Called by every full run and by the sidebar job box's polling, so an open tab keeps beating; a tab
+    opened and dropped at once (a script opening tabs) never writes anything. Best effort: never raises.
+    """
+    if not who.class_mode:
         return
-    st.session_state[BEAT_KEY] = time.time()
-    classroom.touch_session(data_dir(), who)
+    now = time.time()
+    first = st.session_state.setdefault(FIRST_SEEN_KEY, now)
+    if now - first < BEAT_SECONDS or now - st.session_state.get(BEAT_KEY, 0.0) < BEAT_SECONDS:
+        return
+    st.session_state[BEAT_KEY] = now
+    classroom.touch_session(data_dir(), who, client_address())
 
 
 def can(action: str) -> bool:
@@ -88,6 +106,7 @@ def _sign_in() -> None:
     given = st.session_state.get(PASSWORD_KEY, "")
     st.session_state[PASSWORD_KEY] = ""
     if password is not None and auth.check_password(given, password):
+        classroom.forget_session(data_dir(), identity(), client_address())  # this tab is no student any more
         tab = rotate_tab_token()
         remember(SIGN_IN_KEY, auth.teacher_token(tab, _secret(str(data_dir())), password))
         st.session_state.pop(BEAT_KEY, None)

@@ -14,6 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from core.models import cap_thread, thread_ceiling
 from ui.i18n import apply_language
+from ui.uploads import install_upload_limits
 
 THREADS_ENV_VAR = "PETLAB_INTERACTIVE_THREADS"
 TRAINING_NICE = 10  # as the worker's (core/worker.py): the scheduler favours the interactive tabs' threads
@@ -103,6 +104,7 @@ def ensure_app_frame() -> None:
     makes Streamlit execute app.py, whose navigation then opens the same page.
     """
     cap_threads()
+    install_upload_limits()  # once per server process: uploads held in memory are bounded per tab and in all
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()

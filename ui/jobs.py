@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, job_records, jobs, live, records, roster, worker
+from core import classroom, job_records, jobs, live, quotas, records, roster, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
 from core.i18n import _, n_, num, p_
@@ -179,13 +179,17 @@ def worker_state(found: list[job_records.JobRecord]) -> str:
 
 @st.fragment(run_every=POLL_SECONDS)
 def who_is_here_ui() -> None:
-    """The Class page's first row: students and teacher tabs connected, and whether the worker can train."""
+    """The Class page's first row: students and teacher tabs connected, whether the worker can train, free disk."""
     here = classroom.active_sessions(data_dir())
-    c1, c2, c3 = st.columns(3)
+    disk = quotas.disk_state(data_dir())
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         _("students connected"),
         here.get("student", 0),
-        help=_("tabs seen in the last {seconds} s").format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
+        help=_(
+            "machines with a tab open in the last {seconds} s (tabs on the server itself count one by one); a tab "
+            "closed within seconds of opening is not counted"
+        ).format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
     )
     c2.metric(_("teacher tabs"), here.get("teacher", 0))
     c3.metric(
@@ -193,6 +197,12 @@ def who_is_here_ui() -> None:
         worker_state(current_jobs()),
         help=_("It trains the queue one job at a time, beside the app; it starts by itself when a job is queued."),
     )
+    c4.metric(
+        _("free disk space"),
+        _("{gb} GB").format(gb=num(disk.free / 1024**3, 1)),
+        help=_("Pet Lab keeps {floor} MB free ($PETLAB_MIN_FREE_MB): below that, new photos, trainings and caches are "
+               "refused.").format(floor=num(disk.floor / quotas.MB, 0)),
+    )  # fmt: skip
 
 
 def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> list[dict[str, str]]:

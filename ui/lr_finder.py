@@ -14,7 +14,7 @@ import os
 
 import streamlit as st
 
-from core import curves, job_records, jobs, lr_finder, models, records, training_lock
+from core import curves, job_records, jobs, lr_finder, models, quotas, records, training_lock
 from core import features as feats
 from core.auth import Forbidden
 from core.datasets import DatasetScan
@@ -62,6 +62,10 @@ def _run_here(config: RunConfig, scan: DatasetScan) -> None:
         _remember(result.as_dict())
     except (Forbidden, records.ConfigError, training_lock.TrainingBusy, models.WeightsUnavailable) as err:
         st.error(str(err))
+    except OSError as err:  # its temp folder hit a full disk (it is gone again)
+        if not quotas.is_disk_full(err):
+            raise
+        st.error(str(quotas.disk_full_error(runs_dir(), _(quotas.NOTHING_SAVED))))
     bar.empty()
 
 

@@ -73,7 +73,10 @@ def kept_photo_ui(name: str, upload, filename: str | None = None) -> LoadedImage
         if st.session_state.get(marker) != loaded.digest:  # write once per new photo, not on every rerun
             st.session_state[marker] = loaded.digest if store.put_blob(name, data, shown_name) else None
         if st.session_state[marker] is None:
-            st.caption(_("ℹ️ This photo is too large to keep after leaving the page; upload it again then."))
+            st.caption(
+                _("ℹ️ This photo cannot be kept after leaving the page (too large, or the server is short of space); "
+                  "upload it again then.")
+            )  # fmt: skip
         return loaded
     kept = store.get_blob(name)
     if kept is None:

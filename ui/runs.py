@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, curves, datasets, models, records, runs, training, training_lock
+from core import classroom, curves, datasets, models, quotas, records, runs, training, training_lock
 from core.features import shown_progress
 from core.i18n import N_, _, num, pct
 from core.roster import markdown_safe
@@ -258,7 +258,7 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
         st.warning(_("{error} Wait for it to finish (its progress is shown above).").format(error=err))
     except training_lock.TrainingStopped:
         pass  # the Stop of another tab (or of this one, through the stop file)
-    except (records.ConfigError, models.WeightsUnavailable) as err:
+    except (records.ConfigError, models.WeightsUnavailable, quotas.QuotaError) as err:  # QuotaError: a full disk
         outcome = "error"
         st.error(str(err))
     finally:

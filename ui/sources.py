@@ -14,6 +14,7 @@ from core.classroom import own_classes_privacy_note, published_classes
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
 from core.i18n import _, listed, n_, num, sentences
 from core.images import ImageError
+from core.quotas import QuotaError
 from core.roster import markdown_safe
 from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
@@ -208,6 +209,7 @@ def own_classes_ui() -> None:
         st.error(err)
     if note := st.session_state.pop("data_own_note", None):
         st.info(note)
+    quota_caption_ui(store)
     counts = store.classes()
     if not counts:
         return
@@ -231,6 +233,24 @@ def own_classes_ui() -> None:
     _use_own_classes_ui(store)
 
 
+def quota_caption_ui(store) -> None:
+    """What a student's classes use of their quotas (nothing for the teacher, whose store has none)."""
+    if store.quotas is None:
+        return
+    made, used = store.usage()
+    st.caption(
+        _(
+            "Your share of the server: {n} of {classes} classes, {used} of {limit} MB, up to {photos} photos per class."
+        ).format(
+            n=made,
+            classes=store.quotas.classes,
+            used=num(used / 1024**2, 1),
+            limit=num(store.quotas.student_mb, 0),
+            photos=num(store.quotas.photos_per_class, 0),
+        )
+    )
+
+
 ADD_NONCE = "data_own_nonce"  # part of the uploader's key: a new one after photos were added empties it
 ADDED = "data_own_added"  # (class, added, problems) of the last "Add these photos", shown once
 
@@ -246,6 +266,9 @@ def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
         try:
             store.add_photo(chosen, item.getvalue(), item.name)
             added += 1
+        except QuotaError as err:  # a quota or the disk: the next photos would be refused as well
+            problems.append(str(err))
+            break
         except (ImageError, ValueError) as err:
             problems.append(str(err))
     st.session_state[ADDED] = (chosen, added, problems)

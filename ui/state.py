@@ -15,8 +15,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.state.common import user_key_from_element_id
 
-from core import datasets, models, pets, records
-from core.classroom import ClassSettings, read_class_settings
+from core import auth, datasets, models, pets, quotas, records
+from core.classroom import ClassSettings, read_class_settings, run_visible, student_space
 from core.datasets import DatasetScan, DatasetSpec
 from core.i18n import N_, _, current, n_, num
 from core.labels import PETS_PATTERN
@@ -66,6 +66,8 @@ def active_dataset() -> DatasetSpec | None:
     """The dataset this browser tab works on: chosen on the Data page (kept across reloads), else the class's."""
     if ACTIVE_DATASET not in st.session_state:
         spec = _spec_from_plain(recall(ACTIVE_DATASET))
+        if spec is not None and not _visible_here(spec):
+            spec = None  # another student's private classes (a copied tab's setting): never this tab's
         st.session_state[ACTIVE_DATASET] = spec if spec is not None else class_dataset()
     return st.session_state[ACTIVE_DATASET]
 
@@ -109,6 +111,13 @@ def follow_class(announce: bool = True) -> None:
 
 def _stamp(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _visible_here(spec: DatasetSpec) -> bool:
+    """False for a dataset in another student's private space (class mode); the teacher sees every one."""
+    from ui.auth import identity  # ui.auth builds on this module's tab store
+
+    return run_visible(spec.root, identity(), data_dir())
 
 
 def shown_name(spec: DatasetSpec) -> str:
@@ -300,6 +309,20 @@ def sidebar(slot=None) -> None:
 
         if identity().is_teacher:  # the server's paths are for whoever runs it, not for students
             st.caption(_("Data folder: `{folder}`").format(folder=data_dir()))
+            disk_warning_ui()
+
+
+def disk_warning_ui() -> None:
+    """A warning (for the teacher's eyes) when the data folder's disk nears the free-space floor."""
+    disk = quotas.disk_state(data_dir())
+    if disk.nearly_full:
+        st.warning(
+            _(
+                "The data folder's disk is nearly full: {free} MB free. Below {floor} MB, Pet Lab refuses new "
+                "photos, kept uploads, trainings and caches. Delete old runs or datasets, or free space on the disk."
+            ).format(free=num(disk.free / quotas.MB, 0), floor=num(disk.floor / quotas.MB, 0)),
+            icon=":material/hard_drive:",
+        )
 
 
 # ---------------------------------------------------------------- settings that survive a page change and a reload
@@ -319,6 +342,20 @@ _MISSING = object()
 
 SIGN_IN_KEY = "auth_teacher"  # ui.auth's signed teacher sign-in in the tab's store: never copied to another tab
 PRIVATE_KEYS = (SIGN_IN_KEY,)
+
+
+def private_keys(token: str, values: dict[str, Any]) -> tuple[str, ...]:
+    """What a copy of tab `token` must not take: the sign-in, and in class mode whatever points into the
+    tab's private space (its own classes as the active dataset): the copy is another student."""
+    keys = list(PRIVATE_KEYS)
+    spec = _spec_from_plain(values.get(ACTIVE_DATASET))
+    if auth.teacher_password() is not None and spec is not None:
+        space = str(student_space(data_dir(), token)) + os.sep
+        if str(spec.root).startswith(space) or str(spec.root) + os.sep == space:
+            keys.append(ACTIVE_DATASET)
+    return tuple(keys)
+
+
 # tab token -> id of the browser session holding it, in this server process (a duplicated tab arrives
 # with the same ?s= as a live one: it gets a token of its own, see claim_token)
 _HOLDERS: dict[str, str] = {}
@@ -354,7 +391,9 @@ def claim_token(token: str) -> str:
         if holder is not None and holder != me and session_alive(holder):
             fresh = new_token()
             with contextlib.suppress(StoreError, OSError):
-                SessionStore(sessions_dir(), token).copy_to(fresh, exclude=PRIVATE_KEYS)
+                source = SessionStore(sessions_dir(), token)
+                laptop = auth.teacher_password() is None  # one user: their kept photos come along
+                source.copy_to(fresh, exclude=private_keys(token, source.values()), blobs=laptop)
             token = fresh
         _HOLDERS[token] = me
         if len(_HOLDERS) > MAX_HOLDERS:
@@ -419,16 +458,30 @@ def recall(key: str, default: Any = None) -> Any:
 
 
 def remember(key: str, value: Any) -> None:
-    """Keep a plain value (JSON-able) for this tab; a value the store refuses is simply not kept."""
+    """Keep a plain value (JSON-able) for this tab; a value the store refuses is simply not kept.
+
+    Best effort: when the disk refuses the write (full), the value is kept for this browser session only
+    (a reload forgets it) and the page goes on.
+    """
     if recall(key, _MISSING) == value:
         return
-    with contextlib.suppress(StoreError, OSError):
+    try:
         st.session_state[TAB_VALUES] = tab_store().update({key: value})
+    except StoreError:
+        return
+    except OSError:
+        st.session_state[TAB_VALUES] = {**_tab_values(), key: value}
 
 
 def forget(key: str) -> None:
-    with contextlib.suppress(StoreError, OSError):
+    try:
         st.session_state[TAB_VALUES] = tab_store().update({}, remove=(key,))
+    except StoreError:
+        return
+    except OSError:  # a full disk cannot rewrite the file: removing it still forgets (a sign-out must hold)
+        with contextlib.suppress(OSError):
+            tab_store().drop_values()
+        st.session_state[TAB_VALUES] = {k: v for k, v in _tab_values().items() if k != key}
 
 
 def keep(

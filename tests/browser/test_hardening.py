@@ -89,7 +89,9 @@ def test_review_attacks_get_messages_and_change_nothing(page, tmp_path):
 
         harmless = probed((r"^([a-z]+)_\d+\.jpg$", r"^(.+)_\d+\.jpg$"))
         hostile = probed((r"^(a+)+$", r"^(a|aa)+$"), expect="took longer than")
-        for name, lat in (("harmless", harmless), ("catastrophic", hostile)):
+        # issue 18: 21 characters that compiled to 2.5 GB with the interpreter lock held; refused before compiling
+        explosive = probed((r"((a{300}){200}){100}",), expect="multiply to")
+        for name, lat in (("harmless", harmless), ("catastrophic", hostile), ("explosive", explosive)):
             print(f"health during {name} patterns: {len(lat)} probes, median {lat[len(lat) // 2]:.3f} s, "
                   f"slowest {lat[-1]:.3f} s")  # fmt: skip
         screenshot(page, "hardening-regex")

@@ -144,7 +144,7 @@ def upload_photo(page, base) -> None:
         """z => [z.querySelector('button p'), z.querySelector('[data-testid=stFileUploaderDropzoneInstructions] span')]
             .map(e => getComputedStyle(e, '::after').content)"""
     )
-    assert shown == ['"上传"', '"每个文件最大 200 MB"'], shown
+    assert shown == ['"上传"', '"每个文件最大 50 MB"'], shown
     photo = base / "my_pet.png"
     draw_example(4, np.random.default_rng(3), (320, 260)).save(photo)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(photo))

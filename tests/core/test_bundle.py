@@ -154,7 +154,9 @@ def test_import_merges_and_rewrites_paths(made):
     assert again.added == again.kept == [] and set(again.skipped) == units
 
 
-def test_a_newer_local_run_is_kept_an_older_one_replaced(made, tmp_path):
+def test_a_local_run_is_never_replaced_silently(made, tmp_path):
+    """The review: a bundle whose run had a later `created` silently replaced the local run of the same id.
+    Now a local run stays (newer or older) and the report says so; only replace_runs takes the bundle's."""
     _, report, fresh = made
     make_data_folder(fresh, created=time.time() + 100)  # the classroom retrained it later
     (fresh / "datasets" / "oxford-iiit-pet" / "images" / "Bengal_1.jpg").write_bytes(b"a different photo")
@@ -164,8 +166,12 @@ def test_a_newer_local_run_is_kept_an_older_one_replaced(made, tmp_path):
     assert (fresh / "datasets" / "oxford-iiit-pet" / "images" / "Bengal_1.jpg").read_bytes() == b"a different photo"
     older = tmp_path / "older"
     make_data_folder(older, created=1.0)
-    result = import_bundle(report.path, older)
-    assert result.replaced == ["runs/run0001"]
+    result = import_bundle(report.path, older)  # the bundle's copy is newer: kept local all the same, and said
+    assert result.not_replaced == ["runs/run0001"] and result.replaced == []
+    assert "--replace-runs" in result.summary()
+    assert records.check_run(older / "runs" / "run0001").created == 1.0
+    result = import_bundle(report.path, older, replace_runs=True)  # asked: now it is replaced, and said
+    assert result.replaced == ["runs/run0001"] and "replaced 1 local run" in result.summary()
     assert records.check_run(older / "runs" / "run0001").created == 1000.0
 
 
@@ -313,3 +319,158 @@ def test_command_line_import_and_refusal(made, tmp_path, capsys):
     junk.write_bytes(b"junk")
     assert main(["import", str(junk)]) == 1
     assert "not a readable bundle" in capsys.readouterr().err
+
+
+# ---- stored paths outside the data folder (issue 18, item 14) ------------------------------------------
+
+
+def tampered(src: Path, dst: Path, member: str, change) -> Path:
+    """The bundle with one member rewritten by change(bytes) -> bytes and its manifest entry made to match
+    (what an attacker who recomputes the hashes produces)."""
+    import hashlib
+
+    with tarfile.open(src) as tar:
+        new = change(tar.extractfile(member).read())
+
+    def edit(info, data):
+        if info.name == member:
+            data = new
+        if info.name == "manifest.json":
+            manifest = json.loads(data)
+            for f in manifest["files"]:
+                if f["path"] == member:
+                    f["size"], f["sha256"] = len(new), hashlib.sha256(new).hexdigest()
+            data = json.dumps(manifest).encode()
+        return [(info, data)]
+
+    return rewrite(src, dst, edit)
+
+
+def record_with(**fields):
+    def change(data: bytes) -> bytes:
+        record = json.loads(data)
+        for key, value in fields.items():
+            if key == "root":
+                record["dataset"]["root"] = value
+            else:
+                record[key] = value
+        return json.dumps(record).encode()
+
+    return change
+
+
+def index_with(paths):
+    def change(data: bytes) -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "index.npz"
+            path.write_bytes(data)
+            index = patches.load_index(path)
+            index.paths = list(paths)
+            patches.save_index(index, path)
+            return path.read_bytes()
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("member", "change"),
+    [
+        ("runs/run0001/run.json", record_with(valid_paths=[str(Path.home() / ".ssh" / "id_rsa"), "x.jpg"])),
+        ("runs/run0001/run.json", record_with(valid_paths=["datasets/../../../etc/passwd", "x.jpg"])),
+        ("runs/run0001/run.json", record_with(root="/etc")),
+        ("runs/run0001/run.json", record_with(notes_file="/home/teacher/grades.csv")),
+        ("patch_index/abc123.npz", index_with(["/etc/passwd", "datasets/oxford-iiit-pet/images/Bengal_1.jpg"])),
+        ("patch_index/abc123.npz", index_with(["~/secret.jpg", "datasets/x.jpg"])),
+    ],
+    ids=["home-file", "dotdot", "dataset-root", "any-field", "index-absolute", "index-home"],
+)
+def test_a_bundle_storing_a_path_outside_the_data_folder_is_refused(made, tmp_path, member, change):
+    """The review imported a bundle whose records listed absolute image paths (hashes recomputed to match); a
+    student then downloaded a file of the teacher's home folder through the Interpretation page."""
+    _, report, fresh = made
+    refused(tampered(report.path, tmp_path / "paths.tar", member, change), fresh, "outside the data folder")
+
+
+def test_a_run_trained_outside_the_data_folder_is_left_out_of_a_bundle(tmp_path, data_folder):
+    """What the writer does with such runs, so that its own bundles always import."""
+    make_data_folder(data_folder)
+    elsewhere = make_pets_like(tmp_path / "elsewhere", n_per_class=2, classes=CLASSES)
+    record = records.check_run(data_folder / "runs" / "run0001").to_json()
+    record["dataset"]["root"] = str(elsewhere)
+    record["valid_paths"] = sorted(str(p) for p in elsewhere.glob("*.jpg"))[:2]
+    atomic_write_json(data_folder / "runs" / "run0001" / "run.json", record)
+    report = write_bundle(data_folder, tmp_path / "class.tar")
+    assert report.manifest.runs == [] and any("left out run run0001" in w for w in report.manifest.warnings)
+    import_bundle(report.path, tmp_path / "classroom")  # and it imports
+    with pytest.raises(BundleError, match="outside the data folder: it cannot be bundled"):
+        write_bundle(data_folder, tmp_path / "one.tar", run_ids=["run0001"])
+
+
+# ---- a killed import's leftovers (issue 18, item 15) ----------------------------------------------------
+
+KILLED_IMPORT = """
+import os, signal, sys
+from pathlib import Path
+from core import archives
+from core.bundle_import import import_bundle
+
+real = archives._tar_filter
+
+def killing(name, max_files, max_total_bytes):
+    check, seen = real(name, max_files, max_total_bytes), [0]
+
+    def filter_(member, dest):
+        seen[0] += 1
+        if seen[0] > 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9, halfway through unpacking
+        return check(member, dest)
+
+    return filter_
+
+archives._tar_filter = killing
+import_bundle(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+def killed_import(bundle: Path, data: Path) -> list[Path]:
+    """`make import` killed with -9 while unpacking, in its own process; the `.import-*` it leaves."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(bundle), str(data)], cwd=root, timeout=300)
+    assert done.returncode == -9
+    return sorted(data.glob(".import-*"))
+
+
+def test_a_killed_imports_leftovers_are_cleaned_when_old_and_no_import_runs(made):
+    """The review: kill -9 during `make import` left `.import-*.partial` (the bundle's size) forever."""
+    import os
+
+    from core.repair import LEFTOVER_AGE_S, import_lock, remove_import_leftovers
+
+    _, report, fresh = made
+    [left] = killed_import(report.path, fresh)
+    assert left.name.endswith(".partial") and any(left.rglob("*.jpg"))
+    assert remove_import_leftovers(fresh) == []  # young: it may be an import still unpacking
+    later = time.time() + LEFTOVER_AGE_S + 1
+    with import_lock(fresh) as held:  # an import runs now (another process holds the lock)
+        assert held
+        assert remove_import_leftovers(fresh, now=later) == []
+        with pytest.raises(BundleError, match="Another import into this data folder is running"):
+            import_bundle(report.path, fresh)
+    assert remove_import_leftovers(fresh, now=later) == [f"Removed {left.name}, left by an import that was stopped."]
+    assert not left.exists()
+
+    [left] = killed_import(report.path, fresh)
+    old = time.time() - LEFTOVER_AGE_S - 60
+    for path in [left, *left.iterdir()]:
+        os.utime(path, (old, old))
+    runs.list_runs(fresh / "runs")  # listing the runs repairs the data folder, as for other leftovers
+    assert not left.exists()
+
+    killed_import(report.path, fresh)
+    result = import_bundle(report.path, fresh)  # the next import clears them at once (it holds the lock)
+    assert "runs/run0001" in result.added and not list(fresh.glob(".import-*"))

@@ -95,7 +95,7 @@ def test_old_student_spaces_are_cleaned(tmp_path):
     assert removed == [ALICE.tab]
     assert not classroom.student_space(tmp_path, ALICE.tab).exists()
     assert classroom.own_store(tmp_path, BOB).classes() == {"cat": 2, "dog": 2}
-    assert not (tmp_path / settings.HEARTBEATS_DIR / ALICE.tab).exists()
+    assert not (tmp_path / settings.HEARTBEATS_DIR / classroom.heartbeat_name(ALICE)).exists()
 
 
 def test_teacher_publishes_a_students_classes(tmp_path):
@@ -125,3 +125,36 @@ def test_class_settings_teacher_only(tmp_path):
     assert 0 < stored.dataset_changed < stored.model_changed  # each choice says when it was made
     (tmp_path / settings.CLASS_FILE).write_text("{broken")
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings()
+
+
+# ---- tabs are free: heartbeats count machines and leave little on disk (issue 18, item 17) -----------
+
+
+def test_one_machine_counts_once_however_many_tabs_it_opens(tmp_path):
+    """A script opened 5-37 tabs a second and the Class page counted 409 students: heartbeats are per machine
+    (its address, hashed) and role; only tabs on the server itself (no address) count one by one."""
+    for n in range(50):
+        assert classroom.touch_session(tmp_path, Identity(STUDENT, f"{n:03d}" + "t" * 20), "10.0.0.7", now=1000.0)
+    classroom.touch_session(tmp_path, ALICE, "10.0.0.8", now=1000.0)
+    classroom.touch_session(tmp_path, TEACH, "10.0.0.8", now=1000.0)  # the teacher's laptop is no student
+    classroom.touch_session(tmp_path, BOB, None, now=1000.0)  # a tab on the server itself
+    assert classroom.active_sessions(tmp_path, now=1010.0) == {"teacher": 1, "student": 3}
+    names = sorted(p.name for p in (tmp_path / settings.HEARTBEATS_DIR).iterdir())
+    assert len(names) == 4 and not any("10.0.0" in n for n in names)  # no address stored in the clear
+
+
+def test_a_tab_that_signs_in_is_no_student_any_more(tmp_path):
+    before = Identity(STUDENT, TEACH.tab)
+    classroom.touch_session(tmp_path, before, "10.0.0.9", now=1000.0)
+    assert classroom.active_sessions(tmp_path, now=1001.0)["student"] == 1
+    classroom.forget_session(tmp_path, before, "10.0.0.9")
+    classroom.touch_session(tmp_path, TEACH, "10.0.0.9", now=1001.0)
+    assert classroom.active_sessions(tmp_path, now=1002.0) == {"teacher": 1, "student": 0}
+
+
+def test_old_heartbeats_go_within_the_hour_and_nothing_else_is_made(tmp_path):
+    classroom.touch_session(tmp_path, ALICE, now=1_000_000.0 - 2 * 3600)
+    classroom.touch_session(tmp_path, BOB, now=1_000_000.0 - 60)
+    classroom.clean_student_spaces(tmp_path, now=1_000_000.0)
+    assert [p.name for p in (tmp_path / settings.HEARTBEATS_DIR).iterdir()] == [classroom.heartbeat_name(BOB)]
+    assert not (tmp_path / settings.STUDENTS_DIR).exists()  # a heartbeat makes no student space

@@ -10,6 +10,7 @@ from PIL import Image
 
 from core import images
 from core.images import ImageError, load_image_bytes, load_image_file
+from core.synthetic import blank_png
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -218,3 +219,91 @@ def test_size_limit_reads_as_the_readme_says():
 
     with pytest.raises(ImageError, match="the limit is 50 MB"):
         load_image_bytes(b"x" * (MAX_BYTES + 1), "big.jpg")
+
+
+# ---- decode memory bounded before decoding (issue 18, item 2) --------------------------------------
+
+
+PEAK_SCRIPT = """
+import resource, sys
+from core.images import ImageError, load_image_bytes
+data = open(sys.argv[1], "rb").read()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    loaded = load_image_bytes(data, "scan.png")
+    outcome = f"ok {loaded.image.size[0]}x{loaded.image.size[1]} {loaded.image.mode}"
+except ImageError as err:
+    outcome = f"refused {err}"
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, outcome)
+"""
+
+
+def decode_peak(tmp_path, data: bytes) -> tuple[int, str]:
+    """Decode data in a fresh process: (MB its peak memory grew by, 'ok …' or 'refused …')."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "scan.png"
+    path.write_bytes(data)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path)], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    grown, outcome = done.stdout.strip().split(" ", 1)
+    return int(grown), outcome
+
+
+def test_a_small_png_of_huge_16_bit_pixels_costs_no_gigabytes(tmp_path):
+    """The issue's 0.30 MB PNG (12000×12000, 16-bit grey): 3.5 GB and 12 s to decode before (float64 copies of
+    the whole image). Now refused from its header; one just under the limit decodes in bounded memory."""
+    bomb = blank_png(12_000, 12_000)
+    assert len(bomb) < 400_000
+    grown, outcome = decode_peak(tmp_path, bomb)
+    assert outcome.startswith("refused scan.png is 12000×12000 pixels of I;16: decoding it would take 275 MB")
+    assert grown < 50
+    grown, outcome = decode_peak(tmp_path, blank_png(11_000, 11_000))  # 231 MB decoded: accepted
+    assert outcome == "ok 1024x1024 RGB"
+    assert grown < images.MAX_DECODE_BYTES / 1024**2 + 80  # the decoded pixels, no full-size copy beside them
+
+
+def test_decode_cost_counts_bytes_per_pixel_and_copies():
+    def header(mode: str, size=(1000, 1000)) -> Image.Image:
+        return Image.open(io.BytesIO(encode(Image.new(mode, (4, 4)), "PNG" if mode != "CMYK" else "JPEG"))).resize(size)
+
+    assert images.decode_bytes(header("L")) == 1_000_000
+    assert images.decode_bytes(header("I;16")) == 2_000_000
+    assert images.decode_bytes(header("RGB")) == 4_000_000  # PIL keeps RGB in 4 bytes a pixel
+    assert images.decode_bytes(header("RGBA")) == 8_000_000  # and premultiplies alpha into a copy to resize
+    assert images.decode_bytes(header("P")) == 5_000_000  # converted to RGB before shrinking
+
+
+def test_big_decodes_wait_for_a_slot_and_say_so_when_the_server_is_busy(monkeypatch):
+    """Big decodes share DECODE_SLOTS server-wide: with every slot taken, one waits, then gets a message."""
+    import threading
+
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(images, "_DECODE_SLOTS", slots)
+    monkeypatch.setattr(images, "BIG_DECODE_BYTES", 10_000)
+    monkeypatch.setattr(images, "DECODE_WAIT_S", 0.2)
+    big = encode(gradient_rgb(100, 100), "PNG")  # 40 kB decoded: "big" here
+    small = encode(gradient_rgb(40, 40), "PNG")
+    slots.acquire()  # another tab is decoding a big image
+    try:
+        with pytest.raises(ImageError, match="busy decoding other large images"):
+            load_image_bytes(big, "big.png")
+        assert load_image_bytes(small, "small.png").image.size == (40, 40)  # small ones never wait
+    finally:
+        slots.release()
+    assert load_image_bytes(big, "big.png").image.size == (100, 100)
+
+
+def test_huge_files_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_BYTES", 1000)
+    path = tmp_path / "big.png"
+    noise = np.random.default_rng(0).integers(0, 255, (100, 100, 3), dtype=np.uint8)
+    path.write_bytes(encode(Image.fromarray(noise), "PNG"))
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("read a file over MAX_BYTES"))
+    with pytest.raises(ImageError, match="the limit is 0 MB"):
+        load_image_file(path)

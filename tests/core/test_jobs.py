@@ -412,3 +412,44 @@ def test_the_workers_thread_cap_survives_pick_device(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_training_on_a_full_disk_says_so_and_loses_nothing_saved(scan, data_folder, monkeypatch):
+    """The review: a training running when the disk filled failed and saved nothing, with no word why. Now
+    the job says the disk is full, the run stored before is untouched, no temp folder is left; below the
+    free-space floor no job starts at all."""
+    import errno
+
+    from core import quotas
+
+    queue = jobs.make_queue(data_folder)
+    config = tiny(scan)
+    jobs.submit(data_folder, TEACH, config, scan.spec, queue=queue)
+    drain(queue)
+    stored = runs.find_run(data_folder / "runs", config)
+    weights = (stored.path / "model.pt").read_bytes()
+
+    real_write = runs.atomic_write_bytes
+
+    def full(path, data):
+        if path.name == "model.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(path, data)
+
+    monkeypatch.setattr(runs, "atomic_write_bytes", full)
+    again = jobs.submit(data_folder, TEACH, config, scan.spec, retrain=True, queue=queue)
+    drain(queue)
+    failed = job_records.load_job(data_folder, again.job_id)
+    assert failed.status == "failed"
+    assert "disk is nearly full" in failed.error and "saved nothing" in failed.error and "Errno" not in failed.error
+    kept = runs.find_run(data_folder / "runs", config)
+    assert kept is not None and kept.created == stored.created and (kept.path / "model.pt").read_bytes() == weights
+    assert [p.name for p in (data_folder / "runs").iterdir() if p.name.startswith((".tmp-", ".work-"))] == []
+
+    monkeypatch.setattr(quotas, "free_bytes", lambda path: 100 * quotas.MB)  # under the 500 MB floor
+    other = tiny(scan, epochs=2)
+    refused = jobs.submit(data_folder, TEACH, other, scan.spec, queue=queue)
+    drain(queue)
+    record = job_records.load_job(data_folder, refused.job_id)
+    assert record.status == "failed" and "100 MB free; Pet Lab keeps 500 MB free" in record.error
+    assert runs.find_run(data_folder / "runs", other) is None

@@ -107,3 +107,67 @@ def test_pattern_messages_are_sentences(pattern):
             assert str(err.value).endswith(stop), (lang, str(err.value))
         finally:
             i18n.set_language("en")
+
+
+# ---- bounded work before compiling (issue 18, item 1) ----------------------------------------------
+
+ATTACKS = [
+    r"((a{300}){200}){100}",
+    r"((a{1000}){1000}){1000}",
+    r"(((ab){30}){30}){30}(x)",
+    r"(a{5000})",
+    "(" + "a" * 400 + ")",
+]
+
+
+@pytest.mark.parametrize("pattern", ATTACKS)
+def test_explosive_patterns_are_refused_before_anything_is_compiled(pattern, monkeypatch):
+    """`((a{300}){200}){100}` (21 characters) compiled to 2.5 GB with the interpreter lock held; the static
+    checks refuse it (and its kind) without calling the compiler at all."""
+    import core.labels
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("regex.compile was called on a refused pattern")
+
+    monkeypatch.setattr(core.labels.regex, "compile", no_compiling)
+    with pytest.raises(LabelError, match="limit is"):
+        label_files(FILES, pattern)
+
+
+def test_pattern_size_counts_nested_repetitions():
+    from core.labels import MAX_PATTERN_SIZE, pattern_size
+
+    assert pattern_size(PETS_PATTERN) < 20 and pattern_size(COURSE_V3_PATTERN) < 20
+    assert pattern_size(r"((a{300}){200}){100}") > 6_000_000
+    assert pattern_size(r"(?:abc){0,20}") < pattern_size(r"(?:(?:abc){0,20}){0,20}") <= MAX_PATTERN_SIZE
+    assert pattern_size(r"(a|b(?=c)|(?(1)x|y))+") < 40  # branches, look-arounds and conditionals are walked
+    for fine in (r"^(.+?)_\d{1,4}\.jpe?g$", r"^([A-Za-z]+(?:_[a-z]+)*)_\d+\.jpg$", r"/([^/]+)/[^/]+$"):
+        assert label_files(FILES, fine, "path").labels is not None  # ordinary patterns still compile
+
+
+def test_a_refused_pattern_fits_in_a_small_memory_limit(tmp_path):
+    """The attack in a process capped at 1 GiB of address space: refused with a message (before the fix
+    the compile alone needed 1.6 GB there: MemoryError, or the kernel's OOM killer on the server)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from core.labels import LabelError, label_files\n"
+        "try:\n    label_files(['ok_1.jpg'], '((a{300}){200}){100}')\n"
+        "except LabelError as err:\n    print('refused:', err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("refused:"), done.stderr[-500:]
+
+
+def test_compiled_patterns_stay_out_of_the_regex_modules_cache():
+    """The regex module keeps up to 500 compiled patterns module-wide: never a student's (they would be kept)."""
+    from regex import _main
+
+    before = len(_main._cache)
+    for n in range(20):
+        compile_pattern(rf"^(.+)_\d{{{n + 1}}}\.jpg$")
+    assert len(_main._cache) == before

@@ -115,7 +115,7 @@ def test_names_that_are_the_same_class_share_one_folder(tmp_path):
 
 def test_a_folder_written_on_a_mac_is_read_as_nfc(tmp_path):
     store = OwnClassesStore(tmp_path / "own")
-    (store.root / "Cafe\u0301").mkdir()  # NFD, as macOS spells it
+    (store.root / "Cafe\u0301").mkdir(parents=True)  # NFD, as macOS spells it
     store.add_photo("Café", png_bytes((3, 3, 3)))
     assert store.classes() == {"Café": 1}
     result = scan_dataset(DatasetSpec(name="own", kind="own", root=str(store.root), label_from="parent"))
@@ -129,3 +129,101 @@ def test_published_folder_names_keep_any_script_and_stay_safe():
     assert safe_folder_name("...", "fallback") == "fallback"
     assert safe_folder_name("CON", "fallback") == "fallback"
     assert len(safe_folder_name("猫" * 100, "fallback").encode()) <= MAX_NAME_BYTES
+
+
+# ---- quotas and the free-space floor (issue 18, items 4 and 5) -------------------------------------
+
+
+def noise_jpeg(seed: int, size=(300, 300)) -> bytes:
+    import numpy as np
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_a_students_store_has_quotas_for_classes_photos_and_bytes(tmp_path):
+    """The review made 50 classes in 9 s, then a photo every 2 s, kept 24 h: each count is bounded now."""
+    from core.quotas import QuotaError, Quotas
+
+    quotas = Quotas(classes=2, photos_per_class=3, student_mb=1, total_mb=100, min_free_mb=0)
+    store = OwnClassesStore(tmp_path / "students" / "a" / "own", quotas=quotas, everyone=tmp_path / "students")
+    store.add_class("one")
+    store.add_class("two")
+    store.add_class("two")  # an existing class is no new one
+    with pytest.raises(QuotaError, match="You have 2 classes, the most one student may make"):
+        store.add_class("three")
+    for seed in range(3):
+        store.add_photo("one", noise_jpeg(seed))
+    with pytest.raises(QuotaError, match="one has 3 photos, the most one class may hold"):
+        store.add_photo("one", noise_jpeg(99))
+    assert store.classes()["one"] == 3
+    roomy = OwnClassesStore(tmp_path / "students" / "b" / "own", quotas=Quotas(student_mb=1, min_free_mb=0))
+    roomy.add_class("big")
+    with pytest.raises(QuotaError, match="of the 1 MB one student may store"):
+        for seed in range(10, 40):  # ~170 kB each as stored: the megabyte runs out
+            roomy.add_photo("big", noise_jpeg(seed, (512, 512)))
+    assert 0 < roomy.usage()[1] <= 1024**2
+
+
+def test_all_students_together_have_a_total(tmp_path):
+    from core.quotas import QuotaError, Quotas
+
+    everyone = tmp_path / "students"
+    quotas = Quotas(classes=5, photos_per_class=50, student_mb=10, total_mb=1, min_free_mb=0)
+    stores = [OwnClassesStore(everyone / t / "own", quotas=quotas, everyone=everyone) for t in ("a", "b", "c")]
+    with pytest.raises(QuotaError, match="all students may store together"):
+        for seed in range(60):  # tabs are free: three of them still share the class-wide total
+            store = stores[seed % 3]
+            store.add_class("x")
+            store.add_photo("x", noise_jpeg(seed, (512, 512)))
+    assert sum(s.usage()[1] for s in stores) <= 1024**2
+
+
+def test_the_teachers_store_has_no_quota_but_keeps_the_floor(tmp_path, monkeypatch):
+    from core import quotas
+    from core.quotas import SpaceError
+
+    store = OwnClassesStore(tmp_path / "own")
+    for n in range(12):
+        store.add_class(f"c{n}")  # no class limit for the teacher
+    monkeypatch.setattr(quotas, "free_bytes", lambda path: 10 * 1024**2)  # 10 MB free, 500 MB floor
+    with pytest.raises(SpaceError, match="disk is nearly full .10 MB free; Pet Lab keeps 500 MB free"):
+        store.add_photo("c0", noise_jpeg(1))
+    with pytest.raises(SpaceError):
+        store.add_class("another")
+    assert store.photos("c0") == [] and "another" not in store.classes()
+
+
+def test_a_write_that_hits_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from core import own_classes
+    from core.quotas import SpaceError
+
+    store = OwnClassesStore(tmp_path / "own")
+    store.add_class("a")
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(own_classes, "atomic_write_bytes", full)
+    with pytest.raises(SpaceError, match="nothing new can be stored now"):
+        store.add_photo("a", noise_jpeg(3))
+    assert store.photos("a") == []
+
+
+def test_a_store_creates_nothing_until_its_first_class(tmp_path):
+    store = OwnClassesStore(tmp_path / "students" / "t" / "own")
+    assert store.classes() == {} and store.usage() == (0, 0)
+    assert not (tmp_path / "students").exists()  # opening the Data page leaves no folder behind
+
+
+def test_quotas_come_from_the_environment(monkeypatch):
+    from core.quotas import Quotas
+
+    monkeypatch.setenv("PETLAB_OWN_CLASSES", "4")
+    monkeypatch.setenv("PETLAB_MIN_FREE_MB", "100")
+    monkeypatch.setenv("PETLAB_OWN_MB", "lots")  # not a number: the default stays
+    assert Quotas.from_env() == Quotas(classes=4, min_free_mb=100)

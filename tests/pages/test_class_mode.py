@@ -283,3 +283,109 @@ def test_a_duplicated_tab_gets_its_own_token_the_settings_and_no_sign_in(class_m
     reloaded = open_app({"s": token})
     assert reloaded.session_state[state.TAB_TOKEN] == token
     assert any("**老师**" in s.value for s in reloaded.sidebar.success)
+
+
+# ---- copied tabs and tabs that did nothing (issue 18, items 16 and 17) ------------------------------
+
+
+def alices_tab(data_folder) -> tuple[str, object]:
+    """A student tab whose active dataset is her own classes (two of two photos) and which kept a photo."""
+    import io
+    from dataclasses import asdict
+
+    from PIL import Image
+
+    from core.datasets import DatasetSpec
+    from core.session_store import SessionStore, new_token
+
+    token = new_token()
+    store = classroom.own_store(data_folder, Identity(STUDENT, token))
+    for name in ("alices_cat", "alices_mug"):
+        store.add_class(name)
+        for shade in (30, 60):
+            buf = io.BytesIO()
+            Image.new("RGB", (32, 32), (shade, len(name), 90)).save(buf, "PNG")
+            store.add_photo(name, buf.getvalue())
+    spec = DatasetSpec(name="Your own classes", kind="own", root=str(store.root), label_from="parent")
+    tab = SessionStore(data_folder / "sessions", token)
+    tab.update({ACTIVE_DATASET: asdict(spec)})
+    tab.put_blob("aug_upload", b"alice's private photo", "alice.jpg")
+    return token, spec
+
+
+def test_a_copy_of_a_students_tab_never_reaches_her_own_classes(class_mode, data_folder, monkeypatch):
+    """The review: a duplicate of a tab whose active dataset was that student's own classes kept pointing at
+    her private folder, and saw and followed her photos. The copy is another student: it starts on the class
+    dataset, and takes none of her kept photos."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from core.session_store import SessionStore
+    from ui import state
+
+    token, spec = alices_tab(data_folder)
+    monkeypatch.setattr(state, "_session_id", lambda: str(id(get_script_run_ctx().session_state)))
+    live: set[str] = set()
+    monkeypatch.setattr(state, "session_alive", lambda sid: sid in live)
+    alice = open_app({"s": token})
+    assert alice.session_state[ACTIVE_DATASET] == spec  # her own tab: her classes
+    live.add(state._HOLDERS[token])
+
+    twin = open_app({"s": token})  # Duplicate tab, or her URL opened elsewhere while she is connected
+    assert not twin.exception
+    fresh = twin.session_state[state.TAB_TOKEN]
+    assert fresh != token
+    assert twin.session_state[ACTIVE_DATASET] != spec and "alices" not in str(twin.session_state[ACTIVE_DATASET])
+    copied = SessionStore(data_folder / "sessions", fresh)
+    assert ACTIVE_DATASET not in copied.values() and copied.get_blob("aug_upload") is None
+    assert not any("alices_cat" in m.value for m in twin.sidebar.markdown)
+    assert SessionStore(data_folder / "sessions", token).get_blob("aug_upload") is not None  # hers stays
+
+
+def test_a_stored_dataset_in_another_students_space_is_never_restored(class_mode, data_folder):
+    """Whatever put it there, a tab's stored active dataset in someone else's private space is dropped."""
+    from dataclasses import asdict
+
+    from core.session_store import SessionStore, new_token
+
+    _alice, spec = alices_tab(data_folder)
+    mallory = new_token()
+    SessionStore(data_folder / "sessions", mallory).update({ACTIVE_DATASET: asdict(spec)})
+    at = open_app({"s": mallory})
+    assert not at.exception
+    assert at.session_state[ACTIVE_DATASET] != spec
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != ".secret")
+
+
+def test_a_tab_that_did_nothing_leaves_nothing_and_is_not_counted(class_mode, data_folder):
+    """The review: a script opened 5-37 tabs a second, each left a heartbeat and a student folder for 24 h,
+    and the Class page counted 409 students. A tab opened and dropped leaves no file; one open a while counts."""
+    from ui.auth import FIRST_SEEN_KEY
+
+    for _ in range(5):
+        at = open_app(script=DATA_PAGE)  # every tab draws "Your own classes"
+        assert not at.exception
+        open_app()
+    assert files_under(data_folder) == []
+    assert not (data_folder / "students").exists()
+    assert classroom.active_sessions(data_folder) == {"teacher": 0, "student": 0}
+
+    stays = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    stays.session_state[FIRST_SEEN_KEY] = 0.0  # open for a while (its job box polls): a student connected
+    stays.run()
+    assert classroom.active_sessions(data_folder) == {"teacher": 0, "student": 1}
+
+
+def test_the_teachers_tab_before_signing_in_is_no_student(class_mode, data_folder):
+    from ui.auth import FIRST_SEEN_KEY
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[FIRST_SEEN_KEY] = 0.0
+    at.run()
+    assert classroom.active_sessions(data_folder) == {"teacher": 0, "student": 1}  # the teacher's tab, unsigned
+    sign_in(at, "correct horse")
+    at.session_state[FIRST_SEEN_KEY] = 0.0
+    at.run()
+    assert classroom.active_sessions(data_folder) == {"teacher": 1, "student": 0}

@@ -137,6 +137,17 @@ def test_catastrophic_regex_is_stopped_with_a_message(tmp_path):
     assert any("took longer than" in e.value for e in at.error)
 
 
+def test_an_explosive_pattern_is_refused_with_a_message_and_changes_nothing(pets_like):
+    """Issue 18's 21-character pattern typed in the Data page's box: refused before compiling, labels kept."""
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    pattern_box(at).set_value(r"((a{300}){200}){100}").run()
+    assert not at.exception
+    assert any("multiply to 6,020,100 copies" in e.value and "Labels are unchanged" in e.value for e in at.error)
+    assert at.session_state[ACTIVE_DATASET].pattern == pets_spec(pets_like).pattern
+
+
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
     from core.datasets import scan_dataset
     from tests.pages.test_interpretation import make_run
