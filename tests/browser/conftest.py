@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -26,6 +28,16 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def run_protocol(coro):
+    """Run a websocket-protocol coroutine to its end, in a thread of its own.
+
+    Playwright's sync API keeps an event loop running in the test thread once a browser test has run, and
+    asyncio.run() refuses to start inside it: a protocol test would then fail or pass by the order tests ran in.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.class_load import PASSWORD, Student, proc_rss_mb, put_file, start_server
 from core.synthetic import blank_png
+from tests.browser.conftest import run_protocol
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +75,7 @@ def test_uploads_are_bounded_per_file_and_per_tab(class_server):
         finally:
             await student.close()
 
-    statuses, grown = asyncio.run(attack())
+    statuses, grown = run_protocol(attack())
     assert statuses == [413, 204, 204, 413, 413]  # 60 MB: over the file limit; 45 + 45 MB, then the tab is full
     assert grown < 300  # the 90 MB held, and the parsing of the refused ones
 
@@ -99,7 +100,7 @@ def test_a_small_png_of_huge_16_bit_pixels_is_refused_on_every_page_that_decodes
             await student.close()
 
     peak = peak_rss_mb(pid)
-    alerts = asyncio.run(attack("prediction", "Upload photos (JPEG, PNG, GIF, WebP, BMP, TIFF)"))
+    alerts = run_protocol(attack("prediction", "Upload photos (JPEG, PNG, GIF, WebP, BMP, TIFF)"))
     assert any("decoding it would take 275 MB" in a for a in alerts), alerts
 
     async def upload_source(student: Student) -> None:
@@ -107,7 +108,7 @@ def test_a_small_png_of_huge_16_bit_pixels_is_refused_on_every_page_that_decodes
             [WidgetState(id=student.widgets["aug_source"].id, string_array_value=StringArray(data=["Upload"]))]
         )
 
-    alerts = asyncio.run(attack("augmentation", "Upload a photo", upload_source))
+    alerts = run_protocol(attack("augmentation", "Upload a photo", upload_source))
     assert any("decoding it would take 275 MB" in a for a in alerts), alerts
     assert peak_rss_mb(pid) - peak < 300
 
@@ -138,7 +139,7 @@ async def add_photos(student: Student, cls: str, photos: list[bytes]) -> list[st
         state = await student.upload(f"p{n}.jpg", data, label="Photos")
         infos.extend(state.file_uploader_state_value.uploaded_file_info)
     widget_id = student.uploaders["Photos"][0]
-    assert widget_id.endswith(f"data_own_files_{cls}")
+    assert f"data_own_files_{cls}_" in widget_id  # the key ends in a nonce: a new uploader after each add
     states = [
         WidgetState(id=widget_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=infos)),
         WidgetState(id=student.widgets["data_own_save"].id, trigger_value=True),
@@ -164,7 +165,7 @@ def test_one_tab_cannot_flood_the_disk_with_own_classes(class_server):
         finally:
             await student.close()
 
-    made, alerts, bomb, query = asyncio.run(attack())
+    made, alerts, bomb, query = run_protocol(attack())
     refused = [any("the most one student may make" in a for a in alerts) for alerts in made]
     assert refused == [False, False, False, True]
     assert any("Added 5 photos to c2" in a for a in alerts), alerts
@@ -197,7 +198,7 @@ def test_tabs_opened_by_a_script_leave_nothing_on_disk_and_are_not_counted(class
         return opened_ok
 
     before, counted = files(), classroom.active_sessions(data)["student"]
-    assert asyncio.run(flood()) == 30
+    assert run_protocol(flood()) == 30
     assert files() - before == set()
     assert classroom.active_sessions(data)["student"] == counted
 
@@ -282,7 +283,7 @@ def test_a_really_full_disk_takes_no_page_down(small_disk, tmp_path):
             await teacher.close()
 
     try:
-        errors, signed, class_alerts, refused = asyncio.run(visit())
+        errors, signed, class_alerts, refused = run_protocol(visit())
     finally:
         proc.terminate()
         proc.wait(timeout=30)
