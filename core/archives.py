@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import stat
 import tarfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -40,6 +41,36 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         return None
     return path
+
+
+UTF8_FLAG = 0x800  # general purpose bit 11: the member's name is UTF-8
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf" for c in text)
+
+
+def member_names(infos: list[zipfile.ZipInfo]) -> dict[str, str]:
+    """Each member's name as its author wrote it (NFC): zipfile's name -> the name to extract to.
+
+    Class folders in a zip carry class names, and zip tools disagree on their encoding: names flagged
+    UTF-8 are read as such; unflagged ones zipfile reads as cp437 (the zip standard's default), which
+    turns a Mac's UTF-8 "猫" or a Chinese Windows' GBK "猫" into mojibake. For the unflagged names of one
+    archive: UTF-8 if all of them are valid UTF-8, else GB18030 (GBK's superset) if all decode and some
+    hold Chinese characters, else cp437 as written. NFC: a Mac writes NFD.
+    """
+    raw = {i.filename: i.filename.encode("cp437") for i in infos if not i.flag_bits & UTF8_FLAG}
+    decoded: dict[str, str] = {}
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            decoded = {name: data.decode(encoding) for name, data in raw.items()}
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            decoded = {}
+            continue
+        if encoding == "utf-8" or any(_has_cjk(n) for n in decoded.values()):
+            break
+        decoded = {}
+    return {i.filename: unicodedata.normalize("NFC", decoded.get(i.filename, i.filename)) for i in infos}
 
 
 def extract_zip(
@@ -82,23 +113,25 @@ def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max
             )
         target.mkdir(parents=True, exist_ok=True)
         total = 0
+        names = member_names(members)
         for info in members:
-            rel = _safe_member_path(info.filename)
+            name = names[info.filename]
+            rel = _safe_member_path(name)
             if rel is None:
-                report.skipped.append((info.filename, "path escapes the folder; refused"))
+                report.skipped.append((name, _("path escapes the folder; refused")))
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
-                report.skipped.append((info.filename, "symbolic link; refused"))
+                report.skipped.append((name, _("symbolic link; refused")))
                 continue
             if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
-                report.skipped.append((info.filename, "hidden or system file"))
+                report.skipped.append((name, _("hidden or system file")))
                 continue
             if rel.suffix.lower() not in IMAGE_SUFFIXES:
-                report.skipped.append((info.filename, "not an image"))
+                report.skipped.append((name, _("not an image")))
                 continue
             dest = target.joinpath(*rel.parts)
             if not dest.resolve().is_relative_to(target):
-                report.skipped.append((info.filename, "path escapes the folder; refused"))
+                report.skipped.append((name, _("path escapes the folder; refused")))
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -118,12 +151,12 @@ def _extract_zip(source, target: Path, max_files: int, max_total_bytes: int, max
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 dest.unlink(missing_ok=True)
                 why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-                report.skipped.append((info.filename, _("damaged in the zip: {why}").format(why=why)))
+                report.skipped.append((name, _("damaged in the zip: {why}").format(why=why)))
                 continue
             reason = _image_problem(dest, max_pixels)
             if reason:
                 dest.unlink(missing_ok=True)
-                report.skipped.append((info.filename, reason))
+                report.skipped.append((name, reason))
                 continue
             report.extracted.append(rel.as_posix())
     return report

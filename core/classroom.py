@@ -27,7 +27,7 @@ from core import live
 from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
-from core.own_classes import OwnClassesStore
+from core.own_classes import OwnClassesStore, safe_folder_name
 from core.quotas import Quotas, disk_full_error, is_disk_full
 from core.session_store import valid_token
 from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, runs_dir, students_dir
@@ -90,7 +90,7 @@ def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> Data
     source = OwnClassesStore(student_classes_root(base, tab))
     if len([c for c, n in source.classes().items() if n >= 2]) < 2:
         raise ValueError(_("Publishing needs at least two classes with two or more photos each."))
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())[:40] or tab[:8]
+    safe = safe_folder_name(name, fallback=tab[:8])  # any script; no separators, dots or reserved names
     dest = source.publish(published_dir(base) / safe)
     live.bump(base, live.Channel.CLASS)  # every student's Data page lists it
     return published_spec(dest.root)

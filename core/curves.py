@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from core.i18n import _
+from core.schedules import lr_text
 
 # the same colour for a series wherever it is drawn (the live chart adds a batch-loss trace first, which
 # shifted plotly's automatic colours: train_loss was drawn in the stored chart's valid_loss colour)
@@ -52,7 +53,7 @@ def lr_finder_figure(results: list[dict]):
                         x=[lr],
                         y=[loss],
                         mode="markers",
-                        name=f"{name}: {res['suggestions'][name]:.1e}",
+                        name=f"{name}: {lr_text(res['suggestions'][name])}",
                         marker={"size": 13, "symbol": symbols.get(name, "x")},
                     )
                 )

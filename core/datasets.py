@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.i18n import N_, _, n_, num, pct
+from core.i18n import N_, _, listed, n_, num, pct
 from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 from core.labels import PETS_PATTERN, LabelError, LabelResult, label_by_parent, label_files
 from core.storage import stable_hash
@@ -357,7 +357,7 @@ class DatasetCheck:
 
 
 def _names(classes: list[str], limit: int = 5) -> str:
-    shown = ", ".join(classes[:limit])
+    shown = listed(classes[:limit])
     return shown + (_(" and {n} more").format(n=len(classes) - limit) if len(classes) > limit else "")
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from PIL import Image, ImageOps
+from PIL import Image
 
 from core import models
 from core.i18n import N_, _, num
-from core.images import load_image_file
 from core.labels import LabelResult, is_cat_breed
 
 IMAGENET_MEAN = np.array(models.IMAGENET_MEAN)
@@ -84,11 +81,6 @@ def sample_rows(items: pd.DataFrame, classes: list[str] | None, n: int, seed: in
     return pool.sample(min(n, len(pool)), random_state=seed) if len(pool) else pool
 
 
-def thumbnail(path: str, side: int = 160) -> Image.Image:
-    """A square, centre-cropped thumbnail (what Resize(side) with crop does), decoded within core.images' bounds."""
-    return ImageOps.fit(load_image_file(Path(path), max_side=side * 2).image, (side, side))
-
-
 def label_examples(result: LabelResult, per_class: int = 2) -> pd.DataFrame:
     """A few file names per class with the label the pattern extracted."""
     rows, seen = [], {}
@@ -105,23 +97,34 @@ def normalise(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return scaled, (scaled - IMAGENET_MEAN) / IMAGENET_STD
 
 
+NORMALISATION_ROWS = (  # the normalisation table's rows, translated where shown
+    N_("mean (0–1 pixels)"),
+    N_("std (0–1 pixels)"),
+    N_("ImageNet mean"),
+    N_("ImageNet std"),
+    N_("mean after"),
+    N_("std after"),
+)
+
+
 def normalisation_table(image: Image.Image) -> pd.DataFrame:
-    """Per-channel mean/std before and after ImageNet normalisation."""
+    """Mean and std per channel before and after ImageNet normalisation: a row per statistic, a column per channel.
+
+    Seven statistics side by side did not fit next to the photo (the last column was cut off, in Chinese
+    the most); three channel columns do, in any language.
+    """
     scaled, normed = normalise(image)
-    rows = []
-    for c, name in enumerate("RGB"):
-        rows.append(
-            {
-                N_("channel"): name,
-                N_("mean (0–1 pixels)"): scaled[..., c].mean(),
-                N_("std (0–1 pixels)"): scaled[..., c].std(),
-                N_("ImageNet mean"): IMAGENET_MEAN[c],
-                N_("ImageNet std"): IMAGENET_STD[c],
-                N_("mean after"): normed[..., c].mean(),
-                N_("std after"): normed[..., c].std(),
-            }
-        )
-    return pd.DataFrame(rows).round(3)
+    values = [
+        scaled.mean(axis=(0, 1)),
+        scaled.std(axis=(0, 1)),
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        normed.mean(axis=(0, 1)),
+        normed.std(axis=(0, 1)),
+    ]
+    table = pd.DataFrame([[_(name), *np.round(row, 3)] for name, row in zip(NORMALISATION_ROWS, values, strict=True)])
+    table.columns = [_(N_("statistic")), "R", "G", "B"]
+    return table
 
 
 def channel_histogram_figure(image: Image.Image) -> go.Figure:

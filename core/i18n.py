@@ -15,7 +15,7 @@ Marking strings (what `pybabel extract` looks for, see babel.cfg and `make i18n`
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -148,3 +148,32 @@ def num(value: float, digits: int | None = None) -> str:
 def pct(value: float, digits: int = 0) -> str:
     """A share formatted as a percentage for the current language."""
     return current().percent(value, digits)
+
+
+FULL_WIDTH_END = "。！？；：，、）"  # after these Chinese punctuation marks the next sentence follows without a space
+
+
+def sentences(*parts: str) -> str:
+    """Sentences one after another: a space between them, none after full-width punctuation ("。 最可能是")."""
+    joined = ""
+    for part in (p for p in parts if p):
+        joined += part if not joined or joined[-1] in FULL_WIDTH_END else " " + part
+    return joined
+
+
+def listed(items: Iterable[object]) -> str:
+    """Items of a list inside a sentence, separated as the language does: "a, b, c"; in Chinese "a、b、c"."""
+    return _(", ").join(str(item) for item in items)
+
+
+def shown_apart(
+    value: float, line: float, write: Callable[[float, int], str] = num, digits: int = 2, most: int = 6
+) -> tuple[str, str]:
+    """value and the line it is compared with, written with `digits` decimals or more until they differ.
+
+    A reason reading "entropy 0.60 > 0.60" compares numbers the reader cannot see: 0.603 and 0.6.
+    `write` is num or pct (value, digits) -> text; both get the same number of decimals.
+    """
+    while digits < most and value != line and write(value, digits) == write(line, digits):
+        digits += 1
+    return write(value, digits), write(line, digits)

@@ -217,6 +217,16 @@ def _shrink(img: Image.Image, max_side: int | None) -> tuple[Image.Image, bool]:
     return img, True
 
 
+def square_thumbnail(path: Path, side: int = 160) -> Image.Image:
+    """A side×side centre crop of an image file, as Resize(side) with crop shows it; raises ImageError.
+
+    Every grid of photos uses it (the Data page's examples, the Interpretation page's cells and top
+    losses), so photos of any shape line up at one size.
+    """
+    image = load_image_file(Path(path), max_side=side * 4).image
+    return ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
+
+
 def load_image_file(path: Path, max_side: int | None = WORKING_SIDE) -> LoadedImage:
     """load_image_bytes for a file on disk (a file over MAX_BYTES is refused before it is read)."""
     path = Path(path)

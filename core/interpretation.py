@@ -248,17 +248,15 @@ def scoreboard(run_error: float, run_label: str, n_classes: int) -> pd.DataFrame
         {"model": _(name), "error_rate": err, "as published": _(text).format(share=share)}
         for name, err, text, share in PUBLISHED
     ]
-    note = (
-        ""
-        if n_classes == 37
-        else " "
-        + n_(
-            "({n} class: not comparable to 37 breeds)", "({n} classes: not comparable to 37 breeds)", n_classes
-        ).format(n=n_classes)
-    )
-    rows.append(
-        {"model": _("this run: {label}").format(label=run_label) + note, "error_rate": run_error, "as published": ""}
-    )
+    if n_classes == 37:
+        this = _("this run: {label}").format(label=run_label)
+    else:  # one message with its note: each language spaces (or not) its parenthesis
+        this = n_(
+            "this run: {label} ({n} class: not comparable to 37 breeds)",
+            "this run: {label} ({n} classes: not comparable to 37 breeds)",
+            n_classes,
+        ).format(label=run_label, n=n_classes)
+    rows.append({"model": this, "error_rate": run_error, "as published": ""})
     df = pd.DataFrame(rows)
     df["accuracy"] = 1 - df["error_rate"]
     return df.sort_values("error_rate", ascending=False).reset_index(drop=True)

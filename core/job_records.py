@@ -28,6 +28,7 @@ from core.datasets import DatasetSpec
 from core.features import shown_progress
 from core.i18n import N_, _, num
 from core.lr_finder import LRFinderResult
+from core.models import stage_label
 from core.patches import PatchIndexRequest
 from core.records import RunConfig
 from core.settings import features_dir, runs_dir
@@ -163,7 +164,8 @@ class JobRecord:
     def shown_title(self) -> str:
         """The title in the current language (the stored one is in the language of whoever queued it)."""
         if self.kind == "patch_index" and self.patch is not None:
-            return _("patch index · {stage} · {n} images").format(stage=self.patch.stage, n=len(self.patch.paths))
+            stage = stage_label(self.patch.arch, self.patch.stage)  # "features.3", not its module path "0.0.3"
+            return _("patch index · {stage} · {n} images").format(stage=stage, n=num(len(self.patch.paths)))
         if self.config is None or not self.config.stages:
             return self.title
         title = self.config.title(_)

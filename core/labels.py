@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -132,13 +133,14 @@ def compile_pattern(pattern: str) -> regex.Pattern:
     """Compile a labelling regex after the static checks (check_pattern), or raise LabelError saying what is wrong."""
     check_pattern(pattern)
     try:
-        # VERSION0: the syntax of Python's re; cache_pattern=False: the regex module's own cache (500
-        # patterns, module-wide) never holds what one student typed
-        compiled = regex.compile(pattern, flags=regex.VERSION0, cache_pattern=False)
+        # VERSION0: the syntax of Python's re; NFC as the names it is matched against (see label_of);
+        # cache_pattern=False: the regex module's own cache (500 patterns, module-wide) never holds what one
+        # student typed
+        compiled = regex.compile(unicodedata.normalize("NFC", pattern), flags=regex.VERSION0, cache_pattern=False)
     except (regex.error, ValueError, OverflowError) as err:
         raise LabelError(_("Invalid regular expression: {error}.").format(error=err)) from err
     if compiled.groups < 1:
-        raise LabelError(_("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`"))
+        raise LabelError(_("The pattern needs one ( ) group that captures the label, e.g. `^(.+)_\\d+\\.jpg$`."))
     return compiled
 
 
@@ -155,8 +157,13 @@ def _too_slow(budget: float) -> LabelError:
 def label_of(
     rel_path: str, compiled: regex.Pattern, match_on: str = "name", timeout: float | None = MATCH_BUDGET_S
 ) -> str | None:
-    """The label for one relative path, or None when the pattern does not match (TimeoutError past timeout)."""
+    """The label for one relative path, or None when the pattern does not match (TimeoutError past timeout).
+
+    The name is matched NFC-normalised, so a pattern typed anywhere matches a name written on a Mac (NFD),
+    and the label is the same text whichever way its file system spelled it.
+    """
     subject = PurePosixPath(rel_path).name if match_on == "name" else "/" + rel_path.lstrip("/")
+    subject = unicodedata.normalize("NFC", subject)
     found = compiled.search(subject, timeout=timeout)
     if not found or found.group(1) is None or found.group(1) == "":
         return None
@@ -192,11 +199,11 @@ def label_files(
 
 
 def label_by_parent(rel_paths: list[str]) -> LabelResult:
-    """Label each file by its parent folder (fastai `parent_label`); files at the top level are unmatched."""
+    """Label each file by its parent folder (fastai `parent_label`, NFC-normalised); top-level files are unmatched."""
     labels: dict[str, str] = {}
     unmatched: list[str] = []
     for rel in rel_paths:
-        parent = PurePosixPath(rel).parent.name
+        parent = unicodedata.normalize("NFC", PurePosixPath(rel).parent.name)
         if parent:
             labels[rel] = parent
         else:

@@ -27,6 +27,9 @@ SUGGESTION_TEXT = {  # translated where shown
 }
 
 
+STAGE_NAMES = (N_("frozen"), N_("unfrozen"))  # the stage a curve was found for, as curves.lr_finder_figure shows it
+
+
 @dataclass
 class LRFinderResult:
     """The LR finder's curve (smoothed loss per LR) and its suggestions."""
@@ -35,7 +38,7 @@ class LRFinderResult:
     losses: list[float]
     suggestions: dict[str, float]  # name -> suggested LR
     points: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (lr, loss) marker
-    stage: str = "frozen"
+    stage: str = "frozen"  # one of STAGE_NAMES (English on disk; translated where shown)
     fast: bool = False
     seconds: float = 0.0
 

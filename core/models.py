@@ -81,6 +81,19 @@ def arch_names() -> list[str]:
     return list(ARCHS)
 
 
+def stage_label(arch: str, path: str) -> str:
+    """The stage at a dotted module path as pages name it ('0.0.3' of mobilenet_v2 -> 'features.3'), translated."""
+    info = ARCHS.get(arch)
+    label = next((label for label, at in info.stages if at == path), path) if info else path
+    return _(label)
+
+
+def arch_label(name: str) -> str:
+    """An architecture as a picker shows it: its name, and its note in the current language."""
+    note = ARCHS[name].note
+    return _("{arch} ({note})").format(arch=name, note=_(note)) if note else name
+
+
 # A ceiling on torch's intra-op threads for training in one thread (a laptop-mode training in a
 # script thread, see thread_ceiling); it wins over the process's $PETLAB_TORCH_THREADS (the worker's).
 _CEILING = threading.local()
@@ -271,14 +284,23 @@ class LoadedModel:
     extra: dict = field(default_factory=dict)
 
     def shown_label(self) -> str:
-        """The label in the current language (one cached model serves tabs in every language); a run's title stays."""
+        """The label in the current language (one cached model serves tabs in every language).
+
+        A run's title as the trainer wrote it is shown translated (records.RunRecord.shown_title), a
+        title someone typed stays as it is.
+        """
         if self.kind == "imagenet":
             return _("ImageNet-pretrained {arch}").format(arch=self.arch)
         if self.kind == "random":
             return _("{arch}, random init (untrained)").format(arch=self.arch)
         if self.label == _run_label(self.run_id, self.arch):
             return _("run {run} ({arch})").format(run=self.run_id, arch=self.arch)
-        return self.label
+        from core.records import RecordError, RunRecord  # records imports this module: import at call time
+
+        try:
+            return RunRecord.from_json(self.extra).shown_title() or self.label
+        except RecordError:
+            return self.label
 
 
 def _run_label(run_id: str | None, arch: str) -> str:

@@ -29,7 +29,7 @@ from torch import nn
 
 from core import inference, novelty
 from core.gradcam import grad_cam, heat_map, overlay
-from core.i18n import _, num, pct
+from core.i18n import _, pct, shown_apart
 from core.models import ARCHS, LoadedModel, denormalise, get_module, preprocess
 from core.novelty import Reference, features_and_logits
 
@@ -97,23 +97,22 @@ def energy_score(logits: torch.Tensor) -> float:
 
 def judge(top_prob: float, entropy: float, distance: float | None, rule: NotSureRule) -> list[str]:
     """Reasons to be "not sure" under rule (an empty list means: confident)."""
-    reasons = []
+    reasons = []  # each number written with the digits that show why it is over (or under) its line
     if top_prob < rule.min_top_prob:
-        reasons.append(
-            _("the top probability {prob} is below {line}").format(prob=pct(top_prob), line=pct(rule.min_top_prob))
-        )
+        prob, line = shown_apart(top_prob, rule.min_top_prob, pct, digits=0)
+        reasons.append(_("the top probability {prob} is below {line}").format(prob=prob, line=line))
     if entropy > rule.max_entropy:
+        shown, line = shown_apart(entropy, rule.max_entropy, digits=2)
         reasons.append(
-            _("the probabilities are spread out (entropy {entropy} > {line})").format(
-                entropy=num(entropy, 2), line=num(rule.max_entropy, 2)
-            )
+            _("the probabilities are spread out (entropy {entropy} > {line})").format(entropy=shown, line=line)
         )
     if rule.max_distance is not None and distance is not None and distance > rule.max_distance:
+        shown, line = shown_apart(distance, rule.max_distance, digits=3)
         reasons.append(
             _(
                 "the image looks unlike the training images (feature distance {distance} > {line}, "
                 "a line only {share} of validation images cross)"
-            ).format(distance=num(distance, 3), line=num(rule.max_distance, 3), share=pct(rule.flagged_share))
+            ).format(distance=shown, line=line, share=pct(rule.flagged_share))
         )
     return reasons
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.i18n import N_, _
 from core.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
+from core.schedules import lr_text
 from core.storage import read_json, stable_hash
 
 
@@ -39,16 +40,19 @@ class StageConfig:
     pct_start: float = 0.25
 
     def describe(self, translate: Callable[[str], str] = N_) -> str:
-        """'2 ep frozen, cached features @ 2.5e-03' (English unless translate is `_`: titles are stored in English)."""
+        """'2 ep frozen, cached features @ 2.5e-03' (English unless translate is `_`: titles are stored in English).
+
+        One whole message per kind of stage, so a language orders it as it speaks ("冻结训练 2 轮（缓存特征，
+        学习率 2.5e-03）"), not word for word.
+        """
         lr = f"slice({lr_text(self.lr_min)}, {lr_text(self.lr_max)})" if self.lr_min else lr_text(self.lr_max)
-        kind = N_("unfrozen") if self.unfreeze else (N_("frozen, cached features") if self.fast else N_("frozen"))
-        return translate(N_("{epochs} ep {kind} @ {lr}")).format(epochs=self.epochs, kind=translate(kind), lr=lr)
-
-
-def lr_text(lr: float) -> str:
-    """A learning rate as short as it can be while telling runs apart: 3e-03, 2.5e-03, 1.25e-04 (3 digits at most)."""
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+        if self.unfreeze:
+            text = N_("{epochs} ep unfrozen @ {lr}")
+        elif self.fast:
+            text = N_("{epochs} ep frozen, cached features @ {lr}")
+        else:
+            text = N_("{epochs} ep frozen @ {lr}")
+        return translate(text).format(epochs=self.epochs, lr=lr)
 
 
 @dataclass(frozen=True)
@@ -75,16 +79,32 @@ class RunConfig:
         return replace(self, stages=self.stages[:-1]) if len(self.stages) > 1 else None
 
     def title(self, translate: Callable[[str], str] = N_) -> str:
-        """'mobilenet_v2 64px aug: 2 ep frozen @ 3e-03 → …': stored in English; `title(_)` in the current language."""
-        stages = " → ".join(s.describe(translate) for s in self.stages)
-        return f"{self.title_head(translate)} {stages}"
+        """'mobilenet_v2 64px aug: 2 ep frozen @ 3e-03 → …': stored in English; `title(_)` in the current language.
 
-    def title_head(self, translate: Callable[[str], str] = N_) -> str:
-        """The title up to its stages: 'mobilenet_v2 random-init 64px aug frozen-BN:'."""
-        init = "" if self.pretrained else " " + translate(N_("random-init"))
-        aug = " " + translate(N_("aug")) if self.augment else ""
-        bn = "" if self.train_bn else " " + translate(N_("frozen-BN"))
-        return f"{self.arch}{init} {self.img_size}px{aug}{bn}:"
+        In Chinese: 'mobilenet_v2，64 像素，数据增强：冻结训练 2 轮（学习率 3e-03）→ …'.
+        """
+        stages = " → ".join(s.describe(translate) for s in self.stages)
+        return translate(N_("{arch} {details}: {stages}")).format(
+            arch=self.arch, details=self._details(translate), stages=stages
+        )
+
+    def title_head(self) -> str:
+        """The English title up to its stages, 'mobilenet_v2 random-init 64px aug frozen-BN:' (tells a trainer's
+        title from one someone typed)."""
+        return N_("{arch} {details}:").format(arch=self.arch, details=self._details(N_))
+
+    def _details(self, translate: Callable[[str], str]) -> str:
+        """'random-init 64px aug frozen-BN': what the title says before the stages, joined as the language does."""
+        details = [
+            *([] if self.pretrained else [translate(N_("random-init"))]),
+            translate(N_("{size}px")).format(size=self.img_size),
+            *([translate(N_("aug"))] if self.augment else []),
+            *([] if self.train_bn else [translate(N_("frozen-BN"))]),
+        ]
+        joined = details[0]
+        for detail in details[1:]:  # "64px aug" in English, "64 像素，数据增强" in Chinese
+            joined = translate(N_("{details} {detail}")).format(details=joined, detail=detail)
+        return joined
 
 
 # Version of what the fast frozen path computes, hashed into the id of every run with a fast stage.

@@ -15,6 +15,23 @@ DIV = 25.0  # fit_one_cycle: start at lr_max / div
 DIV_FINAL = 1e5  # ... and end at lr_max / div_final
 PCT_START = 0.25  # fraction of the steps spent warming up
 MOMS = (0.95, 0.85, 0.95)  # Learner's default momentum cycle (Adam's beta1)
+LR_WIDGET_FORMAT = "%.2e"  # number inputs of a learning rate: the three digits lr_text shows (sprintf, 1.45e-3)
+
+
+def lr_text(lr: float) -> str:
+    """A learning rate as every page writes it: 3e-03, 2.5e-03, 1.45e-03 (3 significant digits at most).
+
+    The one format of a learning rate: run titles, the LR finder's suggestions and its button, the
+    schedule's title, the slice table, the progress line. A suggestion applied is rounded to it, so
+    the number on the button is the number trained with.
+    """
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
+def lr_shown(lr: float) -> float:
+    """lr rounded to what lr_text shows (the value a button that shows it applies)."""
+    return float(lr_text(lr))
 
 
 def one_cycle_lr(
@@ -73,7 +90,8 @@ def group_lrs(lr_lo: float | None, lr_hi: float, n_groups: int) -> list[float]:
 def schedule_title(n_epoch: int, n_iter: int, lr_max: float) -> str:
     """The schedule figure's title: the fit_one_cycle call it plots and its batches per epoch."""
     batches = n_("{n} batch per epoch", "{n} batches per epoch", n_iter).format(n=num(n_iter))
-    return f"fit_one_cycle({n_epoch}, lr_max={lr_max:.1e}): {batches}"
+    call = f"fit_one_cycle({n_epoch}, lr_max={lr_text(lr_max)})"
+    return _("{call}: {batches}").format(call=call, batches=batches)  # a full-width colon in Chinese
 
 
 def schedule_figure(schedule: pd.DataFrame, title: str | None = None):

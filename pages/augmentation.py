@@ -5,10 +5,10 @@ import streamlit as st
 from core import augmentation
 from core.augmentation import AugConfig
 from core.i18n import _
-from ui.augmentation import gallery, grid
+from ui.augmentation import GALLERY_COLUMNS, code_caption, gallery, grid
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import keep
+from ui.state import keep, stop_page
 
 ensure_app_frame()
 st.title(_("🎛️ Augmentation: one photo, many training samples"))
@@ -32,7 +32,7 @@ def new_samples() -> None:
 loaded = image_picker_ui("aug")
 if loaded is None:
     st.info(_("Pick an image above (from the dataset, an upload or the camera) to see its augmentations."))
-    st.stop()
+    stop_page()
 
 controls, shown = st.columns([1.1, 2.4], gap="large")
 with controls:
@@ -142,9 +142,9 @@ st.markdown(
     )
 )
 views = gallery(loaded.digest, size, min(min_scale, 0.5), seed, loaded.image)
-cols = st.columns(len(views))
-for col, (name, img) in zip(cols, views.items(), strict=True):
-    col.image(img, caption=name, width="stretch")
+cols = st.columns(GALLERY_COLUMNS)  # wide enough that a caption's code breaks only where it may
+for i, (name, img) in enumerate(views.items()):
+    cols[i % GALLERY_COLUMNS].image(img, caption=code_caption(name), width="stretch")
 
 st.header(_("What the model receives"))
 st.markdown(

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import classroom, jobs, models, quotas, roster
 from core.datasets import training_refusal
-from core.i18n import _, n_, num, p_
+from core.i18n import _, listed, n_, num, p_
 from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import identity, sign_in_attempts_ui, teacher_only
@@ -21,10 +21,12 @@ from ui.runs import list_runs_ui, run_label
 from ui.state import (
     active_dataset,
     disk_warning_ui,
+    relabelled,
     scan_active,
     server_default_dataset,
     set_active_dataset,
     shown_name,
+    stop_page,
 )
 
 ensure_app_frame()
@@ -43,7 +45,7 @@ def written(change, *args) -> None:
 st.title("🏫 " + p_("navigation", "Class"))
 if not identity().is_teacher:  # app.py registers this page for the teacher only; this is the page's own check
     st.error(_("The Class page is the teacher's: sign in from the sidebar."))
-    st.stop()
+    stop_page()
 base = data_dir()
 st.caption(
     _(
@@ -105,8 +107,9 @@ else:
     epochs1 = c3.number_input(_("Stage 1 epochs"), 1, 50, 2, key="class_epochs1")
     epochs2 = c4.number_input(_("Stage 2 epochs"), 1, 50, 1, key="class_epochs2")
     plan = jobs.lesson_plan(scan.fingerprint, arch, int(size), int(epochs1), int(epochs2))
-    picked = st.multiselect(_("Runs to queue, in order"), [name for name, _c in plan],
-                            default=[name for name, _c in plan], format_func=_, key="class_plan")  # fmt: skip
+    names = [name for name, _c in plan]
+    picked = st.multiselect(_("Runs to queue, in order"), names, default=names, format_func=_,
+                            key=relabelled("class_plan", names, _))  # fmt: skip
     st.caption(
         _(
             "On **{dataset}** ({images}), with the Training page's other defaults, so students find these runs "
@@ -150,7 +153,7 @@ else:
             model=markdown_safe(labels[current]) if current else _("ImageNet-pretrained")
         )
     )
-    pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key="class_run")
+    pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key=relabelled("class_run", labels, labels.get))
     c1, c2, c3 = st.columns(3)
     if c1.button(_("Publish as the class model"), key="class_publish_run") and teacher_only("publish"):
         written(classroom.set_class_model, base, identity(), pick)
@@ -176,7 +179,7 @@ for space in spaces:
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     seen = time.strftime("%H:%M", time.localtime(space.last_seen))
     student = roster.profile(base, space.tab)
-    classes = ", ".join(
+    classes = listed(
         _("{cls} ({n})").format(cls=markdown_safe(c), n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
         for c, n in space.classes.items()
     )

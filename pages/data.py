@@ -19,7 +19,7 @@ from ui.data import (
 )
 from ui.frame import ensure_app_frame
 from ui.sources import class_sources_ui, flash_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
-from ui.state import active_dataset, scan_active, shown_name
+from ui.state import active_dataset, scan_active, shown_name, stop_page
 
 ensure_app_frame()
 st.title(_("📂 Data: what's in the dataset?"))
@@ -58,13 +58,13 @@ if spec is None:
     st.info(
         _("No dataset chosen yet. Download Oxford-IIIT Pet, point to a folder, upload a zip or make your own classes.")
     )
-    st.stop()
+    stop_page()
 
 # ---------------------------------------------------------------- 2. label
 st.header(_("2 · Label: {name}").format(name=shown_name(spec)))
 rel_paths = dataset_files_ui(spec)
 if rel_paths is None:
-    st.stop()
+    stop_page()
 label_from, pattern, match_on, result = labelling_ui(spec, rel_paths)
 if result is not None:
     label_result_ui(result)
@@ -72,7 +72,7 @@ if result is not None:
 
 scan = scan_active()
 if scan is None or scan.n_images == 0:
-    st.stop()
+    stop_page()
 items = scan.items
 
 # ---------------------------------------------------------------- 3. explore

@@ -5,11 +5,13 @@ import streamlit as st
 
 from core import interpretation as interp
 from core.i18n import _, n_, num, pct, translated_columns
+from core.images import ImageError
 from core.models import WEIGHTS_FILE
+from ui.data import thumbnail
 from ui.frame import ensure_app_frame
 from ui.interpretation import confusion_cells_ui
-from ui.runs import run_picker_ui, run_predictions, run_record, thumbnail
-from ui.state import ACTIVE_RUN
+from ui.runs import run_picker_ui, run_predictions, run_record
+from ui.state import ACTIVE_RUN, stop_page
 
 MAX_CELLS = 6  # a box around many cells shows the images of the first six
 
@@ -26,20 +28,20 @@ run_picker_ui("interp_run", _("Active run"))
 run_id = st.session_state.get(ACTIVE_RUN)
 if not run_id:
     st.info(_("No run is active: train one on the **Training** page, or pick one above."))
-    st.stop()
+    stop_page()
 run = run_record(run_id)
 if run is None:
-    st.stop()
+    stop_page()
 try:
     preds = run_predictions(str(run.path), (run.path / WEIGHTS_FILE).stat().st_mtime, len(run.record.classes))
 except ValueError as err:  # records.RecordError: damaged preds.npz, object arrays, wrong shapes
     st.warning(
         _("This run's stored predictions cannot be used ({error}): retrain it to interpret it.").format(error=err)
     )
-    st.stop()
+    stop_page()
 if preds is None or "probs" not in preds:
     st.warning(_("This run has no stored validation predictions (preds.npz): retrain it to interpret it."))
-    st.stop()
+    stop_page()
 
 classes = list(run.record.classes)
 probs, targets = preds["probs"], preds["targets"]
@@ -86,25 +88,23 @@ for actual, predicted in shown_cells[:MAX_CELLS]:
     )
     cols = st.columns(6)
     for k, i in enumerate(idx[:24]):
-        img = thumbnail(paths[i]) if paths[i] else None
         with cols[k % 6]:
-            if img is None:
+            try:  # one size for every photo: the column's width, square (ui.data.thumbnail)
+                st.image(thumbnail(paths[i]), caption=f"p={probs[i, predicted]:.2f}", width="stretch")
+            except ImageError:
                 st.caption(_("(image {i} is no longer on disk)").format(i=i))
-            else:
-                st.image(img, caption=f"p={probs[i, predicted]:.2f}")
 
 st.header(_("Top losses"))
 k = st.slider(_("How many"), 3, 30, 9, key="interp_k")
 top = interp.top_losses(probs, targets, classes, paths, k=min(k, len(targets)))
 cols = st.columns(3)
 for j, row in enumerate(top.itertuples()):
-    img = thumbnail(row.path) if row.path else None
     with cols[j % 3]:
         label = f"{row.predicted} / {row.actual} / {row.loss:.2f} / {row.prob_actual:.2f}"
-        if img is None:
+        try:
+            st.image(thumbnail(row.path), caption=label, width="stretch")
+        except ImageError:
             st.caption(_("{label} (image missing)").format(label=label))
-        else:
-            st.image(img, caption=label)
 st.caption(_("Caption: predicted / actual / loss / probability of the actual class (fastai's plot_top_losses)."))
 
 st.header(_("Most confused"))

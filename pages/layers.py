@@ -6,13 +6,13 @@ import streamlit as st
 from core.activations import channel_order, channel_overlay_heat, feature_grid_figure
 from core.filters import filter_change, filter_grid
 from core.gradcam import overlay
-from core.i18n import _, n_, num, pct
+from core.i18n import _, listed, n_, num, pct
 from core.occlusion import drop_caption, drop_overlay, occlusion_figures
 from ui import layers
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import active_model, keep, scan_active
+from ui.state import active_model, keep, relabelled, scan_active
 
 ensure_app_frame()
 st.title(_("🔬 Layers: what each layer sees"))
@@ -43,8 +43,8 @@ stage_label = c1.selectbox(
     _("Stage"),
     labels,
     index=min(2, len(labels) - 1),
-    format_func={label: _(label) for label in labels}.get,  # kept in English (the tab's store), shown translated
-    key=keep("viz_stage", options=labels),
+    format_func=_,  # kept in English (the tab's store), shown translated
+    key=relabelled(keep("viz_stage", options=labels), labels, _),
 )
 stage_name = _(stage_label)
 info = infos[labels.index(stage_label)]
@@ -105,7 +105,7 @@ with tabs[0]:
                 _(
                     "Each tile is one channel's map over the image, brightest = strongest, sorted by mean "
                     "activation. Strongest here: {channels} — type one into *Channel* to enlarge it."
-                ).format(channels=", ".join(str(c) for c in shown[:8]))
+                ).format(channels=listed(shown[:8]))
             )
         with g2:
             heat = channel_overlay_heat(act, channel)
@@ -261,11 +261,12 @@ with tabs[4]:
         o1, o2, o3 = st.columns(3)
         patch = o1.select_slider(_("Square (px)"), [16, 24, 32, 48, 64], value=48, key=keep("viz_occ_patch"))
         stride = o2.select_slider(_("Stride (px)"), [8, 16, 24, 32], value=32, key=keep("viz_occ_stride"))
+        occ_names = {-1: _("top class"), **dict(enumerate(loaded.classes))}
         picked_class = o3.selectbox(  # -1: the top class (None would offer a "clear" button)
             _("Class"),
-            [-1, *range(len(loaded.classes))],
-            format_func={-1: _("top class"), **dict(enumerate(loaded.classes))}.get,
-            key="viz_occ_class",
+            list(occ_names),
+            format_func=occ_names.get,
+            key=relabelled("viz_occ_class", occ_names, occ_names.get),
         )
         target = None if picked_class < 0 else picked_class
         params = (mid, picked.digest, size, patch, stride, target)
@@ -309,11 +310,12 @@ with tabs[5]:
     if picked is None:
         st.info(_("Pick an image above first."))
     else:
+        cam_names = {-1: _("predicted class"), **dict(enumerate(loaded.classes))}
         cam_class = st.selectbox(  # -1: the predicted class
             _("Class"),
-            [-1, *range(len(loaded.classes))],
-            format_func={-1: _("predicted class"), **dict(enumerate(loaded.classes))}.get,
-            key="viz_cam_class",
+            list(cam_names),
+            format_func=cam_names.get,
+            key=relabelled("viz_cam_class", cam_names, cam_names.get),
         )
         class_idx = None if cam_class < 0 else cam_class
         cam, idx = layers.gradcam_overlay(mid, info.path, picked.digest, size, class_idx, loaded, picked.image)

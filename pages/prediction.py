@@ -10,7 +10,6 @@ from ui.frame import ensure_app_frame, interactive_fragment
 from ui.prediction import (
     model_banner_ui,
     model_key,
-    model_label,
     novelty_reference,
     photos_ui,
     predicted,
@@ -43,7 +42,7 @@ def try_the_model(loaded: LoadedModel) -> None:
     else:
         rule_box.caption(_("Distance check off: {note}.").format(note=reference_note))
     rule = prediction.rule_for(reference, min_top_prob=min_top_prob, max_entropy=max_entropy)
-    label = model_label(loaded)
+    label = loaded.shown_label()
     check_off = reference_note if reference is None and loaded.kind == "run" else None
     for n, photo in enumerate(photos):
         item = photo.item

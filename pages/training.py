@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
 from core.datasets import training_refusal
-from core.i18n import N_, _, n_, num, pct
+from core.i18n import N_, _, listed, n_, num, pct, sentences
 from core.records import RunConfig, StageConfig
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
@@ -21,13 +21,13 @@ from ui.runs import (
     flash_ui,
     list_runs_ui,
     other_training_ui,
-    run_dataset_name,
     run_label,
     run_record,
     runs_of_dataset,
+    runs_table,
     train_ui,
 )
-from ui.state import ACTIVE_RUN, keep, runs_dir, scan_active
+from ui.state import ACTIVE_RUN, keep, relabelled, runs_dir, scan_active, stop_page
 
 PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated
 INITS = [PRETRAINED, RANDOM_INIT]
@@ -48,7 +48,7 @@ if class_mode():
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    st.stop()
+    stop_page()
 if len(scan.classes) < 2:
     st.error(
         _(
@@ -57,15 +57,15 @@ if len(scan.classes) < 2:
             "file, gives one class."
         ).format(
             classes=n_("{n} class", "{n} classes", len(scan.classes)).format(n=num(len(scan.classes))),
-            names=", ".join(scan.classes),
+            names=listed(scan.classes),
         )
     )
-    st.stop()
+    stop_page()
 refused = training_refusal(scan)  # no validation image, or a class with no training image: with the numbers
 if refused is not None:
     st.error(refused.message, icon="⛔")
     st.caption(_("Change the dataset or add photos on the **Data** page: this page opens when it can train."))
-    st.stop()
+    stop_page()
 
 busy = (
     training_lock.training_running(runs_dir()) and not class_mode()
@@ -76,19 +76,19 @@ busy_help = _(BUSY_HELP) if busy else None
 
 # ---- the model and the data pipeline ----------------------------------------------------------
 st.header(_("1 · Model and data"))
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, c2, c3, c4, c5 = st.columns([2, 1.2, 1, 1, 0.8])  # the first holds "mobilenet_v2 (offline ImageNet weights)"
 arch = c1.selectbox(
     _("Architecture"),
     models.arch_names(),
     index=models.arch_names().index("mobilenet_v2"),
-    format_func=lambda a: f"{a} ({_(models.ARCHS[a].note)})" if models.ARCHS[a].note else a,
-    key=keep("train_arch", options=models.arch_names()),
+    format_func=models.arch_label,
+    key=relabelled(keep("train_arch", options=models.arch_names()), models.arch_names(), models.arch_label),
 )
 init = c2.radio(
     _("Initial weights"),
     INITS,
     format_func=_,
-    key=keep("train_init"),
+    key=relabelled(keep("train_init"), INITS, _),
     help=_("Random init is an explicit choice, never a silent fallback: the frozen body then holds random features."),
 )
 pretrained = init == PRETRAINED
@@ -114,7 +114,7 @@ if not pretrained:
 st.header(_("2 · Stage 1: body frozen"))
 c1, c2, c3, c4 = st.columns(4)
 epochs1 = c1.number_input(_("Epochs"), 1, 50, 2, key=keep("train_epochs1"))
-lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format="%.1e", key=keep("train_lr1"))
+lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lr1"))
 fast = c3.toggle(
     _("Fast: cached body features"),
     value=True,
@@ -125,7 +125,7 @@ views = c4.number_input(
     _("Augmented views per image"), 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
 )
 if fast:
-    st.caption(_(training.BN_NOTE) + " " + _("`bench/train_speed.py` measures both paths through stage 2."))
+    st.caption(sentences(_(training.BN_NOTE), _("`bench/train_speed.py` measures both paths through stage 2.")))
 stage1 = StageConfig(epochs=int(epochs1), lr_max=float(lr1), fast=fast, views=int(views) if fast else 1)
 config1 = RunConfig(
     dataset=scan.fingerprint,
@@ -202,8 +202,10 @@ if existing1 is None:
 else:
     c1, c2, c3 = st.columns(3)
     epochs2 = c1.number_input(_("Epochs"), 1, 50, 1, key=keep("train_epochs2"))
-    lo = c2.number_input(_("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format="%.1e", key=keep("train_lo"))
-    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format="%.1e", key=keep("train_hi"))
+    lo = c2.number_input(
+        _("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lo")
+    )
+    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format=schedules.LR_WIDGET_FORMAT, key=keep("train_hi"))
     groups = learners.n_groups(arch)
     st.dataframe(
         {
@@ -211,7 +213,9 @@ else:
                 _("group {n} (head)").format(n=i + 1) if i == groups - 1 else _("group {n}").format(n=i + 1)
                 for i in range(groups)
             ],
-            _("lr_max from slice(lo, hi)"): [f"{v:.1e}" for v in schedules.group_lrs(float(lo), float(hi), groups)],
+            _("lr_max from slice(lo, hi)"): [
+                schedules.lr_text(v) for v in schedules.group_lrs(float(lo), float(hi), groups)
+            ],
         },
         hide_index=True,
     )
@@ -244,28 +248,16 @@ if not every:
 if not found:
     st.caption(_("No runs on this dataset yet.") if not every else _("No runs yet."))
 else:
-    st.dataframe(
-        [
-            {
-                _("run"): r.run_id,
-                _("dataset"): run_dataset_name(r),
-                _("title"): r.title,
-                _("error rate"): r.error_rate,
-                _("epochs"): len(r.record.epochs),
-                _("train time (s)"): round(sum(r.record.timings.values()), 1),
-                _("active"): "✓" if st.session_state.get(ACTIVE_RUN) == r.run_id else "",
-            }
-            for r in found
-        ],
-        hide_index=True,
-    )
+    # st.table: a long (translated) title wraps in its cell, the last column is never pushed out of view
+    st.table(runs_table(found, st.session_state.get(ACTIVE_RUN)), hide_index=True)
     labels = {r.run_id: run_label(r) for r in found}
-    pick = st.selectbox(_("Make active"), [r.run_id for r in found], format_func=labels.get, key="train_pick")
+    pick = st.selectbox(_("Make active"), list(labels), format_func=labels.get,
+                        key=relabelled("train_pick", labels, labels.get))  # fmt: skip
     st.button(_("Use as the active model"), key="train_activate", on_click=lambda: activate_run(pick))
     if TRAIN_OVERLAY in st.session_state:  # runs of another dataset (or deleted) leave the selection
         st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
     overlay = st.multiselect(_("Overlay runs"), [r.run_id for r in found], default=[r.run_id for r in found[:3]],
-                             format_func=labels.get, key=TRAIN_OVERLAY)  # fmt: skip
+                             format_func=labels.get, key=relabelled(TRAIN_OVERLAY, labels, labels.get))  # fmt: skip
     metric = st.radio(_("Metric"), ["valid_loss", "error_rate", "train_loss"], horizontal=True,
                       key=keep("train_metric"))  # fmt: skip
     by_id = {r.run_id: r for r in found}

@@ -9,6 +9,13 @@ from PIL import Image
 from core import augmentation
 from core.augmentation import AugConfig
 
+GALLERY_COLUMNS = 4  # 7 views in 2 rows: at 7 in a row the captions' code broke mid-word ("reflecti / on'")
+
+
+def code_caption(code: str) -> str:
+    """A caption of code that may wrap after '(' or ',' (a zero-width space) rather than inside a word."""
+    return code.replace("(", "(\u200b").replace(",", ",\u200b")
+
 
 @st.cache_data(max_entries=64, show_spinner=False)  # the page's spinner says it in the tab's language
 def grid(

@@ -22,7 +22,7 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
 from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
-from ui.state import recall, remember, rotate_tab_token, tab_token
+from ui.state import recall, remember, rotate_tab_token, stop_page, tab_token
 
 PASSWORD_KEY = "auth_password"
 NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
@@ -110,7 +110,7 @@ def teacher_only(action: str) -> bool:
 def require_teacher(action: str) -> None:
     """teacher_only, ending the script run when refused (for actions that cannot simply be skipped)."""
     if not teacher_only(action):
-        st.stop()
+        stop_page()
 
 
 def own_classes_store() -> OwnClassesStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,17 +16,28 @@ from core.datasets import (
     DatasetSpec,
     list_image_files,
 )
-from core.i18n import _, n_, num, translated_columns
-from core.images import IMAGE_SUFFIXES, public_reason
+from core.i18n import _, listed, n_, num, translated_columns
+from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.storage import stable_hash
-from ui.state import active_dataset, dataset_signature, keep, remember, set_active_dataset, shown_name
+from ui.state import active_dataset, dataset_signature, keep, relabelled, remember, set_active_dataset, shown_name
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
-def thumbnail(path: str, side: int = 160, mtime: float = 0.0) -> Image.Image:
-    """Cached centre-cropped thumbnail; mtime in the key refreshes it when the file changes."""
-    return exploration.thumbnail(path, side)
+def _thumbnail(path: str, side: int, mtime: float) -> Image.Image:
+    return square_thumbnail(Path(path), side)
+
+
+def thumbnail(path: str, side: int = 160) -> Image.Image:
+    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.images.square_thumbnail),
+    cached until the file changes; ImageError (meant for the page) when it is gone or unreadable."""
+    try:
+        mtime = os.stat(path).st_mtime  # (os.stat: "" is no file; Path("") would be the current folder)
+    except OSError as err:
+        raise ImageError(
+            _("cannot read {name}: {reason}").format(name=Path(path).name, reason=public_reason(err, path))
+        ) from err
+    return _thumbnail(str(path), side, mtime)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -61,7 +73,7 @@ def dataset_files_ui(spec: DatasetSpec) -> tuple[str, ...] | None:
     if not rel_paths:
         st.warning(
             _("No images found in {name} (looked for {suffixes}). Choose another dataset above.").format(
-                name=shown_name(spec), suffixes=", ".join(sorted(IMAGE_SUFFIXES))
+                name=shown_name(spec), suffixes=listed(sorted(IMAGE_SUFFIXES))
             )
         )
         return None
@@ -74,25 +86,27 @@ def labelling_ui(spec: DatasetSpec, rel_paths: tuple[str, ...]) -> tuple[str, st
     Returns (label_from, pattern, match_on, result); result is None while the pattern cannot be used.
     """
     ds_key = stable_hash(spec.root, 8)  # labelling widgets are per dataset: switching datasets resets them
+    ways = {"regex": _("a regular expression on the file name/path"), "parent": _("the parent folder")}
     label_from = st.radio(
         _("Labels come from"),
-        ["regex", "parent"],
+        list(ways),
         index=0 if spec.label_from == "regex" else 1,
-        format_func={"regex": _("a regular expression on the file name/path"), "parent": _("the parent folder")}.get,
+        format_func=ways.get,
         horizontal=True,
-        key=f"data_label_from_{ds_key}",
+        key=relabelled(f"data_label_from_{ds_key}", ways, ways.get),
     )
     pattern, match_on = spec.pattern, spec.match_on
     if label_from != "regex":
         return label_from, pattern, match_on, labels.label_by_parent(list(rel_paths))
     c1, c2 = st.columns([3, 2])
     pattern = c1.text_input(_("Pattern (the ( ) group is the label)"), value=spec.pattern, key=f"data_pattern_{ds_key}")
+    targets = {"name": _("file name (from_name_re)"), "path": _("whole path (from_path_re)")}
     match_on = c2.radio(
         _("Match against"),
-        ["name", "path"],
+        list(targets),
         index=0 if spec.match_on == "name" else 1,
-        format_func={"name": _("file name (from_name_re)"), "path": _("whole path (from_path_re)")}.get,
-        key=f"data_match_on_{ds_key}",
+        format_func=targets.get,
+        key=relabelled(f"data_match_on_{ds_key}", targets, targets.get),
     )
     st.caption(
         _("Lesson default: `{pets}` · course-v3: `{v3}`. {note}").format(
@@ -183,26 +197,22 @@ def sample_batch_ui(scan: DatasetScan) -> pd.DataFrame:
     for i, row in enumerate(rows.itertuples()):
         with cols[i % 6]:
             try:
-                st.image(thumbnail(row.path, 160, Path(row.path).stat().st_mtime), caption=row.label, width="stretch")
-            except (OSError, ValueError) as err:
-                st.caption(f"⚠️ {row.rel}: {public_reason(err, row.path)}")
+                st.image(thumbnail(row.path, 160), caption=row.label, width="stretch")
+            except ImageError as err:
+                st.caption(f"⚠️ {err}")
     return rows
 
 
 def normalisation_ui(sample_path: str) -> None:
     """One photo, its per-channel statistics before and after ImageNet normalisation, and their histograms."""
     try:
-        sample = thumbnail(sample_path, 224, Path(sample_path).stat().st_mtime)
-    except (OSError, ValueError) as err:
-        st.warning(
-            _("Could not open {name}: {reason}").format(
-                name=Path(sample_path).name, reason=public_reason(err, sample_path)
-            )
-        )
+        sample = thumbnail(sample_path, 224)
+    except ImageError as err:
+        st.warning(str(err))
         return
     c1, c2 = st.columns([1, 3])
     c1.image(sample, caption=Path(sample_path).name, width="stretch")
-    c2.dataframe(translated_columns(exploration.normalisation_table(sample)), hide_index=True)
+    c2.dataframe(exploration.normalisation_table(sample), hide_index=True)
     st.plotly_chart(exploration.channel_histogram_figure(sample), key="data_hist")
 
 

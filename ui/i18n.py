@@ -67,18 +67,39 @@ def _on_pick() -> None:
     set_language(lang)
 
 
+def _css_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def builtin_texts_css() -> str:
-    """CSS that shows Streamlit's own file-uploader texts (the "Upload" button and the "200MB per file"
-    limit, which Streamlit has no setting for) in the current language; empty in English."""
+    """CSS that shows Streamlit's own widget texts, which Streamlit has no setting for, in the current language;
+    empty in English. The file uploader's "Upload" button and "200MB per file" limit; the camera's permission
+    line ("This app would like to use your camera. Learn how to allow access.") and its Take Photo / Clear
+    photo button (the clear button is the one with an icon)."""
     if current().lang == DEFAULT_LANGUAGE:
         return ""
     zone = '[data-testid="stFileUploaderDropzone"]'
-    limit = _("{size} MB per file").format(size=st.get_option("server.maxUploadSize"))
+    camera, button = '[data-testid="stCameraInputWebcamComponent"]', '[data-testid="stCameraInputButton"]'
+    texts = {  # (outside the f-strings: pybabel reads no _() inside one)
+        "upload": _("Upload"),
+        "limit": _("{size} MB per file").format(size=st.get_option("server.maxUploadSize")),
+        "ask": _("This app would like to use your camera."),
+        "how": _("Learn how to allow access."),
+        "take": _("Take Photo"),
+        "clear": _("Clear photo"),
+    }
+    css = {name: _css_text(text) for name, text in texts.items()}
     return (
         f'{zone} button [data-testid="stMarkdownContainer"] p{{font-size:0}}'
-        f'{zone} button [data-testid="stMarkdownContainer"] p::after{{content:"{_("Upload")}";font-size:1rem}}'
+        f'{zone} button [data-testid="stMarkdownContainer"] p::after{{content:{css["upload"]};font-size:1rem}}'
         f"{zone} [data-testid=stFileUploaderDropzoneInstructions] span{{font-size:0}}"
-        f'{zone} [data-testid=stFileUploaderDropzoneInstructions] span::after{{content:"{limit}";font-size:0.875rem}}'
+        f"{zone} [data-testid=stFileUploaderDropzoneInstructions] span::after{{content:{css['limit']};font-size:0.875rem}}"
+        f"{camera} p{{font-size:0}}"
+        f"{camera} p::before{{content:{css['ask']};font-size:1rem}}"
+        f"{camera} p a::after{{content:{css['how']};font-size:1rem}}"
+        f"{button}{{font-size:0}}"
+        f"{button}:not(:has(svg))::after{{content:{css['take']};font-size:1rem}}"
+        f"{button}:has(svg)::after{{content:{css['clear']};font-size:1rem}}"
     )
 
 

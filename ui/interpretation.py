@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import interpretation as interp
 from core.i18n import _, n_
+from ui.state import relabelled
 
 CELL_KEY = "interp_cell"  # the selectbox
 SHOWN_KEY = "interp_shown"  # non-widget: (run id, cells) last picked in the chart or the selectbox
@@ -68,7 +69,7 @@ def confusion_cells_ui(cm: np.ndarray, classes: list[str], run_id: str) -> list[
         cells,
         index=0 if cells else None,
         format_func=names.get,
-        key=CELL_KEY,
+        key=relabelled(CELL_KEY, cells, names.get),
         on_change=on_pick,
     )
     shown_run, shown = st.session_state.get(SHOWN_KEY) or (None, [])

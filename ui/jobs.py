@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core import classroom, job_records, jobs, live, quotas, records, roster, worker
@@ -128,7 +129,7 @@ def jobs_status_ui() -> None:
     for record in running:
         running_job_ui(record, "side")
     if queued:
-        titles = "; ".join(j.shown_title() for j in queued[:3]) + ("…" if len(queued) > 3 else "")
+        titles = _("; ").join(j.shown_title() for j in queued[:3]) + ("…" if len(queued) > 3 else "")
         st.caption("⏳ " + _("{n} queued: {titles}").format(n=num(len(queued)), titles=titles))
     ended = [j for j in found if not j.active and j.finished and time.time() - j.finished < RECENT_SECONDS]
     if ended and not running:
@@ -276,7 +277,24 @@ def who_is_here_ui() -> None:
     )  # fmt: skip
 
 
-MAX_REASONS = 5  # the newest failures whose reason is written out in full under the table
+def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> list[dict[str, str]]:
+    """The queue table's rows, newest first, every cell text in the current language (an empty cell, never None).
+
+    st.table renders Markdown in its cells: names and titles are escaped (a student's name is never a link).
+    """
+    return [
+        {
+            "": STATUS_ICON[j.status],
+            _("job"): markdown_safe(j.shown_title()),
+            _("for"): markdown_safe(who_queued(j, asked_by)),
+            _("status"): _(job_records.STATUS_NAMES[j.status]),
+            _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
+            _("took (s)"): num(j.finished - j.started, 1) if j.finished and j.started else "",
+            _("run"): j.run_id[:8],
+            _("why"): markdown_safe(j.shown_error()),
+        }
+        for j in reversed(found)
+    ]
 
 
 def queue_table_ui() -> list[job_records.JobRecord]:
@@ -294,22 +312,8 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         return found
     running_jobs_ui("page")
     asked_by = {r.job_id: r.tab for r in requests.all_requests(data_dir()) if r.job_id}
-    st.dataframe(
-        [
-            {
-                "": STATUS_ICON[j.status],
-                _("job"): j.shown_title(),
-                _("for"): who_queued(j, asked_by),
-                _("status"): _(job_records.STATUS_NAMES[j.status]),
-                _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
-                _("took (s)"): round(j.finished - j.started, 1) if j.finished and j.started else None,
-                _("run"): j.run_id[:8],
-                _("why"): j.shown_error(),
-            }
-            for j in reversed(found)
-        ],
-        hide_index=True,
-    )
+    # st.table, not st.dataframe: a long title or failure reason wraps in its cell, whole, instead of being cut off
+    st.table(pd.DataFrame(queue_rows(found, asked_by)), hide_index=True)
     stored = len(job_records.index(base))
     if stored > len(found):
         st.caption(
@@ -319,13 +323,6 @@ def queue_table_ui() -> list[job_records.JobRecord]:
                 days=num(job_records.KEEP_DAYS, 0),
                 kept=num(job_records.KEEP_ENDED),
             )
-        )
-    failed = [j for j in reversed(found) if j.status in ("failed", "stopped") and j.error][:MAX_REASONS]
-    for record in failed:  # the reason whole: the table's cell cuts it off
-        st.caption(
-            STATUS_ICON[record.status]
-            + " "
-            + _("**{title}**: {why}").format(title=record.shown_title(), why=record.shown_error())
         )
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])

@@ -21,6 +21,7 @@ from core.datasets import DatasetScan
 from core.features import shown_progress
 from core.i18n import _
 from core.records import RunConfig
+from core.schedules import lr_shown, lr_text
 from core.settings import data_dir
 from ui.auth import class_mode, identity
 from ui.heavy import heavy_work_ui
@@ -112,11 +113,11 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
         st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
         last = history[-1]
         for name, lr in last["suggestions"].items():
-            st.markdown(f"- **{name}** `{lr:.1e}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
+            st.markdown(f"- **{name}** `{lr_text(lr)}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
         if "valley" in last["suggestions"]:
-            valley = float(last["suggestions"]["valley"])
+            valley = lr_shown(float(last["suggestions"]["valley"]))  # the number on the button is the one applied
             st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
-                _("Use valley ({lr}) as lr_max").format(lr=f"{valley:.1e}"),
+                _("Use valley ({lr}) as lr_max").format(lr=lr_text(valley)),
                 key="train_use_valley",
                 on_click=lambda: st.session_state.update(train_lr1=valley),
             )

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.i18n import N_, _
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
-from ui.state import keep, scan_active, tab_store
+from ui.state import keep, relabelled, scan_active, tab_store
 
 SOURCES = (N_("Dataset"), N_("Upload"), N_("Camera"))  # values kept in the tab's store; shown translated
 
@@ -23,8 +23,8 @@ def image_picker_ui(key: str, sources: tuple[str, ...] = SOURCES) -> LoadedImage
         _("Image from"),
         sources,
         default=sources[0],
-        format_func={s: _(s) for s in sources}.get,
-        key=keep(f"{key}_source", options=[*sources, None]),
+        format_func=_,
+        key=relabelled(keep(f"{key}_source", options=[*sources, None]), sources, _),
     )
     try:
         if source == "Dataset":

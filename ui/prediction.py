@@ -21,7 +21,7 @@ from core.session_store import StoreError
 from core.settings import NOVELTY_DIR, sub_dir
 from ui.pickers import image_picker_ui
 from ui.runs import features_dir
-from ui.state import active_dataset, class_dataset, dataset_signature, keep, runs_dir, scan, tab_store
+from ui.state import active_dataset, class_dataset, dataset_signature, keep, relabelled, runs_dir, scan, tab_store
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
@@ -138,15 +138,6 @@ def novelty_reference(loaded: LoadedModel) -> tuple[Reference | None, str]:
 UPLOAD, PICK = N_("Upload (one or more)"), N_("Dataset or camera")  # kept in the tab's store; shown translated
 
 
-def model_label(loaded: LoadedModel) -> str:
-    """The model's name as shown: a run's own title, else the ImageNet model's in the tab's language."""
-    if loaded.kind == "imagenet":
-        return _("ImageNet-pretrained {arch}").format(arch=loaded.arch)
-    if loaded.kind == "random":
-        return _("{arch}, random init (untrained)").format(arch=loaded.arch)
-    return loaded.label
-
-
 def model_banner_ui(loaded: LoadedModel, student: bool = False) -> None:
     """Which model predicts, and what it can name (a run: the dataset's classes; else 1000 ImageNet labels).
 
@@ -156,7 +147,7 @@ def model_banner_ui(loaded: LoadedModel, student: bool = False) -> None:
         n = len(loaded.classes)
         st.success(
             n_("Model: **{label}** ({arch}, {n} class).", "Model: **{label}** ({arch}, {n} classes).", n).format(
-                label=model_label(loaded), arch=loaded.arch, n=num(n)
+                label=loaded.shown_label(), arch=loaded.arch, n=num(n)
             )
         )
         return
@@ -172,7 +163,7 @@ def model_banner_ui(loaded: LoadedModel, student: bool = False) -> None:
             "(e.g. *tabby*, *pug*, *golden retriever*), not your dataset's classes. Train a run on the Training "
             "page and choose it to predict your own breeds."
         )
-    st.info(text.format(label=model_label(loaded)))
+    st.info(text.format(label=loaded.shown_label()))
 
 
 def rule_ui() -> tuple[DeltaGenerator, float, float]:
@@ -224,7 +215,7 @@ def photos_ui() -> list[Photo]:
         [UPLOAD, PICK],
         default=UPLOAD,
         format_func=_,
-        key=keep("pred_input", options=[UPLOAD, PICK, None], default=UPLOAD),
+        key=relabelled(keep("pred_input", options=[UPLOAD, PICK, None], default=UPLOAD), [UPLOAD, PICK], _),
     )
     photos: list[Photo] = []
     if source == PICK:

@@ -9,7 +9,7 @@ import streamlit as st
 from core import job_records, jobs, records, requests, roster
 from core.auth import Forbidden
 from core.datasets import DatasetError, DatasetScan, DatasetSpec
-from core.i18n import _, n_, num
+from core.i18n import _, listed, n_, num
 from core.records import RunConfig
 from core.requests import RequestStatus, TrainingRequest
 from core.roster import markdown_safe
@@ -125,7 +125,7 @@ def _decline(tab: str) -> None:
 
 def request_line(request: TrainingRequest) -> str:
     """One request as the teacher reads it (markdown): who, what, on which data, with the numbers."""
-    classes = ", ".join(
+    classes = listed(
         _("{cls} ({n})").format(cls=markdown_safe(c), n=num(n)) for c, n in sorted(request.classes.items())
     )
     return _("**{who}** asks for **{title}** on {dataset}: {images}, {valid} for validation · {classes}").format(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core import classroom, curves, datasets, models, quotas, records, runs, training, training_lock
 from core.features import shown_progress
 from core.i18n import N_, _, num, pct
-from core.images import ImageError, load_image_file
+from core.roster import markdown_safe
+from core.schedules import lr_text
 from core.settings import data_dir, sub_dir
 from ui.auth import class_mode, identity, teacher_only
 from ui.frame import background_training
@@ -48,6 +50,26 @@ def run_label(run: runs.RunInfo) -> str:
     err = run.error_rate
     text = f"{run.run_id[:8]} · {run_dataset_name(run)} · {run.title}"
     return text + (" · " + _("error {rate}").format(rate=pct(err, 1)) if err is not None else "")
+
+
+def runs_table(found: list[runs.RunInfo], active: str | None) -> pd.DataFrame:
+    """The Training page's runs table: one row per run, every cell text in the current language.
+
+    st.table renders Markdown in its cells: a dataset's name and a run's title are escaped.
+    """
+    rows = [
+        {
+            _("run"): r.run_id,
+            _("dataset"): markdown_safe(run_dataset_name(r)),
+            _("title"): markdown_safe(r.title),
+            _("error rate"): pct(r.error_rate, 1) if r.error_rate is not None else "",
+            _("epochs"): num(len(r.record.epochs)),
+            _("train time (s)"): num(sum(r.record.timings.values()), 1),
+            _("active"): "✓" if active == r.run_id else "",
+        }
+        for r in found
+    ]
+    return pd.DataFrame(rows)
 
 
 def runs_of_dataset(found: list[runs.RunInfo], fingerprint: str | None, keep: str | None = None) -> list[runs.RunInfo]:
@@ -134,17 +156,6 @@ def run_record(run_id: str) -> runs.RunInfo | None:
         return None
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def thumbnail(path: str, side: int = 160):
-    """A small RGB image for grids, or None when the file is gone or unreadable."""
-    try:
-        image = load_image_file(Path(path), max_side=side).image.copy()
-    except (ImageError, OSError, ValueError):
-        return None
-    image.thumbnail((side, side))
-    return image
-
-
 class LiveTraining:
     """Placeholders the trainer's events update: progress bar, live loss chart, per-epoch table."""
 
@@ -181,7 +192,7 @@ class LiveTraining:
                 iter=event["iter"],
                 n_iter=event["n_iter"],
                 loss=num(event["loss"], 3),
-                lr=f"{event['lr']:.1e}",
+                lr=lr_text(event["lr"]),
             )
             self.bar.progress(min(1.0, done), text=text)
             if time.perf_counter() - self.last_draw > 1.0:

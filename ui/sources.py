@@ -12,7 +12,7 @@ import streamlit as st
 from core import archives, pets
 from core.classroom import own_classes_privacy_note, published_classes
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
-from core.i18n import _, n_, num
+from core.i18n import _, listed, n_, num, sentences
 from core.images import ImageError
 from core.quotas import QuotaError
 from core.roster import markdown_safe
@@ -26,6 +26,7 @@ from ui.state import (
     forget,
     keep,
     recall,
+    relabelled,
     remember,
     set_active_dataset,
     shown_name,
@@ -96,12 +97,13 @@ def pets_source_ui(base: Path) -> None:
 def folder_source_ui(base: Path) -> None:
     """A server folder (only those the server shares), labelled by file name or parent folder."""
     folder = st.text_input(_("Folder of images (searched recursively)"), key=keep("data_folder_path"))
+    ways = {"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}
     label_from = st.radio(
         _("Labels come from"),
-        ["regex", "parent"],
-        format_func={"regex": _("the file name (regex)"), "parent": _("the parent folder's name")}.get,
+        list(ways),
+        format_func=ways.get,
         horizontal=True,
-        key=keep("data_folder_label_from", options=["regex", "parent"]),
+        key=relabelled(keep("data_folder_label_from", options=list(ways)), ways, ways.get),
     )
     if not (st.button(_("Use this folder"), key="data_folder_go") and folder.strip() and teacher_only("open_folder")):
         return
@@ -168,8 +170,10 @@ def _extract_zip(upload, base: Path) -> None:
     skipped_note = n_("Skipped {n} file (listed below).", "Skipped {n} files (listed below).", len(report.skipped))
     activate(
         spec,
-        done.format(n=num(len(report.extracted)), zip=upload.name)
-        + (" " + skipped_note.format(n=num(len(report.skipped))) if report.skipped else ""),
+        sentences(
+            done.format(n=num(len(report.extracted)), zip=upload.name),
+            skipped_note.format(n=num(len(report.skipped))) if report.skipped else "",
+        ),
     )
 
 
@@ -184,18 +188,27 @@ def own_classes_ui() -> None:
     store = own_classes_store()  # in class mode a student's own, private classes
 
     def add_own_class() -> None:
-        """Button callback: create the class, select it, clear the name box."""
+        """Button callback: create the class (or find the one of that name), select it, clear the name box."""
         try:
-            st.session_state[OWN_PICKED] = store.add_class(st.session_state.get("data_own_new", ""))
-            st.session_state["data_own_new"] = ""
+            had = store.classes()
+            name = store.add_class(st.session_state.get("data_own_new", ""))
         except ValueError as err:
             st.session_state["data_own_error"] = str(err)
+            return
+        st.session_state[OWN_PICKED] = name
+        st.session_state["data_own_new"] = ""
+        if name in had:
+            st.session_state["data_own_note"] = _("There is already a class {cls}: photos you add go there.").format(
+                cls=name
+            )
 
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.text_input(_("New class name"), key="data_own_new", placeholder=_("e.g. my_cat"))
     c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
     if err := st.session_state.pop("data_own_error", None):
         st.error(err)
+    if note := st.session_state.pop("data_own_note", None):
+        st.info(note)
     quota_caption_ui(store)
     counts = store.classes()
     if not counts:
@@ -271,20 +284,18 @@ def own_class_picker_ui(counts: dict[str, int]) -> str:
 
     The browser's select keeps showing the label it was drawn with ("bears (0 photos)") after the counts
     change, so the widget's key carries the counts: a count that changes draws a new picker, set to the
-    class picked before.
+    class picked before; a language switch relabels it (ui.state.relabelled).
     """
     picked = st.session_state.get(OWN_PICKED) or recall(OWN_PICKED)
     key = f"data_own_pick_{stable_hash(sorted(counts.items()), 10)}"
     if key not in st.session_state and picked in counts:
         st.session_state[key] = picked
+    shown = {
+        c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+        for c, n in counts.items()
+    }
     chosen = st.selectbox(
-        _("Add photos to"),
-        list(counts),
-        format_func={
-            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
-            for c, n in counts.items()
-        }.get,
-        key=key,
+        _("Add photos to"), list(counts), format_func=shown.get, key=relabelled(key, counts, shown.get)
     )
     st.session_state[OWN_PICKED] = chosen
     remember(OWN_PICKED, chosen)
@@ -338,7 +349,7 @@ def _use_own_classes_ui(store) -> None:
                 "{n} classes with fewer than {min} photos ({names}): with so few, the validation set holds one or "
                 "two photos per class and its error rate means little.",
                 len(few),
-            ).format(n=num(len(few)), min=MIN_IMAGES_PER_CLASS, names=", ".join(few[:5]))
+            ).format(n=num(len(few)), min=MIN_IMAGES_PER_CLASS, names=listed(few[:5]))
         )
     if len(ready) >= 2:
         if st.button(_("Use my classes"), type="primary", key="data_own_use"):
@@ -367,7 +378,7 @@ def class_sources_ui() -> None:
     st.markdown(_("**Classes the teacher published** (students' own classes, for everyone)"))
     for item in found:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        counts = ", ".join(
+        counts = listed(
             _("{cls} ({n})").format(cls=markdown_safe(c), n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
             for c, n in item.classes.items()
         )

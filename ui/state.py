@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.state.common import user_key_from_element_id
 
 from core import auth, datasets, models, pets, quotas, records
 from core.classroom import ClassSettings, read_class_settings, run_visible, student_space
@@ -332,6 +333,8 @@ def disk_warning_ui() -> None:
 TOKEN_PARAM = "s"
 TAB_TOKEN = "_tab_token"
 TAB_VALUES = "_tab_values"
+KEPT_KEYS = "_kept_keys"  # every key keep() declared in this session
+SHOWN_LABELS = "_shown_labels"  # widget key -> the option labels relabelled() saw it drawn with
 PURGE_EVERY_S = 600.0
 _last_purge = [0.0]
 _MISSING = object()
@@ -493,6 +496,7 @@ def keep(
     default applies. `default` (the widget's own): a live default with nothing stored is not
     written (the widget shows it anyway), which spares a tab's first reruns one disk write per widget.
     """
+    st.session_state.setdefault(KEPT_KEYS, set()).add(key)
     stored = recall(key, _MISSING)
     if key in st.session_state:
         current = st.session_state[key]
@@ -518,4 +522,44 @@ def keep(
         st.session_state[key] = stored
     else:
         forget(key)
+    return key
+
+
+def stop_page() -> NoReturn:
+    """End the page here, as st.stop() does, without leaving its undrawn widgets out of step with the browser.
+
+    st.stop() is a premature stop: Streamlit then skips the clean-up a finished run does, so the
+    server keeps the values of the widgets this run did not draw while the browser forgets them.
+    When they are drawn again Streamlit believes the browser still shows those values and sends
+    none: the browser draws each widget's default while the script reads the old value (issue 19:
+    Augmentation's controls said seed 0 and 'reflection' while the grid used seed 1 and zeros).
+    So the keep() widgets this run did not draw are forgotten here, as a finished run would; when
+    they come back keep() restores them from the tab's store, and Streamlit sends that value.
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is not None:
+        drawn = {user_key_from_element_id(w) for w in ctx.shared.widget_ids_this_run.snapshot()}
+        for key in st.session_state.get(KEPT_KEYS, set()) - drawn:
+            if key in st.session_state:
+                del st.session_state[key]
+    st.stop()
+
+
+def relabelled(key: str, options: Sequence, format_func: Callable[[Any], Any] = str) -> str:
+    """Declare a choice widget whose options are shown through format_func; returns the key (use it inline).
+
+    A choice widget's value travels between the server and the browser as its option's label. When the
+    labels change while the choice stays (the tab switched language, a class's photo count grew, a
+    run's title was translated), the browser kept showing the old label: the Class page's plan names
+    stayed English after switching to Chinese (issue 19). When this run's labels differ from the last
+    run's, the value is set again, and Streamlit sends it to the browser with the new labels.
+    """
+    shown = [str(format_func(option)) for option in options]
+    seen = st.session_state.setdefault(SHOWN_LABELS, {})
+    if seen.get(key, shown) != shown and key in st.session_state:
+        value, allowed = st.session_state[key], list(options)
+        many = isinstance(value, list | tuple) and value not in allowed  # a multiselect's list, not a tuple option
+        if all(v in allowed for v in value) if many else value in allowed:
+            st.session_state[key] = value
+    seen[key] = shown
     return key

@@ -176,6 +176,38 @@ def assert_no_exception(tab) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
+def broken_words(tab) -> list[str]:
+    """Words the browser split across two lines in the main area's image captions and st.caption (mid-word).
+
+    A word is a run of Latin letters, digits and code punctuation (pad_mode='reflection', 1.45e-03);
+    Chinese text may wrap between any two characters, so it is not a word here. A zero-width space is a
+    break a caption offers on purpose.
+    """
+    return tab.evaluate(
+        """() => {
+            const words = /[A-Za-z0-9_.,:;=()'"\\[\\]{}<>+#%\\/-]+/g, out = [];
+            const boxes = document.querySelectorAll(["[data-testid='stMain'] [data-testid='stImageCaption']",
+                "[data-testid='stMain'] [data-testid='stCaptionContainer']"].join(","));
+            for (const box of boxes) {
+                if (!box.getClientRects().length) continue;
+                const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    if (node.parentElement.closest('code')) continue;  // a path in code may wrap anywhere
+                    for (const m of node.textContent.matchAll(words)) {
+                        const range = document.createRange();
+                        range.setStart(node, m.index);
+                        range.setEnd(node, m.index + m[0].length);
+                        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                            .map(r => Math.round(r.top)));
+                        if (tops.size > 1) out.push(m[0]);
+                    }
+                }
+            }
+            return out;
+        }"""
+    )
+
+
 def screenshot(tab, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

@@ -11,11 +11,16 @@ pytestmark = pytest.mark.browser
 CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
 
 
-def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
-    """A stored run in the real format with known predictions over the browser dataset's images."""
+def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str, list[str]]:
+    """A stored run in the real format with known predictions over the browser dataset's images.
+
+    title: as someone typed it (stays as it is in every language), or "" for the title the trainer writes
+    (shown in the tab's language).
+    """
     from core import runs
     from core.datasets import scan_dataset
     from core.models import create_model, save_weights
+    from core.records import config_from_dict
     from tests.browser.conftest import env_dataset_for
 
     label = lambda p: Path(p).name.rsplit("_", 1)[0]  # noqa: E731
@@ -34,8 +39,9 @@ def write_run(data: Path, images: Path) -> tuple[str, list[str]]:
         probs[i, 0] = 0.8
     weights = data / "w.pt"
     save_weights(create_model("mobilenet_v2", len(classes), pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "browser run",
-              "config": {**CONFIG, "dataset": scan_dataset(env_dataset_for(images)).fingerprint},
+    config = {**CONFIG, "img_size": 64, "dataset": scan_dataset(env_dataset_for(images)).fingerprint}
+    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64,
+              "title": title or config_from_dict(config).title(), "config": config,
               "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.2}],
               "valid_paths": paths, "created": 1.0}  # fmt: skip
     runs.write_run(data / "runs", "browserrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
@@ -115,3 +121,24 @@ def test_click_and_box_select_on_the_confusion_matrix(page, browser_data, tmp_pa
         assert f"actual {classes[1]}, predicted {classes[1]}: 4 images" in cells
         assert_no_exception(page)
         screenshot(page, "interpretation_box_select")
+
+        # issue 19 item 10: the photos of a grid (cells, top losses) came at their own sizes; one size now, square
+        page.get_by_role("heading", name="Top losses").scroll_into_view_if_needed()
+        for caption, least in ((r"^p=[0-9.]+$", 5), (r"^\S+ / \S+ / [0-9.]+ / [0-9.]+$", 9)):  # cells, top losses
+            sizes = image_sizes(page, caption)
+            assert len(sizes) >= least and len(set(sizes)) == 1 and sizes[0][0] == sizes[0][1], sizes
+
+
+def image_sizes(page, caption: str) -> list[tuple[int, int]]:
+    """The drawn (width, height) of the loaded photos whose caption matches the regular expression."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")].every(i => i.complete)"
+    )
+    found = page.evaluate(
+        """(pattern) => [...document.querySelectorAll("[data-testid='stImage']")]
+            .filter(e => new RegExp(pattern).test(e.innerText.trim()))
+            .map(e => e.querySelector('img').getBoundingClientRect())
+            .map(r => [Math.round(r.width), Math.round(r.height)])""",
+        caption,
+    )
+    return [tuple(size) for size in found]

@@ -114,7 +114,7 @@ def shown_value(widget) -> str:
 
 
 def same_number(shown: str, expected: str) -> bool:
-    """'1.0e-3' (the browser's %.1e) and '1.0e-03' (Python's) are the same number."""
+    """'1.45e-3' (the browser's %.2e) and '1.45e-03' (core.schedules.lr_text) are the same number."""
     try:
         return float(shown) == float(expected)
     except ValueError:
@@ -284,7 +284,7 @@ def test_lesson_walk(lesson_server, page, fashion_images):
     walk.check(run1 is not None and run1 in title1, f"the page shows {title1!r}, not the new run {run1}")
     lr_in_title = re.search(r"@ ([0-9.e+-]+)", title1)
     walk.check(
-        lr_in_title is not None and abs(float(lr_in_title.group(1)) / float(valley) - 1) < 0.35,
+        lr_in_title is not None and lr_in_title.group(1) == valley,  # one format of an LR everywhere (issue 19)
         f"stage 1 did not train at the valley {valley}: {title1!r}",
     )
     walk.shot("stage1", page.get_by_role("heading", name=re.compile(r"^Run [0-9a-f]+:")))

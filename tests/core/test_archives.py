@@ -137,3 +137,43 @@ def test_tgz_limits_and_good_archive(tmp_path):
         extract_tgz(archive, tmp_path / "out", max_files=2)
     target = extract_tgz(archive, tmp_path / "out")
     assert sorted(p.name for p in (target / "images").iterdir()) == ["a_0.jpg", "a_1.jpg", "a_2.jpg"]
+
+
+def zip_with_raw_names(entries: dict[bytes, bytes]) -> io.BytesIO:
+    """A zip whose member names are the given bytes with the UTF-8 flag unset, as a Mac (UTF-8 bytes) or a
+    Chinese Windows (GBK bytes) writes them: written under ASCII stand-ins of the same length, then patched."""
+    stand_ins = {raw: (b"%0" + str(len(raw)).encode() + b"d") % i for i, raw in enumerate(entries, start=10**6)}
+    assert all(len(s) == len(r) for r, s in stand_ins.items())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for raw, data in entries.items():
+            zf.writestr(stand_ins[raw].decode(), data)
+    data = buf.getvalue()
+    for raw, stand_in in stand_ins.items():
+        assert data.count(stand_in) == 2  # the local header and the central directory
+        data = data.replace(stand_in, raw)
+    return io.BytesIO(data)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_chinese_folder_names_survive_any_zip_tool(tmp_path, encoding):
+    """Issue 19 item 5: class folders named 猫/狗 in a zip from a Mac (UTF-8, unflagged) or a Chinese Windows
+    (GBK, unflagged) become folders 猫/狗, not cp437 mojibake; a Mac's NFD names become NFC."""
+    import unicodedata
+
+    names = [
+        "猫/a.jpg",
+        "狗/b.jpg",
+        unicodedata.normalize("NFD", "café/c.jpg") if encoding == "utf-8" else "咖啡/c.jpg",
+    ]
+    report = extract_zip(zip_with_raw_names({n.encode(encoding): jpeg_bytes() for n in names}), tmp_path / "out")
+    expected = sorted(unicodedata.normalize("NFC", n) for n in names)
+    assert sorted(report.extracted) == expected
+    assert sorted(p.parent.name for p in (tmp_path / "out").rglob("*.jpg")) == sorted(n.split("/")[0] for n in expected)
+
+
+def test_flagged_utf8_and_cp437_names_are_read_as_written(tmp_path):
+    archive = make_zip({"猫/a.jpg": jpeg_bytes()})  # zipfile flags a non-ASCII name as UTF-8
+    assert extract_zip(archive, tmp_path / "a").extracted == ["猫/a.jpg"]
+    cp437 = zip_with_raw_names({"caf\u00e9/a.jpg".encode("cp437"): jpeg_bytes()})  # an old DOS tool's é (0x82)
+    assert extract_zip(cp437, tmp_path / "b").extracted == ["café/a.jpg"]

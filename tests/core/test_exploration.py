@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from core import exploration
@@ -40,9 +41,20 @@ def test_sample_rows_filter_and_seed(pets_like):
     assert len(exploration.sample_rows(items, ["nope"], 5, seed=1)) == 0
 
 
-def test_thumbnail_is_square(pets_like):
-    thumb = exploration.thumbnail(str(next(pets_like.glob("*.jpg"))), 50)
+def test_thumbnail_is_square(pets_like, tmp_path):
+    """One thumbnail for every grid (issue 19 item 10: top losses came in different sizes): any shape, one size."""
+    from PIL import Image
+
+    from core.images import ImageError, square_thumbnail
+
+    thumb = square_thumbnail(next(pets_like.glob("*.jpg")), 50)
     assert thumb.size == (50, 50) and thumb.mode == "RGB"
+    for size, mode in (((400, 90), "RGB"), ((90, 400), "L"), ((33, 17), "RGBA")):
+        Image.new(mode, size).save(tmp_path / "odd.png")
+        assert square_thumbnail(tmp_path / "odd.png", 160).size == (160, 160)
+    (tmp_path / "broken.jpg").write_bytes(b"no")
+    with pytest.raises(ImageError):
+        square_thumbnail(tmp_path / "broken.jpg")
 
 
 def test_label_examples_per_class():
@@ -55,8 +67,10 @@ def test_normalisation_is_exact_for_a_flat_image():
     # a flat image equal to the ImageNet mean normalises to exactly 0 with std 0
     mean_rgb = tuple(int(round(m * 255)) for m in exploration.IMAGENET_MEAN)
     table = exploration.normalisation_table(Image.new("RGB", (16, 16), mean_rgb))
-    np.testing.assert_allclose(table["mean after"], 0, atol=0.01)
-    np.testing.assert_allclose(table["std after"], 0, atol=1e-9)
+    rows = table.set_index("statistic")[["R", "G", "B"]].astype(float)  # a row per statistic, a column per channel
+    np.testing.assert_allclose(rows.loc["mean after"], 0, atol=0.01)
+    np.testing.assert_allclose(rows.loc["std after"], 0, atol=1e-9)
+    np.testing.assert_allclose(rows.loc["ImageNet std"], exploration.IMAGENET_STD, atol=1e-3)
     _, normed = exploration.normalise(Image.new("RGB", (2, 2), (255, 255, 255)))
     np.testing.assert_allclose(normed[0, 0], (1 - exploration.IMAGENET_MEAN) / exploration.IMAGENET_STD)
     assert len(exploration.channel_histogram_figure(Image.new("RGB", (8, 8))).data) == 6

@@ -1,8 +1,10 @@
 """Translations: catalogues complete and compiled, languages resolved, numbers and plurals per language."""
 
 import gettext
+import re
 import subprocess
 import sys
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -199,3 +201,132 @@ def test_a_workers_extraction_progress_shows_in_the_tabs_language():
     finally:
         i18n.set_language("en")
     assert features.shown_progress(reported) == "training images, view 1/2"
+
+
+# ---- Chinese typography: the rules a fluent reader would otherwise catch (issue 19) ---------------------------
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff"  # Chinese characters
+CJK_PUNCT = "，。、；：？！（）《》「」『』【】"  # full-width punctuation (not “” ‘’, which also quote code)
+CLOSING = "，。、；：？！）》」』】"
+CJK = f"{HAN}{CJK_PUNCT}"
+
+
+def zh_typography_problems(text: str) -> list[str]:
+    """What breaks Chinese typography in a msgstr: code spans and {placeholders} stand for neutral text.
+
+    - no space between two Chinese characters or full-width punctuation ("已以 **老师** 身份"),
+      markdown emphasis markers aside;
+    - no space after full-width punctuation or before closing punctuation ("数据集： fashion", "不确定。 最可能是");
+    - full-width punctuation after a Chinese character: no ASCII , . ; : ! ? after it, no ASCII ( before
+      a parenthesis after it ("批大小 (bs)"), no ASCII comma before Chinese text (lists use 、 or ，);
+    - emphasis that cannot render: CommonMark does not close ** after punctuation when a letter follows
+      ("**模型：**mobilenet" shows its asterisks), so the punctuation goes outside ("**模型**：").
+    """
+    problems = []
+    plain = re.sub(r"`[^`]*`", "X", text)
+    plain = re.sub(r"\{[^{}]*\}", "X", plain)
+    bare = plain.replace("*", "")
+    for pattern, what in (
+        (rf"[{CJK}]\s+[{CJK}]", "space between Chinese characters"),
+        (rf"[{CJK_PUNCT}]\s+\S", "space after full-width punctuation"),
+        (rf"\S\s+[{CLOSING}]", "space before full-width punctuation"),
+        (rf"[{HAN}][,.;:!?](?!\d)", "ASCII punctuation after a Chinese character"),
+        (rf"[{HAN}]\s*\(", "ASCII parenthesis after a Chinese character"),
+        (rf",\s*[{HAN}]", "ASCII comma before Chinese text"),
+    ):
+        problems += [f"{what}: {m.group(0)!r}" for m in re.finditer(pattern, bare)]
+    problems += [f"emphasis that does not render: {run!r}" for run in unrendered_emphasis(plain)]
+    return problems
+
+
+def _flanking(before: str, after: str) -> tuple[bool, bool]:
+    """CommonMark: whether a run of * between these characters can open (left-flanking) and close (right-)."""
+    space = lambda c: c == "" or c.isspace()  # noqa: E731
+    punct = lambda c: c != "" and unicodedata.category(c)[0] in "PS"  # noqa: E731
+    left = not space(after) and (not punct(after) or space(before) or punct(before))
+    right = not space(before) and (not punct(before) or space(after) or punct(after))
+    return left, right
+
+
+def unrendered_emphasis(text: str) -> list[str]:
+    """The ** or * runs (outside code) that CommonMark cannot use as they pair up: opening, closing, opening…"""
+    bad, opened = [], {}
+    for m in re.finditer(r"\*+", text):
+        before, after = text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1]
+        left, right = _flanking(before, after)
+        run = m.group(0)
+        if opened.get(run) is None:
+            if not left:
+                bad.append(text[max(0, m.start() - 4) : m.end() + 4])
+            opened[run] = m.start()
+        else:
+            if not right:
+                bad.append(text[max(0, m.start() - 4) : m.end() + 4])
+            opened[run] = None
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("text", "broken"),
+    [
+        ("**数据集：** {name}", True),  # the issue's "数据集： fashion"
+        ("已以 **老师** 身份登录。", True),
+        ("🤔 **不确定。** 最可能是 *{label}*（{prob}），但{reasons}。", True),
+        ("2 轮 冻结，缓存特征", True),
+        ("冻结, 缓存特征", True),
+        ("批大小 (bs)", True),
+        ("起始层 (conv1+bn+relu)", True),
+        ("没有保存任何内容.", True),
+        ("（12 种猫、25 种狗） 约 7,400 张照片", True),
+        ("**模型：**{title}", True),
+        ("**数据集**：{name}", False),
+        ("已以**老师**身份登录。", False),
+        ("🤔 **不确定**。最可能是 *{label}*（{prob}），但{reasons}。", False),
+        ("冻结训练 2 轮（缓存特征，学习率 3e-03）→ 解冻训练 1 轮", False),
+        ("学习率必须为正数，且 slice(lo, hi) 中 lo ≤ hi。", False),
+        ("课程默认：`{pets}` · course-v3：`{v3}`。{note}", False),
+        ("每个文件最大 {size} MB", False),
+        ("版本 2.0", False),
+    ],
+)
+def test_the_typography_check_finds_what_a_reader_would(text, broken):
+    assert bool(zh_typography_problems(text)) == broken, zh_typography_problems(text)
+
+
+def test_chinese_typography_in_every_msgstr():
+    """Issue 19: stray spaces ("数据集： fashion", "已以 老师 身份登录", "不确定。 最可能是"), ASCII commas in
+    Chinese lists and ASCII punctuation after Chinese text; each msgstr of locales/zh follows the rules."""
+    bad = {}
+    for msg in read_catalog(po_path("zh")):
+        if not msg.id:
+            continue
+        for text in msg.string if isinstance(msg.string, tuple) else (msg.string,):
+            if found := zh_typography_problems(text):
+                bad[text] = found
+    assert not bad, "\n".join(f"{text!r}: {found}" for text, found in bad.items())
+
+
+def test_lists_and_sentences_are_joined_as_each_language_writes():
+    """Issue 19: ASCII commas in Chinese lists; a space after "。" where two sentences were glued."""
+    try:
+        i18n.set_language("zh")
+        assert i18n.listed(["Bengal", "Persian", "猫"]) == "Bengal、Persian、猫"
+        assert i18n.sentences("已解压 3 张图片。", "", "跳过了 1 个文件。") == "已解压 3 张图片。跳过了 1 个文件。"
+    finally:
+        i18n.set_language("en")
+    assert i18n.listed(["Bengal", "Persian"]) == "Bengal, Persian"
+    assert i18n.sentences("Extracted 3 images.", "Skipped 1 file.") == "Extracted 3 images. Skipped 1 file."
+
+
+def test_the_glossary_terms_replace_the_words_it_retires():
+    """locales/glossary.csv names, per term, the words Chinese students would not use for it (issue 19: 训练记录
+    for a run read as deleting a log, 滤波器 for conv filters, 离散程度 for std, 单图变换, an English "worker")."""
+    import csv
+
+    with open(ROOT / "locales" / "glossary.csv", encoding="utf-8") as fh:
+        retired = {row["avoid"]: row["zh"] for row in csv.DictReader(fh) if row["avoid"]}
+    assert {"训练记录", "滤波器", "离散程度", "单图变换"} <= set(retired)
+    found = []
+    for msg in read_catalog(po_path("zh")):
+        for text in msg.string if isinstance(msg.string, tuple) else (msg.string,):
+            found += [(word, retired[word], text) for word in retired if msg.id and word in text]
+    assert not found, found[:10]

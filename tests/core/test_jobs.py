@@ -256,6 +256,21 @@ def test_every_job_kind_is_a_typed_record(scan, data_folder):
         job_records.JobRecord.from_json({**record.to_json(), "patch": {**record.to_json()["patch"], "run_id": "r"}})
 
 
+def test_a_patch_index_job_names_its_stage_as_the_pages_do(scan):
+    """Issue 19: the queue said "patch index · 0.0.3" (the module path), not the stage a student picked."""
+    from core import i18n
+
+    record = job_records.JobRecord("j", "t", None, scan.spec, kind="patch_index", key="k", patch=patch_request(scan))
+    assert record.shown_title() == "patch index · features.3 · 12 images"
+    stem = replace(record, patch=patch_request(scan, stage="0.0.0"))
+    try:
+        i18n.set_language("zh")
+        assert record.shown_title() == "图块索引 · features.3 · 12 张图片"
+        assert stem.shown_title() == "图块索引 · 起始层（features.0） · 12 张图片"
+    finally:
+        i18n.set_language("en")
+
+
 def test_shared_cache_jobs_are_queued_once_per_key_and_a_second_request_joins(scan, data_folder):
     queue = jobs.make_queue(data_folder)
     config = tiny(scan)

@@ -83,6 +83,32 @@ def test_no_group_example_keeps_its_backslashes_in_markdown():
     assert r"`^(.+)_\d+\.jpg$`" in str(info.value)  # in backticks: st.error's markdown keeps the backslashes
 
 
+def test_labels_in_any_script_are_nfc():
+    """Issue 19 item 5: Chinese names label like any other; a Mac's NFD names give the same label as NFC ones."""
+    files = ["猫_1.jpg", "猫_2.jpg", "chat noir_3.jpg", "cafe\u0301_4.jpg", "caf\u00e9_5.jpg"]
+    result = label_files(files, PETS_PATTERN)
+    assert result.classes == ["café", "chat noir", "猫"]
+    assert label_files(["caf\u00e9_5.jpg"], "^(cafe\u0301)_").classes == ["café"]  # the pattern typed as NFD
+    by_parent = label_by_parent(["猫/1.jpg", "cafe\u0301/2.jpg", "caf\u00e9/3.jpg"])
+    assert sorted(set(by_parent.labels.values())) == ["café", "猫"]
+
+
+@pytest.mark.parametrize("pattern", ["(unclosed", "no_group_\\d+", "", "(a|aa)+$"])
+def test_pattern_messages_are_sentences(pattern):
+    """Issue 19 item 10: the page adds "Labels are unchanged until the pattern works." after the message, which
+    ran on from "e.g. `^(.+)_\\d+\\.jpg$`" without a full stop."""
+    from core import i18n
+
+    for lang, stop in (("en", "."), ("zh", "。")):
+        try:
+            i18n.set_language(lang)
+            with pytest.raises(LabelError) as err:
+                label_files(["a" * 30 + "!.jpg"], pattern, budget=0.3 if "aa" in pattern else 2.0)
+            assert str(err.value).endswith(stop), (lang, str(err.value))
+        finally:
+            i18n.set_language("en")
+
+
 # ---- bounded work before compiling (issue 18, item 1) ----------------------------------------------
 
 ATTACKS = [

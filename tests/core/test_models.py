@@ -116,17 +116,25 @@ def test_shown_label_follows_the_language_of_the_run_not_of_the_cache():
 
     from core.i18n import set_language
     from core.models import LoadedModel
+    from core.records import RunConfig, StageConfig, config_as_dict
 
     imagenet = LoadedModel(nn.Sequential(), "mobilenet_v2", [], "ImageNet-pretrained mobilenet_v2", "imagenet")
     untitled = LoadedModel(nn.Sequential(), "resnet34", [], "run abc (resnet34)", "run", run_id="abc")
     titled = LoadedModel(nn.Sequential(), "resnet34", [], "my pets", "run", run_id="abc")
+    config = RunConfig(dataset="d", img_size=64, stages=(StageConfig(2, 3e-3, fast=True),))
+    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": config.title(),
+              "config": config_as_dict(config)}  # fmt: skip
+    trained = LoadedModel(nn.Sequential(), "mobilenet_v2", ["a", "b"], config.title(), "run", run_id="r", extra=record)
     try:
         set_language("zh")
         assert imagenet.shown_label() == "ImageNet 预训练的 mobilenet_v2"
-        assert untitled.shown_label() == "训练记录 abc（resnet34）"
+        assert untitled.shown_label() == "模型 abc（resnet34）"
         assert titled.shown_label() == "my pets"  # a title someone typed stays as typed
+        # issue 19: the trainer's title stayed English on Prediction and in the Layers captions
+        assert trained.shown_label() == "mobilenet_v2，64 像素：冻结训练 2 轮（缓存特征，学习率 3e-03）"
         set_language("en")
         assert imagenet.shown_label() == "ImageNet-pretrained mobilenet_v2"
         assert untitled.shown_label() == "run abc (resnet34)"
+        assert trained.shown_label() == "mobilenet_v2 64px: 2 ep frozen, cached features @ 3e-03"
     finally:
         set_language("en")

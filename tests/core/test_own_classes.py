@@ -7,7 +7,7 @@ from PIL import Image
 
 from core.datasets import DatasetSpec, scan_dataset
 from core.images import ImageError
-from core.own_classes import OwnClassesStore
+from core.own_classes import MAX_NAME_BYTES, OwnClassesStore, class_name, name_key, safe_folder_name
 
 
 def png_bytes(colour, size=(40, 30), mode="RGB") -> bytes:
@@ -33,7 +33,7 @@ def test_classes_photos_and_scan(tmp_path):
 
 def test_bad_names_and_files(tmp_path):
     store = OwnClassesStore(tmp_path / "own")
-    for bad in ("", "../escape", "a/b", "x" * 41):
+    for bad in ("", "   ", "../escape", "a/b", "a\\b", "x" * 41, ".hidden", "..", "-dash", "a.b", "tab\x00x"):
         with pytest.raises(ValueError):
             store.add_class(bad)
     store.add_class("ok")
@@ -53,6 +53,82 @@ def test_remove_photo_and_class(tmp_path):
     assert store.photos("a") == []
     store.remove_class("a")
     assert store.classes() == {}
+
+
+@pytest.mark.parametrize(
+    "name", ["猫", "chat noir", "Кошка", "قطة", "बिल्ली", "ねこ_2", "고양이-1", "Ἀθηνᾶ", "میخواهم\u200cها"]
+)
+def test_names_in_any_script_are_classes(tmp_path, name):
+    """Issue 19 item 5: "猫" was refused (the rule was ASCII only) in a UI translated into Chinese."""
+    store = OwnClassesStore(tmp_path / "own")
+    assert store.add_class(name) == name
+    store.add_photo(name, png_bytes((1, 2, 3)))
+    assert store.classes() == {name: 1}
+    assert (store.root / name).is_dir()  # the folder is named as the class: readable on disk and by parent_label
+    result = scan_dataset(DatasetSpec(name="own", kind="own", root=str(store.root), label_from="parent"))
+    assert result.classes == [name]
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("a/猫", "'/'"),
+        ("猫\u202e", "U\\+202E"),  # right-to-left override: shows one name, stores another
+        ("猫\u200b", "U\\+200B"),  # zero-width space: invisible
+        ("猫\n", None),  # a newline is only whitespace at the end: stripped
+        ("🐱", "'🐱'"),
+        ("CON", "reserved"),
+        ("lpt1.txt", "'.'"),
+        ("nul", "reserved"),
+        ("\u0301e", "starts with a letter"),  # a combining mark cannot start a name
+    ],
+)
+def test_names_that_cannot_be_folder_names_are_refused(bad, why):
+    if why is None:
+        assert class_name(bad) == "猫"
+        return
+    with pytest.raises(ValueError, match=why):
+        class_name(bad)
+
+
+def test_names_are_nfc_single_spaced_and_bounded_in_bytes(tmp_path):
+    assert class_name("  chat \t  noir ") == "chat noir"
+    assert class_name("cafe\u0301") == "café" == class_name("caf\u00e9")  # NFD (a Mac) and NFC: one name
+    assert class_name("猫" * 40) == "猫" * 40  # 40 characters, 120 bytes: the limits
+    with pytest.raises(ValueError, match="too long"):
+        class_name("𠀀" * 31)  # 31 characters but 124 bytes: over the byte limit
+    assert len("𠀀".encode()) * 30 <= MAX_NAME_BYTES
+
+
+def test_names_that_are_the_same_class_share_one_folder(tmp_path):
+    """NFC vs NFD and upper vs lower case would be one folder on a Mac or Windows disk: they are one class here."""
+    store = OwnClassesStore(tmp_path / "own")
+    assert store.add_class("Café") == "Café"
+    assert store.add_class("cafe\u0301") == "Café"
+    assert store.add_class("CAFÉ") == "Café"
+    assert name_key("Café") == name_key("cafe\u0301") == name_key("CAFÉ")
+    store.add_photo("cafe\u0301", png_bytes((9, 9, 9)))  # any spelling reaches the class
+    assert store.classes() == {"Café": 1} and len(list(store.root.iterdir())) == 1
+    store.remove_class("CAFÉ")
+    assert store.classes() == {}
+
+
+def test_a_folder_written_on_a_mac_is_read_as_nfc(tmp_path):
+    store = OwnClassesStore(tmp_path / "own")
+    (store.root / "Cafe\u0301").mkdir(parents=True)  # NFD, as macOS spells it
+    store.add_photo("Café", png_bytes((3, 3, 3)))
+    assert store.classes() == {"Café": 1}
+    result = scan_dataset(DatasetSpec(name="own", kind="own", root=str(store.root), label_from="parent"))
+    assert result.classes == ["Café"]
+
+
+def test_published_folder_names_keep_any_script_and_stay_safe():
+    assert safe_folder_name("猫和狗", "fallback") == "猫和狗"
+    assert safe_folder_name("../../etc", "fallback") == "etc"
+    assert safe_folder_name("class 7b!", "fallback") == "class_7b"
+    assert safe_folder_name("...", "fallback") == "fallback"
+    assert safe_folder_name("CON", "fallback") == "fallback"
+    assert len(safe_folder_name("猫" * 100, "fallback").encode()) <= MAX_NAME_BYTES
 
 
 # ---- quotas and the free-space floor (issue 18, items 4 and 5) -------------------------------------

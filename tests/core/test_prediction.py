@@ -85,6 +85,17 @@ def test_judge_thresholds_are_strict():
     assert pred.judge(0.9, 0.1, 5.0, pred.NotSureRule()) == []  # no line: distance ignored
 
 
+def test_reasons_show_the_digits_that_cross_the_line():
+    """Issue 19 item 10: "entropy 0.60 > 0.60" compared numbers nobody could see (0.603 and 0.6)."""
+    rule = pred.NotSureRule(min_top_prob=0.5, max_entropy=0.6, max_distance=0.8, flagged_share=0.05)
+    top, spread, far = pred.judge(0.4996, 0.6034, 0.80012, rule)
+    assert "49.96% is below 50.00%" in top
+    assert "entropy 0.603 > 0.600" in spread
+    assert "feature distance 0.8001 > 0.8000" in far
+    top, spread, far = pred.judge(0.31, 0.93, 1.25, rule)  # far apart: the usual digits
+    assert "31% is below 50%" in top and "entropy 0.93 > 0.60" in spread and "1.250 > 0.800" in far
+
+
 @pytest.fixture(scope="module")
 def tiny_mobilenet():
     torch.manual_seed(0)

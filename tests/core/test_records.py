@@ -144,7 +144,9 @@ def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path
     try:
         i18n.set_language("zh")
         found = {r.run_id: r for r in runs.list_runs(tmp_path)[0]}
-        assert found[config.run_id].title == "mobilenet_v2 128px 增强: 2 轮 冻结，缓存特征 @ 2.5e-03"
+        assert (
+            found[config.run_id].title == "mobilenet_v2，128 像素，数据增强：冻结训练 2 轮（缓存特征，学习率 2.5e-03）"
+        )
         assert found["custom"].title == "my own title"  # a title someone wrote stays as written
         assert config.title() == "mobilenet_v2 128px aug: 2 ep frozen, cached features @ 2.5e-03"  # what is stored
     finally:

@@ -63,5 +63,5 @@ def test_schedule_figure_ticks_are_readable():
 def test_schedule_title_counts_batches_in_english():
     from core.schedules import schedule_title
 
-    assert schedule_title(2, 1, 3e-3) == "fit_one_cycle(2, lr_max=3.0e-03): 1 batch per epoch"
+    assert schedule_title(2, 1, 3e-3) == "fit_one_cycle(2, lr_max=3e-03): 1 batch per epoch"
     assert schedule_title(1, 15, 1e-3).endswith("15 batches per epoch")

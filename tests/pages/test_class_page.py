@@ -350,3 +350,22 @@ def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data
     )  # the queue says whose it is  # the queue says whose it is
     training.run()
     assert any("The teacher approved" in i.value for i in training.info)
+
+
+def test_the_queue_table_shows_names_and_titles_as_plain_text(data_folder, pets_like):
+    """The queue is an st.table (a long reason wraps instead of being cut off, issue 19), and st.table renders
+    Markdown: a student's name is written out literally, never a link in the teacher's page."""
+    from core import roster
+    from core.datasets import scan_dataset
+    from tests.pages.helpers import training_page_config
+    from ui.jobs import queue_rows
+
+    student = Identity(STUDENT, "f" * 24)
+    roster.set_name(data_folder, student, "[free](http://evil.example)")
+    spec = pets_spec(pets_like)
+    teacher = Identity(auth.TEACHER, "e" * 24)
+    record = jobs.submit(data_folder, teacher, training_page_config(scan_dataset(spec).fingerprint), spec)
+    job_records.update_job(data_folder, record.job_id, status="failed", error="Boom *bold*", finished=3.0)
+    (row,) = queue_rows(job_records.list_jobs(data_folder), {record.job_id: student.tab})
+    assert row["for"].startswith("teacher\\, for \\[free\\]\\(http")  # every Markdown sign escaped
+    assert row["why"] == "Boom \\*bold\\*" and row["took (s)"] == ""

@@ -211,3 +211,40 @@ def test_own_classes_with_few_photos_are_flagged_before_use(data_folder):
     assert not at.exception
     assert any("2 classes with fewer than 10 photos (mug, pen)" in c.value for c in at.caption)
     assert next(b for b in at.selectbox if b.label == "Add photos to").format_func("mug") == "mug (7 photos)"
+
+
+def test_chinese_class_names_from_the_name_box_to_the_dataset(data_folder):
+    """Issue 19 item 5: a student types 猫 and 狗 (refused before: ASCII only), adds photos, uses them."""
+    import io
+    import json
+
+    from PIL import Image
+
+    from core.own_classes import OwnClassesStore
+
+    at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
+    for name in ("猫", "狗", "CHAT noir", "chat  noir"):
+        at.text_input(key="data_own_new").input(name)
+        at.button(key="data_own_add").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("already a class chat noir" in i.value.replace("CHAT", "chat") for i in at.info)
+    store = OwnClassesStore(data_folder / "datasets" / "own")
+    assert set(store.classes()) == {"猫", "狗", "CHAT noir"}
+    picker = next(b for b in at.selectbox if b.label == "Add photos to")
+    assert picker.value == "CHAT noir"  # the existing class is selected
+    for name in ("猫", "狗"):
+        for shade in range(3):
+            buf = io.BytesIO()
+            Image.new("RGB", (20, 20), (shade * 60, 0, 0 if name == "猫" else 200)).save(buf, "PNG")
+            store.add_photo(name, buf.getvalue())
+    store.remove_class("chat noir")
+    at.run()
+    at.button(key="data_own_use").click().run()
+    assert not at.exception
+    assert at.session_state[ACTIVE_DATASET].kind == "own"
+    assert [m.value for m in at.metric][:3] == ["6", "0", "2"]  # matched, unmatched, classes
+    balance = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert sorted(x for trace in balance["data"] for x in trace["x"]) == sorted(["猫", "狗"])
+    at.text_input(key="data_own_new").input("a/猫").run()
+    at.button(key="data_own_add").click().run()
+    assert any("'/'" in e.value for e in at.error)

@@ -95,4 +95,4 @@ def test_place_in_line_in_the_tabs_language(monkeypatch):
     finally:
         set_language("en")
     thread.join(5)
-    assert shown[0] == "⏳ 遮挡敏感度图正在等待服务器（每次只运行 1 个此类任务，下一个就是你）。"
+    assert shown[0] == "⏳ 遮挡敏感度图正在等待服务器（此类任务每次只运行 1 个，下一个就轮到你）。"

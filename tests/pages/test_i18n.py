@@ -265,7 +265,7 @@ def layers_class_mode_act(at: AppTest) -> None:
 
 
 def layers_class_mode_check(zh: AppTest, en: AppTest) -> None:
-    assert any(c.value.startswith("⏳ 已交给后台 worker 排队") for c in zh.caption), [c.value for c in zh.caption]
+    assert any(c.value.startswith("⏳ 已交给后台进程排队") for c in zh.caption), [c.value for c in zh.caption]
 
 
 def prediction_act(at: AppTest) -> None:
@@ -286,7 +286,7 @@ def home_check(zh: AppTest, en: AppTest) -> None:
     assert zh.title[0].value == "📂 数据：数据集里有什么？"
     assert [h.value for h in zh.header][-1] == "3 · 探索"
     sidebar = " ".join(m.value for m in zh.sidebar.markdown)
-    assert "**数据集：**" in sidebar and "**模型：**" in sidebar
+    assert "**数据集**：" in sidebar and "**模型**：" in sidebar  # the colon outside the bold (it renders)
     assert [m.label for m in zh.sidebar.metric] == ["图片", "类别"]
     assert zh.sidebar.selectbox(key=PICKER_KEY).value == "zh"
 
@@ -316,7 +316,7 @@ def interpretation_check(zh: AppTest, en: AppTest) -> None:
 def layers_check(zh: AppTest, en: AppTest) -> None:
     assert [t.label for t in zh.tabs] == [
         "特征图",
-        "滤波器",
+        "卷积核",
         "最强激活图块",
         "反卷积投影",
         "遮挡敏感度",
@@ -325,7 +325,7 @@ def layers_check(zh: AppTest, en: AppTest) -> None:
     ]
     assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) >= 5  # grids, channel, occlusion maps
     assert len(zh.tabs[2].get("image")) == 9  # the patch index was built and shown
-    assert zh.selectbox(key="viz_stage").options[0] == "起始层 (features.0)"  # stage names that are words
+    assert zh.selectbox(key="viz_stage").options[0] == "起始层（features.0）"  # stage names that are words
     assert zh.selectbox(key="viz_occ_class").options[0] == "最高概率类别"
 
 
@@ -457,7 +457,7 @@ def test_message_made_in_a_callback_is_in_the_tab_language(pets_like):
     at.text_input(key="data_own_new").set_value("!!!")
     at.button(key="data_own_add").click().run()
     assert not at.exception
-    assert any(e.value.startswith("类别名由 1–40 个字母") for e in at.error), [e.value for e in at.error]
+    assert any(e.value.startswith("类别名可以包含（任何语言的）文字") for e in at.error), [e.value for e in at.error]
 
 
 def test_browser_language_decides_without_a_link(pets_like, monkeypatch):
@@ -519,12 +519,14 @@ def test_training_page_in_chinese(pets_like):
     zh, en = run_pair(str(PAGES / "training.py"), setup)
     assert_chinese_throughout(zh, en)
     assert zh.title[0].value == "🏋️ 训练：微调预训练网络"
-    assert [h.value for h in zh.header] == ["1 · 模型与数据", "2 · 阶段 1：冻结主干", "3 · 阶段 2：解冻，判别式学习率",
-                                            "4 · 训练记录"]  # fmt: skip
+    assert [h.value for h in zh.header] == ["1 · 模型与数据", "2 · 阶段 1：冻结主干", "3 · 阶段 2：解冻，使用判别式学习率",
+                                            "4 · 训练好的模型"]  # fmt: skip
     assert any(s.value.startswith("已经训练过：") for s in zh.success)
     assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) == 4  # LR finder, schedule, run, overlay
-    assert [str(c) for c in zh.dataframe[-1].value.columns] == ["训练记录", "数据集", "标题", "错误率", "轮数",
-                                                              "训练用时（秒）", "当前"]  # fmt: skip
+    assert [str(c) for c in zh.table[-1].value.columns] == ["模型", "数据集", "标题", "错误率", "轮数",
+                                                          "训练用时（秒）", "当前"]  # fmt: skip
+    shown = [t.replace("\\", "") for t in zh.table[-1].value["标题"]]  # (escaped: st.table renders Markdown)
+    assert shown == ["mobilenet_v2，64 像素：冻结训练 2 轮（缓存特征，学习率 3e-03）"]
 
 
 def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
@@ -572,10 +574,11 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     zh, en = run_pair(CLASS_PAGE, setup)
     assert_chinese_throughout(zh, en, allowed=("cup",))
     assert [h.value for h in zh.header] == ["1 · 课堂数据集与模型", "2 · 把本课的训练加入队列", "3 · 训练队列",
-                                            "4 · 训练记录", "5 · 学生自己的类别"]  # fmt: skip
+                                            "4 · 训练好的模型", "5 · 学生自己的类别"]  # fmt: skip
     assert [m.label for m in zh.metric] == ["已连接的学生", "老师的标签页", "训练后台进程", "磁盘可用空间"]
-    queue = next(df.value for df in zh.dataframe if "任务" in df.value.columns)
+    queue = next(table.value for table in zh.table if "任务" in table.value.columns)
     assert queue["状态"].tolist() == ["排队中", "运行中", "失败", "完成"]
+    assert queue["用时（秒）"].tolist() == ["", "", "", "4.0"]  # never "None" (issue 19)
     assert (
         queue["原因"].tolist()[2].startswith("这个任务运行时后台进程停止了")
     )  # the worker's English reason, shown translated
@@ -611,8 +614,8 @@ def test_live_training_display_in_chinese():
         pair.append(at.run())
     zh, en = pair
     assert_chinese_throughout(zh, en)
-    assert zh.info[0].value == "阶段 2/2：1 轮 解冻 @ slice(1e-06, 1e-04)"
-    assert zh.get("progress")[0].proto.text == "轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1.0e-04"
+    assert zh.info[0].value == "阶段 2/2：解冻训练 1 轮（学习率 slice(1e-06, 1e-04)）"
+    assert zh.get("progress")[0].proto.text == "轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1e-04"
     assert [str(c) for c in zh.dataframe[0].value.columns][:2] == ["阶段", "轮"]
 
 
@@ -626,8 +629,8 @@ def test_another_tabs_training_is_named_in_the_tab_language():
     progress = {"title": config.title(), "config": config_as_dict(config)}
     try:
         i18n.set_language("zh")
-        assert progress_title(progress) == "mobilenet_v2 128px: 2 轮 冻结，缓存特征 @ 3e-03"
+        assert progress_title(progress) == "mobilenet_v2，128 像素：冻结训练 2 轮（缓存特征，学习率 3e-03）"
         assert progress_title({"title": "old progress file"}) == "old progress file"
-        assert progress_title(None) == "一个训练"
+        assert progress_title(None) == "一次训练"
     finally:
         i18n.set_language("en")

@@ -181,7 +181,7 @@ def test_prediction_page_in_chinese(pets_like, run_id, model):
     names = ("test run", "pet.jpg", *chart_labels(zh), *chart_labels(en))
     assert_chinese_throughout(zh, en, allowed=names)
     assert zh.title[0].value == "🔮 预测：你的宠物是什么？"
-    assert zh.warning[0].value.startswith("**不确定。**") and "最高概率" in zh.warning[0].value
+    assert zh.warning[0].value.startswith("**不确定**。") and "最高概率" in zh.warning[0].value
     labels = [m.label for m in zh.metric]
     assert labels[:2] == ["推理时间", "熵"] and labels[2] in ("能量", "与训练集的距离")
     assert len(zh.get("image")) == 2  # the photo and its Grad-CAM overlay, captioned in Chinese

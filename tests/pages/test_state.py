@@ -212,3 +212,43 @@ def test_dataset_signature_is_remembered_until_a_folder_changes(tmp_path, monkey
     cat.write_bytes(cat.read_bytes() + b"\0")  # rewritten in place: seen once the memo is older than the TTL
     monkeypatch.setattr(state, "SIGNATURE_TTL_S", 0.0)
     assert state.dataset_signature(root) == real(root)
+
+
+def test_pages_end_early_through_stop_page():
+    """st.stop() leaves undrawn widgets out of step with the browser (issue 19 item 6, see ui.state.stop_page):
+    pages and ui helpers end a page early with stop_page(), never st.stop() itself."""
+    import ast
+
+    found = []
+    for path in [*sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr == "stop" and getattr(func.value, "id", None) == "st":
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == ["ui/state.py:" + str(_stop_page_line())], found
+
+
+def _stop_page_line() -> int:
+    import inspect
+
+    from ui import state
+
+    source, start = inspect.getsourcelines(state.stop_page)
+    return start + next(i for i, line in enumerate(source) if line.strip() == "st.stop()")
+
+
+def test_stop_page_forgets_the_kept_widgets_it_did_not_draw(pets_like):
+    """The Augmentation page with no photo stops before its controls: their kept values are forgotten on the
+    server (the browser forgot them too) and restored from the tab's store when they are drawn again."""
+    at = AppTest.from_file(AUG_PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()
+    at.button(key="aug_new").click().run()
+    at.radio(key="aug_pad_mode").set_value("zeros").run()
+    assert at.session_state["aug_seed"] == 1
+    at.button_group(key="aug_source").set_value("Upload").run()  # no photo: the page stops before the controls
+    assert not at.exception
+    assert "aug_pad_mode" not in at.session_state and "aug_seed" not in at.session_state
+    at.button_group(key="aug_source").set_value("Dataset").run()  # drawn again: restored from the store
+    assert at.radio(key="aug_pad_mode").value == "zeros" and at.number_input(key="aug_seed").value == 1
+    assert "seed 1" in at.code[0].value and "pad_mode='zeros'" in at.code[0].value

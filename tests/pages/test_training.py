@@ -42,7 +42,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert not at.exception
     assert any("Trained and stored run" in s.value for s in at.success)
     run_id = at.session_state[ACTIVE_RUN]
-    assert run_id and any(run_id in str(df.value) for df in at.dataframe)
+    assert run_id and any(run_id in str(table.value) for table in at.table)  # the runs table
     assert any(c.value.startswith("Precision: ") for c in at.caption)  # which precision the run trained in
     # The page shows the finished run at once: no Train/Stop buttons, stage 2 ready, the run overlaid.
     assert any("Already trained" in s.value for s in at.success)
@@ -143,7 +143,7 @@ def test_runs_list_shows_the_active_datasets_runs_with_a_dataset_column(pets_lik
     assert not at.exception
     assert any("No runs on this dataset yet" in c.value for c in at.caption)
     at.toggle(key="train_all_runs").set_value(True).run()
-    table = next(df.value for df in at.dataframe if "dataset" in getattr(df.value, "columns", []))
+    table = next(t.value for t in at.table if "dataset" in getattr(t.value, "columns", []))
     assert table["run"].tolist() == [other] and table["dataset"].tolist() == ["fashion"]
     assert "fashion" in at.selectbox(key="train_pick").options[0]  # labels name the dataset too
 
@@ -233,3 +233,36 @@ def runs_found(config):
 
     found_config, run = runs.find_frozen_run(sub_dir("runs"), config, views=2)
     return found_config, run.run_id if run else None
+
+
+def test_a_learning_rate_reads_the_same_everywhere(pets_like):
+    """Issue 19 item 10: the button said "Use valley (1.4e-03)" while the run title said 1.45e-03. One format
+    (core.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
+    number input and the run title; the value applied is the value shown."""
+    import json
+
+    from core.records import RunConfig, StageConfig
+
+    valley = 0.0014454397707459258  # what lr_find returns: more digits than anyone reads
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    lrs = [1e-7 * 1.2**i for i in range(40)]
+    at.session_state["train_lrfind_history"] = [
+        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": valley}, "points": {"valley": (valley, 1.5)},
+         "stage": "frozen", "fast": True, "seconds": 1.0}
+    ]  # fmt: skip
+    at.run()
+    button = at.button(key="train_use_valley")
+    assert button.label == "Use valley (1.45e-03) as lr_max"
+    assert any("`1.45e-03`" in m.value for m in at.markdown)
+    button.click().run()
+    assert not at.exception
+    lr = at.number_input(key="train_lr1")
+    assert lr.value == 1.45e-3 and lr.proto.format == "%.2e"  # shown in the box as 1.45e-3
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert any(
+        s["layout"].get("title", {}).get("text", "").startswith("fit_one_cycle(2, lr_max=1.45e-03)") for s in specs
+    )
+    assert any(t.get("name") == "valley: 1.45e-03" for s in specs for t in s["data"])
+    title = RunConfig(dataset="x", stages=(StageConfig(epochs=2, lr_max=lr.value, fast=True),)).title()
+    assert title.endswith("@ 1.45e-03")
