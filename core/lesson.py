@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from pathlib import Path
 
+from core import runs
 from core.datasets import DatasetSpec
 from core.i18n import N_
 from core.records import RunConfig, StageConfig
+from core.runs import RunInfo
 
 FASTAI_LR = 1e-3  # fastai's defaults.lr: the lesson's fit_one_cycle(4) passes no LR
 LESSON_SLICE = (1e-6, 1e-4)  # fit_one_cycle(2, lr_max=slice(1e-6, 1e-4)) after lr_find
@@ -481,3 +484,42 @@ def setup_code(settings: LessonSettings, torch_home: str | None = None) -> str:
             "                            'weights': 'IMAGENET1K_V1'}",
         ]
     return "\n".join(lines)
+
+
+# ---- the runs that show the steps -------------------------------------------------------------------------------
+
+
+def twin_views(settings: LessonSettings) -> int:
+    """Views per image of stage 1's Fast twin: the settings' own when Fast, else the Training page's default."""
+    return settings.views if settings.fast else default_views(settings.augment)
+
+
+def find_runs(settings: LessonSettings, fingerprint: str, runs_dir: Path) -> dict[RunRole, RunInfo]:
+    """The lesson's stored runs for these settings on this dataset (a role absent: not trained yet).
+
+    Stage 1 counts when trained either way (the Fast toggle's cached features or the full fastai way,
+    as `make prepare` trains it), and the later stages are looked up on top of the stage 1 found, as
+    the Training page does.
+    """
+    found: dict[RunRole, RunInfo] = {}
+    for frozen, later in (
+        (RunRole.FROZEN, (RunRole.MISTAKE, RunRole.UNFROZEN)),
+        (RunRole.BIGGER_FROZEN, (RunRole.BIGGER_UNFROZEN,)),
+    ):
+        config, run = runs.find_frozen_run(runs_dir, settings.config(frozen, fingerprint), views=twin_views(settings))
+        if run is not None:
+            found[frozen] = run
+        for role in later:
+            wanted = settings.config(role, fingerprint)
+            on_found = replace(wanted, stages=(config.stages[0], *wanted.stages[1:]))
+            if (run := runs.find_run(runs_dir, on_found)) is not None:
+                found[role] = run
+    return found
+
+
+def wanted_config(settings: LessonSettings, role: RunRole, fingerprint: str, runs_dir: Path) -> RunConfig:
+    """The config to train for a role that is missing: on top of the stage 1 already stored when there is one."""
+    wanted = settings.config(role, fingerprint)
+    frozen = RunRole.BIGGER_FROZEN if role in (RunRole.BIGGER_FROZEN, RunRole.BIGGER_UNFROZEN) else RunRole.FROZEN
+    config, _run = runs.find_frozen_run(runs_dir, settings.config(frozen, fingerprint), views=twin_views(settings))
+    return replace(wanted, stages=(config.stages[0], *wanted.stages[1:]))
