@@ -75,7 +75,11 @@ def results_markdown(role: RunRole, record: RunRecord) -> str:
         notes.append(_("stage 1 trained on cached body features (Pet Lab's Fast path; this notebook trains the "
                        "plain fastai way: expect slightly different numbers)"))  # fmt: skip
     else:
-        notes.append(_("same seed and split: your numbers should match to about two decimals"))
+        notes.append(
+            _(
+                "same files, split and seeds: expect close numbers, not identical ones (fastai and Pet Lab's faster training round floats differently)"
+            )
+        )
     return "\n".join([*lines, "", "; ".join(notes) + "."])
 
 

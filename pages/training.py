@@ -6,9 +6,10 @@ import streamlit as st
 
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
 from core.i18n import N_, _, n_, num
-from core.lesson import WORKSHOP, LessonSettings, RunRole, default_views
+from core.lesson import WORKSHOP, LessonSettings, RunRole, default_views, find_runs
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
+from ui.lesson import notebook_download_ui, tab_settings
 from ui.lr_finder import lr_finder_ui
 from ui.runs import (
     BUSY_HELP,
@@ -214,6 +215,9 @@ else:
                  disabled=busy, help=busy_help):  # fmt: skip
         train_ui(mistake, scan)
     st.caption(_("Early layers learn general edges and textures: they need a much smaller LR than the new head."))
+
+settings = tab_settings()  # this tab's values, stage 2's included when stage 1 is not trained yet
+notebook_download_ui(settings, scan, find_runs(settings, scan.fingerprint, runs_dir()), key="train_notebook")
 
 # ---- runs list ---------------------------------------------------------------------------------
 st.header(_("4 · Runs"))
