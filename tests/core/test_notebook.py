@@ -150,3 +150,23 @@ def test_exported_notebook_runs_offline_and_matches_the_apps_runs(images, kernel
         for row, other in zip(mine, theirs, strict=True):
             assert row[:2] == pytest.approx(other[:2], rel=LOSS_TOLERANCE), f"{key}: losses {row} vs {other}"
             assert abs(row[2] - other[2]) <= 1 / n_valid + 1e-6, f"{key}: error rates {row} vs {other}"
+
+
+def test_a_notebook_in_the_tabs_language_with_one_code_cell_per_step(pets_like):
+    from core.i18n import set_language
+    from core.pets import pets_spec
+
+    spec = pets_spec(pets_like)
+    set_language("zh")
+    try:
+        nb = notebook.lesson_notebook(lesson.COURSE, spec)
+    finally:
+        set_language("en")
+    nbformat.validate(nb)
+    steps = [c for c in nb.cells if any(t.startswith("petlab-step-") for t in c.metadata.get("tags", []))]
+    assert [c.source for c in steps] == [lesson.step_code(s, lesson.COURSE, spec) for s in lesson.STEPS]
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "## 2. 用正则表达式标注" in markdown and "cnn_learner(data, models.resnet34" in markdown
+    assert "untar_data(URLs.PETS)" in steps[0].source and "TORCH_HOME" not in nb.cells[1].source
+    assert notebook.notebook_name(lesson.COURSE, spec) == "petlab-lesson1-pets-resnet34-224px.ipynb"
+    assert nbformat.reads(notebook.notebook_bytes(nb).decode(), as_version=4) == nb  # a file Jupyter reads back
