@@ -207,7 +207,7 @@ def _dataset(base: Path, options: PrepOptions, on_event: OnEvent) -> Path:
 
 def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None) -> PrepReport:
     """Fetch, train and index everything the class needs into the data folder ($PETLAB_DATA); skip what exists."""
-    from core import training
+    from core import lr_finder, training
 
     options = options or PrepOptions()
     lesson = lesson_runs()
@@ -250,7 +250,12 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
                         emit(PrepEvent(step, "progress", f"epoch {row['epoch'] + 1}/{event['n_epoch']} "
                                        f"error_rate {row.get('error_rate', float('nan')):.4f}"))  # fmt: skip
 
-                result = training.train_run(cfg, scan, runs_dir, features_dir, on_event=progress, wait=True)
+                found = None  # the lesson runs lr_find before stage 2's slice: keep its curve with the run (step 9)
+                if cfg.stages[-1].unfreeze and cfg.stages[-1].lr_min is not None:
+                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True).as_dict()
+                result = training.train_run(
+                    cfg, scan, runs_dir, features_dir, on_event=progress, lr_finder=found, wait=True
+                )
                 return f"{result.run.run_id}: {cfg.title()}, error_rate {result.run.error_rate:.4f}"
 
             _step(report, emit, step, runs.find_run(runs_dir, cfg) is not None, train)
