@@ -121,7 +121,7 @@ def test_lesson_walk_in_presenter_view_with_the_keyboard(lesson_data, page):
         # presenter view, English: the sidebar goes, ← → walk every step, ?step= follows
         page.goto(f"{url}/lesson?step=1")
         wait_for_step(page, 1, en[1])
-        page.get_by_text("Presenter view").click()
+        page.get_by_text("Presenter view", exact=True).click()
         wait_ready(page)
         assert "present=true" in page.url
         assert not page.locator("[data-testid='stSidebar']").is_visible()
