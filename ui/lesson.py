@@ -115,8 +115,8 @@ def step_nav_ui(number: int) -> int:
 
 
 PRESENTER_CSS = """
-section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"]
-  {display: none}
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"]
+  {display: none !important}
 .stMainBlockContainer {max-width: 100%; padding: 1.5rem 3rem}
 .stMainBlockContainer [data-testid="stMarkdownContainer"] p, .stMainBlockContainer li {font-size: 1.45rem}
 .stMainBlockContainer h2 {font-size: 2.8rem}
