@@ -230,7 +230,7 @@ STEPS: tuple[Step, ...] = (
         "dls = make_dls()\nlen(dls.train_ds), len(dls.valid_ds), dls.vocab",
         Explore.DATA,
         v1="data = ImageDataBunch.from_name_re(path_img, fnames, pat, ds_tfms=get_transforms(), size={size},\n"
-        "                                   bs={bs}).normalize(imagenet_stats)",
+        "    bs={bs}).normalize(imagenet_stats)",
     ),
     Step(
         StepKey.BATCH,
@@ -359,7 +359,7 @@ STEPS: tuple[Step, ...] = (
         Explore.TRAINING,
         runs=(RunRole.BIGGER_UNFROZEN, RunRole.BIGGER_FROZEN, RunRole.UNFROZEN),
         v1="data = ImageDataBunch.from_name_re(path_img, fnames, pat, ds_tfms=get_transforms(), size=299,\n"
-        "                                   bs=32).normalize(imagenet_stats)\n"
+        "    bs=32).normalize(imagenet_stats)\n"
         "learn = cnn_learner(data, models.resnet50, metrics=error_rate)\nlearn.fit_one_cycle(8)\n"
         "learn.unfreeze()\nlearn.fit_one_cycle(3, max_lr=slice(1e-6, 1e-4))",
     ),

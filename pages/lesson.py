@@ -40,7 +40,7 @@ with st.container(border=False) if not presenting else st.expander(_("Settings a
 number = step_nav_ui(current_step())
 item = lesson.STEPS[number - 1]
 st.header(f"{number} · {_(item.title)}")
-code_side, output_side = st.columns([2, 3], gap="large")
+code_side, output_side = st.columns([1, 1] if presenting else [2, 3], gap="large")  # a projector: code in large type
 with code_side:
     step_text_ui(item, settings, scan)
 with output_side:

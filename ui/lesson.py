@@ -114,15 +114,23 @@ def step_nav_ui(number: int) -> int:
         return st.pagination(len(lesson.STEPS), key=STEP_PARAM, bind="query-params", max_visible_pages=11)
 
 
+# The presenter view's look. A metric's label and value are markdown paragraphs: they need rules of their own
+# after the paragraphs' (a long label wraps instead of ending in "…"). The arrow keys make the page's focus
+# ring show: a grey frame placed for the hidden header, so it goes.
 PRESENTER_CSS = """
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"]
   {display: none !important}
 .stMainBlockContainer {max-width: 100%; padding: 1.5rem 3rem}
 .stMainBlockContainer [data-testid="stMarkdownContainer"] p, .stMainBlockContainer li {font-size: 1.45rem}
 .stMainBlockContainer h2 {font-size: 2.8rem}
-.stMainBlockContainer [data-testid="stCode"] code {font-size: 1.2rem}
-.stMainBlockContainer [data-testid="stMetricValue"] {font-size: 2.6rem}
+.stMainBlockContainer [data-testid="stCode"] code {font-size: 1.1rem}
+.stMainBlockContainer [data-testid="stMetricLabel"] p {font-size: 1.15rem}
+.stMainBlockContainer [data-testid="stMetricLabel"] *
+  {white-space: normal !important; overflow: visible !important; text-overflow: clip !important}
+.stMainBlockContainer [data-testid="stMetricValue"] p {font-size: 2.6rem; line-height: 1.2}
+[data-testid="stMain"]:focus-visible::before {display: none}
 """
+PRESENTER_CHART_FONT = 16  # px, the presenter view's chart type (Streamlit's theme uses about 12)
 
 
 def presenter_ui() -> bool:
@@ -132,6 +140,35 @@ def presenter_ui() -> bool:
     if on:
         st.html(f"<style>{PRESENTER_CSS}</style>")
     return on
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENT_PARAM))
+
+
+def chart_ui(fig, key: str, where=st) -> None:
+    """A plotly chart of a step's output; larger type in the presenter view."""
+    if presenting():
+        larger_type(fig, PRESENTER_CHART_FONT)
+    where.plotly_chart(fig, key=key)
+
+
+def larger_type(fig, size: int) -> None:
+    """Set the chart's type size part by part: Streamlit's chart theme replaces the figure-wide font size.
+    A size the figure already sets (the confusion matrix's class names) is kept."""
+
+    def axis(ax) -> None:
+        if ax.tickfont.size is None:
+            ax.tickfont.size = size
+        if ax.title.font.size is None:
+            ax.title.font.size = size
+
+    fig.for_each_xaxis(axis)
+    fig.for_each_yaxis(axis)
+    if fig.layout.legend.font.size is None:
+        fig.update_layout(legend_font_size=size)
+    if fig.layout.title.font.size is None:
+        fig.update_layout(title_font_size=size + 2)
 
 
 # ---- a step's text -------------------------------------------------------------------------------------------
@@ -241,7 +278,7 @@ def _learner(scan: DatasetScan, settings: LessonSettings) -> None:
     c1, c2 = st.columns([1, 3])
     c1.image(image, caption=scan.items["label"].iloc[0], width="stretch")
     title = _("Feature maps of {stage}: the 16 strongest channels").format(stage=_(label))
-    c2.plotly_chart(feature_grid_figure(act, channel_order(act)[:16], ncols=8, title=title), key="lesson_maps")
+    chart_ui(feature_grid_figure(act, channel_order(act)[:16], ncols=8, title=title), "lesson_maps", c2)
 
 
 def _epochs(item: Step, found: dict[RunRole, RunInfo]) -> None:
@@ -251,10 +288,12 @@ def _epochs(item: Step, found: dict[RunRole, RunInfo]) -> None:
     shown = [(role, found[role]) for role in item.runs if role in found and found[role].error_rate is not None]
     for col, (role, other) in zip(st.columns(max(1, len(shown))), shown, strict=False):
         versus = shown[1][1].error_rate if other is run and len(shown) > 1 else None
-        delta = None if versus is None else pct(other.error_rate - versus, 2)
-        col.metric(_(ROLE_LABELS[role]), pct(other.error_rate, 2), delta=delta, delta_color="inverse")
+        change = None if versus is None else other.error_rate - versus
+        level = change is not None and abs(change) < 5e-5  # no change at 2 decimals: grey, no arrow (not a red ↑)
+        col.metric(_(ROLE_LABELS[role]), pct(other.error_rate, 2), delta=None if change is None else pct(change, 2),
+                   delta_color="off" if level else "inverse", delta_arrow="off" if level else "auto")  # fmt: skip
     st.dataframe(curves.epochs_table(rows), hide_index=True)
-    st.plotly_chart(curves.loss_figure(rows), key=f"lesson_loss_{item.key}")
+    chart_ui(curves.loss_figure(rows), f"lesson_loss_{item.key}")
     st.caption(run.title)
 
 
@@ -286,7 +325,7 @@ def _interpret(run: RunInfo) -> None:
     st.caption(_("Top losses. Caption: predicted / actual / loss."))
     cm = interp.confusion_matrix(targets, probs.argmax(1), len(classes))
     c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(interp.confusion_figure(cm, classes), key="lesson_confusion")
+    chart_ui(interp.confusion_figure(cm, classes), "lesson_confusion", c1)
     c2.dataframe(translated_columns(interp.most_confused(cm, classes, 1)).head(10), hide_index=True)
 
 
@@ -299,7 +338,7 @@ def _lr_find(scan: DatasetScan, settings: LessonSettings, found: dict[RunRole, R
         if identity().is_teacher and st.button(_("Run the LR finder"), key="lesson_lrfind_go"):
             _run_lr_finder(config, scan)
         return
-    st.plotly_chart(curves.lr_finder_figure([result]), key="lesson_lrfind_chart")
+    chart_ui(curves.lr_finder_figure([result]), "lesson_lrfind_chart")
     for name, lr in result["suggestions"].items():
         st.markdown(f"- **{name}** `{lr:.1e}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
     st.caption(_("The lesson picks slice({lo}, {hi}): the top well below the loss's minimum.").format(
