@@ -5,12 +5,14 @@ from pathlib import Path
 import streamlit as st
 
 from core.i18n import _, p_
+from core.live import Channel
 from ui.auth import TEACHER, identity, sign_in_ui
 from ui.frame import ensure_app_frame
 from ui.i18n import language_picker_ui
 from ui.jobs import jobs_status_ui
+from ui.live import note_drawn
 from ui.runs import sidebar_run_picker_ui
-from ui.state import sidebar, tab_token
+from ui.state import follow_class, sidebar, tab_token
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -38,11 +40,15 @@ PAGES = {
     ],
 }
 who = identity()
+CLASS_PAGE = st.Page("pages/class.py", title=p_("navigation", "Class"), icon=":material/school:")
 if who.role == TEACHER:  # class mode, signed in: the teacher's own page
-    PAGES[_("5 · Teach")] = [st.Page("pages/class.py", title=p_("navigation", "Class"), icon=":material/school:")]
+    PAGES[_("5 · Teach")] = [CLASS_PAGE]
 
 page = st.navigation(PAGES)
 tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
+if who.class_mode:  # live: the sidebar's polling reruns the page when what it shows changed elsewhere
+    note_drawn((Channel.CLASS, Channel.ROSTER) if page.url_path == CLASS_PAGE.url_path else (Channel.CLASS,))
+    follow_class(announce=not who.is_teacher)  # the teacher's newest class dataset and model reach this tab
 slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:

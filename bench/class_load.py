@@ -61,6 +61,7 @@ class RunResult:
     seconds: float
     error: str = ""
     elements: list[str] = field(default_factory=list)
+    full: bool = False  # the whole page ran to its end (not only a fragment: a poll that reran the app)
 
 
 class Student:
@@ -80,6 +81,8 @@ class Student:
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.reader: asyncio.Task | None = None
         self.busy = False
+        self.full_reruns: list[float] = []  # time.monotonic() of each poll that reran the whole page
+        self.polls = 0  # fragment reruns sent
 
     async def connect(self) -> None:
         url = self.base_url.replace("http://", "ws://") + "/_stcore/stream"
@@ -163,7 +166,8 @@ class Student:
             elif kind == "script_finished":
                 status = msg.script_finished
                 if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    continue  # the app reran itself (first visit): wait for the real end
+                    continue  # the app reran itself (first visit, or a fragment's st.rerun): wait for the real end
+                result.full = status == ForwardMsg.FINISHED_SUCCESSFULLY
                 if fragment_id or status != ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                     break
         result.seconds = time.perf_counter() - start
@@ -199,10 +203,13 @@ class Student:
                 break
             if not self.busy:
                 for fragment_id in list(self.fragments):
+                    self.polls += 1
                     self.busy = True
-                    await self.rerun(fragment_id=fragment_id, timeout=max(1.0, deadline - time.monotonic()))
+                    result = await self.rerun(fragment_id=fragment_id, timeout=max(1.0, deadline - time.monotonic()))
                     self.busy = False
                     polls += 1
+                    if result.full:
+                        self.full_reruns.append(time.monotonic())
         return polls
 
 
@@ -281,25 +288,28 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data: Path, images: Path, class_mode: bool = True) -> tuple[subprocess.Popen, str]:
-    """The real server on 127.0.0.1: class mode (teacher password, no worker of its own) or laptop mode."""
+def start_server(data: Path, images: Path, class_mode: bool = True, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """The real server on 127.0.0.1: class mode (teacher password, no worker of its own) or laptop mode.
+
+    root: the checkout whose app.py it serves (--compare: the app before a change, beside this one).
+    """
     port = free_port()
     env = dict(os.environ, PETLAB_DATA=str(data), PETLAB_DATASET=str(images), PETLAB_LOCAL_WORKER="0")
     env.pop("PETLAB_TEACHER_PASSWORD", None)
     if class_mode:
         env["PETLAB_TEACHER_PASSWORD"] = PASSWORD
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
+    log = open(data / f"server-{port}.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--server.enableXsrfProtection", "false",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError((data / "server.log").read_text()[-2000:])
+            raise RuntimeError(Path(log.name).read_text()[-2000:])
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
                 return proc, url
@@ -380,6 +390,66 @@ async def run_round(
     return Round(
         n, mode, times, errors, cpu / n, (rss_after - rss_before) / n, polls, polling, train_cpu, seconds, load
     )
+
+
+WAVE_S = 30.0  # a change not shown by then is not live (an app before issue 19 never reruns by itself)
+
+
+@dataclass
+class LiveRound:
+    students: int
+    idle_seconds: float
+    idle_polls: int
+    idle_cpu: float  # server CPU seconds while every tab polled and nothing changed
+    idle_full: int  # whole-page reruns while nothing changed (should be 0)
+    reached: int  # tabs whose page reran after the change
+    latencies: list[float]  # seconds from the change to each tab's rerun
+    wave_cpu: float  # server CPU seconds from the change until every tab reran (and its polls)
+    wave_seconds: float
+    load: float
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def live_round(url: str, pid: int, data: Path, images: Path, n: int, idle: float, timeout: float) -> LiveRound:
+    """N tabs open a page and poll like browsers (the sidebar's run_every fragment) for `idle` seconds with nothing
+    changing; then the teacher changes the class dataset (core API, as the Class page does) and each tab's
+    poll reruns its page: when, and at what server CPU cost."""
+    from core import classroom
+    from core.auth import TEACHER, Identity
+    from core.pets import pets_spec
+
+    load = os.getloadavg()[0]
+    students = [Student(url) for _ in range(n)]
+    await asyncio.gather(*(s.connect() for s in students))
+    opened = await asyncio.gather(*(s.rerun(timeout=timeout) for s in students))
+    if any(r.error for r in opened):
+        raise RuntimeError(f"open failed: {[r.error for r in opened if r.error][:3]}")
+    stop = asyncio.Event()
+    pollers = [asyncio.create_task(s.poll(stop, idle + timeout)) for s in students]
+    await asyncio.sleep(5.0)  # every tab has polled once (its first poll reads the job records)
+    if not all(s.fragments for s in students):
+        raise RuntimeError(f"{sum(1 for s in students if not s.fragments)} tabs have no polling fragment")
+    cpu0, full0, polls0 = proc_cpu(pid), sum(len(s.full_reruns) for s in students), sum(s.polls for s in students)
+    await asyncio.sleep(idle)
+    idle_cpu = proc_cpu(pid) - cpu0
+    idle_polls = sum(s.polls for s in students) - polls0
+    idle_full = sum(len(s.full_reruns) for s in students) - full0
+    before = [len(s.full_reruns) for s in students]
+    cpu1, changed = proc_cpu(pid), time.monotonic()
+    classroom.set_class_dataset(data, Identity(TEACHER, "bench"), pets_spec(images))
+    deadline = changed + min(timeout, WAVE_S)
+    while time.monotonic() < deadline and any(len(s.full_reruns) <= b for s, b in zip(students, before, strict=True)):
+        await asyncio.sleep(0.1)
+    wave_seconds = time.monotonic() - changed
+    wave_cpu = proc_cpu(pid) - cpu1
+    latencies = [s.full_reruns[b] - changed for s, b in zip(students, before, strict=True) if len(s.full_reruns) > b]
+    stop.set()
+    await asyncio.gather(*pollers)
+    await asyncio.gather(*(s.close() for s in students))
+    return LiveRound(n, idle, idle_polls, idle_cpu, idle_full, len(latencies), latencies, wave_cpu, wave_seconds, load)
 
 
 def start_training(data: Path, images: Path) -> str:
@@ -480,6 +550,53 @@ def stop_training(data: Path, job_id: str) -> None:
     worker.stop_worker(data, timeout=60)
 
 
+def finished_jobs(data: Path, images: Path, n: int) -> None:
+    """n finished training jobs in the queue's records, as after a lesson (what every poll used to read)."""
+    from core import job_records
+    from core.datasets import scan_dataset
+    from core.jobs import lesson_plan
+    from core.pets import pets_spec
+
+    scan = scan_dataset(pets_spec(images))
+    plan = lesson_plan(scan.fingerprint, img_size=32)
+    for i in range(n):
+        config = plan[i % len(plan)][1]
+        record = job_records.JobRecord(
+            job_id=f"bench{i:04d}", title=config.title(), config=config, dataset=scan.spec, status="done",
+            queued_by="teacher:bench", created=time.time() - 3600 + i, started=1.0, finished=2.0, run_id="0" * 16,
+        )  # fmt: skip
+        job_records.save_job(data, record)
+
+
+def measure_live(url: str, pid: int, data: Path, images: Path, args, before=None, before_data=None) -> None:
+    """--live: what live pages cost the server (idle polling, then one class-wide change) for each N, one run.
+
+    before: (process, url) of the --compare checkout's server, measured the same way just before each round here.
+    """
+    targets = [("this", url, pid, data)]
+    if before is not None:
+        targets.insert(0, ("before", before[1], before[0].pid, before_data))
+
+    async def warm_up(address: str) -> None:  # a fresh server runs its first deep-linked sessions without app.py
+        student = Student(address)
+        await student.connect()
+        await student.rerun(timeout=args.timeout)
+        await student.close()
+
+    for _name, address, _pid, folder in targets:
+        finished_jobs(folder, images, args.jobs)
+        asyncio.run(warm_up(address))
+    print(f"live pages: {args.jobs} finished jobs in the queue, polling every 3 s (ui/jobs.py POLL_SECONDS)")
+    for n, (name, address, server_pid, folder) in ((n, t) for n in args.students for t in targets):
+        r = asyncio.run(live_round(address, server_pid, folder, images, n, args.live, args.timeout))
+        per_s = r.idle_polls / r.idle_seconds
+        print(f"{name:6s} {n:3d} tabs (load {r.load:.1f}): idle {per_s:.1f} polls/s, server CPU {r.idle_cpu / r.idle_seconds:.1%} "
+              f"of a core ({1000 * r.idle_cpu / max(1, r.idle_polls):.1f} ms per poll), {r.idle_full} page reruns; "
+              f"a class change reached {r.reached}/{n} tabs: p50 {r.pct(0.5):.1f} s  p95 {r.pct(0.95):.1f} s  "
+              f"max {max(r.latencies, default=float('nan')):.1f} s; the wave cost {r.wave_cpu:.1f} CPU s "
+              f"({r.wave_cpu / max(1, r.reached):.2f} s per tab) over {r.wave_seconds:.1f} s", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, nargs="+", default=[10, 20, 40])
@@ -498,6 +615,23 @@ def main() -> None:
         help="no teacher password: training runs in a teacher tab's script thread on the server (the default "
         "where this checkout has no job queue, core/jobs.py)",
     )
+    parser.add_argument(
+        "--live",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="class mode: measure live pages instead: N tabs poll for SECONDS with nothing changing, then the class "
+        "dataset changes and every tab's page reruns (issue 19); with --jobs finished jobs in the queue",
+    )
+    parser.add_argument("--jobs", type=int, default=30, help="--live: finished job records in the queue (a lesson's)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="--live: also serve this checkout (e.g. `git worktree add /tmp/before <commit>`) on its own data folder "
+        "and measure it in the same run, round by round",
+    )
     args = parser.parse_args()
     laptop = args.laptop or importlib.util.find_spec("core.jobs") is None
 
@@ -512,6 +646,18 @@ def main() -> None:
     print(f"{'laptop' if laptop else 'class'} mode, {len(servers)} server process(es): pids {pids}; "
           f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)  # fmt: skip
     rounds: list[Round] = []
+    if args.live:
+        if args.compare:
+            (work / "before").mkdir()
+            servers.append(start_server(work / "before", images, root=args.compare.resolve()))
+        try:
+            measure_live(urls[0], pids[0], data, images, args, servers[1] if args.compare else None, work / "before")
+        finally:
+            for proc, _ in servers:
+                proc.terminate()
+                proc.wait(timeout=20)
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         warm_n = min(args.students)  # the first round pays one-time costs (model load, first backward, caches)
         warm = asyncio.run(run_round(urls, pids, warm_n * len(urls), "warm-up", args.timeout, False, 10_000))

@@ -5,7 +5,10 @@ Layout under the data folder (class mode only; a laptop uses none of it):
   after the student's last visit, unless the teacher published them first);
 - `heartbeats/<tab>`: one small file per tab, its mtime the last heartbeat, its content the role;
 - `datasets/published/<name>/`: students' classes the teacher published for everyone;
-- `class.json`: the class dataset (everyone's default) and the class model, set by the teacher.
+- `class.json`: the class dataset (everyone's default) and the class model, set by the teacher, with
+  when each last changed (a tab that drew an older choice follows the newer one, ui/state.py).
+
+Every change here that another tab shows bumps a core.live stamp, so open tabs refresh by themselves.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core import live
 from core.auth import Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import _
 from core.own_classes import OwnClassesStore
 from core.session_store import valid_token
-from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, students_dir
+from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, runs_dir, students_dir
 from core.storage import atomic_write_json, read_json
 
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
@@ -48,7 +52,9 @@ def own_store(base: Path, identity: Identity) -> OwnClassesStore:
     """The 'Your own classes' store this user edits: the teacher's (laptop too), else the student's own."""
     if identity.is_teacher:
         return OwnClassesStore(teacher_classes_root(base))
-    return OwnClassesStore(student_classes_root(base, identity.tab))
+    return OwnClassesStore(
+        student_classes_root(base, identity.tab), on_change=lambda: live.bump(base, live.Channel.ROSTER)
+    )
 
 
 def teacher_store(base: Path, identity: Identity) -> OwnClassesStore:
@@ -75,7 +81,41 @@ def publish_classes(base: Path, identity: Identity, tab: str, name: str) -> Data
         raise ValueError(_("Publishing needs at least two classes with two or more photos each."))
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name.strip())[:40] or tab[:8]
     dest = source.publish(published_dir(base) / safe)
-    return DatasetSpec(name=f"{safe} (published)", kind="own", root=str(dest.root), label_from="parent")
+    live.bump(base, live.Channel.CLASS)  # every student's Data page lists it
+    return published_spec(dest.root)
+
+
+PUBLISHED_SUFFIX = " (published)"
+
+
+def published_spec(root: Path) -> DatasetSpec:
+    """The dataset of one published folder (labelled by its class folders)."""
+    return DatasetSpec(name=f"{Path(root).name}{PUBLISHED_SUFFIX}", kind="own", root=str(root), label_from="parent")
+
+
+@dataclass(frozen=True)
+class PublishedClasses:
+    """Students' classes the teacher published: anyone may use them as their dataset."""
+
+    spec: DatasetSpec
+    classes: dict[str, int]  # class -> photos
+
+    @property
+    def n_photos(self) -> int:
+        return sum(self.classes.values())
+
+
+def published_classes(base: Path) -> list[PublishedClasses]:
+    """Every published class set, by name (hidden temp folders of a publish under way left out)."""
+    folder = published_dir(base)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            classes = OwnClassesStore(path, read_only=True).classes()
+            found.append(PublishedClasses(published_spec(path), classes))
+    return found
 
 
 # ---- connected tabs --------------------------------------------------------------------------
@@ -163,10 +203,20 @@ def clean_student_spaces(base: Path, max_age_hours: float = STUDENT_SPACE_HOURS,
 
 @dataclass(frozen=True)
 class ClassSettings:
-    """What the teacher chose for everyone: the class dataset and the class model (a run id)."""
+    """What the teacher chose for everyone: the class dataset and the class model (a run id), and when.
+
+    `dataset_changed` / `model_changed` (time.time() of the teacher's last choice, 0 before any) let a
+    tab tell a choice it has not followed yet from one it already did (ui.state.follow_class).
+    """
 
     dataset: DatasetSpec | None = None
     model_run: str | None = None
+    dataset_changed: float = 0.0
+    model_changed: float = 0.0
+
+
+def _when(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def read_class_settings(base: Path) -> ClassSettings:
@@ -178,30 +228,61 @@ def read_class_settings(base: Path) -> ClassSettings:
         data = read_json(path)
         spec = DatasetSpec(**data["dataset"]) if data.get("dataset") else None
         model = data.get("model_run")
-        return ClassSettings(spec, model if isinstance(model, str) else None)
-    except (ValueError, TypeError, KeyError):
+        return ClassSettings(
+            spec,
+            model if isinstance(model, str) else None,
+            _when(data.get("dataset_changed")),
+            _when(data.get("model_changed")),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
         return ClassSettings()
 
 
 def set_class_dataset(base: Path, identity: Identity, spec: DatasetSpec | None) -> ClassSettings:
-    """Teacher: make spec everyone's default dataset."""
+    """Teacher: make spec everyone's default dataset (None: the server's default); every tab follows it."""
     require(identity, "change_class_dataset")
-    settings = ClassSettings(spec, read_class_settings(base).model_run)
+    old = read_class_settings(base)
+    settings = ClassSettings(spec, old.model_run, _later(old.dataset_changed), old.model_changed)
     _write(base, settings)
     return settings
+
+
+def delete_class_run(base: Path, identity: Identity, run_id: str) -> None:
+    """Teacher: delete a run for everyone (unpublished first when it is the class model)."""
+    from core import runs
+
+    require(identity, "delete_run")
+    if not run_id.isalnum():
+        raise ValueError(f"Not a run id: {run_id!r}")
+    if read_class_settings(base).model_run == run_id:
+        set_class_model(base, identity, None)
+    runs.delete_run(runs_dir(base) / run_id)
+    live.bump(base, live.Channel.CLASS)
 
 
 def set_class_model(base: Path, identity: Identity, run_id: str | None) -> ClassSettings:
-    """Teacher: publish a run as the class model (everyone's default active model)."""
+    """Teacher: publish a run as the class model (everyone's active model from now on; None: unpublish)."""
     require(identity, "publish")
-    settings = ClassSettings(read_class_settings(base).dataset, run_id)
+    old = read_class_settings(base)
+    settings = ClassSettings(old.dataset, run_id, old.dataset_changed, _later(old.model_changed))
     _write(base, settings)
     return settings
 
 
+def _later(before: float) -> float:
+    """Now, or just after `before` when a clock step would make the new choice look older."""
+    return max(time.time(), before + 1e-3)
+
+
 def _write(base: Path, settings: ClassSettings) -> None:
-    data = {"dataset": asdict(settings.dataset) if settings.dataset else None, "model_run": settings.model_run}
+    data = {
+        "dataset": asdict(settings.dataset) if settings.dataset else None,
+        "model_run": settings.model_run,
+        "dataset_changed": settings.dataset_changed,
+        "model_changed": settings.model_changed,
+    }
     atomic_write_json(class_file(base), data)
+    live.bump(base, live.Channel.CLASS)
 
 
 def own_classes_privacy_note(who: Identity, hours: float = STUDENT_SPACE_HOURS) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.i18n import N_, _, n_
+from core.i18n import N_, _, n_, num, pct
 from core.images import IMAGE_SUFFIXES, MAX_PIXELS, public_reason
 from core.labels import PETS_PATTERN, LabelError, LabelResult, label_by_parent, label_files
 from core.storage import stable_hash
@@ -328,12 +329,17 @@ MIN_VALID_IMAGES = 10
 
 
 class CheckKind(StrEnum):
-    """What is wrong with a dataset for training; the Data page shows each as a warning."""
+    """What is wrong with a dataset for training; the Data page shows each (a blocking one as an error)."""
 
     ONE_CLASS = "one_class"
+    NO_SPLIT = "no_split"  # blocking: no validation image at all
+    NO_TRAIN = "no_train"  # blocking: a class with no training image
     NO_VALID = "no_valid"
     FEW_IMAGES = "few_images"
     FEW_VALID = "few_valid"
+
+
+BLOCKING = (CheckKind.ONE_CLASS, CheckKind.NO_SPLIT, CheckKind.NO_TRAIN)  # training is refused, before any queue
 
 
 @dataclass(frozen=True)
@@ -344,14 +350,25 @@ class DatasetCheck:
     message: str
     classes: tuple[str, ...] = ()
 
+    @property
+    def blocking(self) -> bool:
+        """Training on this dataset cannot work (or cannot be measured at all): it is refused."""
+        return self.kind in BLOCKING
+
 
 def _names(classes: list[str], limit: int = 5) -> str:
     shown = ", ".join(classes[:limit])
     return shown + (_(" and {n} more").format(n=len(classes) - limit) if len(classes) > limit else "")
 
 
+def images_for_one_valid(valid_pct: float = VALID_PCT) -> int:
+    """The fewest images whose random split holds one validation image (int(n · valid_pct) ≥ 1): 5 at 20 %."""
+    return max(2, math.ceil(1 / valid_pct - 1e-9)) if valid_pct > 0 else 0
+
+
 def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) -> list[DatasetCheck]:
-    """Problems that keep a dataset from teaching anything: one class, classes without validation images, too few images."""
+    """Problems that keep a dataset from teaching anything: one class, no split, classes without training or
+    validation images, too few images. The blocking ones (see `training_refusal`) come first."""
     items = scan.items
     if not len(items):
         return []
@@ -368,8 +385,35 @@ def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) 
         ))  # fmt: skip
         return checks
     counts = split_counts(items).set_index("class")
+    n_images, n_valid = len(items), int(items["is_valid"].sum())
+    if n_valid == 0:
+        need = images_for_one_valid(scan.spec.valid_pct)
+        checks.append(DatasetCheck(
+            CheckKind.NO_SPLIT,
+            n_("{n} image: the validation set (a random {share} of the images, rounded down) gets none of it, "
+               "so nothing could measure the model and training is refused. Add at least {more} more "
+               "({need} give one validation image; a few dozen per class teach something).",
+               "{n} images: the validation set (a random {share} of the images, rounded down) gets none of "
+               "them, so nothing could measure the model and training is refused. Add at least {more} more "
+               "({need} give one validation image; a few dozen per class teach something).",
+               n_images).format(n=num(n_images), share=pct(scan.spec.valid_pct), more=num(max(1, need - n_images)),
+                                need=num(need)),
+        ))  # fmt: skip
+    no_train = [c for c in classes if counts.loc[c, "train"] == 0]
+    if no_train:
+        checks.append(DatasetCheck(
+            CheckKind.NO_TRAIN,
+            n_("{n} class has no training image ({names}): all its photos went to the validation set, so the "
+               "model could never learn it and training is refused. Add photos to it (a few dozen teach "
+               "something).",
+               "{n} classes have no training image ({names}): all their photos went to the validation set, so "
+               "the model could never learn them and training is refused. Add photos to them (a few dozen "
+               "teach something).",
+               len(no_train)).format(n=num(len(no_train)), names=_names(no_train)),
+            tuple(no_train),
+        ))  # fmt: skip
     no_valid = [c for c in classes if counts.loc[c, "valid"] == 0]
-    if no_valid:
+    if no_valid and n_valid:
         checks.append(DatasetCheck(
             CheckKind.NO_VALID,
             n_("{n} class without a validation image ({names}): the error rate says nothing about it. Add "
@@ -390,17 +434,21 @@ def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) 
                len(few)).format(n=len(few), min=min_per_class, names=_names(few)),
             tuple(few),
         ))  # fmt: skip
-    n_valid = int(items["is_valid"].sum())
-    if n_valid < MIN_VALID_IMAGES:
+    if 0 < n_valid < MIN_VALID_IMAGES:
         checks.append(DatasetCheck(
             CheckKind.FEW_VALID,
-            n_("Only {n} validation image: each one moves the error rate by {points} points, so a zero error "
-               "rate here proves little.",
+            n_("Only {n} validation image: it alone decides the error rate (0 or 100 %), so a zero error rate "
+               "here proves little.",
                "Only {n} validation images: each one moves the error rate by {points} points, so a zero error "
                "rate here proves little.",
                n_valid).format(n=n_valid, points=f"{100 / max(1, n_valid):.0f}"),
         ))  # fmt: skip
     return checks
+
+
+def training_refusal(scan: DatasetScan) -> DatasetCheck | None:
+    """Why training on this dataset is refused before anything is queued (with its numbers), or None."""
+    return next((c for c in check_dataset(scan) if c.blocking), None)
 
 
 def noun_for(n: int, noun: str, nouns: str | None = None) -> str:

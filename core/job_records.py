@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core import records, repair, settings, training_lock
+from core import live, records, repair, settings, training_lock
 from core.datasets import DatasetSpec
 from core.features import shown_progress
 from core.i18n import N_, _, num
@@ -230,8 +230,20 @@ def _path(base: Path, job_id: str) -> Path:
     return jobs_dir(base) / f"{job_id}.json"
 
 
+def _stored_status(path: Path) -> str | None:
+    try:
+        return read_json(path).get("status")
+    except (ValueError, AttributeError):
+        return None
+
+
 def save_job(base: Path, record: JobRecord) -> None:
-    atomic_write_json(_path(base, record.job_id), record.to_json())
+    """Write a record; a new job or a new status (not mere progress) bumps the class's live stamp."""
+    path = _path(base, record.job_id)
+    before = _stored_status(path)
+    atomic_write_json(path, record.to_json())
+    if before != record.status:
+        live.bump(base, live.Channel.CLASS)
 
 
 def load_job(base: Path, job_id: str) -> JobRecord:

@@ -297,6 +297,51 @@ def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: N
     return reference_from_features(found.train_x[0], found.train_y, found.valid_x, found.valid_y, spec)
 
 
+# ---- the run's own images, whatever dataset the tab has open -------------------------------------
+
+
+def candidate_specs(record, others: Sequence = ()) -> list:
+    """Datasets that may hold the run's training images, the likeliest first.
+
+    record: the run's core.records.RunRecord. Its own spec (runs since issue 19 record it), then the
+    given specs (the tab's active dataset, the class dataset) that live in the run's folder, then the
+    run's folder labelled by class folders or by the lesson's regex (older records), then the given specs
+    anywhere else (a copy of the same dataset). Each is checked by `matches_run` once scanned.
+    """
+    from core.datasets import DatasetSpec
+    from core.labels import PETS_PATTERN
+
+    root = record.dataset.root
+    found: list = []
+    own = record.dataset.spec()
+    if own is not None:
+        found.append(own)
+    found += [o for o in others if o is not None and o.root == root]
+    if root:
+        name = record.dataset.name or Path(root).name
+        found += [DatasetSpec(name, "folder", root, "parent"), DatasetSpec(name, "folder", root, "regex", PETS_PATTERN)]
+    found += [o for o in others if o is not None and o.root != root]
+    unique: list = []
+    for spec in found:
+        if spec not in unique:
+            unique.append(spec)
+    return unique
+
+
+def matches_run(scan, record) -> bool:
+    """Whether a scanned dataset can stand for the run's training images: the run's exact files and split
+    (fingerprint), or at least the run's classes."""
+    fingerprint = record.dataset.fingerprint or record.config.dataset
+    return scan.n_images > 0 and (scan.fingerprint == fingerprint or sorted(scan.classes) == sorted(record.classes))
+
+
+def reference_pairs(scan) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(path, label) pairs of a scan's training and validation images, for build_reference."""
+    items = scan.items
+    pairs = list(zip(items["path"].astype(str), items["label"].astype(str), items["is_valid"], strict=True))
+    return tuple((p, lab) for p, lab, v in pairs if not v), tuple((p, lab) for p, lab, v in pairs if v)
+
+
 def cached_reference(path: Path, build: Callable[[], Reference]) -> tuple[Reference, bool]:
     """The reference stored at path, else build() it and store it; also says whether it came from disk."""
     found = load_reference(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class OwnClassesStore:
 
     root: Path
     read_only: bool = False  # the teacher's classes seen by a student: every change raises Forbidden
+    on_change: Callable[[], None] | None = None  # called after every change (class mode: the Class page is told)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -35,6 +37,10 @@ class OwnClassesStore:
     def _writable(self) -> None:
         if self.read_only:
             raise Forbidden(_("These classes are the teacher's: students can look at them, not change them."))
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def classes(self) -> dict[str, int]:
         """Class name -> number of photos."""
@@ -55,6 +61,7 @@ class OwnClassesStore:
                 _("Class names are 1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit.")
             )
         (self.root / name).mkdir(exist_ok=True)
+        self._changed()
         return name
 
     def add_photo(self, name: str, data: bytes, filename: str = "photo") -> Path:
@@ -71,6 +78,7 @@ class OwnClassesStore:
             buf = io.BytesIO()
             loaded.image.save(buf, "JPEG", quality=92)
             atomic_write_bytes(dest, buf.getvalue())
+            self._changed()
         return dest
 
     def photos(self, name: str) -> list[Path]:
@@ -81,12 +89,14 @@ class OwnClassesStore:
         path = (self.root / name / photo).resolve()
         if path.parent == (self.root / name).resolve():
             path.unlink(missing_ok=True)
+            self._changed()
 
     def remove_class(self, name: str) -> None:
         self._writable()
         folder = (self.root / name).resolve()
         if folder.parent == self.root.resolve() and folder.is_dir():
             shutil.rmtree(folder)
+            self._changed()
 
     def publish(self, dest: Path) -> OwnClassesStore:
         """Copy every class and photo into dest (replacing what was there), atomically by rename."""

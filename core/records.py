@@ -243,11 +243,26 @@ class EpochRow:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Which dataset a run was trained on."""
+    """Which dataset a run was trained on: its name, folder, fingerprint, and (runs since issue 19) its labelling."""
 
     name: str = ""
     root: str = ""
     fingerprint: str = ""
+    kind: str = ""  # the DatasetSpec's other fields; "" in runs stored before they were recorded
+    label_from: str = ""
+    pattern: str = ""
+    match_on: str = ""
+    valid_pct: float | None = None
+    seed: int | None = None
+
+    def spec(self):
+        """The run's own DatasetSpec (to find its training images again), or None for an older record."""
+        from core.datasets import DatasetSpec
+
+        if not (self.kind and self.label_from and self.root) or self.valid_pct is None or self.seed is None:
+            return None
+        return DatasetSpec(self.name, self.kind, self.root, self.label_from, self.pattern, self.match_on,
+                           self.valid_pct, self.seed)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ BLOB_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 TTL_S = 24 * 3600  # a tab untouched for a day starts afresh
 MAX_VALUES_BYTES = 64 * 1024  # settings are small; anything bigger is refused
 MAX_BLOB_BYTES = 10 * 1024**2  # one uploaded photo
-MAX_BLOBS = 4  # per tab; the oldest goes first
+MAX_BLOBS = 16  # per tab (Prediction keeps up to 8 uploads, Augmentation and Layers one each); the oldest goes first
+MAX_TAB_BLOB_BYTES = 32 * 1024**2  # per tab, all blobs together; the oldest go first
 VALUES_FILE = "values.json"
 
 
@@ -118,15 +119,21 @@ class SessionStore:
         return self.dir / f"{name}.bin", self.dir / f"{name}.json"
 
     def put_blob(self, name: str, data: bytes, filename: str) -> bool:
-        """Keep a file for this tab; False (nothing kept) when it is over MAX_BLOB_BYTES. Evicts the oldest over MAX_BLOBS."""
+        """Keep a file for this tab; False (nothing kept) when it is over MAX_BLOB_BYTES.
+
+        Then the oldest blobs go until at most MAX_BLOBS remain, holding at most MAX_TAB_BLOB_BYTES together.
+        """
         if len(data) > MAX_BLOB_BYTES:
             return False
         body, meta = self._blob_paths(name)
         atomic_write_bytes(body, data)
         atomic_write_json(meta, {"filename": str(filename)[:200], "stored_at": time.time(), "size": len(data)})
-        kept = sorted(self.dir.glob("*.bin"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[MAX_BLOBS:]:
-            self.drop_blob(old.stem)
+        kept = sorted(self.dir.glob("*.bin"), key=lambda p: (p.stat().st_mtime_ns, p.name == body.name), reverse=True)
+        total = 0
+        for i, path in enumerate(kept):
+            total += path.stat().st_size
+            if i >= MAX_BLOBS or (total > MAX_TAB_BLOB_BYTES and path != body):
+                self.drop_blob(path.stem)
         return True
 
     def get_blob(self, name: str) -> Blob | None:

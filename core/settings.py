@@ -70,6 +70,7 @@ JOBS_DIR = "jobs"  # the training queue (core.jobs)
 STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.classroom)
 HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
 CLASS_FILE = "class.json"  # class mode: the class dataset and model
+LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.live)
 SECRET_FILE = ".secret"  # signs the teacher's sign-in (core.auth)
 
 
@@ -127,6 +128,10 @@ def heartbeats_dir(base: Path) -> Path:
 
 def class_file(base: Path) -> Path:
     return Path(base) / CLASS_FILE
+
+
+def live_dir(base: Path) -> Path:
+    return Path(base) / LIVE_DIR
 
 
 def secret_file(base: Path) -> Path:

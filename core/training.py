@@ -192,7 +192,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         "img_size": config.img_size,
         "title": config.title(),
         "config": asdict(config),
-        "dataset": {"name": scan.spec.name, "root": scan.spec.root, "fingerprint": scan.fingerprint},
+        "dataset": {**asdict(scan.spec), "fingerprint": scan.fingerprint},  # the spec: novelty finds the images again
         "epochs": epochs,
         "timings": timings,
         "created": time.time(),

@@ -1,18 +1,25 @@
-"""Class (the teacher's page in class mode): who is here, the class dataset, the training queue, runs."""
+"""Class (the teacher's page in class mode): who is here, the class dataset, the training queue, runs.
+
+The page is live: the sidebar's polling reruns it when the queue, the runs, the class settings or the
+students' classes and requests change (ui/live.py); the running job's bar refreshes on its own.
+"""
 
 import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, runs, worker
+from core import classroom, jobs, models, roster
+from core.datasets import training_refusal
 from core.i18n import _, n_, num, p_
 from core.lesson import WORKSHOP
+from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import identity, teacher_only
 from ui.frame import ensure_app_frame
-from ui.jobs import queue_table_ui, submit_job
+from ui.jobs import queue_table_ui, submit_job, who_is_here_ui
+from ui.requests import requests_ui
 from ui.runs import list_runs_ui, run_label
-from ui.state import active_dataset, runs_dir, scan_active, set_active_dataset, shown_name
+from ui.state import active_dataset, scan_active, server_default_dataset, set_active_dataset, shown_name
 
 ensure_app_frame()
 st.title("🏫 " + p_("navigation", "Class"))
@@ -27,29 +34,17 @@ st.caption(
     )
 )
 
-# ---- who is here ----------------------------------------------------------------------------------
-here = classroom.active_sessions(base)
-beat = worker.worker_info(base) if worker.worker_running(base) else None
-c1, c2, c3 = st.columns(3)
-c1.metric(
-    _("students connected"),
-    here.get("student", 0),
-    help=_("tabs seen in the last {seconds} s").format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
-)
-c2.metric(_("teacher tabs"), here.get("teacher", 0))
-c3.metric(
-    _("worker"),
-    _("{threads} threads · {queue}").format(threads=beat["threads"], queue=beat["queue"]) if beat else _("not running"),
-)
+who_is_here_ui()
 
 # ---- the class dataset and model --------------------------------------------------------------------
 st.header(_("1 · Class dataset and model"))
 settings = classroom.read_class_settings(base)
 mine = active_dataset()
+default = server_default_dataset()
 st.markdown(
     _("**Class dataset** (every student's default): {class_dataset} · **your active dataset**: {mine}").format(
-        class_dataset=shown_name(settings.dataset) if settings.dataset else _("the server default"),
-        mine=shown_name(mine) if mine else _("none"),
+        class_dataset=markdown_safe(shown_name(settings.dataset)) if settings.dataset else _("the server default"),
+        mine=markdown_safe(shown_name(mine)) if mine else _("none"),
     )
 )
 c1, c2 = st.columns(2)
@@ -59,11 +54,18 @@ if c1.button(_("Make my active dataset the class dataset"), key="class_set_datas
     classroom.set_class_dataset(base, identity(), mine)
     st.rerun()
 if (
-    settings.dataset
-    and c2.button(_("Back to the server default"), key="class_reset_dataset")
-    and (teacher_only("change_class_dataset"))
+    (settings.dataset or mine != default)
+    and c2.button(
+        _("Back to the server default"),
+        key="class_reset_dataset",
+        help=_("The class dataset and your own active dataset go back to {name}.").format(
+            name=shown_name(default) if default else _("none")
+        ),
+    )
+    and teacher_only("change_class_dataset")
 ):
-    classroom.set_class_dataset(base, identity(), None)
+    classroom.set_class_dataset(base, identity(), None)  # every tab follows it, this one too
+    set_active_dataset(default)
     st.rerun()
 
 # ---- queue the lesson ---------------------------------------------------------------------------------
@@ -88,11 +90,14 @@ else:
             "On **{dataset}** ({images}), with the Training page's other defaults, so students find these runs "
             "there already trained."
         ).format(
-            dataset=shown_name(scan.spec),
+            dataset=markdown_safe(shown_name(scan.spec)),
             images=n_("{n} image", "{n} images", scan.n_images).format(n=num(scan.n_images)),
         )
     )
-    if st.button(_("Queue them"), type="primary", key="class_queue_go", disabled=not picked):
+    refused = training_refusal(scan)  # too small to train: said here, with the numbers, before anything is queued
+    if refused is not None:
+        st.error(refused.message, icon="⛔")
+    if st.button(_("Queue them"), type="primary", key="class_queue_go", disabled=not picked or refused is not None):
         queued = [submit_job(config, scan.spec) for name, config in plan if name in picked]
         if all(queued):
             st.success(
@@ -105,6 +110,9 @@ else:
 
 # ---- the queue ----------------------------------------------------------------------------------------
 st.header(_("3 · Training queue"))
+st.subheader(_("Students' requests"))
+requests_ui()
+st.subheader(_("Jobs"))
 queue_table_ui()
 
 # ---- runs ---------------------------------------------------------------------------------------------
@@ -117,7 +125,7 @@ else:
     current = settings.model_run if settings.model_run in labels else None
     st.markdown(
         _("**Class model** (every student's default): {model}").format(
-            model=labels[current] if current else _("ImageNet-pretrained")
+            model=markdown_safe(labels[current]) if current else _("ImageNet-pretrained")
         )
     )
     pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key="class_run")
@@ -131,9 +139,7 @@ else:
     with c3.popover(_("Delete run {run}").format(run=pick[:8])):
         st.write(_("Deletes {run} from the server for everyone.").format(run=labels[pick]))
         if st.button(_("Delete it"), type="primary", key="class_delete_run") and teacher_only("delete_run"):
-            if pick == current:
-                classroom.set_class_model(base, identity(), None)
-            runs.delete_run(runs_dir() / pick)
+            classroom.delete_class_run(base, identity(), pick)
             st.rerun()
 
 # ---- students' own classes ------------------------------------------------------------------------------
@@ -149,12 +155,18 @@ if not spaces:
 for space in spaces:
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     seen = time.strftime("%H:%M", time.localtime(space.last_seen))
+    student = roster.profile(base, space.tab)
     classes = ", ".join(
-        _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+        _("{cls} ({n})").format(cls=markdown_safe(c), n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
         for c, n in space.classes.items()
     )
-    c1.markdown(_("`{tab}` · seen {time} · {classes}").format(tab=space.tab[:8], time=seen, classes=classes))
-    name = c2.text_input(_("Publish as"), value=f"class-{space.tab[:6]}", key=f"class_pub_name_{space.tab}")
+    c1.markdown(
+        _("**{student}** · seen {time} · {classes}").format(
+            student=markdown_safe(student.label()), time=seen, classes=classes
+        )
+    )
+    suggested = roster.clean_name(student.name) or f"student-{student.number}"
+    name = c2.text_input(_("Publish as"), value=f"class-{suggested}", key=f"class_pub_name_{space.tab}")
     if c3.button(_("Publish"), key=f"class_pub_{space.tab}") and teacher_only("publish"):
         try:
             spec = classroom.publish_classes(base, identity(), space.tab, name)
@@ -163,7 +175,8 @@ for space in spaces:
         else:
             set_active_dataset(spec)
             st.success(
-                _("Published as {name}, now your active dataset: make it the class dataset in section 1.").format(
-                    name=spec.name
-                )
+                _(
+                    "Published as {name}: every student finds it on the Data page (Class datasets), and it is "
+                    "your active dataset now; make it the class dataset in section 1."
+                ).format(name=markdown_safe(spec.name))
             )

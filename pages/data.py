@@ -6,6 +6,7 @@ from core import exploration
 from core.datasets import check_dataset, split_counts
 from core.i18n import _, num, pct, translated_columns
 from core.settings import data_dir
+from ui.auth import identity
 from ui.data import (
     apply_labelling,
     dataset_files_ui,
@@ -17,7 +18,7 @@ from ui.data import (
     unreadable_files_ui,
 )
 from ui.frame import ensure_app_frame
-from ui.sources import flash_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
+from ui.sources import class_sources_ui, flash_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
 from ui.state import active_dataset, scan_active, shown_name
 
 ensure_app_frame()
@@ -34,17 +35,22 @@ base = data_dir()
 
 # ---------------------------------------------------------------- 1. choose the data
 st.header(_("1 · Choose the data"))
-tab_pets, tab_folder, tab_zip, tab_own = st.tabs(
+in_class = identity().class_mode
+tabs = st.tabs(
     ["🐾 Oxford-IIIT Pet", _("📁 Local folder"), _("🗜️ Upload a .zip"), _("📸 Your own classes")]
+    + ([_("🏫 Class datasets")] if in_class else [])
 )
-with tab_pets:
+with tabs[0]:
     pets_source_ui(base)
-with tab_folder:
+with tabs[1]:
     folder_source_ui(base)
-with tab_zip:
+with tabs[2]:
     zip_source_ui(base)
-with tab_own:
+with tabs[3]:
     own_classes_ui()
+if in_class:
+    with tabs[4]:
+        class_sources_ui()
 flash_ui()
 
 spec = active_dataset()
@@ -72,7 +78,7 @@ items = scan.items
 # ---------------------------------------------------------------- 3. explore
 st.header(_("3 · Explore"))
 for check in check_dataset(scan):  # datasets that cannot teach anything are named before training
-    st.warning(check.message, icon="⚠️")
+    (st.error if check.blocking else st.warning)(check.message, icon="⛔" if check.blocking else "⚠️")
 left_out_warning_ui(scan)
 
 st.subheader(_("Class balance"))

@@ -5,6 +5,7 @@ import streamlit as st
 from core import prediction
 from core.i18n import _
 from core.models import LoadedModel
+from ui.auth import identity
 from ui.frame import ensure_app_frame, interactive_fragment
 from ui.prediction import (
     model_banner_ui,
@@ -23,7 +24,7 @@ ensure_app_frame()
 st.title(_("🔮 Prediction: what's your pet?"))
 
 loaded_model = active_model()
-model_banner_ui(loaded_model)
+model_banner_ui(loaded_model, student=not identity().is_teacher)
 
 
 @interactive_fragment
@@ -43,10 +44,11 @@ def try_the_model(loaded: LoadedModel) -> None:
         rule_box.caption(_("Distance check off: {note}.").format(note=reference_note))
     rule = prediction.rule_for(reference, min_top_prob=min_top_prob, max_entropy=max_entropy)
     label = model_label(loaded)
+    check_off = reference_note if reference is None and loaded.kind == "run" else None
     for n, photo in enumerate(photos):
         item = photo.item
         found = predicted(model_key(loaded), item.digest, reference_key(reference), loaded, item.image, reference)
-        result_ui(n, photo, prediction.rejudge(found, rule), show_cam, label)
+        result_ui(n, photo, prediction.rejudge(found, rule), show_cam, label, check_off)
 
 
 try_the_model(loaded_model)

@@ -5,12 +5,14 @@ from dataclasses import replace
 import streamlit as st
 
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
+from core.datasets import training_refusal
 from core.i18n import N_, _, n_, num
 from core.lesson import WORKSHOP, LessonSettings, RunRole, default_views, find_runs
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.lesson import notebook_download_ui, tab_settings
 from ui.lr_finder import lr_finder_ui
+from ui.requests import my_request_ui
 from ui.runs import (
     BUSY_HELP,
     TRAIN_LAST,
@@ -41,12 +43,12 @@ st.caption(
     )
 )
 
+if class_mode():
+    my_request_ui()  # a student: the Train buttons ask the teacher; where the request stands
+
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    st.stop()
-if scan.items["is_valid"].all() or not scan.items["is_valid"].any():
-    st.error(_("This dataset has no training/validation split (too few images). Add images on the Data page."))
     st.stop()
 if len(scan.classes) < 2:
     st.error(
@@ -59,6 +61,11 @@ if len(scan.classes) < 2:
             names=", ".join(scan.classes),
         )
     )
+    st.stop()
+refused = training_refusal(scan)  # no validation image, or a class with no training image: with the numbers
+if refused is not None:
+    st.error(refused.message, icon="⛔")
+    st.caption(_("Change the dataset or add photos on the **Data** page: this page opens when it can train."))
     st.stop()
 
 busy = (

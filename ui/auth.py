@@ -14,7 +14,7 @@ import time
 
 import streamlit as st
 
-from core import auth, classroom
+from core import auth, classroom, roster
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _
 from core.own_classes import OwnClassesStore
@@ -22,6 +22,8 @@ from core.settings import data_dir
 from ui.state import SIGN_IN_KEY, forget, recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
+NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
+NAME_SYNCED = "_auth_name_synced"  # this session checked that the profile holds the tab's kept name
 ERROR_KEY = "auth_error"
 BEAT_KEY = "auth_last_beat"
 BEAT_SECONDS = 10.0
@@ -99,6 +101,38 @@ def _sign_out() -> None:
     st.session_state.pop(BEAT_KEY, None)
 
 
+def _name_changed() -> None:
+    """Text-input callback: keep the cleaned name with the tab and in the student's profile (the teacher reads it)."""
+    who = identity()
+    if who.is_teacher:
+        return
+    try:
+        name = roster.set_name(data_dir(), who, st.session_state.get(NAME_KEY, ""))
+    except (ValueError, OSError):
+        return
+    st.session_state[NAME_KEY] = name
+    remember(NAME_KEY, name)
+
+
+def name_ui(who: Identity) -> None:
+    """A student's display name: shown to the teacher (queue, requests, classes), never trusted for anything."""
+    if NAME_KEY not in st.session_state:
+        st.session_state[NAME_KEY] = roster.clean_name(recall(NAME_KEY, ""))
+    kept = st.session_state[NAME_KEY]
+    if kept and not st.session_state.get(NAME_SYNCED):  # a duplicated tab: same name, a profile of its own
+        st.session_state[NAME_SYNCED] = True
+        if roster.profile(data_dir(), who.tab).name != kept:
+            roster.set_name(data_dir(), who, kept)
+    st.text_input(
+        _("Your name"),
+        key=NAME_KEY,
+        max_chars=roster.MAX_NAME,
+        on_change=_name_changed,
+        placeholder=_("so the teacher knows who you are"),
+        help=_("Shown to the teacher next to your classes, requests and jobs. Nothing else: it signs nothing in."),
+    )
+
+
 def sign_in_ui() -> Identity:
     """The sidebar's role line and teacher sign-in (class mode only); returns this tab's identity."""
     who = identity()
@@ -110,6 +144,7 @@ def sign_in_ui() -> Identity:
         st.button(_("Sign out"), key="auth_sign_out", on_click=_sign_out)
         return who
     st.caption(_("Class mode: you can look at and try everything; the teacher trains and manages the class."))
+    name_ui(who)
     with st.expander(_("Teacher sign-in"), icon=":material/lock:"):
         st.text_input(_("Teacher password"), type="password", key=PASSWORD_KEY)
         st.button(_("Sign in"), key="auth_sign_in", on_click=_sign_in)

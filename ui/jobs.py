@@ -9,13 +9,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import job_records, jobs, records, worker
+from core import classroom, job_records, jobs, live, records, roster, worker
 from core.auth import Forbidden
 from core.datasets import DatasetSpec
-from core.i18n import _, n_, num
+from core.i18n import _, n_, num, p_
 from core.records import RunConfig
+from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, teacher_only
+from ui.live import rerun_if_changed
 
 POLL_SECONDS = 3.0
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
@@ -87,13 +89,36 @@ def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     stop_button(record, where)
 
 
+JOBS_SEEN = "_jobs_seen"  # (class stamp, jobs) as this tab last read them
+
+
+def current_jobs() -> list[job_records.JobRecord]:
+    """The job records, read again only when the class stamp moved or a job is running (its progress).
+
+    Idle, a poll of the sidebar box then costs a stat, not a read of every job record.
+    """
+    base = data_dir()
+    stamp = live.version(base, live.Channel.CLASS)
+    seen = st.session_state.get(JOBS_SEEN)
+    if seen is not None and seen[0] == stamp and not any(j.status == "running" for j in seen[1]):
+        return seen[1]
+    found = job_records.list_jobs(base)
+    st.session_state[JOBS_SEEN] = (stamp, found)
+    return found
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def jobs_status_ui() -> None:
-    """The sidebar box on every page (class mode): the running job, the queue, the last result."""
+    """The sidebar box on every page (class mode): the running job, the queue, the last result.
+
+    Every poll first asks whether anything the page shows changed elsewhere (ui.live): the class
+    dataset or model, a job queued or ended, a run stored; if so the whole page reruns.
+    """
     who = identity()
     heartbeat(who)
+    rerun_if_changed()
     base = data_dir()
-    found = job_records.list_jobs(base)
+    found = current_jobs()
     running = [j for j in found if j.status == "running"]
     queued = [j for j in found if j.status == "queued"]
     if queued and not running and not worker.worker_running(base):
@@ -121,19 +146,73 @@ def jobs_status_ui() -> None:
     _show_error()
 
 
+@st.fragment(run_every=POLL_SECONDS)
+def running_jobs_ui(where: str) -> None:
+    """The running jobs' progress bars, refreshed as often as the sidebar's (the rest of the page on a change)."""
+    for record in [j for j in job_records.list_jobs(data_dir()) if j.status == "running"]:
+        running_job_ui(record, where)
+
+
+def who_queued(record: job_records.JobRecord, asked_by: dict[str, str]) -> str:
+    """Who a job is for, as the teacher reads it: the teacher, or the student by name or number (plain text)."""
+    if record.job_id in asked_by:  # a student's request the teacher approved
+        return _("teacher, for {student}").format(student=roster.label_of(data_dir(), asked_by[record.job_id]))
+    role, _sep, tab = record.queued_by.partition(":")
+    if role != "student":
+        return _("teacher")
+    return roster.label_of(data_dir(), tab)
+
+
+WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.worker, every 2 s) this recent: a worker serves the queue
+
+
+def worker_state(found: list[job_records.JobRecord]) -> str:
+    """The training worker in a teacher's words: training, ready, or not running (it starts with the next job)."""
+    base = data_dir()
+    if any(j.status == "running" for j in found):
+        return p_("worker", "training")
+    info = worker.worker_info(base) or {}
+    fresh = time.time() - float(info.get("updated") or 0) < WORKER_FRESH_SECONDS
+    return p_("worker", "ready") if worker.worker_running(base) or fresh else _("not running")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def who_is_here_ui() -> None:
+    """The Class page's first row: students and teacher tabs connected, and whether the worker can train."""
+    here = classroom.active_sessions(data_dir())
+    c1, c2, c3 = st.columns(3)
+    c1.metric(
+        _("students connected"),
+        here.get("student", 0),
+        help=_("tabs seen in the last {seconds} s").format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
+    )
+    c2.metric(_("teacher tabs"), here.get("teacher", 0))
+    c3.metric(
+        _("training worker"),
+        worker_state(current_jobs()),
+        help=_("It trains the queue one job at a time, beside the app; it starts by itself when a job is queued."),
+    )
+
+
+MAX_REASONS = 5  # the newest failures whose reason is written out in full under the table
+
+
 def queue_table_ui() -> list[job_records.JobRecord]:
-    """The whole queue, newest first, with Stop/Cancel on active jobs (the Class page); returns the jobs."""
+    """The whole queue, newest first, with who asked and Stop/Cancel on active jobs (the Class page)."""
+    from core import requests  # the approved requests name the student a job is for
+
     found = job_records.list_jobs(data_dir())
     if not found:
         st.caption(_("No jobs yet."))
         return found
-    for record in [j for j in found if j.status == "running"]:
-        running_job_ui(record, "page")
+    running_jobs_ui("page")
+    asked_by = {r.job_id: r.tab for r in requests.all_requests(data_dir()) if r.job_id}
     st.dataframe(
         [
             {
                 "": STATUS_ICON[j.status],
                 _("job"): j.shown_title(),
+                _("for"): who_queued(j, asked_by),
                 _("status"): _(job_records.STATUS_NAMES[j.status]),
                 _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
                 _("took (s)"): round(j.finished - j.started, 1) if j.finished and j.started else None,
@@ -144,9 +223,16 @@ def queue_table_ui() -> list[job_records.JobRecord]:
         ],
         hide_index=True,
     )
+    failed = [j for j in reversed(found) if j.status in ("failed", "stopped") and j.error][:MAX_REASONS]
+    for record in failed:  # the reason whole: the table's cell cuts it off
+        st.caption(
+            STATUS_ICON[record.status]
+            + " "
+            + _("**{title}**: {why}").format(title=record.shown_title(), why=record.shown_error())
+        )
     for record in [j for j in found if j.status == "queued"]:
         c1, c2 = st.columns([4, 1])
-        c1.caption(f"⏳ {record.shown_title()}")
+        c1.caption(f"⏳ {record.shown_title()} · {markdown_safe(who_queued(record, asked_by))}")
         with c2:
             stop_button(record, "page")
     _show_error()

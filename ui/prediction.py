@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import NamedTuple
@@ -11,14 +12,16 @@ from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
 from core import novelty, prediction, records
-from core.i18n import N_, _, n_, num, pct
+from core.datasets import DatasetError, DatasetScan
+from core.i18n import N_, _, current, n_, num, pct
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
+from core.session_store import StoreError
 from core.settings import NOVELTY_DIR, sub_dir
 from ui.pickers import image_picker_ui
 from ui.runs import features_dir
-from ui.state import keep, runs_dir, scan_active
+from ui.state import active_dataset, class_dataset, dataset_signature, keep, runs_dir, scan, tab_store
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
@@ -54,11 +57,15 @@ def reference_key(reference: Reference | None) -> str:
     return f"{digest}:{reference.threshold!r}:{reference.k}:{reference.in_rate!r}:{reference.held_out}"
 
 
+class ImagesMissing(ValueError):
+    """The run's training images cannot be found or read on this server."""
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def _reference(
-    path: str, train: tuple[tuple[str, str], ...], valid: tuple[tuple[str, str], ...], _loaded: LoadedModel
-) -> Reference | None:
-    """The run's reference from its disk cache, else built once from the dataset's images and cached."""
+def _reference(path: str, run_id: str, _loaded: LoadedModel) -> Reference:
+    """The run's reference from its disk cache, else built once (from a fast run's cached features, else from
+    the run's own training images) and cached. Raises ValueError when it cannot be built (not cached: a
+    later visit tries again)."""
 
     def open_image(p: str) -> Image.Image | None:
         try:
@@ -68,43 +75,60 @@ def _reference(
 
     def build() -> Reference:
         try:  # a fast run's training already computed these features: read them instead
-            record = records.read_record(runs_dir() / _loaded.run_id)
+            record = records.read_record(runs_dir() / run_id)
             cached = novelty.reference_from_run(features_dir(), record, _loaded.model, SPEC)
         except (OSError, ValueError):
             cached = None
         if cached is not None:
             return cached
+        found = run_images(run_id)
+        if found is None:
+            raise ImagesMissing(run_id)
+        train, valid = novelty.reference_pairs(found)
         n = min(len(train), SPEC.max_reference) + min(len(valid), SPEC.max_calibration)
         with st.spinner(_("Computing the run's reference features once ({n} images; cached on disk)…").format(n=n)):
             feature_fn = novelty.body_features(_loaded.model)
             return novelty.build_reference(feature_fn, _loaded.img_size, train, valid, SPEC, open_image)
 
+    return novelty.cached_reference(Path(path), build)[0]
+
+
+def run_images(run_id: str) -> DatasetScan | None:
+    """A scan of the run's own training images (its recorded dataset, or one that matches it), or None.
+
+    Whatever dataset the tab has open: the reference belongs to the run. A scan that matches the run's files
+    and split exactly wins; else one with the run's classes (the same photos moved, or labelled anew).
+    """
     try:
-        return novelty.cached_reference(Path(path), build)[0]
-    except ValueError:
+        record = records.read_record(runs_dir() / run_id)
+    except (OSError, ValueError):
         return None
+    fallback = None
+    for spec in novelty.candidate_specs(record, (active_dataset(), class_dataset())):
+        try:
+            found = scan(spec, dataset_signature(Path(spec.root)), current().lang)
+        except (DatasetError, ValueError, OSError):
+            continue
+        if found.fingerprint == (record.dataset.fingerprint or record.config.dataset):
+            return found
+        if fallback is None and novelty.matches_run(found, record):
+            fallback = found
+    return fallback
 
 
 def novelty_reference(loaded: LoadedModel) -> tuple[Reference | None, str]:
     """A run's kNN reference (training features + calibrated line), and what it is or why there is none.
 
-    Cached on disk per run; building it needs the active dataset to have the run's classes.
+    Cached on disk per run; built once from the run's own training images (run_images), not the tab's dataset.
     """
     if loaded.kind != "run" or not loaded.run_id:
         return None, _("only for a fine-tuned run: the ImageNet model's training images (ImageNet) are not here")
     path = novelty.cache_path(sub_dir(NOVELTY_DIR), loaded.run_id, runs_dir() / loaded.run_id / WEIGHTS_FILE, SPEC)
-    train: tuple[tuple[str, str], ...] = ()
-    valid: tuple[tuple[str, str], ...] = ()
-    if not path.is_file():
-        result = scan_active()
-        if result is None or sorted(result.classes) != sorted(loaded.classes):
-            return None, _("the active dataset's classes differ from the run's, so its images cannot calibrate it")
-        items = result.items
-        pairs = list(zip(items["path"].astype(str), items["label"].astype(str), items["is_valid"], strict=True))
-        train = tuple((p, lab) for p, lab, v in pairs if not v)
-        valid = tuple((p, lab) for p, lab, v in pairs if v)
-    reference = _reference(str(path), train, valid, loaded)
-    if reference is None:
+    try:
+        reference = _reference(str(path), loaded.run_id, loaded)
+    except ImagesMissing:
+        return None, _("the run's training images cannot be read on this server (moved or deleted)")
+    except ValueError:
         return None, _("no readable training image to compare photos with")
     return reference, reference.describe()
 
@@ -123,8 +147,11 @@ def model_label(loaded: LoadedModel) -> str:
     return loaded.label
 
 
-def model_banner_ui(loaded: LoadedModel) -> None:
-    """Which model predicts, and what it can name (a run: the dataset's classes; else 1000 ImageNet labels)."""
+def model_banner_ui(loaded: LoadedModel, student: bool = False) -> None:
+    """Which model predicts, and what it can name (a run: the dataset's classes; else 1000 ImageNet labels).
+
+    student: class mode's students cannot train, so they are pointed at the runs there are and at asking.
+    """
     if loaded.kind == "run":
         n = len(loaded.classes)
         st.success(
@@ -133,13 +160,19 @@ def model_banner_ui(loaded: LoadedModel) -> None:
             )
         )
         return
-    st.info(
-        _(
+    if student:
+        text = _(
+            "Model: **{label}**. No fine-tuned run is chosen, so this model predicts the **1000 ImageNet labels** "
+            "(e.g. *tabby*, *pug*, *golden retriever*), not your dataset's classes. Choose a trained run with "
+            "*Switch model* in the sidebar; the Training page's Train button asks the teacher for a new one."
+        )
+    else:
+        text = _(
             "Model: **{label}**. No fine-tuned run is chosen, so this model predicts the **1000 ImageNet labels** "
             "(e.g. *tabby*, *pug*, *golden retriever*), not your dataset's classes. Train a run on the Training "
             "page and choose it to predict your own breeds."
-        ).format(label=model_label(loaded))
-    )
+        )
+    st.info(text.format(label=model_label(loaded)))
 
 
 def rule_ui() -> tuple[DeltaGenerator, float, float]:
@@ -199,10 +232,17 @@ def photos_ui() -> list[Photo]:
         if picked is not None:
             photos.append(Photo(_("picked image"), picked, picked.image))
         return photos
+    fresh = UPLOADS_KEY not in st.session_state  # the uploader is new: the page was just opened or reloaded
     uploads = st.file_uploader(
-        _("Upload photos (JPEG, PNG, GIF, WebP, BMP, TIFF)"), accept_multiple_files=True, key="pred_uploads"
+        _("Upload photos (JPEG, PNG, GIF, WebP, BMP, TIFF)"), accept_multiple_files=True, key=UPLOADS_KEY
     )
-    for upload in uploads or []:
+    if not uploads:
+        if not fresh and st.session_state.pop(KEPT_MARK, None):  # the student emptied the uploader: forget them
+            forget_photos()
+            return photos
+        return kept_photos_ui()
+    uploaded: list[bytes] = []
+    for upload in uploads:
         data = upload.getvalue()
         try:
             item = load_image_bytes(data, upload.name)
@@ -210,11 +250,80 @@ def photos_ui() -> list[Photo]:
             st.error(f"❌ {err}")
             continue
         photos.append(Photo(upload.name, item, shown_image(data, item)))
+        uploaded.append(data)
+    keep_photos(photos, uploaded)
     return photos
 
 
-def result_ui(n: int, photo: Photo, result: prediction.Prediction, show_cam: bool, label: str) -> None:
-    """One photo's card: the photo, the verdict with its top-5 chart and numbers, and Grad-CAM's overlay."""
+UPLOADS_KEY = "pred_uploads"
+KEPT_MARK = "_pred_kept"  # digests of the uploads this session kept in the tab's store (written once per change)
+KEPT_PREFIX = "pred_photo_"  # blob names in the tab's store: pred_photo_0 … pred_photo_{MAX_KEPT - 1}
+MAX_KEPT = 8  # uploads kept across a page change or a reload (each ≤ 10 MB; the store caps a tab's total)
+
+
+def keep_photos(photos: list[Photo], uploaded: list[bytes]) -> None:
+    """Keep the readable uploads (the first MAX_KEPT) in the tab's store, once per new set of photos."""
+    digests = [p.item.digest for p in photos[:MAX_KEPT]]
+    if st.session_state.get(KEPT_MARK) == digests:
+        return
+    store = tab_store()
+    kept = 0
+    for photo, data in list(zip(photos, uploaded, strict=True))[:MAX_KEPT]:
+        with contextlib.suppress(StoreError, OSError):
+            kept += store.put_blob(f"{KEPT_PREFIX}{kept}", data, photo.name)
+    for i in range(kept, MAX_KEPT):
+        store.drop_blob(f"{KEPT_PREFIX}{i}")
+    st.session_state[KEPT_MARK] = digests
+    if len(photos) > kept:
+        st.caption(
+            _(
+                "ℹ️ The first {n} photos are kept when you leave the page or reload; upload the others again then."
+            ).format(n=num(kept))
+        )
+
+
+def forget_photos() -> None:
+    """Drop the kept uploads (the Forget button, or an emptied uploader)."""
+    store = tab_store()
+    for i in range(MAX_KEPT):
+        store.drop_blob(f"{KEPT_PREFIX}{i}")
+    st.session_state.pop(KEPT_MARK, None)
+
+
+def kept_photos_ui() -> list[Photo]:
+    """The uploads kept earlier in this tab (after a page change or a reload), with a Forget button."""
+    store = tab_store()
+    photos = []
+    for i in range(MAX_KEPT):
+        blob = store.get_blob(f"{KEPT_PREFIX}{i}")
+        if blob is None:
+            continue
+        try:
+            item = load_image_bytes(blob.data, blob.filename)
+        except ImageError:
+            store.drop_blob(f"{KEPT_PREFIX}{i}")
+            continue
+        photos.append(Photo(blob.filename, item, shown_image(blob.data, item)))
+    if photos:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.caption(
+            n_(
+                "Showing {n} photo uploaded earlier in this tab. Upload others to replace it.",
+                "Showing {n} photos uploaded earlier in this tab. Upload others to replace them.",
+                len(photos),
+            ).format(n=num(len(photos)))
+        )
+        c2.button(_("Forget them"), key="pred_forget", on_click=forget_photos)
+    return photos
+
+
+def result_ui(
+    n: int, photo: Photo, result: prediction.Prediction, show_cam: bool, label: str, check_off: str | None = None
+) -> None:
+    """One photo's card: the photo, the verdict with its top-5 chart and numbers, and Grad-CAM's overlay.
+
+    check_off: why a run's "unlike the training images" check could not run; said under the verdict itself.
+    """
     with st.container(border=True):
         left, middle, right = st.columns([1, 1.6, 1])
         left.image(photo.shown, caption=photo.name, width="stretch")
@@ -229,6 +338,13 @@ def result_ui(n: int, photo: Photo, result: prediction.Prediction, show_cam: boo
                 )
             else:
                 st.markdown(f"### {result.top} — {pct(result.top_prob)}")
+            if check_off:
+                st.warning(
+                    _("Distance check off: {note}. Only the probability rules judged this photo.").format(
+                        note=check_off
+                    ),
+                    icon="⚠️",
+                )
             st.plotly_chart(prediction.top_k_chart(result), key=f"pred_chart_{n}")
             c1, c2, c3 = st.columns(3)
             c1.metric(_("inference time"), _("{ms} ms").format(ms=num(result.seconds * 1000, 0)))

@@ -221,8 +221,13 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
     "Stopped: nothing was saved" for the next run of the page. Errors stay on the page as messages.
     """
-    if class_mode():  # the worker trains it; queueing is the teacher's action (a student is refused there)
-        queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+    if class_mode():  # the worker trains it; the teacher queues it, a student asks the teacher for it
+        if identity().is_teacher:
+            queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
+        else:
+            from ui.requests import request_training_ui  # ui.requests builds on this module
+
+            request_training_ui(config, scan)
         return
     n_stages = len(config.stages)
     st.session_state[TRAIN_RUNNING] = True

@@ -10,13 +10,25 @@ from pathlib import Path
 import streamlit as st
 
 from core import archives, pets
-from core.classroom import own_classes_privacy_note
+from core.classroom import own_classes_privacy_note, published_classes
 from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
 from core.i18n import _, n_, num
 from core.images import ImageError
-from core.settings import FolderRefused, open_allowed, uploads_dir
+from core.roster import markdown_safe
+from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
+from core.storage import stable_hash
 from ui.auth import identity, own_classes_store, teacher_only
-from ui.state import OWN_CLASSES_NAME, keep, set_active_dataset
+from ui.state import (
+    OWN_CLASSES_NAME,
+    active_dataset,
+    class_dataset,
+    forget,
+    keep,
+    recall,
+    remember,
+    set_active_dataset,
+    shown_name,
+)
 
 FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
 ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
@@ -173,7 +185,7 @@ def own_classes_ui() -> None:
     def add_own_class() -> None:
         """Button callback: create the class, select it, clear the name box."""
         try:
-            st.session_state["data_own_class"] = store.add_class(st.session_state.get("data_own_new", ""))
+            st.session_state[OWN_PICKED] = store.add_class(st.session_state.get("data_own_new", ""))
             st.session_state["data_own_new"] = ""
         except ValueError as err:
             st.session_state["data_own_error"] = str(err)
@@ -186,15 +198,7 @@ def own_classes_ui() -> None:
     counts = store.classes()
     if not counts:
         return
-    chosen = st.selectbox(
-        _("Add photos to"),
-        list(counts),
-        format_func={
-            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
-            for c, n in counts.items()
-        }.get,
-        key=keep("data_own_class", options=list(counts)),
-    )
+    chosen = own_class_picker_ui(counts)
     _add_photos_ui(store, chosen)
     photos = store.photos(chosen)
     _own_photos_grid_ui(store, chosen, photos)
@@ -208,35 +212,78 @@ def own_classes_ui() -> None:
         )
         if st.button(_("Delete it"), key="data_own_rm_class", type="primary"):
             store.remove_class(chosen)
-            st.session_state.pop("data_own_class", None)
+            st.session_state.pop(OWN_PICKED, None)
+            forget(OWN_PICKED)
             st.rerun()
     _use_own_classes_ui(store)
 
 
-def _add_photos_ui(store, chosen: str) -> None:
-    files = st.file_uploader(
-        _("Photos"),
-        accept_multiple_files=True,
-        key=f"data_own_files_{chosen}",
-        type=None,
-        help=_("Any image format"),
-    )
-    shot = st.camera_input(_("…or take one"), key=f"data_own_camera_{chosen}")
-    if not st.button(_("Add these photos"), key="data_own_save"):
-        return
+ADD_NONCE = "data_own_nonce"  # part of the uploader's key: a new one after photos were added empties it
+ADDED = "data_own_added"  # (class, added, problems) of the last "Add these photos", shown once
+
+
+def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
+    """Button callback: store the chosen files and camera shot, before the page (and its counts) is drawn."""
+    items = [
+        *(st.session_state.get(files_key) or []),
+        *([st.session_state[camera_key]] if st.session_state.get(camera_key) else []),
+    ]
     added, problems = 0, []
-    for item in [*(files or []), *([shot] if shot else [])]:
+    for item in items:
         try:
             store.add_photo(chosen, item.getvalue(), item.name)
             added += 1
-        except ImageError as err:
+        except (ImageError, ValueError) as err:
             problems.append(str(err))
+    st.session_state[ADDED] = (chosen, added, problems)
+    if added:
+        st.session_state[ADD_NONCE] = st.session_state.get(ADD_NONCE, 0) + 1  # empty the uploader and camera
+
+
+OWN_PICKED = "data_own_class"  # the class photos are added to (kept with the tab)
+
+
+def own_class_picker_ui(counts: dict[str, int]) -> str:
+    """ "Add photos to", each class with its photo count, always current; returns the class picked.
+
+    The browser's select keeps showing the label it was drawn with ("bears (0 photos)") after the counts
+    change, so the widget's key carries the counts: a count that changes draws a new picker, set to the
+    class picked before.
+    """
+    picked = st.session_state.get(OWN_PICKED) or recall(OWN_PICKED)
+    key = f"data_own_pick_{stable_hash(sorted(counts.items()), 10)}"
+    if key not in st.session_state and picked in counts:
+        st.session_state[key] = picked
+    chosen = st.selectbox(
+        _("Add photos to"),
+        list(counts),
+        format_func={
+            c: _("{cls} ({n})").format(cls=c, n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+            for c, n in counts.items()
+        }.get,
+        key=key,
+    )
+    st.session_state[OWN_PICKED] = chosen
+    remember(OWN_PICKED, chosen)
+    return chosen
+
+
+def _add_photos_ui(store, chosen: str) -> None:
+    nonce = st.session_state.get(ADD_NONCE, 0)
+    files_key, camera_key = f"data_own_files_{chosen}_{nonce}", f"data_own_camera_{chosen}_{nonce}"
+    st.file_uploader(_("Photos"), accept_multiple_files=True, key=files_key, type=None, help=_("Any image format"))
+    st.camera_input(_("…or take one"), key=camera_key)
+    st.button(
+        _("Add these photos"), key="data_own_save", on_click=_add_photos, args=(store, chosen, files_key, camera_key)
+    )
+    done = st.session_state.pop(ADDED, None)
+    if done is None:
+        return
+    cls, added, problems = done
     for problem in problems:
         st.error(problem)
     if added:
-        st.success(
-            n_("Added {n} photo to {cls}.", "Added {n} photos to {cls}.", added).format(n=num(added), cls=chosen)
-        )
+        st.success(n_("Added {n} photo to {cls}.", "Added {n} photos to {cls}.", added).format(n=num(added), cls=cls))
 
 
 def _own_photos_grid_ui(store, chosen: str, photos: list[Path]) -> None:
@@ -278,3 +325,29 @@ def _use_own_classes_ui(store) -> None:
             )
     else:
         st.info(_("Add at least two classes with two or more photos each to use them."))
+
+
+def class_sources_ui() -> None:
+    """Class mode: the class dataset and every class set the teacher published, for anyone to use."""
+    default, active = class_dataset(), active_dataset()
+    if default is not None:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.markdown(
+            _("**Class dataset** (the teacher's choice): {name}").format(name=markdown_safe(shown_name(default)))
+        )
+        if c2.button(_("Use it"), key="data_class_use", disabled=active == default):
+            activate(default, _("Now using the class dataset."))
+    found = published_classes(data_dir())
+    if not found:
+        st.caption(_("The teacher has not published any students' classes yet."))
+        return
+    st.markdown(_("**Classes the teacher published** (students' own classes, for everyone)"))
+    for item in found:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        counts = ", ".join(
+            _("{cls} ({n})").format(cls=markdown_safe(c), n=n_("{n} photo", "{n} photos", n).format(n=num(n)))
+            for c, n in item.classes.items()
+        )
+        c1.markdown(f"**{markdown_safe(shown_name(item.spec))}** · {counts}")
+        if c2.button(_("Use it"), key=f"data_pub_{stable_hash(item.spec.root, 8)}", disabled=active == item.spec):
+            activate(item.spec, _("Now using {name}.").format(name=shown_name(item.spec)))

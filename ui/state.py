@@ -15,10 +15,11 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import datasets, models, pets, records
-from core.classroom import read_class_settings
+from core.classroom import ClassSettings, read_class_settings
 from core.datasets import DatasetScan, DatasetSpec
 from core.i18n import N_, _, current, n_, num
 from core.labels import PETS_PATTERN
+from core.roster import markdown_safe
 from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
 from core.settings import RUNS_DIR, SESSIONS_DIR, data_dir, sub_dir
 
@@ -45,19 +46,68 @@ def env_dataset() -> DatasetSpec | None:
     )
 
 
+def server_default_dataset() -> DatasetSpec | None:
+    """The server's default dataset: $PETLAB_DATASET, else Oxford-IIIT Pet when it is in the data folder."""
+    spec = env_dataset()
+    if spec is None:
+        images = pets.find_pets(data_dir())
+        spec = pets.pets_spec(images) if images else None
+    return spec
+
+
+def class_dataset(settings: ClassSettings | None = None) -> DatasetSpec | None:
+    """Everyone's default: the teacher's class dataset (class mode), else the server's default."""
+    settings = settings or read_class_settings(data_dir())
+    return settings.dataset or server_default_dataset()
+
+
 def active_dataset() -> DatasetSpec | None:
-    """The dataset this browser tab works on: chosen on the Data page (kept across reloads), else $PETLAB_DATASET, else Pets."""
+    """The dataset this browser tab works on: chosen on the Data page (kept across reloads), else the class's."""
     if ACTIVE_DATASET not in st.session_state:
         spec = _spec_from_plain(recall(ACTIVE_DATASET))
-        if spec is None:
-            spec = read_class_settings(data_dir()).dataset  # class mode: the teacher's class dataset
-        if spec is None:
-            spec = env_dataset()
-        if spec is None:
-            images = pets.find_pets(data_dir())
-            spec = pets.pets_spec(images) if images else None
-        st.session_state[ACTIVE_DATASET] = spec
+        st.session_state[ACTIVE_DATASET] = spec if spec is not None else class_dataset()
     return st.session_state[ACTIVE_DATASET]
+
+
+CLASS_SEEN = "class_seen"  # the teacher's choices this tab has followed: {"dataset": t, "model": t, "run": id}
+
+
+def follow_class(announce: bool = True) -> None:
+    """Make the teacher's newest class dataset and model this tab's (class mode; once per full run, cheap).
+
+    The newest decision wins: a tab that chose its own dataset keeps it until the teacher changes the
+    class dataset, then it follows (and says so in a toast); the student can switch back on the Data
+    page. Publishing a class model makes it everyone's active model; unpublishing it moves only the
+    tabs still on it back to the ImageNet model. A new tab starts on the class's choices.
+    """
+    settings = read_class_settings(data_dir())
+    now = {"dataset": settings.dataset_changed, "model": settings.model_changed, "run": settings.model_run}
+    seen = st.session_state.get(CLASS_SEEN) or recall(CLASS_SEEN)
+    if not isinstance(seen, dict):
+        seen = now  # a new tab: active_dataset() and sync_active_run() start on the class's choices
+    else:
+        if settings.dataset_changed > _stamp(seen.get("dataset")):
+            spec = class_dataset(settings)
+            set_active_dataset(spec)
+            if spec is not None and announce:
+                st.toast(_("Class dataset: **{name}**").format(name=markdown_safe(shown_name(spec))),
+                         icon=":material/school:")  # fmt: skip
+        if settings.model_changed > _stamp(seen.get("model")):
+            if settings.model_run is not None:
+                st.session_state[ACTIVE_RUN] = settings.model_run
+                if announce:
+                    st.toast(_("The teacher published a class model: it is now your active model."),
+                             icon=":material/school:")  # fmt: skip
+            elif st.session_state.get(ACTIVE_RUN, recall(ACTIVE_RUN)) == seen.get("run"):
+                st.session_state[ACTIVE_RUN] = None  # the withdrawn class model: back to ImageNet
+        seen = now
+    st.session_state[CLASS_SEEN] = seen
+    if _tab_values():  # a tab that keeps anything keeps this too; one that did nothing writes nothing
+        remember(CLASS_SEEN, seen)
+
+
+def _stamp(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def shown_name(spec: DatasetSpec) -> str:

@@ -1,8 +1,9 @@
 """Browser, class mode: a teacher and students in separate browser contexts on one real server.
 
-The student cannot open server folders, download, see the Class page, stop a job or see another
-student's own classes; the teacher signs in, stays signed in across a reload and page changes, queues a
-run on the Class page and closes the tab: the worker finishes the job anyway.
+The student cannot open server folders, download, queue a training (their Train asks the teacher), see
+the Class page, stop a job or see another student's own classes; the teacher signs in, stays signed in
+across a reload and page changes, queues a run on the Class page and closes the tab: the worker finishes
+the job anyway.
 """
 
 import re
@@ -85,9 +86,9 @@ def test_student_is_refused_and_classes_stay_private(browser, class_server, tmp_
 
         alice.get_by_role("link", name="Training").click()
         wait_ready(alice)
-        alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # shown, refused where it runs
-        alice.get_by_text("only the teacher can start or queue a training").wait_for()
-        assert job_records.list_jobs(data) == []
+        alice.get_by_role("button", name="▶ Train stage 1 (frozen)").click()  # a student's Train asks the teacher
+        alice.get_by_text("waiting for the teacher").wait_for()
+        assert job_records.list_jobs(data) == []  # nothing queued until the teacher approves
         assert alice.get_by_role("button", name="⏹ Stop").count() == 0
 
         alice.goto(url + "/class")  # the teacher's page by its address: not there for a student

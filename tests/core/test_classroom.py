@@ -120,6 +120,8 @@ def test_class_settings_teacher_only(tmp_path):
         classroom.set_class_model(tmp_path, ALICE, "abc")
     classroom.set_class_dataset(tmp_path, TEACH, spec)
     classroom.set_class_model(tmp_path, TEACH, "abc123")
-    assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings(spec, "abc123")
+    stored = classroom.read_class_settings(tmp_path)
+    assert (stored.dataset, stored.model_run) == (spec, "abc123")
+    assert 0 < stored.dataset_changed < stored.model_changed  # each choice says when it was made
     (tmp_path / settings.CLASS_FILE).write_text("{broken")
     assert classroom.read_class_settings(tmp_path) == classroom.ClassSettings()

@@ -288,3 +288,37 @@ def test_plural():
     from core.datasets import noun_for
 
     assert (noun_for(1, "image"), noun_for(3, "class")) == ("image", "classes")
+
+
+def test_four_photos_are_refused_with_their_numbers_not_only_0_validation_images(tmp_path):
+    from core.datasets import check_dataset, training_refusal
+
+    root = make_folder_dataset(tmp_path / "own", n_per_class=2, classes=("bears", "cats"))
+    scan = scan_dataset(DatasetSpec(name="own", kind="own", root=str(root), label_from="parent"))
+    checks = check_dataset(scan)
+    assert not any("Only 0 validation" in c.message for c in checks)
+    refused = training_refusal(scan)
+    assert refused is not None and refused.kind.value == "no_split" and refused.blocking
+    assert (
+        "4 images" in refused.message and "Add at least 1 more" in refused.message and "5 give one" in refused.message
+    )
+
+
+def test_a_class_with_no_training_image_is_refused(tmp_path):
+    from core.datasets import training_refusal
+
+    root = make_folder_dataset(tmp_path / "ds", n_per_class=10, classes=("a", "b"))
+    make_folder_dataset(tmp_path / "ds", n_per_class=1, classes=("rare",), seed=3)
+    scan = scan_dataset(DatasetSpec(name="ds", kind="folder", root=str(root), label_from="parent"))
+    scan.items.loc[scan.items["label"] == "rare", "is_valid"] = True
+    refused = training_refusal(scan)
+    assert refused is not None and refused.kind.value == "no_train" and refused.classes == ("rare",)
+
+
+def test_one_validation_image_is_said_plainly(tmp_path):
+    from core.datasets import check_dataset, training_refusal
+
+    root = make_folder_dataset(tmp_path / "own", n_per_class=3, classes=("a", "b"))  # 6 images: 1 validation
+    scan = scan_dataset(DatasetSpec(name="own", kind="own", root=str(root), label_from="parent"))
+    few = [c for c in check_dataset(scan) if c.kind.value == "few_valid"]
+    assert training_refusal(scan) is None and "Only 1 validation image: it alone decides" in few[0].message

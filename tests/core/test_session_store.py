@@ -108,3 +108,16 @@ def test_copy_to_takes_values_less_the_excluded_and_the_blobs(tmp_path):
     assert store.values()["aug_size"] == 160  # and the two are separate from now on
     empty = SessionStore(tmp_path, new_token()).copy_to(new_token())
     assert empty.values() == {}
+
+
+def test_a_tabs_photos_are_capped_in_bytes_oldest_first(tmp_path):
+    from core.session_store import MAX_TAB_BLOB_BYTES
+
+    store = SessionStore(tmp_path, new_token())
+    big = 9 * 1024**2  # under the one-photo cap; four of them are over the tab's
+    for i in range(4):
+        assert store.put_blob(f"pred_photo_{i}", bytes([i]) * big, f"{i}.jpg")
+        time.sleep(0.01)
+    kept = sorted(p.stem for p in store.dir.glob("*.bin"))
+    assert kept == ["pred_photo_1", "pred_photo_2", "pred_photo_3"]  # the oldest went
+    assert sum(p.stat().st_size for p in store.dir.glob("*.bin")) <= MAX_TAB_BLOB_BYTES

@@ -99,7 +99,7 @@ def test_students_own_classes_are_private(class_mode, data_folder):
     assert classroom.own_store(data_folder, Identity(STUDENT, tab)).classes() == {"alices_cat": 0}
     assert classroom.own_store(data_folder, LAPTOP_USER).classes() == {}  # not in the teacher's classes
     bob.run()
-    assert not [box for box in bob.selectbox if box.key == "data_own_class"]  # Bob sees no class of Alice's
+    assert not [box for box in bob.selectbox if box.label == "Add photos to"]  # Bob sees no class of Alice's
     bob_tab = bob.query_params["s"]
     assert bob_tab != tab and classroom.own_store(data_folder, Identity(STUDENT, bob_tab)).classes() == {}
 
@@ -118,15 +118,17 @@ def open_training(pets_like, query=None) -> AppTest:
 
 
 def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
-    from core import job_records, runs
+    from core import job_records, requests, runs
 
     at = open_training(pets_like)
     assert not at.exception
     at.select_slider(key="train_size").set_value(32)
-    at.button(key="train_go1").click().run()  # the button is there: the guard is what refuses
+    at.button(key="train_go1").click().run()  # a student's Train asks the teacher: nothing is queued or trained
     assert not at.exception
-    assert any("only the teacher can start or queue a training" in e.value for e in at.error)
+    assert any("Asked the teacher to train" in s.value for s in at.success)
     assert job_records.list_jobs(data_folder) == [] and runs.list_runs(data_folder / "runs")[0] == []
+    asked = requests.all_requests(data_folder)
+    assert [r.status for r in asked] == ["pending"] and asked[0].config.img_size == 32
     at.button(key="train_lrfind_btn").click().run()
     assert any("the teacher prepares the LR finder" in e.value for e in at.error)
     assert not at.session_state["train_lrfind_history"]

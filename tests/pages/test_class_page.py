@@ -22,6 +22,7 @@ TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 CLASS_PAGE = str(ROOT / "pages" / "class.py")
+DATA_PAGE = str(ROOT / "pages" / "data.py")
 PASSWORD = "correct horse"
 
 
@@ -116,7 +117,7 @@ def test_teacher_publishes_a_students_classes(class_mode, data_folder, pets_like
     assert at.metric[0].value == "1"  # one student connected
     at.button(key=f"class_pub_{student.tab}").click().run()
     assert not at.exception
-    assert at.session_state[ACTIVE_DATASET].root.endswith(f"published/class-{student.tab[:6]}")
+    assert at.session_state[ACTIVE_DATASET].root.endswith("published/class-student-1")  # no token in the name
 
 
 def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
@@ -153,3 +154,173 @@ def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, 
     assert not student.exception
     assert student.session_state[ACTIVE_DATASET] == other  # not $PETLAB_DATASET: the class dataset
     assert student.session_state[ACTIVE_RUN] == "cccc3333"
+
+
+# ---- issue 19: the live room ---------------------------------------------------------------------
+
+
+def test_students_follow_the_teachers_newest_class_dataset_and_model_without_a_reload(
+    class_mode, data_folder, pets_like, tmp_path
+):
+    """Issue 19.3: a student's open tab (its session) takes the class dataset and model the teacher sets next,
+    on its next run (the sidebar's polling starts it); no reload, and their own later choice is kept."""
+    from core.synthetic import make_pets_like
+    from ui.state import ACTIVE_RUN
+
+    student = open_page(APP)
+    assert student.session_state[ACTIVE_DATASET].root == str(pets_like.resolve())  # the server default
+    other = pets_spec(make_pets_like(tmp_path / "class-set" / "images", n_per_class=3))
+    fake_run(data_folder, "dddd4444")
+    teacher = Identity(auth.TEACHER, "f" * 24)
+    classroom.set_class_dataset(data_folder, teacher, other)
+    classroom.set_class_model(data_folder, teacher, "dddd4444")
+    student.run()
+    assert not student.exception
+    assert student.session_state[ACTIVE_DATASET] == other
+    assert student.session_state[ACTIVE_RUN] == "dddd4444"
+    student.session_state[ACTIVE_DATASET] = pets_spec(pets_like)  # the student picks another dataset
+    student.run()
+    assert student.session_state[ACTIVE_DATASET] == pets_spec(pets_like)  # kept: no newer class choice
+    classroom.set_class_model(data_folder, teacher, None)  # unpublished: the tabs on it go back to ImageNet
+    student.run()
+    assert student.session_state[ACTIVE_RUN] is None
+
+
+def test_back_to_the_server_default_resets_the_teachers_own_dataset(class_mode, data_folder, pets_like, tmp_path):
+    """Issue 19.3: the button resets the class dataset and the teacher's own; Queue the lesson follows it."""
+    from core.synthetic import make_pets_like
+
+    other = pets_spec(make_pets_like(tmp_path / "other" / "images", n_per_class=3))
+    classroom.set_class_dataset(data_folder, Identity(auth.TEACHER, "f" * 24), other)
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), other)
+    at.button(key="class_reset_dataset").click().run()
+    assert not at.exception
+    assert classroom.read_class_settings(data_folder).dataset is None
+    assert at.session_state[ACTIVE_DATASET].root == str(pets_like.resolve())  # $PETLAB_DATASET, the server default
+    assert any(f"On **{pets_like.name}** (60 images)" in c.value for c in at.caption)  # Queue the lesson uses it
+
+
+def test_published_classes_are_open_to_every_student(class_mode, data_folder, pets_like):
+    """Issue 19.3: published classes show on every student's Data page (Class datasets) before the teacher makes
+    them the class dataset, and a student can use them."""
+    alice = Identity(STUDENT, "d" * 24)
+    store = classroom.own_store(data_folder, alice)
+    for name in ("cup", "pen"):
+        store.add_class(name)
+        for shade in (1, 2):
+            buf = io.BytesIO()
+            Image.new("RGB", (20, 20), (shade * 40, len(name), 0)).save(buf, "PNG")
+            store.add_photo(name, buf.getvalue())
+    spec = classroom.publish_classes(data_folder, Identity(auth.TEACHER, "f" * 24), alice.tab, "mugs")
+    bob = open_page(DATA_PAGE)
+    assert not bob.exception
+    assert "🏫 Class datasets" in [t.label for t in bob.tabs]
+    assert any("mugs \\(published\\)" in m.value and "cup (2 photos)" in m.value for m in bob.markdown)
+    use = [b for b in bob.button if b.key.startswith("data_pub_")]
+    use[0].click().run()
+    assert bob.session_state[ACTIVE_DATASET] == spec
+
+
+def four_photo_dataset(tmp_path):
+    from core.synthetic import make_pets_like
+
+    return pets_spec(make_pets_like(tmp_path / "tiny" / "images", n_per_class=2, classes=("Bengal", "beagle")))
+
+
+def test_a_four_photo_dataset_is_refused_with_its_numbers_before_anything_is_queued(class_mode, data_folder, tmp_path):
+    """Issue 19.4: the teacher's Queue them refuses a dataset too small to train (all three jobs used to fail)."""
+    tiny = four_photo_dataset(tmp_path)
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), tiny)
+    assert not at.exception
+    refusal = [e.value for e in at.error if "4 images" in e.value]
+    assert refusal and "gets none of them" in refusal[0] and "Add at least 1 more" in refusal[0]
+    assert at.button(key="class_queue_go").disabled
+    assert job_records.list_jobs(data_folder) == []
+    training = open_page(str(ROOT / "pages" / "training.py"), teacher_query(data_folder), tiny)
+    assert any("4 images" in e.value for e in training.error)  # the Training page says the numbers too
+    assert not any("no training/validation split" in e.value for e in training.error)
+    data = open_page(DATA_PAGE, teacher_query(data_folder), tiny)
+    shown = " ".join(a.value for a in [*data.error, *data.warning])
+    assert "4 images" in shown and "Only 0 validation" not in shown
+
+
+def own_picker(at):
+    return next(box for box in at.selectbox if box.label == "Add photos to")
+
+
+def test_own_class_photo_counts_are_current_after_adding(class_mode, data_folder):
+    """Issue 19.4: the class picker said "bears (0 photos)" after two were added."""
+    at = open_page(DATA_PAGE)
+    at.text_input(key="data_own_new").input("bears")
+    at.button(key="data_own_add").click().run()
+    assert own_picker(at).options == ["bears (0 photos)"]
+    photos = []
+    for shade in (10, 90):
+        buf = io.BytesIO()
+        Image.new("RGB", (24, 24), (shade, 40, 0)).save(buf, "PNG")
+        photos.append((f"bear{shade}.png", buf.getvalue(), "image/png"))
+    next(u for u in at.file_uploader if u.label == "Photos").set_value(photos)
+    at.button(key="data_own_save").click().run()
+    assert not at.exception
+    assert any("Added 2 photos to bears" in s.value for s in at.success)
+    assert own_picker(at).options == ["bears (2 photos)"]
+
+
+def test_students_are_shown_by_name_or_number_never_by_token(class_mode, data_folder, pets_like):
+    """Issue 19.8: the teacher tells students apart by the names they give (escaped), else "Student 3"."""
+    student = open_page(APP)
+    tab = student.query_params["s"]
+    student.text_input(key="auth_name").input("  Ada **the great**\x07 ").run()
+    assert not student.exception
+    assert student.text_input(key="auth_name").value == "Ada **the great**"
+    store = classroom.own_store(data_folder, Identity(STUDENT, tab))
+    for name in ("cup", "pen"):
+        store.add_class(name)
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    text = " ".join(m.value for m in at.markdown)
+    assert "Ada \\*\\*the great\\*\\* \\(1\\)" in text  # shown literally (escaped), with their number
+    assert tab[:8] not in text and tab[:6] not in " ".join(t.value for t in at.text_input)
+
+
+def test_the_teachers_page_speaks_plainly(class_mode, data_folder, pets_like):
+    """Issue 19.8: no "worker: 1 threads · sqlite"."""
+    at = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    worker_metric = next(m for m in at.metric if m.label == "training worker")
+    assert worker_metric.value in ("ready", "training", "not running")
+    assert not any("threads" in str(m.value) or "sqlite" in str(m.value) for m in at.metric)
+
+
+def test_a_students_prediction_page_does_not_tell_them_to_train(class_mode):
+    """Issue 19.8: students cannot train; the page points them at the runs there are and at asking."""
+    at = open_page(str(ROOT / "pages" / "prediction.py"))
+    assert not at.exception
+    banner = at.info[0].value
+    assert "Train a run on the Training page" not in banner and "Switch model" in banner
+
+
+def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data_folder, pets_like):
+    """Issue 19.4: a student's Train asks the teacher; the Class page shows it by name with its numbers; Approve
+    queues exactly that run, and the student's Training page says so."""
+    from core import requests
+
+    student = open_page(APP)
+    student.text_input(key="auth_name").input("Ben").run()
+    query = {"s": student.query_params["s"]}
+    training = open_page(str(ROOT / "pages" / "training.py"), query, pets_spec(pets_like))
+    training.select_slider(key="train_size").set_value(32)
+    training.button(key="train_go1").click().run()
+    assert not training.exception and job_records.list_jobs(data_folder) == []
+    assert any("waiting for the teacher" in i.value for i in training.info)
+    teacher = open_page(CLASS_PAGE, teacher_query(data_folder), pets_spec(pets_like))
+    line = next(m.value for m in teacher.markdown if "asks for" in m.value)
+    assert "**Ben \\(1\\)**" in line and "60 images, 12 for validation" in line
+    teacher.button(key=f"class_req_ok_{query['s']}").click().run()
+    assert not teacher.exception
+    queued = job_records.list_jobs(data_folder)
+    assert len(queued) == 1 and queued[0].config.img_size == 32 and queued[0].status == "queued"
+    assert requests.request_of(data_folder, query["s"]).job_id == queued[0].job_id
+    assert any(
+        "for Ben \\(1\\)" in c.value for c in teacher.caption
+    )  # the queue says whose it is  # the queue says whose it is
+    training.run()
+    assert any("The teacher approved" in i.value for i in training.info)

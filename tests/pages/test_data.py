@@ -199,4 +199,4 @@ def test_own_classes_with_few_photos_are_flagged_before_use(data_folder):
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert any("2 classes with fewer than 10 photos (mug, pen)" in c.value for c in at.caption)
-    assert at.selectbox(key="data_own_class").format_func("mug") == "mug (7 photos)"
+    assert next(b for b in at.selectbox if b.label == "Add photos to").format_func("mug") == "mug (7 photos)"

@@ -609,7 +609,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     assert_chinese_throughout(zh, en, allowed=("cup",))
     assert [h.value for h in zh.header] == ["1 · 课堂数据集与模型", "2 · 把本课的训练加入队列", "3 · 训练队列",
                                             "4 · 训练记录", "5 · 学生自己的类别"]  # fmt: skip
-    assert [m.label for m in zh.metric] == ["已连接的学生", "老师的标签页", "后台进程"]
+    assert [m.label for m in zh.metric] == ["已连接的学生", "老师的标签页", "训练后台进程"]
     queue = next(df.value for df in zh.dataframe if "任务" in df.value.columns)
     assert queue["状态"].tolist() == ["排队中", "运行中", "失败", "完成"]
     assert (

@@ -202,3 +202,92 @@ def test_a_plain_jpeg_is_shown_as_uploaded_anything_else_decoded():
     draw_example(1, np.random.default_rng(0), (2400, 1800)).save(big, "JPEG")
     shrunk = load_image_bytes(big.getvalue(), "big.jpg")  # shrunk for speed: a note, so the decoded image
     assert shrunk.notes and shown_image(big.getvalue(), shrunk) is shrunk.image
+
+
+def run_of(data_folder, pets_like, name: str = "ownrun", root=None) -> str:
+    """A run trained (as its record says) on pets_like, with the dataset's spec recorded as training stores it."""
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v2", len(DEFAULT_CLASSES), pretrained=False)
+    folder = sub_dir("runs") / name
+    folder.mkdir()
+    save_weights(model, folder / WEIGHTS_FILE)
+    spec = pets_spec(pets_like)
+    dataset = {"name": spec.name, "kind": spec.kind, "root": str(root or spec.root), "label_from": spec.label_from,
+               "pattern": spec.pattern, "match_on": spec.match_on, "valid_pct": spec.valid_pct, "seed": spec.seed,
+               "fingerprint": "not-this-one"}  # fmt: skip
+    record = {"arch": "mobilenet_v2", "classes": list(DEFAULT_CLASSES), "img_size": 64, "title": "own run",
+              "config": {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}, "dataset": dataset}  # fmt: skip
+    atomic_write_json(folder / RECORD_FILE, record)
+    return name
+
+
+def other_dataset(tmp_path):
+    """A dataset with other classes than the run's: what a student's own classes are."""
+    from core.datasets import DatasetSpec
+    from core.synthetic import make_pets_like
+
+    root = make_pets_like(tmp_path / "mine", n_per_class=4, classes=("bears", "kites"))
+    return DatasetSpec(name="Your own classes", kind="own", root=str(root))
+
+
+def test_not_sure_checks_against_the_runs_own_images_whatever_dataset_is_open(pets_like, data_folder, tmp_path):
+    """Issue 19.1: with another dataset active (a student's own classes), the distance check still runs: the
+    reference is the run's, built from the images its record names."""
+    rid = run_of(data_folder, pets_like)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = other_dataset(tmp_path)
+    at.session_state[ACTIVE_RUN] = rid
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(("pet.jpg", jpeg(2), "image/jpeg")).run()
+    assert not at.exception
+    assert any("Distance check on" in c.value for c in at.caption)
+    assert "distance to training" in [m.label for m in at.metric]
+    assert not any("Distance check off" in w.value for w in at.warning)
+
+
+def test_when_the_check_cannot_run_the_verdict_says_so(pets_like, data_folder, tmp_path):
+    """Issue 19.1: the run's images are gone: each verdict says the distance check is off, not only the expander."""
+    rid = run_of(data_folder, pets_like, name="goneimages", root=tmp_path / "deleted")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = other_dataset(tmp_path)
+    at.session_state[ACTIVE_RUN] = rid
+    at.session_state["pred_gradcam"] = False
+    at.run()
+    at.file_uploader(key="pred_uploads").set_value(
+        [("a.jpg", jpeg(2), "image/jpeg"), ("b.jpg", jpeg(3, seed=4), "image/jpeg")]
+    ).run()
+    assert not at.exception
+    said = [w.value for w in at.warning if "Distance check off" in w.value]
+    assert len(said) == 2 and all("training images cannot be read" in w for w in said)
+
+
+def test_uploads_are_kept_across_a_page_change_and_a_reload(data_folder):
+    """Issue 19.7: the uploads come back in a new session of the same tab (?s=), until forgotten."""
+    from core.session_store import new_token
+
+    token = new_token()
+
+    def open_tab() -> AppTest:
+        at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+        at.query_params["s"] = token
+        at.session_state[ACTIVE_DATASET] = None
+        at.session_state["pred_gradcam"] = False
+        return at.run()
+
+    at = open_tab()
+    at.file_uploader(key="pred_uploads").set_value(
+        [
+            ("cat.jpg", jpeg(0), "image/jpeg"),
+            ("notes.txt", b"no image", "text/plain"),
+            ("dog.jpg", jpeg(3), "image/jpeg"),
+        ]
+    ).run()
+    assert len(at.get("plotly_chart")) == 2
+    again = open_tab()  # a reload (or a page change): the uploader is empty, the photos are not gone
+    assert not again.exception
+    assert len(again.get("plotly_chart")) == 2
+    assert any("Showing 2 photos uploaded earlier" in c.value for c in again.caption)
+    again.button(key="pred_forget").click().run()
+    assert len(again.get("plotly_chart")) == 0
+    assert len(open_tab().get("plotly_chart")) == 0

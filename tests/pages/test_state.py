@@ -120,7 +120,7 @@ def test_data_page_warns_about_datasets_that_cannot_teach(tmp_path):
     at.session_state[ACTIVE_DATASET] = DatasetSpec(name="f", kind="zip", root=str(one.parent), label_from="parent")
     at.run()
     assert not at.exception
-    assert any("Only one class" in w.value for w in at.warning)
+    assert any("Only one class" in e.value for e in at.error)  # blocking: an error, not a warning
     assert at.metric[2].label == "class found"
 
 
