@@ -21,6 +21,9 @@ st.logo(str(ASSETS / "petlab.svg"))
 ensure_app_frame()  # also sets this run's language (?lang=, the picker, the browser)
 
 PAGES = {
+    _("The lesson"): [
+        st.Page("pages/lesson.py", title=_("Lesson"), icon=":material/co_present:"),
+    ],
     _("1 · Data"): [
         st.Page("pages/data.py", title=_("Data"), icon=":material/photo_library:", default=True),
         st.Page("pages/augmentation.py", title=_("Augmentation"), icon=":material/auto_awesome_motion:"),

@@ -254,3 +254,17 @@ def preview(image: Image.Image):
     batch_pipe = Pipeline([IntToFloatTensor(), *batch_tfms], split_idx=0)
     return batch_pipe(x)                                        # ({n}, 3, {config.size}, {config.size}) in [0, 1]
 """
+
+
+def training_batch(paths: list[str], size: int, augment: bool, seed: int = 0) -> list[Image.Image]:
+    """What `dls.show_batch()` shows for these images: fastai's training item and batch transforms, seeded.
+
+    Each image gets `Resize(size)` as a training item (a random crop position), then the batch gets
+    `aug_transforms(size=size)` when augmenting: the pipeline core.learners.make_dls trains with.
+    """
+    item_pipe = Pipeline([Resize(size), ToTensor()], split_idx=0)
+    batch_pipe = Pipeline([IntToFloatTensor(), *(aug_transforms(size=size) if augment else [])], split_idx=0)
+    with seeded(seed):
+        samples = [item_pipe(PILImage.create(path)) for path in paths]  # (3, size, size) uint8 each
+        x = batch_pipe(type(samples[0])(torch.stack(samples)))  # (n, 3, size, size) float in [0, 1]
+    return [to_pil(t) for t in x.as_subclass(torch.Tensor).clamp(0, 1)]

@@ -30,7 +30,7 @@ from huey.registry import Message
 from huey.serializer import Serializer
 from huey.storage import SqliteStorage
 
-from core import job_records, quotas, records, training_lock
+from core import job_records, lesson, quotas, records, training_lock
 from core.auth import Forbidden, Identity, require
 from core.datasets import DatasetSpec
 from core.i18n import N_, _
@@ -54,7 +54,7 @@ from core.job_records import (
     valid_job_id,
 )
 from core.patches import PatchIndexRequest
-from core.records import RunConfig, StageConfig
+from core.records import RunConfig
 from core.settings import features_dir, runs_dir
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
@@ -400,20 +400,18 @@ def submit_patch_index(
 
 
 def lesson_plan(
-    fingerprint: str, arch: str = "mobilenet_v2", img_size: int = 64, epochs1: int = 2, epochs2: int = 1
+    fingerprint: str,
+    arch: str = lesson.WORKSHOP.arch,
+    img_size: int = lesson.WORKSHOP.img_size,
+    epochs1: int = lesson.WORKSHOP.epochs1,
+    epochs2: int = lesson.WORKSHOP.epochs2,
 ) -> list[tuple[str, RunConfig]]:
-    """The lesson's runs in order, with the Training page's defaults so students find them there:
-    stage 1 frozen (cached features), stage 2 unfrozen with slice(1e-6, 1e-4), and the lesson's
-    mistake (unfrozen at 1e-3 for every layer group)."""
-    stage1 = StageConfig(epochs=epochs1, lr_max=3e-3, fast=True)
-    base = RunConfig(dataset=fingerprint, arch=arch, img_size=img_size, bs=16, seed=42, stages=(stage1,))
-    stage2 = StageConfig(epochs=epochs2, lr_max=1e-4, lr_min=1e-6, unfreeze=True)
-    mistake = StageConfig(epochs=epochs2, lr_max=1e-3, unfreeze=True)
-    return [
-        (N_("stage 1: body frozen"), base),  # names translated where shown
-        (N_("stage 2: unfrozen, slice(1e-6, 1e-4)"), replace(base, stages=(stage1, stage2))),
-        (N_("the mistake: unfrozen at 1e-3"), replace(base, stages=(stage1, mistake))),
-    ]
+    """The lesson's runs in order (core.lesson.plan) with the Training page's defaults, so students find them
+    there: stage 1 frozen (cached features), stage 2 unfrozen with slice(1e-6, 1e-4), and the lesson's
+    mistake (unfrozen at 1e-3 for every layer group, as many epochs as stage 2)."""
+    settings = replace(lesson.WORKSHOP, arch=arch, img_size=img_size, epochs1=epochs1, epochs2=epochs2,
+                       mistake_epochs=epochs2)  # fmt: skip
+    return lesson.plan(settings, fingerprint)
 
 
 def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:

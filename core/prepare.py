@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core import features as feats
-from core import patches, pets, records, runs
+from core import lesson, patches, pets, records, runs
 from core.datasets import DatasetScan, scan_dataset
+from core.lesson import RunRole
 from core.models import (
     ARCHS,
     RANDOM_INIT_SEED,
@@ -32,58 +33,45 @@ from core.models import (
 from core.records import RunConfig, StageConfig
 from core.settings import FEATURES_DIR, RUNS_DIR, checkpoints_dir, data_dir, sub_dir
 
-FASTAI_LR = 1e-3  # fastai's defaults.lr: the lesson's fit_one_cycle(4) passes no LR
-LESSON_SLICE = (1e-6, 1e-4)  # fit_one_cycle(2, lr_max=slice(1e-6, 1e-4)) after lr_find
-
 
 @dataclass(frozen=True)
 class LessonRun:
-    """One run of lesson 1 as the course ran it."""
+    """One run of lesson 1 as the course ran it (core.lesson.COURSE), under the name `make prepare` uses."""
 
     name: str
-    arch: str
-    img_size: int
-    bs: int
-    stages: tuple[StageConfig, ...]
-    note: str
+    role: RunRole
+    config: RunConfig  # with an empty dataset fingerprint: run_config() fills it in
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @property
+    def img_size(self) -> int:
+        return self.config.img_size
+
+    @property
+    def bs(self) -> int:
+        return self.config.bs
+
+    @property
+    def stages(self) -> tuple[StageConfig, ...]:
+        return self.config.stages
+
+    @property
+    def note(self) -> str:
+        """What the run is, in the course's words: its stages as fastai calls."""
+        return " → ".join(s.describe() for s in self.stages)
 
 
 def lesson_runs() -> dict[str, LessonRun]:
-    """The lesson's runs: resnet34 frozen, its deliberate mistake, unfrozen with slice; resnet50 the same way."""
-    frozen34 = StageConfig(epochs=4, lr_max=FASTAI_LR)
-    frozen50 = StageConfig(epochs=8, lr_max=FASTAI_LR)
-    lo, hi = LESSON_SLICE
-    return {
-        r.name: r
-        for r in (
-            LessonRun("resnet34-frozen", "resnet34", 224, 64, (frozen34,), "fit_one_cycle(4), body frozen"),
-            LessonRun(
-                "resnet34-mistake",
-                "resnet34",
-                224,
-                64,
-                (frozen34, StageConfig(epochs=1, lr_max=FASTAI_LR, unfreeze=True)),
-                "the lesson's mistake: unfreeze, fit_one_cycle(1) at the default LR",
-            ),
-            LessonRun(
-                "resnet34-unfrozen",
-                "resnet34",
-                224,
-                64,
-                (frozen34, StageConfig(epochs=2, lr_max=hi, lr_min=lo, unfreeze=True)),
-                "unfreeze, fit_one_cycle(2, lr_max=slice(1e-6, 1e-4))",
-            ),
-            LessonRun("resnet50-frozen", "resnet50", 299, 32, (frozen50,), "299 px, bs 32, fit_one_cycle(8)"),
-            LessonRun(
-                "resnet50-unfrozen",
-                "resnet50",
-                299,
-                32,
-                (frozen50, StageConfig(epochs=3, lr_max=hi, lr_min=lo, unfreeze=True)),
-                "unfreeze, fit_one_cycle(3, lr_max=slice(1e-6, 1e-4))",
-            ),
-        )
-    }
+    """The course's runs, named `<arch>-<role>`: resnet34 frozen, its deliberate mistake, unfrozen with slice;
+    then the bigger model (resnet50 at 299 px) the same way. All come from core.lesson.COURSE."""
+    found = {}
+    for role, config in lesson.COURSE.configs("").items():
+        name = f"{config.arch}-{role.value.removeprefix('bigger-')}"
+        found[name] = LessonRun(name, role, config)
+    return found
 
 
 @dataclass(frozen=True)
@@ -106,8 +94,8 @@ class PrepOptions:
     @classmethod
     def quick(cls, **overrides) -> PrepOptions:
         """resnet34 only: its weights and its three runs (frozen, the mistake, unfrozen with slice)."""
-        runs34 = tuple(name for name in lesson_runs() if name.startswith("resnet34"))
-        return cls(**{"archs": ("resnet34", "mobilenet_v2"), "runs": runs34, **overrides})
+        runs34 = tuple(name for name, run in lesson_runs().items() if run.arch == lesson.COURSE.arch)
+        return cls(**{"archs": (lesson.COURSE.arch, lesson.WORKSHOP.arch), "runs": runs34, **overrides})
 
 
 @dataclass
@@ -138,12 +126,11 @@ OnEvent = Callable[[PrepEvent], None]
 def run_config(run: LessonRun, fingerprint: str, options: PrepOptions) -> RunConfig:
     """The RunConfig of a lesson run on this dataset, with the options' overrides."""
     stages = tuple(replace(s, epochs=options.epochs) if options.epochs else s for s in run.stages)
-    return RunConfig(
+    return replace(
+        run.config,
         dataset=fingerprint,
         arch=options.run_arch or run.arch,
-        pretrained=True,
         img_size=options.img_size or run.img_size,
-        augment=True,  # the lesson's ds_tfms=get_transforms()
         bs=options.bs or run.bs,
         stages=stages,
     )
@@ -151,7 +138,7 @@ def run_config(run: LessonRun, fingerprint: str, options: PrepOptions) -> RunCon
 
 def feature_spec(config: RunConfig) -> feats.FeatureSpec:
     """The cache the Training page's 'Fast' toggle reads for this config's frozen stage (2 views when augmenting)."""
-    return feats.feature_spec(config, replace(config.stages[0], views=2 if config.augment else 1))
+    return feats.feature_spec(config, replace(config.stages[0], views=lesson.default_views(config.augment)))
 
 
 def weights_file(arch: str) -> tuple[str, str]:
@@ -220,7 +207,7 @@ def _dataset(base: Path, options: PrepOptions, on_event: OnEvent) -> Path:
 
 def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None) -> PrepReport:
     """Fetch, train and index everything the class needs into the data folder ($PETLAB_DATA); skip what exists."""
-    from core import training
+    from core import lr_finder, training
 
     options = options or PrepOptions()
     lesson = lesson_runs()
@@ -263,7 +250,12 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
                         emit(PrepEvent(step, "progress", f"epoch {row['epoch'] + 1}/{event['n_epoch']} "
                                        f"error_rate {row.get('error_rate', float('nan')):.4f}"))  # fmt: skip
 
-                result = training.train_run(cfg, scan, runs_dir, features_dir, on_event=progress, wait=True)
+                found = None  # the lesson runs lr_find before stage 2's slice: keep its curve with the run (step 9)
+                if cfg.stages[-1].unfreeze and cfg.stages[-1].lr_min is not None:
+                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True).as_dict()
+                result = training.train_run(
+                    cfg, scan, runs_dir, features_dir, on_event=progress, lr_finder=found, wait=True
+                )
                 return f"{result.run.run_id}: {cfg.title()}, error_rate {result.run.error_rate:.4f}"
 
             _step(report, emit, step, runs.find_run(runs_dir, cfg) is not None, train)

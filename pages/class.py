@@ -11,6 +11,7 @@ import streamlit as st
 from core import classroom, jobs, models, quotas, roster
 from core.datasets import training_refusal
 from core.i18n import _, listed, n_, num, p_
+from core.lesson import WORKSHOP
 from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import identity, sign_in_attempts_ui, teacher_only
@@ -101,11 +102,13 @@ if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page to queue trainings on it."))
 else:
     c1, c2, c3, c4 = st.columns(4)
-    arch = c1.selectbox(_("Architecture"), models.arch_names(), index=models.arch_names().index("mobilenet_v2"),
+    arch = c1.selectbox(_("Architecture"), models.arch_names(), index=models.arch_names().index(WORKSHOP.arch),
                         key="class_arch")  # fmt: skip
-    size = c2.select_slider(_("Image size (px)"), [32, 48, 64, 96, 128, 160, 224], value=64, key="class_size")
-    epochs1 = c3.number_input(_("Stage 1 epochs"), 1, 50, 2, key="class_epochs1")
-    epochs2 = c4.number_input(_("Stage 2 epochs"), 1, 50, 1, key="class_epochs2")
+    size = c2.select_slider(
+        _("Image size (px)"), [32, 48, 64, 96, 128, 160, 224], value=WORKSHOP.img_size, key="class_size"
+    )
+    epochs1 = c3.number_input(_("Stage 1 epochs"), 1, 50, WORKSHOP.epochs1, key="class_epochs1")
+    epochs2 = c4.number_input(_("Stage 2 epochs"), 1, 50, WORKSHOP.epochs2, key="class_epochs2")
     plan = jobs.lesson_plan(scan.fingerprint, arch, int(size), int(epochs1), int(epochs2))
     names = [name for name, _c in plan]
     picked = st.multiselect(_("Runs to queue, in order"), names, default=names, format_func=_,

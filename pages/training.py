@@ -7,9 +7,10 @@ import streamlit as st
 from core import curves, inference, learners, models, runs, schedules, training, training_lock
 from core.datasets import training_refusal
 from core.i18n import N_, _, listed, n_, num, pct, sentences
-from core.records import RunConfig, StageConfig
+from core.lesson import WORKSHOP, LessonSettings, RunRole, default_views, find_runs
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
+from ui.lesson import notebook_download_ui, tab_settings
 from ui.lr_finder import lr_finder_ui
 from ui.requests import my_request_ui
 from ui.runs import (
@@ -80,7 +81,7 @@ c1, c2, c3, c4, c5 = st.columns([2, 1.2, 1, 1, 0.8])  # the first holds "mobilen
 arch = c1.selectbox(
     _("Architecture"),
     models.arch_names(),
-    index=models.arch_names().index("mobilenet_v2"),
+    index=models.arch_names().index(WORKSHOP.arch),
     format_func=models.arch_label,
     key=relabelled(keep("train_arch", options=models.arch_names()), models.arch_names(), models.arch_label),
 )
@@ -93,11 +94,13 @@ init = c2.radio(
 )
 pretrained = init == PRETRAINED
 img_size = c3.select_slider(
-    _("Image size (px)"), [32, 48, 64, 96, 128, 160, 224, 299], value=64, key=keep("train_size")
+    _("Image size (px)"), [32, 48, 64, 96, 128, 160, 224, 299], value=WORKSHOP.img_size, key=keep("train_size")
 )
-bs = c4.select_slider(_("Batch size (bs)"), [4, 8, 16, 32, 64], value=16, key=keep("train_bs"))
-seed = c5.number_input(_("Seed"), 0, 10_000, 42, key=keep("train_seed"))
-augment = st.checkbox(_("Augment training batches (fastai `aug_transforms`)"), value=False, key=keep("train_augment"))
+bs = c4.select_slider(_("Batch size (bs)"), [4, 8, 16, 32, 64], value=WORKSHOP.bs, key=keep("train_bs"))
+seed = c5.number_input(_("Seed"), 0, 10_000, WORKSHOP.seed, key=keep("train_seed"))
+augment = st.checkbox(
+    _("Augment training batches (fastai `aug_transforms`)"), value=WORKSHOP.augment, key=keep("train_augment")
+)
 if pretrained and not models.ARCHS[arch].offline and not models.weights_cached(arch):
     st.warning(
         _(
@@ -113,30 +116,23 @@ if not pretrained:
 # ---- stage 1 ----------------------------------------------------------------------------------
 st.header(_("2 · Stage 1: body frozen"))
 c1, c2, c3, c4 = st.columns(4)
-epochs1 = c1.number_input(_("Epochs"), 1, 50, 2, key=keep("train_epochs1"))
-lr1 = c2.number_input("lr_max", 1e-6, 1.0, 3e-3, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lr1"))
+epochs1 = c1.number_input(_("Epochs"), 1, 50, WORKSHOP.epochs1, key=keep("train_epochs1"))
+lr1 = c2.number_input("lr_max", 1e-6, 1.0, WORKSHOP.lr1, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lr1"))
 fast = c3.toggle(
     _("Fast: cached body features"),
-    value=True,
+    value=WORKSHOP.fast,
     key=keep("train_fast"),
     help=_("The frozen body's output never changes, so extract it once and train only the head on it."),
 )
 views = c4.number_input(
-    _("Augmented views per image"), 1, 8, 2 if augment else 1, key=keep("train_views"), disabled=not fast
+    _("Augmented views per image"), 1, 8, default_views(augment), key=keep("train_views"), disabled=not fast
 )
 if fast:
     st.caption(sentences(_(training.BN_NOTE), _("`bench/train_speed.py` measures both paths through stage 2.")))
-stage1 = StageConfig(epochs=int(epochs1), lr_max=float(lr1), fast=fast, views=int(views) if fast else 1)
-config1 = RunConfig(
-    dataset=scan.fingerprint,
-    arch=arch,
-    pretrained=pretrained,
-    img_size=int(img_size),
-    augment=augment,
-    bs=int(bs),
-    seed=int(seed),
-    stages=(stage1,),
-)
+settings = LessonSettings(arch=arch, img_size=int(img_size), bs=int(bs), augment=augment, epochs1=int(epochs1),
+                          lr1=float(lr1), epochs2=WORKSHOP.epochs2, fast=fast, views=int(views), seed=int(seed),
+                          pretrained=pretrained)  # fmt: skip
+config1 = settings.config(RunRole.FROZEN, scan.fingerprint)
 
 with st.expander(_("LR finder (`learn.lr_find()`)"), expanded=True):
     st.caption(
@@ -201,11 +197,18 @@ if existing1 is None:
     st.info(_("Train stage 1 with the settings above first: stage 2 continues from that stored run."))
 else:
     c1, c2, c3 = st.columns(3)
-    epochs2 = c1.number_input(_("Epochs"), 1, 50, 1, key=keep("train_epochs2"))
+    epochs2 = c1.number_input(_("Epochs"), 1, 50, WORKSHOP.epochs2, key=keep("train_epochs2"))
     lo = c2.number_input(
-        _("slice lo (first layer group)"), 1e-8, 1.0, 1e-6, format=schedules.LR_WIDGET_FORMAT, key=keep("train_lo")
+        _("slice lo (first layer group)"),
+        1e-8,
+        1.0,
+        WORKSHOP.lr_lo,
+        format=schedules.LR_WIDGET_FORMAT,
+        key=keep("train_lo"),
     )
-    hi = c3.number_input(_("slice hi (head)"), 1e-8, 1.0, 1e-4, format=schedules.LR_WIDGET_FORMAT, key=keep("train_hi"))
+    hi = c3.number_input(
+        _("slice hi (head)"), 1e-8, 1.0, WORKSHOP.lr_hi, format=schedules.LR_WIDGET_FORMAT, key=keep("train_hi")
+    )
     groups = learners.n_groups(arch)
     st.dataframe(
         {
@@ -219,11 +222,9 @@ else:
         },
         hide_index=True,
     )
-    stage2 = StageConfig(epochs=int(epochs2), lr_max=float(hi), lr_min=float(lo), unfreeze=True)
-    config2 = replace(config1, stages=(stage1, stage2))
-    mistake = RunConfig(
-        **{**config1.__dict__, "stages": (stage1, StageConfig(epochs=int(epochs2), lr_max=1e-3, unfreeze=True))}
-    )
+    settings = replace(settings, epochs2=int(epochs2), lr_lo=float(lo), lr_hi=float(hi), mistake_epochs=int(epochs2))
+    config2 = replace(config1, stages=(stage1, settings.stage2()))  # stage 1 as stored (Fast or the full way)
+    mistake = replace(config1, stages=(stage1, settings.mistake()))
     flash_ui(2)
     c1, c2 = st.columns(2)
     done2 = runs.find_run(runs_dir(), config2)
@@ -237,6 +238,9 @@ else:
                  disabled=busy, help=busy_help):  # fmt: skip
         train_ui(mistake, scan)
     st.caption(_("Early layers learn general edges and textures: they need a much smaller LR than the new head."))
+
+settings = tab_settings()  # this tab's values, stage 2's included when stage 1 is not trained yet
+notebook_download_ui(settings, scan, find_runs(settings, scan.fingerprint, runs_dir()), key="train_notebook")
 
 # ---- runs list ---------------------------------------------------------------------------------
 st.header(_("4 · Runs"))

@@ -162,12 +162,20 @@ def page(browser):
     context.close()
 
 
+# The app's own run state, as Streamlit's e2e tests read it. The "Running…" status widget alone is no signal:
+# Streamlit shows it only after 500 ms of running, so a check made in a run's first 500 ms passed too early.
+APP_IDLE = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  return app !== null && app.getAttribute("data-test-script-state") === "notRunning"
+    && !document.querySelector("[data-testid='stStatusWidget'], [data-stale='true']");
+}"""
+
+
 def wait_ready(tab) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    """Wait until Streamlit has finished running the script: the app says it is not running, no 'Running…'
+    status widget, no element left stale from the previous run."""
     tab.wait_for_selector("[data-testid='stApp']")
-    tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000, polling=500
-    )
+    tab.wait_for_function(APP_IDLE, timeout=180_000, polling=250)
 
 
 def assert_no_exception(tab) -> None:

@@ -100,6 +100,9 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     assert any(e.status == "progress" for e in events)
     found, _ = runs.list_runs(data_folder / "runs")
     assert len(found) == 2  # the frozen parent and the unfrozen run, as the lesson stores them
+    unfrozen = next(r for r in found if len(r.record.config.stages) == 2)
+    assert unfrozen.record.lr_finder["stage"] == "unfrozen"  # lr_find before stage 2, kept for the Lesson page
+    assert "valley" in unfrozen.record.lr_finder["suggestions"]
 
     again = prepare.prepare(quick_options(mirror))  # every result exists: nothing is redone
     assert again.done == [] and again.failed == []

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from core import runs
-from core.records import RunConfig, StageConfig, config_as_dict
+from core.lesson import WORKSHOP, RunRole
+from core.records import RunConfig, config_as_dict
 from core.settings import sub_dir
 
 CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
@@ -29,6 +30,4 @@ def stored_run(config: RunConfig, epochs: int = 2, dataset: str = "pets", runs_d
 
 def training_page_config(fingerprint: str) -> RunConfig:
     """The Training page's stage-1 config with its default widgets (what `find_run` looks up on first open)."""
-    stage1 = StageConfig(epochs=2, lr_max=3e-3, fast=True, views=1)
-    return RunConfig(dataset=fingerprint, arch="mobilenet_v2", pretrained=True, img_size=64, augment=False, bs=16,
-                     seed=42, stages=(stage1,))  # fmt: skip
+    return WORKSHOP.config(RunRole.FROZEN, fingerprint)

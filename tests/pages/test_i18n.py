@@ -19,9 +19,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.auth import ENV_PASSWORD
+from core.i18n import translator
 from core.pets import pets_spec
 from tests.pages.test_interpretation import make_run
 from ui.i18n import LANG_KEY, LANG_PARAM, PICKER_KEY
+from ui.lesson import PRESENTER_CSS
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 
 TIMEOUT = 180
@@ -282,6 +284,30 @@ def class_setup(at: AppTest, lesson: Lesson) -> None:
     as_teacher(at, lesson.data_folder)
 
 
+def lesson_setup(at: AppTest, lesson: Lesson) -> None:
+    with_dataset(at, lesson)
+    at.query_params["step"] = "6"  # fit_one_cycle, its run not trained here: what trains it, Train it now
+
+
+def lesson_presenter_setup(at: AppTest, lesson: Lesson) -> None:
+    with_dataset(at, lesson)
+    at.query_params["present"] = "true"  # the presenter view: settings folded, no page title
+    at.query_params["step"] = "5"  # the learner: ImageNet mobilenet_v2's feature maps, a chart title
+
+
+def lesson_presenter_check(zh: AppTest, en: AppTest) -> None:
+    assert zh.toggle(key="present").value and zh.toggle(key="present").label == "演示视图"
+    assert zh.expander[0].label == "设置与笔记本"
+    assert len(zh.get("plotly_chart")) == len(en.get("plotly_chart")) == 1
+
+
+def lesson_check(zh: AppTest, en: AppTest) -> None:
+    assert zh.header[0].value == "6 · " + translator("zh").gettext("Train the head: fit_one_cycle")
+    assert any(i.value.startswith("尚未准备") for i in zh.info), [i.value for i in zh.info]
+    assert any("**输入**：" in m.value for m in zh.markdown)  # bold closed before the full-width colon
+    assert zh.code[0].value == en.code[0].value  # code stays code
+
+
 def home_check(zh: AppTest, en: AppTest) -> None:
     assert zh.title[0].value == "📂 数据：数据集里有什么？"
     assert [h.value for h in zh.header][-1] == "3 · 探索"
@@ -358,6 +384,14 @@ CASES = [
     ),
     PageCase("prediction", str(PAGES / "prediction.py"), with_run, prediction_act),
     PageCase("class", str(PAGES / "class.py"), class_setup),
+    PageCase("lesson", str(PAGES / "lesson.py"), lesson_setup, check=lesson_check),
+    PageCase(
+        "lesson_presenter",
+        str(PAGES / "lesson.py"),
+        lesson_presenter_setup,
+        check=lesson_presenter_check,
+        allowed=(PRESENTER_CSS,),  # a <style> block (st.html), never shown as text
+    ),
 ]
 
 
