@@ -20,15 +20,17 @@ from core import notebook as nbexport
 from core.activations import channel_order, feature_grid_figure
 from core.datasets import DatasetScan
 from core.i18n import N_, _, n_, num, pct, translated_columns
+from core.images import ImageError
 from core.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
 from core.records import ConfigError
 from core.runs import RunInfo
 from core.settings import data_dir, torch_home
 from core.training_lock import TrainingBusy
 from ui.auth import class_mode, identity
+from ui.data import thumbnail
 from ui.jobs import job_queue, submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
-from ui.runs import features_dir, run_predictions, thumbnail, train_ui
+from ui.runs import features_dir, run_predictions, train_ui
 from ui.state import keep, recall, remember, runs_dir
 
 STEP_PARAM = "step"  # ?step=7 opens step 7: the step widget's key, bound to the URL
@@ -261,6 +263,14 @@ def _batch(scan: DatasetScan, settings: LessonSettings) -> None:
         cols[i % 3].image(image, caption=label, width="stretch")
 
 
+def _photo(path: str, side: int = 160):
+    """The app's one grid thumbnail (ui.data.thumbnail), or None when the file is gone or unreadable."""
+    try:
+        return thumbnail(path, side)
+    except ImageError:
+        return None
+
+
 def _learner(scan: DatasetScan, settings: LessonSettings) -> None:
     groups = learners.n_groups(settings.arch)
     st.markdown(_("**{arch}**, ImageNet-pretrained: {groups} layer groups; the body (groups 1 to {body}) is frozen, "
@@ -270,7 +280,7 @@ def _learner(scan: DatasetScan, settings: LessonSettings) -> None:
         st.info(why)
         return
     path = scan.items["path"].iloc[0]
-    image = thumbnail(path, 448)
+    image = _photo(path, 448)
     if image is None:
         return
     label, stage = models.ARCHS[settings.arch].stages[len(models.ARCHS[settings.arch].stages) // 2]
@@ -319,7 +329,7 @@ def _interpret(run: RunInfo) -> None:
     top = interp.top_losses(probs, targets, classes, paths, k=min(6, len(targets)))
     cols = st.columns(6)
     for j, row in enumerate(top.itertuples()):
-        image = thumbnail(row.path) if row.path else None
+        image = _photo(row.path) if row.path else None
         if image is not None:
             cols[j].image(image, caption=f"{row.predicted} / {row.actual} / {row.loss:.2f}", width="stretch")
     st.caption(_("Top losses. Caption: predicted / actual / loss."))
