@@ -180,7 +180,7 @@ async def attack_pattern(url: str, data: Path, stop: asyncio.Event, phase: Phase
 
 
 async def attack_png(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
-    from core.synthetic import blank_png
+    from core.data.synthetic import blank_png
 
     bomb = blank_png(12_000, 12_000)
     counts = {"sent": 0, "refused": 0}
@@ -271,10 +271,10 @@ async def attack_own_classes(url: str, data: Path, stop: asyncio.Event, phase: P
 
 
 async def attack_queue(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
-    from core import job_records, jobs
     from core.auth import TEACHER, Identity
-    from core.datasets import scan_dataset
-    from core.pets import pets_spec
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.teach import job_records, jobs
 
     queued = 0
     for n in range(30):  # fresh tabs, each with its own image count: a new index (and job) each
@@ -340,8 +340,8 @@ async def attack_job_records(url: str, data: Path, stop: asyncio.Event, phase: P
 
 def write_job_records(data: Path, n: int) -> float:
     """n finished patch-index job records, as a day of a class leaves them; the seconds it took."""
-    from core import job_records
-    from core.datasets import DatasetSpec
+    from core.data.datasets import DatasetSpec
+    from core.teach import job_records
 
     start = time.perf_counter()
     spec = DatasetSpec(name="pets", kind="folder", root=str(data))
@@ -417,7 +417,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help="start the job worker (queued jobs then run)")
     args = parser.parse_args()
 
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="petlab-abuse-"))
     data = work / "data"
@@ -457,7 +457,7 @@ def main() -> None:
         except Exception:  # noqa: BLE001
             proc.kill()
         if args.worker:
-            from core import worker
+            from core.teach import worker
 
             worker.stop_worker(data, timeout=30)
         shutil.rmtree(work, ignore_errors=True)

@@ -43,7 +43,7 @@ step() {  # step NAME SECONDS COMMAND...
 }
 
 : > "$OUT/summary.txt"
-step test_inference 90 "$PY" -m pytest tests/core/test_inference.py -q -p no:cacheprovider
+step test_inference 90 "$PY" -m pytest tests/core/nets/test_inference.py -q -p no:cacheprovider
 step predict_speed 60 "$PY" bench/predict_speed.py --device "$DEVICE" --repeats "$REPEATS"
 step train_speed 120 "$PY" bench/train_speed.py --quick
 step lesson_time 180 "$PY" bench/lesson_time.py --images "$IMAGES" --size "$SIZE" --bs "$BS"

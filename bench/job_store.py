@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import job_records  # noqa: E402
-from core.datasets import DatasetSpec  # noqa: E402
-from core.records import RunConfig, StageConfig  # noqa: E402
+from core.data.datasets import DatasetSpec  # noqa: E402
 from core.storage import read_json  # noqa: E402
+from core.store.records import RunConfig, StageConfig  # noqa: E402
+from core.teach import job_records  # noqa: E402
 
 
 def fill(base: Path, n: int) -> None:

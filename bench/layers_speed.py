@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.activations import capture_stages  # noqa: E402
-from core.images import load_image_file  # noqa: E402
-from core.models import load_imagenet, preprocess  # noqa: E402
-from core.occlusion import occlusion_map, square_positions  # noqa: E402
-from core.patches import build_patch_index  # noqa: E402
-from core.synthetic import make_pets_like  # noqa: E402
+from core.data.images import load_image_file  # noqa: E402
+from core.data.synthetic import make_pets_like  # noqa: E402
+from core.inside.activations import capture_stages  # noqa: E402
+from core.inside.occlusion import occlusion_map, square_positions  # noqa: E402
+from core.inside.patches import build_patch_index  # noqa: E402
+from core.nets.models import load_imagenet, preprocess  # noqa: E402
 
 SIZE = 224
 BATCH = 32

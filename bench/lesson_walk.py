@@ -40,11 +40,14 @@ def walk(precision: str, folder: Path, base: Path, size: int, photos: list[Path]
     """One lesson walk with PETLAB_PRECISION=precision in the data folder base; its results."""
     from dataclasses import replace
 
-    from core import inference, interpretation, lr_finder, novelty, prediction, runs, training
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.images import load_image_file
-    from core.models import load_run_model
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.images import load_image_file
+    from core.nets import inference
+    from core.predict import novelty, prediction
+    from core.store import runs
+    from core.store.records import RunConfig, StageConfig
+    from core.store.runs import load_run_model
+    from core.train import interpretation, lr_finder, training
 
     os.environ["PETLAB_PRECISION"] = precision
     os.environ["PETLAB_DATA"] = str(base)
@@ -112,7 +115,7 @@ def main() -> None:
 
     import torch
 
-    from core import inference
+    from core.nets import inference
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16 on this CPU: "
           f"{inference.cpu_has_native_bf16()}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip

@@ -4,7 +4,7 @@
 
 Trains a run on a class-balanced Fashion-MNIST subset (Debian's `dataset-fashion-mnist`, written as
 files like `Ankle_boot_12.png`, as a teacher would have them), then scores three sets with the
-Prediction page's own code (`core.prediction.predict` with the run's `core.novelty` reference):
+Prediction page's own code (`core.predict.prediction.predict` with the run's `core.predict.novelty` reference):
 - validation images (the held-out split that places the line),
 - Fashion-MNIST *test* images (t10k, never seen by training or calibration),
 - real photos that are not clothing: the sample photos shipped in the scikit-image wheel
@@ -105,8 +105,8 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
 
 def score(loaded, reference, rule, paths) -> dict[str, np.ndarray]:
     """The page's predict() on each file: kNN distance, energy, 1 - max softmax, flagged by the rule."""
-    from core import prediction
-    from core.images import load_image_file
+    from core.data.images import load_image_file
+    from core.predict import prediction
 
     rows = [prediction.predict(loaded, load_image_file(Path(p)).image, k=1, rule=rule, reference=reference)
             for p in paths]  # fmt: skip
@@ -140,11 +140,12 @@ def main() -> None:
 
     import torch
 
-    from core import novelty, prediction, training
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.images import load_image_file
-    from core.models import load_run_model
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.images import load_image_file
+    from core.predict import novelty, prediction
+    from core.store.records import RunConfig, StageConfig
+    from core.store.runs import load_run_model
+    from core.train import training
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data folder {base}")
     folder = write_fashion(base / "fashion", per_class=args.per_class)

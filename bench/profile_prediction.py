@@ -126,7 +126,7 @@ def main() -> None:
 
     from class_load import free_port, proc_cpu
 
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="petlab-profile-"))
     data = work / "data"

@@ -21,9 +21,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.datasets import list_image_files, scan_dataset, split_valid  # noqa: E402
-from core.labels import PETS_PATTERN, label_files  # noqa: E402
-from core.pets import pets_spec  # noqa: E402
+from core.data.datasets import list_image_files, scan_dataset, split_valid  # noqa: E402
+from core.data.labels import PETS_PATTERN, label_files  # noqa: E402
+from core.data.pets import pets_spec  # noqa: E402
 
 CATS = "Abyssinian Bengal Birman Bombay British_Shorthair Egyptian_Mau Maine_Coon Persian Ragdoll Russian_Blue Siamese Sphynx"
 DOGS = (
