@@ -131,7 +131,7 @@ def channel_histogram_figure(image: Image.Image) -> go.Figure:
     """Per-channel pixel histograms before (0–1) and after normalisation: the Augmentation page's chart."""
     import torch
 
-    from core.data.augmentation import channel_histograms
+    from core.data.augmentation import channel_histograms  # imports fastai: not when the Data page loads
 
     scaled, normed = normalise(image)
     as_chw = lambda arr: torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))  # noqa: E731

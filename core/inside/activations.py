@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from core.i18n import _
+from core.nets.models import get_module
 
 
 class NothingCaptured(RuntimeError):
@@ -96,8 +97,6 @@ def capture_stages(model: nn.Module, x: torch.Tensor, paths: list[str]) -> tuple
 
     The hooks live only inside capture_activations; callers sharing a model take the lock.
     """
-    from core.nets.models import get_module
-
     model.eval()
     layers = {p: get_module(model, p) for p in paths}
     with torch.no_grad(), capture_activations(model, layers) as acts:

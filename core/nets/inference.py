@@ -37,6 +37,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.i18n import _
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_ENV = "PETLAB_PRECISION"  # "auto" (default), "fp32", "bf16" or "fp16"
 
@@ -275,8 +277,6 @@ def mixed_precision_callbacks(device: torch.device | str, precision: str) -> lis
 
 def precision_note(record) -> str:
     """One line for the Training page: which precision this run (a core.store.records.RunRecord) trained in."""
-    from core.i18n import _
-
     if record.precision == "fp32":
         return _("Precision: fp32 on {device} (mixed precision is used only where it measures faster).").format(
             device=record.device or "cpu"

@@ -29,10 +29,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core.data.datasets import DatasetSpec
+from core.data.labels import PETS_PATTERN
 from core.i18n import _, num, pct
+from core.nets.inference import features_of
 from core.nets.models import preprocess
 from core.quotas import QuotaError, require_free_space
 from core.storage import atomic_write_bytes, stable_hash
+from core.train.features import run_features
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,6 @@ def split_model(model: nn.Sequential) -> tuple[nn.Module, nn.Module]:
 
 def features_and_logits(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One read-only forward: (B, 3, S, S) -> pooled body features (B, F) and logits (B, C), on the CPU."""
-    from core.nets.inference import features_of
-
     _, rest = split_model(model)
     feats = features_of(model, x)  # (B, 2560) for a mobilenet_v2 run, through the fast path (BatchNorm folded)
     with torch.inference_mode():
@@ -291,8 +293,6 @@ def reference_from_run(features_dir: Path, record, model: nn.Sequential, spec: N
     (fastai's training crops) and the validation features (fastai's centre crops; the page's resize
     of the same square differs only at its border, a test bounds the difference).
     """
-    from core.train.features import run_features
-
     found = run_features(features_dir, record.config, model)
     if found is None:
         return None
@@ -310,9 +310,6 @@ def candidate_specs(record, others: Sequence = ()) -> list:
     run's folder labelled by class folders or by the lesson's regex (older records), then the given specs
     anywhere else (a copy of the same dataset). Each is checked by `matches_run` once scanned.
     """
-    from core.data.datasets import DatasetSpec
-    from core.data.labels import PETS_PATTERN
-
     root = record.dataset.root
     found: list = []
     own = record.dataset.spec()

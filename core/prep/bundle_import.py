@@ -310,8 +310,6 @@ def _refuse_path(where: str, value: str) -> BundleError:
 def check_stored_paths(root: Path, manifest: Manifest) -> None:
     """Refuse a bundle that stores any path outside the data folder: in a run record (its image list and
     dataset root, or any other field), a patch index, a feature cache's metadata, or the manifest."""
-    from core.inside import patches
-
     for name, value in (("manifest.json", manifest.runs), ("manifest.json", manifest.dataset)):
         for text in _strings(value):
             if _looks_absolute(text):

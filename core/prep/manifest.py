@@ -35,6 +35,7 @@ from core.settings import (
     checkpoints_dir,
 )
 from core.store import runs
+from core.train import training
 from core.train.features import FEATURE_FILES
 
 BUNDLE_FORMAT = "petlab-bundle"
@@ -255,9 +256,7 @@ def map_index_paths(path: Path, fn: Callable[[str], str]) -> bytes:
 
 def library_versions() -> dict[str, str]:
     """Versions that decide whether weights, records and arrays can be read elsewhere."""
-    from core.train.training import library_versions as versions
-
-    return versions()
+    return training.library_versions()
 
 
 def _release(version: str) -> tuple[int, ...]:

@@ -24,6 +24,7 @@ from core.nets.models import (
     ARCHS,
     RANDOM_INIT_SEED,
     WeightsUnavailable,
+    create_model,
     load_imagenet,
     pick_device,
     prepare_torch_home,
@@ -33,7 +34,8 @@ from core.store import records, runs
 from core.store.records import RunConfig, StageConfig
 from core.store.runs import load_run_model
 from core.train import features as feats
-from core.train import lesson
+from core.train import lesson, lr_finder, training
+from core.train.learners import make_dls
 from core.train.lesson import RunRole
 
 
@@ -210,8 +212,6 @@ def _dataset(base: Path, options: PrepOptions, on_event: OnEvent) -> Path:
 
 def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None) -> PrepReport:
     """Fetch, train and index everything the class needs into the data folder ($PETLAB_DATA); skip what exists."""
-    from core.train import lr_finder, training
-
     options = options or PrepOptions()
     lesson = lesson_runs()
     unknown = [r for r in options.runs if r not in lesson] + [a for a in options.archs if a not in ARCHS]
@@ -277,9 +277,6 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
 
 def _extract(spec: feats.FeatureSpec, config: RunConfig, scan: DatasetScan, features_dir: Path) -> str:
     """Extract and cache the frozen body's pooled features exactly as the fast frozen stage would."""
-    from core.nets.models import create_model
-    from core.train.learners import make_dls
-
     device = pick_device()
     dls = make_dls(scan.items, config, device)
     model = create_model(config.arch, len(dls.vocab), pretrained=config.pretrained)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.codec import RecordError, parse_dataclass
+from core.data.datasets import DatasetSpec
 from core.i18n import N_, _
 from core.nets.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
 from core.nets.schedules import lr_text
@@ -191,8 +192,6 @@ class DatasetInfo:
 
     def spec(self):
         """The run's own DatasetSpec (to find its training images again), or None for an older record."""
-        from core.data.datasets import DatasetSpec
-
         if not (self.kind and self.label_from and self.root) or self.valid_pct is None or self.seed is None:
             return None
         return DatasetSpec(self.name, self.kind, self.root, self.label_from, self.pattern, self.match_on,

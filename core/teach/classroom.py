@@ -281,7 +281,7 @@ def set_class_dataset(base: Path, identity: Identity, spec: DatasetSpec | None) 
 
 def delete_class_run(base: Path, identity: Identity, run_id: str) -> None:
     """Teacher: delete a run for everyone (unpublished first when it is the class model)."""
-    from core.store import runs
+    from core.store import runs  # runs imports torch (nets.models): sign-in and class settings do without it
 
     require(identity, "delete_run")
     if not run_id.isalnum():

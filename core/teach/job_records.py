@@ -32,7 +32,7 @@ from core.settings import features_dir, runs_dir
 from core.storage import atomic_write_bytes, atomic_write_json, read_json
 from core.store import live, repair, training_lock
 from core.store.records import RunConfig
-from core.train.features import shown_progress
+from core.train.features import feature_spec, shown_progress
 from core.train.lr_finder import LRFinderResult
 
 WORKER_FILE = "worker.json"
@@ -678,8 +678,6 @@ def clean_job_leftovers(base: Path, record: JobRecord) -> list[str]:
     Caches are written to a temp name and renamed into place, so a killed job leaves no half cache,
     only its temp: `.tmp-<feature key>-*` in features/, `.<index key>.npz.*.tmp` in patch_index/.
     """
-    from core.train.features import feature_spec
-
     patterns: list[tuple[Path, str]] = []
     if record.config is not None and record.config.stages[0].fast:
         key = feature_spec(record.config, record.config.stages[0]).key

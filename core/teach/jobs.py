@@ -32,9 +32,12 @@ from huey.storage import SqliteStorage
 
 from core import quotas
 from core.auth import Forbidden, Identity, require
+from core.data import datasets
 from core.data.datasets import DatasetSpec
 from core.i18n import N_, _
+from core.inside import patches
 from core.inside.patches import PatchIndexRequest
+from core.nets import models
 from core.settings import features_dir, runs_dir
 from core.store import records, training_lock
 from core.store.records import RunConfig
@@ -58,7 +61,8 @@ from core.teach.job_records import (
     update_job,
     valid_job_id,
 )
-from core.train import lesson
+from core.train import learners, lesson, lr_finder, training
+from core.train.features import feature_spec
 
 QUEUE_ENV = "PETLAB_QUEUE"  # unset: SQLite in the data folder; redis://host:port/db: a Redis broker
 QUEUE_FILE = "queue.db"
@@ -353,8 +357,6 @@ def submit_lr_find(
 
     Its result lands in the job record: every tab asking for the same curve finds it there.
     """
-    from core.train import lr_finder
-
     records.validate(config)
     lr_finder.require_allowed(identity, config, features_dir(base))
     title = _("LR finder · {title}").format(title=config.title())
@@ -367,8 +369,6 @@ def submit_extract(
     base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
 ) -> tuple[JobRecord, bool]:
     """Teacher: queue the extraction of the body features config's fast first stage trains on."""
-    from core.train.features import feature_spec
-
     if not identity.is_teacher:
         raise Forbidden(
             _(
@@ -477,9 +477,6 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
 
 
 def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) -> JobRecord:
-    from core.data import datasets
-    from core.nets import models
-
     job_id = record.job_id
     last_write = 0.0
     epochs: list[dict] = []
@@ -514,9 +511,6 @@ def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) ->
 
 def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_fn: Callable) -> dict[str, Any]:
     """Do the job's work by its kind; returns the fields of a done record."""
-    from core.inside import patches
-    from core.train import learners, lr_finder, training
-
     if record.kind == "patch_index":
         patch = record.patch
         patches.build_requested_index(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.auth import Forbidden, Identity, require
-from core.data.datasets import DatasetError, DatasetScan, DatasetSpec, training_refusal
+from core.data.datasets import DatasetError, DatasetScan, DatasetSpec, scan_dataset, training_refusal
 from core.i18n import _
 from core.settings import students_dir
 from core.storage import atomic_write_json, read_json
@@ -145,8 +145,6 @@ def ask(
 
     scan_fn scans the copy of own classes (the page's cached scan); job_active says whether a job still waits or runs.
     """
-    from core.data.datasets import scan_dataset
-
     if identity.is_teacher:
         raise Forbidden(_("The teacher queues trainings directly; requests are for students."))
     records.validate(config)
@@ -200,8 +198,6 @@ def approve(
 
     The dataset is scanned again first: one that became too small (photos removed) is refused, with its numbers.
     """
-    from core.data.datasets import scan_dataset
-
     require(identity, "train")
     request = _pending(base, tab)
     scan = (scan_fn or scan_dataset)(request.dataset)

@@ -36,6 +36,7 @@ from torch import nn
 
 from core.i18n import N_, _
 from core.nets.inference import features_of
+from core.nets.optimizers import fused_adam
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
 
 # ---- the on-disk format: this module alone lists a feature cache's files and reads and writes them ----
@@ -573,8 +574,6 @@ def head_learner(
     from fastai.learner import Learner
     from fastai.losses import CrossEntropyLossFlat
     from fastai.metrics import error_rate
-
-    from core.nets.optimizers import fused_adam
 
     dls = feature_dls(features, bs, device, seed)
     learn = Learner(
