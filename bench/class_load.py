@@ -9,7 +9,7 @@ polling like a browser would (--no-poll leaves it out). The server runs in class
 with --training a training job runs in the worker during the measurement. Every loop is bounded in
 count (one prediction per student per round) and in time (--timeout per round).
 
-    .venv/bin/python bench/class_load.py --students 10 20 40 --training
+    .venv/bin/python -m bench.class_load --students 10 20 40 --training
 
 Reports per round: p50/p95/max time to result, errors, server CPU seconds per prediction (the
 server process only; the worker is a separate process) and server memory per connected session.
@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-import websockets  # noqa: E402 - streamlit's own dependency
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGE = "prediction"
 TOP5_KEY = "pred_chart_0"  # the key of the first photo's top-5 chart on the Prediction page

@@ -1,6 +1,6 @@
 """The lesson's whole recipe, plain fastai vs Pet Lab's path, side by side in one run.
 
-    .venv/bin/python bench/lesson_time.py [--images 370] [--size 224] [--bs 64] [--arch mobilenet_v2]
+    .venv/bin/python -m bench.lesson_time [--images 370] [--size 224] [--bs 64] [--arch mobilenet_v2]
                                           [--dataset pets-like|fashion] [--precision auto|fp32|bf16] [--threads N]
 
 The course's recipe (fastbook ch. 1/5): stage 1 `fit_one_cycle(4)` with the body frozen, then
@@ -27,13 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PETS_TRAIN, PETS_ALL = 5912, 7390  # Oxford-IIIT Pet's images/ folder and its 80 % training split
 CATS = ("Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau", "Maine_Coon",
@@ -50,8 +46,7 @@ def make_data(base: Path, dataset: str, images: int):
     from core.data.datasets import DatasetSpec, scan_dataset
 
     if dataset == "fashion":
-        sys.path.insert(0, str(ROOT / "bench"))
-        from train_speed import write_fashion
+        from bench.train_speed import write_fashion
 
         folder = write_fashion(base / "fashion", per_class=max(2, images // 10))
         spec = DatasetSpec(name="fashion-mnist", kind="folder", root=str(folder), pattern=r"^(.+)_\d+\.png$")

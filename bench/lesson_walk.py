@@ -1,6 +1,6 @@
 """The lesson walk's results under each precision, side by side: does the lesson still teach what it should?
 
-    .venv/bin/python bench/lesson_walk.py [--per-class 60] [--size 64] [--precisions auto,fp32,bf16]
+    .venv/bin/python -m bench.lesson_walk [--per-class 60] [--size 64] [--precisions auto,fp32,bf16]
 
 The browser walk (tests/browser/test_lesson_walk.py) through the pages' own core calls, on a real
 600-image Fashion-MNIST folder (Debian's dataset-fashion-mnist, files like `Ankle_boot_12.png`), with
@@ -27,11 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.not_sure import outside_photos, write_fashion_test  # noqa: E402
-from bench.train_speed import FASHION_DIR, write_fashion  # noqa: E402
+from bench.not_sure import outside_photos, write_fashion_test
+from bench.train_speed import FASHION_DIR, write_fashion
 
 SLICE = (1e-6, 1e-4)
 

@@ -1,6 +1,6 @@
 """What the LR finder costs with and without cached body features: may a student run it in the page?
 
-    .venv/bin/python bench/lr_finder_cost.py [--per-class 20] [--size 64] [--repeat 3] [--threads 1]
+    .venv/bin/python -m bench.lr_finder_cost [--per-class 20] [--size 64] [--repeat 3] [--threads 1]
 
 On generated Pets-like images (core.data.synthetic), mobilenet_v2 (offline ImageNet weights), stage 1
 fast (`Fast: cached body features`). Measured side by side in one run, on one data folder:
@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def timed(fn) -> tuple[float, float]:

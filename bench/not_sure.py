@@ -1,6 +1,6 @@
 """An honest "not sure": does the rule flag real photos that are not clothing, on a Fashion-MNIST run?
 
-    .venv/bin/python bench/not_sure.py [--per-class 60] [--size 224] [--quick]
+    .venv/bin/python -m bench.not_sure [--per-class 60] [--size 224] [--quick]
 
 Trains a run on a class-balanced Fashion-MNIST subset (Debian's `dataset-fashion-mnist`, written as
 files like `Ankle_boot_12.png`, as a teacher would have them), then scores three sets with the
@@ -31,10 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.train_speed import FASHION_CLASSES, FASHION_DIR, read_idx, write_fashion  # noqa: E402
+from bench.train_speed import FASHION_CLASSES, FASHION_DIR, read_idx, write_fashion
 
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 SKLEARN_WHEEL = "scikit-learn==1.9.1"

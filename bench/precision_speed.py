@@ -1,6 +1,6 @@
 """Stage 2 (unfrozen) training steps in fp32 vs bf16 autocast on real images, interleaved in one run.
 
-    .venv/bin/python bench/precision_speed.py [--per-class 40] [--size 64] [--bs 32] [--steps 6] [--threads 1]
+    .venv/bin/python -m bench.precision_speed [--per-class 40] [--size 64] [--bs 32] [--steps 6] [--threads 1]
 
 The same fastai image DataLoaders (a class-balanced Fashion-MNIST subset from Debian's
 dataset-fashion-mnist) and the same mobilenet_v2 (ImageNet weights, fastai head), unfrozen, in
@@ -17,14 +17,9 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -39,8 +34,8 @@ def main() -> None:
     import torch
     from fastai.losses import CrossEntropyLossFlat
     from fastai.optimizer import Adam
-    from train_speed import FASHION_DIR, write_fashion
 
+    from bench.train_speed import FASHION_DIR, write_fashion
     from core.data.datasets import DatasetSpec, scan_dataset
     from core.nets import inference
     from core.nets.models import create_model

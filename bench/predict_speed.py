@@ -1,6 +1,6 @@
 """Prediction benchmark: the Prediction page's path vs a bare forward and vs fastai's learn.predict.
 
-    .venv/bin/python bench/predict_speed.py [--repeats 30] [--side 1024] [--threads N]
+    .venv/bin/python -m bench.predict_speed [--repeats 30] [--side 1024] [--threads N]
 
 One fastai Learner (vision_learner, mobilenet_v2 with its offline ImageNet body, a fresh head for
 6 generated Pets-like classes, DataLoaders with Resize(224)) and one decoded photo. Three ways to
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,13 +28,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.data.labels import PETS_PATTERN  # noqa: E402
-from core.data.synthetic import draw_example, make_pets_like  # noqa: E402
-from core.nets.inference import fast_forward  # noqa: E402
-from core.nets.models import LoadedModel, prepare_torch_home, preprocess, register_fastai_meta  # noqa: E402
-from core.predict.prediction import predict  # noqa: E402
+from core.data.labels import PETS_PATTERN
+from core.data.synthetic import draw_example, make_pets_like
+from core.nets.inference import fast_forward
+from core.nets.models import LoadedModel, prepare_torch_home, preprocess, register_fastai_meta
+from core.predict.prediction import predict
 
 SIZE = 224
 

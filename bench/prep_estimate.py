@@ -1,6 +1,6 @@
 """How long `make prepare` takes for the whole lesson, extrapolated from measured per-image rates.
 
-    .venv/bin/python bench/prep_estimate.py [--images 64]
+    .venv/bin/python -m bench.prep_estimate [--images 64]
 
 On a small generated Pets-shaped set (500×375 JPEGs, the lesson's aug_transforms) it times, through
 the real code paths (core.train.training.train_run, core.train.features, core.inside.patches), for resnet34 at 224 px
@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PETS_TRAIN, PETS_VALID = 5912, 1478
 LESSON = {  # arch: (img_size, frozen epochs, unfrozen epochs in all runs)

@@ -1,6 +1,6 @@
 """The lesson both ways: stage 1 frozen with fastai's fit_one_cycle on images or on cached features, then stage 2.
 
-    .venv/bin/python bench/train_speed.py [--quick] [--threads N]
+    .venv/bin/python -m bench.train_speed [--quick] [--threads N]
 
 Part 1 uses generated Pets-like images (core.data.synthetic); part 2 a class-balanced subset of
 Fashion-MNIST from Debian's `dataset-fashion-mnist` (skipped with a line when it is absent).
@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = [

@@ -1,13 +1,6 @@
 """Shared fixtures: every test gets its own data folder; nothing touches ~/.petlab or the network."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)
