@@ -34,7 +34,7 @@ def _changed(value):
 
 def test_run_id_is_stable_across_processes():
     code = (
-        "from core import records; print(records.run_id(records.RunConfig(dataset='abc', "
+        "from core.store import records; print(records.run_id(records.RunConfig(dataset='abc', "
         "stages=(records.StageConfig(epochs=2, lr_max=1e-3),))))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -131,7 +131,8 @@ def test_titles_tell_learning_rates_apart():
 def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path):
     import numpy as np
 
-    from core import i18n, runs
+    from core import i18n
+    from core.store import runs
 
     config = records.RunConfig(
         dataset="d", augment=True, stages=(records.StageConfig(epochs=2, lr_max=2.5e-3, fast=True),)
