@@ -17,11 +17,12 @@ import time
 
 import streamlit as st
 
-from core import auth, classroom, roster
+from core import auth
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
-from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
+from core.teach import classroom, roster
+from core.teach.own_classes import OwnClassesStore
 from ui.state import recall, remember, rotate_tab_token, stop_page, tab_token
 
 PASSWORD_KEY = "auth_password"

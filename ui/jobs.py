@@ -10,13 +10,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, job_records, jobs, live, quotas, records, roster, worker
+from core import quotas
 from core.auth import Forbidden
-from core.datasets import DatasetSpec
+from core.data.datasets import DatasetSpec
 from core.i18n import _, n_, num, p_
-from core.records import RunConfig
-from core.roster import markdown_safe
 from core.settings import data_dir
+from core.store import live, records
+from core.store.records import RunConfig
+from core.teach import classroom, job_records, jobs, roster, worker
+from core.teach.roster import markdown_safe
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed
 
@@ -59,7 +61,7 @@ def submit_job(
 
 
 def _stop(job_id: str) -> None:
-    """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
+    """Button callback: cancel a queued job or stop the running one (the guard is core.teach.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
     except (Forbidden, job_records.JobError) as err:
@@ -236,7 +238,7 @@ def who_queued(record: job_records.JobRecord, asked_by: dict[str, str]) -> str:
     return roster.label_of(data_dir(), tab)
 
 
-WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.worker, every 2 s) this recent: a worker serves the queue
+WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.teach.worker, every 2 s) this recent: a worker serves the queue
 
 
 def worker_state(found: list[job_records.JobRecord]) -> str:
@@ -300,7 +302,7 @@ def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> 
 def queue_table_ui() -> list[job_records.JobRecord]:
     """The queue, newest first (every active job and the most recently ended), with who asked and Stop/Cancel
     on active jobs (the Class page); returns the jobs shown."""
-    from core import requests  # the approved requests name the student a job is for
+    from core.teach import requests  # the approved requests name the student a job is for
 
     base = data_dir()
     found = job_records.list_jobs(base, ended=TABLE_ENDED)

@@ -14,18 +14,22 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core import augmentation, curves, datasets, job_records, jobs, learners, lesson, lr_finder, models, runs
-from core import interpretation as interp
-from core import notebook as nbexport
-from core.activations import channel_order, feature_grid_figure
-from core.datasets import DatasetScan
+from core.data import augmentation, datasets
+from core.data.datasets import DatasetScan
+from core.data.images import ImageError
 from core.i18n import N_, _, n_, num, pct, translated_columns
-from core.images import ImageError
-from core.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
-from core.records import ConfigError
-from core.runs import RunInfo
+from core.inside.activations import channel_order, feature_grid_figure
+from core.nets import models
 from core.settings import data_dir, torch_home
-from core.training_lock import TrainingBusy
+from core.store import runs
+from core.store.records import ConfigError
+from core.store.runs import RunInfo
+from core.store.training_lock import TrainingBusy
+from core.teach import job_records, jobs
+from core.train import curves, learners, lesson, lr_finder
+from core.train import interpretation as interp
+from core.train import notebook as nbexport
+from core.train.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
 from ui.auth import class_mode, identity
 from ui.data import thumbnail
 from ui.jobs import job_queue, submit_shared_ui
@@ -378,7 +382,7 @@ def _run_lr_finder(config, scan: DatasetScan) -> None:
         st.info(_("Queued: the curve appears here when the worker has run it."))
         return
     try:
-        # one thread: torch.set_flush_denormal (core.learners) holds for the calling thread only, and lr_find's huge
+        # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
         # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
         with st.spinner(_("Running the LR finder…")), models.thread_ceiling(1):
             result = lr_finder.find_lr(config, scan, runs_dir(), features_dir())

@@ -17,10 +17,10 @@ def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str
     title: as someone typed it (stays as it is in every language), or "" for the title the trainer writes
     (shown in the tab's language).
     """
-    from core import runs
-    from core.datasets import scan_dataset
-    from core.models import create_model, save_weights
-    from core.records import config_from_dict
+    from core.data.datasets import scan_dataset
+    from core.nets.models import create_model, save_weights
+    from core.store import runs
+    from core.store.records import config_from_dict
     from tests.browser.conftest import env_dataset_for
 
     label = lambda p: Path(p).name.rsplit("_", 1)[0]  # noqa: E731

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core import runs
-from core.lesson import WORKSHOP, RunRole
-from core.records import RunConfig, config_as_dict
 from core.settings import sub_dir
+from core.store import runs
+from core.store.records import RunConfig, config_as_dict
+from core.train.lesson import WORKSHOP, RunRole
 
 CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]
 

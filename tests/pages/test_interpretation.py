@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import runs
-from core.models import create_model, save_weights
+from core.nets.models import create_model, save_weights
 from core.settings import sub_dir
+from core.store import runs
 from ui.state import ACTIVE_RUN
 
 CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
