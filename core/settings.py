@@ -1,6 +1,6 @@
 """The data folder: where Pet Lab keeps downloads and caches, how that is chosen, and its layout.
 
-Every path directly under the data folder is named here (README "Data and caches"); what lies
+Every path directly under the data folder is named here (docs/data-folder.md); what lies
 inside one of its sub-folders belongs to the module that owns it (a run folder to core.runs,
 `jobs/` to core.jobs, a student's space to core.classroom, an own-classes folder to core.own_classes).
 """
