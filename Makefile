@@ -47,7 +47,7 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
-# Translations (README, "Languages"): extract every _()/n_()/N_() string into locales/messages.pot, merge
+# Translations (CONTRIBUTING.md, "Translations"): extract every _()/n_()/N_() string into locales/messages.pot, merge
 # it into each locales/<lang>/LC_MESSAGES/messages.po (a translator edits those), compile the .mo files.
 # The .mo files are committed, so a clean clone runs translated without this step;
 # tests/core/test_i18n.py fails when a .po lacks a message or its .mo is older than its text.
@@ -65,7 +65,7 @@ i18n: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.scan
 
-# Before class (README): prepare where a network is, carry one bundle, import it in the classroom.
+# Before class (docs/before-class.md): prepare where a network is, carry one bundle, import it in the classroom.
 # PREP=quick: resnet34 only; ARCHS, RUNS (comma-separated), URL (a Pets mirror), PREP_ARGS (any other flag,
 # see `python -m core.prep prepare --help`). The data folder is $$PETLAB_DATA (default ~/.petlab).
 PREP_FLAGS := $(if $(filter quick,$(PREP)),--quick) $(if $(ARCHS),--archs $(ARCHS)) $(if $(RUNS),--runs $(RUNS)) \

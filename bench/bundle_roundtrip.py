@@ -12,7 +12,7 @@ Builds a data folder shaped like a full lesson prep, without a network or a trai
 - their cached features (2 augmented views, as the Training page's Fast toggle asks) and the
   top-patch indexes of every stage of 2 ImageNet models and 5 runs over 300 images.
 Then times write_bundle and import_bundle into an empty folder, and prints bytes per kind (the
-README's bundle size comes from here). The machine is shared: times are indicative.
+bundle size in docs/before-class.md comes from here). The machine is shared: times are indicative.
 """
 
 from __future__ import annotations

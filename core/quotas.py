@@ -1,6 +1,6 @@
 """What one student and the whole class may store, and the disk space Pet Lab always leaves free.
 
-Set by environment variables (README, "Class mode"), read once per call so a teacher's change applies on
+Set by environment variables (docs/security.md, "Limits"), read once per call so a teacher's change applies on
 the next action:
 
 | variable | default | what |

@@ -1,8 +1,9 @@
 """The data folder: where Pet Lab keeps downloads and caches, how that is chosen, and its layout.
 
-Every path directly under the data folder is named here (README "Data and caches"); what lies
+Every path directly under the data folder is named here (docs/data-folder.md); what lies
 inside one of its sub-folders belongs to the module that owns it (a run folder to core.store.runs,
-`jobs/` to core.teach.jobs, a student's space to core.teach.classroom, an own-classes folder to core.teach.own_classes).
+`jobs/` to core.teach.jobs, a student's space to core.teach.classroom, an own-classes folder to
+core.teach.own_classes).
 """
 
 from __future__ import annotations

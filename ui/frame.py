@@ -85,7 +85,7 @@ def background_training() -> Iterator[int]:
 
     Torch gets cores − 1 threads (pick_device stays under the ceiling) and the thread nice 10, as
     class mode's worker process has: without it, fastai's loop took every core and students' predictions
-    waited ~2× longer (README, Benchmarks: Class load). Yields the thread count; the interactive cap is
+    waited ~2× longer (bench/README.md, Class load). Yields the thread count; the interactive cap is
     back after the block.
     """
     threads = training_threads()

@@ -14,7 +14,7 @@ channels_last 12.6 ms (chosen); fx `optimize_for_inference` (mkldnn tensors) 26.
 `torch.jit.freeze` + `optimize_for_inference` 9.8 ms but TorchScript is deprecated in this torch;
 `torch.export(...).module()` 17.7 ms (no faster than eager without a compiler); ONNX Runtime 9.0 ms
 but a new dependency and a 5.8 s export per model; bf16 autocast 2.2x *slower* (that CPU had no
-native bf16 instructions; predictions stay fp32 on every machine anyway). See README's benchmark table.
+native bf16 instructions; predictions stay fp32 on every machine anyway). See docs/precision.md and bench/README.md.
 
 Mixed precision lives here too (`precision_for`, `autocast`, `training_callbacks`). Precision is a way to
 train, never a way to compute what is stored or compared: training *steps* may run under bf16/fp16

@@ -2,7 +2,7 @@
 
 The queue is huey's: by default SqliteHuey in `<data>/jobs/queue.db` (no service to install); with
 $PETLAB_QUEUE=redis://host:port/db, RedisHuey, so workers can run on other machines that mount the
-same data folder (see README, "Class mode"). The broker carries only job ids, as JSON (JobMessages:
+same data folder (see docs/class-mode.md). The broker carries only job ids, as JSON (JobMessages:
 huey pickles its messages by default, and a pickle read from a broker anyone can write to runs their
 code); what a job is and how it goes is its JobRecord (core.teach.job_records).
 
