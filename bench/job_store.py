@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from core import job_records  # noqa: E402
 from core.datasets import DatasetSpec  # noqa: E402
-from core.records import RunConfig, StageConfig  # noqa: E402
+from core.job_records import JobStatus  # noqa: E402
+from core.records import EpochRow, RunConfig, StageConfig  # noqa: E402
 from core.storage import read_json  # noqa: E402
 
 
@@ -39,8 +40,8 @@ def fill(base: Path, n: int) -> None:
     config = RunConfig(dataset="fp", img_size=64, stages=(StageConfig(epochs=2, lr_max=3e-3, fast=True),))
     spec = DatasetSpec(name="pets", kind="pets", root="/data/pets/images")
     start = time.time() - n - 100
-    epochs = [{"stage": 0, "epoch": e, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.3} for e in range(2)]
-    template = job_records.JobRecord("x", "stage 1", config, spec, status="done", created=start, epochs=epochs)
+    epochs = [EpochRow(0, e, train_loss=1.0, valid_loss=0.9, error_rate=0.3) for e in range(2)]
+    template = job_records.JobRecord("x", "stage 1", config, spec, status=JobStatus.DONE, created=start, epochs=epochs)
     data = template.to_json()
     folder = job_records.jobs_dir(base)
     for i in range(n + 2):

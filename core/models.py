@@ -12,9 +12,10 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -25,7 +26,8 @@ from core.settings import checkpoints_dir, torch_home
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_ARCH = "resnet34"
+DEFAULT_ARCH = "resnet34"  # the lesson's model (core.lesson.COURSE)
+OFFLINE_ARCH = "mobilenet_v2"  # ImageNet weights that ship offline: the model with no run chosen, the workshop's arch
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
 THREADS_ENV = "PETLAB_TORCH_THREADS"  # set by the worker: its thread cap, which pick_device keeps
 RANDOM_INIT_SEED = 0  # the "random init" network is seeded: every session sees the same one
@@ -270,6 +272,12 @@ def get_module(model: nn.Module, dotted: str) -> nn.Module:
     return model.get_submodule(dotted)
 
 
+class Titled(Protocol):
+    """What a model needs of its run's record (core.records.RunRecord): its title in the current language."""
+
+    def shown_title(self) -> str: ...
+
+
 @dataclass
 class LoadedModel:
     """A model ready for inference plus what a page must say about it."""
@@ -281,7 +289,7 @@ class LoadedModel:
     kind: str  # "run" | "imagenet" | "random"
     img_size: int = 224
     run_id: str | None = None
-    extra: dict = field(default_factory=dict)
+    record: Titled | None = None  # a run's RunRecord
 
     def shown_label(self) -> str:
         """The label in the current language (one cached model serves tabs in every language).
@@ -295,12 +303,7 @@ class LoadedModel:
             return _("{arch}, random init (untrained)").format(arch=self.arch)
         if self.label == _run_label(self.run_id, self.arch):
             return _("run {run} ({arch})").format(run=self.run_id, arch=self.arch)
-        from core.records import RecordError, RunRecord  # records imports this module: import at call time
-
-        try:
-            return RunRecord.from_json(self.extra).shown_title() or self.label
-        except RecordError:
-            return self.label
+        return (self.record.shown_title() if self.record is not None else "") or self.label
 
 
 def _run_label(run_id: str | None, arch: str) -> str:
@@ -372,7 +375,7 @@ def load_run_model(run_dir: Path) -> LoadedModel:
         kind="run",
         img_size=record.img_size,
         run_id=run_dir.name,
-        extra=record.to_json(),
+        record=record,
     )
 
 

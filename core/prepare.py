@@ -30,7 +30,7 @@ from core.models import (
     pick_device,
     prepare_torch_home,
 )
-from core.records import RunConfig, StageConfig
+from core.records import RunConfig, StageConfig, TrainEvent
 from core.settings import FEATURES_DIR, RUNS_DIR, checkpoints_dir, data_dir, sub_dir
 
 
@@ -244,15 +244,16 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
             step = f"run {name}" + (f" (stage {i + 1} of {len(chain)})" if len(chain) > 1 else "")
 
             def train(cfg: RunConfig = cfg, step: str = step) -> str:
-                def progress(event: dict) -> None:
-                    if event["kind"] == "epoch":
-                        row = event["row"]
-                        emit(PrepEvent(step, "progress", f"epoch {row['epoch'] + 1}/{event['n_epoch']} "
-                                       f"error_rate {row.get('error_rate', float('nan')):.4f}"))  # fmt: skip
+                def progress(event: TrainEvent) -> None:
+                    if (row := event.row) is not None:
+                        error = row.error_rate if row.error_rate is not None else float("nan")
+                        emit(
+                            PrepEvent(step, "progress", f"epoch {row.epoch + 1}/{event.n_epoch} error_rate {error:.4f}")
+                        )
 
                 found = None  # the lesson runs lr_find before stage 2's slice: keep its curve with the run (step 9)
                 if cfg.stages[-1].unfreeze and cfg.stages[-1].lr_min is not None:
-                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True).as_dict()
+                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True)
                 result = training.train_run(
                     cfg, scan, runs_dir, features_dir, on_event=progress, lr_finder=found, wait=True
                 )

@@ -116,15 +116,15 @@ def test_shown_label_follows_the_language_of_the_run_not_of_the_cache():
 
     from core.i18n import set_language
     from core.models import LoadedModel
-    from core.records import RunConfig, StageConfig, config_as_dict
+    from core.records import RunConfig, StageConfig
+    from tests.factories import run_record
 
     imagenet = LoadedModel(nn.Sequential(), "mobilenet_v2", [], "ImageNet-pretrained mobilenet_v2", "imagenet")
     untitled = LoadedModel(nn.Sequential(), "resnet34", [], "run abc (resnet34)", "run", run_id="abc")
     titled = LoadedModel(nn.Sequential(), "resnet34", [], "my pets", "run", run_id="abc")
     config = RunConfig(dataset="d", img_size=64, stages=(StageConfig(2, 3e-3, fast=True),))
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": config.title(),
-              "config": config_as_dict(config)}  # fmt: skip
-    trained = LoadedModel(nn.Sequential(), "mobilenet_v2", ["a", "b"], config.title(), "run", run_id="r", extra=record)
+    trained = LoadedModel(nn.Sequential(), "mobilenet_v2", ["a", "b"], config.title(), "run", run_id="r",
+                          record=run_record(config))  # fmt: skip
     try:
         set_language("zh")
         assert imagenet.shown_label() == "ImageNet 预训练的 mobilenet_v2"

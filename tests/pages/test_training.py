@@ -62,13 +62,13 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
 
     # a run an older Pet Lab trained in bf16: validated in bf16, predictions stored in fp32 -> two numbers, said so
     from core import runs
-    from core.storage import atomic_write_json, read_json
+    from core.storage import atomic_write_bytes, atomic_write_json, read_json
 
     folder = sub_dir("runs") / run_id
     atomic_write_json(folder / "run.json", {**read_json(folder / "run.json"), "precision": "bf16"})
     preds = runs.load_preds(folder)
-    wrong = np.roll(np.eye(preds["probs"].shape[1], dtype=np.float32)[preds["targets"]], 1, axis=1)
-    runs.save_preds(folder, {"probs": wrong, "targets": preds["targets"]})  # every stored prediction wrong
+    wrong = np.roll(np.eye(preds.n_classes, dtype=np.float32)[preds.targets], 1, axis=1)
+    atomic_write_bytes(folder / runs.PREDS_FILE, runs.Preds(wrong, preds.targets).to_npz())  # every one wrong
     at.run()
     assert not at.exception
     assert any("older Pet Lab that validated in bf16" in w.value and "100.0%" in w.value for w in at.warning)
@@ -122,17 +122,10 @@ def test_one_class_dataset_is_refused_with_a_message(tmp_path):
 
 def other_dataset_run(pets_like) -> str:
     """A stored run whose record says it was trained on another dataset."""
-    from core import runs
-    from core.models import create_model, save_weights
+    from tests.factories import run_config, run_record, store_run
 
-    weights = Path(pets_like).parent / "other.pt"
-    save_weights(create_model("mobilenet_v2", 2, pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": "mobilenet_v2 32px: 1 ep",
-              "config": {"dataset": "another-fingerprint", "stages": [{"epochs": 1, "lr_max": 1e-3}]}, "dataset": {"name": "fashion"}, "created": 1.0,
-              "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.5}]}  # fmt: skip
-    probs = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(sub_dir("runs"), "otherrun", weights.read_bytes(), record, probs)
-    return "otherrun"
+    record = run_record(run_config("another-fingerprint"), title="mobilenet_v2 32px: 1 ep", dataset="fashion")
+    return store_run(sub_dir("runs"), record, "otherrun", weights=None)
 
 
 def test_runs_list_shows_the_active_datasets_runs_with_a_dataset_column(pets_like):
