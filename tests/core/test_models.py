@@ -93,8 +93,32 @@ def test_preprocess_resizes_crops_and_normalises():
     assert back.shape == (64, 64, 3) and back.dtype.name == "uint8"
 
 
-def test_pick_device_is_cpu_here():
-    assert models.pick_device().type in {"cpu", "cuda", "mps"}
+def _has_mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def test_pick_device_is_the_device_this_machine_has():
+    """CUDA where torch sees a GPU, else Apple's MPS, else the CPU (the 2-core dev machine: cpu)."""
+    expected = "cuda" if torch.cuda.is_available() else "mps" if _has_mps() else "cpu"
+    assert models.pick_device().type == expected
+
+
+def test_pick_device_uses_cuda_then_mps_when_present(monkeypatch):
+    """The code still chooses a GPU on a machine that has one (forced here: no GPU is lent to the suite)."""
+    exact = []
+    monkeypatch.setattr(models, "exact_fp32", lambda: exact.append(True))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert models.pick_device() == torch.device("cuda") and exact == [True]  # TF32 off: a GPU's fp32 is a CPU's
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.pick_device() == torch.device("mps") and exact == [True]
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    threads = torch.get_num_threads()
+    monkeypatch.setenv(models.THREADS_ENV, "1")  # a worker's cap
+    try:
+        assert models.pick_device() == torch.device("cpu") and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Evil:

@@ -47,7 +47,8 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     # The page shows the finished run at once: no Train/Stop buttons, stage 2 ready, the run overlaid.
     assert any("Already trained" in s.value for s in at.success)
     assert not [b for b in at.button if b.key in ("train_go1", f"train_stop_{run_id}")]
-    assert at.button(key="train_go2") is not None
+    go2 = at.button(key="train_go2")
+    assert go2.label == "▶ Unfreeze and train stage 2" and not go2.disabled  # stage 2 can start from it
     assert not any("Train stage 1" in i.value for i in at.info)
     assert run_id in at.multiselect(key="train_overlay").value
     epochs = next(df.value for df in at.dataframe if "train_loss" in df.value.columns)
@@ -57,7 +58,7 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert not at.exception
     assert any("Already trained" in s.value for s in at.success)
     assert not any("Trained and stored run" in s.value for s in at.success)  # the message was shown once
-    assert at.button(key="train_go2") is not None
+    assert not at.button(key="train_go2").disabled
     assert not any("older Pet Lab" in w.value for w in at.warning)  # one number: the last epoch is the stored one
 
     # a run an older Pet Lab trained in bf16: validated in bf16, predictions stored in fp32 -> two numbers, said so
@@ -207,7 +208,9 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
     assert at.toggle(key="train_fast").value  # Fast stays the default
     assert [s.value for s in at.success if s.value.startswith(f"Already trained: {frozen_id[:8]}")]
     assert any("full fastai way" in c.value for c in at.caption)
-    assert at.button(key="train_open1") is not None and not [b for b in at.button if b.key == "train_go1"]
+    assert not [b for b in at.button if b.key == "train_go1"]
+    at.button(key="train_open1").click().run()  # the prepared run becomes the active model
+    assert not at.exception and at.session_state[ACTIVE_RUN] == frozen_id
 
     at.number_input(key="train_epochs2").set_value(2).run()  # stage 2 continues from the full run: prepared too
     assert not at.exception
