@@ -44,10 +44,11 @@ def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch, data_folder):
     assert not at.exception
     assert not at.sidebar.expander and not any("teacher" in s.value for s in at.sidebar.success)
     mine = make_pets_like(data_folder / "mine", n_per_class=3, classes=("Bengal", "pug"))  # the data folder's own
-    at.text_input(key="data_folder_path").input(str(mine))
-    at.button(key="data_folder_go").click().run()  # a laptop's user opens folders: no teacher to ask
-    assert not at.exception and not at.error
-    assert at.session_state[ACTIVE_DATASET].root == str(mine.resolve())
+    data = open_app(script=DATA_PAGE)
+    data.text_input(key="data_folder_path").input(str(mine))
+    data.button(key="data_folder_go").click().run()  # a laptop's user opens folders: no teacher to ask
+    assert not data.exception and not data.error
+    assert data.session_state[ACTIVE_DATASET].root == str(mine.resolve())
 
 
 def test_teacher_signs_in_and_the_url_alone_restores_nothing(class_mode, data_folder):

@@ -6,6 +6,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core.pets import pets_spec
+from core.records import LRFinderResult
 from core.settings import sub_dir
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 
@@ -80,9 +81,8 @@ def test_use_valley_sets_lr_max(pets_like):
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     lrs = [1e-7 * 1.2**i for i in range(40)]
     at.session_state["train_lrfind_history"] = [
-        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": 2.5e-3}, "points": {"valley": (2.5e-3, 1.5)},
-         "stage": "frozen", "fast": True, "seconds": 1.0}
-    ]  # fmt: skip
+        LRFinderResult(lrs, [2.0] * 40, {"valley": 2.5e-3}, {"valley": (2.5e-3, 1.5)}, "frozen", True, 1.0)
+    ]
     at.run()
     assert at.number_input(key="train_lr1").value == 3e-3
     at.button(key="train_use_valley").click().run()
@@ -244,9 +244,8 @@ def test_a_learning_rate_reads_the_same_everywhere(pets_like):
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     lrs = [1e-7 * 1.2**i for i in range(40)]
     at.session_state["train_lrfind_history"] = [
-        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": valley}, "points": {"valley": (valley, 1.5)},
-         "stage": "frozen", "fast": True, "seconds": 1.0}
-    ]  # fmt: skip
+        LRFinderResult(lrs, [2.0] * 40, {"valley": valley}, {"valley": (valley, 1.5)}, "frozen", True, 1.0)
+    ]
     at.run()
     button = at.button(key="train_use_valley")
     assert button.label == "Use valley (1.45e-03) as lr_max"
