@@ -78,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from core.inside import patches
     from core.nets import inference, models
     from core.prep import prepare
-    from core.store import runs
+    from core.store import records, runs
     from core.train import features, interpretation, learners, lr_finder
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -101,8 +101,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         dls = learners.make_dls(scan.items, run.record.config, torch.device("cpu"))
         with torch.no_grad():
             here = torch.cat([torch.softmax(loaded.model.eval()(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
-        diff = float(np.abs(stored["probs"] - here).max())
-        err = interpretation.error_rate(stored["probs"], stored["targets"])
+        diff = float(np.abs(stored.probs - here).max())
+        err = interpretation.error_rate(stored.probs, stored.targets)
         report(
             diff <= PREDS_GOAL and abs(err - run.record.error_rate) < 1e-6,
             f"run {run.run_id} ({run.record.precision} on {run.record.device}): stored predictions vs this machine's "
@@ -115,9 +115,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     report(twin is not None and twin.run_id == frozen.run_id, "the Training page's Fast twin is 'already trained'")
     cached = learners.features_cached(fast, room / "features")
     report(cached and lr_finder.cheap(fast, room / "features"), "its body features count as cached (cheap LR finder)")
-    events: list[dict] = []
+    events: list[records.TrainEvent] = []
     result = lr_finder.find_lr(fast, scan, room / "runs", room / "features", num_it=30, on_event=events.append)
-    extracted = any(e["kind"] == "extract" for e in events)
+    extracted = any(e.kind == records.EventKind.EXTRACT for e in events)
     report(result.fast and not extracted, f"LR finder on the cached features in {result.seconds:.1f} s, no extraction")
     cache = features.load_features(features.features_folder(room / "features", spec))
     body = models.create_model(fast.arch, len(frozen.record.classes), pretrained=True)

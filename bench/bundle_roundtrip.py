@@ -89,21 +89,19 @@ def make_prep(base: Path, n_images: int) -> None:
     run_ids = []
     for lesson in prepare.lesson_runs().values():
         config = prepare.run_config(lesson, "fingerprint", prepare.PrepOptions())
-        record = {
-            "arch": config.arch,
-            "classes": BREEDS,
-            "img_size": config.img_size,
-            "title": config.title(),
-            "config": records.config_as_dict(config),
-            "created": time.time(),
-            "epochs": [
-                {"stage": 0, "epoch": e, "train_loss": 0.3, "valid_loss": 0.25, "error_rate": 0.07} for e in range(6)
-            ],
-            "valid_paths": paths[:n_valid],
-            "dataset": {"name": pets.PETS_NAME, "root": str(images), "fingerprint": "fingerprint"},
-        }
+        record = records.RunRecord(
+            arch=config.arch,
+            classes=tuple(BREEDS),
+            img_size=config.img_size,
+            title=config.title(),
+            config=config,
+            created=time.time(),
+            epochs=tuple(records.EpochRow(0, e, train_loss=0.3, valid_loss=0.25, error_rate=0.07) for e in range(6)),
+            valid_paths=tuple(paths[:n_valid]),
+            dataset=records.DatasetInfo(name=pets.PETS_NAME, root=str(images), fingerprint="fingerprint"),
+        )
         probs = rng.random((n_valid, 37), dtype=np.float32)
-        preds = {"probs": probs / probs.sum(1, keepdims=True), "targets": rng.integers(0, 37, n_valid)}
+        preds = runs.Preds(probs / probs.sum(1, keepdims=True), rng.integers(0, 37, n_valid).astype(np.int64))
         runs.write_run(base / "runs", config.run_id, weights[config.arch], record, preds)
         run_ids.append((config.run_id, config.arch))
         spec = prepare.feature_spec(config)
@@ -172,7 +170,7 @@ def main() -> None:
         print(f"make bundle: {report.bytes / 1e6:,.0f} MB, {report.files} files, {report.seconds:.1f} s")
         for kind, size in sorted(by_kind.items(), key=lambda kv: -kv[1]):
             print(f"  {kind:12} {size / 1e6:8,.1f} MB")
-        arch_of = {r["run_id"]: r["arch"] for r in report.manifest.runs}
+        arch_of = {r.run_id: r.arch for r in report.manifest.runs}
         for f in report.manifest.files:
             if f.path.endswith(".pth"):
                 print(f"  checkpoint {f.path.rsplit('/', 1)[-1]:26} {f.size / 1e6:8,.1f} MB")

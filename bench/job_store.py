@@ -26,8 +26,9 @@ from pathlib import Path
 
 from core.data.datasets import DatasetSpec
 from core.storage import read_json
-from core.store.records import RunConfig, StageConfig
+from core.store.records import EpochRow, RunConfig, StageConfig
 from core.teach import job_records
+from core.teach.job_records import JobStatus
 
 
 def fill(base: Path, n: int) -> None:
@@ -35,8 +36,8 @@ def fill(base: Path, n: int) -> None:
     config = RunConfig(dataset="fp", img_size=64, stages=(StageConfig(epochs=2, lr_max=3e-3, fast=True),))
     spec = DatasetSpec(name="pets", kind="pets", root="/data/pets/images")
     start = time.time() - n - 100
-    epochs = [{"stage": 0, "epoch": e, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.3} for e in range(2)]
-    template = job_records.JobRecord("x", "stage 1", config, spec, status="done", created=start, epochs=epochs)
+    epochs = [EpochRow(0, e, train_loss=1.0, valid_loss=0.9, error_rate=0.3) for e in range(2)]
+    template = job_records.JobRecord("x", "stage 1", config, spec, status=JobStatus.DONE, created=start, epochs=epochs)
     data = template.to_json()
     folder = job_records.jobs_dir(base)
     for i in range(n + 2):

@@ -75,7 +75,7 @@ def walk(precision: str, folder: Path, base: Path, size: int, photos: list[Path]
     agree = []
     for result in (one, two, bad):
         preds = runs.load_preds(result.run.path)
-        agree.append(abs(interpretation.error_rate(preds["probs"], preds["targets"]) - result.run.record.error_rate))
+        agree.append(abs(interpretation.error_rate(preds.probs, preds.targets) - result.run.record.error_rate))
     out["pages differ by"] = max(agree)
 
     loaded = load_run_model(two.run.path)  # the walk makes stage 2 the model, then asks Prediction

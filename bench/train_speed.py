@@ -41,9 +41,11 @@ LESSON = "slice(1e-6, 1e-4)"
 MISTAKE = "1e-3 everywhere"
 
 
-def first_batch_loss(events: list[dict], stage: int) -> float:
+def first_batch_loss(events: list, stage: int) -> float:
     """The loss of the first training batch of a stage (the Live callback always reports it)."""
-    return next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == stage)
+    from core.store.records import EventKind
+
+    return next(e.loss for e in events if e.kind == EventKind.BATCH and e.stage == stage)
 
 
 def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, base: Path, epochs2: int) -> dict:

@@ -116,10 +116,6 @@ def patch_index_dir(base: Path) -> Path:
     return Path(base) / PATCH_INDEX_DIR
 
 
-def novelty_dir(base: Path) -> Path:
-    return Path(base) / NOVELTY_DIR
-
-
 def sessions_dir(base: Path) -> Path:
     return Path(base) / SESSIONS_DIR
 

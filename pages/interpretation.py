@@ -39,12 +39,12 @@ except ValueError as err:  # records.RecordError: damaged preds.npz, object arra
         _("This run's stored predictions cannot be used ({error}): retrain it to interpret it.").format(error=err)
     )
     stop_page()
-if preds is None or "probs" not in preds:
+if preds is None:
     st.warning(_("This run has no stored validation predictions (preds.npz): retrain it to interpret it."))
     stop_page()
 
 classes = list(run.record.classes)
-probs, targets = preds["probs"], preds["targets"]
+probs, targets = preds.probs, preds.targets
 paths = interp.aligned_paths(run.record.valid_paths, len(targets))  # "" where a path is missing
 pred_idx = probs.argmax(1)
 cm = interp.confusion_matrix(targets, pred_idx, len(classes))

@@ -182,8 +182,8 @@ if shown and (runs_dir() / shown).is_dir():
     record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
     if record:
         st.subheader(_("Run {run}: {title}").format(run=shown, title=shown_run.title))
-        st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
-        st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
+        st.plotly_chart(curves.loss_figure(record.epochs), key="train_run_chart")
+        st.dataframe(curves.epochs_table(record.epochs), hide_index=True)
         st.caption(inference.precision_note(record))
         if (differ := runs.stored_error_differs(shown_run)) is not None:
             st.warning(
@@ -268,6 +268,6 @@ else:
                       key=keep("train_metric"))  # fmt: skip
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
-        curves.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
+        curves.runs_figure([(labels[i], by_id[i].record.epochs) for i in overlay], metric),
         key="train_overlay_chart",
     )

@@ -224,10 +224,10 @@ def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) ->
     label = label.format(n=n)
     if st.button(label, key="viz_patch_build"):
         submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
-    found = jobs_for("patch_index", request.key)
-    if (active := job_records.find_job(found, "patch_index", request.key)) is not None:
+    found = jobs_for(job_records.JobKind.PATCH_INDEX, request.key)
+    if (active := job_records.find_job(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
         job_progress_ui(active.job_id)
-    elif (failed := last_failure(found, "patch_index", request.key)) is not None:
+    elif (failed := last_failure(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
         st.warning(_("The last build of this index did not finish: {why}").format(why=failed.error))
 
 

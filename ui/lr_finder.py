@@ -22,8 +22,9 @@ from core.nets import models
 from core.nets.schedules import lr_shown, lr_text
 from core.settings import data_dir
 from core.store import records, training_lock
-from core.store.records import RunConfig
+from core.store.records import EventKind, LRFinderResult, RunConfig
 from core.teach import job_records, jobs
+from core.teach.job_records import JobKind, JobStatus
 from core.train import curves, lr_finder
 from core.train import features as feats
 from core.train.features import shown_progress
@@ -37,7 +38,7 @@ HISTORY = "train_lrfind_history"  # the curves shown, oldest first (the newest f
 SHOWN_JOBS = "train_lrfind_jobs"  # ids of the finished jobs whose curves are in the history
 
 
-def _remember(result: dict) -> None:
+def _remember(result: LRFinderResult) -> None:
     history = st.session_state.setdefault(HISTORY, [])
     history.append(result)
     del history[:-4]
@@ -60,10 +61,10 @@ def _run_here(config: RunConfig, scan: DatasetScan) -> None:
                 runs_dir(),
                 features_dir(),
                 on_event=lambda e: (
-                    e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=shown_progress(e["what"]))
+                    e.kind == EventKind.EXTRACT and bar.progress(e.fraction or 0.0, text=shown_progress(e.what))
                 ),
             )
-        _remember(result.as_dict())
+        _remember(result)
     except (Forbidden, records.ConfigError, training_lock.TrainingBusy, models.WeightsUnavailable) as err:
         st.error(str(err))
     except OSError as err:  # its temp folder hit a full disk (it is gone again)
@@ -82,13 +83,13 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
     in_class = class_mode()
     cheap = lr_finder.cheap(config, features_dir())
     key = lr_finder.lr_finder_key(config)
-    found = jobs_for("lr_find", key) if in_class else []
-    done = job_records.find_job(found, "lr_find", key, ("done",))
+    found = jobs_for(JobKind.LR_FIND, key) if in_class else []
+    done = job_records.find_job(found, JobKind.LR_FIND, key, (JobStatus.DONE,))
     st.session_state.setdefault(HISTORY, [])
     shown = st.session_state.setdefault(SHOWN_JOBS, [])
     if done is not None and done.result is not None and done.job_id not in shown:
         shown.append(done.job_id)
-        _remember(done.result.as_dict())
+        _remember(done.result)
     if in_class and not cheap:
         st.caption(
             _(
@@ -101,11 +102,11 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
             _run_here(config, scan)  # a laptop, or a head on cached features: seconds
         else:  # the features must be extracted first, or a training holds the lock: the worker runs it after
             _queue(config, scan)
-        found = jobs_for("lr_find", key) if in_class else []
+        found = jobs_for(JobKind.LR_FIND, key) if in_class else []
     if in_class:
-        if (active := job_records.find_job(found, "lr_find", key)) is not None:
+        if (active := job_records.find_job(found, JobKind.LR_FIND, key)) is not None:
             job_progress_ui(active.job_id)
-        elif (failed := last_failure(found, "lr_find", key)) is not None:
+        elif (failed := last_failure(found, JobKind.LR_FIND, key)) is not None:
             st.warning(
                 _("The last LR finder for these settings did not finish: {why}").format(why=failed.shown_error())
             )
@@ -116,10 +117,10 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
     if history:
         st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
         last = history[-1]
-        for name, lr in last["suggestions"].items():
+        for name, lr in last.suggestions.items():
             st.markdown(f"- **{name}** `{lr_text(lr)}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
-        if "valley" in last["suggestions"]:
-            valley = lr_shown(float(last["suggestions"]["valley"]))  # the number on the button is the one applied
+        if (valley := last.suggestions.get(lr_finder.VALLEY)) is not None:
+            valley = lr_shown(valley)  # the number on the button is the one applied
             st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
                 _("Use valley ({lr}) as lr_max").format(lr=lr_text(valley)),
                 key="train_use_valley",
@@ -134,10 +135,10 @@ def features_job_ui(config: RunConfig, scan: DatasetScan) -> None:
     key = feats.feature_spec(config, config.stages[0]).key
     if st.button(_("Extract the body features for these settings"), key="train_extract_btn"):
         submit_shared_ui(lambda: jobs.submit_extract(data_dir(), identity(), config, scan.spec, queue=job_queue()))
-    found = jobs_for("extract", key)
-    if (active := job_records.find_job(found, "extract", key)) is not None:
+    found = jobs_for(JobKind.EXTRACT, key)
+    if (active := job_records.find_job(found, JobKind.EXTRACT, key)) is not None:
         job_progress_ui(active.job_id)
-    elif (failed := last_failure(found, "extract", key)) is not None:
+    elif (failed := last_failure(found, JobKind.EXTRACT, key)) is not None:
         st.warning(
             _("The last feature extraction for these settings did not finish: {why}").format(why=failed.shown_error())
         )

@@ -89,13 +89,15 @@ def my_request_ui() -> None:
                 title=title, where=where or _("training now")
             )
         )
-    elif job.status == "done" and job.run_id:
+    elif job.status == job_records.JobStatus.DONE and job.run_id:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.success(_("🎉 Your run **{title}** is trained (run `{run}`).").format(title=title, run=job.run_id[:8]))
         c2.button(_("Use it"), key="train_request_use", on_click=activate_run, args=(job.run_id,))
     else:
         st.error(
-            _("Your run **{title}** did not finish: {why}").format(title=title, why=job.shown_error() or job.status)
+            _("Your run **{title}** did not finish: {why}").format(
+                title=title, why=job.shown_error() or job.status.label
+            )
         )
 
 

@@ -15,6 +15,7 @@ from core.nets import models
 from core.nets.schedules import lr_text
 from core.settings import data_dir, sub_dir
 from core.store import records, runs, training_lock
+from core.store.records import EventKind
 from core.teach import classroom
 from core.teach.roster import markdown_safe
 from core.train import curves, training
@@ -143,7 +144,7 @@ def run_picker_ui(key: str, label: str | None = None) -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
+def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> runs.Preds | None:
     """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
 
     Raises records.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
@@ -169,42 +170,41 @@ class LiveTraining:
         self.bar = st.progress(0.0, text=_("Preparing data and model…"))
         self.chart = st.empty()
         self.table = st.empty()
-        self.epochs: list[dict] = []
+        self.epochs: list[records.EpochRow] = []
         self.batches: list[tuple[float, float]] = []
         self.config = config
         self.last_draw = 0.0
 
-    def __call__(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "extract":
+    def __call__(self, event: records.TrainEvent) -> None:
+        kind = event.kind
+        if kind == EventKind.EXTRACT:
             self.bar.progress(
-                min(1.0, event["i"] / max(1, event["n"])),
-                text=_("Extracting body features: {what}").format(what=shown_progress(event["what"])),
+                min(1.0, (event.i or 0) / max(1, event.n or 0)),
+                text=_("Extracting body features: {what}").format(what=shown_progress(event.what)),
             )
-        elif kind == "stage":
-            stage = event["stage"]
-            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event["describe"]
+        elif kind == EventKind.STAGE:
+            stage = event.stage or 0
+            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event.describe
             self.status.info(
                 _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
             )
-        elif kind == "batch":
-            done = (event["epoch"] + event["iter"] / event["n_iter"]) / event["n_epoch"]
-            x = len(self.epochs) + event["iter"] / event["n_iter"]
-            self.batches.append((x, event["loss"]))
+        elif kind == EventKind.BATCH:
+            x = len(self.epochs) + (event.iter or 0) / (event.n_iter or 1)
+            self.batches.append((x, event.loss))
             text = _("epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss} · lr {lr}").format(
-                epoch=event["epoch"] + 1,
-                n_epoch=event["n_epoch"],
-                iter=event["iter"],
-                n_iter=event["n_iter"],
-                loss=num(event["loss"], 3),
-                lr=lr_text(event["lr"]),
+                epoch=(event.epoch or 0) + 1,
+                n_epoch=event.n_epoch,
+                iter=event.iter,
+                n_iter=event.n_iter,
+                loss=num(event.loss or 0.0, 3),
+                lr=lr_text(event.lr or 0.0),
             )
-            self.bar.progress(min(1.0, done), text=text)
+            self.bar.progress(event.fraction or 0.0, text=text)
             if time.perf_counter() - self.last_draw > 1.0:
                 self.last_draw = time.perf_counter()
                 self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_{x}")
-        elif kind == "epoch":
-            self.epochs.append(event["row"])
+        elif kind == EventKind.EPOCH and event.row is not None:
+            self.epochs.append(event.row)
             self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
             self.table.dataframe(curves.epochs_table(self.epochs), hide_index=True)
 
@@ -284,13 +284,9 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
 
 
-def progress_title(progress: dict | None) -> str:
+def progress_title(progress: training_lock.TrainProgress | None) -> str:
     """The title of the training a progress file describes, in the current language where its config says."""
-    progress = progress or {}
-    try:
-        return records.config_from_dict(progress["config"]).title(_)
-    except (KeyError, TypeError, ValueError):  # written before the config was in it, or damaged
-        return progress.get("title") or _("a run")
+    return (progress.shown_title() if progress is not None else "") or _("a run")
 
 
 @st.fragment(run_every=2.0)
@@ -305,16 +301,14 @@ def other_training_ui() -> None:
             title=progress_title(progress)
         )
     )
-    last = (progress or {}).get("last") or {}
-    if last.get("kind") == "batch":
-        done = (last["epoch"] + last["iter"] / last["n_iter"]) / last["n_epoch"]
+    last = progress.last if progress is not None else None
+    if last is not None and last.kind == EventKind.BATCH:
         text = _("epoch {epoch}/{n_epoch} · loss {loss}").format(
-            epoch=last["epoch"] + 1, n_epoch=last["n_epoch"], loss=num(last["loss"], 3)
+            epoch=(last.epoch or 0) + 1, n_epoch=last.n_epoch, loss=num(last.loss or 0.0, 3)
         )
-        st.progress(min(1.0, done), text=text)
-    epochs = (progress or {}).get("epochs") or []
-    if epochs:
-        st.dataframe(curves.epochs_table(epochs), hide_index=True)
+        st.progress(last.fraction or 0.0, text=text)
+    if progress is not None and progress.epochs:
+        st.dataframe(curves.epochs_table(progress.epochs), hide_index=True)
     if st.button(_("Ask it to stop"), key="train_stop_other") and teacher_only("stop"):
         training_lock.request_stop(runs_dir())
 

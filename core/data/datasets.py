@@ -449,15 +449,3 @@ def check_dataset(scan: DatasetScan, min_per_class: int = MIN_IMAGES_PER_CLASS) 
 def training_refusal(scan: DatasetScan) -> DatasetCheck | None:
     """Why training on this dataset is refused before anything is queued (with its numbers), or None."""
     return next((c for c in check_dataset(scan) if c.blocking), None)
-
-
-def noun_for(n: int, noun: str, nouns: str | None = None) -> str:
-    """The noun in the number n asks for: 'class' for 1, 'classes' otherwise (a metric's label)."""
-    if n == 1:
-        return noun
-    return nouns or noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
-
-
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """'1 class', '3 classes', '1 image', '0 images': a count with its noun in the right number."""
-    return f"{n:,} {noun_for(n, noun, nouns)}"

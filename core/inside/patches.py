@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -178,40 +178,48 @@ def build_patch_index(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _StoredIndex:
+    """An index file's arrays as save_index writes them (a plain .npz: strings as unicode arrays, no objects)."""
+
+    values: np.ndarray
+    image_ids: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    paths: np.ndarray  # (N,) str
+    skipped: np.ndarray  # (M,) str
+    stage: np.ndarray  # () str
+    meta: np.ndarray  # (4,) int64: size, grid h, grid w, INDEX_VERSION
+
+    @classmethod
+    def of(cls, index: PatchIndex) -> _StoredIndex:
+        return cls(index.values, index.image_ids, index.ys, index.xs, np.array(index.paths, dtype=np.str_),
+                   np.array(index.skipped, dtype=np.str_), np.array(index.stage, dtype=np.str_),
+                   np.array([index.size, *index.grid, INDEX_VERSION], dtype=np.int64))  # fmt: skip
+
+    def index(self, where: str) -> PatchIndex:
+        if self.meta.shape != (4,) or not np.issubdtype(self.meta.dtype, np.integer):
+            raise ValueError(f"{where} has no readable size and version")
+        size, h, w, version = (int(v) for v in self.meta)
+        if version != INDEX_VERSION:
+            raise ValueError(f"{where} was written by another index version ({version})")
+        return PatchIndex(self.values, self.image_ids, self.ys, self.xs, [str(p) for p in self.paths], str(self.stage),
+                          size, (h, w), [str(p) for p in self.skipped])  # fmt: skip
+
+
 def save_index(index: PatchIndex, path: Path) -> None:
     """Write the index as a plain .npz (no pickled objects), atomically."""
+    stored = _StoredIndex.of(index)
     buf = io.BytesIO()
-    np.savez(
-        buf,
-        values=index.values,
-        image_ids=index.image_ids,
-        ys=index.ys,
-        xs=index.xs,
-        paths=np.array(index.paths, dtype=np.str_),
-        skipped=np.array(index.skipped, dtype=np.str_),
-        stage=np.array(index.stage, dtype=np.str_),
-        meta=np.array([index.size, index.grid[0], index.grid[1], INDEX_VERSION], dtype=np.int64),
-    )
+    np.savez(buf, **{f.name: getattr(stored, f.name) for f in fields(stored)})
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def load_index(path: Path) -> PatchIndex:
-    """Read an index written by save_index; never unpickles (allow_pickle=False)."""
+    """Read an index written by save_index through the one parser; never unpickles (allow_pickle=False)."""
     with np.load(Path(path), allow_pickle=False) as data:
-        size, h, w, version = (int(v) for v in data["meta"])
-        if version != INDEX_VERSION:
-            raise ValueError(f"{path} was written by another index version ({version})")
-        return PatchIndex(
-            values=data["values"],
-            image_ids=data["image_ids"],
-            ys=data["ys"],
-            xs=data["xs"],
-            paths=[str(p) for p in data["paths"]],
-            stage=str(data["stage"]),
-            size=size,
-            grid=(h, w),
-            skipped=[str(p) for p in data["skipped"]],
-        )
+        arrays = {k: data[k] for k in data.files}
+    return parse_dataclass(_StoredIndex, arrays, Path(path).name).index(str(path))
 
 
 def verify_index(path: Path) -> PatchIndex:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -26,7 +27,8 @@ from core.storage import atomic_write_bytes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_ARCH = "resnet34"
+DEFAULT_ARCH = "resnet34"  # the lesson's model (core.train.lesson.COURSE)
+OFFLINE_ARCH = "mobilenet_v2"  # ImageNet weights that ship offline: the model with no run chosen, the workshop's arch
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
 THREADS_ENV = "PETLAB_TORCH_THREADS"  # set by the worker: its thread cap, which pick_device keeps
 RANDOM_INIT_SEED = 0  # the "random init" network is seeded: every session sees the same one
@@ -269,6 +271,12 @@ def imagenet_categories(arch: str) -> list[str]:
 def get_module(model: nn.Module, dotted: str) -> nn.Module:
     """model.get_submodule for our dotted stage paths ('0.4' is body[4])."""
     return model.get_submodule(dotted)
+
+
+class Titled(Protocol):
+    """What a model needs of its run's record (core.store.records.RunRecord): its title in the current language."""
+
+    def shown_title(self) -> str: ...
 
 
 @dataclass

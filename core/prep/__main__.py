@@ -110,7 +110,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     m = report.manifest
     print(f"✓ {report.path}: {report.bytes / 1e6:,.1f} MB, {report.files} files, {report.seconds:.1f} s")
     for run in m.runs:
-        print(f"  run {run['run_id']}: {run['title']} · error_rate {run['scores'].get('error_rate')}")
+        print(f"  run {run.run_id}: {run.title} · error_rate {run.scores.get('error_rate')}")
     for warning in m.warnings:
         print(f"  ! {warning}")
     return 0

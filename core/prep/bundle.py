@@ -22,7 +22,7 @@ import os
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.data import pets
@@ -32,9 +32,12 @@ from core.prep.manifest import (
     CHECKPOINTS_DIR,
     DATASET_DIR,
     MANIFEST,
+    BundleDataset,
     BundleError,
     BundleFile,
+    BundleRun,
     Manifest,
+    MemberKind,
     Progress,
     library_versions,
     machine_info,
@@ -76,7 +79,7 @@ class Entry:
     """One file to bundle: its bundle path, its source, and bytes when the file is rewritten."""
 
     name: str
-    kind: str
+    kind: MemberKind
     source: Path
     data: bytes | None = None
 
@@ -104,20 +107,19 @@ def collect(
                 entries.append(Entry(rel_name, member_kind(rel_name), path))
             except BundleError:
                 warnings.append(f"left out {rel_name} (not a data file)")
-        dataset = {"name": pets.PETS_NAME, "folder": f"{DATASET_DIR}/images", "images": len(list(images.glob("*.jpg")))}
+        dataset = BundleDataset(pets.PETS_NAME, f"{DATASET_DIR}/images", len(list(images.glob("*.jpg"))))
     checkpoints = checkpoints_dir(data_dir)
     for path in sorted(checkpoints.glob("*.pth")) if checkpoints.is_dir() else []:
-        entries.append(Entry(f"{CHECKPOINTS_DIR}/{path.name}", "weights", path))
+        entries.append(Entry(f"{CHECKPOINTS_DIR}/{path.name}", MemberKind.WEIGHTS, path))
     found, skipped = runs.list_runs(runs_dir(data_dir))
     warnings += skipped
     run_entries = []
     for run in found:
         if run_ids is not None and run.run_id not in run_ids:
             continue
-        raw = run.record.to_json()
-        record = map_record_paths(raw, rel)
-        root = str((record.get("dataset") or {}).get("root", ""))
-        if not all(stored_path_inside(p) for p in [root, *record.get("valid_paths", [])]):
+        record = map_record_paths(run.record, rel)
+        root = record.dataset.root
+        if not all(stored_path_inside(p) for p in [root, *record.valid_paths]):
             # trained on a folder outside the data folder: its images are not in the bundle, and an import
             # refuses any path outside the data folder (core.prep.bundle_import)
             if run_ids is not None:
@@ -130,27 +132,28 @@ def collect(
             warnings.append(f"run {run.run_id} was trained on {root}, which is not in the bundle")
         for name in runs.RUN_FILES:
             if name == RECORD_FILE:
-                data = json.dumps(record, indent=2, sort_keys=True, default=str).encode()
-                entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", "run", run.path / name, data))
+                data = json.dumps(record.to_json(), indent=2, sort_keys=True, default=str).encode()
+                entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", MemberKind.RUN, run.path / name, data))
             elif (run.path / name).is_file():
-                entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", "run", run.path / name))
+                entries.append(Entry(f"{RUNS_DIR}/{run.run_id}/{name}", MemberKind.RUN, run.path / name))
         last = run.record.epochs[-1] if run.record.epochs else None
+        scores = {k: last.value(k) if last else None for k in ("train_loss", "valid_loss", "error_rate")}
         run_entries.append(
-            {
-                "run_id": run.run_id,
-                "title": run.title,
-                "arch": run.record.arch,
-                "img_size": run.record.img_size,
-                "config": raw["config"],
-                "epochs": len(run.record.epochs),
-                "scores": {k: getattr(last, k, None) for k in ("train_loss", "valid_loss", "error_rate")},
-                "device": run.record.device,
-                "created": run.created,
-            }
+            BundleRun(
+                run.run_id,
+                run.title,
+                run.record.arch,
+                run.record.img_size,
+                run.record.config,
+                len(run.record.epochs),
+                scores,
+                run.record.device,
+                run.created,
+            )  # fmt: skip
         )
         if dataset is not None and root.startswith(DATASET_DIR):
-            dataset["fingerprint"] = run.record.dataset.fingerprint
-    if run_ids is not None and (missing := set(run_ids) - {r["run_id"] for r in run_entries}):
+            dataset = replace(dataset, fingerprint=run.record.dataset.fingerprint)
+    if run_ids is not None and (missing := set(run_ids) - {r.run_id for r in run_entries}):
         raise BundleError(f"No complete run with id {', '.join(sorted(missing))} in {runs_dir(data_dir)}.")
     features = features_dir(data_dir)
     for folder in sorted(features.iterdir()) if features.is_dir() else []:
@@ -161,7 +164,9 @@ def collect(
         except ValueError as err:
             warnings.append(f"left out {FEATURES_DIR}/{folder.name}: {err}")
             continue
-        entries += [Entry(f"{FEATURES_DIR}/{folder.name}/{n}", "features", folder / n) for n in feats.FEATURE_FILES]
+        entries += [
+            Entry(f"{FEATURES_DIR}/{folder.name}/{n}", MemberKind.FEATURES, folder / n) for n in feats.FEATURE_FILES
+        ]
     index_dir = patch_index_dir(data_dir)
     for path in sorted(index_dir.glob(f"*{patches.INDEX_SUFFIX}")) if index_dir.is_dir() else []:
         try:
@@ -173,7 +178,7 @@ def collect(
         if not all(stored_path_inside(rel(p)) for p in [*index.paths, *index.skipped]):
             warnings.append(f"left out the patch index {path.name}: its images are outside the data folder")
             continue
-        entries.append(Entry(f"{PATCH_INDEX_DIR}/{path.name}", "patch_index", path, data))
+        entries.append(Entry(f"{PATCH_INDEX_DIR}/{path.name}", MemberKind.PATCH_INDEX, path, data))
     manifest = Manifest(
         files=[],
         versions=library_versions(),

@@ -41,6 +41,7 @@ from core.prep.manifest import (
     MANIFEST,
     BundleError,
     Manifest,
+    MemberKind,
     Progress,
     absolute_path,
     destination,
@@ -57,6 +58,7 @@ from core.prep.manifest import (
 from core.settings import runs_dir
 from core.storage import atomic_write_bytes, read_json
 from core.store import records, repair, runs, training_lock
+from core.store.records import RunRecord, to_json
 from core.train import features as feats
 
 MAX_MANIFEST_BYTES = 64 * 1024**2
@@ -83,7 +85,7 @@ class ImportReport:
         def count(units: list[str]) -> str:
             kinds: dict[str, int] = {}
             for unit in units:
-                kind = unit.split("/")[0] if not unit.startswith("torch/") else "weights"
+                kind = unit.split("/")[0] if not unit.startswith("torch/") else MemberKind.WEIGHTS.value
                 kinds[kind] = kinds.get(kind, 0) + 1
             return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
 
@@ -141,7 +143,7 @@ def check_members(tar: tarfile.TarFile) -> tuple[Manifest, list[tarfile.TarInfo]
     if len(listed) != len(manifest.files):
         raise BundleError("Refused: the manifest lists a file twice.")
     for name in listed:
-        if member_kind(name) == "manifest":
+        if member_kind(name) == MemberKind.MANIFEST:
             raise BundleError("Refused: the manifest lists itself.")
     if missing := sorted(set(listed) - set(members)):
         raise BundleError(f"Refused: {len(missing)} file(s) listed in the manifest are missing, e.g. {missing[0]}.")
@@ -180,11 +182,11 @@ def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
             raise BundleError(f"Refused: {f.path} was changed after the bundle was made (SHA-256 mismatch).")
         done += f.size
         progress("verifying", done, manifest.total_bytes)
-    units: dict[str, str] = {}
+    units: dict[str, MemberKind] = {}
     for f in manifest.files:
         units.setdefault(merge_unit(f.path), f.kind)
     # runs last: loading one builds its model, which sets up TORCH_HOME in the data folder
-    for unit, kind in sorted(units.items(), key=lambda item: item[1] == "run"):
+    for unit, kind in sorted(units.items(), key=lambda item: item[1] == MemberKind.RUN):
         try:
             _check_unit(root / unit, kind)
         except Exception as err:  # any unit the app could not use refuses the bundle
@@ -192,23 +194,23 @@ def _check_content(root: Path, manifest: Manifest, progress: Progress) -> None:
     check_stored_paths(root, manifest)  # every unit read the way the app will: now the paths they store
 
 
-def _check_unit(path: Path, kind: str) -> None:
+def _check_unit(path: Path, kind: MemberKind) -> None:
     """Read one unit the way the app will, through the owner of its format; raises when it cannot be used."""
     import torch
 
-    if kind == "run":
+    if kind == MemberKind.RUN:
         runs.verify_run(path)
-    elif kind == "features":
+    elif kind == MemberKind.FEATURES:
         feats.load_features(path)
-    elif kind == "patch_index":
+    elif kind == MemberKind.PATCH_INDEX:
         patches.verify_index(path)
-    elif kind == "weights":
+    elif kind == MemberKind.WEIGHTS:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError("not a state_dict of tensors")
 
 
-def _usable(path: Path, kind: str) -> bool:
+def _usable(path: Path, kind: MemberKind) -> bool:
     """Whether a unit already in the data folder can be used (a broken or incomplete cache is replaced)."""
     try:
         _check_unit(path, kind)
@@ -257,18 +259,18 @@ def _move_run(src: Path, dest: Path, report: ImportReport, unit: str, replace_ru
 
 def _merge(root: Path, manifest: Manifest, data_dir: Path, report: ImportReport, replace_runs: bool = False) -> None:
     """Move every unit from the verified temp folder into the data folder."""
-    units: dict[str, str] = {}
+    units: dict[str, MemberKind] = {}
     for f in manifest.files:
         units.setdefault(merge_unit(f.path), f.kind)
     for unit, kind in units.items():
         src, dest = root / unit, destination(unit, data_dir)
-        if kind == "run":
+        if kind == MemberKind.RUN:
             _move_run(src, dest, report, unit, replace_runs)
-        elif dest.exists() and kind in ("features", "patch_index") and not _usable(dest, kind):
+        elif dest.exists() and kind in (MemberKind.FEATURES, MemberKind.PATCH_INDEX) and not _usable(dest, kind):
             _replace(src, dest)  # e.g. a feature cache an older import left without batchnorm.npz
             report.replaced.append(unit)
         elif dest.exists():
-            if kind == "dataset" and not _same_file(src, dest):
+            if kind == MemberKind.DATASET and not _same_file(src, dest):
                 report.conflicts.append(unit)
             else:
                 report.skipped.append(unit)
@@ -310,7 +312,7 @@ def _refuse_path(where: str, value: str) -> BundleError:
 def check_stored_paths(root: Path, manifest: Manifest) -> None:
     """Refuse a bundle that stores any path outside the data folder: in a run record (its image list and
     dataset root, or any other field), a patch index, a feature cache's metadata, or the manifest."""
-    for name, value in (("manifest.json", manifest.runs), ("manifest.json", manifest.dataset)):
+    for name, value in (("manifest.json", to_json(manifest.runs)), ("manifest.json", to_json(manifest.dataset))):
         for text in _strings(value):
             if _looks_absolute(text):
                 raise _refuse_path(name, text)
@@ -319,15 +321,16 @@ def check_stored_paths(root: Path, manifest: Manifest) -> None:
         if f.path.endswith(".json"):
             data = read_json(path)
             checked = []
-            if f.kind == "run" and path.name == RECORD_FILE:
-                checked = [*map(str, data.get("valid_paths") or []), str((data.get("dataset") or {}).get("root", ""))]
+            if f.kind == MemberKind.RUN and path.name == RECORD_FILE:  # verified by _check_unit: it parses
+                record = RunRecord.from_json(data)
+                checked = [*record.valid_paths, record.dataset.root]
             for text in checked:
                 if not stored_path_inside(text):
                     raise _refuse_path(f.path, text)
             for text in _strings(data):
                 if _looks_absolute(text):
                     raise _refuse_path(f.path, text)
-        elif f.kind == "patch_index":
+        elif f.kind == MemberKind.PATCH_INDEX:
             index = patches.load_index(path)
             for text in [*index.paths, *index.skipped]:
                 if not stored_path_inside(str(text)):
@@ -339,9 +342,10 @@ def _localise(root: Path, manifest: Manifest, data_dir: Path) -> None:
     local = lambda p: absolute_path(p, data_dir)  # noqa: E731
     for f in manifest.files:
         path = root / f.path
-        if f.kind == "run" and path.name == RECORD_FILE:
-            atomic_write_bytes(path, json.dumps(map_record_paths(read_json(path), local), indent=2).encode())
-        elif f.kind == "patch_index":
+        if f.kind == MemberKind.RUN and path.name == RECORD_FILE:
+            record = map_record_paths(records.read_record(path.parent), local)
+            atomic_write_bytes(path, json.dumps(record.to_json(), indent=2).encode())
+        elif f.kind == MemberKind.PATCH_INDEX:
             atomic_write_bytes(path, map_index_paths(path, local))
 
 
@@ -394,7 +398,7 @@ def import_bundle(
             progress("unpacking", manifest.total_bytes, manifest.total_bytes)
             _check_content(tmp, manifest, progress)
             _localise(tmp, manifest, data_dir)
-            report = ImportReport(run_ids=[r.get("run_id", "") for r in manifest.runs], manifest=manifest)
+            report = ImportReport(run_ids=[r.run_id for r in manifest.runs], manifest=manifest)
             try:
                 with training_lock.training_lock(runs_dir(data_dir)):
                     _merge(tmp, manifest, data_dir, report, replace_runs)

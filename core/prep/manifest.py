@@ -19,8 +19,10 @@ import platform
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from core.data import pets
 from core.data.images import IMAGE_SUFFIXES
@@ -35,6 +37,7 @@ from core.settings import (
     checkpoints_dir,
 )
 from core.store import runs
+from core.store.records import RecordError, RunConfig, RunRecord, parse_dataclass, to_json
 from core.train import training
 from core.train.features import FEATURE_FILES
 
@@ -53,6 +56,17 @@ class BundleError(ValueError):
     """A bundle that cannot be made or must be refused; the message is meant for the page."""
 
 
+class MemberKind(StrEnum):
+    """What a file in a bundle is (its JSON value is the manifest's "kind"); each kind has the owner of its format."""
+
+    MANIFEST = "manifest"  # manifest.json itself (never listed in it)
+    DATASET = "dataset"  # an image or list of the Pets dataset
+    WEIGHTS = "weights"  # a torchvision checkpoint
+    RUN = "run"  # a file of a run folder (core.store.runs)
+    FEATURES = "features"  # a file of a feature cache (core.train.features)
+    PATCH_INDEX = "patch_index"  # a patch index (core.inside.patches)
+
+
 @dataclass(frozen=True)
 class BundleFile:
     """One file of the bundle as the manifest lists it."""
@@ -60,7 +74,40 @@ class BundleFile:
     path: str  # POSIX path relative to the data folder (checkpoints: relative to TORCH_HOME's parent layout)
     size: int
     sha256: str
-    kind: str  # "dataset" | "weights" | "run" | "features" | "patch_index"
+    kind: MemberKind
+
+
+@dataclass(frozen=True)
+class BundleRun:
+    """One run a bundle carries, as its manifest describes it (what `python -m core.prep bundle` lists)."""
+
+    run_id: str
+    title: str = ""
+    arch: str = ""
+    img_size: int = 0
+    config: RunConfig | None = None
+    epochs: int = 0
+    scores: dict[str, float | None] = field(default_factory=dict)  # train_loss, valid_loss, error_rate
+    device: str = ""
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class BundleDataset:
+    """The dataset a bundle carries (Oxford-IIIT Pet's images)."""
+
+    name: str
+    folder: str = ""  # where its images land, relative to the data folder
+    images: int = 0
+    fingerprint: str = ""  # the runs' dataset fingerprint, when a run was trained on it
+
+
+@dataclass(frozen=True)
+class _ManifestHead:
+    """What a manifest must say before anything else is read: that it is ours, and its version."""
+
+    format: str = ""
+    version: Any = None
 
 
 @dataclass
@@ -69,45 +116,34 @@ class Manifest:
 
     files: list[BundleFile]
     versions: dict[str, str]
-    machine: dict[str, str]
-    runs: list[dict] = field(default_factory=list)  # run_id, title, config, scores
-    dataset: dict | None = None  # name, fingerprint, images, classes
+    machine: dict[str, str] = field(default_factory=dict)
+    runs: list[BundleRun] = field(default_factory=list)
+    dataset: BundleDataset | None = None
     created: float = 0.0
     warnings: list[str] = field(default_factory=list)
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        return json.dumps(to_json(self), indent=2, sort_keys=True).encode()
 
     @classmethod
     def from_dict(cls, data: object) -> Manifest:
         """Parse manifest.json; BundleError when it is not a Pet Lab manifest this version can read."""
-        if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        try:
+            head = parse_dataclass(_ManifestHead, data, MANIFEST)
+        except RecordError:
+            head = _ManifestHead()
+        if head.format != BUNDLE_FORMAT:
             raise BundleError("This is not a Pet Lab class bundle (its manifest.json is missing or not ours).")
-        version = data.get("version")
-        if not isinstance(version, int) or version > BUNDLE_VERSION:
+        if not isinstance(head.version, int) or isinstance(head.version, bool) or head.version > BUNDLE_VERSION:
             raise BundleError(
-                f"The bundle has format version {version}; this Pet Lab reads up to {BUNDLE_VERSION}. Update Pet Lab."
+                f"The bundle has format version {head.version}; this Pet Lab reads up to {BUNDLE_VERSION}. "
+                "Update Pet Lab."
             )
         try:
-            files = [
-                BundleFile(str(f["path"]), int(f["size"]), str(f["sha256"]), str(f["kind"])) for f in data["files"]
-            ]
-            versions = {str(k): str(v) for k, v in dict(data["versions"]).items()}
-            machine = {str(k): str(v) for k, v in dict(data.get("machine", {})).items()}
-            return cls(
-                files=files,
-                versions=versions,
-                machine=machine,
-                runs=list(data.get("runs", [])),
-                dataset=data.get("dataset"),
-                created=float(data.get("created", 0.0)),
-                warnings=[str(w) for w in data.get("warnings", [])],
-                format=BUNDLE_FORMAT,
-                version=version,
-            )
-        except (KeyError, TypeError, ValueError) as err:
+            return parse_dataclass(cls, data, MANIFEST)
+        except RecordError as err:
             raise BundleError(f"The bundle's manifest.json is damaged ({err}).") from err
 
     @property
@@ -130,31 +166,31 @@ def safe_name(name: str) -> PurePosixPath:
     return path
 
 
-def member_kind(name: str) -> str:
+def member_kind(name: str) -> MemberKind:
     """The kind of file a bundle path names; BundleError when a bundle may not carry it (or it escapes)."""
     path = safe_name(name)
     parts = path.parts
     if parts == (MANIFEST,):
-        return "manifest"
+        return MemberKind.MANIFEST
     if len(parts) == 3 and parts[0] == RUNS_DIR and _KEY.match(parts[1]) and parts[2] in runs.RUN_FILES:
-        return "run"
+        return MemberKind.RUN
     if len(parts) == 3 and parts[0] == FEATURES_DIR and _KEY.match(parts[1]) and parts[2] in FEATURE_FILES:
-        return "features"
+        return MemberKind.FEATURES
     if (
         len(parts) == 2
         and parts[0] == PATCH_INDEX_DIR
         and _KEY.match(parts[1])
         and parts[1].endswith(patches.INDEX_SUFFIX)
     ):
-        return "patch_index"
+        return MemberKind.PATCH_INDEX
     if path.parent.as_posix() == CHECKPOINTS_DIR and _KEY.match(path.name) and path.suffix == ".pth":
-        return "weights"
+        return MemberKind.WEIGHTS
     if (
         name.startswith(DATASET_DIR + "/")
         and len(parts) <= 6
         and (path.suffix.lower() in DATASET_SUFFIXES or path.name == "README")
     ):
-        return "dataset"
+        return MemberKind.DATASET
     raise BundleError(f"Refused: {name!r} is not a file a class bundle carries (no code, no pickles).")
 
 
@@ -230,14 +266,10 @@ def stored_path_inside(value: str) -> bool:
     return not path.is_absolute() and ".." not in path.parts
 
 
-def map_record_paths(record: dict, fn: Callable[[str], str]) -> dict:
+def map_record_paths(record: RunRecord, fn: Callable[[str], str]) -> RunRecord:
     """A run record with its image paths (valid_paths, dataset root) passed through fn."""
-    out = dict(record)
-    if isinstance(out.get("valid_paths"), list):
-        out["valid_paths"] = [fn(str(p)) for p in out["valid_paths"]]
-    if isinstance(out.get("dataset"), dict) and "root" in out["dataset"]:
-        out["dataset"] = {**out["dataset"], "root": fn(str(out["dataset"]["root"]))}
-    return out
+    dataset = replace(record.dataset, root=fn(record.dataset.root)) if record.dataset.root else record.dataset
+    return replace(record, valid_paths=tuple(fn(p) for p in record.valid_paths), dataset=dataset)
 
 
 def map_index_paths(path: Path, fn: Callable[[str], str]) -> bytes:

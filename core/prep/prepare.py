@@ -31,7 +31,7 @@ from core.nets.models import (
 )
 from core.settings import FEATURES_DIR, RUNS_DIR, checkpoints_dir, data_dir, sub_dir
 from core.store import records, runs
-from core.store.records import RunConfig, StageConfig
+from core.store.records import RunConfig, StageConfig, TrainEvent
 from core.store.runs import load_run_model
 from core.train import features as feats
 from core.train import lesson, lr_finder, training
@@ -247,15 +247,16 @@ def prepare(options: PrepOptions | None = None, on_event: OnEvent | None = None)
             step = f"run {name}" + (f" (stage {i + 1} of {len(chain)})" if len(chain) > 1 else "")
 
             def train(cfg: RunConfig = cfg, step: str = step) -> str:
-                def progress(event: dict) -> None:
-                    if event["kind"] == "epoch":
-                        row = event["row"]
-                        emit(PrepEvent(step, "progress", f"epoch {row['epoch'] + 1}/{event['n_epoch']} "
-                                       f"error_rate {row.get('error_rate', float('nan')):.4f}"))  # fmt: skip
+                def progress(event: TrainEvent) -> None:
+                    if (row := event.row) is not None:
+                        error = row.error_rate if row.error_rate is not None else float("nan")
+                        emit(
+                            PrepEvent(step, "progress", f"epoch {row.epoch + 1}/{event.n_epoch} error_rate {error:.4f}")
+                        )
 
                 found = None  # the lesson runs lr_find before stage 2's slice: keep its curve with the run (step 9)
                 if cfg.stages[-1].unfreeze and cfg.stages[-1].lr_min is not None:
-                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True).as_dict()
+                    found = lr_finder.find_lr(cfg, scan, runs_dir, features_dir, wait=True)
                 result = training.train_run(
                     cfg, scan, runs_dir, features_dir, on_event=progress, lr_finder=found, wait=True
                 )

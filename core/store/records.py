@@ -7,18 +7,18 @@ disk goes through `parse_dataclass`, so a wrong type becomes one `RecordError` n
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from core.codec import RecordError, parse_dataclass
+from core.codec import RecordError, parse_dataclass, to_json
 from core.data.datasets import DatasetSpec
 from core.i18n import N_, _
-from core.nets.models import ARCHS, RECORD_FILE, WEIGHTS_FILE
+from core.nets.models import ARCHS, OFFLINE_ARCH, RECORD_FILE, WEIGHTS_FILE
 from core.nets.schedules import lr_text
 from core.storage import read_json, stable_hash
 
@@ -60,7 +60,7 @@ class RunConfig:
     """Everything that changes what a run learns; its stable hash is the run id."""
 
     dataset: str  # DatasetScan.fingerprint
-    arch: str = "mobilenet_v2"
+    arch: str = OFFLINE_ARCH
     pretrained: bool = True
     img_size: int = 128
     augment: bool = False  # fastai aug_transforms on the training batches
@@ -172,8 +172,88 @@ class EpochRow:
         return parse_dataclass(cls, data, where)
 
     def to_json(self) -> dict[str, Any]:
-        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "metrics"}
-        return {**row, **self.metrics}
+        return to_json(self)
+
+    def value(self, metric: str) -> float | None:
+        """A metric by fastai's name (train_loss, valid_loss, error_rate or any other it reported), None when absent."""
+        if metric in self.metrics:
+            return self.metrics[metric]
+        return getattr(self, metric) if metric in _EPOCH_VALUES else None
+
+
+_EPOCH_VALUES = ("train_loss", "valid_loss", "error_rate", "seconds")
+
+
+class EventKind(StrEnum):
+    """What a progress event reports (its JSON value is the stored "kind")."""
+
+    EXTRACT = "extract"  # body features being extracted: what, i of n batches
+    STAGE = "stage"  # a stage starts: stage, describe
+    BATCH = "batch"  # a training batch: stage, epoch/n_epoch, iter/n_iter, smoothed loss, lr
+    EPOCH = "epoch"  # an epoch ended: its row of fastai's table
+    LR_FIND = "lr_find"  # the LR finder starts n mini-batches
+    INDEX = "index"  # a patch index: i of n images
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """One progress event of a training, an LR finder, an extraction or a patch index.
+
+    The trainer emits these (core.train.learners.ProgressFn), the progress file and job records store the last
+    one, and the pages draw them; only the fields of its kind are set.
+    """
+
+    kind: EventKind
+    stage: int | None = None
+    describe: str = ""
+    epoch: int | None = None
+    n_epoch: int | None = None
+    iter: int | None = None
+    n_iter: int | None = None
+    loss: float | None = None
+    lr: float | None = None
+    what: str = ""
+    i: int | None = None
+    n: int | None = None
+    row: EpochRow | None = None
+    time: float = 0.0  # when a job stored it (0 in the live events)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "training event") -> TrainEvent:
+        return parse_dataclass(cls, data, where)
+
+    @property
+    def fraction(self) -> float | None:
+        """How far the current step is, 0..1 (batches within the stage's epochs, or extraction / indexing)."""
+        if self.kind == EventKind.BATCH and self.n_iter and self.n_epoch:
+            return min(1.0, ((self.epoch or 0) + (self.iter or 0) / self.n_iter) / self.n_epoch)
+        if self.kind in (EventKind.EXTRACT, EventKind.INDEX) and self.n:
+            return min(1.0, (self.i or 0) / self.n)
+        return None
+
+
+@dataclass(frozen=True)
+class LRFinderResult:
+    """The LR finder's curve (smoothed loss per LR) and its suggestions (core.train.lr_finder.find_lr makes it).
+
+    Kept with a run (run.json's lr_finder), in a job record and in a tab's store: read back through the parser.
+    """
+
+    lrs: list[float]
+    losses: list[float]
+    suggestions: dict[str, float]  # name -> suggested LR
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (lr, loss) marker
+    stage: str = "frozen"  # one of core.train.lr_finder.STAGE_NAMES (English on disk; translated where shown)
+    fast: bool = False
+    seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "LR-finder result") -> LRFinderResult:
+        """Parse a stored result, every field type-checked; RecordError (a ValueError) names what is wrong."""
+        return parse_dataclass(cls, data, where)
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
 
 
 @dataclass(frozen=True)
@@ -220,7 +300,7 @@ class RunRecord:
     device: str = ""
     precision: str = "fp32"  # what the training steps ran in (core.nets.inference.precision_for); fp32 before it
     versions: dict[str, str] = field(default_factory=dict)
-    lr_finder: dict | None = None  # the LR finder result the student looked at before training
+    lr_finder: LRFinderResult | None = None  # the LR finder result the student looked at before training
     notes: str = ""  # "bn_note" in run.json
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     EXTRA: typing.ClassVar[str] = "extra"
@@ -249,9 +329,9 @@ class RunRecord:
             "classes": list(self.classes),
             "img_size": self.img_size,
             "title": self.title,
-            "config": asdict(self.config),
-            "dataset": asdict(self.dataset),
-            "epochs": [e.to_json() for e in self.epochs],
+            "config": to_json(self.config),
+            "dataset": to_json(self.dataset),
+            "epochs": to_json(self.epochs),
             "timings": dict(self.timings),
             "created": self.created,
             "trained_stages": list(self.trained_stages),
@@ -259,14 +339,10 @@ class RunRecord:
             "device": self.device,
             "precision": self.precision,
             "versions": dict(self.versions),
-            "lr_finder": self.lr_finder,
+            "lr_finder": to_json(self.lr_finder),
             "bn_note": self.notes,
         }
         return {**self.extra, **out}
-
-    def epoch_rows(self) -> list[dict[str, Any]]:
-        """The epochs as plain dicts, for tables and charts."""
-        return [e.to_json() for e in self.epochs]
 
     @property
     def error_rate(self) -> float | None:

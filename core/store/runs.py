@@ -12,7 +12,7 @@ import io
 import shutil
 import uuid
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from core.i18n import _
 from core.nets.models import RECORD_FILE, WEIGHTS_FILE, LoadedModel, create_model, load_weights, read_weights, run_label
 from core.storage import atomic_write_bytes, atomic_write_json
-from core.store.records import RecordError, RunConfig, RunRecord, check_run, read_record, run_id
+from core.store.records import RecordError, RunConfig, RunRecord, check_run, parse_dataclass, read_record, run_id
 from core.store.repair import remove_import_leftovers, repair_runs
 
 PREDS_FILE = "preds.npz"
@@ -133,21 +133,81 @@ def find_frozen_run(runs_dir: Path, config: RunConfig, views: int = 1) -> tuple[
     return (twin, twin_found) if twin_found is not None else (config, None)
 
 
-def write_run(runs_dir: Path, rid: str, weights: bytes, record: RunRecord | dict, preds: dict[str, np.ndarray]) -> Path:
+@dataclass(frozen=True, eq=False)  # arrays: compare them with numpy, not ==
+class Preds:
+    """A run's stored validation predictions (preds.npz), checked: probs (N, C) floats, targets (N,) ints in [0, C).
+
+    The trainer keeps the last validation pass (core.train.training.validation_keeper); Interpretation reads it.
+    Constructing one checks it (RecordError naming what is wrong), so nothing invalid is ever stored or shown.
+    """
+
+    probs: np.ndarray  # (N, C) float32 softmax probabilities
+    targets: np.ndarray  # (N,) int64 class indices
+
+    def __post_init__(self) -> None:
+        probs, targets = self.probs, self.targets
+        if probs.ndim != 2 or not np.issubdtype(probs.dtype, np.floating):
+            raise RecordError(f"{PREDS_FILE}: probs should be a 2-D float array, not {probs.ndim}-D {probs.dtype}")
+        if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer):
+            raise RecordError(
+                f"{PREDS_FILE}: targets should be a 1-D integer array, not {targets.ndim}-D {targets.dtype}"
+            )
+        if len(targets) != len(probs):
+            raise RecordError(f"{PREDS_FILE}: {len(probs)} rows of probs but {len(targets)} targets")
+        if len(targets) and (targets.min() < 0 or targets.max() >= probs.shape[1]):
+            raise RecordError(f"{PREDS_FILE}: targets outside 0–{probs.shape[1] - 1}")
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.probs.shape[1])
+
+    @property
+    def error_rate(self) -> float | None:
+        """The share of validation images whose top prediction is wrong (None without images)."""
+        return float((self.probs.argmax(1) != self.targets).mean()) if len(self.targets) else None
+
+    def check_classes(self, n_classes: int | None) -> Preds:
+        """Itself, when it has one column per class of its run; RecordError otherwise."""
+        if n_classes is not None and self.n_classes != n_classes:
+            raise RecordError(f"{PREDS_FILE}: probs has {self.n_classes} columns for {n_classes} classes")
+        return self
+
+    def to_npz(self) -> bytes:
+        """Plain .npz bytes (no pickled objects), the arrays named as the fields."""
+        buf = io.BytesIO()
+        np.savez(buf, **{f.name: getattr(self, f.name) for f in fields(self)})
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, path: Path, n_classes: int | None = None) -> Preds:
+        """Read and check a preds.npz (allow_pickle=False: object arrays are refused, never unpickled)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except ValueError as err:  # object arrays: numpy refuses to unpickle them
+            raise RecordError(f"{PREDS_FILE} holds Python objects, which are never loaded") from err
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise RecordError(f"{PREDS_FILE} is damaged and cannot be read") from err
+        return parse_dataclass(cls, arrays, PREDS_FILE).check_classes(n_classes)
+
+
+def write_run(runs_dir: Path, rid: str, weights: bytes, record: RunRecord, preds: Preds) -> Path:
     """Write a complete run folder atomically: fill a hidden temp folder, then rename it into place.
 
-    The record is checked first (a dict is parsed into a RunRecord), and so are the predictions:
-    nothing invalid is ever stored.
+    The record is a checked RunRecord and the predictions checked Preds (one column per class of the
+    record): nothing invalid is ever stored.
     """
-    record = record if isinstance(record, RunRecord) else RunRecord.from_json(record)
-    check_preds(preds, len(record.classes))
+    if not isinstance(record, RunRecord) or not isinstance(preds, Preds):
+        raise TypeError("write_run stores a RunRecord and its Preds")
+    RunRecord.from_json(record.to_json())  # what is written reads back: every field's type checked by the parser
+    preds.check_classes(len(record.classes))
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = runs_dir / f".tmp-{rid}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         atomic_write_bytes(tmp / WEIGHTS_FILE, weights)
-        atomic_write_bytes(tmp / PREDS_FILE, preds_bytes(preds))
+        atomic_write_bytes(tmp / PREDS_FILE, preds.to_npz())
         atomic_write_json(tmp / RECORD_FILE, record.to_json())
         final = runs_dir / rid
         if final.exists():  # "retrain anyway": move the old one aside first, then swap (repair_runs finishes
@@ -163,48 +223,15 @@ def write_run(runs_dir: Path, rid: str, weights: bytes, record: RunRecord | dict
         raise
 
 
-def preds_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """Plain .npz bytes (no pickled objects) of prediction arrays."""
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    return buf.getvalue()
-
-
-def check_preds(arrays: dict[str, np.ndarray], n_classes: int | None = None) -> dict[str, np.ndarray]:
-    """Validation predictions checked: probs (N, C) floats, targets (N,) ints in [0, C); RecordError otherwise."""
-    if "probs" not in arrays or "targets" not in arrays:
-        raise RecordError(f"{PREDS_FILE} lacks {'probs' if 'probs' not in arrays else 'targets'}")
-    probs, targets = np.asarray(arrays["probs"]), np.asarray(arrays["targets"])
-    if probs.ndim != 2 or not np.issubdtype(probs.dtype, np.floating):
-        raise RecordError(f"{PREDS_FILE}: probs should be a 2-D float array, not {probs.ndim}-D {probs.dtype}")
-    if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer):
-        raise RecordError(f"{PREDS_FILE}: targets should be a 1-D integer array, not {targets.ndim}-D {targets.dtype}")
-    if len(targets) != len(probs):
-        raise RecordError(f"{PREDS_FILE}: {len(probs)} rows of probs but {len(targets)} targets")
-    n = probs.shape[1] if n_classes is None else n_classes
-    if probs.shape[1] != n:
-        raise RecordError(f"{PREDS_FILE}: probs has {probs.shape[1]} columns for {n} classes")
-    if len(targets) and (targets.min() < 0 or targets.max() >= n):
-        raise RecordError(f"{PREDS_FILE}: targets outside 0–{n - 1}")
-    return {**arrays, "probs": probs, "targets": targets}
-
-
-def load_preds(run_dir: Path, n_classes: int | None = None) -> dict[str, np.ndarray] | None:
-    """The cached validation predictions of a run (probs (N, C), targets (N,)), checked; None when absent.
+def load_preds(run_dir: Path, n_classes: int | None = None) -> Preds | None:
+    """The cached validation predictions of a run, checked; None when absent.
 
     A damaged file, pickled object arrays or wrong shapes raise RecordError with a readable reason.
     """
     path = Path(run_dir) / PREDS_FILE
     if not path.is_file():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except ValueError as err:  # object arrays: numpy refuses to unpickle them
-        raise RecordError(f"{PREDS_FILE} holds Python objects, which are never loaded") from err
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise RecordError(f"{PREDS_FILE} is damaged and cannot be read") from err
-    return check_preds(arrays, n_classes)
+    return Preds.from_npz(path, n_classes)
 
 
 def stored_error_differs(run: RunInfo) -> tuple[float, float] | None:
@@ -221,15 +248,10 @@ def stored_error_differs(run: RunInfo) -> tuple[float, float] | None:
         preds = load_preds(run.path, len(run.record.classes))
     except RecordError:
         return None  # Interpretation says what is wrong with the file
-    if shown is None or preds is None or not len(preds["targets"]):
+    if shown is None or preds is None or preds.error_rate is None:
         return None
-    stored = float((preds["probs"].argmax(1) != preds["targets"]).mean())
+    stored = preds.error_rate
     return None if abs(stored - shown) < 1e-6 else (float(shown), stored)
-
-
-def save_preds(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Add (or replace) the prediction cache of an existing run, atomically."""
-    atomic_write_bytes(Path(run_dir) / PREDS_FILE, preds_bytes(arrays))
 
 
 def verify_run(run_dir: Path) -> RunRecord:

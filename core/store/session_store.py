@@ -21,6 +21,7 @@ from typing import Any
 
 from core.quotas import QuotaError, Quotas, require_free_space
 from core.storage import atomic_write_bytes, atomic_write_json
+from core.store.records import parse_dataclass, to_json
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 BLOB_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -53,6 +54,15 @@ class Blob:
     data: bytes
     filename: str
     stored_at: float
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A stored file's `.json` beside its bytes: the name it was uploaded under, when, and its size (a check)."""
+
+    size: int
+    filename: str = ""
+    stored_at: float = 0.0
 
 
 class SessionStore:
@@ -139,7 +149,7 @@ class SessionStore:
             require_free_space(self.dir.parent, len(data), quotas)
             _make_room(self.dir.parent, len(data), quotas.sessions_bytes)
             atomic_write_bytes(body, data)
-            atomic_write_json(meta, {"filename": str(filename)[:200], "stored_at": time.time(), "size": len(data)})
+            atomic_write_json(meta, to_json(BlobInfo(len(data), str(filename)[:200], time.time())))
             kept = sorted(
                 self.dir.glob("*.bin"), key=lambda p: (p.stat().st_mtime_ns, p.name == body.name), reverse=True
             )
@@ -159,13 +169,13 @@ class SessionStore:
         """A stored file, or None when there is none (or it is damaged)."""
         body, meta = self._blob_paths(name)
         try:
-            info = json.loads(meta.read_text())
+            info = parse_dataclass(BlobInfo, json.loads(meta.read_text()), meta.name)
             data = body.read_bytes()
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # missing, broken JSON, or a RecordError
             return None
-        if not isinstance(info, dict) or info.get("size") != len(data):
+        if info.size != len(data):
             return None
-        return Blob(data=data, filename=str(info.get("filename", "")), stored_at=float(info.get("stored_at", 0.0)))
+        return Blob(data=data, filename=info.filename, stored_at=info.stored_at)
 
     def drop_blob(self, name: str) -> None:
         for path in self._blob_paths(name):

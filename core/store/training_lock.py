@@ -12,10 +12,13 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 from core.i18n import _
 from core.storage import atomic_write_bytes, atomic_write_json, read_json
+from core.store.records import EpochRow, RunConfig, TrainEvent, parse_dataclass, to_json
 
 LOCK_FILE = ".train.lock"
 PROGRESS_FILE = ".progress.json"
@@ -28,6 +31,35 @@ class TrainingBusy(RuntimeError):
 
 class TrainingStopped(Exception):
     """The Stop button was pressed: the run is abandoned and nothing is saved."""
+
+
+class ProgressStatus(StrEnum):
+    STARTING = "starting"  # the lock is held, data and model are being prepared
+    TRAINING = "training"  # events are coming in
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """The running training's state (`.progress.json`), for other tabs and processes: what, since when, how far."""
+
+    run_id: str = ""
+    title: str = ""  # the config's English title (older files: the only name they carry)
+    config: RunConfig | None = None
+    started: float = 0.0
+    epochs: tuple[EpochRow, ...] = ()
+    status: ProgressStatus = ProgressStatus.STARTING
+    last: TrainEvent | None = None
+    updated: float = 0.0  # set by write_progress
+    pid: int | None = None  # set by write_progress
+
+    def shown_title(self) -> str:
+        """The training's title in the current language where its config says, else as stored ("" if none)."""
+        return self.config.title(_) if self.config is not None else self.title
+
+    def with_event(self, event: TrainEvent) -> TrainProgress:
+        """This state after one more event (an epoch's row joins the table)."""
+        epochs = (*self.epochs, event.row) if event.row is not None else self.epochs
+        return replace(self, epochs=epochs, last=event, status=ProgressStatus.TRAINING)
 
 
 @contextmanager
@@ -43,7 +75,7 @@ def training_lock(runs_dir: Path, wait: bool = False) -> Iterator[None]:
             progress = read_progress(runs_dir)
             if progress:
                 message = _("Another training is running in this data folder ({title}).")
-                raise TrainingBusy(message.format(title=progress.get("title", ""))) from err
+                raise TrainingBusy(message.format(title=progress.title)) from err
             raise TrainingBusy(_("Another training is running in this data folder.")) from err
         try:
             yield
@@ -67,18 +99,17 @@ def training_running(runs_dir: Path) -> bool:
         return False
 
 
-def write_progress(runs_dir: Path, progress: dict) -> None:
+def write_progress(runs_dir: Path, progress: TrainProgress) -> None:
     """The running training's state, for other tabs (atomic JSON)."""
-    atomic_write_json(Path(runs_dir) / PROGRESS_FILE, {**progress, "updated": time.time(), "pid": os.getpid()})
+    atomic_write_json(Path(runs_dir) / PROGRESS_FILE, to_json(replace(progress, updated=time.time(), pid=os.getpid())))
 
 
-def read_progress(runs_dir: Path) -> dict | None:
-    """The running training's last reported state, or None."""
+def read_progress(runs_dir: Path) -> TrainProgress | None:
+    """The running training's last reported state, or None (none, or unreadable)."""
     try:
-        data = read_json(Path(runs_dir) / PROGRESS_FILE)
-    except ValueError:
+        return parse_dataclass(TrainProgress, read_json(Path(runs_dir) / PROGRESS_FILE), PROGRESS_FILE)
+    except ValueError:  # missing, broken JSON, or a RecordError
         return None
-    return data if isinstance(data, dict) else None
 
 
 def clear_progress(runs_dir: Path) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.auth import Identity, require
@@ -30,6 +30,7 @@ from core.quotas import Quotas, disk_full_error, is_disk_full
 from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, runs_dir, students_dir
 from core.storage import atomic_write_json, read_json
 from core.store import live
+from core.store.records import parse_dataclass, to_json
 from core.store.session_store import valid_token
 from core.teach.own_classes import OwnClassesStore, safe_folder_name
 
@@ -247,26 +248,14 @@ class ClassSettings:
     model_changed: float = 0.0
 
 
-def _when(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-
-
 def read_class_settings(base: Path) -> ClassSettings:
     """The class settings, or the empty defaults when none are stored or the file is unreadable."""
     path = class_file(base)
     if not path.is_file():
         return ClassSettings()
     try:
-        data = read_json(path)
-        spec = DatasetSpec(**data["dataset"]) if data.get("dataset") else None
-        model = data.get("model_run")
-        return ClassSettings(
-            spec,
-            model if isinstance(model, str) else None,
-            _when(data.get("dataset_changed")),
-            _when(data.get("model_changed")),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError):
+        return parse_dataclass(ClassSettings, read_json(path), path.name)
+    except ValueError:  # broken JSON or a RecordError (a wrong field): the defaults, as with no file
         return ClassSettings()
 
 
@@ -307,14 +296,8 @@ def _later(before: float) -> float:
 
 
 def _write(base: Path, settings: ClassSettings) -> None:
-    data = {
-        "dataset": asdict(settings.dataset) if settings.dataset else None,
-        "model_run": settings.model_run,
-        "dataset_changed": settings.dataset_changed,
-        "model_changed": settings.model_changed,
-    }
     try:
-        atomic_write_json(class_file(base), data)
+        atomic_write_json(class_file(base), to_json(settings))
     except OSError as err:
         if is_disk_full(err):  # the old settings stay (the write is atomic); the page says why
             raise disk_full_error(base) from err

@@ -19,40 +19,74 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from core import codec, settings
+from core.auth import LAPTOP, TEACHER
 from core.data.datasets import DatasetSpec
 from core.i18n import N_, _, num
 from core.inside.patches import PatchIndexRequest
 from core.nets.models import stage_label
 from core.settings import features_dir, runs_dir
 from core.storage import atomic_write_bytes, atomic_write_json, read_json
-from core.store import live, repair, training_lock
-from core.store.records import RunConfig
+from core.store import live, records, repair, training_lock
+from core.store.records import EpochRow, EventKind, LRFinderResult, RunConfig, TrainEvent
 from core.train.features import feature_spec, shown_progress
-from core.train.lr_finder import LRFinderResult
 
 WORKER_FILE = "worker.json"
-STATUSES = ("queued", "running", "done", "failed", "stopped", "cancelled")
-# each status as shown (translated where shown: _(STATUS_NAMES[status]))
+
+
+class JobStatus(StrEnum):
+    """How a job stands (its JSON value is the stored "status"); `label` is how a page names it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        """The status as shown, in the current language."""
+        return _(STATUS_NAMES[self])
+
+    @property
+    def active(self) -> bool:
+        """Waiting or running: not ended."""
+        return self in ACTIVE
+
+
+# each status as shown (translated where shown: JobStatus.label)
 STATUS_NAMES = {
-    "queued": N_("queued"),
-    "running": N_("running"),
-    "done": N_("done"),
-    "failed": N_("failed"),
-    "stopped": N_("stopped"),
-    "cancelled": N_("cancelled"),
+    JobStatus.QUEUED: N_("queued"),
+    JobStatus.RUNNING: N_("running"),
+    JobStatus.DONE: N_("done"),
+    JobStatus.FAILED: N_("failed"),
+    JobStatus.STOPPED: N_("stopped"),
+    JobStatus.CANCELLED: N_("cancelled"),
 }
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+ENDED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELLED)
+
+
+class JobKind(StrEnum):
+    """What a job does (its JSON value is the stored "kind"); every kind but TRAIN fills a shared cache, so it is
+    queued once per key."""
+
+    TRAIN = "train"
+    LR_FIND = "lr_find"
+    EXTRACT = "extract"
+    PATCH_INDEX = "patch_index"
+
+
 # a reason the worker stores in a job record (in English: it has no language); translated where shown
 WORKER_DIED = N_(
     "The worker stopped while this job was running (killed or crashed): nothing was saved. Queue it again."
 )
-ACTIVE = ("queued", "running")
-# what a job does; every kind but "train" fills a shared cache, so it is queued once per key
-JOB_KINDS = ("train", "lr_find", "extract", "patch_index")
 _JOB_ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
 STALE_SECONDS = 300.0  # a running job on another machine with no news for this long has lost its worker
 
@@ -61,71 +95,32 @@ class JobError(ValueError):
     """A job that cannot be found, queued or changed; the message is meant for the page."""
 
 
-@dataclass(frozen=True)
-class JobEvent:
-    """One progress event of a running job (the typed form of core.train.training's event dicts)."""
-
-    kind: str  # "extract" | "stage" | "batch" | "epoch" | "lr_find" | "index"
-    stage: int | None = None
-    describe: str = ""
-    epoch: int | None = None
-    n_epoch: int | None = None
-    iter: int | None = None
-    n_iter: int | None = None
-    loss: float | None = None
-    lr: float | None = None
-    what: str = ""
-    i: int | None = None
-    n: int | None = None
-    row: dict | None = None
-    time: float = 0.0
-
-    @classmethod
-    def from_training(cls, event: dict, now: float | None = None) -> JobEvent:
-        """Build from a core.train.training event; unknown keys are dropped, a missing kind is an error."""
-        if "kind" not in event:
-            raise ValueError("A training event needs a kind.")
-        known = {f.name for f in fields(cls)}
-        typed = {k: v for k, v in event.items() if k in known and k != "time"}
-        return codec.parse_dataclass(cls, {**typed, "time": now or time.time()}, "training event")
-
-    @property
-    def fraction(self) -> float | None:
-        """How far the current step is, 0..1 (batches within the stage's epochs, or extraction)."""
-        if self.kind == "batch" and self.n_iter and self.n_epoch:
-            return min(1.0, ((self.epoch or 0) + (self.iter or 0) / self.n_iter) / self.n_epoch)
-        if self.kind in ("extract", "index") and self.n:
-            return min(1.0, (self.i or 0) / self.n)
-        return None
-
-    def text(self, config: RunConfig | None = None) -> str:
-        """One line for a progress bar, in the current language (config: the job's, to name its stage)."""
-        if self.kind == "batch":
-            return _("stage {stage} · epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss}").format(
-                stage=(self.stage or 0) + 1,
-                epoch=(self.epoch or 0) + 1,
-                n_epoch=self.n_epoch,
-                iter=self.iter,
-                n_iter=self.n_iter,
-                loss=num(self.loss or 0.0, 3),
-            )
-        if self.kind == "extract":
-            return _("extracting body features: {what} ({i}/{n})").format(
-                what=shown_progress(self.what), i=self.i, n=self.n
-            )
-        if self.kind == "stage":
-            stage = self.stage or 0
-            describe = self.describe
-            if config is not None and stage < len(config.stages):
-                describe = config.stages[stage].describe(_)  # in the current language
-            return _("stage {stage}: {describe}").format(stage=stage + 1, describe=describe)
-        if self.kind == "epoch":
-            return _("epoch {epoch} done").format(epoch=(self.row or {}).get("epoch", 0) + 1)
-        if self.kind == "lr_find":
-            return _("lr_find: {n} mini-batches at growing learning rates").format(n=self.n)
-        if self.kind == "index":
-            return _("indexing the top patches: {i}/{n} images").format(i=self.i, n=self.n)
-        return self.kind
+def event_text(event: TrainEvent, config: RunConfig | None = None) -> str:
+    """One line for a job's progress bar, in the current language (config: the job's, to name its stage)."""
+    if event.kind == EventKind.BATCH:
+        return _("stage {stage} · epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss}").format(
+            stage=(event.stage or 0) + 1,
+            epoch=(event.epoch or 0) + 1,
+            n_epoch=event.n_epoch,
+            iter=event.iter,
+            n_iter=event.n_iter,
+            loss=num(event.loss or 0.0, 3),
+        )
+    if event.kind == EventKind.EXTRACT:
+        return _("extracting body features: {what} ({i}/{n})").format(
+            what=shown_progress(event.what), i=event.i, n=event.n
+        )
+    if event.kind == EventKind.STAGE:
+        stage = event.stage or 0
+        describe = event.describe
+        if config is not None and stage < len(config.stages):
+            describe = config.stages[stage].describe(_)  # in the current language
+        return _("stage {stage}: {describe}").format(stage=stage + 1, describe=describe)
+    if event.kind == EventKind.EPOCH:
+        return _("epoch {epoch} done").format(epoch=(event.row.epoch if event.row is not None else 0) + 1)
+    if event.kind == EventKind.LR_FIND:
+        return _("lr_find: {n} mini-batches at growing learning rates").format(n=event.n)
+    return _("indexing the top patches: {i}/{n} images").format(i=event.i, n=event.n)  # EventKind.INDEX
 
 
 @dataclass
@@ -136,9 +131,9 @@ class JobRecord:
     title: str
     config: RunConfig | None  # None for a patch index
     dataset: DatasetSpec
-    status: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
     retrain: bool = False
-    lr_finder: dict | None = None
+    lr_finder: LRFinderResult | None = None
     queued_by: str = ""  # the role and tab that queued it
     client: str = ""  # the student who queued it, by computer (core.auth.client_key): limits and turns count it
     created: float = 0.0
@@ -151,28 +146,28 @@ class JobRecord:
     pid: int | None = None
     host: str = ""
     stop_requested: bool = False
-    last: JobEvent | None = None
-    epochs: list[dict] = field(default_factory=list)
-    kind: str = "train"  # a key of JOB_KINDS
+    last: TrainEvent | None = None
+    epochs: list[EpochRow] = field(default_factory=list)
+    kind: JobKind = JobKind.TRAIN
     key: str = ""  # the shared cache a non-training job fills: one active job per (kind, key)
-    patch: PatchIndexRequest | None = None  # kind "patch_index"
-    result: LRFinderResult | None = None  # kind "lr_find", once done
+    patch: PatchIndexRequest | None = None  # kind PATCH_INDEX
+    result: LRFinderResult | None = None  # kind LR_FIND, once done
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status.active
 
     def shown_title(self) -> str:
         """The title in the current language (the stored one is in the language of whoever queued it)."""
-        if self.kind == "patch_index" and self.patch is not None:
+        if self.kind == JobKind.PATCH_INDEX and self.patch is not None:
             stage = stage_label(self.patch.arch, self.patch.stage)  # "features.3", not its module path "0.0.3"
             return _("patch index · {stage} · {n} images").format(stage=stage, n=num(len(self.patch.paths)))
         if self.config is None or not self.config.stages:
             return self.title
         title = self.config.title(_)
-        if self.kind == "lr_find":
+        if self.kind == JobKind.LR_FIND:
             return _("LR finder · {title}").format(title=title)
-        if self.kind == "extract":
+        if self.kind == JobKind.EXTRACT:
             return _("body features · {title}").format(title=title)
         return title
 
@@ -188,17 +183,18 @@ class JobRecord:
     @property
     def by_teacher(self) -> bool:
         """Queued by the teacher (or the laptop's user): such jobs run before the students' (core.teach.jobs)."""
-        return self.queued_by.partition(":")[0] in ("teacher", "laptop")
+        return self.queued_by.partition(":")[0] in (TEACHER, LAPTOP)
 
     def __post_init__(self) -> None:
         if not valid_job_id(self.job_id):
             raise ValueError(f"job_id {self.job_id!r} is not a job id")
-        if self.status not in STATUSES:
+        if self.status not in JobStatus.__members__.values():
             raise ValueError(f"unknown job status {self.status!r}")
-        if self.kind not in JOB_KINDS:
+        if self.kind not in JobKind.__members__.values():
             raise ValueError(f"unknown job kind {self.kind!r}")
-        if (self.kind == "patch_index") != (self.patch is not None) or (self.config is None) != (
-            self.kind == "patch_index"
+        self.status, self.kind = JobStatus(self.status), JobKind(self.kind)  # a member, also when given its value
+        if (self.kind == JobKind.PATCH_INDEX) != (self.patch is not None) or (self.config is None) != (
+            self.kind == JobKind.PATCH_INDEX
         ):
             raise ValueError(f"a {self.kind} job lacks what it works on (a run config or a patch-index request)")
         for name in ("created", "started", "finished", "updated"):
@@ -207,7 +203,7 @@ class JobRecord:
                 raise ValueError(f"{name} should be a finite time stamp")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return records.to_json(self)
 
     @classmethod
     def from_json(cls, data: Any) -> JobRecord:
@@ -225,8 +221,8 @@ class JobRecord:
 class JobSummary:
     """One row of the job store's index (jobs/index.json): what listing, limits and the queue order need."""
 
-    status: str
-    kind: str
+    status: JobStatus
+    kind: JobKind
     key: str
     client: str
     by_teacher: bool
@@ -234,55 +230,53 @@ class JobSummary:
     started: float | None = None
     finished: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("created", "started", "finished"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} should be a finite time stamp")
+
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status.active
 
     def to_row(self) -> list:
-        return [self.status, self.kind, self.key, self.client, self.by_teacher, self.created, self.started,
-                self.finished]  # fmt: skip
+        """The row as stored: a JSON list in field order (the index of 20,000 jobs stays small)."""
+        return [records.to_json(getattr(self, f.name)) for f in fields(self)]
 
     @classmethod
     def from_row(cls, row: Any) -> JobSummary:
-        """Parse one index row (a JSON list in field order), every type checked; raises ValueError.
+        """Parse one index row (a JSON list in field order) through the one parser; raises ValueError (RecordError)."""
+        names = [f.name for f in fields(cls)]
+        if not isinstance(row, list) or len(row) != len(names):
+            raise ValueError(f"a job index row is a list of {len(names)}")
+        return records.parse_dataclass(cls, dict(zip(names, row, strict=True)), "job index row")
 
-        The index is read on every sidebar refresh, so its rows have this small checker of their own
-        (codec.parse_dataclass costs ~25 µs a row, this ~2 µs); the records themselves go through it.
-        """
-        if not isinstance(row, list) or len(row) != 8:
-            raise ValueError("a job index row is a list of 8")
-        status, kind, key, client, by_teacher, created, started, finished = row
-        checks = (
-            ("status", status in STATUSES),
-            ("kind", kind in JOB_KINDS),
-            ("key", isinstance(key, str)),
-            ("client", isinstance(client, str)),
-            ("queued_by", isinstance(by_teacher, bool)),
-            ("created", _is_time(created)),
-            ("started", started is None or _is_time(started)),
-            ("finished", finished is None or _is_time(finished)),
-        )
-        for name, ok in checks:
-            if not ok:
-                shown = dict(zip(("status", "kind", "key", "client", "queued_by", "created", "started", "finished"),
-                                 row, strict=True))[name]  # fmt: skip
-                raise ValueError(f"job record.{name} has a wrong value or type: {shown!r:.60}")
-        return cls(status, kind, key, client, by_teacher, float(created), started, finished)
+
+@dataclass(frozen=True)
+class _StoredJob:
+    """The fields of a stored job record its index row needs (unknown keys are skipped): an index rebuilt over
+    thousands of old records costs one json.loads and a small parse each, not a whole JobRecord's."""
+
+    status: JobStatus = JobStatus.QUEUED
+    kind: JobKind = JobKind.TRAIN
+    key: str = ""
+    client: str = ""
+    queued_by: str = ""
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+
+    def summary(self) -> JobSummary:
+        by_teacher = self.queued_by.partition(":")[0] in (TEACHER, LAPTOP)
+        return JobSummary(self.status, self.kind, self.key, self.client, by_teacher, self.created, self.started,
+                          self.finished)  # fmt: skip
 
 
 def _summary_of(data: Any) -> JobSummary:
-    """The index row of a stored record, read from its JSON without parsing the whole record (an index rebuilt
-    over thousands of old records costs one json.loads each); its fields are type-checked all the same."""
-    if not isinstance(data, dict):
-        raise ValueError("a job record is a JSON object")
-    by_teacher = isinstance(data.get("queued_by"), str) and data["queued_by"].partition(":")[0] in ("teacher", "laptop")
-    return JobSummary.from_row([data.get("status", "queued"), data.get("kind", "train"), data.get("key", ""),
-                                data.get("client", ""), by_teacher, data.get("created", 0.0), data.get("started"),
-                                data.get("finished")])  # fmt: skip
-
-
-def _is_time(value: Any) -> bool:
-    return type(value) in (float, int) and math.isfinite(value)  # type(): a bool is no time
+    """The index row of a stored record, read from its JSON without parsing the whole record; its fields are
+    type-checked all the same (RecordError, a ValueError)."""
+    return records.parse_dataclass(_StoredJob, data, "job record").summary()
 
 
 # ---- the job store ------------------------------------------------------------------------------
@@ -349,19 +343,27 @@ def _stored_ids(base: Path) -> set[str]:
         }
 
 
+@dataclass(frozen=True)
+class _Index:
+    """jobs/index.json: one JobSummary row per job id, and the version of the rows' layout."""
+
+    version: int
+    jobs: dict[str, list]
+
+
 def _read_index(base: Path) -> dict[str, JobSummary] | None:
     """The index as stored, or None when it is missing, unreadable or of another version."""
     try:
-        data = read_json(jobs_dir(base) / INDEX_FILE)
-        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("jobs"), dict):
+        stored = records.parse_dataclass(_Index, read_json(jobs_dir(base) / INDEX_FILE), INDEX_FILE)
+        if stored.version != INDEX_VERSION:
             return None
-        return {k: JobSummary.from_row(v) for k, v in data["jobs"].items()}
-    except ValueError:
+        return {k: JobSummary.from_row(v) for k, v in stored.jobs.items()}
+    except ValueError:  # unreadable, or a RecordError
         return None
 
 
 def _write_index(base: Path, rows: dict[str, JobSummary]) -> None:
-    data = {"version": INDEX_VERSION, "jobs": {k: v.to_row() for k, v in rows.items()}}
+    data = records.to_json(_Index(INDEX_VERSION, {k: v.to_row() for k, v in rows.items()}))
     atomic_write_bytes(jobs_dir(base) / INDEX_FILE, json.dumps(data, separators=(",", ":")).encode())
 
 
@@ -455,10 +457,10 @@ def update_job(base: Path, job_id: str, **changes: Any) -> JobRecord:
     """Change fields of a stored job under the records lock; returns the new record."""
     with locked(base):
         record = load_job(base, job_id)
-        for key, value in changes.items():
+        for key in changes:
             if not hasattr(record, key):
                 raise JobError(f"A job has no field {key!r}.")
-            setattr(record, key, value)
+        record = replace(record, **changes)  # checked again as a new record is (__post_init__)
         save_job(base, record)
         return record
 
@@ -467,7 +469,7 @@ def list_jobs(
     base: Path,
     reconcile_dead: bool = True,
     ended: int | None = None,
-    kind: str | None = None,
+    kind: JobKind | None = None,
     key: str | None = None,
 ) -> list[JobRecord]:
     """The readable jobs, oldest first: every active one and the `ended` most recently ended (all when None),
@@ -487,7 +489,7 @@ def list_jobs(
         if record.summary() != rows[job_id]:  # the index lagged behind a write (a crash between the two)
             _set_row(base, job_id, record.summary())
         found.append(record)
-    if reconcile_dead and any(j.status == "running" for j in found) and reconcile(base, records=found):
+    if reconcile_dead and any(j.status == JobStatus.RUNNING for j in found) and reconcile(base, records=found):
         return list_jobs(base, False, ended, kind, key)
     return sorted(found, key=lambda r: r.created)
 
@@ -531,6 +533,14 @@ class Quarantined:
     when: float
 
 
+@dataclass(frozen=True)
+class _Why:
+    """jobs/quarantine/<id>.why.json: why a record was set aside, and when."""
+
+    reason: str
+    when: float
+
+
 def quarantine_dir(base: Path) -> Path:
     return jobs_dir(base) / QUARANTINE_DIR
 
@@ -544,7 +554,7 @@ def quarantine(base: Path, job_id: str, reason: str) -> None:
             os.replace(_path(base, job_id), folder / f"{job_id}.json")
         except FileNotFoundError:
             return  # another reader set it aside first
-        atomic_write_json(folder / f"{job_id}.why.json", {"reason": reason[:500], "when": time.time()})
+        atomic_write_json(folder / f"{job_id}.why.json", records.to_json(_Why(reason[:500], time.time())))
         rows = _read_index(base)
         if rows is not None and job_id in rows:
             rows.pop(job_id)
@@ -560,11 +570,12 @@ def quarantined(base: Path) -> list[Quarantined]:
     folder = quarantine_dir(base)
     found = []
     for why in folder.glob("*.why.json") if folder.is_dir() else []:
+        job_id = why.name[: -len(".why.json")]
         try:
-            data = read_json(why)
-            found.append(Quarantined(why.name[: -len(".why.json")], str(data["reason"]), float(data["when"])))
-        except (ValueError, KeyError, TypeError):
-            found.append(Quarantined(why.name[: -len(".why.json")], "?", why.stat().st_mtime))
+            note = records.parse_dataclass(_Why, read_json(why), why.name)
+            found.append(Quarantined(job_id, note.reason, note.when))
+        except ValueError:  # unreadable, or a RecordError
+            found.append(Quarantined(job_id, "?", why.stat().st_mtime))
     return sorted(found, key=lambda q: q.when, reverse=True)
 
 
@@ -576,11 +587,9 @@ def clear_quarantine(base: Path) -> int:
     return len(found)
 
 
-def running_job(base: Path) -> JobRecord | None:
-    return next((j for j in list_jobs(base, ended=0) if j.status == "running"), None)
-
-
-def find_job(found: list[JobRecord], kind: str, key: str, statuses: tuple[str, ...] = ACTIVE) -> JobRecord | None:
+def find_job(
+    found: list[JobRecord], kind: JobKind, key: str, statuses: tuple[JobStatus, ...] = ACTIVE
+) -> JobRecord | None:
     """The newest job of this kind and key among found with one of statuses (a request joins an active one)."""
     matching = [j for j in found if j.kind == kind and j.key == key and j.status in statuses]
     return max(matching, key=lambda j: j.created) if matching else None
@@ -593,8 +602,8 @@ def run_order(rows: dict[str, JobSummary]) -> list[str]:
     behind each other student once, whatever they queued first (issue 18: first in, first out let one
     student's 30 tabs put 18 jobs ahead of the teacher's Train)."""
     active = {k: v for k, v in rows.items() if v.active}
-    order = sorted((k for k, v in active.items() if v.status == "running"), key=lambda k: active[k].created)
-    queued = sorted((k for k, v in active.items() if v.status == "queued"), key=lambda k: active[k].created)
+    order = sorted((k for k, v in active.items() if v.status == JobStatus.RUNNING), key=lambda k: active[k].created)
+    queued = sorted((k for k, v in active.items() if v.status == JobStatus.QUEUED), key=lambda k: active[k].created)
     order += [k for k in queued if active[k].by_teacher]
     waiting: dict[str, list[str]] = {}
     for k in queued:
@@ -617,13 +626,13 @@ def run_order(rows: dict[str, JobSummary]) -> list[str]:
 
 def next_in_line(rows: dict[str, JobSummary]) -> str | None:
     """The queued job the worker runs next (run_order), or None."""
-    return next((k for k in run_order(rows) if rows[k].status == "queued"), None)
+    return next((k for k in run_order(rows) if rows[k].status == JobStatus.QUEUED), None)
 
 
 def jobs_ahead(rows: dict[str, JobSummary], job_id: str) -> int:
     """How many jobs the worker runs before this queued one (the running one included); 0 unless queued."""
     order = run_order(rows)
-    return order.index(job_id) if job_id in order and rows[job_id].status == "queued" else 0
+    return order.index(job_id) if job_id in order and rows[job_id].status == JobStatus.QUEUED else 0
 
 
 def process_alive(pid: int | None) -> bool:
@@ -644,14 +653,14 @@ def reconcile(base: Path, now: float | None = None, records: list[JobRecord] | N
     host = socket.gethostname()
     failed = []
     for record in list_jobs(base, reconcile_dead=False, ended=0) if records is None else records:
-        if record.status != "running":
+        if record.status != JobStatus.RUNNING:
             continue
         gone = not process_alive(record.pid) if record.host == host else now - (record.updated or 0) > STALE_SECONDS
         if gone:
             with locked(base):
                 current = load_job(base, record.job_id)
-                if current.status == "running" and current.pid == record.pid:
-                    current.status, current.finished = "failed", now
+                if current.status == JobStatus.RUNNING and current.pid == record.pid:
+                    current.status, current.finished = JobStatus.FAILED, now
                     current.error = WORKER_DIED
                     save_job(base, current)
                     failed.append(record.job_id)
@@ -666,8 +675,8 @@ def fail_jobs_of(base: Path, pid: int, reason: str) -> list[str]:
     failed = []
     with locked(base):
         for record in list_jobs(base, reconcile_dead=False, ended=0):
-            if record.status == "running" and record.pid == pid and record.host == socket.gethostname():
-                record.status, record.finished, record.error = "failed", time.time(), reason
+            if record.status == JobStatus.RUNNING and record.pid == pid and record.host == socket.gethostname():
+                record.status, record.finished, record.error = JobStatus.FAILED, time.time(), reason
                 save_job(base, record)
                 failed.append(record.job_id)
                 clean_job_leftovers(base, record)

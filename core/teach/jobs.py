@@ -22,7 +22,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,13 @@ from core.inside.patches import PatchIndexRequest
 from core.nets import models
 from core.settings import features_dir, runs_dir
 from core.store import records, training_lock
-from core.store.records import RunConfig
+from core.store.records import EpochRow, EventKind, LRFinderResult, RunConfig, TrainEvent
 from core.teach import job_records
 from core.teach.job_records import (
-    STATUS_NAMES,
     JobError,
-    JobEvent,
+    JobKind,
     JobRecord,
+    JobStatus,
     clear_quarantine,
     delete_job,
     find_job,
@@ -262,7 +262,7 @@ def repair_queue(base: Path, identity: Identity) -> int:
             if path.exists():
                 path.rename(folder / f"{QUEUE_FILE}{suffix}.damaged-{stamp}")
         queue = make_queue(base, "")
-        waiting = [j for j in list_jobs(base, reconcile_dead=False, ended=0) if j.status == "queued"]
+        waiting = [j for j in list_jobs(base, reconcile_dead=False, ended=0) if j.status == JobStatus.QUEUED]
         for record in waiting:
             queue.run_job(record.job_id)
     return len(waiting)
@@ -275,7 +275,7 @@ def _new_id() -> str:
     return f"{time.strftime('%Y%m%d%H%M%S')}{uuid.uuid4().hex[:6]}"
 
 
-def _record(identity: Identity, kind: str, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
+def _record(identity: Identity, kind: JobKind, key: str, title: str, config, dataset: DatasetSpec, **more) -> JobRecord:
     return JobRecord(
         job_id=_new_id(),
         title=title,
@@ -335,13 +335,13 @@ def submit(
     config: RunConfig,
     dataset: DatasetSpec,
     retrain: bool = False,
-    lr_finder: dict | None = None,
+    lr_finder: LRFinderResult | None = None,
     queue: Queue | None = None,
 ) -> JobRecord:
     """Teacher: queue a training of config on dataset; returns its record (status `queued`)."""
     require(identity, "train")
     records.validate(config)
-    record = _record(identity, "train", "", config.title(), config, dataset, retrain=retrain, lr_finder=lr_finder)
+    record = _record(identity, JobKind.TRAIN, "", config.title(), config, dataset, retrain=retrain, lr_finder=lr_finder)
     return _add(base, identity, record, queue, join=False)[0]
 
 
@@ -361,7 +361,10 @@ def submit_lr_find(
     lr_finder.require_allowed(identity, config, features_dir(base))
     title = _("LR finder · {title}").format(title=config.title())
     return _enqueue(
-        base, identity, _record(identity, "lr_find", lr_finder.lr_finder_key(config), title, config, dataset), queue
+        base,
+        identity,
+        _record(identity, JobKind.LR_FIND, lr_finder.lr_finder_key(config), title, config, dataset),
+        queue,
     )
 
 
@@ -383,7 +386,7 @@ def submit_extract(
     one = replace(config, stages=(first,))
     key = feature_spec(one, first).key
     title = _("body features · {title}").format(title=one.title())
-    return _enqueue(base, identity, _record(identity, "extract", key, title, one, dataset), queue)
+    return _enqueue(base, identity, _record(identity, JobKind.EXTRACT, key, title, one, dataset), queue)
 
 
 def submit_patch_index(
@@ -398,7 +401,7 @@ def submit_patch_index(
             ).format(n=STUDENT_PATCH_IMAGES)
         )
     title = _("patch index · {stage} · {n} images").format(stage=request.stage, n=len(request.paths))
-    record = _record(identity, "patch_index", request.key, title, None, dataset, patch=request)
+    record = _record(identity, JobKind.PATCH_INDEX, request.key, title, None, dataset, patch=request)
     return _enqueue(base, identity, record, queue)
 
 
@@ -422,16 +425,14 @@ def stop_job(base: Path, identity: Identity, job_id: str) -> JobRecord:
     require(identity, "stop")
     with locked(base):
         record = load_job(base, job_id)
-        if record.status == "queued":
-            record.status, record.finished = "cancelled", time.time()
-        elif record.status == "running":
+        if record.status == JobStatus.QUEUED:
+            record.status, record.finished = JobStatus.CANCELLED, time.time()
+        elif record.status == JobStatus.RUNNING:
             record.stop_requested = True  # the job's next progress event ends it
-            if record.kind == "train":
+            if record.kind == JobKind.TRAIN:
                 training_lock.request_stop(runs_dir(base))
         else:
-            raise JobError(
-                _("Job {job_id} is already {status}.").format(job_id=job_id, status=_(STATUS_NAMES[record.status]))
-            )
+            raise JobError(_("Job {job_id} is already {status}.").format(job_id=job_id, status=record.status.label))
         save_job(base, record)
         return record
 
@@ -447,7 +448,7 @@ def clear_unreadable(base: Path, identity: Identity) -> int:
 
 def _claim(base: Path, record: JobRecord) -> JobRecord:
     """Mark a queued job running in this process (under the records lock: no two workers take one job)."""
-    record.status, record.started, record.updated = "running", time.time(), time.time()
+    record.status, record.started, record.updated = JobStatus.RUNNING, time.time(), time.time()
     record.pid, record.host = os.getpid(), socket.gethostname()
     save_job(base, record)
     return record
@@ -470,60 +471,73 @@ def execute(base: Path, job_id: str, scan_fn: Callable | None = None) -> JobReco
     base = Path(base)
     with locked(base):
         record = load_job(base, job_id)
-        if record.status != "queued":
+        if record.status != JobStatus.QUEUED:
             return record  # cancelled while it waited
         _claim(base, record)
     return _execute_claimed(base, record, scan_fn)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: the fields of its record the worker writes last."""
+
+    status: JobStatus
+    error: str = ""
+    run_id: str = ""
+    reused: bool = False
+    result: LRFinderResult | None = None
+
+
 def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) -> JobRecord:
     job_id = record.job_id
     last_write = 0.0
-    epochs: list[dict] = []
+    epochs: list[EpochRow] = []
 
-    def on_event(event: dict) -> None:
+    def on_event(event: TrainEvent) -> None:
         nonlocal last_write
-        typed = JobEvent.from_training(event)
-        if typed.kind == "epoch" and typed.row:
-            epochs.append(typed.row)
         now = time.time()
-        if typed.kind in ("stage", "epoch") or now - last_write >= 1.0:
+        event = replace(event, time=now)
+        if event.row is not None:
+            epochs.append(event.row)
+        if event.kind in (EventKind.STAGE, EventKind.EPOCH) or now - last_write >= 1.0:
             last_write = now
-            current = update_job(base, job_id, last=typed, updated=now, epochs=list(epochs))
+            current = update_job(base, job_id, last=event, updated=now, epochs=list(epochs))
             if current.stop_requested:
                 raise training_lock.TrainingStopped(STOPPED_BY_TEACHER)
 
-    outcome: dict[str, Any] = {}
     try:
         quotas.require_free_space(base)  # every kind writes a run or a cache: below the floor, none starts
         outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
     except training_lock.TrainingStopped as err:
-        outcome = {"status": "stopped", "error": str(err).split("\n")[-1] or STOPPED}
+        outcome = Outcome(JobStatus.STOPPED, error=str(err).split("\n")[-1] or STOPPED)
     except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError, quotas.QuotaError) as err:
-        outcome = {"status": "failed", "error": str(err)}
+        outcome = Outcome(JobStatus.FAILED, error=str(err))
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
         if quotas.is_disk_full(err):  # a run or cache write hit a full disk: its temp files are gone
-            outcome = {"status": "failed", "error": str(quotas.disk_full_error(base, _(quotas.NOTHING_SAVED)))}
+            outcome = Outcome(JobStatus.FAILED, error=str(quotas.disk_full_error(base, _(quotas.NOTHING_SAVED))))
         else:
-            outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-    return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **outcome)
+            outcome = Outcome(JobStatus.FAILED, error=f"{type(err).__name__}: {err}")
+    ended = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
+    return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **ended)
 
 
-def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_fn: Callable) -> dict[str, Any]:
-    """Do the job's work by its kind; returns the fields of a done record."""
-    if record.kind == "patch_index":
+def _run(base: Path, record: JobRecord, on_event: Callable[[TrainEvent], None], scan_fn: Callable) -> Outcome:
+    """Do the job's work by its kind; returns how it ended."""
+    from core.train import lr_finder
+
+    if record.kind == JobKind.PATCH_INDEX:
         patch = record.patch
         patches.build_requested_index(
-            patch, base, runs_dir(base), lambda i, n: on_event({"kind": "index", "i": i, "n": n})
+            patch, base, runs_dir(base), lambda i, n: on_event(TrainEvent(EventKind.INDEX, i=i, n=n))
         )
-        return {"status": "done"}
+        return Outcome(JobStatus.DONE)
     scan = scan_fn(record.dataset)
-    if record.kind == "lr_find":
+    if record.kind == JobKind.LR_FIND:
         found = lr_finder.find_lr(record.config, scan, runs_dir(base), features_dir(base), on_event=on_event, wait=True)
-        return {"status": "done", "result": found}
-    if record.kind == "extract":
+        return Outcome(JobStatus.DONE, result=found)
+    if record.kind == JobKind.EXTRACT:
         learners.extract_features(record.config, scan, features_dir(base), on_event=on_event)
-        return {"status": "done"}
+        return Outcome(JobStatus.DONE)
     result = training.train_run(
         record.config,
         scan,
@@ -534,4 +548,4 @@ def _run(base: Path, record: JobRecord, on_event: Callable[[dict], None], scan_f
         retrain=record.retrain,
         wait=True,
     )
-    return {"status": "done", "run_id": result.run.run_id, "reused": result.reused}
+    return Outcome(JobStatus.DONE, run_id=result.run.run_id, reused=result.reused)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -61,31 +61,12 @@ class TrainingRequest:
     job_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "status": str(self.status)}
+        return records.to_json(self)
 
     @classmethod
     def from_json(cls, data: Any) -> TrainingRequest:
-        """Parse a stored request; ValueError naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("a training request is a JSON object")
-        try:
-            classes = data["classes"]
-            if not isinstance(classes, dict) or not all(isinstance(n, int) for n in classes.values()):
-                raise ValueError("classes should map class names to image counts")
-            return cls(
-                tab=str(data["tab"]),
-                config=records.config_from_dict(data["config"]),
-                dataset=DatasetSpec(**data["dataset"]),
-                created=float(data["created"]),
-                n_images=int(data["n_images"]),
-                n_valid=int(data["n_valid"]),
-                classes={str(k): int(v) for k, v in classes.items()},
-                status=RequestStatus(data.get("status", "pending")),
-                decided=float(data.get("decided", 0.0)),
-                job_id=str(data.get("job_id", "")),
-            )
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"a training request lacks or mistypes a field: {err}") from err
+        """Parse a stored request through the one parser; ValueError (a RecordError) naming what is wrong."""
+        return records.parse_dataclass(cls, data, REQUEST_FILE)
 
 
 def request_path(base: Path, tab: str) -> Path:

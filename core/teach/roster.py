@@ -19,7 +19,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.auth import Identity
@@ -27,6 +27,7 @@ from core.i18n import _
 from core.settings import students_dir
 from core.storage import atomic_write_json, read_json
 from core.store import live
+from core.store.records import parse_dataclass, to_json
 from core.store.session_store import valid_token
 
 MAX_NAME = 40
@@ -70,14 +71,12 @@ def _profile_path(base: Path, tab: str) -> Path:
 
 
 def _read(path: Path) -> Profile | None:
+    """A stored profile through the one parser (its name cleaned again), or None: none, unreadable, or not one."""
     try:
-        data = read_json(path)
-        number = data["number"]
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            return None
-        return Profile(number, clean_name(data.get("name", "")))
-    except (ValueError, KeyError, TypeError, AttributeError):
+        found = parse_dataclass(Profile, read_json(path), PROFILE_FILE)
+    except ValueError:  # missing, broken JSON, or a RecordError
         return None
+    return replace(found, name=clean_name(found.name)) if found.number >= 1 else None
 
 
 @contextlib.contextmanager
@@ -108,7 +107,7 @@ def profile(base: Path, tab: str) -> Profile:
         found = _read(path)
         if found is None:
             found = Profile(_next_number(base))
-            atomic_write_json(path, {"number": found.number, "name": found.name})
+            atomic_write_json(path, to_json(found))
     return found
 
 
@@ -121,7 +120,7 @@ def set_name(base: Path, identity: Identity, name: object) -> str:
     with _locked(base):
         current = _read(path) or Profile(_next_number(base))
         if current.name != cleaned:
-            atomic_write_json(path, {"number": current.number, "name": cleaned})
+            atomic_write_json(path, to_json(replace(current, name=cleaned)))
     live.bump(base, live.Channel.ROSTER)
     return cleaned
 

@@ -20,11 +20,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.nets import models
 from core.settings import data_dir
 from core.storage import atomic_write_json, read_json
+from core.store.records import parse_dataclass, to_json
 from core.teach import classroom, job_records, jobs
 from core.teach.job_records import WORKER_FILE, jobs_dir, process_alive
 
@@ -67,11 +69,8 @@ def _heartbeat(base: Path, threads: int, queue_kind: str, stop: threading.Event,
             elif now - last_busy > idle_exit:
                 os.kill(os.getpid(), signal.SIGINT)  # the consumer's graceful stop: nothing is running
                 return
-        atomic_write_json(
-            jobs_dir(base) / WORKER_FILE,
-            {"pid": os.getpid(), "host": socket.gethostname(), "threads": threads, "queue": queue_kind,
-             "nice": os.nice(0), "started": started, "updated": now},
-        )  # fmt: skip
+        info = WorkerInfo(os.getpid(), socket.gethostname(), threads, queue_kind, os.nice(0), started, now)
+        atomic_write_json(jobs_dir(base) / WORKER_FILE, to_json(info))
         if now - last_clean > CLEAN_SECONDS:
             last_clean = now
             classroom.clean_student_spaces(base)
@@ -174,19 +173,31 @@ def ensure_worker(base: Path, env: dict | None = None) -> int | None:
     return proc.pid
 
 
-def worker_info(base: Path) -> dict | None:
-    """The running worker's last heartbeat (pid, threads, queue, time), or None."""
+@dataclass(frozen=True)
+class WorkerInfo:
+    """The worker's heartbeat (jobs/worker.json), written every HEARTBEAT_SECONDS while it serves the queue."""
+
+    pid: int
+    host: str
+    threads: int
+    queue: str  # core.teach.jobs.Queue.kind: "sqlite" | "redis"
+    nice: int
+    started: float
+    updated: float
+
+
+def worker_info(base: Path) -> WorkerInfo | None:
+    """The running worker's last heartbeat (pid, threads, queue, time), or None (none, or unreadable)."""
     try:
-        data = read_json(jobs_dir(base) / WORKER_FILE)
-    except ValueError:
+        return parse_dataclass(WorkerInfo, read_json(jobs_dir(base) / WORKER_FILE), WORKER_FILE)
+    except ValueError:  # missing, broken, or a RecordError
         return None
-    return data if isinstance(data, dict) else None
 
 
 def stop_worker(base: Path, timeout: float = 10.0) -> bool:
     """Ask the local worker to stop (SIGTERM) and wait for its lock to be released."""
-    info = worker_info(base) or {}
-    pid = info.get("pid")
+    info = worker_info(base)
+    pid = info.pid if info is not None else None
     if not pid or not process_alive(pid):
         return not worker_running(base)
     os.kill(pid, signal.SIGTERM)

@@ -38,6 +38,7 @@ from core.i18n import N_, _
 from core.nets.inference import features_of
 from core.nets.optimizers import fused_adam
 from core.storage import atomic_write_bytes, atomic_write_json, read_json, stable_hash
+from core.store.records import RecordError, parse_dataclass, to_json
 
 # ---- the on-disk format: this module alone lists a feature cache's files and reads and writes them ----
 # `<data>/features/<FeatureSpec.key>/`: the arrays, the body's adapted BatchNorm statistics, meta.json.
@@ -81,6 +82,16 @@ class FeatureSpec:
     @property
     def key(self) -> str:
         return stable_hash(self)
+
+
+@dataclass(frozen=True)
+class FeatureMeta:
+    """A cache's meta.json: its spec (whose hash names the folder) and how the features were made."""
+
+    spec: FeatureSpec
+    seconds: float = 0.0  # the extraction's time
+    precision: str = MADE_IN  # caches written before this field were fp32 under this name
+    device: str = ""
 
 
 @dataclass
@@ -339,13 +350,11 @@ def load_features(folder: Path) -> FeatureSet:
     folder = Path(folder)
     if missing := [name for name in FEATURE_FILES if not (folder / name).is_file()]:
         raise ValueError(f"the feature cache {folder.name} lacks {', '.join(missing)}")
-    meta = read_json(folder / META_FILE)
     try:
-        if not isinstance(meta, dict):
-            raise TypeError("not a JSON object")
-        spec = FeatureSpec(**meta["spec"])
-    except (KeyError, TypeError) as err:
+        meta = parse_dataclass(FeatureMeta, read_json(folder / META_FILE), META_FILE)
+    except RecordError as err:
         raise ValueError(f"the feature cache {folder.name} has an unreadable {META_FILE} ({err})") from err
+    spec = meta.spec
     if folder.name.startswith(spec.key + "-"):  # `<key>-bf16`: the name older versions gave bf16 extractions
         raise ValueError(
             f"the feature cache {folder.name} was extracted in {folder.name[len(spec.key) + 1 :]} by an older "
@@ -353,9 +362,8 @@ def load_features(folder: Path) -> FeatureSet:
         )
     if spec.key != folder.name:
         raise ValueError(f"the feature cache {folder.name} holds the features of another spec ({spec.key})")
-    made = meta.get("precision", MADE_IN)  # caches written before this field were fp32 under this name
-    if made != MADE_IN:
-        raise ValueError(f"the feature cache {folder.name} was extracted in {made}, not {MADE_IN}")
+    if meta.precision != MADE_IN:
+        raise ValueError(f"the feature cache {folder.name} was extracted in {meta.precision}, not {MADE_IN}")
     try:
         arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
         with np.load(folder / BN_FILE, allow_pickle=False) as data:
@@ -370,7 +378,7 @@ def load_features(folder: Path) -> FeatureSet:
         or not bn_stats
     ):
         raise ValueError(f"the feature cache {folder.name} has arrays of inconsistent shapes")
-    return FeatureSet(**arrays, seconds=float(meta.get("seconds", 0.0)), from_cache=True, bn_stats=bn_stats)
+    return FeatureSet(**arrays, seconds=meta.seconds, from_cache=True, bn_stats=bn_stats)
 
 
 def read_features(folder: Path) -> FeatureSet | None:
@@ -394,8 +402,7 @@ def write_features(folder: Path, features: FeatureSet, spec: FeatureSpec, device
         buf = io.BytesIO()
         np.savez(buf, **features.bn_stats)
         atomic_write_bytes(tmp / BN_FILE, buf.getvalue())
-        meta = {"spec": spec.__dict__, "seconds": features.seconds, "precision": MADE_IN, "device": str(device)}
-        atomic_write_json(tmp / META_FILE, meta)
+        atomic_write_json(tmp / META_FILE, to_json(FeatureMeta(spec, features.seconds, MADE_IN, str(device))))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)

@@ -18,13 +18,13 @@ from torch import nn
 
 from core.data.datasets import DatasetScan
 from core.i18n import _
-from core.nets.models import ARCHS, create_model, load_weights, pick_device, register_fastai_meta
+from core.nets.models import create_model, load_weights, pick_device, register_fastai_meta
 from core.nets.optimizers import fused_adam
 from core.store import records, runs
-from core.store.records import RunConfig, StageConfig
+from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
 from core.train import features as feats
 
-ProgressFn = Callable[[dict], None]
+ProgressFn = Callable[[TrainEvent], None]  # training, LR finder and extraction progress
 
 
 def check_trainable(items: pd.DataFrame) -> None:
@@ -121,14 +121,14 @@ def prepare_learner(config, scan, runs_dir, features_dir, work, on_event, for_st
     classes = list(dls.vocab)
     set_seed(config.seed)
     model = create_model(config.arch, len(classes), pretrained=config.pretrained)  # raises WeightsUnavailable
-    prior: list[dict] = []
+    prior: list[EpochRow] = []
     if for_stage > 0:
         parent_cfg = replace(config, stages=config.stages[:for_stage])
         parent = runs.find_run(runs_dir, parent_cfg)
         if parent is None:
             raise records.ConfigError(_("Train the earlier stage first: its run is not stored."))
         load_weights(model, parent.path / "model.pt")
-        prior = parent.record.epoch_rows()
+        prior = list(parent.record.epochs)
     learn = make_learner(dls, model, config, work)
     return learn, prior, device
 
@@ -165,7 +165,7 @@ def fast_learner(config: RunConfig, stage: StageConfig, scan, features_dir, lear
 
     def report(what: str, i: int, n: int) -> None:
         if on_event:
-            on_event({"kind": "extract", "what": what, "i": i, "n": n})
+            on_event(TrainEvent(EventKind.EXTRACT, what=what, i=i, n=n))
 
     features = feats.cached_features(features_dir, spec, learn.model, learn.dls, learn.dls.device, report)
     head = feats.head_learner(learn.model, features, learn.dls.bs, config.wd, learn.dls.device, config.seed, learn.path)
@@ -177,7 +177,3 @@ def n_train_batches(scan: DatasetScan, bs: int) -> int:
     """Batches per training epoch (fastai drops the ragged last batch)."""
     n_train = int((~scan.items["is_valid"]).sum())
     return max(1, n_train // max(1, min(bs, n_train)))
-
-
-def arch_choices() -> list[str]:
-    return list(ARCHS)

@@ -13,12 +13,13 @@ fresh learner, as a stored run's stage 2 does. tests/core/train/test_notebook.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
 from core.data.datasets import DatasetSpec
 from core.i18n import N_
+from core.nets.models import DEFAULT_ARCH, OFFLINE_ARCH
 from core.store import runs
 from core.store.records import RunConfig, StageConfig
 from core.store.runs import RunInfo
@@ -124,10 +125,6 @@ class LessonSettings:
         """Every run of the lesson, in the course's order."""
         return {role: self.config(role, fingerprint) for role in RunRole}
 
-    def as_plain(self) -> dict:
-        """The settings as a plain dict (kept in a tab's store)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 def default_views(augment: bool) -> int:
     """Augmented views per image in the feature cache: two when augmenting (each epoch sees a new one), else one."""
@@ -135,12 +132,12 @@ def default_views(augment: bool) -> int:
 
 
 # The course's recipe (course-v3 lesson 1, fastai v1 → today's API): what `make prepare` trains.
-COURSE = LessonSettings(arch="resnet34", img_size=224, bs=64, augment=True, epochs1=4, lr1=FASTAI_LR, epochs2=2)
+COURSE = LessonSettings(arch=DEFAULT_ARCH, img_size=224, bs=64, augment=True, epochs1=4, lr1=FASTAI_LR, epochs2=2)
 
 # The same lesson at a laptop's scale: the Training page's defaults and the Class page's queue. Stage 1 on
 # cached body features trains in seconds on a CPU; mobilenet_v2's ImageNet weights ship offline.
-WORKSHOP = LessonSettings(arch="mobilenet_v2", img_size=64, bs=16, augment=False, epochs1=2, lr1=3e-3, epochs2=1,
-                          fast=True, bigger_arch="resnet34", bigger_size=128, bigger_bs=16, bigger_epochs1=2,
+WORKSHOP = LessonSettings(arch=OFFLINE_ARCH, img_size=64, bs=16, augment=False, epochs1=2, lr1=3e-3, epochs2=1,
+                          fast=True, bigger_arch=DEFAULT_ARCH, bigger_size=128, bigger_bs=16, bigger_epochs1=2,
                           bigger_epochs2=1)  # fmt: skip
 
 # The Class page's "Queue the lesson": the runs students need, the useful ones first (names shown translated).

@@ -5,21 +5,21 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from core import codec
 from core.auth import Forbidden, Identity
 from core.data.datasets import DatasetScan
 from core.i18n import N_, _
 from core.storage import stable_hash
 from core.store import records, training_lock
-from core.store.records import RunConfig
+from core.store.records import EventKind, LRFinderResult, RunConfig, TrainEvent
 from core.train.learners import ProgressFn, fast_learner, features_cached, prepare_learner
 
-SUGGESTIONS = ("valley", "minimum", "steep", "slide")
+VALLEY = "valley"  # fastai's default suggestion: the one the Training page offers to apply
+SUGGESTIONS = (VALLEY, "minimum", "steep", "slide")
 SUGGESTION_TEXT = {  # translated where shown
     "valley": N_("the middle of the longest stretch where the loss keeps falling (fastai's default)."),
     "minimum": N_("one tenth of the LR at the lowest loss: the minimum itself is already too high."),
@@ -28,28 +28,8 @@ SUGGESTION_TEXT = {  # translated where shown
 }
 
 
-STAGE_NAMES = (N_("frozen"), N_("unfrozen"))  # the stage a curve was found for, as curves.lr_finder_figure shows it
-
-
-@dataclass
-class LRFinderResult:
-    """The LR finder's curve (smoothed loss per LR) and its suggestions."""
-
-    lrs: list[float]
-    losses: list[float]
-    suggestions: dict[str, float]  # name -> suggested LR
-    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (lr, loss) marker
-    stage: str = "frozen"  # one of STAGE_NAMES (English on disk; translated where shown)
-    fast: bool = False
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: object) -> LRFinderResult:
-        """Parse a stored result (a job record's), every field type-checked; raises ValueError naming what is wrong."""
-        return codec.parse_dataclass(cls, data, "LR-finder result")
+FROZEN, UNFROZEN = N_("frozen"), N_("unfrozen")  # the stage a curve was found for (LRFinderResult.stage)
+STAGE_NAMES = (FROZEN, UNFROZEN)  # as curves.lr_finder_figure shows them, translated
 
 
 def lr_finder_key(config: RunConfig) -> str:
@@ -132,7 +112,7 @@ def find_lr(
             elif stage.unfreeze:
                 learn.unfreeze()
             if on_event:
-                on_event({"kind": "lr_find", "n": num_it})
+                on_event(TrainEvent(EventKind.LR_FIND, n=num_it))
             learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
             lrs = [float(v) for v in learn.recorder.lrs]
             losses = [float(v) for v in learn.recorder.losses]
@@ -144,7 +124,7 @@ def find_lr(
         losses=losses,
         suggestions=suggestions,
         points=points,
-        stage="unfrozen" if stage.unfreeze else "frozen",
+        stage=UNFROZEN if stage.unfreeze else FROZEN,
         fast=stage.fast,
         seconds=time.perf_counter() - start,
     )

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,18 @@ from core.nets import inference
 from core.nets.models import save_weights
 from core.quotas import NOTHING_SAVED, disk_full_error, is_disk_full, require_free_space
 from core.store import records, runs, training_lock
-from core.store.records import RunConfig
-from core.store.runs import RunInfo
-from core.store.training_lock import TrainingStopped
+from core.store.records import (
+    DatasetInfo,
+    EpochRow,
+    EventKind,
+    LRFinderResult,
+    RunConfig,
+    RunRecord,
+    TrainEvent,
+    parse_dataclass,
+)
+from core.store.runs import Preds, RunInfo
+from core.store.training_lock import TrainingStopped, TrainProgress
 from core.train.learners import ProgressFn, fast_learner, prepare_learner
 
 # ---- live progress and the stop button --------------------------------------------------------
@@ -53,25 +62,19 @@ def live_callback(on_event: ProgressFn, should_stop: Callable[[], bool], stage: 
             now = time.perf_counter()
             if self.training and now - self.last >= every:
                 self.last = now
-                on_event(
-                    {
-                        "kind": "batch",
-                        "stage": stage,
-                        "epoch": self.epoch,
-                        "n_epoch": self.n_epoch,
-                        "iter": self.iter + 1,
-                        "n_iter": self.n_iter,
-                        "loss": float(self.smooth_loss),
-                        "lr": float(self.opt.hypers[-1]["lr"]),
-                    }
-                )
+                lr = float(self.opt.hypers[-1]["lr"])  # fastai's hyper-parameters of the last layer group
+                on_event(TrainEvent(EventKind.BATCH, stage=stage, epoch=self.epoch, n_epoch=self.n_epoch,
+                                    iter=self.iter + 1, n_iter=self.n_iter, loss=float(self.smooth_loss), lr=lr))  # fmt: skip
 
         def after_epoch(self) -> None:
             names = list(self.recorder.metric_names[1:-1])  # train_loss, valid_loss, error_rate
             values = [float(v) for v in self.recorder.values[-1]]
-            row = {"stage": stage, "epoch": self.epoch, **dict(zip(names, values, strict=False))}
-            row["seconds"] = time.perf_counter() - self.epoch_start
-            on_event({"kind": "epoch", "n_epoch": self.n_epoch, "row": row})
+            metrics = dict(zip(names, values, strict=False))  # fastai's names: EpochRow's fields, others in .metrics
+            seconds = time.perf_counter() - self.epoch_start
+            row = parse_dataclass(
+                EpochRow, {**metrics, "stage": stage, "epoch": self.epoch, "seconds": seconds}, "epoch"
+            )
+            on_event(TrainEvent(EventKind.EPOCH, n_epoch=self.n_epoch, row=row))
 
     return Live()
 
@@ -119,7 +122,7 @@ def train_run(
     runs_dir: Path,
     features_dir: Path,
     on_event: ProgressFn | None = None,
-    lr_finder: dict | None = None,
+    lr_finder: LRFinderResult | None = None,
     retrain: bool = False,
     wait: bool = False,
 ) -> TrainResult:
@@ -149,25 +152,21 @@ def _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder
     """train_run's work under the training lock: train in a temp folder, then store the run atomically."""
     with training_lock.training_lock(runs_dir, wait=wait):
         training_lock.clear_stop(runs_dir)
-        progress = {"run_id": rid, "title": config.title(), "config": records.config_as_dict(config),
-                    "started": time.time(), "epochs": [], "status": "starting"}  # fmt: skip
+        progress = TrainProgress(run_id=rid, title=config.title(), config=config, started=time.time())
         training_lock.write_progress(runs_dir, progress)
 
-        def emit(event: dict) -> None:
-            if event["kind"] == "epoch":
-                progress["epochs"].append(event["row"])
-            progress["last"] = event
-            progress["status"] = "training"
+        def emit(event: TrainEvent) -> None:
+            nonlocal progress
+            progress = progress.with_event(event)
             training_lock.write_progress(runs_dir, progress)
             if on_event:
                 on_event(event)
 
         work = Path(tempfile.mkdtemp(prefix=".work-", dir=runs_dir))
         try:
-            record = _train(config, scan, runs_dir, features_dir, work, emit, set_seed)
-            record["lr_finder"] = lr_finder
+            record, preds = _train(config, scan, runs_dir, features_dir, work, emit, set_seed)
+            record = replace(record, lr_finder=lr_finder)
             model_bytes = (work / "model.pt").read_bytes()
-            preds = record.pop("_preds")
             path = runs.write_run(runs_dir, rid, model_bytes, record, preds)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -176,8 +175,8 @@ def _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder
         return TrainResult(RunInfo(rid, path, records.check_run(path)), reused=False)
 
 
-def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
-    """The training itself; returns the run record (with the predictions under '_preds')."""
+def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> tuple[RunRecord, Preds]:
+    """The training itself; returns the run record and its stored predictions (the last validation pass)."""
     parent_cfg = config.parent()
     start_stage = len(config.stages) - 1 if parent_cfg and runs.find_run(runs_dir, parent_cfg) else 0
     t0 = time.perf_counter()
@@ -187,9 +186,9 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     precision = inference.precision_for(device)
     kept = validation_keeper()  # the last validation pass: the stored predictions
 
-    def collect(event: dict) -> None:
-        if event["kind"] == "epoch":
-            epochs.append(event["row"])
+    def collect(event: TrainEvent) -> None:
+        if event.row is not None:
+            epochs.append(event.row)
         emit(event)
 
     should_stop = lambda: training_lock.stop_requested(runs_dir)  # noqa: E731
@@ -197,7 +196,7 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
         stage = config.stages[i]
         t = time.perf_counter()
         set_seed(config.seed + i)
-        emit({"kind": "stage", "stage": i, "describe": stage.describe()})
+        emit(TrainEvent(EventKind.STAGE, stage=i, describe=stage.describe()))
         live = live_callback(collect, should_stop, i)
         if stage.fast:
             head = fast_learner(config, stage, scan, features_dir, learn, emit)
@@ -218,27 +217,26 @@ def _train(config, scan, runs_dir, features_dir, work, emit, set_seed) -> dict:
     probs, targets = kept.result()  # a fast stage: the head on the cached valid features, the full model's predictions
     save_weights(model, work / "model.pt")
     valid_items = scan.items[scan.items["is_valid"]].reset_index(drop=True)
-    return {
-        "arch": config.arch,
-        "classes": list(learn.dls.vocab),
-        "img_size": config.img_size,
-        "title": config.title(),
-        "config": asdict(config),
-        "dataset": {**asdict(scan.spec), "fingerprint": scan.fingerprint},  # the spec: novelty finds the images again
-        "epochs": epochs,
-        "timings": timings,
-        "created": time.time(),
-        "trained_stages": list(range(start_stage, len(config.stages))),
-        "valid_paths": valid_items["path"].tolist(),
-        "device": str(device),
+    trained = range(start_stage, len(config.stages))
+    record = RunRecord(
+        arch=config.arch,
+        classes=tuple(learn.dls.vocab),
+        img_size=config.img_size,
+        title=config.title(),
+        config=config,
+        dataset=DatasetInfo(**asdict(scan.spec), fingerprint=scan.fingerprint),  # the spec: novelty finds the images
+        epochs=tuple(epochs),
+        timings=timings,
+        created=time.time(),
+        trained_stages=tuple(trained),
+        valid_paths=tuple(valid_items["path"].tolist()),
+        device=str(device),
         # what the steps trained here ran in: a head on cached features always trains in fp32
-        "precision": precision
-        if any(not config.stages[i].fast for i in range(start_stage, len(config.stages)))
-        else "fp32",
-        "versions": library_versions(),
-        "bn_note": BN_NOTE if any(s.fast for s in config.stages) else "",
-        "_preds": {"probs": probs.astype(np.float32), "targets": targets},
-    }
+        precision=precision if any(not config.stages[i].fast for i in trained) else "fp32",
+        versions=library_versions(),
+        notes=BN_NOTE if any(s.fast for s in config.stages) else "",
+    )
+    return record, Preds(probs=probs.astype(np.float32), targets=targets)
 
 
 BN_NOTE = N_(  # stored in run.json in English; the page shows _(BN_NOTE)

@@ -275,6 +275,7 @@ def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     """The teacher's Training and Class pages with ?lang=zh: stored runs, the run's charts, the job queue."""
     from core.auth import TEACHER, Identity
     from core.data.datasets import scan_dataset
+    from core.store.records import EventKind, TrainEvent
     from core.store.session_store import new_token
     from core.teach import job_records, jobs
     from tests.browser.conftest import env_dataset_for
@@ -292,7 +293,7 @@ def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     done = jobs.submit(data, teacher, plan[0], spec)
     job_records.update_job(data, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
     running = jobs.submit(data, teacher, plan[1], spec)
-    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    event = TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
     job_records.update_job(data, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
     jobs.submit(data, teacher, plan[2], spec)  # queued
     token = new_token()  # the teacher's tab

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.auth import ENV_PASSWORD, LAPTOP_USER, STUDENT, Identity
+from core.nets.schedules import lr_shown
 from core.teach import classroom
 from ui.state import ACTIVE_DATASET
 
@@ -34,13 +35,20 @@ def sign_in(at: AppTest, password: str) -> AppTest:
     return at.button(key="auth_sign_in").click().run()
 
 
-def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
+def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch, data_folder):
+    from core.data.synthetic import make_pets_like
+
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
     at = open_app()
     assert not at.exception
     assert not at.sidebar.expander and not any("teacher" in s.value for s in at.sidebar.success)
-    assert at.button(key="data_folder_go") is not None
+    mine = make_pets_like(data_folder / "mine", n_per_class=3, classes=("Bengal", "pug"))  # the data folder's own
+    data = open_app(script=DATA_PAGE)
+    data.text_input(key="data_folder_path").input(str(mine))
+    data.button(key="data_folder_go").click().run()  # a laptop's user opens folders: no teacher to ask
+    assert not data.exception and not data.error
+    assert data.session_state[ACTIVE_DATASET].root == str(mine.resolve())
 
 
 def test_teacher_signs_in_and_the_url_alone_restores_nothing(class_mode, data_folder):
@@ -255,7 +263,9 @@ def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode
     teacher.run()
     assert not teacher.exception
     assert teacher.get("plotly_chart") and any(c.key == "train_lrfind_chart" for c in teacher.get("plotly_chart"))
-    assert teacher.button(key="train_use_valley") is not None
+    valley = teacher.session_state["train_lrfind_history"][-1].suggestions["valley"]
+    teacher.button(key="train_use_valley").click().run()  # the worker's curve, applied as lr_max in this tab
+    assert not teacher.exception and teacher.number_input(key="train_lr1").value == lr_shown(valley)
 
     reloaded = open_training(pets_like, {"s": teacher.query_params["s"]})  # a reload: new session, same tab
     reloaded.select_slider(key="train_size").set_value(32).run()
@@ -263,7 +273,8 @@ def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode
     student = open_training(pets_like)  # another tab with the same settings finds the curve as well
     student.select_slider(key="train_size").set_value(32).run()
     assert len(student.session_state["train_lrfind_history"]) == 1
-    assert student.button(key="train_use_valley") is not None
+    student.button(key="train_use_valley").click().run()
+    assert student.number_input(key="train_lr1").value == lr_shown(valley)
     assert len(job_records.list_jobs(data_folder)) == 1
 
 

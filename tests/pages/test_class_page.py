@@ -2,10 +2,8 @@
 and the sidebar's job box on every page."""
 
 import io
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -14,8 +12,8 @@ from core import auth
 from core.auth import ENV_PASSWORD, STUDENT, Identity
 from core.data.pets import pets_spec
 from core.store import runs
-from core.store.records import RunConfig, StageConfig
 from core.teach import classroom, job_records, jobs
+from tests.factories import run_record, store_run
 from ui.auth import SIGNED_IN_KEY
 from ui.state import ACTIVE_DATASET
 
@@ -56,16 +54,7 @@ def open_page(script: str, query: dict | None = None, dataset=None, teacher: Pat
 
 def fake_run(base: Path, rid: str) -> None:
     """A stored run folder with a valid record (its weights are not a model: nothing here loads them)."""
-    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": f"run {rid}",
-              "config": asdict(config), "epochs": [], "created": 1.0}  # fmt: skip
-    runs.write_run(
-        base / "runs",
-        rid,
-        b"weights",
-        record,
-        {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)},
-    )
+    store_run(base / "runs", run_record(title=f"run {rid}", epochs=0), rid)
 
 
 def test_students_cannot_open_the_class_page(class_mode):

@@ -572,6 +572,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     from core import auth
     from core.auth import ENV_PASSWORD, STUDENT, Identity
     from core.data.datasets import scan_dataset
+    from core.store.records import EventKind, TrainEvent
     from core.teach import classroom, job_records, jobs
     from tests.pages.helpers import stored_run
     from tests.pages.test_class_page import CLASS_PAGE, PASSWORD, as_teacher
@@ -589,7 +590,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     failed = jobs.submit(data_folder, teacher, plan[2], spec)
     job_records.update_job(data_folder, failed.job_id, status="failed", error=job_records.WORKER_DIED, finished=9.0)
     running = jobs.submit(data_folder, teacher, plan[1], spec)
-    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    event = TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
     job_records.update_job(
         data_folder, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event
     )
@@ -627,17 +628,17 @@ def live_training_script():
     import streamlit as st
 
     from core.i18n import set_language
-    from core.store.records import RunConfig, StageConfig
+    from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
     from ui.runs import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
     live = LiveTraining(RunConfig(dataset="d", stages=stages))
-    live({"kind": "extract", "what": "validation images", "i": 3, "n": 8})
-    live({"kind": "stage", "stage": 1, "describe": stages[1].describe()})
-    row = {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0}
-    live({"kind": "epoch", "row": row})
-    live({"kind": "batch", "stage": 1, "epoch": 0, "n_epoch": 1, "iter": 3, "n_iter": 10, "loss": 0.5, "lr": 1e-4})
+    live(TrainEvent(EventKind.EXTRACT, what="validation images", i=3, n=8))
+    live(TrainEvent(EventKind.STAGE, stage=1, describe=stages[1].describe()))
+    row = EpochRow(stage=0, epoch=0, train_loss=1.2, valid_loss=1.0, error_rate=0.439, seconds=3.0)
+    live(TrainEvent(EventKind.EPOCH, n_epoch=1, row=row))
+    live(TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4))
 
 
 def test_live_training_display_in_chinese():

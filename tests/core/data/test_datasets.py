@@ -275,21 +275,6 @@ def test_checks_pass_a_healthy_dataset(pets_like):
     assert kinds(scan_dataset(pets_spec(pets_like))) == []
 
 
-def test_plural():
-    from core.data.datasets import plural
-
-    assert [plural(1, "class"), plural(2, "class"), plural(1, "image"), plural(0, "image")] == [
-        "1 class",
-        "2 classes",
-        "1 image",
-        "0 images",
-    ]
-    assert plural(1200, "batch") == "1,200 batches"
-    from core.data.datasets import noun_for
-
-    assert (noun_for(1, "image"), noun_for(3, "class")) == ("image", "classes")
-
-
 def test_four_photos_are_refused_with_their_numbers_not_only_0_validation_images(tmp_path):
     from core.data.datasets import check_dataset, training_refusal
 

@@ -119,19 +119,11 @@ def test_a_requested_index_loads_the_run_it_names_and_refuses_other_weights(tmp_
     from dataclasses import asdict
 
     from core.data.synthetic import make_pets_like
-    from core.nets.models import create_model, save_weights
-    from core.store import runs
-    from core.store.records import RunConfig, StageConfig
     from core.store.runs import load_run_model
+    from tests.factories import run_record, store_run
 
     images = make_pets_like(tmp_path / "images", n_per_class=3, classes=("Bengal", "pug"), size=(40, 40))
-    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
-    model = create_model("mobilenet_v2", 2, pretrained=False)
-    save_weights(model, tmp_path / "w.pt")
-    record = {"arch": "mobilenet_v2", "classes": ["Bengal", "pug"], "img_size": 32, "title": "t",
-              "config": asdict(config)}  # fmt: skip
-    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(tmp_path / "runs", "r1", (tmp_path / "w.pt").read_bytes(), record, preds)
+    store_run(tmp_path / "runs", run_record(classes=("Bengal", "pug"), title="t"), "r1", weights=None)
     loaded = load_run_model(tmp_path / "runs" / "r1")  # as the page loads it
     mid = patches.model_key(loaded.model, "run", "mobilenet_v2", "r1")
     paths = tuple(sorted(str(p) for p in images.iterdir()))

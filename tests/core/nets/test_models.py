@@ -94,8 +94,32 @@ def test_preprocess_resizes_crops_and_normalises():
     assert back.shape == (64, 64, 3) and back.dtype.name == "uint8"
 
 
-def test_pick_device_is_cpu_here():
-    assert models.pick_device().type in {"cpu", "cuda", "mps"}
+def _has_mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def test_pick_device_is_the_device_this_machine_has():
+    """CUDA where torch sees a GPU, else Apple's MPS, else the CPU (the 2-core dev machine: cpu)."""
+    expected = "cuda" if torch.cuda.is_available() else "mps" if _has_mps() else "cpu"
+    assert models.pick_device().type == expected
+
+
+def test_pick_device_uses_cuda_then_mps_when_present(monkeypatch):
+    """The code still chooses a GPU on a machine that has one (forced here: no GPU is lent to the suite)."""
+    exact = []
+    monkeypatch.setattr(models, "exact_fp32", lambda: exact.append(True))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert models.pick_device() == torch.device("cuda") and exact == [True]  # TF32 off: a GPU's fp32 is a CPU's
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.pick_device() == torch.device("mps") and exact == [True]
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    threads = torch.get_num_threads()
+    monkeypatch.setenv(models.THREADS_ENV, "1")  # a worker's cap
+    try:
+        assert models.pick_device() == torch.device("cpu") and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Evil:
@@ -117,17 +141,16 @@ def test_shown_label_follows_the_language_of_the_run_not_of_the_cache():
 
     from core.i18n import set_language
     from core.nets.models import LoadedModel
-    from core.store.records import RunConfig, RunRecord, StageConfig, config_as_dict
+    from core.store.records import RunConfig, StageConfig
     from core.store.runs import RunModel
+    from tests.factories import run_record
 
     imagenet = LoadedModel(nn.Sequential(), "mobilenet_v2", [], "ImageNet-pretrained mobilenet_v2", "imagenet")
     untitled = LoadedModel(nn.Sequential(), "resnet34", [], "run abc (resnet34)", "run", run_id="abc")
     titled = LoadedModel(nn.Sequential(), "resnet34", [], "my pets", "run", run_id="abc")
     config = RunConfig(dataset="d", img_size=64, stages=(StageConfig(2, 3e-3, fast=True),))
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": config.title(),
-              "config": config_as_dict(config)}  # fmt: skip
     trained = RunModel(nn.Sequential(), "mobilenet_v2", ["a", "b"], config.title(), "run", run_id="r",
-                       record=RunRecord.from_json(record))  # fmt: skip
+                       record=run_record(config))  # fmt: skip
     try:
         set_language("zh")
         assert imagenet.shown_label() == "ImageNet 预训练的 mobilenet_v2"

@@ -22,6 +22,7 @@ from core.prep.manifest import BUNDLE_VERSION, BundleError, merge_unit
 from core.storage import atomic_write_json
 from core.store import records, runs
 from core.train import features
+from tests.factories import run_record, store_run
 
 CLASSES = ("Bengal", "beagle")
 
@@ -36,21 +37,14 @@ def make_data_folder(base: Path, created: float = 1000.0) -> str:
     model = create_model("mobilenet_v2", len(CLASSES), pretrained=False)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
-    record = {
-        "arch": "mobilenet_v2",
-        "classes": list(CLASSES),
-        "img_size": 32,
-        "title": "mobilenet_v2 32px: 1 ep frozen",
-        "config": records.config_as_dict(
-            records.RunConfig(dataset="fp", arch="mobilenet_v2", img_size=32, stages=(records.StageConfig(1, 1e-3),))
-        ),
-        "created": created,
-        "epochs": [{"stage": 0, "epoch": 0, "train_loss": 0.7, "valid_loss": 0.6, "error_rate": 0.5}],
-        "valid_paths": paths[:2],
-        "dataset": {"name": "Oxford-IIIT Pet", "root": str(images), "fingerprint": "fp"},
-    }
-    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(base / "runs", "run0001", buf.getvalue(), record, preds)
+    record = run_record(
+        classes=CLASSES,
+        epochs=[records.EpochRow(0, 0, train_loss=0.7, valid_loss=0.6, error_rate=0.5)],
+        dataset=records.DatasetInfo(name="Oxford-IIIT Pet", root=str(images), fingerprint="fp"),
+        created=created,
+        valid_paths=tuple(paths[:2]),
+    )
+    store_run(base / "runs", record, "run0001", buf.getvalue())
     bn = features.batchnorm_stats(model[0])
     feature_set = features.FeatureSet(
         np.ones((1, 4, 8), np.float32), np.arange(4), np.ones((2, 8), np.float32), np.arange(2), 0.1, False, bn

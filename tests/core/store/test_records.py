@@ -4,12 +4,13 @@ import dataclasses
 import json
 import subprocess
 import sys
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
 from core.store import records
+from tests.factories import run_json, run_record, store_run
 
 ROOT = Path(__file__).resolve().parents[3]
 STAGE = records.StageConfig(epochs=2, lr_max=1e-3)
@@ -58,8 +59,8 @@ def test_run_id_changes_with_every_config_and_stage_field():
 
 
 def record_json(**extra):
-    return {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 64, "title": "t", "config": asdict(CONFIG),
-            **extra}  # fmt: skip
+    """A minimal run.json as older Pet Labs wrote it (only the fields a record needs), with extra keys."""
+    return {**run_json(run_record(CONFIG), title="t"), **extra}
 
 
 def test_validate_rejects_untrainable_configs():
@@ -81,7 +82,8 @@ def test_record_round_trip_keeps_layout_and_unknown_keys(tmp_path):
         epochs=[{"stage": 0, "epoch": 0, "train_loss": 1, "valid_loss": 0.5, "error_rate": 0.25, "seconds": 3,
                  "accuracy": 0.75}],
         timings={"setup": 1}, trained_stages=[0], valid_paths=["a.jpg"], device="cpu", precision="bf16",
-        versions={"torch": "2"}, lr_finder={"lrs": [1e-3]}, bn_note="note", future_field={"kept": True},
+        versions={"torch": "2"}, lr_finder={"lrs": [1e-3], "losses": [2.0], "suggestions": {"valley": 1e-3}},
+        bn_note="note", future_field={"kept": True},
         dataset={"name": "pets", "root": "/r", "fingerprint": "f"},
     )  # fmt: skip
     record = records.RunRecord.from_json(raw)
@@ -129,7 +131,6 @@ def test_titles_tell_learning_rates_apart():
 
 
 def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path):
-    import numpy as np
 
     from core import i18n
     from core.store import runs
@@ -137,11 +138,8 @@ def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path
     config = records.RunConfig(
         dataset="d", augment=True, stages=(records.StageConfig(epochs=2, lr_max=2.5e-3, fast=True),)
     )
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 128, "title": config.title(),
-              "config": records.config_as_dict(config), "created": 1.0}  # fmt: skip
-    preds = {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)}
-    runs.write_run(tmp_path, config.run_id, b"w", record, preds)
-    runs.write_run(tmp_path, "custom", b"w", {**record, "title": "my own title"}, preds)
+    store_run(tmp_path, run_record(config))
+    store_run(tmp_path, run_record(config, title="my own title"), run_id="custom")
     try:
         i18n.set_language("zh")
         found = {r.run_id: r for r in runs.list_runs(tmp_path)[0]}

@@ -4,21 +4,19 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.nets.models import RECORD_FILE, WEIGHTS_FILE
 from core.store import repair, runs, training_lock
-from tests.core.store.test_records import record_json
+from tests.factories import run_record, store_run
 
 
 def _killed_swap(runs_dir: Path, new_complete: bool) -> None:
     """The state 'Retrain anyway' leaves when killed between its two renames."""
-    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(runs_dir, "r1", b"old", record_json(created=1), preds)
+    store_run(runs_dir, run_record(created=1), "r1", b"old")
     (runs_dir / "r1").rename(runs_dir / ".old-r1-aaaaaaaa")
     tmp = runs_dir / ".tmp-r1-bbbbbbbb"
-    runs.write_run(runs_dir, "staging", b"new", record_json(created=2), preds).rename(tmp)
+    (runs_dir / store_run(runs_dir, run_record(created=2), "staging", b"new")).rename(tmp)
     if not new_complete:
         (tmp / RECORD_FILE).unlink()
 
@@ -35,7 +33,7 @@ def test_leftovers_of_killed_jobs_are_removed_when_old_and_unlocked(tmp_path):
     for name in (".work-abc", ".tmp-r9-cccccccc", ".lrfind-xyz", ".del-r8-dddddddd"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.pt").write_bytes(b"x" * 100)
-    training_lock.write_progress(tmp_path, {"title": "killed run"})
+    training_lock.write_progress(tmp_path, training_lock.TrainProgress(title="killed run"))
     now = time.time()
     assert repair.repair_runs(tmp_path, max_age=600, now=now) == [
         "Removed the progress file of a training that was stopped."

@@ -9,11 +9,13 @@ import pytest
 from core.nets.models import RECORD_FILE, WEIGHTS_FILE
 from core.store import records, runs
 from tests.core.store.test_records import record_json
+from tests.factories import preds as uniform_preds
+from tests.factories import run_record, store_run
 
 
 def test_write_and_list_runs_skips_broken_folders(tmp_path):
-    preds = {"probs": np.full((3, 2), 0.5, np.float32), "targets": np.array([0, 1, 1])}
-    runs.write_run(tmp_path, "good", b"weights", record_json(created=2), preds)
+    preds = uniform_preds(2, n=3)
+    store_run(tmp_path, run_record(created=2), "good", predictions=preds)
     (tmp_path / "no-weights").mkdir()
     (tmp_path / "no-weights" / RECORD_FILE).write_text(json.dumps(record_json()))
     (tmp_path / "bad-json").mkdir()
@@ -32,23 +34,24 @@ def test_write_and_list_runs_skips_broken_folders(tmp_path):
         "Skipped run folder no-weights",
     ]
     loaded = runs.load_preds(found[0].path)
-    np.testing.assert_array_equal(loaded["targets"], preds["targets"])
+    np.testing.assert_array_equal(loaded.targets, preds.targets)
+    np.testing.assert_array_equal(loaded.probs, preds.probs)
     assert sorted(p.name for p in found[0].path.iterdir()) == sorted([WEIGHTS_FILE, RECORD_FILE, runs.PREDS_FILE])
 
 
 def test_failed_write_leaves_nothing_and_retrain_replaces(tmp_path, monkeypatch):
-    preds = {"probs": np.zeros((1, 2), np.float32), "targets": np.zeros(1, np.int64)}
-    runs.write_run(tmp_path, "r1", b"old", record_json(), preds)
+    record = run_record()
+    store_run(tmp_path, record, "r1", b"old")
 
     def broken(path, obj):
         raise OSError("disk full")
 
     monkeypatch.setattr(runs, "atomic_write_json", broken)
     with pytest.raises(OSError):
-        runs.write_run(tmp_path, "r2", b"w", record_json(), preds)
+        store_run(tmp_path, record, "r2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r1"]  # no half-written r2, no temp folder
     monkeypatch.undo()
-    runs.write_run(tmp_path, "r1", b"new", record_json(), preds)
+    store_run(tmp_path, record, "r1", b"new")
     assert (tmp_path / "r1" / WEIGHTS_FILE).read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r1"]
     runs.delete_run(tmp_path / "r1")
@@ -82,8 +85,7 @@ def _write_raw(runs_dir: Path, name: str, record) -> Path:
     ],
 )
 def test_wrong_types_make_a_skipped_run_with_one_warning(tmp_path, change, field):
-    preds = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(tmp_path, "good", b"weights", record_json(created=2), preds)
+    store_run(tmp_path, run_record(created=2), "good")
     _write_raw(tmp_path, "bad", record_json(**change))
     found, warnings = runs.list_runs(tmp_path)
     assert [r.run_id for r in found] == ["good"]
@@ -94,11 +96,19 @@ def test_wrong_types_make_a_skipped_run_with_one_warning(tmp_path, change, field
 
 
 def test_write_run_refuses_invalid_records_and_preds(tmp_path):
-    good = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    with pytest.raises(records.RecordError):
-        runs.write_run(tmp_path, "r", b"w", record_json(created="now"), good)
+    from dataclasses import replace
+
+    good = uniform_preds(2)
+    with pytest.raises(TypeError):  # a dict is not a record: training builds a RunRecord
+        runs.write_run(tmp_path, "r", b"w", record_json(), good)
+    with pytest.raises(records.RecordError, match="created"):
+        run_record(created=float("nan"))
+    with pytest.raises(records.RecordError, match="timings"):  # what is written must read back
+        runs.write_run(tmp_path, "r", b"w", replace(run_record(), timings={"setup": "slow"}), good)
     with pytest.raises(records.RecordError, match="columns"):
-        runs.write_run(tmp_path, "r", b"w", record_json(), {"probs": np.zeros((2, 3), np.float32), "targets": [0, 1]})
+        runs.write_run(tmp_path, "r", b"w", run_record(), uniform_preds(3))
+    with pytest.raises(records.RecordError, match="1-D integer"):
+        runs.Preds(probs=np.zeros((2, 2), np.float32), targets=np.array([0.0, 1.0]))
     assert not any(tmp_path.iterdir())
 
 

@@ -23,7 +23,7 @@ def test_lock_serialises_two_trainings(tmp_path):
     thread.start()
     holding.wait(5)
     assert training_lock.training_running(tmp_path)
-    training_lock.write_progress(tmp_path, {"title": "resnet34 run"})
+    training_lock.write_progress(tmp_path, training_lock.TrainProgress(title="resnet34 run"))
     with pytest.raises(training_lock.TrainingBusy, match="resnet34 run"), training_lock.training_lock(tmp_path):
         pass
     with training_lock.training_lock(tmp_path, wait=True):  # blocks until the first one is done

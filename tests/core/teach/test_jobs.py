@@ -19,7 +19,7 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.data.datasets import scan_dataset
 from core.data.pets import pets_spec
 from core.store import runs
-from core.store.records import ConfigError, RunConfig, StageConfig
+from core.store.records import ConfigError, EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
 from core.teach import job_records, jobs, worker
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,14 +57,22 @@ def scan(pets_like):
 
 
 def test_records_and_events_are_typed(scan, data_folder):
-    event = job_records.JobEvent.from_training({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3,
-                                         "n_iter": 6, "loss": 0.5, "lr": 1e-3, "extra": 1})  # fmt: skip
-    assert event.fraction == pytest.approx(0.75) and "loss 0.500" in event.text()
-    with pytest.raises(ValueError):
-        job_records.JobEvent.from_training({"loss": 1.0})
-    record = job_records.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[{"epoch": 0}])
-    again = job_records.JobRecord.from_json(record.to_json())
-    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, job_records.JobEvent)
+    event = TrainEvent.from_json({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3, "n_iter": 6,
+                                  "loss": 0.5, "lr": 1e-3, "extra": 1})  # fmt: skip
+    assert event.kind is EventKind.BATCH and event.fraction == pytest.approx(0.75)
+    assert "loss 0.500" in job_records.event_text(event)
+    with pytest.raises(ValueError, match="lacks kind"):
+        TrainEvent.from_json({"loss": 1.0})
+    with pytest.raises(ValueError, match="kind should be one of"):
+        TrainEvent.from_json({"kind": "party"})
+    row = EpochRow(0, 0, 1.0, 0.9, 0.25, 2.0, metrics={"accuracy": 0.75})
+    record = job_records.JobRecord("j1", "t", tiny(scan), scan.spec, last=event, epochs=[row])
+    stored = json.loads(json.dumps(record.to_json()))
+    assert stored["status"] == "queued" and stored["kind"] == "train" and stored["epochs"][0]["accuracy"] == 0.75
+    again = job_records.JobRecord.from_json(stored)
+    assert again == record and isinstance(again.config, RunConfig) and isinstance(again.last, TrainEvent)
+    assert again.status is job_records.JobStatus.QUEUED and again.kind is job_records.JobKind.TRAIN
+    assert again.epochs == [row] and again.to_json() == stored
     for bad in ([], {"job_id": "x"}, {**record.to_json(), "status": "exploded"}):
         with pytest.raises(ValueError):
             job_records.JobRecord.from_json(bad)
@@ -141,7 +149,7 @@ def test_worker_process_trains_and_a_killed_worker_leaves_no_half_run(scan, data
     proc = start_worker(data_folder)
     try:
         info = wait_for(lambda: worker.worker_info(data_folder))
-        assert info["threads"] == max(1, os.cpu_count() - 1) and info["nice"] >= 10 and info["queue"] == "sqlite"
+        assert info.threads == max(1, os.cpu_count() - 1) and info.nice >= 10 and info.queue == "sqlite"
         assert worker.worker_running(data_folder) and worker.ensure_worker(data_folder) is None  # one worker only
         wait_for(lambda: job_records.load_job(data_folder, record.job_id).last is not None)
         assert any(p.name.startswith(".work-") for p in (data_folder / "runs").iterdir())
@@ -210,7 +218,7 @@ def test_redis_broker_and_worker(scan, data_folder, redis_url):
             lambda: (j := job_records.load_job(data_folder, record.job_id)).status in ("done", "failed") and j
         )
         assert done.status == "done", done.error
-        assert worker.worker_info(data_folder)["queue"] == "redis"
+        assert worker.worker_info(data_folder).queue == "redis"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -249,7 +257,7 @@ def test_every_job_kind_is_a_typed_record(scan, data_folder):
     ):
         again = job_records.JobRecord.from_json(record.to_json())
         assert again == record
-    with pytest.raises(ValueError, match="unknown job kind"):
+    with pytest.raises(ValueError, match="kind should be one of"):
         job_records.JobRecord.from_json({**record.to_json(), "kind": "mine_bitcoin"})
     with pytest.raises(ValueError, match="lacks what it works on"):  # a patch index with no request
         job_records.JobRecord.from_json({**record.to_json(), "patch": None})
@@ -648,8 +656,8 @@ def test_the_teachers_job_runs_next_and_students_take_turns(scan, data_folder, m
     monkeypatch.setattr(jobs, "STUDENT_ACTIVE_JOBS", 3)  # a generous limit, so one student has several waiting
     queue = jobs.make_queue(data_folder)
     ran: list[str] = []
-    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn: ran.append(record.job_id) or {
-        "status": "done"})  # fmt: skip
+    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn: ran.append(record.job_id) or jobs.Outcome(
+        job_records.JobStatus.DONE))  # fmt: skip
     mallory = [jobs.submit_patch_index(data_folder, MALLORY_TABS[i], patch_request(scan, n=9 + i), scan.spec,
                                        queue=queue)[0] for i in range(3)]  # fmt: skip
     victim, _ = jobs.submit_patch_index(data_folder, VICTIM, patch_request(scan, n=30), scan.spec, queue=queue)

@@ -1,11 +1,14 @@
 """Training charts and tables: one colour per series everywhere, error rate in percent, texts per language."""
 
 from core import i18n
+from core.store.records import EpochRow, LRFinderResult
 from core.train import curves
 
 EPOCHS = [
-    {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0},
-    {"stage": 0, "epoch": 1, "train_loss": 0.9, "valid_loss": 0.8, "error_rate": 0.339, "seconds": 3.0},
+    EpochRow(stage=0, epoch=0, train_loss=1.2, valid_loss=1.0, error_rate=0.439, seconds=3.0),
+    EpochRow(
+        stage=0, epoch=1, train_loss=0.9, valid_loss=0.8, error_rate=0.339, seconds=3.0, metrics={"accuracy": 0.661}
+    ),
 ]
 
 
@@ -35,9 +38,16 @@ def test_error_rate_axes_are_percent():
     assert not curves.runs_figure([("run a", EPOCHS)], "valid_loss").layout.yaxis.tickformat  # losses stay numbers
 
 
+def test_charts_and_table_read_the_rows_values():
+    assert list(curves.loss_figure(EPOCHS).data[0].y) == [1.2, 0.9]  # train_loss
+    assert list(curves.runs_figure([("run a", EPOCHS)], "error_rate").data[0].y) == [0.439, 0.339]
+    assert list(curves.runs_figure([("run a", EPOCHS)], "accuracy").data[0].y) == [None, 0.661]  # another metric
+    table = curves.epochs_table(EPOCHS)
+    assert table["epoch"].tolist() == [1, 2] and table["valid_loss"].tolist() == [1.0, 0.8]  # numbered from 1
+
+
 def test_chart_and_table_texts_follow_the_language():
-    finder = {"lrs": [1e-5, 1e-4], "losses": [2.0, 1.5], "suggestions": {"valley": 1e-4}, "points": {"valley": (1e-4, 1.5)},
-              "stage": "frozen", "fast": True}  # fmt: skip
+    finder = LRFinderResult([1e-5, 1e-4], [2.0, 1.5], {"valley": 1e-4}, {"valley": (1e-4, 1.5)}, "frozen", fast=True)
     try:
         i18n.set_language("zh")
         fig = curves.loss_figure(EPOCHS, batches=[(0.5, 1.3)])

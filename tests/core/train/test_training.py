@@ -74,15 +74,15 @@ def test_frozen_then_unfrozen_lower_the_loss(tiny, tmp_path, machine_precision):
     scan, _, features_dir = tiny
     runs_dir = tmp_path / "runs"  # a run's id does not name its precision: each precision trains its own
     frozen = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
-    epochs = frozen.run.record.epoch_rows()
-    assert [e["epoch"] for e in epochs] == [0, 1, 2]
-    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
-    assert epochs[-1]["error_rate"] < 1 - 1 / len(CLASSES)  # better than chance
+    epochs = frozen.run.record.epochs
+    assert [e.epoch for e in epochs] == [0, 1, 2]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert epochs[-1].error_rate < 1 - 1 / len(CLASSES)  # better than chance
 
     both = training.train_run(config(scan, SLOW, UNFROZEN), scan, runs_dir, features_dir)
     assert both.run.record.trained_stages == (1,)  # stage 1 came from the stored frozen run
-    stage1 = [e for e in both.run.record.epoch_rows() if e["stage"] == 1]
-    assert len(stage1) == 3 and stage1[-1]["train_loss"] < stage1[0]["train_loss"]
+    stage1 = [e for e in both.run.record.epochs if e.stage == 1]
+    assert len(stage1) == 3 and stage1[-1].train_loss < stage1[0].train_loss
 
     again = training.train_run(config(scan, SLOW), scan, runs_dir, features_dir)
     assert again.reused and again.run.run_id == frozen.run.run_id
@@ -107,7 +107,7 @@ def test_cached_head_loads_into_full_model_with_same_predictions(tiny, tmp_path,
     preds = runs.load_preds(result.run.path)
     # cached features come through the fast path (BatchNorm folded, channels_last): equal to float rounding,
     # which the head can amplify to ~1e-5 in a probability (the fast path's own test allows 1e-4)
-    np.testing.assert_allclose(full, preds["probs"], atol=1e-4)
+    np.testing.assert_allclose(full, preds.probs, atol=1e-4)
     from core.train.features import read_features
 
     (cache,) = [p for p in features_dir.iterdir() if not p.name.startswith(".")]
@@ -121,8 +121,11 @@ def test_stop_button_leaves_no_run(tiny):
     cfg = config(scan, records.StageConfig(epochs=2, lr_max=1e-3))
     before = sorted(p.name for p in runs_dir.iterdir())
 
+    seen = []
+
     def press_stop(event):
-        if event["kind"] in ("batch", "epoch"):
+        if event.kind in (records.EventKind.BATCH, records.EventKind.EPOCH):
+            seen.append(training_lock.read_progress(runs_dir))  # what another tab reads meanwhile
             training_lock.request_stop(runs_dir)
 
     with pytest.raises(training_lock.TrainingStopped):
@@ -131,6 +134,12 @@ def test_stop_button_leaves_no_run(tiny):
     assert [n for n in after if not n.startswith(".train.lock")] == [n for n in before if n != ".train.lock"]
     assert runs.find_run(runs_dir, cfg) is None and not training_lock.training_running(runs_dir)
     assert training_lock.read_progress(runs_dir) is None and not training_lock.stop_requested(runs_dir)
+    progress = seen[0]
+    assert progress.config == cfg and progress.run_id == cfg.run_id and progress.shown_title() == cfg.title()
+    assert progress.status == training_lock.ProgressStatus.TRAINING and progress.last.kind in (
+        records.EventKind.BATCH,
+        records.EventKind.EPOCH,
+    )
 
 
 def test_wrong_dataset_and_bad_config_are_clear_errors(tiny):
@@ -185,7 +194,7 @@ def test_stage2_after_the_fast_stage1_continues_from_it(fashion, tmp_path, machi
     stage1 = training.train_run(cfg.parent(), scan, runs_dir, features_dir).run.record.epochs[-1]
     events = []
     both = training.train_run(cfg, scan, runs_dir, features_dir, on_event=events.append).run.record
-    first = next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == 1)
+    first = next(e.loss for e in events if e.kind == records.EventKind.BATCH and e.stage == 1)
     assert first < 1.5 * stage1.valid_loss + 0.2, (first, stage1)
     assert both.error_rate <= stage1.error_rate + 0.07  # 2 of 32 valid images
 
@@ -236,10 +245,11 @@ def test_the_training_page_and_interpretation_show_one_error_rate(tiny, tmp_path
         for stored in (parent, run):
             preds = runs.load_preds(stored.path)
             shown = stored.record.epochs[-1].error_rate
-            assert interpretation.error_rate(preds["probs"], preds["targets"]) == pytest.approx(shown, abs=1e-6)
+            assert interpretation.error_rate(preds.probs, preds.targets) == pytest.approx(shown, abs=1e-6)
+            assert preds.error_rate == pytest.approx(shown, abs=1e-6)
     # and the stored predictions are the model's own, computed in fp32 (what Prediction computes on any machine)
     loaded = load_run_model(run.path)
     dls = learners.make_dls(scan.items, config(scan, first, two), torch.device("cpu"))
     with torch.no_grad():
         full = torch.cat([torch.softmax(loaded.model(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
-    np.testing.assert_allclose(runs.load_preds(run.path)["probs"], full, atol=1e-4)
+    np.testing.assert_allclose(runs.load_preds(run.path).probs, full, atol=1e-4)
