@@ -69,7 +69,8 @@ def test_job_records_and_index_written_by_main_load_typed_and_are_written_back_t
     folder = job_records.jobs_dir(data_folder)
     for path in (MAIN / "jobs").iterdir():
         shutil.copy(path, folder / path.name)
-    rows = job_records.index(data_folder)  # main's index is used as it is (same ids as the records)
+    assert job_records._read_index(data_folder) is not None  # main's index reads as it is (not rebuilt)
+    rows = job_records.index(data_folder)
     assert json.loads((folder / job_records.INDEX_FILE).read_text()) == stored("jobs/index.json")
     found = job_records.read_all(data_folder)
     assert len(found) == 5 and job_records.quarantined(data_folder) == []

@@ -26,6 +26,7 @@ from core.prep import prepare
 from core.prep.bundle import write_bundle
 from core.prep.bundle_import import import_bundle
 from core.store import runs
+from core.store.records import EventKind
 from core.train import features, learners, lr_finder
 
 
@@ -107,15 +108,15 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     found, _ = runs.list_runs(data_folder / "runs")
     assert len(found) == 2  # the frozen parent and the unfrozen run, as the lesson stores them
     unfrozen = next(r for r in found if len(r.record.config.stages) == 2)
-    assert unfrozen.record.lr_finder["stage"] == "unfrozen"  # lr_find before stage 2, kept for the Lesson page
-    assert "valley" in unfrozen.record.lr_finder["suggestions"]
+    assert unfrozen.record.lr_finder.stage == "unfrozen"  # lr_find before stage 2, kept for the Lesson page
+    assert "valley" in unfrozen.record.lr_finder.suggestions
 
     again = prepare.prepare(quick_options(mirror))  # every result exists: nothing is redone
     assert again.done == [] and again.failed == []
 
     bundle = write_bundle(data_folder, tmp_path / "class.tar")
-    assert {r["run_id"] for r in bundle.manifest.runs} == {r.run_id for r in found}
-    assert all(r["scores"]["error_rate"] is not None for r in bundle.manifest.runs)
+    assert {r.run_id for r in bundle.manifest.runs} == {r.run_id for r in found}
+    assert all(r.scores["error_rate"] is not None for r in bundle.manifest.runs)
     assert bundle.manifest.versions["fastai"] and bundle.manifest.machine["device"]
     assert not any("annotations" in f.path for f in bundle.manifest.files)  # unused by the app: left out
 
@@ -161,7 +162,7 @@ def test_prepare_bundle_import_round_trip(mirror, data_folder, tmp_path, monkeyp
     assert learners.features_cached(fast, fresh / "features") and lr_finder.cheap(fast, fresh / "features")
     seen = []
     found_lr = lr_finder.find_lr(fast, scan, fresh / "runs", fresh / "features", num_it=10, on_event=seen.append)
-    assert found_lr.fast and not any(e["kind"] == "extract" for e in seen)
+    assert found_lr.fast and not any(e.kind == EventKind.EXTRACT for e in seen)
     cache = features.load_features(
         features.features_folder(fresh / "features", prepare.feature_spec(frozen.record.config))
     )

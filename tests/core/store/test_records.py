@@ -151,3 +151,36 @@ def test_run_titles_are_stored_in_english_and_shown_in_the_tab_language(tmp_path
     finally:
         i18n.set_language("en")
     assert found[config.run_id].title == config.title()
+
+
+def test_the_parser_reads_enums_arrays_and_lists_and_refuses_a_type_it_cannot_check():
+    import enum
+
+    import numpy as np
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    @dataclasses.dataclass(frozen=True)
+    class Stored:
+        colour: Colour
+        rows: list
+        values: np.ndarray
+        pair: tuple[float, float] = (0.0, 0.0)
+
+    parsed = records.parse_dataclass(
+        Stored, {"colour": "red", "rows": [1, "a"], "values": np.ones(2), "pair": [1, 2]}, "x"
+    )
+    assert parsed.colour is Colour.RED and parsed.rows == [1, "a"] and parsed.pair == (1.0, 2.0)
+    assert records.to_json(parsed)["colour"] == "red" and records.to_json(parsed)["pair"] == [1.0, 2.0]
+    with pytest.raises(records.RecordError, match="x.colour should be one of 'red', not 'blue'"):
+        records.parse_dataclass(Stored, {"colour": "blue", "rows": [], "values": np.ones(2)}, "x")
+    with pytest.raises(records.RecordError, match="x.rows should be a list, not dict"):
+        records.parse_dataclass(Stored, {"colour": "red", "rows": {}, "values": np.ones(2)}, "x")
+
+    @dataclasses.dataclass(frozen=True)
+    class Unsupported:
+        tags: set[str]
+
+    with pytest.raises(TypeError, match="cannot check"):  # a bug in the record's declaration, not bad input
+        records.parse_dataclass(Unsupported, {"tags": []}, "y")
