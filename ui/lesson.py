@@ -32,7 +32,7 @@ from ui.auth import class_mode, identity
 from ui.data import thumbnail
 from ui.jobs import job_queue, submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
-from ui.live import FOLLOW_KEY, note_following, teacher_step
+from ui.live import FOLLOW_KEY, note_following, redraw_soon, teacher_step
 from ui.runs import features_dir, run_predictions, train_ui
 from ui.state import keep, recall, remember, runs_dir
 
@@ -42,7 +42,6 @@ SOURCE_KEY = "lesson_source"
 LRFIND_KEY = "lesson_lrfind"  # LR-finder curves this tab ran from the Lesson page, by lr_finder_key
 LEAD_KEY = "lesson_lead"  # class mode, the teacher: the "Students follow me" toggle
 SHARED_KEY = "_lesson_shared"  # the step this teacher's tab last showed the class
-RESEAT_KEY = "_lesson_reseat"  # this run reruns once so the step widget shows the followed step, not the URL's
 
 
 class Source(StrEnum):
@@ -126,13 +125,12 @@ def step_nav_ui(number: int) -> int:
     with c2:
         shown = st.pagination(len(lesson.STEPS), key=STEP_PARAM, bind="query-params", max_visible_pages=11,
                               on_change=_explore_alone)  # fmt: skip
-    reseated = st.session_state.pop(RESEAT_KEY, False)
-    if shown != number and not reseated:
-        # The page's first draw takes ?step= from the URL over the value set above: a student who follows the
-        # teacher opened at another step. One more run, where the value set above wins, shows the teacher's.
-        st.session_state[RESEAT_KEY] = True
-        st.rerun()
-    return shown
+    if shown != number:
+        # A page's first draw takes ?step= from the URL over the value set above: a following student opened an
+        # older URL (a reload). The page shows the teacher's step; the sidebar's next poll reruns it, and then
+        # the pagination and the URL show it too.
+        redraw_soon()
+    return number
 
 
 # ---- follow the teacher (class mode) ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ DRAWN_KEY = "_live_drawn"  # the stamps this tab's page was last drawn from
 CHANNELS_KEY = "_live_channels"  # the channels the current page watches
 PAGE_KEY = "_live_page"  # the url path of the page this tab shows
 FOLLOWED_KEY = "_live_followed"  # the teacher's step this tab's Lesson page drew while following (None: not)
+REDRAW_KEY = "_live_redraw"  # the page asks the next poll to rerun it (a widget that could not show its value)
 TEACHER_SEEN = "_live_teacher_step"  # (LESSON stamp, the teacher's step) as this tab last read them
 FOLLOW_KEY = "lesson_follow"  # a student's "Follow the teacher" toggle on the Lesson page (ui.lesson)
 LESSON_PAGE = "pages/lesson.py"
@@ -47,6 +48,11 @@ def note_drawn(channels: tuple[Channel, ...] = (Channel.CLASS,), page: str = "")
 def note_following(step: int | None) -> None:
     """The Lesson page: this run drew the teacher's `step` and follows it (None: it does not follow)."""
     st.session_state[FOLLOWED_KEY] = step
+
+
+def redraw_soon() -> None:
+    """Ask the sidebar's next poll to rerun the whole page (the Lesson page's step widget, seeded from an old URL)."""
+    st.session_state[REDRAW_KEY] = True
 
 
 def teacher_step() -> LessonStep | None:
@@ -72,7 +78,7 @@ def changed() -> bool:
 def rerun_if_changed() -> None:
     """From a polling fragment: rerun the whole page when something it shows changed (else nothing): a watched
     stamp, or the teacher's step on a Lesson page that follows it."""
-    if changed():
+    if changed() or st.session_state.pop(REDRAW_KEY, False):
         st.rerun(scope="app")
     followed = st.session_state.get(FOLLOWED_KEY)
     if followed is not None:
