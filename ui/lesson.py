@@ -42,6 +42,7 @@ SOURCE_KEY = "lesson_source"
 LRFIND_KEY = "lesson_lrfind"  # LR-finder curves this tab ran from the Lesson page, by lr_finder_key
 LEAD_KEY = "lesson_lead"  # class mode, the teacher: the "Students follow me" toggle
 SHARED_KEY = "_lesson_shared"  # the step this teacher's tab last showed the class
+STALE_KEY = "_lesson_stale"  # (the step widget's value from an old URL, the step shown) until the widget shows it
 
 
 class Source(StrEnum):
@@ -102,7 +103,12 @@ def lesson_settings_ui(scan: DatasetScan) -> tuple[LessonSettings, dict[RunRole,
 def current_step() -> int:
     """The step this tab chose: ?step= in the URL (kept by the step widget); on opening the page without one, in
     class mode, the step the teacher shows the class. (class_step_ui may show the teacher's step instead.)"""
-    chosen = st.session_state.get(STEP_PARAM, st.query_params.get(STEP_PARAM))
+    chosen = st.session_state.get(STEP_PARAM)
+    stale = st.session_state.get(STALE_KEY)
+    if chosen is not None and stale is not None and chosen == stale[0]:
+        return stale[1]  # the step widget still shows an old URL's step (step_nav_ui): the step shown is this
+    if chosen is None:
+        chosen = st.query_params.get(STEP_PARAM)
     if chosen is None and class_mode():
         shared = teacher_step()
         return shared.step if shared is not None else 1
@@ -128,8 +134,11 @@ def step_nav_ui(number: int) -> int:
     if shown != number:
         # A page's first draw takes ?step= from the URL over the value set above: a following student opened an
         # older URL (a reload). The page shows the teacher's step; the sidebar's next poll reruns it, and then
-        # the pagination and the URL show it too.
+        # the pagination and the URL show it too. Until then ← → and the toggle start from the step shown.
+        st.session_state[STALE_KEY] = (shown, number)
         redraw_soon()
+    else:
+        st.session_state.pop(STALE_KEY, None)
     return number
 
 
