@@ -32,7 +32,7 @@ from ui.auth import class_mode, identity
 from ui.data import thumbnail
 from ui.jobs import job_queue, submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
-from ui.live import FOLLOW_KEY, note_following, redraw_soon, teacher_step
+from ui.live import FOLLOW_KEY, LEAD_KEY, note_following, redraw_soon, teacher_step
 from ui.runs import features_dir, run_predictions, train_ui
 from ui.state import keep, recall, remember, runs_dir
 
@@ -40,7 +40,6 @@ STEP_PARAM = "step"  # ?step=7 opens step 7: the step widget's key, bound to the
 PRESENT_PARAM = "present"  # ?present=1: the presenter view
 SOURCE_KEY = "lesson_source"
 LRFIND_KEY = "lesson_lrfind"  # LR-finder curves this tab ran from the Lesson page, by lr_finder_key
-LEAD_KEY = "lesson_lead"  # class mode, the teacher: the "Students follow me" toggle
 SHARED_KEY = "_lesson_shared"  # the step this teacher's tab last showed the class
 STALE_KEY = "_lesson_stale"  # (the step widget's value from an old URL, the step shown) until the widget shows it
 
@@ -161,8 +160,8 @@ def class_step_ui(own: int, where=st) -> int:
     if FOLLOW_KEY not in st.session_state and recall(FOLLOW_KEY) is None:
         st.session_state[FOLLOW_KEY] = True
     on = where.toggle(_("Follow the teacher"), key=keep(FOLLOW_KEY, default=True),
-                   help=_("On: this page shows the step the teacher shows and moves when they move. Off, or when "
-                          "you move yourself: explore on your own; turn it on to go back."))  # fmt: skip
+                      help=_("On: this page shows the step the teacher shows and moves when they move. Off, or "
+                             "when you move yourself: explore on your own; turn it on to go back."))  # fmt: skip
     if not on:  # the sidebar says where the teacher is, with a link to that step
         note_following(None)
         return own
@@ -179,8 +178,8 @@ def _lead(own: int, where) -> int:
     if LEAD_KEY not in st.session_state and recall(LEAD_KEY) is None:
         st.session_state[LEAD_KEY] = True
     lead = where.toggle(_("Students follow me"), key=keep(LEAD_KEY, default=True),
-                     help=_("On: students whose *Follow the teacher* is on see the step you show here, within a few "
-                            "seconds. Off: look ahead without moving the class."))  # fmt: skip
+                        help=_("On: students whose *Follow the teacher* is on see the step you show here, within a "
+                               "few seconds. Off: look ahead without moving the class."))  # fmt: skip
     if not lead:
         st.session_state.pop(SHARED_KEY, None)  # turned on again: the step shown then is shared at once
         note_following(None)
@@ -227,7 +226,7 @@ PRESENTER_CHART_FONT = 16  # px, the presenter view's chart type (Streamlit's th
 def presenter_ui(where=st) -> bool:
     """The presenter toggle (?present=1 in the URL): large type, no sidebar, for a projector."""
     on = where.toggle(_("Presenter view"), key=PRESENT_PARAM, bind="query-params",
-                   help=_("Large type for a projector. ← and → move between steps; the URL (?step=) opens a step."))  # fmt: skip
+                      help=_("Large type for a projector. ← and → move between steps; the URL (?step=) opens a step."))  # fmt: skip
     if on:
         st.html(f"<style>{PRESENTER_CSS}</style>")
     return on

@@ -30,6 +30,7 @@ FOLLOWED_KEY = "_live_followed"  # the teacher's step this tab's Lesson page dre
 REDRAW_KEY = "_live_redraw"  # the page asks the next poll to rerun it (a widget that could not show its value)
 TEACHER_SEEN = "_live_teacher_step"  # (LESSON stamp, the teacher's step) as this tab last read them
 FOLLOW_KEY = "lesson_follow"  # a student's "Follow the teacher" toggle on the Lesson page (ui.lesson)
+LEAD_KEY = "lesson_lead"  # the teacher's "Students follow me" toggle on the Lesson page (ui.lesson)
 LESSON_PAGE = "pages/lesson.py"
 LESSON_URL_PATH = "lesson"
 
@@ -90,7 +91,8 @@ def rerun_if_changed() -> None:
 def teacher_link_ui(is_teacher: bool) -> None:
     """From the polling box: where the teacher is in the lesson and a link to that step, on every page but a
     Lesson page that follows or leads (it shows the step itself)."""
-    if st.session_state.get(PAGE_KEY) == LESSON_URL_PATH and (is_teacher or st.session_state.get(FOLLOW_KEY, True)):
+    with_class = st.session_state.get(LEAD_KEY if is_teacher else FOLLOW_KEY, True)
+    if st.session_state.get(PAGE_KEY) == LESSON_URL_PATH and with_class:
         return
     shared = teacher_step()
     if shared is None:

@@ -2,7 +2,8 @@
 browser contexts. The teacher signs in, opens the Lesson page in presenter view and moves through the steps with
 the keyboard and the mouse; a student's Lesson page follows within a few seconds (its visible step and that
 step's output); the student's toggle stops it; another student's Data page shows where the teacher is with a
-link that opens that step; a student's URL naming another step moves nobody.
+link that opens that step (and a student in presenter view, without the sidebar, follows too); a student's URL
+naming another step moves nobody.
 
 Every wait for a change made in another context is bounded by LIVE_S and timed (printed): the sidebar's
 polling box (every 3 s, ui/jobs.py) reruns a following Lesson page when the teacher's step changed (ui/live.py).
@@ -154,6 +155,9 @@ def test_students_follow_the_teachers_steps(browser, follow_server):
         side.get_by_role("link", name="Open step 5").click()
         shows_step(ben, 5)
         assert ben.get_by_role("switch", name="Follow the teacher").is_checked()
+        ben.get_by_text("Presenter view", exact=True).click()  # no sidebar: its polling box still runs
+        wait_ready(ben)
+        ben.locator(SIDEBAR).wait_for(state="hidden")
 
         # ---- Eve, in Chinese, opens a URL naming step 9: she sees the teacher's step, and moves nobody --------------
         zh = translator("zh").gettext
@@ -174,7 +178,7 @@ def test_students_follow_the_teachers_steps(browser, follow_server):
         heading(teacher, 5).click()
         teacher.keyboard.press("ArrowRight")
         shows_step(teacher, 6)
-        took["→ to step 6 (the epochs)"] = followed_within("Ben shows step 6", ben, 6)
+        took["→ to step 6 (the epochs)"] = followed_within("Ben shows step 6 (presenter view)", ben, 6)
         ada.get_by_text("Follow the teacher", exact=True).click()
         followed_within("Ada back with the teacher", ada, 6)
         screenshot(ben, "follow-student-link-followed")
