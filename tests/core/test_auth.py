@@ -55,22 +55,24 @@ def test_server_secret_is_private_and_stable(tmp_path):
 
 
 def test_a_sign_in_is_proven_by_its_cookie_and_ends_on_sign_out_or_a_new_password(tmp_path):
-    sign_in_id, cookie = auth.start_sign_in(tmp_path, "pw", now=1000.0)
+    sign_in_id, cookie = auth.start_sign_in(tmp_path, "pw word!", now=1000.0)
     found = auth.cookie_sign_in(cookie)
     assert found is not None and found[0] == sign_in_id
-    assert auth.sign_in_valid(tmp_path, sign_in_id, "pw", secret=found[1], now=1000.0 + 3600)
-    assert not auth.sign_in_valid(tmp_path, sign_in_id, "pw", secret=found[1] + "x", now=1000.0)  # a forged cookie
+    assert auth.sign_in_valid(tmp_path, sign_in_id, "pw word!", secret=found[1], now=1000.0 + 3600)
+    assert not auth.sign_in_valid(
+        tmp_path, sign_in_id, "pw word!", secret=found[1] + "x", now=1000.0
+    )  # a forged cookie
     assert not auth.sign_in_valid(tmp_path, sign_in_id, "new password", now=1000.0)  # the password changed
-    assert not auth.sign_in_valid(tmp_path, sign_in_id, "pw", now=1000.0 + auth.TEACHER_HOURS * 3600 + 1)
+    assert not auth.sign_in_valid(tmp_path, sign_in_id, "pw word!", now=1000.0 + auth.TEACHER_HOURS * 3600 + 1)
     stored = (tmp_path / "auth" / "sign_ins" / f"{sign_in_id}.json").read_text()
-    assert found[1] not in stored and "pw" not in stored  # the file alone is no cookie and holds no password
+    assert found[1] not in stored and "pw word!" not in stored  # the file alone is no cookie and holds no password
     for junk in ("garbage", "../../x.y", f"{sign_in_id}.", None, "a" * 300):
         assert auth.cookie_sign_in(junk) is None
-    assert not auth.sign_in_valid(tmp_path, "../../etc/passwd", "pw")
-    other, _ = auth.start_sign_in(tmp_path, "pw", now=1000.0)
+    assert not auth.sign_in_valid(tmp_path, "../../etc/passwd", "pw word!")
+    other, _ = auth.start_sign_in(tmp_path, "pw word!", now=1000.0)
     assert auth.end_sign_ins(tmp_path) == 2  # Sign out: every sign-in, every browser
-    assert not auth.sign_in_valid(tmp_path, sign_in_id, "pw", now=1000.0)
-    assert not auth.sign_in_valid(tmp_path, other, "pw", now=1000.0)
+    assert not auth.sign_in_valid(tmp_path, sign_in_id, "pw word!", now=1000.0)
+    assert not auth.sign_in_valid(tmp_path, other, "pw word!", now=1000.0)
 
 
 def test_client_key_counts_computers_not_connections():
