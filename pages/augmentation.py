@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import augmentation
-from core.augmentation import AugConfig
+from core.data import augmentation
+from core.data.augmentation import AugConfig
 from core.i18n import _
 from ui.augmentation import GALLERY_COLUMNS, code_caption, gallery, grid
 from ui.frame import ensure_app_frame

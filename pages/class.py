@@ -8,12 +8,14 @@ import time
 
 import streamlit as st
 
-from core import classroom, jobs, models, quotas, roster
-from core.datasets import training_refusal
+from core import quotas
+from core.data.datasets import training_refusal
 from core.i18n import _, listed, n_, num, p_
-from core.lesson import WORKSHOP
-from core.roster import markdown_safe
+from core.nets import models
 from core.settings import data_dir
+from core.teach import classroom, jobs, roster
+from core.teach.roster import markdown_safe
+from core.train.lesson import WORKSHOP
 from ui.auth import identity, sign_in_attempts_ui, teacher_only
 from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job, who_is_here_ui

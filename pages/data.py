@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import exploration
-from core.datasets import check_dataset, split_counts
+from core.data import exploration
+from core.data.datasets import check_dataset, split_counts
 from core.i18n import _, num, pct, translated_columns
 from core.settings import data_dir
 from ui.auth import identity

@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from core import interpretation as interp
+from core.data.images import ImageError
 from core.i18n import _, n_, num, pct, translated_columns
-from core.images import ImageError
-from core.models import WEIGHTS_FILE
+from core.nets.models import WEIGHTS_FILE
+from core.train import interpretation as interp
 from ui.data import thumbnail
 from ui.frame import ensure_app_frame
 from ui.interpretation import confusion_cells_ui

@@ -3,11 +3,11 @@
 import plotly.express as px
 import streamlit as st
 
-from core.activations import channel_order, channel_overlay_heat, feature_grid_figure
-from core.filters import filter_change, filter_grid
-from core.gradcam import overlay
 from core.i18n import _, listed, n_, num, pct
-from core.occlusion import drop_caption, drop_overlay, occlusion_figures
+from core.inside.activations import channel_order, channel_overlay_heat, feature_grid_figure
+from core.inside.filters import filter_change, filter_grid
+from core.inside.gradcam import overlay
+from core.inside.occlusion import drop_caption, drop_overlay, occlusion_figures
 from ui import layers
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame

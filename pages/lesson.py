@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from core import lesson
 from core.i18n import _
+from core.train import lesson
 from ui.frame import ensure_app_frame
 from ui.lesson import (
+    class_step_ui,
     current_step,
     lesson_settings_ui,
     notebook_download_ui,
@@ -14,10 +15,11 @@ from ui.lesson import (
     step_output_ui,
     step_text_ui,
 )
-from ui.state import scan_active
+from ui.state import scan_active, stop_page
 
 ensure_app_frame()
-presenting = presenter_ui()
+toggles = st.container(horizontal=True, gap="large")  # the presenter view; class mode: follow the teacher, or lead
+presenting = presenter_ui(toggles)
 if not presenting:
     st.title(_("🎓 Lesson: what's your pet?"))
     st.caption(
@@ -31,13 +33,13 @@ if not presenting:
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    st.stop()
+    stop_page()
 
 with st.container(border=False) if not presenting else st.expander(_("Settings and notebook")):
     settings, found = lesson_settings_ui(scan)
     notebook_download_ui(settings, scan, found, key="lesson_notebook")
 
-number = step_nav_ui(current_step())
+number = step_nav_ui(class_step_ui(current_step(), toggles))  # class mode: the teacher's step, followed or led
 item = lesson.STEPS[number - 1]
 st.header(f"{number} · {_(item.title)}")
 code_side, output_side = st.columns([1, 1] if presenting else [2, 3], gap="large")  # a projector: code in large type

@@ -4,10 +4,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import curves, inference, learners, models, runs, schedules, training, training_lock
-from core.datasets import training_refusal
+from core.data.datasets import training_refusal
 from core.i18n import N_, _, listed, n_, num, pct, sentences
-from core.lesson import WORKSHOP, LessonSettings, RunRole, default_views, find_runs
+from core.nets import inference, models, schedules
+from core.store import runs, training_lock
+from core.train import curves, learners, training
+from core.train.lesson import WORKSHOP, LessonSettings, RunRole, default_views, find_runs
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.lesson import notebook_download_ui, tab_settings

@@ -1,8 +1,8 @@
-"""The one factory for stored runs in tests: a RunRecord as core.training builds it, its Preds, its folder.
+"""The one factory for stored runs in tests: a RunRecord as core.train.training builds it, its Preds, its folder.
 
 Every test that needs a run folder (or a run.json to break on purpose) starts here, so a change to the
 record's layout is made once: `run_record()` is the typed record, `run_json()` its JSON (to write a wrong
-field), `store_run()` a complete folder through core.runs.write_run.
+field), `store_run()` a complete folder through core.store.runs.write_run.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from core import runs
-from core.records import DatasetInfo, EpochRow, RunConfig, RunRecord, StageConfig
+from core.store import runs
+from core.store.records import DatasetInfo, EpochRow, RunConfig, RunRecord, StageConfig
 
 STAGE = StageConfig(epochs=1, lr_max=1e-3)
 
@@ -51,7 +51,7 @@ def run_record(
     created: float = 1.0,
     **fields: Any,
 ) -> RunRecord:
-    """The record core.training stores for config (its title by default; dataset: a DatasetInfo or its name)."""
+    """The record core.train.training stores for config (its title by default; dataset: a DatasetInfo or its name)."""
     config = config or run_config()
     if isinstance(dataset, str):
         dataset = DatasetInfo(name=dataset, fingerprint=config.dataset)
@@ -84,7 +84,7 @@ def model_weights(arch: str, n_classes: int) -> bytes:
     """A real state_dict of arch's untrained model (for tests that load the run's model)."""
     import torch
 
-    from core.models import create_model
+    from core.nets.models import create_model
 
     buf = io.BytesIO()
     torch.save(create_model(arch, n_classes, pretrained=False).state_dict(), buf)

@@ -6,8 +6,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import augmentation
-from core.augmentation import AugConfig
+from core.data import augmentation
+from core.data.augmentation import AugConfig
 
 GALLERY_COLUMNS = 4  # 7 views in 2 rows: at 7 in a row the captions' code broke mid-word ("reflecti / on'")
 

@@ -12,16 +12,18 @@ every sign-in) and a password change take effect in every session at its next re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
 import streamlit as st
 
-from core import auth, classroom, roster
+from core import auth
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
-from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
+from core.teach import classroom, roster
+from core.teach.own_classes import OwnClassesStore
 from ui.state import recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
@@ -146,6 +148,8 @@ def _sign_in() -> None:
 
 
 def _sign_out() -> None:
+    with contextlib.suppress(OSError, Forbidden):  # the class stops following (best effort: the sign-out must hold)
+        classroom.end_lesson(data_dir(), identity())
     auth.end_sign_ins(data_dir())  # every sign-in, every browser: a tab someone else holds is a student now
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state[COOKIE_KEY] = ""

@@ -9,16 +9,16 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import exploration, labels
-from core.datasets import (
+from core.data import exploration, labels
+from core.data.datasets import (
     DatasetError,
     DatasetScan,
     DatasetSpec,
     list_image_files,
 )
+from core.data.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
+from core.data.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.i18n import _, listed, n_, num, translated_columns
-from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
-from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.storage import stable_hash
 from ui.state import active_dataset, dataset_signature, keep, relabelled, remember, set_active_dataset, shown_name
 
@@ -29,7 +29,7 @@ def _thumbnail(path: str, side: int, mtime: float) -> Image.Image:
 
 
 def thumbnail(path: str, side: int = 160) -> Image.Image:
-    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.images.square_thumbnail),
+    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.data.images.square_thumbnail),
     cached until the file changes; ImageError (meant for the page) when it is gone or unreadable."""
     try:
         mtime = os.stat(path).st_mtime  # (os.stat: "" is no file; Path("") would be the current folder)

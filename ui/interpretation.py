@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import interpretation as interp
 from core.i18n import _, n_
+from core.train import interpretation as interp
 from ui.state import relabelled
 
 CELL_KEY = "interp_cell"  # the selectbox

@@ -10,15 +10,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, job_records, jobs, live, quotas, records, roster, worker
+from core import quotas
 from core.auth import Forbidden
-from core.datasets import DatasetSpec
+from core.data.datasets import DatasetSpec
 from core.i18n import _, n_, num, p_
-from core.records import LRFinderResult, RunConfig
-from core.roster import markdown_safe
 from core.settings import data_dir
+from core.store import live, records
+from core.store.records import LRFinderResult, RunConfig
+from core.teach import classroom, job_records, jobs, roster, worker
+from core.teach.roster import markdown_safe
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
-from ui.live import rerun_if_changed
+from ui.live import rerun_if_changed, teacher_link_ui
 
 POLL_SECONDS = 3.0
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
@@ -62,7 +64,7 @@ def submit_job(
 
 
 def _stop(job_id: str) -> None:
-    """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
+    """Button callback: cancel a queued job or stop the running one (the guard is core.teach.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
     except (Forbidden, job_records.JobError) as err:
@@ -114,15 +116,18 @@ def current_jobs() -> list[job_records.JobRecord]:
 
 @st.fragment(run_every=POLL_SECONDS)
 def jobs_status_ui() -> None:
-    """The sidebar box on every page (class mode): the running job, the queue, the last result.
+    """The sidebar box on every page (class mode): where the teacher is in the lesson, the running job, the
+    queue, the last result.
 
     Every poll first asks whether anything the page shows changed elsewhere (ui.live): the class
-    dataset or model, a job queued or ended, a run stored; if so the whole page reruns.
+    dataset or model, a job queued or ended, a run stored, the teacher's step on a Lesson page that
+    follows it; if so the whole page reruns.
     """
     rerun_if_role_changed()  # signed out elsewhere, or the password changed: this tab follows now
     who = identity()
     heartbeat(who)
     rerun_if_changed()
+    teacher_link_ui(who.is_teacher)
     base = data_dir()
     found = current_jobs()
     running = [j for j in found if j.status == JobStatus.RUNNING]
@@ -237,7 +242,7 @@ def who_queued(record: job_records.JobRecord, asked_by: dict[str, str]) -> str:
     return roster.label_of(data_dir(), tab)
 
 
-WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.worker, every 2 s) this recent: a worker serves the queue
+WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.teach.worker, every 2 s) this recent: a worker serves the queue
 
 
 def worker_state(found: list[job_records.JobRecord]) -> str:
@@ -301,7 +306,7 @@ def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> 
 def queue_table_ui() -> list[job_records.JobRecord]:
     """The queue, newest first (every active job and the most recently ended), with who asked and Stop/Cancel
     on active jobs (the Class page); returns the jobs shown."""
-    from core import requests  # the approved requests name the student a job is for
+    from core.teach import requests  # the approved requests name the student a job is for
 
     base = data_dir()
     found = job_records.list_jobs(base, ended=TABLE_ENDED)

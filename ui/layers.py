@@ -11,12 +11,14 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import activations, filters, job_records, jobs, models, occlusion, patches, projection, receptive_field
-from core.datasets import DatasetSpec
-from core.gradcam import grad_cam, overlay
+from core.data.datasets import DatasetSpec
 from core.i18n import N_, _, n_, pct, translated_columns
-from core.models import LoadedModel, WeightsUnavailable
+from core.inside import activations, filters, occlusion, patches, projection, receptive_field
+from core.inside.gradcam import grad_cam, overlay
+from core.nets import models
+from core.nets.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
+from core.teach import job_records, jobs
 from ui.auth import identity
 from ui.heavy import heavy_work_ui
 from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui
@@ -42,7 +44,7 @@ def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel
     """The shared ImageNet (or seeded random-init) model, or the reason it cannot be had."""
     try:
         return (cached_imagenet(arch, True) if pretrained else cached_imagenet(arch, False)), None
-    except WeightsUnavailable as err:  # (its message is in the current language, see core.models)
+    except WeightsUnavailable as err:  # (its message is in the current language, see core.nets.models)
         return None, str(err)
 
 
@@ -216,7 +218,7 @@ def patch_index_request(
 
 def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
     """Class mode: the Build button queues the index for the worker (once per index, anyone may ask;
-    core.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
+    core.teach.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
     n = len(request.paths)
     label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
     label = label.format(n=n)

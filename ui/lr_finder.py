@@ -14,16 +14,20 @@ import os
 
 import streamlit as st
 
-from core import curves, job_records, jobs, lr_finder, models, quotas, records, training_lock
-from core import features as feats
+from core import quotas
 from core.auth import Forbidden
-from core.datasets import DatasetScan
-from core.features import shown_progress
+from core.data.datasets import DatasetScan
 from core.i18n import _
-from core.job_records import JobKind, JobStatus
-from core.records import EventKind, LRFinderResult, RunConfig
-from core.schedules import lr_shown, lr_text
+from core.nets import models
+from core.nets.schedules import lr_shown, lr_text
 from core.settings import data_dir
+from core.store import records, training_lock
+from core.store.records import EventKind, LRFinderResult, RunConfig
+from core.teach import job_records, jobs
+from core.teach.job_records import JobKind, JobStatus
+from core.train import curves, lr_finder
+from core.train import features as feats
+from core.train.features import shown_progress
 from ui.auth import class_mode, identity
 from ui.heavy import heavy_work_ui
 from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui

@@ -6,14 +6,15 @@ import time
 
 import streamlit as st
 
-from core import job_records, jobs, records, requests, roster
 from core.auth import Forbidden
-from core.datasets import DatasetError, DatasetScan, DatasetSpec
+from core.data.datasets import DatasetError, DatasetScan, DatasetSpec
 from core.i18n import _, listed, n_, num
-from core.records import RunConfig
-from core.requests import RequestStatus, TrainingRequest
-from core.roster import markdown_safe
 from core.settings import data_dir
+from core.store import records
+from core.store.records import RunConfig
+from core.teach import job_records, jobs, requests, roster
+from core.teach.requests import RequestStatus, TrainingRequest
+from core.teach.roster import markdown_safe
 from ui.auth import identity
 from ui.jobs import job_queue, start_worker_if_needed
 from ui.runs import activate_run

@@ -8,13 +8,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, curves, datasets, models, quotas, records, runs, training, training_lock
-from core.features import shown_progress
+from core import quotas
+from core.data import datasets
 from core.i18n import N_, _, num, pct
-from core.records import EventKind
-from core.roster import markdown_safe
-from core.schedules import lr_text
+from core.nets import models
+from core.nets.schedules import lr_text
 from core.settings import data_dir, sub_dir
+from core.store import records, runs, training_lock
+from core.store.records import EventKind
+from core.teach import classroom
+from core.teach.roster import markdown_safe
+from core.train import curves, training
+from core.train.features import shown_progress
 from ui.auth import class_mode, identity, teacher_only
 from ui.frame import background_training
 from ui.jobs import queue_training_ui

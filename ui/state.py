@@ -15,14 +15,17 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.state.common import user_key_from_element_id
 
-from core import auth, datasets, models, pets, quotas, records
-from core.classroom import ClassSettings, read_class_settings, run_visible, student_space
-from core.datasets import DatasetScan, DatasetSpec
+from core import auth, quotas
+from core.data import datasets, pets
+from core.data.datasets import DatasetScan, DatasetSpec
+from core.data.labels import PETS_PATTERN
 from core.i18n import N_, _, current, n_, num
-from core.labels import PETS_PATTERN
-from core.roster import markdown_safe
-from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
+from core.nets import models
 from core.settings import RUNS_DIR, SESSIONS_DIR, data_dir, sub_dir
+from core.store import records, runs
+from core.store.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
+from core.teach.classroom import ClassSettings, read_class_settings, run_visible, student_space
+from core.teach.roster import markdown_safe
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
@@ -229,7 +232,7 @@ def runs_dir() -> Path:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
-    return models.load_run_model(Path(run_dir))
+    return runs.load_run_model(Path(run_dir))
 
 
 def cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
@@ -338,7 +341,7 @@ def disk_warning_ui() -> None:
 # ---------------------------------------------------------------- settings that survive a page change and a reload
 # Streamlit forgets a widget's value when its page is left, and all session state on a reload.
 # Each tab carries a random token in the URL (?s=...) naming a small server-side store
-# (core/session_store.py); keep() restores a widget's value from it before the widget is drawn
+# (core/store/session_store.py); keep() restores a widget's value from it before the widget is drawn
 # and saves it whenever it changed.
 TOKEN_PARAM = "s"
 TAB_TOKEN = "_tab_token"

@@ -16,9 +16,9 @@ def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str
     title: as someone typed it (stays as it is in every language), or "" for the title the trainer writes
     (shown in the tab's language).
     """
-    from core import runs
-    from core.datasets import scan_dataset
-    from core.records import EpochRow
+    from core.data.datasets import scan_dataset
+    from core.store import runs
+    from core.store.records import EpochRow
     from tests.browser.conftest import env_dataset_for
     from tests.factories import run_config, run_record, store_run
 

@@ -169,7 +169,7 @@ def test_normalise_language(code, expected):
 def test_current_language_drives_core_helpers():
     import pandas as pd
 
-    from core import exploration
+    from core.data import exploration
 
     items = pd.DataFrame({"width": [10], "height": [20], "rel": ["a.jpg"]})
     try:
@@ -186,11 +186,11 @@ def test_current_language_drives_core_helpers():
 
 def test_a_workers_extraction_progress_shows_in_the_tabs_language():
     """The worker reports extraction progress in English (it has no tab); each tab shows it in its own language."""
-    from core import features
-    from core.job_records import event_text
-    from core.records import EventKind, TrainEvent
+    from core.store.records import EventKind, TrainEvent
+    from core.teach.job_records import event_text
+    from core.train import features
 
-    reported = features.TRAIN_VIEW.format(view=1, views=2)  # what core.features reports, in any language
+    reported = features.TRAIN_VIEW.format(view=1, views=2)  # what core.train.features reports, in any language
     event = TrainEvent(EventKind.EXTRACT, what=reported, i=3, n=10)
     try:
         i18n.set_language("zh")

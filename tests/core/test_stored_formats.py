@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import classroom, job_records, patches, records, runs, training_lock, worker
-from core.job_records import JobKind, JobStatus
-from core.manifest import BundleRun, Manifest
-from core.models import WEIGHTS_FILE
-from core.records import EpochRow, EventKind, LRFinderResult, RunConfig, TrainEvent
+from core.inside import patches
+from core.nets.models import WEIGHTS_FILE
+from core.prep.manifest import BundleRun, Manifest
 from core.settings import class_file
+from core.store import records, runs, training_lock
+from core.store.records import EpochRow, EventKind, LRFinderResult, RunConfig, TrainEvent
+from core.teach import classroom, job_records, worker
+from core.teach.job_records import JobKind, JobStatus
 
 MAIN = Path(__file__).resolve().parents[1] / "fixtures" / "main_4085d2a"
 

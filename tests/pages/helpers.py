@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from core.lesson import WORKSHOP, RunRole
-from core.records import RunConfig
 from core.settings import sub_dir
+from core.store.records import RunConfig
+from core.train.lesson import WORKSHOP, RunRole
 from tests.factories import preds, run_record, store_run
 
 CLASSES = ["Bengal", "Persian", "Siamese", "beagle", "boxer", "pug"]

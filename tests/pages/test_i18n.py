@@ -19,8 +19,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.auth import ENV_PASSWORD
+from core.data.pets import pets_spec
 from core.i18n import translator
-from core.pets import pets_spec
 from tests.pages.test_interpretation import make_run
 from ui.i18n import LANG_KEY, LANG_PARAM, PICKER_KEY
 from ui.lesson import PRESENTER_CSS
@@ -213,7 +213,7 @@ class Lesson:
 
 @pytest.fixture
 def lesson(pets_like, data_folder, monkeypatch) -> Lesson:
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
 
     monkeypatch.delenv(ENV_PASSWORD, raising=False)  # laptop mode unless a case signs a teacher in
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # class mode: jobs stay queued, no worker process
@@ -533,17 +533,16 @@ def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_
 def test_training_page_in_chinese(pets_like):
     """Stage 1 trained and shown (loss chart, epochs table), stage 2's group table, the runs table and overlay,
     the LR finder's curves and suggestions: all Chinese, numbers as in English."""
-    from core.datasets import scan_dataset
-    from core.records import LRFinderResult
+    from core.data.datasets import scan_dataset
+    from core.store.records import LRFinderResult
     from tests.pages.helpers import stored_run, training_page_config
     from ui.runs import TRAIN_LAST
 
     spec = pets_spec(pets_like)
     run_id = stored_run(training_page_config(scan_dataset(spec).fingerprint))
     lrs = [1e-7 * 1.3**i for i in range(40)]
-    suggestions = {"valley": 2.5e-3, "minimum": 1e-3, "steep": 5e-4, "slide": 4e-3}
-    finder = LRFinderResult(lrs, [2.0 - 0.01 * i for i in range(40)], suggestions, {"valley": (2.5e-3, 1.5)},
-                            "frozen", fast=True, seconds=1.0)  # fmt: skip
+    finder = LRFinderResult(lrs, [2.0 - 0.01 * i for i in range(40)], {"valley": 2.5e-3, "minimum": 1e-3,
+                            "steep": 5e-4, "slide": 4e-3}, {"valley": (2.5e-3, 1.5)}, "frozen", True, 1.0)  # fmt: skip
 
     def setup(at):
         at.session_state[ACTIVE_DATASET] = spec
@@ -570,10 +569,11 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
 
     from PIL import Image
 
-    from core import auth, classroom, job_records, jobs
+    from core import auth
     from core.auth import ENV_PASSWORD, STUDENT, Identity
-    from core.datasets import scan_dataset
-    from core.records import EventKind, TrainEvent
+    from core.data.datasets import scan_dataset
+    from core.store.records import EventKind, TrainEvent
+    from core.teach import classroom, job_records, jobs
     from tests.pages.helpers import stored_run
     from tests.pages.test_class_page import CLASS_PAGE, PASSWORD, as_teacher
 
@@ -628,7 +628,7 @@ def live_training_script():
     import streamlit as st
 
     from core.i18n import set_language
-    from core.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
+    from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
     from ui.runs import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
@@ -658,8 +658,8 @@ def test_live_training_display_in_chinese():
 def test_another_tabs_training_is_named_in_the_tab_language():
     """The progress file names the training (other_training_ui); its config gives the title per language."""
     from core import i18n
-    from core.records import RunConfig, StageConfig
-    from core.training_lock import TrainProgress
+    from core.store.records import RunConfig, StageConfig
+    from core.store.training_lock import TrainProgress
     from ui.runs import progress_title
 
     config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import runs
-from core.records import EpochRow
 from core.settings import sub_dir
+from core.store import runs
+from core.store.records import EpochRow
 from tests.factories import run_config, run_record, store_run
 from ui.state import ACTIVE_RUN
 

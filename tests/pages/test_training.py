@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core.pets import pets_spec
-from core.records import LRFinderResult
+from core.data.pets import pets_spec
 from core.settings import sub_dir
+from core.store.records import LRFinderResult
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 
 TIMEOUT = 300
@@ -63,8 +63,8 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert not any("older Pet Lab" in w.value for w in at.warning)  # one number: the last epoch is the stored one
 
     # a run an older Pet Lab trained in bf16: validated in bf16, predictions stored in fp32 -> two numbers, said so
-    from core import runs
     from core.storage import atomic_write_bytes, atomic_write_json, read_json
+    from core.store import runs
 
     folder = sub_dir("runs") / run_id
     atomic_write_json(folder / "run.json", {**read_json(folder / "run.json"), "precision": "bf16"})
@@ -92,7 +92,7 @@ def test_use_valley_sets_lr_max(pets_like):
 
 
 def test_stop_says_nothing_was_saved_and_buttons_come_back(pets_like, monkeypatch):
-    from core import runs, training_lock
+    from core.store import runs, training_lock
 
     monkeypatch.setattr(training_lock, "stop_requested", lambda runs_dir: True)  # Stop pressed before the first batch
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
@@ -110,7 +110,7 @@ def test_stop_says_nothing_was_saved_and_buttons_come_back(pets_like, monkeypatc
 
 
 def test_one_class_dataset_is_refused_with_a_message(tmp_path):
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     one = make_pets_like(tmp_path / "one", n_per_class=12, classes=("fashion",))
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
@@ -187,8 +187,8 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
     """`make prepare` stores full fastai runs; the page (Fast on by default) finds them and continues from them."""
     from dataclasses import replace
 
-    from core.datasets import scan_dataset
-    from core.prepare import PrepOptions, lesson_runs, run_config
+    from core.data.datasets import scan_dataset
+    from core.prep.prepare import PrepOptions, lesson_runs, run_config
     from tests.pages.helpers import stored_run
 
     fingerprint = scan_dataset(pets_spec(pets_like)).fingerprint
@@ -225,7 +225,7 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
 
 
 def runs_found(config):
-    from core import runs
+    from core.store import runs
 
     found_config, run = runs.find_frozen_run(sub_dir("runs"), config, views=2)
     return found_config, run.run_id if run else None
@@ -233,11 +233,11 @@ def runs_found(config):
 
 def test_a_learning_rate_reads_the_same_everywhere(pets_like):
     """Issue 19 item 10: the button said "Use valley (1.4e-03)" while the run title said 1.45e-03. One format
-    (core.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
+    (core.nets.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
     number input and the run title; the value applied is the value shown."""
     import json
 
-    from core.records import RunConfig, StageConfig
+    from core.store.records import RunConfig, StageConfig
 
     valley = 0.0014454397707459258  # what lr_find returns: more digits than anyone reads
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
