@@ -51,11 +51,8 @@ def test_no_record_field_is_read_by_string_key_outside_the_parser():
     allowed = {  # not our records: other structures whose keys are named like a record's fields
         ("core/train/curves.py", "error_rate"),  # SERIES_COLORS: a chart's colour per series
         ("core/train/interpretation.py", "error_rate"),  # a DataFrame column
-        ("core/train/interpretation.py", "points"),
-        (
-            "core/prep/__main__.py",
-            "error_rate",
-        ),  # a run summary's scores: a dict of metric names  # Streamlit's plotly selection event
+        ("core/train/interpretation.py", "points"),  # Streamlit's plotly selection event
+        ("core/prep/__main__.py", "error_rate"),  # a BundleRun's scores: a dict of metric names
     }
     found = []
     for path in app_files():
