@@ -8,7 +8,7 @@ from core.i18n import _
 from ui.augmentation import GALLERY_COLUMNS, code_caption, gallery, grid
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import keep, stop_page
+from ui.tab_store import keep, stop_page
 
 ensure_app_frame()
 st.title(_("🎛️ Augmentation: one photo, many training samples"))

@@ -19,16 +19,9 @@ from ui.frame import ensure_app_frame
 from ui.jobs import queue_table_ui, submit_job, who_is_here_ui
 from ui.requests import requests_ui
 from ui.runs import list_runs_ui, run_label
-from ui.state import (
-    active_dataset,
-    disk_warning_ui,
-    relabelled,
-    scan_active,
-    server_default_dataset,
-    set_active_dataset,
-    shown_name,
-    stop_page,
-)
+from ui.sidebar import disk_warning_ui
+from ui.state import active_dataset, scan_active, server_default_dataset, set_active_dataset, shown_name
+from ui.tab_store import relabelled, stop_page
 
 ensure_app_frame()
 

@@ -19,7 +19,8 @@ from ui.data import (
 )
 from ui.frame import ensure_app_frame
 from ui.sources import class_sources_ui, flash_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
-from ui.state import active_dataset, scan_active, shown_name, stop_page
+from ui.state import active_dataset, scan_active, shown_name
+from ui.tab_store import stop_page
 
 ensure_app_frame()
 st.title(_("📂 Data: what's in the dataset?"))

@@ -11,7 +11,8 @@ from ui.data import thumbnail
 from ui.frame import ensure_app_frame
 from ui.interpretation import confusion_cells_ui
 from ui.runs import run_picker_ui, run_predictions, run_record
-from ui.state import ACTIVE_RUN, stop_page
+from ui.state import ACTIVE_RUN
+from ui.tab_store import stop_page
 
 MAX_CELLS = 6  # a box around many cells shows the images of the first six
 

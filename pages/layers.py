@@ -12,7 +12,8 @@ from ui import layers
 from ui.auth import class_mode
 from ui.frame import ensure_app_frame
 from ui.pickers import image_picker_ui
-from ui.state import active_model, keep, relabelled, scan_active
+from ui.state import active_model, scan_active
+from ui.tab_store import keep, relabelled
 
 ensure_app_frame()
 st.title(_("🔬 Layers: what each layer sees"))

@@ -15,6 +15,7 @@ from ui.lesson import (
     step_text_ui,
 )
 from ui.state import scan_active
+from ui.tab_store import stop_page
 
 ensure_app_frame()
 presenting = presenter_ui()
@@ -31,7 +32,7 @@ if not presenting:
 scan = scan_active()
 if scan is None or scan.n_images == 0:
     st.info(_("Choose a dataset on the **Data** page first."))
-    st.stop()
+    stop_page()
 
 with st.container(border=False) if not presenting else st.expander(_("Settings and notebook")):
     settings, found = lesson_settings_ui(scan)

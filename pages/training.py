@@ -13,22 +13,10 @@ from ui.frame import ensure_app_frame
 from ui.lesson import notebook_download_ui, tab_settings
 from ui.lr_finder import lr_finder_ui
 from ui.requests import my_request_ui
-from ui.runs import (
-    BUSY_HELP,
-    TRAIN_LAST,
-    TRAIN_OVERLAY,
-    TRAIN_RUNNING,
-    activate_run,
-    flash_ui,
-    list_runs_ui,
-    other_training_ui,
-    run_label,
-    run_record,
-    runs_of_dataset,
-    runs_table,
-    train_ui,
-)
-from ui.state import ACTIVE_RUN, keep, relabelled, runs_dir, scan_active, stop_page
+from ui.runs import TRAIN_LAST, activate_run, list_runs_ui, run_label, run_record, runs_of_dataset, runs_table
+from ui.state import ACTIVE_RUN, runs_dir, scan_active
+from ui.tab_store import keep, relabelled, stop_page
+from ui.training import BUSY_HELP, TRAIN_OVERLAY, TRAIN_RUNNING, flash_ui, other_training_ui, train_ui
 
 PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated
 INITS = [PRETRAINED, RANDOM_INIT]

@@ -1,6 +1,6 @@
 """Who is this tab: laptop user, teacher or student; the sidebar sign-in; the one guard pages call.
 
-A tab is known by the per-tab token of ui.state (`?s=…` in the URL, naming its server-side store):
+A tab is known by the per-tab token of ui.tab_store (`?s=…` in the URL, naming its server-side store):
 a reload keeps it, and a student's private space is keyed by it. The teacher's sign-in is never in the
 URL nor in the tab's store (issue 18: whoever saw the URL became the teacher once the teacher's
 connection dropped). It is a record on the server (core.auth.start_sign_in), proven by this connection
@@ -22,7 +22,7 @@ from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
 from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
-from ui.state import recall, remember, rotate_tab_token, stop_page, tab_token
+from ui.tab_store import recall, remember, rotate_tab_token, stop_page, tab_token
 
 PASSWORD_KEY = "auth_password"
 NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)

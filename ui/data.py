@@ -19,8 +19,10 @@ from core.datasets import (
 from core.i18n import _, listed, n_, num, translated_columns
 from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
 from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
+from core.signatures import dataset_signature
 from core.storage import stable_hash
-from ui.state import active_dataset, dataset_signature, keep, relabelled, remember, set_active_dataset, shown_name
+from ui.state import active_dataset, set_active_dataset, shown_name
+from ui.tab_store import keep, relabelled, remember
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)

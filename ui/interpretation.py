@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import interpretation as interp
 from core.i18n import _, n_
-from ui.state import relabelled
+from ui.tab_store import relabelled
 
 CELL_KEY = "interp_cell"  # the selectbox
 SHOWN_KEY = "interp_shown"  # non-widget: (run id, cells) last picked in the chart or the selectbox

@@ -20,7 +20,7 @@ from core.settings import data_dir
 from ui.auth import identity
 from ui.heavy import heavy_work_ui
 from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui
-from ui.state import MODEL_LOCK, cached_imagenet
+from ui.model_cache import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
 TOP_K = patches.TOP_K

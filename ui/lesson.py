@@ -30,8 +30,10 @@ from ui.auth import class_mode, identity
 from ui.data import thumbnail
 from ui.jobs import job_queue, submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
-from ui.runs import features_dir, run_predictions, train_ui
-from ui.state import keep, recall, remember, runs_dir
+from ui.runs import features_dir, run_predictions
+from ui.state import runs_dir
+from ui.tab_store import keep, recall, remember
+from ui.training import train_ui
 
 STEP_PARAM = "step"  # ?step=7 opens step 7: the step widget's key, bound to the URL
 PRESENT_PARAM = "present"  # ?present=1: the presenter view

@@ -13,7 +13,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core import novelty, prediction, records
 from core.datasets import DatasetError, DatasetScan
-from core.i18n import N_, _, current, n_, num, pct
+from core.i18n import N_, _, n_, num, pct
 from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.models import WEIGHTS_FILE, LoadedModel
 from core.novelty import NoveltySpec, Reference
@@ -21,7 +21,8 @@ from core.session_store import StoreError
 from core.settings import NOVELTY_DIR, sub_dir
 from ui.pickers import image_picker_ui
 from ui.runs import features_dir
-from ui.state import active_dataset, class_dataset, dataset_signature, keep, relabelled, runs_dir, scan, tab_store
+from ui.state import active_dataset, class_dataset, runs_dir, scan_of
+from ui.tab_store import keep, relabelled, tab_store
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
@@ -106,7 +107,7 @@ def run_images(run_id: str) -> DatasetScan | None:
     fallback = None
     for spec in novelty.candidate_specs(record, (active_dataset(), class_dataset())):
         try:
-            found = scan(spec, dataset_signature(Path(spec.root)), current().lang)
+            found = scan_of(spec)
         except (DatasetError, ValueError, OSError):
             continue
         if found.fingerprint == (record.dataset.fingerprint or record.config.dataset):

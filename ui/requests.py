@@ -17,15 +17,9 @@ from core.settings import data_dir
 from ui.auth import identity
 from ui.jobs import job_queue, start_worker_if_needed
 from ui.runs import activate_run
-from ui.state import dataset_signature, scan, shown_name
+from ui.state import scan_of, shown_name
 
 FLASH = "train_request_flash"
-
-
-def _scan(spec: DatasetSpec) -> DatasetScan:
-    from pathlib import Path
-
-    return scan(spec, dataset_signature(Path(spec.root)))
 
 
 def _job_active(job_id: str) -> bool:
@@ -38,7 +32,7 @@ def _job_active(job_id: str) -> bool:
 def request_training_ui(config: RunConfig, scan_: DatasetScan) -> None:
     """A student's Train click in class mode: ask the teacher for exactly this run (refused with numbers if too small)."""
     try:
-        asked = requests.ask(data_dir(), identity(), config, scan_, scan_fn=_scan, job_active=_job_active)
+        asked = requests.ask(data_dir(), identity(), config, scan_, scan_fn=scan_of, job_active=_job_active)
     except (DatasetError, records.ConfigError, Forbidden, ValueError, OSError) as err:
         st.error(str(err))
         return
@@ -111,7 +105,7 @@ def _approve(tab: str) -> None:
         return record.job_id
 
     try:
-        requests.approve(data_dir(), identity(), tab, queue, scan_fn=_scan)
+        requests.approve(data_dir(), identity(), tab, queue, scan_fn=scan_of)
     except (DatasetError, records.ConfigError, Forbidden, job_records.JobError, ValueError, OSError) as err:
         st.session_state["class_request_error"] = str(err)
 

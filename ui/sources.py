@@ -19,18 +19,8 @@ from core.roster import markdown_safe
 from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
 from ui.auth import identity, own_classes_store, teacher_only
-from ui.state import (
-    OWN_CLASSES_NAME,
-    active_dataset,
-    class_dataset,
-    forget,
-    keep,
-    recall,
-    relabelled,
-    remember,
-    set_active_dataset,
-    shown_name,
-)
+from ui.state import OWN_CLASSES_NAME, active_dataset, class_dataset, set_active_dataset, shown_name
+from ui.tab_store import forget, keep, recall, relabelled, remember
 
 FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
 ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
@@ -284,7 +274,7 @@ def own_class_picker_ui(counts: dict[str, int]) -> str:
 
     The browser's select keeps showing the label it was drawn with ("bears (0 photos)") after the counts
     change, so the widget's key carries the counts: a count that changes draws a new picker, set to the
-    class picked before; a language switch relabels it (ui.state.relabelled).
+    class picked before; a language switch relabels it (ui.tab_store.relabelled).
     """
     picked = st.session_state.get(OWN_PICKED) or recall(OWN_PICKED)
     key = f"data_own_pick_{stable_hash(sorted(counts.items()), 10)}"

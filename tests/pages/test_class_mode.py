@@ -293,9 +293,9 @@ def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_f
     copy of the settings; a reload (the old session gone) keeps the token. Neither store holds a sign-in:
     a new connection is the teacher only through its browser's cookie (tests/browser/test_class_mode.py)."""
     from core.session_store import SessionStore, new_token
-    from ui import state
+    from ui import tab_store as state
     from ui.i18n import LANG_KEY
-    from ui.state import SIGN_IN_KEY
+    from ui.tab_store import SIGN_IN_KEY
 
     token = new_token()
     SessionStore(data_folder / "sessions", token).update({LANG_KEY: "zh"})
@@ -362,7 +362,7 @@ def test_a_copy_of_a_students_tab_never_reaches_her_own_classes(class_mode, data
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     from core.session_store import SessionStore
-    from ui import state
+    from ui import tab_store as state
 
     token, spec = alices_tab(data_folder)
     monkeypatch.setattr(state, "_session_id", lambda: str(id(get_script_run_ctx().session_state)))

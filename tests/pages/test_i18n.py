@@ -627,7 +627,7 @@ def live_training_script():
 
     from core.i18n import set_language
     from core.records import RunConfig, StageConfig
-    from ui.runs import LiveTraining
+    from ui.training import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
@@ -657,7 +657,7 @@ def test_another_tabs_training_is_named_in_the_tab_language():
     """The progress file names the training (other_training_ui); its config gives the title per language."""
     from core import i18n
     from core.records import RunConfig, StageConfig, config_as_dict
-    from ui.runs import progress_title
+    from ui.training import progress_title
 
     config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))
     progress = {"title": config.title(), "config": config_as_dict(config)}
