@@ -18,7 +18,7 @@ from ui.data import (
     unreadable_files_ui,
 )
 from ui.frame import ensure_app_frame
-from ui.sources import class_sources_ui, flash_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
+from ui.sources import chosen_ui, class_sources_ui, folder_source_ui, own_classes_ui, pets_source_ui, zip_source_ui
 from ui.state import active_dataset, scan_active, shown_name
 from ui.tab_store import stop_page
 
@@ -52,7 +52,7 @@ with tabs[3]:
 if in_class:
     with tabs[4]:
         class_sources_ui()
-flash_ui()
+chosen_ui()
 
 spec = active_dataset()
 if spec is None:

@@ -16,7 +16,7 @@ from ui.requests import my_request_ui
 from ui.runs import TRAIN_LAST, activate_run, list_runs_ui, run_label, run_record, runs_of_dataset, runs_table
 from ui.state import ACTIVE_RUN, runs_dir, scan_active
 from ui.tab_store import keep, relabelled, stop_page
-from ui.training import BUSY_HELP, TRAIN_OVERLAY, TRAIN_RUNNING, flash_ui, other_training_ui, train_ui
+from ui.training import BUSY_HELP, TRAIN_OVERLAY, TRAIN_RUNNING, other_training_ui, outcome_ui, train_ui
 
 PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated
 INITS = [PRETRAINED, RANDOM_INIT]
@@ -144,7 +144,7 @@ st.plotly_chart(
 # a full fastai run of these settings (`make prepare`) counts as trained with Fast on, and the other way round
 config1, existing1 = runs.find_frozen_run(runs_dir(), config1, views=int(views))
 stage1 = config1.stages[0]
-flash_ui(1)
+outcome_ui(1)
 c1, c2 = st.columns(2)
 if existing1:
     c1.success(_("Already trained: {run}").format(run=run_label(existing1)))
@@ -213,7 +213,7 @@ else:
     settings = replace(settings, epochs2=int(epochs2), lr_lo=float(lo), lr_hi=float(hi), mistake_epochs=int(epochs2))
     config2 = replace(config1, stages=(stage1, settings.stage2()))  # stage 1 as stored (Fast or the full way)
     mistake = replace(config1, stages=(stage1, settings.mistake()))
-    flash_ui(2)
+    outcome_ui(2)
     c1, c2 = st.columns(2)
     done2 = runs.find_run(runs_dir(), config2)
     if done2:

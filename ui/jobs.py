@@ -19,8 +19,10 @@ from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed
+from ui.notices import Level, notices_ui, notify
 
 POLL_SECONDS = 3.0
+JOBS = "jobs"  # the notice place of Stop, Cancel and the queue's repair (ui.notices): the sidebar box, the Class page
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
 TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
@@ -63,7 +65,7 @@ def _stop(job_id: str) -> None:
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
     except (Forbidden, job_records.JobError) as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
 
 
 def stop_button(record: job_records.JobRecord, where: str) -> None:
@@ -71,11 +73,6 @@ def stop_button(record: job_records.JobRecord, where: str) -> None:
     if record.active and identity().is_teacher:
         label = "⏹ " + _("Stop") if record.status == "running" else _("Cancel")
         st.button(label, key=f"jobs_stop_{where}_{record.job_id}", on_click=_stop, args=(record.job_id,))
-
-
-def _show_error() -> None:
-    if err := st.session_state.pop("jobs_error", None):
-        st.error(err)
 
 
 def running_job_ui(record: job_records.JobRecord, where: str) -> None:
@@ -146,7 +143,7 @@ def jobs_status_ui() -> None:
                 title=last.shown_title(), status=_(job_records.STATUS_NAMES[last.status]), note=note
             )
         )
-    _show_error()
+    notices_ui(JOBS)
 
 
 def jobs_for(kind: str, key: str) -> list[job_records.JobRecord]:
@@ -158,7 +155,7 @@ def _clear_unreadable() -> None:
     try:
         jobs.clear_unreadable(data_dir(), identity())
     except Forbidden as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
 
 
 def unreadable_jobs_ui() -> None:
@@ -182,13 +179,14 @@ def _repair_queue() -> None:
     try:
         woken = jobs.repair_queue(data_dir(), identity())
     except (Forbidden, job_records.JobError, OSError) as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
         return
     _queue.clear()
     start_worker_if_needed()
-    st.session_state["jobs_note"] = n_(
+    said = n_(
         "The queue was repaired: {n} waiting job goes on.", "The queue was repaired: {n} waiting jobs go on.", woken
-    ).format(n=woken)
+    )
+    notify(JOBS, said.format(n=woken), Level.SUCCESS)
 
 
 def queue_health_ui() -> None:
@@ -197,8 +195,6 @@ def queue_health_ui() -> None:
         problem = jobs.queue_problem(data_dir(), job_queue())
     except jobs.QueueUnavailable:
         problem = jobs.queue_problem(data_dir())
-    if note := st.session_state.pop("jobs_note", None):
-        st.success(note)
     if not problem:
         return
     st.error(
@@ -306,7 +302,7 @@ def queue_table_ui() -> list[job_records.JobRecord]:
     found = job_records.list_jobs(base, ended=TABLE_ENDED)
     queue_health_ui()
     unreadable_jobs_ui()
-    _show_error()
+    notices_ui(JOBS)
     if not found:
         st.caption(_("No jobs yet."))
         return found

@@ -16,10 +16,12 @@ from core.roster import markdown_safe
 from core.settings import data_dir
 from ui.auth import identity
 from ui.jobs import job_queue, start_worker_if_needed
+from ui.notices import Level, notices_ui, notify
 from ui.runs import activate_run
 from ui.state import scan_of, shown_name
 
-FLASH = "train_request_flash"
+ASKED = "train_request"  # the notice place of a student's request (ui.notices)
+REQUESTS = "class_requests"  # the notice place of the Class page's requests
 
 
 def _job_active(job_id: str) -> bool:
@@ -36,9 +38,8 @@ def request_training_ui(config: RunConfig, scan_: DatasetScan) -> None:
     except (DatasetError, records.ConfigError, Forbidden, ValueError, OSError) as err:
         st.error(str(err))
         return
-    st.session_state[FLASH] = _("Asked the teacher to train **{title}**. This page shows the answer.").format(
-        title=asked.config.title(_)
-    )
+    notify(ASKED, _("Asked the teacher to train **{title}**. This page shows the answer.").format(
+        title=asked.config.title(_)), Level.SUCCESS)  # fmt: skip
     st.rerun()
 
 
@@ -47,8 +48,7 @@ def my_request_ui() -> None:
     who = identity()
     if who.is_teacher:
         return
-    if flash := st.session_state.pop(FLASH, None):
-        st.success(flash)
+    notices_ui(ASKED)
     request = requests.request_of(data_dir(), who.tab)
     if request is None:
         st.caption(
@@ -107,14 +107,14 @@ def _approve(tab: str) -> None:
     try:
         requests.approve(data_dir(), identity(), tab, queue, scan_fn=scan_of)
     except (DatasetError, records.ConfigError, Forbidden, job_records.JobError, ValueError, OSError) as err:
-        st.session_state["class_request_error"] = str(err)
+        notify(REQUESTS, str(err), Level.ERROR)
 
 
 def _decline(tab: str) -> None:
     try:
         requests.decline(data_dir(), identity(), tab)
     except (Forbidden, ValueError, OSError) as err:
-        st.session_state["class_request_error"] = str(err)
+        notify(REQUESTS, str(err), Level.ERROR)
 
 
 def request_line(request: TrainingRequest) -> str:
@@ -134,8 +134,7 @@ def request_line(request: TrainingRequest) -> str:
 
 def requests_ui() -> None:
     """The Class page's requests: each pending one with Approve (queue it) and Decline."""
-    if err := st.session_state.pop("class_request_error", None):
-        st.error(err)
+    notices_ui(REQUESTS)
     pending = [r for r in requests.all_requests(data_dir()) if r.status == RequestStatus.PENDING]
     if not pending:
         st.caption(_("No requests waiting. A student's Train button on the Training page asks you here."))

@@ -13,6 +13,7 @@ from core.schedules import lr_text
 from ui.auth import class_mode, identity, teacher_only
 from ui.frame import background_training
 from ui.jobs import queue_training_ui
+from ui.notices import Level, notices_ui, notify
 from ui.requests import request_training_ui
 from ui.runs import activate_run, features_dir
 from ui.state import runs_dir
@@ -67,18 +68,19 @@ class LiveTraining:
 
 
 TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is not "another training")
-TRAIN_FLASH = "train_flash"  # (stage count, kind, text): the outcome of the last training, shown after the rerun
 TRAIN_OVERLAY = "train_overlay"
 STOPPED = N_("Stopped: nothing was saved. The buttons are ready for another run.")
 BUSY_HELP = N_("Another tab is training in this data folder (its progress is shown at the top); one run at a time.")
 
 
-def flash_ui(n_stages: int) -> None:
+def outcome_place(n_stages: int) -> str:
+    """The notice place (ui.notices) of the last training's outcome for a run of n_stages stages: its stage's section."""
+    return f"train_stage{n_stages}"
+
+
+def outcome_ui(n_stages: int) -> None:
     """The outcome of the last training of a run with n_stages stages (trained, opened, stopped), shown once."""
-    flash = st.session_state.get(TRAIN_FLASH)
-    if flash and flash[0] == n_stages:
-        del st.session_state[TRAIN_FLASH]
-        {"success": st.success, "warning": st.warning}[flash[1]](flash[2])
+    notices_ui(outcome_place(n_stages))
 
 
 def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
@@ -117,7 +119,7 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
     finally:
         st.session_state[TRAIN_RUNNING] = False
         if outcome == "interrupted":
-            st.session_state[TRAIN_FLASH] = (n_stages, "warning", _(STOPPED))
+            notify(outcome_place(n_stages), _(STOPPED), Level.WARNING)
     if outcome == "interrupted":
         st.rerun()
     if outcome != "done":
@@ -128,7 +130,7 @@ def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
         st.session_state[TRAIN_OVERLAY] = [rid, *(i for i in st.session_state[TRAIN_OVERLAY] if i != rid)][:4]
     done = _("Opened the stored run {run} (now the active model).") if result.reused else None
     done = done or _("Trained and stored run {run} (now the active model).")
-    st.session_state[TRAIN_FLASH] = (n_stages, "success", done.format(run=rid))
+    notify(outcome_place(n_stages), done.format(run=rid), Level.SUCCESS)
     st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
 
 
