@@ -1,4 +1,4 @@
-"""Jobs in the UI: queue a training for the worker, the live job status on every page, the queue table."""
+"""Jobs in the UI: submit a training, the live job status on every page, the queue table, a job's progress."""
 
 from __future__ import annotations
 
@@ -46,17 +46,24 @@ def start_worker_if_needed() -> None:
 
 
 def submit_job(
-    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
+    config: RunConfig,
+    spec: DatasetSpec,
+    retrain: bool = False,
+    lr_finder: dict | None = None,
+    queue: jobs.Executor | None = None,
 ) -> job_records.JobRecord | None:
-    """Queue a training (the teacher's action): the record, or None with the reason shown."""
+    """Submit a training (the teacher's action, or a laptop's) to `queue` (default: the worker's): the record,
+    or None with the reason shown. Run here (ui.executor), the record returned has ended."""
     if not teacher_only("train"):
         return None
     try:
-        record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
+        queue = queue or job_queue()
+        record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=queue)
     except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
-    start_worker_if_needed()
+    if queue.queued:
+        start_worker_if_needed()
     return record
 
 
@@ -328,13 +335,8 @@ def queue_table_ui() -> list[job_records.JobRecord]:
     return found
 
 
-def queue_training_ui(
-    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: dict | None = None
-) -> None:
-    """Class mode's Train button: queue the run for the worker and say where it stands in the queue."""
-    record = submit_job(config, spec, retrain, lr_finder)
-    if record is None:
-        return
+def queued_ui(record: job_records.JobRecord) -> None:
+    """Say where a training just queued for the worker stands in the queue."""
     ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
@@ -351,14 +353,19 @@ def queue_training_ui(
 # ---- shared-cache jobs (LR finder, body features, patch index) in the page that asked -----------------
 
 
-def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -> job_records.JobRecord | None:
-    """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
+def submit_shared_ui(
+    submit: Callable[[jobs.Executor], tuple[job_records.JobRecord, bool]], queue: jobs.Executor | None = None
+) -> job_records.JobRecord | None:
+    """Submit a shared-cache job through core (which checks who may) to `queue` (default: the worker's, which is
+    started); the record, or None with the reason shown. Run here (ui.executor), the record returned has ended."""
     try:
-        record, joined = submit()
+        queue = queue or job_queue()
+        record, joined = submit(queue)
     except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
-    start_worker_if_needed()
+    if queue.queued:
+        start_worker_if_needed()
     if joined:
         st.info(_("Someone already asked for exactly this: you get the same result when it is done."))
     return record

@@ -28,7 +28,7 @@ from core.settings import data_dir, torch_home
 from core.training_lock import TrainingBusy
 from ui.auth import class_mode, identity
 from ui.data import thumbnail
-from ui.jobs import job_queue, submit_shared_ui
+from ui.jobs import submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
 from ui.runs import features_dir, run_predictions
 from ui.state import runs_dir
@@ -376,7 +376,7 @@ def lr_finder_result(config) -> dict | None:
 
 def _run_lr_finder(config, scan: DatasetScan) -> None:
     if class_mode():
-        submit_shared_ui(lambda: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=job_queue()))
+        submit_shared_ui(lambda queue: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=queue))
         st.info(_("Queued: the curve appears here when the worker has run it."))
         return
     try:

@@ -44,9 +44,9 @@ def request_training_ui(config: RunConfig, scan_: DatasetScan) -> None:
 
 
 def my_request_ui() -> None:
-    """A student's request and where it stands: waiting, declined, queued or training, trained (with Use it)."""
+    """Class mode, a student: their request and where it stands: waiting, declined, queued or training, trained (with Use it)."""
     who = identity()
-    if who.is_teacher:
+    if not who.class_mode or who.is_teacher:
         return
     notices_ui(ASKED)
     request = requests.request_of(data_dir(), who.tab)

@@ -7,12 +7,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, datasets, records, runs
+from core import classroom, curves, datasets, inference, models, records, runs
 from core.i18n import _, num, pct
 from core.roster import markdown_safe
 from core.settings import data_dir, sub_dir
 from ui.auth import identity
 from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan_of
+from ui.tab_store import keep, relabelled
 
 
 def features_dir() -> Path:
@@ -152,12 +153,65 @@ def run_record(run_id: str) -> runs.RunInfo | None:
 
 
 TRAIN_LAST = "train_last_run"  # the run whose chart and table the Training page shows
+TRAIN_OVERLAY = "train_overlay"  # the runs whose curves the Training page overlays
 
 
 def activate_run(run_id: str) -> None:
     """Make a run the active model and the one the Training page shows (an on_click callback)."""
     st.session_state[ACTIVE_RUN] = run_id
     st.session_state[TRAIN_LAST] = run_id
+
+
+def shown_run_ui() -> None:
+    """The Training page's run (the one just trained or opened): its loss curves, epochs, precision, and a warning
+    when an older Pet Lab stored two different numbers for it."""
+    shown = st.session_state.get(TRAIN_LAST)
+    if not shown or not (runs_dir() / shown).is_dir():
+        return
+    shown_run = run_record(shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
+    record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
+    if not record:
+        return
+    st.subheader(_("Run {run}: {title}").format(run=shown, title=shown_run.title))
+    st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
+    st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
+    st.caption(inference.precision_note(record))
+    if (differ := runs.stored_error_differs(shown_run)) is not None:
+        st.warning(
+            _(
+                "This run was trained by an older Pet Lab that validated in {precision}: its last epoch says "
+                "{shown} error, its stored predictions (Interpretation) {stored}. Retrain it to get one number."
+            ).format(precision=record.precision, shown=pct(differ[0], 1), stored=pct(differ[1], 1))
+        )
+
+
+def runs_overview_ui(fingerprint: str) -> None:
+    """The Training page's runs: the table (this dataset's, or every dataset's), Make active, the overlaid curves."""
+    every = st.toggle(_("Runs of every dataset"), value=False, key=keep("train_all_runs"),
+                      help=_("Off: only the runs trained on the active dataset (and the active run)."))  # fmt: skip
+    found = list_runs_ui()
+    if not every:
+        found = runs_of_dataset(found, fingerprint, keep=st.session_state.get(ACTIVE_RUN))
+    if not found:
+        st.caption(_("No runs on this dataset yet.") if not every else _("No runs yet."))
+        return
+    # st.table: a long (translated) title wraps in its cell, the last column is never pushed out of view
+    st.table(runs_table(found, st.session_state.get(ACTIVE_RUN)), hide_index=True)
+    labels = {r.run_id: run_label(r) for r in found}
+    pick = st.selectbox(_("Make active"), list(labels), format_func=labels.get,
+                        key=relabelled("train_pick", labels, labels.get))  # fmt: skip
+    st.button(_("Use as the active model"), key="train_activate", on_click=lambda: activate_run(pick))
+    if TRAIN_OVERLAY in st.session_state:  # runs of another dataset (or deleted) leave the selection
+        st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
+    overlay = st.multiselect(_("Overlay runs"), [r.run_id for r in found], default=[r.run_id for r in found[:3]],
+                             format_func=labels.get, key=relabelled(TRAIN_OVERLAY, labels, labels.get))  # fmt: skip
+    metric = st.radio(_("Metric"), ["valid_loss", "error_rate", "train_loss"], horizontal=True,
+                      key=keep("train_metric"))  # fmt: skip
+    by_id = {r.run_id: r for r in found}
+    st.plotly_chart(
+        curves.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
+        key="train_overlay_chart",
+    )
 
 
 SIDEBAR_RUN_KEY = "sidebar_run"

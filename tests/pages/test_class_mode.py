@@ -1,5 +1,6 @@
 """AppTest in class mode: sign-in, a reload keeps it, and a student's teacher-only actions are refused."""
 
+import os
 import time
 from pathlib import Path
 
@@ -285,7 +286,9 @@ def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the
     student.button(key="train_lrfind_btn").click().run()
     assert not student.exception and not student.error
     assert len(student.session_state["train_lrfind_history"]) == 1  # computed here, in seconds
-    assert [j.kind for j in job_records.list_jobs(data_folder)] == ["extract"]  # no job for it
+    extract, here = job_records.list_jobs(data_folder)  # not queued for the worker: a job run in this process
+    assert extract.kind == "extract" and here.kind == "lr_find" and here.status == "done"
+    assert here.pid == os.getpid() and here.queued_by.startswith("student:")
 
 
 def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_folder, monkeypatch):
