@@ -41,6 +41,27 @@ def chosen_ui() -> None:
     notices_ui(CHOSEN)
 
 
+def sources_ui(base: Path) -> None:
+    """One tab per source (and in class mode the class's datasets), then which dataset was just chosen."""
+    in_class = identity().class_mode
+    tabs = st.tabs(
+        ["🐾 Oxford-IIIT Pet", _("📁 Local folder"), _("🗜️ Upload a .zip"), _("📸 Your own classes")]
+        + ([_("🏫 Class datasets")] if in_class else [])
+    )
+    with tabs[0]:
+        pets_source_ui(base)
+    with tabs[1]:
+        folder_source_ui(base)
+    with tabs[2]:
+        zip_source_ui(base)
+    with tabs[3]:
+        own_classes_ui()
+    if in_class:
+        with tabs[4]:
+            class_sources_ui()
+    chosen_ui()
+
+
 def pets_source_ui(base: Path) -> None:
     """Oxford-IIIT Pet: use it when present, else download it (or a mirror) or use a local copy."""
     found = pets.find_pets(base)
