@@ -381,9 +381,11 @@ def _parse(base: Path, job_id: str) -> JobRecord | None:
 
 def index(base: Path) -> dict[str, JobSummary]:
     """Every job's summary by id, from the index; rebuilt (under the lock) where it disagrees with the files."""
-    rows = _read_index(base)
-    if rows is not None and set(rows) == _stored_ids(base):
+    rows, stored = _read_index(base), _stored_ids(base)
+    if rows is not None and set(rows) == stored:
         return rows
+    if rows is None and not stored:
+        return {}  # nothing was ever queued here: no index to write (a tab that only looked leaves no file)
     with locked(base):
         rows = _read_index(base) or {}
         stored = _stored_ids(base)

@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from core.synthetic import make_pets_like
 from tests.browser.conftest import ROOT, screenshot, streamlit_server, wait_ready
@@ -70,9 +71,9 @@ def test_a_prepared_lesson_is_taught_on_another_machine(classroom, page):
     with streamlit_server(room, None, {"PETLAB_PRECISION": "fp32"}) as url:
         page.set_viewport_size({"width": 1400, "height": 1400})
         page.goto(url)
+        # the bundled images, found in the data folder (waited for: on a loaded machine the first run starts late)
+        expect(page.locator("[data-testid='stSidebar']")).to_contain_text("Dataset: Oxford-IIIT Pet", timeout=120_000)
         settle(page)
-        sidebar = page.locator("[data-testid='stSidebar']").inner_text()
-        assert "Dataset: Oxford-IIIT Pet" in sidebar, sidebar  # the bundled images, found in the data folder
 
         # ---- Training: the lesson's settings as prepared (augmentation on, lr_max 1e-3), Fast on ------------
         go_to(page, "Training", "Training: fine-tune a pretrained network")

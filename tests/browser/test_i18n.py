@@ -356,12 +356,10 @@ def test_switching_language_mid_session_translates_the_choices_already_made(page
     """Issue 19 item 9: after switching to Chinese in the sidebar, the Class page's plan names and its run
     selectbox stayed English. A widget's value travels as its option's label; the browser kept the English
     labels until the page told it the new ones (ui.i18n re-sends the kept and marked widgets' values)."""
-    from core import auth
     from core.datasets import scan_dataset
     from core.session_store import SessionStore, new_token
     from tests.browser.conftest import env_dataset_for
     from tests.pages.helpers import stored_run, training_page_config
-    from ui.auth import SIGN_IN_KEY
     from ui.state import ACTIVE_RUN
 
     password = "correct horse"
@@ -372,11 +370,10 @@ def test_switching_language_mid_session_translates_the_choices_already_made(page
     config = training_page_config(scan_dataset(spec).fingerprint)
     run_id = stored_run(config, runs_dir=data / "runs", dataset=spec.name)
     token = new_token()
-    SessionStore(data / "sessions", token).update(
-        {SIGN_IN_KEY: auth.teacher_token(token, auth.server_secret(data), password), ACTIVE_RUN: run_id}
-    )
+    SessionStore(data / "sessions", token).update({ACTIVE_RUN: run_id})
     env = {"PETLAB_TEACHER_PASSWORD": password, "PETLAB_LOCAL_WORKER": "0"}
     with streamlit_server(data, images, extra_env=env) as url:
+        sign_in_browser(page.context, url, data, password)  # the teacher's browser
         page.goto(f"{url}/class?s={token}&lang=en")
         wait_ready(page)
         page.get_by_role("heading", name="2 · Queue the lesson").wait_for()
