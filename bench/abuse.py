@@ -15,7 +15,7 @@ Prediction; each action is timed. First alone (idle), then during each attack of
 - occlusion: four tabs computing occlusion maps back to back (the victim's own map timed too);
 - job-records: 10,000 finished job records in the job store (every tab's sidebar polls the queue).
 
-    .venv/bin/python bench/abuse.py [--iterations 8] [--attacks pattern png ...] [--worker]
+    .venv/bin/python -m bench.abuse [--iterations 8] [--attacks pattern png ...] [--worker]
 
 Prints per phase the victim's p50/p95 and its ratio to idle (goal: <= 2x), the server's peak memory during
 the phase (sampled every 0.2 s) and what failed; per attack, what the server did with it.
@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -36,13 +35,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from streamlit.proto.Common_pb2 import FileUploaderState
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from streamlit.proto.Common_pb2 import FileUploaderState  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-
-from bench.class_load import Student, photo, proc_rss_mb, put_file, start_server  # noqa: E402
+from bench.class_load import Student, photo, proc_rss_mb, put_file, start_server
 
 ATTACKS = ("reruns", "pattern", "png", "uploads", "own-classes", "queue", "occlusion", "job-records")
 PATTERNS = (r"((a{300}){200}){100}", r"((a{1000}){1000}){1000}", r"(((ab){30}){30}){30}(x)", "(" + "a" * 400 + ")")
@@ -180,7 +176,7 @@ async def attack_pattern(url: str, data: Path, stop: asyncio.Event, phase: Phase
 
 
 async def attack_png(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
-    from core.synthetic import blank_png
+    from core.data.synthetic import blank_png
 
     bomb = blank_png(12_000, 12_000)
     counts = {"sent": 0, "refused": 0}
@@ -271,10 +267,10 @@ async def attack_own_classes(url: str, data: Path, stop: asyncio.Event, phase: P
 
 
 async def attack_queue(url: str, data: Path, stop: asyncio.Event, phase: Phase, timeout: float) -> None:
-    from core import job_records, jobs
     from core.auth import TEACHER, Identity
-    from core.datasets import scan_dataset
-    from core.pets import pets_spec
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.teach import job_records, jobs
 
     queued = 0
     for n in range(30):  # fresh tabs, each with its own image count: a new index (and job) each
@@ -340,8 +336,8 @@ async def attack_job_records(url: str, data: Path, stop: asyncio.Event, phase: P
 
 def write_job_records(data: Path, n: int) -> float:
     """n finished patch-index job records, as a day of a class leaves them; the seconds it took."""
-    from core import job_records
-    from core.datasets import DatasetSpec
+    from core.data.datasets import DatasetSpec
+    from core.teach import job_records
 
     start = time.perf_counter()
     spec = DatasetSpec(name="pets", kind="folder", root=str(data))
@@ -417,7 +413,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help="start the job worker (queued jobs then run)")
     args = parser.parse_args()
 
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="petlab-abuse-"))
     data = work / "data"
@@ -457,7 +453,7 @@ def main() -> None:
         except Exception:  # noqa: BLE001
             proc.kill()
         if args.worker:
-            from core import worker
+            from core.teach import worker
 
             worker.stop_worker(data, timeout=30)
         shutil.rmtree(work, ignore_errors=True)

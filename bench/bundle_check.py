@@ -1,13 +1,13 @@
 """A class bundle prepared on one machine (a GPU) and used on another (a CPU): is everything there, the same numbers?
 
-    .venv/bin/python bench/bundle_check.py prepare --out DIR [--size 64] [--per-class 12]   # where the GPU is
-    CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 .venv/bin/python bench/bundle_check.py check DIR/petlab-class.tar
+    .venv/bin/python -m bench.bundle_check prepare --out DIR [--size 64] [--per-class 12]   # where the GPU is
+    CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 .venv/bin/python -m bench.bundle_check check DIR/petlab-class.tar
 
 `prepare` makes a tiny offline lesson (a generated Pets-shaped folder, mobilenet_v2, the lesson's frozen
 run and its unfrozen stage 2 with the lesson's slice, their cached features and top-patch indexes) with
-`tools/classroom.py prepare` on this machine's device and precision (CUDA: bf16 or fp16 training steps),
-then `tools/classroom.py bundle`. `check` imports the bundle into an empty data folder on this machine
-(`tools/classroom.py import`) and uses every part of it the way the pages do, printing one line each:
+`python -m core.prep prepare` on this machine's device and precision (CUDA: bf16 or fp16 training steps),
+then `python -m core.prep bundle`. `check` imports the bundle into an empty data folder on this machine
+(`python -m core.prep import`) and uses every part of it the way the pages do, printing one line each:
 - every run loads and its stored predictions (made where it trained) are what this machine computes
   from its weights (max |Δp|, goal ≤ 1e-3) and give the error its last epoch recorded;
 - the Training page's Fast twin of the prepared frozen run counts as cached, the LR finder trains on the
@@ -29,27 +29,26 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PREDS_GOAL = 1e-3  # max |Δ probability| between the stored predictions and this machine's
 FEATURES_GOAL = 1e-3  # max |Δ feature| / max |feature| between the cached features and this machine's
 
 
 def classroom(data: Path, *args: str) -> str:
-    """tools/classroom.py with this data folder, as `make prepare/bundle/import` run it; its output."""
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "classroom.py"), "--data", str(data), *args],
-                          capture_output=True, text=True)  # fmt: skip
+    """python -m core.prep with this data folder, as `make prepare/bundle/import` run it; its output."""
+    done = subprocess.run([sys.executable, "-m", "core.prep", "--data", str(data), *args],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     print(done.stdout[-2000:], end="")
     if done.returncode != 0:
-        sys.exit(f"tools/classroom.py {args[0]} failed:\n{done.stderr[-2000:]}")
+        sys.exit(f"python -m core.prep {args[0]} failed:\n{done.stderr[-2000:]}")
     return done.stdout
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     import torch
 
-    from core import inference
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
+    from core.nets import inference
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -74,8 +73,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from core import features, inference, interpretation, learners, lr_finder, models, patches, pets, prepare, runs
-    from core.datasets import scan_dataset
+    from core.data import pets
+    from core.data.datasets import scan_dataset
+    from core.inside import patches
+    from core.nets import inference, models
+    from core.prep import prepare
+    from core.store import records, runs
+    from core.train import features, interpretation, learners, lr_finder
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"checking on {device}, training precision here {inference.precision_for(device)}")
@@ -92,13 +96,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     found, skipped = runs.list_runs(room / "runs")
     report(len(found) == 2 and not skipped, f"{len(found)} runs imported (the frozen run and stage 2), {skipped}")
     for run in found:
-        loaded = models.load_run_model(run.path)
+        loaded = runs.load_run_model(run.path)
         stored = runs.load_preds(run.path, len(loaded.classes))
         dls = learners.make_dls(scan.items, run.record.config, torch.device("cpu"))
         with torch.no_grad():
             here = torch.cat([torch.softmax(loaded.model.eval()(xb.cpu()), 1) for xb, _ in dls.valid]).numpy()
-        diff = float(np.abs(stored["probs"] - here).max())
-        err = interpretation.error_rate(stored["probs"], stored["targets"])
+        diff = float(np.abs(stored.probs - here).max())
+        err = interpretation.error_rate(stored.probs, stored.targets)
         report(
             diff <= PREDS_GOAL and abs(err - run.record.error_rate) < 1e-6,
             f"run {run.run_id} ({run.record.precision} on {run.record.device}): stored predictions vs this machine's "
@@ -111,9 +115,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     report(twin is not None and twin.run_id == frozen.run_id, "the Training page's Fast twin is 'already trained'")
     cached = learners.features_cached(fast, room / "features")
     report(cached and lr_finder.cheap(fast, room / "features"), "its body features count as cached (cheap LR finder)")
-    events: list[dict] = []
+    events: list[records.TrainEvent] = []
     result = lr_finder.find_lr(fast, scan, room / "runs", room / "features", num_it=30, on_event=events.append)
-    extracted = any(e["kind"] == "extract" for e in events)
+    extracted = any(e.kind == records.EventKind.EXTRACT for e in events)
     report(result.fast and not extracted, f"LR finder on the cached features in {result.seconds:.1f} s, no extraction")
     cache = features.load_features(features.features_folder(room / "features", spec))
     body = models.create_model(fast.arch, len(frozen.record.classes), pretrained=True)

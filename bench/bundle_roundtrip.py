@@ -1,6 +1,6 @@
 """`make bundle` / `make import` round trip on a Pets-sized generated data folder: sizes and times.
 
-    .venv/bin/python bench/bundle_roundtrip.py [--images 7390] [--gz]
+    .venv/bin/python -m bench.bundle_roundtrip [--images 7390] [--gz]
 
 Builds a data folder shaped like a full lesson prep, without a network or a training:
 - 7,390 Pets-named JPEGs (37 breeds, about 110 KB each like the real photos; a few hundred
@@ -12,7 +12,7 @@ Builds a data folder shaped like a full lesson prep, without a network or a trai
 - their cached features (2 augmented views, as the Training page's Fast toggle asks) and the
   top-patch indexes of every stage of 2 ImageNet models and 5 runs over 300 images.
 Then times write_bundle and import_bundle into an empty folder, and prints bytes per kind (the
-README's bundle size comes from here). The machine is shared: times are indicative.
+bundle size in docs/before-class.md comes from here). The machine is shared: times are indicative.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 BREEDS = [f"{'Cat' if i < 12 else 'dog'}{i:02d}" for i in range(37)]  # 12 cat (capitalised) + 25 dog breeds
 N_VALID = 1478
@@ -37,7 +33,7 @@ PATCH_IMAGES = 300
 
 def make_images(folder: Path, n_images: int, unique: int = 185) -> None:
     """n_images Pets-named JPEGs of about 110 KB, from `unique` generated photos."""
-    from core.synthetic import draw_example
+    from core.data.synthetic import draw_example
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -68,8 +64,13 @@ def make_prep(base: Path, n_images: int) -> None:
     """Everything a full `make prepare` leaves in the data folder, at real sizes."""
     import torchvision
 
-    from core import features, patches, pets, prepare, records, runs, settings
-    from core.models import ARCHS, create_model, offline_weights_file
+    from core import settings
+    from core.data import pets
+    from core.inside import patches
+    from core.nets.models import ARCHS, create_model, offline_weights_file
+    from core.prep import prepare
+    from core.store import records, runs
+    from core.train import features
 
     images = pets.pets_folder(base) / "images"
     make_images(images, n_images)
@@ -88,21 +89,19 @@ def make_prep(base: Path, n_images: int) -> None:
     run_ids = []
     for lesson in prepare.lesson_runs().values():
         config = prepare.run_config(lesson, "fingerprint", prepare.PrepOptions())
-        record = {
-            "arch": config.arch,
-            "classes": BREEDS,
-            "img_size": config.img_size,
-            "title": config.title(),
-            "config": records.config_as_dict(config),
-            "created": time.time(),
-            "epochs": [
-                {"stage": 0, "epoch": e, "train_loss": 0.3, "valid_loss": 0.25, "error_rate": 0.07} for e in range(6)
-            ],
-            "valid_paths": paths[:n_valid],
-            "dataset": {"name": pets.PETS_NAME, "root": str(images), "fingerprint": "fingerprint"},
-        }
+        record = records.RunRecord(
+            arch=config.arch,
+            classes=tuple(BREEDS),
+            img_size=config.img_size,
+            title=config.title(),
+            config=config,
+            created=time.time(),
+            epochs=tuple(records.EpochRow(0, e, train_loss=0.3, valid_loss=0.25, error_rate=0.07) for e in range(6)),
+            valid_paths=tuple(paths[:n_valid]),
+            dataset=records.DatasetInfo(name=pets.PETS_NAME, root=str(images), fingerprint="fingerprint"),
+        )
         probs = rng.random((n_valid, 37), dtype=np.float32)
-        preds = {"probs": probs / probs.sum(1, keepdims=True), "targets": rng.integers(0, 37, n_valid)}
+        preds = runs.Preds(probs / probs.sum(1, keepdims=True), rng.integers(0, 37, n_valid).astype(np.int64))
         runs.write_run(base / "runs", config.run_id, weights[config.arch], record, preds)
         run_ids.append((config.run_id, config.arch))
         spec = prepare.feature_spec(config)
@@ -158,8 +157,8 @@ def main() -> None:
         source, room = work / "prepared", work / "classroom"
         os.environ["PETLAB_DATA"] = str(source)
         os.environ.pop("TORCH_HOME", None)
-        from core.bundle import write_bundle
-        from core.bundle_import import import_bundle
+        from core.prep.bundle import write_bundle
+        from core.prep.bundle_import import import_bundle
 
         t = time.perf_counter()
         make_prep(source, args.images)
@@ -171,7 +170,7 @@ def main() -> None:
         print(f"make bundle: {report.bytes / 1e6:,.0f} MB, {report.files} files, {report.seconds:.1f} s")
         for kind, size in sorted(by_kind.items(), key=lambda kv: -kv[1]):
             print(f"  {kind:12} {size / 1e6:8,.1f} MB")
-        arch_of = {r["run_id"]: r["arch"] for r in report.manifest.runs}
+        arch_of = {r.run_id: r.arch for r in report.manifest.runs}
         for f in report.manifest.files:
             if f.path.endswith(".pth"):
                 print(f"  checkpoint {f.path.rsplit('/', 1)[-1]:26} {f.size / 1e6:8,.1f} MB")

@@ -9,7 +9,7 @@ polling like a browser would (--no-poll leaves it out). The server runs in class
 with --training a training job runs in the worker during the measurement. Every loop is bounded in
 count (one prediction per student per round) and in time (--timeout per round).
 
-    .venv/bin/python bench/class_load.py --students 10 20 40 --training
+    .venv/bin/python -m bench.class_load --students 10 20 40 --training
 
 Reports per round: p50/p95/max time to result, errors, server CPU seconds per prediction (the
 server process only; the worker is a separate process) and server memory per connected session.
@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-import websockets  # noqa: E402 - streamlit's own dependency
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGE = "prediction"
 TOP5_KEY = "pred_chart_0"  # the key of the first photo's top-5 chart on the Prediction page
@@ -273,7 +272,7 @@ def proc_cpu(pid: int) -> float:
 
 def niced_cpu(pids: list[int], nice: int = 10) -> float:
     """User + system CPU seconds of the threads of pids running at nice >= nice (the training's, see ui/frame.py
-    and core/worker.py: a laptop training's script thread in the server, every thread of the worker process)."""
+    and core/teach/worker.py: a laptop training's script thread in the server, every thread of the worker process)."""
     total = 0.0
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -288,7 +287,7 @@ def niced_cpu(pids: list[int], nice: int = 10) -> float:
 
 def worker_pid(data: Path) -> int | None:
     """The job worker's pid from its heartbeat file (class mode), or None."""
-    from core import worker
+    from core.teach import worker
 
     info = worker.worker_info(data)
     return int(info["pid"]) if info and info.get("pid") else None
@@ -437,9 +436,9 @@ async def live_round(url: str, pid: int, data: Path, images: Path, n: int, idle:
     """N tabs open a page and poll like browsers (the sidebar's run_every fragment) for `idle` seconds with nothing
     changing; then the teacher changes the class dataset (core API, as the Class page does) and each tab's
     poll reruns its page: when, and at what server CPU cost."""
-    from core import classroom
     from core.auth import TEACHER, Identity
-    from core.pets import pets_spec
+    from core.data.pets import pets_spec
+    from core.teach import classroom
 
     load = os.getloadavg()[0]
     students = [Student(url) for _ in range(n)]
@@ -474,11 +473,11 @@ async def live_round(url: str, pid: int, data: Path, images: Path, n: int, idle:
 
 def start_training(data: Path, images: Path) -> str:
     """Queue a long training and start the worker; returns the job id once it trains."""
-    from core import job_records, jobs, worker
     from core.auth import TEACHER, Identity
-    from core.datasets import scan_dataset
-    from core.pets import pets_spec
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.store.records import RunConfig, StageConfig
+    from core.teach import job_records, jobs, worker
 
     scan = scan_dataset(pets_spec(images))
     config = RunConfig(dataset=scan.fingerprint, img_size=64, bs=16, stages=(StageConfig(epochs=500, lr_max=1e-3),))
@@ -531,14 +530,14 @@ async def laptop_teacher(url: str, stop: threading.Event, timeout: float) -> int
 
 
 def laptop_training_running(data: Path) -> bool:
-    from core import training_lock
+    from core.store import training_lock
 
     return training_lock.training_running(data / "runs")
 
 
 def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threading.Thread, threading.Event]:
     """Start the laptop-mode teacher in a thread of its own; returns once the server holds the training lock."""
-    from core import training_lock
+    from core.store import training_lock
 
     stop, failure = threading.Event(), []
 
@@ -562,8 +561,8 @@ def start_laptop_training(url: str, data: Path, timeout: float) -> tuple[threadi
 
 
 def stop_training(data: Path, job_id: str) -> None:
-    from core import job_records, jobs, worker
     from core.auth import TEACHER, Identity
+    from core.teach import job_records, jobs, worker
 
     with contextlib.suppress(job_records.JobError):
         jobs.stop_job(data, Identity(TEACHER, "bench"), job_id)
@@ -572,10 +571,10 @@ def stop_training(data: Path, job_id: str) -> None:
 
 def finished_jobs(data: Path, images: Path, n: int) -> None:
     """n finished training jobs in the queue's records, as after a lesson (what every poll used to read)."""
-    from core import job_records
-    from core.datasets import scan_dataset
-    from core.jobs import lesson_plan
-    from core.pets import pets_spec
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.teach import job_records
+    from core.teach.jobs import lesson_plan
 
     scan = scan_dataset(pets_spec(images))
     plan = lesson_plan(scan.fingerprint, img_size=32)
@@ -633,7 +632,7 @@ def main() -> None:
         "--laptop",
         action="store_true",
         help="no teacher password: training runs in a teacher tab's script thread on the server (the default "
-        "where this checkout has no job queue, core/jobs.py)",
+        "where this checkout has no job queue, core/teach/jobs.py)",
     )
     parser.add_argument(
         "--live",
@@ -653,9 +652,9 @@ def main() -> None:
         "and measure it in the same run, round by round",
     )
     args = parser.parse_args()
-    laptop = args.laptop or importlib.util.find_spec("core.jobs") is None
+    laptop = args.laptop or importlib.util.find_spec("core.teach.jobs") is None
 
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="petlab-class-load-"))
     data = work / "data"

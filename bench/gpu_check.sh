@@ -43,12 +43,12 @@ step() {  # step NAME SECONDS COMMAND...
 }
 
 : > "$OUT/summary.txt"
-step test_inference 90 "$PY" -m pytest tests/core/test_inference.py -q -p no:cacheprovider
-step predict_speed 60 "$PY" bench/predict_speed.py --device "$DEVICE" --repeats "$REPEATS"
-step train_speed 120 "$PY" bench/train_speed.py --quick
-step lesson_time 180 "$PY" bench/lesson_time.py --images "$IMAGES" --size "$SIZE" --bs "$BS"
+step test_inference 90 "$PY" -m pytest tests/core/nets/test_inference.py -q -p no:cacheprovider
+step predict_speed 60 "$PY" -m bench.predict_speed --device "$DEVICE" --repeats "$REPEATS"
+step train_speed 120 "$PY" -m bench.train_speed --quick
+step lesson_time 180 "$PY" -m bench.lesson_time --images "$IMAGES" --size "$SIZE" --bs "$BS"
 rm -rf "$OUT/bundle"
-step bundle_prepare 120 env PETLAB_PRECISION="$PREP_PRECISION" "$PY" bench/bundle_check.py prepare --out "$OUT/bundle"
-step bundle_check 120 env CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 "$PY" bench/bundle_check.py check \
+step bundle_prepare 120 env PETLAB_PRECISION="$PREP_PRECISION" "$PY" -m bench.bundle_check prepare --out "$OUT/bundle"
+step bundle_check 120 env CUDA_VISIBLE_DEVICES= PETLAB_PRECISION=fp32 "$PY" -m bench.bundle_check check \
   "$OUT/bundle/petlab-class.tar" --data "$OUT/bundle/classroom"
 cat "$OUT/summary.txt"

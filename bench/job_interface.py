@@ -1,7 +1,7 @@
-"""What laptop mode's job interface costs: the same training through core.training.train_run and through
-core.jobs.submit with the InProcess executor (a job record written and updated as it goes), side by side.
+"""What laptop mode's job interface costs: the same training through core.train.training.train_run and through
+core.teach.jobs.submit with the InProcess executor (a job record written and updated as it goes), side by side.
 
-    .venv/bin/python bench/job_interface.py [--rounds 3] [--epochs 2]
+    .venv/bin/python -m bench.job_interface [--rounds 3] [--epochs 2]
 
 Each round retrains one tiny run (mobilenet_v2, offline weights, generated Pets-like images, the full
 fastai way so every batch is an event) both ways in alternating order, and prints the median seconds of
@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -30,12 +26,13 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="petlab-jobbench-"))
     os.environ["PETLAB_DATA"] = str(base / "data")
-    from core import jobs, training
     from core.auth import LAPTOP_USER
-    from core.datasets import scan_dataset
-    from core.pets import pets_spec
-    from core.records import RunConfig, StageConfig
-    from core.synthetic import make_pets_like
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.data.synthetic import make_pets_like
+    from core.store.records import RunConfig, StageConfig
+    from core.teach import jobs
+    from core.train import training
 
     data = base / "data"
     scan = scan_dataset(pets_spec(make_pets_like(base / "images", n_per_class=12)))

@@ -11,7 +11,7 @@ this writes that many ended records plus two active ones, then times side by sid
   store pruned to its bound (PETLAB_JOBS_KEPT ended jobs);
 - then: every later read; ratio: every record / then.
 
-    .venv/bin/python bench/job_store.py --sizes 1000 5000 10000 20000
+    .venv/bin/python -m bench.job_store --sizes 1000 5000 10000 20000
 """
 
 from __future__ import annotations
@@ -20,18 +20,15 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from core import job_records  # noqa: E402
-from core.datasets import DatasetSpec  # noqa: E402
-from core.records import RunConfig, StageConfig  # noqa: E402
-from core.storage import read_json  # noqa: E402
+from core.data.datasets import DatasetSpec
+from core.storage import read_json
+from core.store.records import EpochRow, RunConfig, StageConfig
+from core.teach import job_records
+from core.teach.job_records import JobStatus
 
 
 def fill(base: Path, n: int) -> None:
@@ -39,8 +36,8 @@ def fill(base: Path, n: int) -> None:
     config = RunConfig(dataset="fp", img_size=64, stages=(StageConfig(epochs=2, lr_max=3e-3, fast=True),))
     spec = DatasetSpec(name="pets", kind="pets", root="/data/pets/images")
     start = time.time() - n - 100
-    epochs = [{"stage": 0, "epoch": e, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.3} for e in range(2)]
-    template = job_records.JobRecord("x", "stage 1", config, spec, status="done", created=start, epochs=epochs)
+    epochs = [EpochRow(0, e, train_loss=1.0, valid_loss=0.9, error_rate=0.3) for e in range(2)]
+    template = job_records.JobRecord("x", "stage 1", config, spec, status=JobStatus.DONE, created=start, epochs=epochs)
     data = template.to_json()
     folder = job_records.jobs_dir(base)
     for i in range(n + 2):

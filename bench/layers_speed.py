@@ -1,6 +1,6 @@
 """Layers benchmark: what the Layers page's extra work costs next to plain forwards, side by side.
 
-    .venv/bin/python bench/layers_speed.py [--images 64] [--repeats 3]
+    .venv/bin/python -m bench.layers_speed [--images 64] [--repeats 3]
 
 On the offline ImageNet-pretrained mobilenet_v2 (CPU unless CUDA is there), timing each pair in
 one run, alternating the order, and reporting the median:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,14 +24,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.activations import capture_stages  # noqa: E402
-from core.images import load_image_file  # noqa: E402
-from core.models import load_imagenet, preprocess  # noqa: E402
-from core.occlusion import occlusion_map, square_positions  # noqa: E402
-from core.patches import build_patch_index  # noqa: E402
-from core.synthetic import make_pets_like  # noqa: E402
+from core.data.images import load_image_file
+from core.data.synthetic import make_pets_like
+from core.inside.activations import capture_stages
+from core.inside.occlusion import occlusion_map, square_positions
+from core.inside.patches import build_patch_index
+from core.nets.models import load_imagenet, preprocess
 
 SIZE = 224
 BATCH = 32

@@ -1,6 +1,6 @@
 """The lesson's whole recipe, plain fastai vs Pet Lab's path, side by side in one run.
 
-    .venv/bin/python bench/lesson_time.py [--images 370] [--size 224] [--bs 64] [--arch mobilenet_v2]
+    .venv/bin/python -m bench.lesson_time [--images 370] [--size 224] [--bs 64] [--arch mobilenet_v2]
                                           [--dataset pets-like|fashion] [--precision auto|fp32|bf16] [--threads N]
 
 The course's recipe (fastbook ch. 1/5): stage 1 `fit_one_cycle(4)` with the body frozen, then
@@ -8,9 +8,9 @@ The course's recipe (fastbook ch. 1/5): stage 1 `fit_one_cycle(4)` with the body
 transform Resize(224) (no aug_transforms, so both paths see the same images).
   * plain fastai: `vision_learner(dls, arch)` on the same DataLoaders, fit_one_cycle frozen,
     unfreeze, fit_one_cycle;
-  * Pet Lab: `core.training.train_run` with stage 1 on cached features (extracted once through
-    core.inference's fast path, head trained by fastai over index-batched loaders) and stage 2
-    unfrozen with channels_last (and bf16 autocast where core.inference.precision_for says so).
+  * Pet Lab: `core.train.training.train_run` with stage 1 on cached features (extracted once through
+    core.nets.inference's fast path, head trained by fastai over index-batched loaders) and stage 2
+    unfrozen with channels_last (and bf16 autocast where core.nets.inference.precision_for says so).
 Both start from the same seed and the same split. Data: a generated Pets-sized set (37 classes, 12
 cat + 25 dog breed names; `--images` scales it down: the full set is 7,390 images) or Fashion-MNIST
 (real images, Debian's dataset-fashion-mnist). Prints the wall time of each stage, the error after
@@ -27,13 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PETS_TRAIN, PETS_ALL = 5912, 7390  # Oxford-IIIT Pet's images/ folder and its 80 % training split
 CATS = ("Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau", "Maine_Coon",
@@ -47,16 +43,15 @@ LR1, LR2 = 1e-3, (1e-6, 1e-4)  # fastai's default lr_max for stage 1; the lesson
 
 
 def make_data(base: Path, dataset: str, images: int):
-    from core.datasets import DatasetSpec, scan_dataset
+    from core.data.datasets import DatasetSpec, scan_dataset
 
     if dataset == "fashion":
-        sys.path.insert(0, str(ROOT / "bench"))
-        from train_speed import write_fashion
+        from bench.train_speed import write_fashion
 
         folder = write_fashion(base / "fashion", per_class=max(2, images // 10))
         spec = DatasetSpec(name="fashion-mnist", kind="folder", root=str(folder), pattern=r"^(.+)_\d+\.png$")
         return scan_dataset(spec)
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     classes = CATS + DOGS  # 37
     folder = make_pets_like(base / "pets-like", n_per_class=max(2, images // len(classes)), classes=classes,
@@ -86,8 +81,8 @@ def plain_fastai(scan, config, arch: str, pretrained: bool):
     from fastai.torch_core import set_seed
     from fastai.vision.learner import vision_learner
 
-    from core.learners import make_dls
-    from core.models import prepare_torch_home, register_fastai_meta
+    from core.nets.models import prepare_torch_home, register_fastai_meta
+    from core.train.learners import make_dls
 
     register_fastai_meta()
     prepare_torch_home()
@@ -113,10 +108,10 @@ def plain_fastai(scan, config, arch: str, pretrained: bool):
 
 
 def pet_lab(scan, config, base: Path):
-    """core.training.train_run, one stage per step: stage 1 on cached features, then stage 2 continuing it."""
+    """core.train.training.train_run, one stage per step: stage 1 on cached features, then stage 2 continuing it."""
     from dataclasses import replace
 
-    from core import training
+    from core.train import training
 
     runs_dir, features_dir = base / "runs", base / "features"
     t = time.perf_counter()
@@ -134,8 +129,8 @@ def pet_lab(scan, config, base: Path):
 
 def warm_up(scan, config) -> None:
     """Import fastai/torchvision and build DataLoaders and a model once, untimed: neither path pays first-use costs."""
-    from core.learners import make_dls
-    from core.models import create_model
+    from core.nets.models import create_model
+    from core.train.learners import make_dls
 
     make_dls(scan.items, config).one_batch()
     create_model(config.arch, 2, pretrained=config.pretrained)
@@ -161,8 +156,8 @@ def main() -> None:
 
     import torch
 
-    from core.models import pick_device
-    from core.records import RunConfig, StageConfig
+    from core.nets.models import pick_device
+    from core.store.records import RunConfig, StageConfig
 
     device = pick_device()
     if args.threads:

@@ -1,6 +1,6 @@
 """The lesson walk's results under each precision, side by side: does the lesson still teach what it should?
 
-    .venv/bin/python bench/lesson_walk.py [--per-class 60] [--size 64] [--precisions auto,fp32,bf16]
+    .venv/bin/python -m bench.lesson_walk [--per-class 60] [--size 64] [--precisions auto,fp32,bf16]
 
 The browser walk (tests/browser/test_lesson_walk.py) through the pages' own core calls, on a real
 600-image Fashion-MNIST folder (Debian's dataset-fashion-mnist, files like `Ankle_boot_12.png`), with
@@ -27,11 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.not_sure import outside_photos, write_fashion_test  # noqa: E402
-from bench.train_speed import FASHION_DIR, write_fashion  # noqa: E402
+from bench.not_sure import outside_photos, write_fashion_test
+from bench.train_speed import FASHION_DIR, write_fashion
 
 SLICE = (1e-6, 1e-4)
 
@@ -40,11 +37,14 @@ def walk(precision: str, folder: Path, base: Path, size: int, photos: list[Path]
     """One lesson walk with PETLAB_PRECISION=precision in the data folder base; its results."""
     from dataclasses import replace
 
-    from core import inference, interpretation, lr_finder, novelty, prediction, runs, training
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.images import load_image_file
-    from core.models import load_run_model
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.images import load_image_file
+    from core.nets import inference
+    from core.predict import novelty, prediction
+    from core.store import runs
+    from core.store.records import RunConfig, StageConfig
+    from core.store.runs import load_run_model
+    from core.train import interpretation, lr_finder, training
 
     os.environ["PETLAB_PRECISION"] = precision
     os.environ["PETLAB_DATA"] = str(base)
@@ -75,7 +75,7 @@ def walk(precision: str, folder: Path, base: Path, size: int, photos: list[Path]
     agree = []
     for result in (one, two, bad):
         preds = runs.load_preds(result.run.path)
-        agree.append(abs(interpretation.error_rate(preds["probs"], preds["targets"]) - result.run.record.error_rate))
+        agree.append(abs(interpretation.error_rate(preds.probs, preds.targets) - result.run.record.error_rate))
     out["pages differ by"] = max(agree)
 
     loaded = load_run_model(two.run.path)  # the walk makes stage 2 the model, then asks Prediction
@@ -112,7 +112,7 @@ def main() -> None:
 
     import torch
 
-    from core import inference
+    from core.nets import inference
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16 on this CPU: "
           f"{inference.cpu_has_native_bf16()}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip

@@ -1,12 +1,12 @@
 """What the LR finder costs with and without cached body features: may a student run it in the page?
 
-    .venv/bin/python bench/lr_finder_cost.py [--per-class 20] [--size 64] [--repeat 3] [--threads 1]
+    .venv/bin/python -m bench.lr_finder_cost [--per-class 20] [--size 64] [--repeat 3] [--threads 1]
 
-On generated Pets-like images (core.synthetic), mobilenet_v2 (offline ImageNet weights), stage 1
+On generated Pets-like images (core.data.synthetic), mobilenet_v2 (offline ImageNet weights), stage 1
 fast (`Fast: cached body features`). Measured side by side in one run, on one data folder:
-  * uncached: core.lr_finder.find_lr on a fresh feature folder (extracts the features, then lr_find),
+  * uncached: core.train.lr_finder.find_lr on a fresh feature folder (extracts the features, then lr_find),
   * cached: the same call again, the features now on disk (what a student's click costs),
-  * extraction alone (core.learners.extract_features into a fresh folder), for scale.
+  * extraction alone (core.train.learners.extract_features into a fresh folder), for scale.
 Prints wall and CPU seconds of each (median of --repeat) and the ratios; no assertion, no network.
 """
 
@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def timed(fn) -> tuple[float, float]:
@@ -42,16 +38,16 @@ def main() -> None:
 
     import torch
 
-    from core.models import THREADS_ENV
+    from core.nets.models import THREADS_ENV
 
     os.environ[THREADS_ENV] = str(args.threads)  # pick_device keeps it
     torch.set_num_threads(args.threads)
 
-    from core import learners, lr_finder
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.models import prepare_torch_home
-    from core.records import RunConfig, StageConfig
-    from core.synthetic import make_pets_like
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.synthetic import make_pets_like
+    from core.nets.models import prepare_torch_home
+    from core.store.records import RunConfig, StageConfig
+    from core.train import learners, lr_finder
 
     work = Path(tempfile.mkdtemp(prefix="lr-finder-cost-"))
     try:

@@ -1,10 +1,10 @@
 """An honest "not sure": does the rule flag real photos that are not clothing, on a Fashion-MNIST run?
 
-    .venv/bin/python bench/not_sure.py [--per-class 60] [--size 224] [--quick]
+    .venv/bin/python -m bench.not_sure [--per-class 60] [--size 224] [--quick]
 
 Trains a run on a class-balanced Fashion-MNIST subset (Debian's `dataset-fashion-mnist`, written as
 files like `Ankle_boot_12.png`, as a teacher would have them), then scores three sets with the
-Prediction page's own code (`core.prediction.predict` with the run's `core.novelty` reference):
+Prediction page's own code (`core.predict.prediction.predict` with the run's `core.predict.novelty` reference):
 - validation images (the held-out split that places the line),
 - Fashion-MNIST *test* images (t10k, never seen by training or calibration),
 - real photos that are not clothing: the sample photos shipped in the scikit-image wheel
@@ -31,10 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.train_speed import FASHION_CLASSES, FASHION_DIR, read_idx, write_fashion  # noqa: E402
+from bench.train_speed import FASHION_CLASSES, FASHION_DIR, read_idx, write_fashion
 
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 SKLEARN_WHEEL = "scikit-learn==1.9.1"
@@ -105,8 +102,8 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
 
 def score(loaded, reference, rule, paths) -> dict[str, np.ndarray]:
     """The page's predict() on each file: kNN distance, energy, 1 - max softmax, flagged by the rule."""
-    from core import prediction
-    from core.images import load_image_file
+    from core.data.images import load_image_file
+    from core.predict import prediction
 
     rows = [prediction.predict(loaded, load_image_file(Path(p)).image, k=1, rule=rule, reference=reference)
             for p in paths]  # fmt: skip
@@ -140,11 +137,12 @@ def main() -> None:
 
     import torch
 
-    from core import novelty, prediction, training
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.images import load_image_file
-    from core.models import load_run_model
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.images import load_image_file
+    from core.predict import novelty, prediction
+    from core.store.records import RunConfig, StageConfig
+    from core.store.runs import load_run_model
+    from core.train import training
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data folder {base}")
     folder = write_fashion(base / "fashion", per_class=args.per_class)

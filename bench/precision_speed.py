@@ -1,13 +1,13 @@
 """Stage 2 (unfrozen) training steps in fp32 vs bf16 autocast on real images, interleaved in one run.
 
-    .venv/bin/python bench/precision_speed.py [--per-class 40] [--size 64] [--bs 32] [--steps 6] [--threads 1]
+    .venv/bin/python -m bench.precision_speed [--per-class 40] [--size 64] [--bs 32] [--steps 6] [--threads 1]
 
 The same fastai image DataLoaders (a class-balanced Fashion-MNIST subset from Debian's
 dataset-fashion-mnist) and the same mobilenet_v2 (ImageNet weights, fastai head), unfrozen, in
 channels_last as Pet Lab's stage 2 trains: one training step (forward, loss, backward, fastai's
 Adam step) on the same batch, timed alternately in fp32 and under CPU bf16 autocast
-(`core.inference.autocast`), median of `steps`. Prints the step-time ratio and whether this CPU
-has native bf16 instructions (`core.inference.cpu_has_native_bf16`): without them torch emulates
+(`core.nets.inference.autocast`), median of `steps`. Prints the step-time ratio and whether this CPU
+has native bf16 instructions (`core.nets.inference.cpu_has_native_bf16`): without them torch emulates
 bf16 and it is slower. What bf16 does to the lesson's results is `bench/lesson_walk.py` (the
 lesson walk under each PETLAB_PRECISION, side by side); docs/precision.md has both.
 """
@@ -17,14 +17,9 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -39,13 +34,13 @@ def main() -> None:
     import torch
     from fastai.losses import CrossEntropyLossFlat
     from fastai.optimizer import Adam
-    from train_speed import FASHION_DIR, write_fashion
 
-    from core import inference
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.learners import make_dls
-    from core.models import create_model
-    from core.records import RunConfig
+    from bench.train_speed import FASHION_DIR, write_fashion
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.nets import inference
+    from core.nets.models import create_model
+    from core.store.records import RunConfig
+    from core.train.learners import make_dls
 
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         print("Fashion-MNIST is absent: apt-get install dataset-fashion-mnist")
@@ -86,7 +81,7 @@ def main() -> None:
           f"native bf16 on this CPU: {inference.cpu_has_native_bf16()}")  # fmt: skip
     print(f"training step: fp32 {fp32 * 1000:.0f} ms, bf16 autocast {bf16 * 1000:.0f} ms (median of {args.steps})")
     print(f"bf16 / fp32 = {bf16 / fp32:.2f}x ({'faster' if bf16 < fp32 else 'slower'}); "
-          f"core.inference.precision_for('cpu') = {inference.precision_for('cpu')}")  # fmt: skip
+          f"core.nets.inference.precision_for('cpu') = {inference.precision_for('cpu')}")  # fmt: skip
 
 
 if __name__ == "__main__":

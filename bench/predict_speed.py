@@ -1,12 +1,12 @@
 """Prediction benchmark: the Prediction page's path vs a bare forward and vs fastai's learn.predict.
 
-    .venv/bin/python bench/predict_speed.py [--repeats 30] [--side 1024] [--threads N]
+    .venv/bin/python -m bench.predict_speed [--repeats 30] [--side 1024] [--threads N]
 
 One fastai Learner (vision_learner, mobilenet_v2 with its offline ImageNet body, a fresh head for
 6 generated Pets-like classes, DataLoaders with Resize(224)) and one decoded photo. Three ways to
 get its top-5 classes, timed alternately in the same run (median of `repeats`):
-  * ours: `core.prediction.predict` from the decoded PIL image to the top-5 list (preprocess, the
-    fast forward of core.inference — BatchNorm folded, channels_last — softmax, top-k, not-sure
+  * ours: `core.predict.prediction.predict` from the decoded PIL image to the top-5 list (preprocess, the
+    fast forward of core.nets.inference — BatchNorm folded, channels_last — softmax, top-k, not-sure
     scores) — what the page runs;
   * fast bare: `fast_forward(model)(x)` alone on the already-preprocessed (1, 3, 224, 224) tensor,
     channels_last as the page hands it over (goal: ours ≤ 1.2×);
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,13 +28,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.inference import fast_forward  # noqa: E402
-from core.labels import PETS_PATTERN  # noqa: E402
-from core.models import LoadedModel, prepare_torch_home, preprocess, register_fastai_meta  # noqa: E402
-from core.prediction import predict  # noqa: E402
-from core.synthetic import draw_example, make_pets_like  # noqa: E402
+from core.data.labels import PETS_PATTERN
+from core.data.synthetic import draw_example, make_pets_like
+from core.nets.inference import fast_forward
+from core.nets.models import LoadedModel, prepare_torch_home, preprocess, register_fastai_meta
+from core.predict.prediction import predict
 
 SIZE = 224
 
@@ -152,7 +149,7 @@ def main() -> None:
     print(f"top-5 fastai: {fastai_top}  (largest probability difference {gap:.4f}: fastai crops, then resizes; the "
           "page resizes a box, whose antialiasing also reads the pixels just outside it)")  # fmt: skip
     print(f"{'path':<44} {'median (ms)':>12}")
-    print(f"{'ours: core.prediction.predict (PIL -> top-5)':<44} {medians['ours'] * 1000:>12.2f}")
+    print(f"{'ours: core.predict.prediction.predict (PIL -> top-5)':<44} {medians['ours'] * 1000:>12.2f}")
     print(f"{'fast bare: fast_forward(model)(x)':<44} {medians['bare'] * 1000:>12.2f}")
     print(f"{'eager bare: model(x)':<44} {medians['eager'] * 1000:>12.2f}")
     print(f"{'fastai: learn.predict(PIL image)':<44} {medians['fastai'] * 1000:>12.2f}")

@@ -1,9 +1,9 @@
 """How long `make prepare` takes for the whole lesson, extrapolated from measured per-image rates.
 
-    .venv/bin/python bench/prep_estimate.py [--images 64]
+    .venv/bin/python -m bench.prep_estimate [--images 64]
 
 On a small generated Pets-shaped set (500×375 JPEGs, the lesson's aug_transforms) it times, through
-the real code paths (core.training.train_run, core.features, core.patches), for resnet34 at 224 px
+the real code paths (core.train.training.train_run, core.train.features, core.inside.patches), for resnet34 at 224 px
 and resnet50 at 299 px: one frozen and one unfrozen fastai epoch, the feature extraction of the
 Fast toggle (2 views), a top-patch index pass, and one pass of fastai's data pipeline alone (decode,
 crop, augment; num_workers=0, as the app runs it). Random-init weights: ImageNet weights are not
@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PETS_TRAIN, PETS_VALID = 5912, 1478
 LESSON = {  # arch: (img_size, frozen epochs, unfrozen epochs in all runs)
@@ -51,11 +47,12 @@ def measure(arch: str, size: int, images: Path, work: Path) -> dict[str, tuple[f
     """(wall, CPU) seconds per image for each kind of pass, measured once on the generated set."""
     import torch
 
-    from core import features, learners, patches, training
-    from core.datasets import scan_dataset
-    from core.models import create_model, pick_device
-    from core.pets import pets_spec
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import scan_dataset
+    from core.data.pets import pets_spec
+    from core.inside import patches
+    from core.nets.models import create_model, pick_device
+    from core.store.records import RunConfig, StageConfig
+    from core.train import features, learners, training
 
     scan = scan_dataset(pets_spec(images))
     n_valid = int(scan.items["is_valid"].sum())
@@ -108,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="petlab-prep-") as tmp:
         work = Path(tmp)
         os.environ["PETLAB_DATA"] = str(work)
-        from core.synthetic import make_pets_like
+        from core.data.synthetic import make_pets_like
 
         classes = ("Abyssinian", "Bengal", "Persian", "beagle", "boxer", "pug", "samoyed", "shiba_inu")
         per_class = max(2, args.images // len(classes))

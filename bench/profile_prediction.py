@@ -7,7 +7,7 @@ client) open Prediction, then predict their own 1024×768 photo one at a time; t
 the summed profile, and this prints the top functions by cumulative and own time, plus the server's
 CPU seconds per prediction (/proc, all threads: the websocket sends too).
 
-    .venv/bin/python bench/profile_prediction.py --predictions 10 [--top 40]
+    .venv/bin/python -m bench.profile_prediction --predictions 10 [--top 40]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 PROFILE_ENV = "PETLAB_BENCH_PROFILE_OUT"
 
@@ -77,7 +76,7 @@ def serve(port: int) -> None:
 
 async def open_students(url: str, n: int) -> list:
     """n students with Prediction open (no photo yet)."""
-    from class_load import Student
+    from bench.class_load import Student
 
     students = []
     for _ in range(n):
@@ -92,7 +91,7 @@ async def open_students(url: str, n: int) -> list:
 
 async def predictions(students: list, seed: int) -> list[float]:
     """Each student, one after another, uploads its photo and waits for the top-5 chart."""
-    from class_load import TOP5_KEY, photo
+    from bench.class_load import TOP5_KEY, photo
 
     times = []
     for i, student in enumerate(students):
@@ -124,9 +123,8 @@ def main() -> None:
         serve(args.serve)
         return
 
-    from class_load import free_port, proc_cpu
-
-    from core.synthetic import make_pets_like
+    from bench.class_load import free_port, proc_cpu
+    from core.data.synthetic import make_pets_like
 
     work = Path(tempfile.mkdtemp(prefix="petlab-profile-"))
     data = work / "data"
@@ -138,7 +136,8 @@ def main() -> None:
     env[PROFILE_ENV] = str(out)
     env.pop("PETLAB_TEACHER_PASSWORD", None)
     log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.profile_prediction", "--serve", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=log)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120

@@ -1,6 +1,6 @@
 """Scan benchmark: header-only scan of a Pets-shaped tree vs a naive scan that decodes every image.
 
-    .venv/bin/python bench/scan.py [--images 7400]
+    .venv/bin/python -m bench.scan [--images 7400]
 
 Generates (once, cached under /tmp) 7,400 JPEGs named like Oxford-IIIT Pet (37 breeds, 500×375
 typical size), then times, side by side in one run:
@@ -12,18 +12,15 @@ Prints both times and the ratio. Goal: under 3 s and at least 10× faster than t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.datasets import list_image_files, scan_dataset, split_valid  # noqa: E402
-from core.labels import PETS_PATTERN, label_files  # noqa: E402
-from core.pets import pets_spec  # noqa: E402
+from core.data.datasets import list_image_files, scan_dataset, split_valid
+from core.data.labels import PETS_PATTERN, label_files
+from core.data.pets import pets_spec
 
 CATS = "Abyssinian Bengal Birman Bombay British_Shorthair Egyptian_Mau Maine_Coon Persian Ragdoll Russian_Blue Siamese Sphynx"
 DOGS = (

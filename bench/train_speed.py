@@ -1,8 +1,8 @@
 """The lesson both ways: stage 1 frozen with fastai's fit_one_cycle on images or on cached features, then stage 2.
 
-    .venv/bin/python bench/train_speed.py [--quick] [--threads N]
+    .venv/bin/python -m bench.train_speed [--quick] [--threads N]
 
-Part 1 uses generated Pets-like images (core.synthetic); part 2 a class-balanced subset of
+Part 1 uses generated Pets-like images (core.data.synthetic); part 2 a class-balanced subset of
 Fashion-MNIST from Debian's `dataset-fashion-mnist` (skipped with a line when it is absent).
 Both stage-1 paths use the same config: mobilenet_v2 (offline ImageNet weights), same size, bs,
 seed, epochs and lr_max; the only difference is `fast=True`. After each, stage 2 unfrozen with the
@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = [
@@ -45,17 +41,19 @@ LESSON = "slice(1e-6, 1e-4)"
 MISTAKE = "1e-3 everywhere"
 
 
-def first_batch_loss(events: list[dict], stage: int) -> float:
+def first_batch_loss(events: list, stage: int) -> float:
     """The loss of the first training batch of a stage (the Live callback always reports it)."""
-    return next(e["loss"] for e in events if e["kind"] == "batch" and e["stage"] == stage)
+    from core.store.records import EventKind
+
+    return next(e.loss for e in events if e.kind == EventKind.BATCH and e.stage == stage)
 
 
 def compare(name: str, scan, img_size: int, epochs: int, lr: float, bs: int, base: Path, epochs2: int) -> dict:
     """Frozen stage 1 both ways (fastai on images, cached features), then stage 2 after each: the lesson and its mistake."""
     from dataclasses import replace
 
-    from core import training
-    from core.records import RunConfig, StageConfig
+    from core.store.records import RunConfig, StageConfig
+    from core.train import training
 
     stage2 = {
         LESSON: StageConfig(epochs=epochs2, lr_max=1e-4, lr_min=1e-6, unfreeze=True),
@@ -143,8 +141,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         torch.set_num_threads = lambda n: None  # training's pick_device() would set one per core again
 
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.synthetic import make_pets_like
+    from core.data.datasets import DatasetSpec, scan_dataset
+    from core.data.synthetic import make_pets_like
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device: "
           f"{'cuda' if torch.cuda.is_available() else 'cpu'}; data folder {base}")  # fmt: skip

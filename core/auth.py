@@ -3,9 +3,9 @@
 Class mode starts when a teacher password is set ($PETLAB_TEACHER_PASSWORD, or `teacher_password`
 in .streamlit/secrets.toml). Students may then look and try on every page, but the actions in
 TEACHER_ACTIONS are the teacher's: `require` refuses them, and every place that performs one calls
-it (core.jobs, core.own_classes, the pages' single guard), so a hidden button is never the only check.
+it (core.teach.jobs, core.teach.own_classes, the pages' single guard), so a hidden button is never the only check.
 
-A browser tab is known by its per-tab token (core.session_store, `?s=` in the URL): a reload keeps
+A browser tab is known by its per-tab token (core.store.session_store, `?s=` in the URL): a reload keeps
 the same tab and the same private space. The teacher's sign-in is not the URL's: it is a record on the
 server that the browser which typed the password proves with a cookie (start_sign_in, sign_in_valid);
 Sign out ends every sign-in and a password change voids them. Password guessing is limited per computer
@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.codec import parse_dataclass
 from core.i18n import N_, _
-from core.records import parse_dataclass
 from core.settings import auth_dir, secret_file
 from core.storage import atomic_write_json, read_json
 

@@ -1,6 +1,6 @@
 """What one student and the whole class may store, and the disk space Pet Lab always leaves free.
 
-Set by environment variables (README, "Class mode"), read once per call so a teacher's change applies on
+Set by environment variables (docs/security.md, "Limits"), read once per call so a teacher's change applies on
 the next action:
 
 | variable | default | what |
@@ -9,7 +9,7 @@ the next action:
 | PETLAB_OWN_PHOTOS | 100 | photos per own class (of a student) |
 | PETLAB_OWN_MB | 50 | MB of own-class photos per student |
 | PETLAB_OWN_TOTAL_MB | 2000 | MB of own-class photos of all students together |
-| PETLAB_SESSIONS_MB | 1000 | MB of photos kept for tabs (the last upload of each, core.session_store), all tabs together |
+| PETLAB_SESSIONS_MB | 1000 | MB of photos kept for tabs (the last upload of each, core.store.session_store), all tabs together |
 | PETLAB_MIN_FREE_MB | 500 | MB kept free on the data folder's disk: below it new heavy writes are refused |
 
 Heavy writes (a photo, a kept upload, a training, a cache, an import) call require_free_space first and

@@ -1,8 +1,9 @@
 """The data folder: where Pet Lab keeps downloads and caches, how that is chosen, and its layout.
 
-Every path directly under the data folder is named here (README "Data and caches"); what lies
-inside one of its sub-folders belongs to the module that owns it (a run folder to core.runs,
-`jobs/` to core.jobs, a student's space to core.classroom, an own-classes folder to core.own_classes).
+Every path directly under the data folder is named here (docs/data-folder.md); what lies
+inside one of its sub-folders belongs to the module that owns it (a run folder to core.store.runs,
+`jobs/` to core.teach.jobs, a student's space to core.teach.classroom, an own-classes folder to
+core.teach.own_classes).
 """
 
 from __future__ import annotations
@@ -67,18 +68,18 @@ DATASETS_DIR = "datasets"  # extracted datasets
 UPLOADS_DIR = f"{DATASETS_DIR}/uploads"  # images extracted from uploaded .zip files
 OWN_DIR = f"{DATASETS_DIR}/own"  # "your own classes" (the teacher's, in class mode)
 PUBLISHED_DIR = f"{DATASETS_DIR}/published"  # students' classes the teacher published
-RUNS_DIR = "runs"  # one folder per trained run (core.runs)
-FEATURES_DIR = "features"  # cached body features (core.features)
-PATCH_INDEX_DIR = "patch_index"  # top-activating patch indexes (core.patches)
-NOVELTY_DIR = "novelty"  # per-run "unlike the training images" references (core.novelty)
-SESSIONS_DIR = "sessions"  # one settings store per browser tab (core.session_store)
+RUNS_DIR = "runs"  # one folder per trained run (core.store.runs)
+FEATURES_DIR = "features"  # cached body features (core.train.features)
+PATCH_INDEX_DIR = "patch_index"  # top-activating patch indexes (core.inside.patches)
+NOVELTY_DIR = "novelty"  # per-run "unlike the training images" references (core.predict.novelty)
+SESSIONS_DIR = "sessions"  # one settings store per browser tab (core.store.session_store)
 TORCH_DIR = "torch"  # TORCH_HOME unless $TORCH_HOME is set
 TORCH_CHECKPOINTS_DIR = "hub/checkpoints"  # under TORCH_HOME
-JOBS_DIR = "jobs"  # the training queue (core.jobs)
-STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.classroom)
+JOBS_DIR = "jobs"  # the training queue (core.teach.jobs)
+STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.teach.classroom)
 HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
 CLASS_FILE = "class.json"  # class mode: the class dataset and model
-LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.live)
+LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.store.live)
 SECRET_FILE = ".secret"  # keys the teacher's sign-ins (core.auth)
 AUTH_DIR = "auth"  # class mode: the teacher's sign-ins, the password-guessing guard and its log (core.auth)
 
@@ -113,10 +114,6 @@ def features_dir(base: Path) -> Path:
 
 def patch_index_dir(base: Path) -> Path:
     return Path(base) / PATCH_INDEX_DIR
-
-
-def novelty_dir(base: Path) -> Path:
-    return Path(base) / NOVELTY_DIR
 
 
 def sessions_dir(base: Path) -> Path:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import augmentation
+from core.data import augmentation
 from core.i18n import _
 from ui.augmentation import controls_ui, gallery_ui, model_input_ui, samples_ui, seed_state
 from ui.frame import ensure_app_frame

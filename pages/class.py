@@ -6,9 +6,9 @@ students' classes and requests change (ui/live.py); the running job's bar refres
 
 import streamlit as st
 
-from core import classroom
 from core.i18n import _, p_
 from core.settings import data_dir
+from core.teach import classroom
 from ui.auth import identity, sign_in_attempts_ui
 from ui.classroom import class_dataset_ui, class_runs_ui, queue_lesson_ui, students_classes_ui
 from ui.frame import ensure_app_frame

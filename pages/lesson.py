@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import lesson
 from core.i18n import _
+from core.train import lesson
 from ui.frame import ensure_app_frame
 from ui.lesson import (
     current_step,

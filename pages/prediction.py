@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import prediction
 from core.i18n import _
-from core.models import LoadedModel
+from core.nets.models import LoadedModel
+from core.predict import prediction
 from ui.auth import identity
 from ui.frame import ensure_app_frame, interactive_fragment
 from ui.prediction import (

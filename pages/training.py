@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import runs
 from core.i18n import _
-from core.lesson import RunRole, find_runs
+from core.store import runs
+from core.train.lesson import RunRole, find_runs
 from ui.frame import ensure_app_frame
 from ui.lesson import notebook_download_ui, tab_settings
 from ui.lr_finder import lr_finder_ui

@@ -1,13 +1,6 @@
 """Shared fixtures: every test gets its own data folder; nothing touches ~/.petlab or the network."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +17,7 @@ def data_folder(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def pets_like(tmp_path_factory):
     """A small generated Pets-shaped folder (6 classes, 3 cat + 3 dog breeds, 10 images each)."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     return make_pets_like(tmp_path_factory.mktemp("pets-like") / "images", n_per_class=10)
 

@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import augmentation
-from core.augmentation import AugConfig
+from core.data import augmentation
+from core.data.augmentation import AugConfig
+from core.data.images import LoadedImage
 from core.i18n import _
-from core.images import LoadedImage
 from ui.tab_store import keep
 
 GALLERY_COLUMNS = 4  # 7 views in 2 rows: at 7 in a row the captions' code broke mid-word ("reflecti / on'")

@@ -17,13 +17,14 @@ import time
 
 import streamlit as st
 
-from core import auth, classroom, roster
+from core import auth
 from core.auth import LAPTOP_USER, STUDENT, TEACHER, Forbidden, Identity
 from core.i18n import _, n_, num
-from core.own_classes import OwnClassesStore
 from core.settings import auth_dir, data_dir
+from core.teach import classroom, roster
+from core.teach.own_classes import OwnClassesStore
 from ui.notices import Level, notices_ui, notify
-from ui.tab_store import recall, remember, rotate_tab_token, stop_page, tab_token
+from ui.tab_store import recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
 NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
@@ -93,11 +94,6 @@ def heartbeat(who: Identity) -> None:
     classroom.touch_session(data_dir(), who, client_address())
 
 
-def can(action: str) -> bool:
-    """Whether this tab may perform action: to hide or disable a button (the guard still checks)."""
-    return auth.allowed(identity(), action)
-
-
 def teacher_only(action: str) -> bool:
     """The guard an action calls before it runs: True for the teacher (or a laptop), else an error and False."""
     try:
@@ -106,12 +102,6 @@ def teacher_only(action: str) -> bool:
         st.error(str(err))
         return False
     return True
-
-
-def require_teacher(action: str) -> None:
-    """teacher_only, ending the script run when refused (for actions that cannot simply be skipped)."""
-    if not teacher_only(action):
-        stop_page()
 
 
 def own_classes_store() -> OwnClassesStore:
@@ -266,4 +256,4 @@ def sign_in_attempts_ui() -> None:
         file=auth_dir(data_dir()) / auth.LOG_FILE))  # fmt: skip
 
 
-__all__ = ["Forbidden", "Identity", "STUDENT", "TEACHER", "can", "identity", "require_teacher", "teacher_only"]
+__all__ = ["Forbidden", "Identity", "STUDENT", "TEACHER", "identity", "teacher_only"]

@@ -1,5 +1,5 @@
 """The Class page's sections (the teacher's, in class mode): the class dataset, the lesson queued in one go,
-the runs to publish or delete, the students' own classes to publish. Every action goes through core.classroom,
+the runs to publish or delete, the students' own classes to publish. Every action goes through core.teach.classroom,
 which checks who may (teacher_only here only says it on the page)."""
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core import classroom, jobs, models, quotas, roster
-from core.classroom import ClassSettings
-from core.datasets import training_refusal
+from core import quotas
+from core.data.datasets import training_refusal
 from core.i18n import _, listed, n_, num
-from core.lesson import WORKSHOP
-from core.roster import markdown_safe
+from core.nets import models
 from core.settings import data_dir
+from core.teach import classroom, jobs, roster
+from core.teach.classroom import ClassSettings
+from core.teach.roster import markdown_safe
+from core.train.lesson import WORKSHOP
 from ui.auth import identity, teacher_only
 from ui.jobs import submit_job
 from ui.runs import list_runs_ui, run_label

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import exploration, labels
-from core.datasets import DatasetError, DatasetScan, DatasetSpec, check_dataset, list_image_files, split_counts
+from core.data import exploration, labels
+from core.data.datasets import DatasetError, DatasetScan, DatasetSpec, check_dataset, list_image_files, split_counts
+from core.data.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
+from core.data.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
 from core.i18n import _, listed, n_, num, pct, translated_columns
-from core.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
-from core.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
-from core.signatures import dataset_signature
 from core.storage import stable_hash
+from core.store.signatures import dataset_signature
 from ui.state import active_dataset, set_active_dataset, shown_name
 from ui.tab_store import keep, relabelled, remember
 
@@ -26,7 +26,7 @@ def _thumbnail(path: str, side: int, mtime: float) -> Image.Image:
 
 
 def thumbnail(path: str, side: int = 160) -> Image.Image:
-    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.images.square_thumbnail),
+    """The one thumbnail of the app's photo grids: side×side, centre-cropped (core.data.images.square_thumbnail),
     cached until the file changes; ImageError (meant for the page) when it is gone or unreadable."""
     try:
         mtime = os.stat(path).st_mtime  # (os.stat: "" is no file; Path("") would be the current folder)
@@ -161,7 +161,7 @@ def apply_labelling(
 
 
 def checks_ui(scan: DatasetScan) -> None:
-    """What keeps this dataset from teaching anything (core.datasets.check_dataset: blocking ones as errors), and
+    """What keeps this dataset from teaching anything (core.data.datasets.check_dataset: blocking ones as errors), and
     how many files are left out."""
     for check in check_dataset(scan):  # datasets that cannot teach anything are named before training
         (st.error if check.blocking else st.warning)(check.message, icon="⛔" if check.blocking else "⚠️")

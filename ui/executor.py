@@ -1,7 +1,7 @@
-"""Where this tab's work runs, behind one interface (core.jobs): the worker's queue, or this script thread.
+"""Where this tab's work runs, behind one interface (core.teach.jobs): the worker's queue, or this script thread.
 
 Class mode queues a job for the worker (it runs beside the app, one at a time, even with the tab closed);
-a laptop, with one user and no worker, runs it here at once (core.jobs.InProcess), with its live progress
+a laptop, with one user and no worker, runs it here at once (core.teach.jobs.InProcess), with its live progress
 in the page, as class mode does with seconds of work (an LR finder on cached features). Either way it is
 the same job record, so pages submit, show progress and read results one way; only this module asks
 which mode the server is in to decide where work runs.
@@ -15,12 +15,12 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from core import jobs
-from core.datasets import DatasetScan
+from core.data.datasets import DatasetScan
 from core.i18n import N_, _
-from core.job_records import JobRecord
-from core.models import thread_ceiling
+from core.nets.models import thread_ceiling
 from core.settings import data_dir
+from core.teach import jobs
+from core.teach.job_records import JobKind, JobRecord
 from ui.auth import class_mode
 from ui.frame import background_training
 from ui.heavy import heavy_work_ui
@@ -28,10 +28,10 @@ from ui.jobs import job_queue
 from ui.state import scan_of
 
 WORK_NAMES = {  # what a heavy-work slot's place in line names (ui.heavy)
-    "lr_find": N_("The LR finder"),
-    "patch_index": N_("Building the patch index"),
-    "extract": N_("Extracting the body features"),
-    "train": N_("The training"),
+    JobKind.LR_FIND: N_("The LR finder"),
+    JobKind.PATCH_INDEX: N_("Building the patch index"),
+    JobKind.EXTRACT: N_("Extracting the body features"),
+    JobKind.TRAIN: N_("The training"),
 }
 
 
@@ -67,10 +67,10 @@ def _work_threads(record: JobRecord, threads: int | None) -> Iterator[None]:
     """The threads a job run here gets: in class mode (many users), and for a patch index, one of the server's
     heavy-work slots; a laptop's training cores − 1 at a lower priority, so the other tabs stay quick (as the
     worker's); other laptop work every core (or `threads`)."""
-    if class_mode() or record.kind == "patch_index":
-        with heavy_work_ui(_(WORK_NAMES.get(record.kind, WORK_NAMES["train"]))):
+    if class_mode() or record.kind == JobKind.PATCH_INDEX:
+        with heavy_work_ui(_(WORK_NAMES[record.kind])):
             yield
-    elif record.kind in ("train", "extract"):
+    elif record.kind in (JobKind.TRAIN, JobKind.EXTRACT):
         with background_training():
             yield
     else:

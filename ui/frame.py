@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core.models import cap_thread, thread_ceiling
+from core.nets.models import cap_thread, thread_ceiling
 from ui.i18n import apply_language
 from ui.uploads import install_upload_limits
 
 THREADS_ENV_VAR = "PETLAB_INTERACTIVE_THREADS"
-TRAINING_NICE = 10  # as the worker's (core/worker.py): the scheduler favours the interactive tabs' threads
+TRAINING_NICE = 10  # as the worker's (core/teach/worker.py): the scheduler favours the interactive tabs' threads
 
 
 def interactive_threads() -> int:
@@ -85,7 +85,7 @@ def background_training() -> Iterator[int]:
 
     Torch gets cores − 1 threads (pick_device stays under the ceiling) and the thread nice 10, as
     class mode's worker process has: without it, fastai's loop took every core and students' predictions
-    waited ~2× longer (README, Benchmarks: Class load). Yields the thread count; the interactive cap is
+    waited ~2× longer (bench/README.md, Class load). Yields the thread count; the interactive cap is
     back after the block.
     """
     threads = training_threads()

@@ -1,5 +1,5 @@
 """Heavy per-image work (occlusion, projections, patch index) in a few server-wide slots, with a place in line:
-the teacher's first, then the students' in turns (core.slots)."""
+the teacher's first, then the students' in turns (core.teach.slots)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import streamlit as st
 
 from core.i18n import _, n_
-from core.models import thread_ceiling
-from core.slots import WorkSlots
+from core.nets.models import thread_ceiling
+from core.teach.slots import WorkSlots
 from ui.auth import identity
 
 # One at a time on a 2-core laptop: each of these already uses every core through torch.

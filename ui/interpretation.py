@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core import interpretation as interp
+from core.data.images import ImageError
 from core.i18n import _, n_, num, pct, translated_columns
-from core.images import ImageError
-from core.models import WEIGHTS_FILE
-from core.runs import RunInfo
+from core.nets.models import WEIGHTS_FILE
+from core.store.runs import RunInfo
+from core.train import interpretation as interp
 from ui.data import thumbnail
 from ui.runs import run_picker_ui, run_predictions, run_record
 from ui.state import ACTIVE_RUN
@@ -127,11 +127,11 @@ def validation_ui() -> Validation:
             _("This run's stored predictions cannot be used ({error}): retrain it to interpret it.").format(error=err)
         )
         stop_page()
-    if preds is None or "probs" not in preds:
+    if preds is None:
         st.warning(_("This run has no stored validation predictions (preds.npz): retrain it to interpret it."))
         stop_page()
-    paths = interp.aligned_paths(run.record.valid_paths, len(preds["targets"]))  # "" where a path is missing
-    return Validation(run, preds["probs"], preds["targets"], paths)
+    paths = interp.aligned_paths(run.record.valid_paths, len(preds.targets))  # "" where a path is missing
+    return Validation(run, preds.probs, preds.targets, paths)
 
 
 def scoreboard_ui(found: Validation) -> None:

@@ -10,13 +10,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, job_records, jobs, live, quotas, records, roster, worker
+from core import quotas
 from core.auth import Forbidden
-from core.datasets import DatasetSpec
+from core.data.datasets import DatasetSpec
 from core.i18n import _, n_, num, p_
-from core.records import RunConfig
-from core.roster import markdown_safe
 from core.settings import data_dir
+from core.store import live, records
+from core.store.records import LRFinderResult, RunConfig
+from core.teach import classroom, job_records, jobs, roster, worker
+from core.teach.roster import markdown_safe
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed
 from ui.notices import Level, notices_ui, notify
@@ -26,7 +28,10 @@ JOBS = "jobs"  # the notice place of Stop, Cancel and the queue's repair (ui.not
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
 TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
-STATUS_ICON = {"queued": "⏳", "running": "▶️", "done": "✅", "failed": "❌", "stopped": "⏹", "cancelled": "🚫"}
+JobStatus = job_records.JobStatus
+JobKind = job_records.JobKind
+STATUS_ICON = {JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "▶️", JobStatus.DONE: "✅", JobStatus.FAILED: "❌",
+               JobStatus.STOPPED: "⏹", JobStatus.CANCELLED: "🚫"}  # fmt: skip
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,7 +54,7 @@ def submit_job(
     config: RunConfig,
     spec: DatasetSpec,
     retrain: bool = False,
-    lr_finder: dict | None = None,
+    lr_finder: LRFinderResult | None = None,
     queue: jobs.Executor | None = None,
 ) -> job_records.JobRecord | None:
     """Submit a training (the teacher's action, or a laptop's) to `queue` (default: the worker's): the record,
@@ -68,7 +73,7 @@ def submit_job(
 
 
 def _stop(job_id: str) -> None:
-    """Button callback: cancel a queued job or stop the running one (the guard is core.jobs.stop_job)."""
+    """Button callback: cancel a queued job or stop the running one (the guard is core.teach.jobs.stop_job)."""
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
     except (Forbidden, job_records.JobError) as err:
@@ -78,17 +83,17 @@ def _stop(job_id: str) -> None:
 def stop_button(record: job_records.JobRecord, where: str) -> None:
     """Stop (running) or Cancel (queued), drawn for the teacher only."""
     if record.active and identity().is_teacher:
-        label = "⏹ " + _("Stop") if record.status == "running" else _("Cancel")
+        label = "⏹ " + _("Stop") if record.status == JobStatus.RUNNING else _("Cancel")
         st.button(label, key=f"jobs_stop_{where}_{record.job_id}", on_click=_stop, args=(record.job_id,))
 
 
 def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
     title = record.shown_title()
-    st.markdown(_("**Training:** {title}").format(title=title) if record.kind == "train" else f"**{title}**")
+    st.markdown(_("**Training:** {title}").format(title=title) if record.kind == JobKind.TRAIN else f"**{title}**")
     last = record.last
     fraction = last.fraction if last else None
-    text = last.text(record.config) if last else _("preparing data and model…")
+    text = job_records.event_text(last, record.config) if last else _("preparing data and model…")
     st.progress(fraction if fraction is not None else 0.0, text=text)
     if record.stop_requested:
         st.caption(_("Stop requested: it ends after the current batch."))
@@ -106,7 +111,7 @@ def current_jobs() -> list[job_records.JobRecord]:
     base = data_dir()
     stamp = live.version(base, live.Channel.CLASS)
     seen = st.session_state.get(JOBS_SEEN)
-    if seen is not None and seen[0] == stamp and not any(j.status == "running" for j in seen[1]):
+    if seen is not None and seen[0] == stamp and not any(j.status == JobStatus.RUNNING for j in seen[1]):
         return seen[1]
     found = job_records.list_jobs(base, ended=1)  # the active ones and the last ended: a few files, never all
     st.session_state[JOBS_SEEN] = (stamp, found)
@@ -126,8 +131,8 @@ def jobs_status_ui() -> None:
     rerun_if_changed()
     base = data_dir()
     found = current_jobs()
-    running = [j for j in found if j.status == "running"]
-    queued = [j for j in found if j.status == "queued"]
+    running = [j for j in found if j.status == JobStatus.RUNNING]
+    queued = [j for j in found if j.status == JobStatus.QUEUED]
     if queued and not running and not worker.worker_running(base):
         start_worker_if_needed()
     for record in running:
@@ -140,20 +145,18 @@ def jobs_status_ui() -> None:
         last = ended[-1]
         note = (
             _("run `{run}`").format(run=last.run_id[:8])
-            if last.status == "done" and last.run_id
+            if last.status == JobStatus.DONE and last.run_id
             else last.shown_error()
         )
         st.caption(
             STATUS_ICON[last.status]
             + " "
-            + _("{title}: {status}. {note}").format(
-                title=last.shown_title(), status=_(job_records.STATUS_NAMES[last.status]), note=note
-            )
+            + _("{title}: {status}. {note}").format(title=last.shown_title(), status=last.status.label, note=note)
         )
     notices_ui(JOBS)
 
 
-def jobs_for(kind: str, key: str) -> list[job_records.JobRecord]:
+def jobs_for(kind: JobKind, key: str) -> list[job_records.JobRecord]:
     """The jobs of one kind and key (an LR finder's curve, an index being built), read through the store's index."""
     return job_records.list_jobs(data_dir(), kind=kind, key=key)
 
@@ -225,7 +228,7 @@ def job_queue_kind() -> str:
 @st.fragment(run_every=POLL_SECONDS)
 def running_jobs_ui(where: str) -> None:
     """The running jobs' progress bars, refreshed as often as the sidebar's (the rest of the page on a change)."""
-    for record in [j for j in job_records.list_jobs(data_dir(), ended=0) if j.status == "running"]:
+    for record in [j for j in job_records.list_jobs(data_dir(), ended=0) if j.status == JobStatus.RUNNING]:
         running_job_ui(record, where)
 
 
@@ -239,16 +242,16 @@ def who_queued(record: job_records.JobRecord, asked_by: dict[str, str]) -> str:
     return roster.label_of(data_dir(), tab)
 
 
-WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.worker, every 2 s) this recent: a worker serves the queue
+WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.teach.worker, every 2 s) this recent: a worker serves the queue
 
 
 def worker_state(found: list[job_records.JobRecord]) -> str:
     """The training worker in a teacher's words: training, ready, or not running (it starts with the next job)."""
     base = data_dir()
-    if any(j.status == "running" for j in found):
+    if any(j.status == JobStatus.RUNNING for j in found):
         return p_("worker", "training")
-    info = worker.worker_info(base) or {}
-    fresh = time.time() - float(info.get("updated") or 0) < WORKER_FRESH_SECONDS
+    info = worker.worker_info(base)
+    fresh = info is not None and time.time() - info.updated < WORKER_FRESH_SECONDS
     return p_("worker", "ready") if worker.worker_running(base) or fresh else _("not running")
 
 
@@ -290,7 +293,7 @@ def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> 
             "": STATUS_ICON[j.status],
             _("job"): markdown_safe(j.shown_title()),
             _("for"): markdown_safe(who_queued(j, asked_by)),
-            _("status"): _(job_records.STATUS_NAMES[j.status]),
+            _("status"): j.status.label,
             _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
             _("took (s)"): num(j.finished - j.started, 1) if j.finished and j.started else "",
             _("run"): j.run_id[:8],
@@ -303,7 +306,7 @@ def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> 
 def queue_table_ui() -> list[job_records.JobRecord]:
     """The queue, newest first (every active job and the most recently ended), with who asked and Stop/Cancel
     on active jobs (the Class page); returns the jobs shown."""
-    from core import requests  # the approved requests name the student a job is for
+    from core.teach import requests  # the approved requests name the student a job is for
 
     base = data_dir()
     found = job_records.list_jobs(base, ended=TABLE_ENDED)
@@ -327,7 +330,7 @@ def queue_table_ui() -> list[job_records.JobRecord]:
                 kept=num(job_records.KEEP_ENDED),
             )
         )
-    for record in [j for j in found if j.status == "queued"]:
+    for record in [j for j in found if j.status == JobStatus.QUEUED]:
         c1, c2 = st.columns([4, 1])
         c1.caption(f"⏳ {record.shown_title()} · {markdown_safe(who_queued(record, asked_by))}")
         with c2:
@@ -378,7 +381,7 @@ def job_progress_ui(job_id: str) -> None:
     record = next((j for j in found if j.job_id == job_id), None)
     if record is None:
         st.rerun()  # it ended (or is gone): the whole page shows the result, or why there is none
-    if record.status == "queued":
+    if record.status == JobStatus.QUEUED:
         ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
         st.caption(
             n_(
@@ -391,12 +394,13 @@ def job_progress_ui(job_id: str) -> None:
         last = record.last
         fraction = last.fraction if last else None
         st.progress(
-            fraction if fraction is not None else 0.0, text=last.text(record.config) if last else _("starting…")
+            fraction if fraction is not None else 0.0,
+            text=job_records.event_text(last, record.config) if last else _("starting…"),
         )
     stop_button(record, "inline")
 
 
-def last_failure(found: list[job_records.JobRecord], kind: str, key: str) -> job_records.JobRecord | None:
+def last_failure(found: list[job_records.JobRecord], kind: JobKind, key: str) -> job_records.JobRecord | None:
     """The newest ended job of this kind and key when it failed or was stopped (and nothing newer succeeded)."""
-    ended = job_records.find_job(found, kind, key, ("done", "failed", "stopped", "cancelled"))
-    return ended if ended is not None and ended.status != "done" else None
+    ended = job_records.find_job(found, kind, key, job_records.ENDED)
+    return ended if ended is not None and ended.status != JobStatus.DONE else None

@@ -11,12 +11,15 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import activations, filters, job_records, jobs, models, occlusion, patches, projection, receptive_field
-from core.datasets import DatasetSpec
-from core.gradcam import grad_cam, overlay
+from core.data.datasets import DatasetSpec
 from core.i18n import N_, _, n_, pct, translated_columns
-from core.models import LoadedModel, WeightsUnavailable
+from core.inside import activations, filters, occlusion, patches, projection, receptive_field
+from core.inside.gradcam import grad_cam, overlay
+from core.nets import models
+from core.nets.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
+from core.store.records import EventKind
+from core.teach import job_records, jobs
 from ui.auth import identity
 from ui.executor import run_job_ui
 from ui.heavy import heavy_work_ui
@@ -43,7 +46,7 @@ def imagenet_or_message(arch: str, pretrained: bool = True) -> tuple[LoadedModel
     """The shared ImageNet (or seeded random-init) model, or the reason it cannot be had."""
     try:
         return (cached_imagenet(arch, True) if pretrained else cached_imagenet(arch, False)), None
-    except WeightsUnavailable as err:  # (its message is in the current language, see core.models)
+    except WeightsUnavailable as err:  # (its message is in the current language, see core.nets.models)
         return None, str(err)
 
 
@@ -226,7 +229,7 @@ def patch_index_request(
 
 def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
     """The Build button: the index as a job (ui.executor: a laptop builds it here with a progress bar, class mode
-    queues it for the worker, once per index, anyone may ask; core.jobs checks a student's size), then its
+    queues it for the worker, once per index, anyone may ask; core.teach.jobs checks a student's size), then its
     progress; the page reruns when the index is on disk."""
     n = len(request.paths)
     label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
@@ -237,9 +240,9 @@ def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) ->
             nonlocal bar
             bar = st.progress(0.0, text=_("Indexing…"))
             return lambda e: (
-                e["kind"] == "index"
+                e.kind == EventKind.INDEX
                 and bar.progress(
-                    e["i"] / max(1, e["n"]), text=_("Indexing… {done}/{total} images").format(done=e["i"], total=e["n"])
+                    e.fraction or 0.0, text=_("Indexing… {done}/{total} images").format(done=e.i, total=e.n)
                 )
             )
 
@@ -251,12 +254,12 @@ def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) ->
         )
         if bar is not None:
             bar.empty()
-        if record is not None and record.status == "done":
+        if record is not None and record.status == job_records.JobStatus.DONE:
             st.rerun()  # show the index from disk
-    found = jobs_for("patch_index", request.key)
-    if (active := job_records.find_job(found, "patch_index", request.key)) is not None:
+    found = jobs_for(job_records.JobKind.PATCH_INDEX, request.key)
+    if (active := job_records.find_job(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
         job_progress_ui(active.job_id)
-    elif (failed := last_failure(found, "patch_index", request.key)) is not None:
+    elif (failed := last_failure(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
         st.warning(_("The last build of this index did not finish: {why}").format(why=failed.shown_error()))
 
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import plotly.express as px
 import streamlit as st
 
-from core.activations import channel_order, channel_overlay_heat, feature_grid_figure
-from core.filters import filter_change, filter_grid
-from core.gradcam import overlay
+from core.data.images import LoadedImage
 from core.i18n import N_, _, listed, n_, num, pct
-from core.images import LoadedImage
-from core.models import LoadedModel
-from core.occlusion import drop_caption, drop_overlay, occlusion_figures
+from core.inside.activations import channel_order, channel_overlay_heat, feature_grid_figure
+from core.inside.filters import filter_change, filter_grid
+from core.inside.gradcam import overlay
+from core.inside.occlusion import drop_caption, drop_overlay, occlusion_figures
+from core.nets.models import LoadedModel
 from ui import layers
 from ui.layers import StageInfo
 from ui.state import scan_active

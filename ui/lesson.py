@@ -7,25 +7,32 @@ whose run is missing says what to run and offers it to the teacher (on a laptop,
 
 from __future__ import annotations
 
+import contextlib
 import os
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core import augmentation, curves, datasets, job_records, jobs, learners, lesson, lr_finder, models, runs
-from core import interpretation as interp
-from core import notebook as nbexport
-from core.activations import channel_order, feature_grid_figure
-from core.datasets import DatasetScan
+from core.data import augmentation, datasets
+from core.data.datasets import DatasetScan
+from core.data.images import ImageError
 from core.i18n import N_, _, n_, num, pct, translated_columns
-from core.images import ImageError
-from core.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
-from core.records import ConfigError
-from core.runs import RunInfo
+from core.inside.activations import channel_order, feature_grid_figure
+from core.nets import models
 from core.settings import data_dir, torch_home
-from core.training_lock import TrainingBusy
+from core.store import runs
+from core.store.records import ConfigError, LRFinderResult
+from core.store.runs import RunInfo
+from core.store.training_lock import TrainingBusy
+from core.teach import job_records, jobs
+from core.teach.job_records import JobKind, JobStatus
+from core.train import curves, learners, lesson, lr_finder
+from core.train import interpretation as interp
+from core.train import notebook as nbexport
+from core.train.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
 from ui.auth import class_mode, identity
 from ui.data import thumbnail
 from ui.jobs import submit_shared_ui
@@ -66,21 +73,23 @@ TRAINING_KEYS = {
 
 def tab_settings() -> LessonSettings:
     """The lesson with this tab's Training page values (WORKSHOP's where the tab has not changed one)."""
-    values = WORKSHOP.as_plain()
+    changes = {}
     for key, name in TRAINING_KEYS.items():
-        value, default = st.session_state.get(key, recall(key)), values[name]
+        value, default = st.session_state.get(key, recall(key)), getattr(WORKSHOP, name)
         if value is None or isinstance(value, bool) != isinstance(default, bool):
             continue
         try:
-            values[name] = type(default)(value)
+            changes[name] = type(default)(value)
         except (TypeError, ValueError):
             continue
-    if values["arch"] not in models.ARCHS:
-        values["arch"] = WORKSHOP.arch
-    values["pretrained"] = st.session_state.get("train_init", recall("train_init")) != RANDOM_INIT
-    values["mistake_epochs"] = values["epochs2"]  # the Training page's mistake trains as long as its stage 2
-    values["views"] = values["views"] if values["fast"] else lesson.default_views(values["augment"])
-    return LessonSettings(**values)
+    settings = replace(WORKSHOP, **changes)
+    return replace(
+        settings,
+        arch=settings.arch if settings.arch in models.ARCHS else WORKSHOP.arch,
+        pretrained=st.session_state.get("train_init", recall("train_init")) != RANDOM_INIT,
+        mistake_epochs=settings.epochs2,  # the Training page's mistake trains as long as its stage 2
+        views=settings.views if settings.fast else lesson.default_views(settings.augment),
+    )
 
 
 def lesson_settings_ui(scan: DatasetScan) -> tuple[LessonSettings, dict[RunRole, RunInfo]]:
@@ -296,7 +305,7 @@ def _learner(scan: DatasetScan, settings: LessonSettings) -> None:
 def _epochs(item: Step, found: dict[RunRole, RunInfo]) -> None:
     """fastai's epoch table and the loss curve of the step's run, its error rate beside the one it is compared to."""
     run = found[item.runs[0]]
-    rows = run.record.epoch_rows()
+    rows = run.record.epochs
     shown = [(role, found[role]) for role in item.runs if role in found and found[role].error_rate is not None]
     for col, (role, other) in zip(st.columns(max(1, len(shown))), shown, strict=False):
         versus = shown[1][1].error_rate if other is run and len(shown) > 1 else None
@@ -326,7 +335,7 @@ def _interpret(run: RunInfo) -> None:
     except (ValueError, OSError) as err:
         st.warning(_("This run's stored predictions cannot be used ({error}).").format(error=err))
         return
-    classes, probs, targets = list(run.record.classes), preds["probs"], preds["targets"]
+    classes, probs, targets = list(run.record.classes), preds.probs, preds.targets
     paths = interp.aligned_paths(run.record.valid_paths, len(targets))
     top = interp.top_losses(probs, targets, classes, paths, k=min(6, len(targets)))
     cols = st.columns(6)
@@ -351,27 +360,36 @@ def _lr_find(scan: DatasetScan, settings: LessonSettings, found: dict[RunRole, R
             _run_lr_finder(config, scan)
         return
     chart_ui(curves.lr_finder_figure([result]), "lesson_lrfind_chart")
-    for name, lr in result["suggestions"].items():
+    for name, lr in result.suggestions.items():
         st.markdown(f"- **{name}** `{lr:.1e}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
     st.caption(_("The lesson picks slice({lo}, {hi}): the top well below the loss's minimum.").format(
         lo=lesson.py_float(settings.lr_lo), hi=lesson.py_float(settings.lr_hi)))  # fmt: skip
 
 
-def lr_finder_result(config) -> dict | None:
+def lr_finder_result(config) -> LRFinderResult | None:
     """The stage-2 LR finder's curve: the one kept with the stage-2 run, a finished job's, or this tab's."""
     key = lr_finder.lr_finder_key(config)
     run = runs.find_run(runs_dir(), config)
     stored = run.record.lr_finder if run is not None else None
-    if stored and stored.get("stage") == "unfrozen":  # `make prepare` keeps stage 2's curve with its run
+    if stored is not None and stored.stage == lr_finder.UNFROZEN:  # `make prepare` keeps stage 2's curve with its run
         return stored
-    kept = (recall(LRFIND_KEY) or {}).get(key)
-    if kept:
+    if (kept := _kept_lr_finder().get(key)) is not None:
         return kept
     if class_mode():
-        done = job_records.find_job(job_records.list_jobs(data_dir()), "lr_find", key, ("done",))
+        done = job_records.find_job(job_records.list_jobs(data_dir()), JobKind.LR_FIND, key, (JobStatus.DONE,))
         if done is not None and done.result is not None:
-            return done.result.as_dict()
+            return done.result
     return None
+
+
+def _kept_lr_finder() -> dict[str, LRFinderResult]:
+    """The curves this tab ran from the Lesson page, by lr_finder_key (kept in the tab's store: parsed back, and a
+    value that no longer parses is left out)."""
+    stored, kept = recall(LRFIND_KEY), {}
+    for key, value in stored.items() if isinstance(stored, dict) else ():
+        with contextlib.suppress(ValueError):  # a RecordError: not a curve
+            kept[key] = LRFinderResult.from_json(value)
+    return kept
 
 
 def _run_lr_finder(config, scan: DatasetScan) -> None:
@@ -380,14 +398,15 @@ def _run_lr_finder(config, scan: DatasetScan) -> None:
         st.info(_("Queued: the curve appears here when the worker has run it."))
         return
     try:
-        # one thread: torch.set_flush_denormal (core.learners) holds for the calling thread only, and lr_find's huge
+        # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
         # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
         with st.spinner(_("Running the LR finder…")), models.thread_ceiling(1):
             result = lr_finder.find_lr(config, scan, runs_dir(), features_dir())
     except (ConfigError, TrainingBusy, models.WeightsUnavailable) as err:
         st.error(str(err))
         return
-    remember(LRFIND_KEY, {**(recall(LRFIND_KEY) or {}), lr_finder.lr_finder_key(config): result.as_dict()})
+    kept = {**_kept_lr_finder(), lr_finder.lr_finder_key(config): result}
+    remember(LRFIND_KEY, {key: curve.to_json() for key, curve in kept.items()})
     st.rerun()
 
 

@@ -1,4 +1,4 @@
-"""Live pages in class mode: a tab reruns by itself when something it shows changed elsewhere (core.live).
+"""Live pages in class mode: a tab reruns by itself when something it shows changed elsewhere (core.store.live).
 
 app.py notes the stamps each full run starts from (`note_drawn`); the sidebar's polling fragment
 (ui.jobs.jobs_status_ui, every POLL_SECONDS) calls `rerun_if_changed`, which costs one `os.stat` per
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import live
-from core.live import Channel
 from core.settings import data_dir
+from core.store import live
+from core.store.live import Channel
 
 DRAWN_KEY = "_live_drawn"  # the stamps this tab's page was last drawn from
 CHANNELS_KEY = "_live_channels"  # the channels the current page watches

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import curves, job_records, jobs, lr_finder, training_lock
-from core import features as feats
-from core.datasets import DatasetScan
-from core.features import shown_progress
+from core.data.datasets import DatasetScan
 from core.i18n import _
-from core.job_records import JobRecord
-from core.records import RunConfig
-from core.schedules import lr_shown, lr_text
+from core.nets.schedules import lr_shown, lr_text
 from core.settings import data_dir
+from core.store import training_lock
+from core.store.records import EventKind, RunConfig
+from core.teach import job_records, jobs
+from core.teach.job_records import JobKind, JobRecord, JobStatus
+from core.train import curves, lr_finder
+from core.train import features as feats
+from core.train.features import shown_progress
 from ui.auth import identity
 from ui.executor import run_job_ui, runs_here
 from ui.jobs import job_progress_ui, jobs_for, last_failure, submit_shared_ui
@@ -39,7 +41,7 @@ def _remember(record: JobRecord) -> None:
         return
     shown.append(record.job_id)
     history = st.session_state.setdefault(HISTORY, [])
-    history.append(record.result.as_dict())
+    history.append(record.result)
     del history[:-4]
 
 
@@ -50,9 +52,7 @@ def _run(config: RunConfig, scan: DatasetScan, cheap: bool) -> None:
     def live():
         nonlocal bar
         bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
-        return lambda e: (
-            e["kind"] == "extract" and bar.progress(e["i"] / max(1, e["n"]), text=shown_progress(e["what"]))
-        )
+        return lambda e: e.kind == EventKind.EXTRACT and bar.progress(e.fraction or 0.0, text=shown_progress(e.what))
 
     record = run_job_ui(
         lambda work: submit_shared_ui(
@@ -65,7 +65,7 @@ def _run(config: RunConfig, scan: DatasetScan, cheap: bool) -> None:
     if bar is not None:
         bar.empty()
     if record is not None and not record.active:  # run here: its curve, or why there is none
-        if record.status == "done":
+        if record.status == JobStatus.DONE:
             _remember(record)
         else:
             st.error(record.shown_error())
@@ -75,8 +75,8 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
     """The Run button, the job's progress while it waits or runs, and the curves with their suggestions."""
     cheap = lr_finder.cheap(config, features_dir())
     key = lr_finder.lr_finder_key(config)
-    found = jobs_for("lr_find", key)
-    done = job_records.find_job(found, "lr_find", key, ("done",))
+    found = jobs_for(JobKind.LR_FIND, key)
+    done = job_records.find_job(found, JobKind.LR_FIND, key, (JobStatus.DONE,))
     st.session_state.setdefault(HISTORY, [])
     if done is not None:
         _remember(done)
@@ -89,10 +89,10 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
         )
     if st.button(_("Run the LR finder"), key="train_lrfind_btn", disabled=busy, help=busy_help):
         _run(config, scan, cheap)
-        found = jobs_for("lr_find", key)
-    if (active := job_records.find_job(found, "lr_find", key)) is not None:
+        found = jobs_for(JobKind.LR_FIND, key)
+    if (active := job_records.find_job(found, JobKind.LR_FIND, key)) is not None:
         job_progress_ui(active.job_id)  # waiting for the worker, or running in another tab
-    elif (failed := last_failure(found, "lr_find", key)) is not None:
+    elif (failed := last_failure(found, JobKind.LR_FIND, key)) is not None:
         st.warning(_("The last LR finder for these settings did not finish: {why}").format(why=failed.shown_error()))
     if config.stages[0].fast and not cheap and not runs_here():
         features_job_ui(config, scan)
@@ -101,10 +101,10 @@ def lr_finder_ui(config: RunConfig, scan: DatasetScan, busy: bool, busy_help: st
     if history:
         st.plotly_chart(curves.lr_finder_figure(history), key="train_lrfind_chart")
         last = history[-1]
-        for name, lr in last["suggestions"].items():
+        for name, lr in last.suggestions.items():
             st.markdown(f"- **{name}** `{lr_text(lr)}`: {_(lr_finder.SUGGESTION_TEXT[name])}")
-        if "valley" in last["suggestions"]:
-            valley = lr_shown(float(last["suggestions"]["valley"]))  # the number on the button is the one applied
+        if (valley := last.suggestions.get(lr_finder.VALLEY)) is not None:
+            valley = lr_shown(valley)  # the number on the button is the one applied
             st.button(  # a callback: it sets lr_max before the number input is drawn on the next run
                 _("Use valley ({lr}) as lr_max").format(lr=lr_text(valley)),
                 key="train_use_valley",
@@ -119,10 +119,10 @@ def features_job_ui(config: RunConfig, scan: DatasetScan) -> None:
     key = feats.feature_spec(config, config.stages[0]).key
     if st.button(_("Extract the body features for these settings"), key="train_extract_btn"):
         submit_shared_ui(lambda queue: jobs.submit_extract(data_dir(), identity(), config, scan.spec, queue=queue))
-    found = jobs_for("extract", key)
-    if (active := job_records.find_job(found, "extract", key)) is not None:
+    found = jobs_for(JobKind.EXTRACT, key)
+    if (active := job_records.find_job(found, JobKind.EXTRACT, key)) is not None:
         job_progress_ui(active.job_id)
-    elif (failed := last_failure(found, "extract", key)) is not None:
+    elif (failed := last_failure(found, JobKind.EXTRACT, key)) is not None:
         st.warning(
             _("The last feature extraction for these settings did not finish: {why}").format(why=failed.shown_error())
         )

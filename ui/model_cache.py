@@ -10,8 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import models
 from core.i18n import _
+from core.nets import models
+from core.store import runs
 
 # A model held by st.cache_resource is shared by every tab: hook-based work on it takes this lock.
 MODEL_LOCK = threading.Lock()
@@ -19,7 +20,7 @@ MODEL_LOCK = threading.Lock()
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:
-    return models.load_run_model(Path(run_dir))
+    return runs.load_run_model(Path(run_dir))
 
 
 def cached_run_model(run_dir: str, stamp: float) -> models.LoadedModel:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.data.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.i18n import N_, _
-from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from ui.state import scan_active
 from ui.tab_store import keep, relabelled, tab_store
 
@@ -64,7 +64,7 @@ def kept_photo_ui(name: str, upload, filename: str | None = None) -> LoadedImage
     """The photo just uploaded (kept for this tab, size-capped), else the one kept earlier, else None.
 
     A file uploader is empty again after a page change or a reload; the photo kept in the tab's
-    store (core/session_store.py: at most 10 MB, a few per tab, gone after a day unused) stands in.
+    store (core/store/session_store.py: at most 10 MB, a few per tab, gone after a day unused) stands in.
     """
     store = tab_store()
     if upload is not None:

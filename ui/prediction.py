@@ -11,14 +11,15 @@ import streamlit as st
 from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
-from core import novelty, prediction, records
-from core.datasets import DatasetError, DatasetScan
+from core.data.datasets import DatasetError, DatasetScan
+from core.data.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.i18n import N_, _, n_, num, pct
-from core.images import ImageError, LoadedImage, load_image_bytes, load_image_file
-from core.models import WEIGHTS_FILE, LoadedModel
-from core.novelty import NoveltySpec, Reference
-from core.session_store import StoreError
+from core.nets.models import WEIGHTS_FILE, LoadedModel
+from core.predict import novelty, prediction
+from core.predict.novelty import NoveltySpec, Reference
 from core.settings import NOVELTY_DIR, sub_dir
+from core.store import records
+from core.store.session_store import StoreError
 from ui.pickers import image_picker_ui
 from ui.runs import features_dir
 from ui.state import active_dataset, class_dataset, runs_dir, scan_of

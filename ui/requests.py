@@ -6,14 +6,15 @@ import time
 
 import streamlit as st
 
-from core import job_records, jobs, records, requests, roster
 from core.auth import Forbidden
-from core.datasets import DatasetError, DatasetScan, DatasetSpec
+from core.data.datasets import DatasetError, DatasetScan, DatasetSpec
 from core.i18n import _, listed, n_, num
-from core.records import RunConfig
-from core.requests import RequestStatus, TrainingRequest
-from core.roster import markdown_safe
 from core.settings import data_dir
+from core.store import records
+from core.store.records import RunConfig
+from core.teach import job_records, jobs, requests, roster
+from core.teach.requests import RequestStatus, TrainingRequest
+from core.teach.roster import markdown_safe
 from ui.auth import identity
 from ui.jobs import job_queue, start_worker_if_needed
 from ui.notices import Level, notices_ui, notify
@@ -82,13 +83,15 @@ def my_request_ui() -> None:
                 title=title, where=where or _("training now")
             )
         )
-    elif job.status == "done" and job.run_id:
+    elif job.status == job_records.JobStatus.DONE and job.run_id:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.success(_("🎉 Your run **{title}** is trained (run `{run}`).").format(title=title, run=job.run_id[:8]))
         c2.button(_("Use it"), key="train_request_use", on_click=activate_run, args=(job.run_id,))
     else:
         st.error(
-            _("Your run **{title}** did not finish: {why}").format(title=title, why=job.shown_error() or job.status)
+            _("Your run **{title}** did not finish: {why}").format(
+                title=title, why=job.shown_error() or job.status.label
+            )
         )
 
 

@@ -7,10 +7,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import classroom, curves, datasets, inference, models, records, runs
+from core.data import datasets
 from core.i18n import _, num, pct
-from core.roster import markdown_safe
+from core.nets import inference, models
 from core.settings import data_dir, sub_dir
+from core.store import records, runs
+from core.teach import classroom
+from core.teach.roster import markdown_safe
+from core.train import curves
 from ui.auth import identity
 from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan_of
 from ui.tab_store import keep, relabelled
@@ -134,7 +138,7 @@ def run_picker_ui(key: str, label: str | None = None) -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> dict | None:
+def run_predictions(run_dir: str, stamp: float, n_classes: int | None = None) -> runs.Preds | None:
     """The run's checked validation predictions (probs, targets); `stamp` (mtime) invalidates it.
 
     Raises records.RecordError (a ValueError) when preds.npz is damaged or does not fit the run.
@@ -173,8 +177,8 @@ def shown_run_ui() -> None:
     if not record:
         return
     st.subheader(_("Run {run}: {title}").format(run=shown, title=shown_run.title))
-    st.plotly_chart(curves.loss_figure(record.epoch_rows()), key="train_run_chart")
-    st.dataframe(curves.epochs_table(record.epoch_rows()), hide_index=True)
+    st.plotly_chart(curves.loss_figure(record.epochs), key="train_run_chart")
+    st.dataframe(curves.epochs_table(record.epochs), hide_index=True)
     st.caption(inference.precision_note(record))
     if (differ := runs.stored_error_differs(shown_run)) is not None:
         st.warning(
@@ -209,7 +213,7 @@ def runs_overview_ui(fingerprint: str) -> None:
                       key=keep("train_metric"))  # fmt: skip
     by_id = {r.run_id: r for r in found}
     st.plotly_chart(
-        curves.runs_figure([(labels[i], by_id[i].record.epoch_rows()) for i in overlay], metric),
+        curves.runs_figure([(labels[i], by_id[i].record.epochs) for i in overlay], metric),
         key="train_overlay_chart",
     )
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import archives, pets
-from core.classroom import own_classes_privacy_note, published_classes
-from core.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
+from core.data import archives, pets
+from core.data.datasets import MIN_IMAGES_PER_CLASS, DatasetError, DatasetSpec, folder_spec
+from core.data.images import ImageError
 from core.i18n import _, listed, n_, num, sentences
-from core.images import ImageError
 from core.quotas import QuotaError
-from core.roster import markdown_safe
 from core.settings import FolderRefused, data_dir, open_allowed, uploads_dir
 from core.storage import stable_hash
+from core.teach.classroom import own_classes_privacy_note, published_classes
+from core.teach.roster import markdown_safe
 from ui.auth import identity, own_classes_store, teacher_only
 from ui.notices import Level, notices_ui, notify
 from ui.state import OWN_CLASSES_NAME, active_dataset, class_dataset, set_active_dataset, shown_name
@@ -164,7 +164,7 @@ def zip_source_ui(base: Path) -> None:
 
 
 def _extract_zip(upload, base: Path) -> None:
-    from core.images import image_digest
+    from core.data.images import image_digest
 
     target = uploads_dir(base) / f"{Path(upload.name).stem}-{image_digest(upload.getvalue())}"
     try:

@@ -7,27 +7,29 @@ in class mode follows the teacher's newest class dataset and model (follow_class
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from core import datasets, models, pets, records
-from core.classroom import ClassSettings, read_class_settings, run_visible
-from core.datasets import DatasetScan, DatasetSpec
+from core import codec
+from core.data import datasets, pets
+from core.data.datasets import DatasetScan, DatasetSpec
+from core.data.labels import PETS_PATTERN
 from core.i18n import N_, _, current
-from core.labels import PETS_PATTERN
-from core.roster import markdown_safe
+from core.nets import models
 from core.settings import RUNS_DIR, data_dir, sub_dir
-from core.signatures import dataset_signature
+from core.store import records
+from core.store.signatures import dataset_signature
+from core.teach.classroom import ClassSettings, read_class_settings, run_visible
+from core.teach.roster import markdown_safe
 from ui.auth import identity
 from ui.model_cache import cached_imagenet, cached_run_model
 from ui.tab_store import recall, remember, tab_values
 
 ACTIVE_DATASET = "active_dataset"
 ACTIVE_RUN = "active_run"
-DEFAULT_ARCH_KEY = "imagenet_arch"
 OWN_CLASSES_NAME = N_("Your own classes")  # the name of the Data page's own-classes dataset, shown translated
 
 
@@ -71,7 +73,24 @@ def active_dataset() -> DatasetSpec | None:
     return st.session_state[ACTIVE_DATASET]
 
 
-CLASS_SEEN = "class_seen"  # the teacher's choices this tab has followed: {"dataset": t, "model": t, "run": id}
+CLASS_SEEN = "class_seen"  # the teacher's choices this tab has followed (ClassSeen, kept in the tab's store)
+
+
+@dataclass(frozen=True)
+class ClassSeen:
+    """The teacher's choices a tab has followed: when the class dataset and model last changed, and the model."""
+
+    dataset: float = 0.0  # ClassSettings.dataset_changed
+    model: float = 0.0  # ClassSettings.model_changed
+    run: str | None = None  # ClassSettings.model_run
+
+    @classmethod
+    def recalled(cls, value: Any) -> ClassSeen | None:
+        """The kept value parsed back, or None for a new tab (or a value that is not one)."""
+        try:
+            return codec.parse_dataclass(cls, value, CLASS_SEEN)
+        except ValueError:  # a RecordError
+            return None
 
 
 def follow_class(announce: bool = True) -> None:
@@ -83,33 +102,29 @@ def follow_class(announce: bool = True) -> None:
     tabs still on it back to the ImageNet model. A new tab starts on the class's choices.
     """
     settings = read_class_settings(data_dir())
-    now = {"dataset": settings.dataset_changed, "model": settings.model_changed, "run": settings.model_run}
-    seen = st.session_state.get(CLASS_SEEN) or recall(CLASS_SEEN)
-    if not isinstance(seen, dict):
+    now = ClassSeen(settings.dataset_changed, settings.model_changed, settings.model_run)
+    seen = st.session_state.get(CLASS_SEEN) or ClassSeen.recalled(recall(CLASS_SEEN))
+    if seen is None:
         seen = now  # a new tab: active_dataset() and sync_active_run() start on the class's choices
     else:
-        if settings.dataset_changed > _stamp(seen.get("dataset")):
+        if settings.dataset_changed > seen.dataset:
             spec = class_dataset(settings)
             set_active_dataset(spec)
             if spec is not None and announce:
                 st.toast(_("Class dataset: **{name}**").format(name=markdown_safe(shown_name(spec))),
                          icon=":material/school:")  # fmt: skip
-        if settings.model_changed > _stamp(seen.get("model")):
+        if settings.model_changed > seen.model:
             if settings.model_run is not None:
                 st.session_state[ACTIVE_RUN] = settings.model_run
                 if announce:
                     st.toast(_("The teacher published a class model: it is now your active model."),
                              icon=":material/school:")  # fmt: skip
-            elif st.session_state.get(ACTIVE_RUN, recall(ACTIVE_RUN)) == seen.get("run"):
+            elif st.session_state.get(ACTIVE_RUN, recall(ACTIVE_RUN)) == seen.run:
                 st.session_state[ACTIVE_RUN] = None  # the withdrawn class model: back to ImageNet
         seen = now
     st.session_state[CLASS_SEEN] = seen
     if tab_values():  # a tab that keeps anything keeps this too; one that did nothing writes nothing
-        remember(CLASS_SEEN, seen)
-
-
-def _stamp(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        remember(CLASS_SEEN, codec.to_json(seen))
 
 
 def _visible_here(spec: DatasetSpec) -> bool:
@@ -124,17 +139,16 @@ def shown_name(spec: DatasetSpec) -> str:
 
 def set_active_dataset(spec: DatasetSpec | None) -> None:
     st.session_state[ACTIVE_DATASET] = spec
-    remember(ACTIVE_DATASET, asdict(spec) if spec is not None else None)
+    remember(ACTIVE_DATASET, codec.to_json(spec) if spec is not None else None)
 
 
 def _spec_from_plain(value: Any) -> DatasetSpec | None:
-    """A DatasetSpec back from its stored dict; None for anything that is not exactly one."""
-    names = {f.name for f in fields(DatasetSpec)}
-    if not isinstance(value, dict) or set(value) != names:
-        return None
+    """A DatasetSpec back from its stored dict (the one parser); None for anything that is not exactly one."""
+    if not isinstance(value, dict) or set(value) != {f.name for f in fields(DatasetSpec)}:
+        return None  # a spec of another layout (older or newer): the class's dataset instead
     try:
-        return DatasetSpec(**value)
-    except TypeError:
+        return codec.parse_dataclass(DatasetSpec, value, ACTIVE_DATASET)
+    except ValueError:  # a RecordError: a field of the wrong type
         return None
 
 
@@ -201,15 +215,14 @@ def active_model() -> models.LoadedModel:
                     run=run_dir.name, error=err
                 )
             )
-    return cached_imagenet(st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2"))
+    return cached_imagenet(models.OFFLINE_ARCH)
 
 
 def active_model_title() -> str:
     """One line naming the model pages will use: the active run's title, else the ImageNet default."""
     run_dir = active_run_dir()
     if run_dir is None:
-        arch = st.session_state.get(DEFAULT_ARCH_KEY, "mobilenet_v2")
-        return _("ImageNet-pretrained {arch} (no run chosen)").format(arch=arch)
+        return _("ImageNet-pretrained {arch} (no run chosen)").format(arch=models.OFFLINE_ARCH)
     try:
         record = records.read_record(run_dir)
     except (ValueError, OSError):

@@ -1,7 +1,7 @@
 """What a browser tab keeps: its token in the URL, its server-side store, and widget values that survive.
 
 Streamlit forgets a widget's value when its page is left, and all session state on a reload. Each tab
-carries a random token in the URL (?s=...) naming a small server-side store (core/session_store.py);
+carries a random token in the URL (?s=...) naming a small server-side store (core/store/session_store.py);
 keep() restores a widget's value from it before the widget is drawn and saves it whenever it changed.
 stop_page() and relabelled() keep widgets in step with what the browser shows.
 """
@@ -22,9 +22,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.state.common import user_key_from_element_id
 
 from core import auth
-from core.classroom import student_space
-from core.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
 from core.settings import SESSIONS_DIR, data_dir, sub_dir
+from core.store.session_store import SessionStore, StoreError, new_token, purge_expired, valid_token
+from core.teach.classroom import student_space
 
 TOKEN_PARAM = "s"
 TAB_TOKEN = "_tab_token"

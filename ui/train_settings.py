@@ -1,4 +1,4 @@
-"""The Training page's settings, one `*_ui()` per section: they return the lesson's settings (core.lesson).
+"""The Training page's settings, one `*_ui()` per section: they return the lesson's settings (core.train.lesson).
 
 Every widget's value is kept with the tab (ui.tab_store.keep) under the keys ui.lesson.TRAINING_KEYS reads,
 so the Lesson page and its notebook follow what this tab chose.
@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from core import learners, models, schedules, training
-from core.datasets import DatasetScan
+from core.data.datasets import DatasetScan
 from core.i18n import N_, _, sentences
-from core.lesson import WORKSHOP, LessonSettings, default_views
+from core.nets import models, schedules
+from core.train import learners, training
+from core.train.lesson import WORKSHOP, LessonSettings, default_views
 from ui.tab_store import keep, relabelled
 
 PRETRAINED, RANDOM_INIT = N_("ImageNet-pretrained"), N_("random init (no pretraining)")  # kept values; shown translated

@@ -8,13 +8,16 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core import curves, records, runs, training_lock
-from core.datasets import DatasetScan, training_refusal
-from core.features import shown_progress
+from core.data.datasets import DatasetScan, training_refusal
 from core.i18n import N_, _, num
-from core.lesson import LessonSettings
-from core.runs import RunInfo
-from core.schedules import lr_text
+from core.nets.schedules import lr_text
+from core.store import records, runs, training_lock
+from core.store.records import EventKind
+from core.store.runs import RunInfo
+from core.teach.job_records import JobStatus
+from core.train import curves
+from core.train.features import shown_progress
+from core.train.lesson import LessonSettings
 from ui.auth import identity, teacher_only
 from ui.executor import run_job_ui, runs_here
 from ui.jobs import queued_ui, submit_job
@@ -33,42 +36,41 @@ class LiveTraining:
         self.bar = st.progress(0.0, text=_("Preparing data and model…"))
         self.chart = st.empty()
         self.table = st.empty()
-        self.epochs: list[dict] = []
+        self.epochs: list[records.EpochRow] = []
         self.batches: list[tuple[float, float]] = []
         self.config = config
         self.last_draw = 0.0
 
-    def __call__(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "extract":
+    def __call__(self, event: records.TrainEvent) -> None:
+        kind = event.kind
+        if kind == EventKind.EXTRACT:
             self.bar.progress(
-                min(1.0, event["i"] / max(1, event["n"])),
-                text=_("Extracting body features: {what}").format(what=shown_progress(event["what"])),
+                min(1.0, (event.i or 0) / max(1, event.n or 0)),
+                text=_("Extracting body features: {what}").format(what=shown_progress(event.what)),
             )
-        elif kind == "stage":
-            stage = event["stage"]
-            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event["describe"]
+        elif kind == EventKind.STAGE:
+            stage = event.stage or 0
+            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event.describe
             self.status.info(
                 _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
             )
-        elif kind == "batch":
-            done = (event["epoch"] + event["iter"] / event["n_iter"]) / event["n_epoch"]
-            x = len(self.epochs) + event["iter"] / event["n_iter"]
-            self.batches.append((x, event["loss"]))
+        elif kind == EventKind.BATCH:
+            x = len(self.epochs) + (event.iter or 0) / (event.n_iter or 1)
+            self.batches.append((x, event.loss))
             text = _("epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss} · lr {lr}").format(
-                epoch=event["epoch"] + 1,
-                n_epoch=event["n_epoch"],
-                iter=event["iter"],
-                n_iter=event["n_iter"],
-                loss=num(event["loss"], 3),
-                lr=lr_text(event["lr"]),
+                epoch=(event.epoch or 0) + 1,
+                n_epoch=event.n_epoch,
+                iter=event.iter,
+                n_iter=event.n_iter,
+                loss=num(event.loss or 0.0, 3),
+                lr=lr_text(event.lr or 0.0),
             )
-            self.bar.progress(min(1.0, done), text=text)
+            self.bar.progress(event.fraction or 0.0, text=text)
             if time.perf_counter() - self.last_draw > 1.0:
                 self.last_draw = time.perf_counter()
                 self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_{x}")
-        elif kind == "epoch":
-            self.epochs.append(event["row"])
+        elif kind == EventKind.EPOCH and event.row is not None:
+            self.epochs.append(event.row)
             self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
             self.table.dataframe(curves.epochs_table(self.epochs), hide_index=True)
 
@@ -115,10 +117,10 @@ def train_ui(config: records.RunConfig, scan: DatasetScan, retrain: bool = False
     if record.active:
         queued_ui(record)  # the worker trains it, also with this tab closed
         return
-    if record.status == "stopped":  # the Stop of another tab (or of this one, through the stop file)
+    if record.status == JobStatus.STOPPED:  # the Stop of another tab (or of this one, through the stop file)
         notify(outcome_place(n_stages), _(STOPPED), Level.WARNING)
         st.rerun()
-    if record.status != "done" or not record.run_id:
+    if record.status != JobStatus.DONE or not record.run_id:
         st.error(record.shown_error())
         return
     rid = record.run_id
@@ -145,13 +147,9 @@ def training_busy() -> bool:
     return runs_here() and training_lock.training_running(runs_dir())
 
 
-def progress_title(progress: dict | None) -> str:
+def progress_title(progress: training_lock.TrainProgress | None) -> str:
     """The title of the training a progress file describes, in the current language where its config says."""
-    progress = progress or {}
-    try:
-        return records.config_from_dict(progress["config"]).title(_)
-    except (KeyError, TypeError, ValueError):  # written before the config was in it, or damaged
-        return progress.get("title") or _("a run")
+    return (progress.shown_title() if progress is not None else "") or _("a run")
 
 
 @st.fragment(run_every=2.0)
@@ -166,16 +164,14 @@ def other_training_ui() -> None:
             title=progress_title(progress)
         )
     )
-    last = (progress or {}).get("last") or {}
-    if last.get("kind") == "batch":
-        done = (last["epoch"] + last["iter"] / last["n_iter"]) / last["n_epoch"]
+    last = progress.last if progress is not None else None
+    if last is not None and last.kind == EventKind.BATCH:
         text = _("epoch {epoch}/{n_epoch} · loss {loss}").format(
-            epoch=last["epoch"] + 1, n_epoch=last["n_epoch"], loss=num(last["loss"], 3)
+            epoch=(last.epoch or 0) + 1, n_epoch=last.n_epoch, loss=num(last.loss or 0.0, 3)
         )
-        st.progress(min(1.0, done), text=text)
-    epochs = (progress or {}).get("epochs") or []
-    if epochs:
-        st.dataframe(curves.epochs_table(epochs), hide_index=True)
+        st.progress(last.fraction or 0.0, text=text)
+    if progress is not None and progress.epochs:
+        st.dataframe(curves.epochs_table(progress.epochs), hide_index=True)
     if st.button(_("Ask it to stop"), key="train_stop_other") and teacher_only("stop"):
         training_lock.request_stop(runs_dir())
 

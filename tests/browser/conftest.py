@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 def make_browser_data(base: Path, n_per_class: int = 12) -> tuple[Path, Path]:
     """An empty data folder `base/petlab-data` and a generated Pets-shaped dataset `base/pets/images`."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     data = base / "petlab-data"
     data.mkdir()

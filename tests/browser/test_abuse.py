@@ -11,7 +11,7 @@ from streamlit.proto.Common_pb2 import StringArray
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.class_load import PASSWORD, Student, proc_rss_mb, put_file, start_server
-from core.synthetic import blank_png
+from core.data.synthetic import blank_png
 from tests.browser.conftest import run_protocol
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,7 @@ def peak_rss_mb(pid: int) -> float:
 @pytest.fixture(scope="module")
 def class_server(tmp_path_factory):
     """A class-mode server (teacher password, no worker) on its own data folder; yields (url, pid, data)."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     base = tmp_path_factory.mktemp("abuse")
     data = base / "data"
@@ -114,7 +114,7 @@ def test_a_small_png_of_huge_16_bit_pixels_is_refused_on_every_page_that_decodes
 
 
 def jpeg(seed: int) -> bytes:
-    from tests.core.test_own_classes import noise_jpeg
+    from tests.core.teach.test_own_classes import noise_jpeg
 
     return noise_jpeg(seed)
 
@@ -180,7 +180,7 @@ def test_one_tab_cannot_flood_the_disk_with_own_classes(class_server):
 def test_tabs_opened_by_a_script_leave_nothing_on_disk_and_are_not_counted(class_server):
     """The review's script opened 5-37 tabs a second: each left a heartbeat and a student folder for 24 h and
     the Class page counted 409 students. Thirty tabs opened, drawn and dropped now leave no file."""
-    from core import classroom
+    from core.teach import classroom
 
     url, _pid, data = class_server
 
@@ -241,7 +241,7 @@ def fill(folder: Path) -> None:
 def test_a_really_full_disk_takes_no_page_down(small_disk, tmp_path):
     """The review filled the data folder's disk: every page of every tab failed with `No space left on
     device` from the sidebar heartbeat, the teacher's sign-in included. Here on a real full tmpfs."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     data = small_disk / "data"
     data.mkdir()

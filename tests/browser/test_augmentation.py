@@ -52,7 +52,7 @@ def test_controls_agree_with_the_grid_after_the_first_upload(app_server, page, t
     the defaults. Every click is a real mouse click; the photo goes through the file chooser."""
     import numpy as np
 
-    from core.synthetic import draw_example
+    from core.data.synthetic import draw_example
 
     photo = tmp_path / "outside.png"
     draw_example(2, np.random.default_rng(5), (300, 240)).save(photo)

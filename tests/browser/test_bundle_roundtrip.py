@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core.synthetic import make_pets_like
+from core.data.synthetic import make_pets_like
 from tests.browser.conftest import ROOT, screenshot, streamlit_server, wait_ready
 from tests.browser.test_lesson_walk import epochs_rows, go_to, points, settle, stage_errors
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from core import job_records, worker
+from core.teach import job_records, worker
 from tests.browser.conftest import (
     assert_no_exception,
     make_browser_data,

@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from core.synthetic import draw_example
+from core.data.synthetic import draw_example
 from tests.browser.conftest import assert_no_exception, screenshot, wait_ready
 
 pytestmark = pytest.mark.browser

@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from core.synthetic import make_pets_like
+from core.data.synthetic import make_pets_like
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
-from tests.core.test_pets import hostile_tgz, serve
+from tests.core.data.test_pets import hostile_tgz, serve
 
 pytestmark = pytest.mark.browser
 
@@ -174,7 +174,7 @@ def test_guessing_the_password_from_many_sessions_is_no_faster_than_from_one(cla
 
 def test_fresh_tabs_of_one_student_get_one_job_and_another_student_is_not_refused(class_server_no_worker):
     """The attack: one student opening fresh tabs queued 30 patch-index jobs in 16 s (the limit counted tabs)."""
-    from core import job_records
+    from core.teach import job_records
     from tests.browser.protocol import Tab
 
     url, data = class_server_no_worker

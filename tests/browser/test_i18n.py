@@ -124,8 +124,8 @@ def short_labels(page) -> list[str]:
 def zh_server(tmp_path_factory):
     """A class-mode server, a stored run of its dataset, a tab with that run active and the data folder (the
     tests give their browser the teacher's sign-in with sign_in_browser)."""
-    from core.session_store import SessionStore, new_token
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
+    from core.store.session_store import SessionStore, new_token
     from ui.state import ACTIVE_RUN
 
     base = tmp_path_factory.mktemp("zh-browser")
@@ -141,7 +141,7 @@ def zh_server(tmp_path_factory):
 
 
 def upload_photo(page, base) -> None:
-    from core.synthetic import draw_example
+    from core.data.synthetic import draw_example
 
     zone = page.locator("[data-testid='stFileUploaderDropzone']").first
     zone.wait_for()
@@ -273,10 +273,11 @@ def test_page_in_chinese(case, zh_server, page):
 
 def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     """The teacher's Training and Class pages with ?lang=zh: stored runs, the run's charts, the job queue."""
-    from core import job_records, jobs
     from core.auth import TEACHER, Identity
-    from core.datasets import scan_dataset
-    from core.session_store import new_token
+    from core.data.datasets import scan_dataset
+    from core.store.records import EventKind, TrainEvent
+    from core.store.session_store import new_token
+    from core.teach import job_records, jobs
     from tests.browser.conftest import env_dataset_for
     from tests.pages.helpers import stored_run, training_page_config
 
@@ -292,7 +293,7 @@ def test_training_and_class_pages_in_chinese(page, browser_data, tmp_path):
     done = jobs.submit(data, teacher, plan[0], spec)
     job_records.update_job(data, done.job_id, status="done", run_id=run_id, started=1.0, finished=5.0)
     running = jobs.submit(data, teacher, plan[1], spec)
-    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    event = TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
     job_records.update_job(data, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event)
     jobs.submit(data, teacher, plan[2], spec)  # queued
     token = new_token()  # the teacher's tab
@@ -356,8 +357,8 @@ def test_switching_language_mid_session_translates_the_choices_already_made(page
     """Issue 19 item 9: after switching to Chinese in the sidebar, the Class page's plan names and its run
     selectbox stayed English. A widget's value travels as its option's label; the browser kept the English
     labels until the page told it the new ones (ui.i18n re-sends the kept and marked widgets' values)."""
-    from core.datasets import scan_dataset
-    from core.session_store import SessionStore, new_token
+    from core.data.datasets import scan_dataset
+    from core.store.session_store import SessionStore, new_token
     from tests.browser.conftest import env_dataset_for
     from tests.pages.helpers import stored_run, training_page_config
     from ui.state import ACTIVE_RUN

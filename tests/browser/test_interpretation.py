@@ -8,7 +8,6 @@ import pytest
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
 
 pytestmark = pytest.mark.browser
-CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
 
 
 def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str, list[str]]:
@@ -17,11 +16,11 @@ def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str
     title: as someone typed it (stays as it is in every language), or "" for the title the trainer writes
     (shown in the tab's language).
     """
-    from core import runs
-    from core.datasets import scan_dataset
-    from core.models import create_model, save_weights
-    from core.records import config_from_dict
+    from core.data.datasets import scan_dataset
+    from core.store import runs
+    from core.store.records import EpochRow
     from tests.browser.conftest import env_dataset_for
+    from tests.factories import run_config, run_record, store_run
 
     label = lambda p: Path(p).name.rsplit("_", 1)[0]  # noqa: E731
     every = sorted(str(p) for p in Path(images).glob("*.jpg"))
@@ -37,14 +36,10 @@ def write_run(data: Path, images: Path, title: str = "browser run") -> tuple[str
     for i in np.nonzero(targets == last)[0][:2]:  # two of the last class called class 0: the cell we click
         probs[i] = 0.01
         probs[i, 0] = 0.8
-    weights = data / "w.pt"
-    save_weights(create_model("mobilenet_v2", len(classes), pretrained=False), weights)
-    config = {**CONFIG, "img_size": 64, "dataset": scan_dataset(env_dataset_for(images)).fingerprint}
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64,
-              "title": title or config_from_dict(config).title(), "config": config,
-              "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.2}],
-              "valid_paths": paths, "created": 1.0}  # fmt: skip
-    runs.write_run(data / "runs", "browserrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
+    config = run_config(scan_dataset(env_dataset_for(images)).fingerprint, img_size=64)
+    epochs = [EpochRow(0, 0, train_loss=1.0, valid_loss=0.9, error_rate=0.2)]
+    record = run_record(config, classes, epochs, title=title or None, valid_paths=tuple(paths))
+    store_run(data / "runs", record, "browserrun", None, runs.Preds(probs, targets))
     return "browserrun", classes
 
 

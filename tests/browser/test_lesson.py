@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.i18n import translator
-from core.lesson import STEPS, WORKSHOP, RunRole
+from core.train.lesson import STEPS, WORKSHOP, RunRole
 from tests.browser.conftest import assert_no_exception, screenshot, streamlit_server, wait_ready
 
 pytestmark = pytest.mark.browser
@@ -27,8 +27,8 @@ def lesson_data(tmp_path_factory):
     """A data folder holding the lesson's runs on a generated Pets-shaped folder (the mistake left out)."""
     import os
 
-    from core import training
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
+    from core.train import training
     from tests.browser.conftest import env_dataset_for, make_browser_data
     from tests.pages.helpers import stored_run
 

@@ -114,7 +114,7 @@ def shown_value(widget) -> str:
 
 
 def same_number(shown: str, expected: str) -> bool:
-    """'1.45e-3' (the browser's %.2e) and '1.45e-03' (core.schedules.lr_text) are the same number."""
+    """'1.45e-3' (the browser's %.2e) and '1.45e-03' (core.nets.schedules.lr_text) are the same number."""
     try:
         return float(shown) == float(expected)
     except ValueError:

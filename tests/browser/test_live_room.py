@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import job_records, worker
+from core.teach import job_records, worker
 from tests.browser.conftest import assert_no_exception, new_tab, screenshot, streamlit_server, wait_ready
 from tests.browser.test_class_mode import PASSWORD, sidebar_text, sign_in
 
@@ -220,11 +220,12 @@ def outside_photos() -> list[Path]:
 def test_own_classes_with_the_class_model_call_outside_photos_not_sure(browser, live_server, fashion_images):
     """Issue 19.1: a student's own classes active and the class model (a Fashion-MNIST run) chosen: the distance
     check is on (it is the run's reference, not the tab's dataset's) and outside photos are "not sure"."""
-    from core import classroom, training
     from core.auth import TEACHER, Identity
-    from core.datasets import DatasetSpec, scan_dataset
-    from core.records import RunConfig, StageConfig
+    from core.data.datasets import DatasetSpec, scan_dataset
     from core.settings import features_dir, runs_dir
+    from core.store.records import RunConfig, StageConfig
+    from core.teach import classroom
+    from core.train import training
 
     url, data = live_server
     spec = DatasetSpec("fashion", "folder", str(fashion_images), "regex", r"^(.+)_\d+\.png$")

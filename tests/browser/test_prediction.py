@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from core.synthetic import draw_example
+from core.data.synthetic import draw_example
 from tests.browser.conftest import assert_no_exception, screenshot, wait_ready
 
 

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from core.synthetic import draw_example, make_folder_dataset
+from core.data.synthetic import draw_example, make_folder_dataset
 from tests.browser.conftest import assert_no_exception, screenshot, wait_ready
 
 pytestmark = pytest.mark.browser

@@ -169,7 +169,7 @@ def test_normalise_language(code, expected):
 def test_current_language_drives_core_helpers():
     import pandas as pd
 
-    from core import exploration
+    from core.data import exploration
 
     items = pd.DataFrame({"width": [10], "height": [20], "rel": ["a.jpg"]})
     try:
@@ -186,18 +186,19 @@ def test_current_language_drives_core_helpers():
 
 def test_a_workers_extraction_progress_shows_in_the_tabs_language():
     """The worker reports extraction progress in English (it has no tab); each tab shows it in its own language."""
-    from core import features
-    from core.job_records import JobEvent
+    from core.store.records import EventKind, TrainEvent
+    from core.teach.job_records import event_text
+    from core.train import features
 
-    reported = features.TRAIN_VIEW.format(view=1, views=2)  # what core.features reports, in any language
-    event = JobEvent(kind="extract", what=reported, i=3, n=10)
+    reported = features.TRAIN_VIEW.format(view=1, views=2)  # what core.train.features reports, in any language
+    event = TrainEvent(EventKind.EXTRACT, what=reported, i=3, n=10)
     try:
         i18n.set_language("zh")
         shown = features.shown_progress(reported)
         assert "1/2" in shown
         assert shown != reported and shown == i18n._(features.TRAIN_VIEW).format(view=1, views=2)
         assert features.shown_progress(features.VALID_IMAGES) == i18n._(features.VALID_IMAGES) != features.VALID_IMAGES
-        assert features.shown_progress(reported) in event.text() and "training images" not in event.text()
+        assert features.shown_progress(reported) in event_text(event) and "training images" not in event_text(event)
     finally:
         i18n.set_language("en")
     assert features.shown_progress(reported) == "training images, view 1/2"

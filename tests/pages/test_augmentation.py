@@ -4,7 +4,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.pets import pets_spec
+from core.data.pets import pets_spec
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 180

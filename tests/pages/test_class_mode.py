@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import classroom
 from core.auth import ENV_PASSWORD, LAPTOP_USER, STUDENT, Identity
+from core.nets.schedules import lr_shown
+from core.teach import classroom
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 120
@@ -35,19 +36,26 @@ def sign_in(at: AppTest, password: str) -> AppTest:
     return at.button(key="auth_sign_in").click().run()
 
 
-def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch):
+def test_laptop_mode_has_no_sign_in(pets_like, monkeypatch, data_folder):
+    from core.data.synthetic import make_pets_like
+
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     monkeypatch.setenv("PETLAB_DATASET", str(pets_like))
     at = open_app()
     assert not at.exception
     assert not at.sidebar.expander and not any("teacher" in s.value for s in at.sidebar.success)
-    assert at.button(key="data_folder_go") is not None
+    mine = make_pets_like(data_folder / "mine", n_per_class=3, classes=("Bengal", "pug"))  # the data folder's own
+    data = open_app(script=DATA_PAGE)
+    data.text_input(key="data_folder_path").input(str(mine))
+    data.button(key="data_folder_go").click().run()  # a laptop's user opens folders: no teacher to ask
+    assert not data.exception and not data.error
+    assert data.session_state[ACTIVE_DATASET].root == str(mine.resolve())
 
 
 def test_teacher_signs_in_and_the_url_alone_restores_nothing(class_mode, data_folder):
     """Issue 18, item 7: whoever opened the teacher's ?s= URL after the teacher's connection dropped was the
     teacher for 12 h. The sign-in is now this connection's (and its browser's cookie's), never the URL's."""
-    from core.session_store import SessionStore
+    from core.store.session_store import SessionStore
 
     at = open_app()
     assert not at.exception
@@ -156,7 +164,7 @@ TRAINING_PAGE = str(ROOT / "pages" / "training.py")
 
 def open_training(pets_like, query=None, teacher=None) -> AppTest:
     """The Training page on pets_like; teacher: the data folder of a sign-in this session holds."""
-    from core.pets import pets_spec
+    from core.data.pets import pets_spec
 
     at = AppTest.from_file(TRAINING_PAGE, default_timeout=TIMEOUT)
     for key, value in (query or {}).items():
@@ -168,7 +176,8 @@ def open_training(pets_like, query=None, teacher=None) -> AppTest:
 
 
 def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_like, data_folder):
-    from core import job_records, requests, runs
+    from core.store import runs
+    from core.teach import job_records, requests
 
     at = open_training(pets_like)
     assert not at.exception
@@ -182,7 +191,7 @@ def test_a_student_cannot_train_or_run_an_expensive_lr_finder(class_mode, pets_l
     at.button(key="train_lrfind_btn").click().run()
     assert any("the teacher prepares the LR finder" in e.value for e in at.error)
     assert not at.session_state["train_lrfind_history"]
-    at.button(key="train_extract_btn").click().run()  # shown, refused where it runs (core.jobs)
+    at.button(key="train_extract_btn").click().run()  # shown, refused where it runs (core.teach.jobs)
     assert any("the teacher prepares the body features" in e.value for e in at.error)
     assert job_records.list_jobs(data_folder) == []
 
@@ -195,7 +204,7 @@ def teacher_tab(at: AppTest, data_folder) -> AppTest:
 
 
 def test_the_teachers_train_button_queues_a_job(class_mode, pets_like, data_folder, monkeypatch):
-    from core import job_records
+    from core.teach import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the job stays queued: no worker in this test
     at = open_training(pets_like, teacher=data_folder)
@@ -225,7 +234,7 @@ def test_privacy_note_per_role():
 
 def drain(data_folder) -> int:
     """Run every queued job in this process, as the worker would."""
-    from core import jobs
+    from core.teach import jobs
 
     queue = jobs.make_queue(data_folder)
     done = 0
@@ -236,7 +245,7 @@ def drain(data_folder) -> int:
 
 
 def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode, pets_like, data_folder, monkeypatch):
-    from core import job_records
+    from core.teach import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # this test runs the queue itself
     teacher = open_training(pets_like, teacher=data_folder)
@@ -255,7 +264,9 @@ def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode
     teacher.run()
     assert not teacher.exception
     assert teacher.get("plotly_chart") and any(c.key == "train_lrfind_chart" for c in teacher.get("plotly_chart"))
-    assert teacher.button(key="train_use_valley") is not None
+    valley = teacher.session_state["train_lrfind_history"][-1].suggestions["valley"]
+    teacher.button(key="train_use_valley").click().run()  # the worker's curve, applied as lr_max in this tab
+    assert not teacher.exception and teacher.number_input(key="train_lr1").value == lr_shown(valley)
 
     reloaded = open_training(pets_like, {"s": teacher.query_params["s"]})  # a reload: new session, same tab
     reloaded.select_slider(key="train_size").set_value(32).run()
@@ -263,14 +274,15 @@ def test_lr_finder_and_features_are_jobs_whose_results_every_tab_sees(class_mode
     student = open_training(pets_like)  # another tab with the same settings finds the curve as well
     student.select_slider(key="train_size").set_value(32).run()
     assert len(student.session_state["train_lrfind_history"]) == 1
-    assert student.button(key="train_use_valley") is not None
+    student.button(key="train_use_valley").click().run()
+    assert student.number_input(key="train_lr1").value == lr_shown(valley)
     assert len(job_records.list_jobs(data_folder)) == 1
 
 
 def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the_page(
     class_mode, pets_like, data_folder, monkeypatch
 ):
-    from core import job_records
+    from core.teach import job_records
 
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
     teacher = open_training(pets_like, teacher=data_folder)
@@ -295,7 +307,7 @@ def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_f
     """A tab that arrives with the ?s= of a live tab (the browser's Duplicate tab) forks a fresh token with a
     copy of the settings; a reload (the old session gone) keeps the token. Neither store holds a sign-in:
     a new connection is the teacher only through its browser's cookie (tests/browser/test_class_mode.py)."""
-    from core.session_store import SessionStore, new_token
+    from core.store.session_store import SessionStore, new_token
     from ui import tab_store as state
     from ui.i18n import LANG_KEY
     from ui.tab_store import SIGN_IN_KEY
@@ -340,8 +352,8 @@ def alices_tab(data_folder) -> tuple[str, object]:
 
     from PIL import Image
 
-    from core.datasets import DatasetSpec
-    from core.session_store import SessionStore, new_token
+    from core.data.datasets import DatasetSpec
+    from core.store.session_store import SessionStore, new_token
 
     token = new_token()
     store = classroom.own_store(data_folder, Identity(STUDENT, token))
@@ -364,7 +376,7 @@ def test_a_copy_of_a_students_tab_never_reaches_her_own_classes(class_mode, data
     dataset, and takes none of her kept photos."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    from core.session_store import SessionStore
+    from core.store.session_store import SessionStore
     from ui import tab_store as state
 
     token, spec = alices_tab(data_folder)
@@ -390,7 +402,7 @@ def test_a_stored_dataset_in_another_students_space_is_never_restored(class_mode
     """Whatever put it there, a tab's stored active dataset in someone else's private space is dropped."""
     from dataclasses import asdict
 
-    from core.session_store import SessionStore, new_token
+    from core.store.session_store import SessionStore, new_token
 
     _alice, spec = alices_tab(data_folder)
     mallory = new_token()

@@ -2,18 +2,18 @@
 and the sidebar's job box on every page."""
 
 import io
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import auth, classroom, job_records, jobs, runs
+from core import auth
 from core.auth import ENV_PASSWORD, STUDENT, Identity
-from core.pets import pets_spec
-from core.records import RunConfig, StageConfig
+from core.data.pets import pets_spec
+from core.store import runs
+from core.teach import classroom, job_records, jobs
+from tests.factories import run_record, store_run
 from ui.auth import SIGNED_IN_KEY
 from ui.state import ACTIVE_DATASET
 
@@ -54,16 +54,7 @@ def open_page(script: str, query: dict | None = None, dataset=None, teacher: Pat
 
 def fake_run(base: Path, rid: str) -> None:
     """A stored run folder with a valid record (its weights are not a model: nothing here loads them)."""
-    config = RunConfig(dataset="fp", img_size=32, stages=(StageConfig(epochs=1, lr_max=1e-3),))
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": f"run {rid}",
-              "config": asdict(config), "epochs": [], "created": 1.0}  # fmt: skip
-    runs.write_run(
-        base / "runs",
-        rid,
-        b"weights",
-        record,
-        {"probs": np.zeros((2, 2), np.float32), "targets": np.zeros(2, np.int64)},
-    )
+    store_run(base / "runs", run_record(title=f"run {rid}", epochs=0), rid)
 
 
 def test_students_cannot_open_the_class_page(class_mode):
@@ -122,7 +113,7 @@ def test_teacher_publishes_a_students_classes(class_mode, data_folder, pets_like
 
 
 def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
 
     scan = scan_dataset(pets_spec(pets_like))
     teacher = Identity(auth.TEACHER, "e" * 24)
@@ -143,7 +134,7 @@ def test_sidebar_job_box_on_every_page(class_mode, data_folder, pets_like):
 
 
 def test_students_start_on_the_class_dataset_and_model(class_mode, data_folder, tmp_path):
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
     from ui.state import ACTIVE_RUN
 
     other = pets_spec(make_pets_like(tmp_path / "class-set" / "images", n_per_class=3))
@@ -161,7 +152,7 @@ def test_a_wrong_typed_job_record_breaks_no_page_and_the_teacher_cancels(class_m
     """Issue 18, item 13: one record with "created": "yesterday" made every page fail, the Class page included."""
     import json
 
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
 
     scan = scan_dataset(pets_spec(pets_like))
     teacher = Identity(auth.TEACHER, "e" * 24)
@@ -190,7 +181,7 @@ def test_students_follow_the_teachers_newest_class_dataset_and_model_without_a_r
 ):
     """Issue 19.3: a student's open tab (its session) takes the class dataset and model the teacher sets next,
     on its next run (the sidebar's polling starts it); no reload, and their own later choice is kept."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
     from ui.state import ACTIVE_RUN
 
     student = open_page(APP)
@@ -214,7 +205,7 @@ def test_students_follow_the_teachers_newest_class_dataset_and_model_without_a_r
 
 def test_back_to_the_server_default_resets_the_teachers_own_dataset(class_mode, data_folder, pets_like, tmp_path):
     """Issue 19.3: the button resets the class dataset and the teacher's own; Queue the lesson follows it."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     other = pets_spec(make_pets_like(tmp_path / "other" / "images", n_per_class=3))
     classroom.set_class_dataset(data_folder, Identity(auth.TEACHER, "f" * 24), other)
@@ -248,7 +239,7 @@ def test_published_classes_are_open_to_every_student(class_mode, data_folder, pe
 
 
 def four_photo_dataset(tmp_path):
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     return pets_spec(make_pets_like(tmp_path / "tiny" / "images", n_per_class=2, classes=("Bengal", "beagle")))
 
@@ -327,7 +318,7 @@ def test_a_students_prediction_page_does_not_tell_them_to_train(class_mode):
 def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data_folder, pets_like):
     """Issue 19.4: a student's Train asks the teacher; the Class page shows it by name with its numbers; Approve
     queues exactly that run, and the student's Training page says so."""
-    from core import requests
+    from core.teach import requests
 
     student = open_page(APP)
     student.text_input(key="auth_name").input("Ben").run()
@@ -355,8 +346,8 @@ def test_a_students_request_reaches_the_teacher_who_approves_it(class_mode, data
 def test_the_queue_table_shows_names_and_titles_as_plain_text(data_folder, pets_like):
     """The queue is an st.table (a long reason wraps instead of being cut off, issue 19), and st.table renders
     Markdown: a student's name is written out literally, never a link in the teacher's page."""
-    from core import roster
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
+    from core.teach import roster
     from tests.pages.helpers import training_page_config
     from ui.jobs import queue_rows
 

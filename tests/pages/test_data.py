@@ -4,8 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import DatasetSpec
-from core.pets import pets_spec
+from core.data.datasets import DatasetSpec
+from core.data.pets import pets_spec
 from ui.state import ACTIVE_DATASET
 
 TIMEOUT = 120
@@ -110,7 +110,7 @@ def test_empty_folder_says_no_images_only(tmp_path):
 
 def test_dangling_links_and_sockets_are_listed_not_raised(tmp_path):
     """The review: a folder with a dangling link crashed every page of the session (folder_signature)."""
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     root = make_pets_like(tmp_path / "ds", n_per_class=3)
     (root / "gone_1.jpg").symlink_to(tmp_path / "nowhere.jpg")
@@ -123,7 +123,7 @@ def test_dangling_links_and_sockets_are_listed_not_raised(tmp_path):
 
 
 def test_catastrophic_regex_is_stopped_with_a_message(tmp_path):
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     root = make_pets_like(tmp_path / "ds", n_per_class=2)
     from PIL import Image
@@ -149,7 +149,7 @@ def test_an_explosive_pattern_is_refused_with_a_message_and_changes_nothing(pets
 
 
 def test_sidebar_switches_model_and_follows_the_pages(pets_like, monkeypatch):
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
     from tests.pages.test_interpretation import make_run
     from ui.runs import NO_RUN, SIDEBAR_RUN_KEY
     from ui.state import ACTIVE_RUN, env_dataset
@@ -175,7 +175,7 @@ def test_own_classes_photos_can_be_removed(data_folder):
 
     from PIL import Image
 
-    from core.own_classes import OwnClassesStore
+    from core.teach.own_classes import OwnClassesStore
 
     store = OwnClassesStore(data_folder / "datasets" / "own")
     store.add_class("alpha")
@@ -198,7 +198,7 @@ def test_own_classes_with_few_photos_are_flagged_before_use(data_folder):
 
     from PIL import Image
 
-    from core.own_classes import OwnClassesStore
+    from core.teach.own_classes import OwnClassesStore
 
     store = OwnClassesStore(data_folder / "datasets" / "own")
     for name in ("mug", "pen"):
@@ -220,7 +220,7 @@ def test_chinese_class_names_from_the_name_box_to_the_dataset(data_folder):
 
     from PIL import Image
 
-    from core.own_classes import OwnClassesStore
+    from core.teach.own_classes import OwnClassesStore
 
     at = AppTest.from_file(DATA_PAGE, default_timeout=TIMEOUT).run()
     for name in ("猫", "狗", "CHAT noir", "chat  noir"):

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from core import models
+from core.nets import models
 from ui import frame
 
 
@@ -33,7 +33,7 @@ def test_background_training_caps_threads_and_lowers_only_its_own_thread(monkeyp
         tid = threading.get_native_id()
         torch.set_num_threads(1)  # the interactive cap of a script thread
         with frame.background_training() as threads:
-            models.pick_device()  # what core.training does first: it must stay under the ceiling
+            models.pick_device()  # what core.train.training does first: it must stay under the ceiling
             inside = (threads, torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, tid))
         return inside, torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, tid)
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import classroom, quotas
+from core import quotas
 from core.auth import ENV_PASSWORD, STUDENT, Identity
+from core.teach import classroom
 from ui.auth import FIRST_SEEN_KEY
 
 TIMEOUT = 180

@@ -5,7 +5,7 @@ import threading
 
 import torch
 
-from core.slots import WorkSlots
+from core.teach.slots import WorkSlots
 from ui import heavy
 
 

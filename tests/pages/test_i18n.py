@@ -19,8 +19,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.auth import ENV_PASSWORD
+from core.data.pets import pets_spec
 from core.i18n import translator
-from core.pets import pets_spec
 from tests.pages.test_interpretation import make_run
 from ui.i18n import LANG_KEY, LANG_PARAM, PICKER_KEY
 from ui.lesson import PRESENTER_CSS
@@ -213,7 +213,7 @@ class Lesson:
 
 @pytest.fixture
 def lesson(pets_like, data_folder, monkeypatch) -> Lesson:
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
 
     monkeypatch.delenv(ENV_PASSWORD, raising=False)  # laptop mode unless a case signs a teacher in
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # class mode: jobs stay queued, no worker process
@@ -533,7 +533,7 @@ def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_
 def test_training_page_in_chinese(pets_like):
     """Stage 1 trained and shown (loss chart, epochs table), stage 2's group table, the runs table and overlay,
     the LR finder's curves and suggestions: all Chinese, numbers as in English."""
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
     from tests.pages.helpers import stored_run, training_page_config
     from ui.runs import TRAIN_LAST
 
@@ -569,9 +569,11 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
 
     from PIL import Image
 
-    from core import auth, classroom, job_records, jobs
+    from core import auth
     from core.auth import ENV_PASSWORD, STUDENT, Identity
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
+    from core.store.records import EventKind, TrainEvent
+    from core.teach import classroom, job_records, jobs
     from tests.pages.helpers import stored_run
     from tests.pages.test_class_page import CLASS_PAGE, PASSWORD, as_teacher
 
@@ -588,7 +590,7 @@ def test_class_page_in_chinese(pets_like, data_folder, monkeypatch):
     failed = jobs.submit(data_folder, teacher, plan[2], spec)
     job_records.update_job(data_folder, failed.job_id, status="failed", error=job_records.WORKER_DIED, finished=9.0)
     running = jobs.submit(data_folder, teacher, plan[1], spec)
-    event = job_records.JobEvent(kind="batch", stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
+    event = TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4)
     job_records.update_job(
         data_folder, running.job_id, status="running", pid=None, host="elsewhere", updated=9e12, last=event
     )
@@ -626,21 +628,21 @@ def live_training_script():
     import streamlit as st
 
     from core.i18n import set_language
-    from core.records import RunConfig, StageConfig
+    from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
     from ui.training import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
     live = LiveTraining(RunConfig(dataset="d", stages=stages))
-    live({"kind": "extract", "what": "validation images", "i": 3, "n": 8})
-    live({"kind": "stage", "stage": 1, "describe": stages[1].describe()})
-    row = {"stage": 0, "epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "error_rate": 0.439, "seconds": 3.0}
-    live({"kind": "epoch", "row": row})
-    live({"kind": "batch", "stage": 1, "epoch": 0, "n_epoch": 1, "iter": 3, "n_iter": 10, "loss": 0.5, "lr": 1e-4})
+    live(TrainEvent(EventKind.EXTRACT, what="validation images", i=3, n=8))
+    live(TrainEvent(EventKind.STAGE, stage=1, describe=stages[1].describe()))
+    row = EpochRow(stage=0, epoch=0, train_loss=1.2, valid_loss=1.0, error_rate=0.439, seconds=3.0)
+    live(TrainEvent(EventKind.EPOCH, n_epoch=1, row=row))
+    live(TrainEvent(EventKind.BATCH, stage=1, epoch=0, n_epoch=1, iter=3, n_iter=10, loss=0.5, lr=1e-4))
 
 
 def test_live_training_display_in_chinese():
-    """The progress bar, stage line, live loss chart and epoch table while training (ui/runs.LiveTraining)."""
+    """The progress bar, stage line, live loss chart and epoch table while training (ui/training.LiveTraining)."""
     pair = []
     for lang in ("zh", "en"):
         at = AppTest.from_function(live_training_script, default_timeout=TIMEOUT)
@@ -656,7 +658,7 @@ def test_live_training_display_in_chinese():
 def test_another_tabs_training_is_named_in_the_tab_language():
     """The progress file names the training (other_training_ui); its config gives the title per language."""
     from core import i18n
-    from core.records import RunConfig, StageConfig, config_as_dict
+    from core.store.records import RunConfig, StageConfig, config_as_dict
     from ui.training import progress_title
 
     config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))

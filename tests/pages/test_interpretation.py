@@ -5,12 +5,11 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import runs
-from core.models import create_model, save_weights
 from core.settings import sub_dir
+from core.store import runs
+from core.store.records import EpochRow
+from tests.factories import run_config, run_record, store_run
 from ui.state import ACTIVE_RUN
-
-CONFIG = {"dataset": "test", "stages": [{"epochs": 1, "lr_max": 1e-3}]}
 
 TIMEOUT = 120
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "interpretation.py")
@@ -24,13 +23,9 @@ def make_run(pets_like, dataset: str = "test") -> str:
     probs = np.full((12, 6), 0.02, np.float32)
     probs[np.arange(12), targets] = 0.9
     probs[0] = [0.1, 0.8, 0.02, 0.02, 0.03, 0.03]  # one mistake: Bengal called Persian
-    weights = Path(pets_like).parent / "w.pt"
-    save_weights(create_model("mobilenet_v2", 6, pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": classes, "img_size": 64, "title": "tiny test run", "config": {**CONFIG, "dataset": dataset},
-              "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 1 / 12}],
-              "valid_paths": paths, "created": 1.0}  # fmt: skip
-    runs.write_run(sub_dir("runs"), "testrun", weights.read_bytes(), record, {"probs": probs, "targets": targets})
-    return "testrun"
+    epochs = [EpochRow(0, 0, train_loss=1.0, valid_loss=0.9, error_rate=1 / 12)]
+    record = run_record(run_config(dataset, img_size=64), classes, epochs, "tiny test run", valid_paths=tuple(paths))
+    return store_run(sub_dir("runs"), record, "testrun", None, runs.Preds(probs, targets))
 
 
 def test_interpretation_without_run_explains():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import DatasetSpec
+from core.data.datasets import DatasetSpec
 
 TIMEOUT = 300
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "layers.py"
@@ -76,7 +76,7 @@ def test_occlusion_button(app, monkeypatch):
 
 def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):
     """A fine-tuned resnet18 run is active but resnet18's ImageNet weights are not on this machine."""
-    from core import models
+    from core.nets import models
     from core.storage import atomic_write_json
     from ui.state import runs_dir
 
@@ -142,8 +142,8 @@ def test_channel_counts():
 
 
 def test_class_mode_patch_index_is_a_worker_job_a_student_may_ask_for(app, data_folder, monkeypatch):
-    from core import job_records, jobs
     from core.auth import ENV_PASSWORD
+    from core.teach import job_records, jobs
 
     monkeypatch.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's
     monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")  # the test runs the queue itself
@@ -176,10 +176,10 @@ def test_a_damaged_queue_tells_the_student_leaves_no_ghost_and_the_teacher_repai
 ):
     """Issue 18, item 12: with jobs/queue.db damaged, Build raised DatabaseError, left a job "queued" forever
     and refused the student's later requests as still waiting."""
-    from core import job_records, jobs
     from core.auth import ENV_PASSWORD
-    from core.pets import pets_spec
-    from tests.core.test_jobs import damage_queue_file
+    from core.data.pets import pets_spec
+    from core.teach import job_records, jobs
+    from tests.core.teach.test_jobs import damage_queue_file
     from tests.pages.test_class_page import CLASS_PAGE, open_page
 
     monkeypatch.setenv(ENV_PASSWORD, "correct horse")  # class mode; this tab is a student's

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import scan_dataset
-from core.lesson import WORKSHOP, RunRole
-from core.pets import pets_spec
+from core.data.datasets import scan_dataset
+from core.data.pets import pets_spec
+from core.train.lesson import WORKSHOP, RunRole
 from tests.pages.helpers import stored_run
 from ui.state import ACTIVE_DATASET
 
@@ -70,8 +70,8 @@ def test_download_as_notebook_holds_the_tabs_lesson(pets_like):
     at = lesson_page(pets_like).run()
     button = at.get("download_button")[0]
     assert button.proto.label == "Download as notebook"
-    assert button.proto.url  # the notebook's bytes are served (their content: tests/core/test_notebook.py)
-    # (the notebook itself is executed, and compared with the app's runs, in tests/core/test_notebook.py)
+    assert button.proto.url  # the notebook's bytes are served (their content: tests/core/train/test_notebook.py)
+    # (the notebook itself is executed, and compared with the app's runs, in tests/core/train/test_notebook.py)
 
 
 def test_chinese(pets_like):

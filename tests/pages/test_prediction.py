@@ -8,11 +8,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.models import RECORD_FILE, WEIGHTS_FILE, create_model, save_weights
-from core.pets import pets_spec
+from core.data.pets import pets_spec
+from core.data.synthetic import DEFAULT_CLASSES, draw_example
+from core.nets.models import RECORD_FILE, WEIGHTS_FILE, create_model, save_weights
 from core.settings import sub_dir
 from core.storage import atomic_write_json
-from core.synthetic import DEFAULT_CLASSES, draw_example
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 
 TIMEOUT = 240
@@ -134,7 +134,7 @@ def test_no_input_yet_says_what_to_do():
 
 
 def test_a_rerun_does_not_predict_the_same_photo_again(pets_like, run_id, monkeypatch):
-    from core import prediction
+    from core.predict import prediction
 
     calls = []
     real = prediction.predict
@@ -189,7 +189,7 @@ def test_prediction_page_in_chinese(pets_like, run_id, model):
 
 def test_a_plain_jpeg_is_shown_as_uploaded_anything_else_decoded():
     """st.image gets the uploaded JPEG bytes themselves (no re-encoding per rerun) only when decoding changed nothing."""
-    from core.images import load_image_bytes
+    from core.data.images import load_image_bytes
     from ui.prediction import shown_image
 
     data = jpeg(1)
@@ -223,8 +223,8 @@ def run_of(data_folder, pets_like, name: str = "ownrun", root=None) -> str:
 
 def other_dataset(tmp_path):
     """A dataset with other classes than the run's: what a student's own classes are."""
-    from core.datasets import DatasetSpec
-    from core.synthetic import make_pets_like
+    from core.data.datasets import DatasetSpec
+    from core.data.synthetic import make_pets_like
 
     root = make_pets_like(tmp_path / "mine", n_per_class=4, classes=("bears", "kites"))
     return DatasetSpec(name="Your own classes", kind="own", root=str(root))
@@ -264,7 +264,7 @@ def test_when_the_check_cannot_run_the_verdict_says_so(pets_like, data_folder, t
 
 def test_uploads_are_kept_across_a_page_change_and_a_reload(data_folder):
     """Issue 19.7: the uploads come back in a new session of the same tab (?s=), until forgotten."""
-    from core.session_store import new_token
+    from core.store.session_store import new_token
 
     token = new_token()
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import DatasetSpec
-from core.pets import pets_spec
-from core.synthetic import make_folder_dataset
+from core.data.datasets import DatasetSpec
+from core.data.pets import pets_spec
+from core.data.synthetic import make_folder_dataset
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 from ui.tab_store import TAB_TOKEN, TOKEN_PARAM
 
@@ -76,7 +76,7 @@ def test_another_tab_or_a_forged_token_starts_afresh(pets_like):
 
 
 def test_active_run_survives_a_reload(pets_like, monkeypatch):
-    from core.datasets import scan_dataset
+    from core.data.datasets import scan_dataset
     from tests.pages.test_interpretation import make_run
     from ui.state import env_dataset
 
@@ -140,7 +140,7 @@ def test_rotating_the_token_keeps_the_settings_and_drops_the_old_url(pets_like):
     at.button(key="t_sign_in").click().run()
     after = at.session_state[TAB_TOKEN]
     assert after != before and at.query_params[TOKEN_PARAM] in (after, [after])
-    from core.session_store import SessionStore
+    from core.store.session_store import SessionStore
     from ui.tab_store import sessions_dir
 
     assert SessionStore(sessions_dir(), after).values() == {"teacher_until": 123.0}
@@ -180,7 +180,7 @@ def test_keep_writes_no_default_but_every_change(pets_like):
 
     at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
     at.run()  # the widget now has its live (default) value
-    from core.session_store import SessionStore
+    from core.store.session_store import SessionStore
     from ui.tab_store import sessions_dir
 
     store = SessionStore(sessions_dir(), at.session_state[TAB_TOKEN])

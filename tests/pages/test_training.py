@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core.pets import pets_spec
+from core.data.pets import pets_spec
 from core.settings import sub_dir
+from core.store.records import LRFinderResult
 from ui.state import ACTIVE_DATASET, ACTIVE_RUN
 
 TIMEOUT = 300
@@ -47,7 +48,8 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     # The page shows the finished run at once: no Train/Stop buttons, stage 2 ready, the run overlaid.
     assert any("Already trained" in s.value for s in at.success)
     assert not [b for b in at.button if b.key in ("train_go1", f"train_stop_{run_id}")]
-    assert at.button(key="train_go2") is not None
+    go2 = at.button(key="train_go2")
+    assert go2.label == "▶ Unfreeze and train stage 2" and not go2.disabled  # stage 2 can start from it
     assert not any("Train stage 1" in i.value for i in at.info)
     assert run_id in at.multiselect(key="train_overlay").value
     epochs = next(df.value for df in at.dataframe if "train_loss" in df.value.columns)
@@ -57,18 +59,18 @@ def test_training_page_trains_tiny_run_and_lists_it(pets_like):
     assert not at.exception
     assert any("Already trained" in s.value for s in at.success)
     assert not any("Trained and stored run" in s.value for s in at.success)  # the message was shown once
-    assert at.button(key="train_go2") is not None
+    assert not at.button(key="train_go2").disabled
     assert not any("older Pet Lab" in w.value for w in at.warning)  # one number: the last epoch is the stored one
 
     # a run an older Pet Lab trained in bf16: validated in bf16, predictions stored in fp32 -> two numbers, said so
-    from core import runs
-    from core.storage import atomic_write_json, read_json
+    from core.storage import atomic_write_bytes, atomic_write_json, read_json
+    from core.store import runs
 
     folder = sub_dir("runs") / run_id
     atomic_write_json(folder / "run.json", {**read_json(folder / "run.json"), "precision": "bf16"})
     preds = runs.load_preds(folder)
-    wrong = np.roll(np.eye(preds["probs"].shape[1], dtype=np.float32)[preds["targets"]], 1, axis=1)
-    runs.save_preds(folder, {"probs": wrong, "targets": preds["targets"]})  # every stored prediction wrong
+    wrong = np.roll(np.eye(preds.n_classes, dtype=np.float32)[preds.targets], 1, axis=1)
+    atomic_write_bytes(folder / runs.PREDS_FILE, runs.Preds(wrong, preds.targets).to_npz())  # every one wrong
     at.run()
     assert not at.exception
     assert any("older Pet Lab that validated in bf16" in w.value and "100.0%" in w.value for w in at.warning)
@@ -79,9 +81,8 @@ def test_use_valley_sets_lr_max(pets_like):
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     lrs = [1e-7 * 1.2**i for i in range(40)]
     at.session_state["train_lrfind_history"] = [
-        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": 2.5e-3}, "points": {"valley": (2.5e-3, 1.5)},
-         "stage": "frozen", "fast": True, "seconds": 1.0}
-    ]  # fmt: skip
+        LRFinderResult(lrs, [2.0] * 40, {"valley": 2.5e-3}, {"valley": (2.5e-3, 1.5)}, "frozen", True, 1.0)
+    ]
     at.run()
     assert at.number_input(key="train_lr1").value == 3e-3
     at.button(key="train_use_valley").click().run()
@@ -91,7 +92,7 @@ def test_use_valley_sets_lr_max(pets_like):
 
 
 def test_stop_says_nothing_was_saved_and_buttons_come_back(pets_like, monkeypatch):
-    from core import runs, training_lock
+    from core.store import runs, training_lock
 
     monkeypatch.setattr(training_lock, "stop_requested", lambda runs_dir: True)  # Stop pressed before the first batch
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
@@ -109,7 +110,7 @@ def test_stop_says_nothing_was_saved_and_buttons_come_back(pets_like, monkeypatc
 
 
 def test_one_class_dataset_is_refused_with_a_message(tmp_path):
-    from core.synthetic import make_pets_like
+    from core.data.synthetic import make_pets_like
 
     one = make_pets_like(tmp_path / "one", n_per_class=12, classes=("fashion",))
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
@@ -122,17 +123,10 @@ def test_one_class_dataset_is_refused_with_a_message(tmp_path):
 
 def other_dataset_run(pets_like) -> str:
     """A stored run whose record says it was trained on another dataset."""
-    from core import runs
-    from core.models import create_model, save_weights
+    from tests.factories import run_config, run_record, store_run
 
-    weights = Path(pets_like).parent / "other.pt"
-    save_weights(create_model("mobilenet_v2", 2, pretrained=False), weights)
-    record = {"arch": "mobilenet_v2", "classes": ["a", "b"], "img_size": 32, "title": "mobilenet_v2 32px: 1 ep",
-              "config": {"dataset": "another-fingerprint", "stages": [{"epochs": 1, "lr_max": 1e-3}]}, "dataset": {"name": "fashion"}, "created": 1.0,
-              "epochs": [{"stage": 0, "epoch": 0, "train_loss": 1.0, "valid_loss": 0.9, "error_rate": 0.5}]}  # fmt: skip
-    probs = {"probs": np.full((2, 2), 0.5, np.float32), "targets": np.array([0, 1])}
-    runs.write_run(sub_dir("runs"), "otherrun", weights.read_bytes(), record, probs)
-    return "otherrun"
+    record = run_record(run_config("another-fingerprint"), title="mobilenet_v2 32px: 1 ep", dataset="fashion")
+    return store_run(sub_dir("runs"), record, "otherrun", weights=None)
 
 
 def test_runs_list_shows_the_active_datasets_runs_with_a_dataset_column(pets_like):
@@ -193,8 +187,8 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
     """`make prepare` stores full fastai runs; the page (Fast on by default) finds them and continues from them."""
     from dataclasses import replace
 
-    from core.datasets import scan_dataset
-    from core.prepare import PrepOptions, lesson_runs, run_config
+    from core.data.datasets import scan_dataset
+    from core.prep.prepare import PrepOptions, lesson_runs, run_config
     from tests.pages.helpers import stored_run
 
     fingerprint = scan_dataset(pets_spec(pets_like)).fingerprint
@@ -214,7 +208,9 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
     assert at.toggle(key="train_fast").value  # Fast stays the default
     assert [s.value for s in at.success if s.value.startswith(f"Already trained: {frozen_id[:8]}")]
     assert any("full fastai way" in c.value for c in at.caption)
-    assert at.button(key="train_open1") is not None and not [b for b in at.button if b.key == "train_go1"]
+    assert not [b for b in at.button if b.key == "train_go1"]
+    at.button(key="train_open1").click().run()  # the prepared run becomes the active model
+    assert not at.exception and at.session_state[ACTIVE_RUN] == frozen_id
 
     at.number_input(key="train_epochs2").set_value(2).run()  # stage 2 continues from the full run: prepared too
     assert not at.exception
@@ -229,7 +225,7 @@ def test_prepared_full_runs_open_as_already_trained_with_fast_on(pets_like):
 
 
 def runs_found(config):
-    from core import runs
+    from core.store import runs
 
     found_config, run = runs.find_frozen_run(sub_dir("runs"), config, views=2)
     return found_config, run.run_id if run else None
@@ -237,20 +233,19 @@ def runs_found(config):
 
 def test_a_learning_rate_reads_the_same_everywhere(pets_like):
     """Issue 19 item 10: the button said "Use valley (1.4e-03)" while the run title said 1.45e-03. One format
-    (core.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
+    (core.nets.schedules.lr_text) on the button, the suggestion list, the chart's legend, the schedule's title, the
     number input and the run title; the value applied is the value shown."""
     import json
 
-    from core.records import RunConfig, StageConfig
+    from core.store.records import RunConfig, StageConfig
 
     valley = 0.0014454397707459258  # what lr_find returns: more digits than anyone reads
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
     lrs = [1e-7 * 1.2**i for i in range(40)]
     at.session_state["train_lrfind_history"] = [
-        {"lrs": lrs, "losses": [2.0] * 40, "suggestions": {"valley": valley}, "points": {"valley": (valley, 1.5)},
-         "stage": "frozen", "fast": True, "seconds": 1.0}
-    ]  # fmt: skip
+        LRFinderResult(lrs, [2.0] * 40, {"valley": valley}, {"valley": (valley, 1.5)}, "frozen", True, 1.0)
+    ]
     at.run()
     button = at.button(key="train_use_valley")
     assert button.label == "Use valley (1.45e-03) as lr_max"
