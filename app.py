@@ -49,15 +49,19 @@ if who.role == TEACHER:  # class mode, signed in: the teacher's own page
 page = st.navigation(PAGES)
 tab_token()  # ?s=<token> in the URL: this tab's settings survive page changes and reloads
 if who.class_mode:  # live: the sidebar's polling reruns the page when what it shows changed elsewhere
-    note_drawn((Channel.CLASS, Channel.ROSTER) if page.url_path == CLASS_PAGE.url_path else (Channel.CLASS,))
+    note_drawn((Channel.CLASS, Channel.ROSTER) if page.url_path == CLASS_PAGE.url_path else (Channel.CLASS,),
+               page.url_path)  # fmt: skip
     follow_class(announce=not who.is_teacher)  # the teacher's newest class dataset and model reach this tab
+live_box = st.sidebar.container() if who.class_mode else None  # the polling box first: the teacher's step, the job
 slot = st.sidebar.empty()
 sidebar(slot)
 with st.sidebar:
     sidebar_run_picker_ui()
     sign_in_ui()
-    if who.class_mode:
-        jobs_status_ui()
+if live_box is not None:
+    with live_box:
+        jobs_status_ui()  # after sign_in_ui (which notes the role the box compares with), drawn above it
+with st.sidebar:
     language_picker_ui()
 page.run()
 sidebar(slot)  # again after the page: a dataset or run chosen by this very run shows at once

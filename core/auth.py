@@ -54,6 +54,7 @@ TEACHER_ACTIONS = {
     "open_folder": N_("open folders on the server"),
     "import": N_("import files onto the server"),
     "edit_teacher_classes": N_("change the teacher's own classes"),
+    "lead_lesson": N_("choose the lesson step the class follows"),
 }
 
 

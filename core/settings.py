@@ -79,6 +79,7 @@ JOBS_DIR = "jobs"  # the training queue (core.teach.jobs)
 STUDENTS_DIR = "students"  # class mode: one private space per student tab (core.teach.classroom)
 HEARTBEATS_DIR = "heartbeats"  # class mode: one file per open tab
 CLASS_FILE = "class.json"  # class mode: the class dataset and model
+LESSON_FILE = "lesson.json"  # class mode: the Lesson step the teacher shows the class (core.teach.classroom)
 LIVE_DIR = "live"  # class mode: change stamps every open tab polls (core.store.live)
 SECRET_FILE = ".secret"  # keys the teacher's sign-ins (core.auth)
 AUTH_DIR = "auth"  # class mode: the teacher's sign-ins, the password-guessing guard and its log (core.auth)
@@ -134,6 +135,10 @@ def heartbeats_dir(base: Path) -> Path:
 
 def class_file(base: Path) -> Path:
     return Path(base) / CLASS_FILE
+
+
+def lesson_file(base: Path) -> Path:
+    return Path(base) / LESSON_FILE
 
 
 def live_dir(base: Path) -> Path:

@@ -6,6 +6,7 @@ from core.i18n import _
 from core.train import lesson
 from ui.frame import ensure_app_frame
 from ui.lesson import (
+    class_step_ui,
     current_step,
     lesson_settings_ui,
     notebook_download_ui,
@@ -18,7 +19,8 @@ from ui.state import scan_active
 from ui.tab_store import stop_page
 
 ensure_app_frame()
-presenting = presenter_ui()
+toggles = st.container(horizontal=True, gap="large")  # the presenter view; class mode: follow the teacher, or lead
+presenting = presenter_ui(toggles)
 if not presenting:
     st.title(_("🎓 Lesson: what's your pet?"))
     st.caption(
@@ -38,7 +40,7 @@ with st.container(border=False) if not presenting else st.expander(_("Settings a
     settings, found = lesson_settings_ui(scan)
     notebook_download_ui(settings, scan, found, key="lesson_notebook")
 
-number = step_nav_ui(current_step())
+number = step_nav_ui(class_step_ui(current_step(), toggles))  # class mode: the teacher's step, followed or led
 item = lesson.STEPS[number - 1]
 st.header(f"{number} · {_(item.title)}")
 code_side, output_side = st.columns([1, 1] if presenting else [2, 3], gap="large")  # a projector: code in large type

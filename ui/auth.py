@@ -12,6 +12,7 @@ every sign-in) and a password change take effect in every session at its next re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -148,6 +149,8 @@ def _sign_in() -> None:
 
 
 def _sign_out() -> None:
+    with contextlib.suppress(OSError, Forbidden):  # the class stops following (best effort: the sign-out must hold)
+        classroom.end_lesson(data_dir(), identity())
     auth.end_sign_ins(data_dir())  # every sign-in, every browser: a tab someone else holds is a student now
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.session_state[COOKIE_KEY] = ""

@@ -20,7 +20,7 @@ from core.store.records import LRFinderResult, RunConfig
 from core.teach import classroom, job_records, jobs, roster, worker
 from core.teach.roster import markdown_safe
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
-from ui.live import rerun_if_changed
+from ui.live import rerun_if_changed, teacher_link_ui
 from ui.notices import Level, notices_ui, notify
 
 POLL_SECONDS = 3.0
@@ -120,15 +120,18 @@ def current_jobs() -> list[job_records.JobRecord]:
 
 @st.fragment(run_every=POLL_SECONDS)
 def jobs_status_ui() -> None:
-    """The sidebar box on every page (class mode): the running job, the queue, the last result.
+    """The sidebar box on every page (class mode): where the teacher is in the lesson, the running job, the
+    queue, the last result.
 
     Every poll first asks whether anything the page shows changed elsewhere (ui.live): the class
-    dataset or model, a job queued or ended, a run stored; if so the whole page reruns.
+    dataset or model, a job queued or ended, a run stored, the teacher's step on a Lesson page that
+    follows it; if so the whole page reruns.
     """
     rerun_if_role_changed()  # signed out elsewhere, or the password changed: this tab follows now
     who = identity()
     heartbeat(who)
     rerun_if_changed()
+    teacher_link_ui(who.is_teacher)
     base = data_dir()
     found = current_jobs()
     running = [j for j in found if j.status == JobStatus.RUNNING]

@@ -16,18 +16,19 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from core.auth import Forbidden
 from core.data import augmentation, datasets
 from core.data.datasets import DatasetScan
 from core.data.images import ImageError
 from core.i18n import N_, _, n_, num, pct, translated_columns
 from core.inside.activations import channel_order, feature_grid_figure
 from core.nets import models
+from core.quotas import QuotaError
 from core.settings import data_dir, torch_home
 from core.store import runs
-from core.store.records import ConfigError, LRFinderResult
+from core.store.records import LRFinderResult
 from core.store.runs import RunInfo
-from core.store.training_lock import TrainingBusy
-from core.teach import job_records, jobs
+from core.teach import classroom, job_records, jobs
 from core.teach.job_records import JobKind, JobStatus
 from core.train import curves, learners, lesson, lr_finder
 from core.train import interpretation as interp
@@ -35,17 +36,21 @@ from core.train import notebook as nbexport
 from core.train.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
 from ui.auth import class_mode, identity
 from ui.data import thumbnail
+from ui.executor import run_job_ui
 from ui.jobs import submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
-from ui.runs import features_dir, run_predictions
+from ui.live import FOLLOW_KEY, LEAD_KEY, note_following, redraw_soon, teacher_step
+from ui.runs import run_predictions
 from ui.state import runs_dir
-from ui.tab_store import keep, recall, remember
+from ui.tab_store import keep, recall
 from ui.training import train_ui
 
 STEP_PARAM = "step"  # ?step=7 opens step 7: the step widget's key, bound to the URL
 PRESENT_PARAM = "present"  # ?present=1: the presenter view
 SOURCE_KEY = "lesson_source"
 LRFIND_KEY = "lesson_lrfind"  # LR-finder curves this tab ran from the Lesson page, by lr_finder_key
+SHARED_KEY = "_lesson_shared"  # the step this teacher's tab last showed the class
+STALE_KEY = "_lesson_stale"  # (the step widget's value from an old URL, the step shown) until the widget shows it
 
 
 class Source(StrEnum):
@@ -106,12 +111,22 @@ def lesson_settings_ui(scan: DatasetScan) -> tuple[LessonSettings, dict[RunRole,
 
 
 def current_step() -> int:
-    """The step this tab shows: ?step= in the URL (kept by the step widget). The one place that decides it,
-    so a class can later hand students the teacher's step."""
-    return lesson.clamp_step(st.session_state.get(STEP_PARAM, st.query_params.get(STEP_PARAM, 1)))
+    """The step this tab chose: ?step= in the URL (kept by the step widget); on opening the page without one, in
+    class mode, the step the teacher shows the class. (class_step_ui may show the teacher's step instead.)"""
+    chosen = st.session_state.get(STEP_PARAM)
+    stale = st.session_state.get(STALE_KEY)
+    if chosen is not None and stale is not None and chosen == stale[0]:
+        return stale[1]  # the step widget still shows an old URL's step (step_nav_ui): the step shown is this
+    if chosen is None:
+        chosen = st.query_params.get(STEP_PARAM)
+    if chosen is None and class_mode():
+        shared = teacher_step()
+        return shared.step if shared is not None else 1
+    return lesson.clamp_step(chosen if chosen is not None else 1)
 
 
 def _move(delta: int) -> None:
+    _explore_alone()
     st.session_state[STEP_PARAM] = lesson.clamp_step(current_step() + delta)
 
 
@@ -124,7 +139,80 @@ def step_nav_ui(number: int) -> int:
     c3.button(_("Next") + " ▶", key="lesson_next", shortcut="Right", on_click=_move, args=(1,),
               disabled=number >= len(lesson.STEPS), type="primary", width="stretch")  # fmt: skip
     with c2:
-        return st.pagination(len(lesson.STEPS), key=STEP_PARAM, bind="query-params", max_visible_pages=11)
+        shown = st.pagination(len(lesson.STEPS), key=STEP_PARAM, bind="query-params", max_visible_pages=11,
+                              on_change=_explore_alone)  # fmt: skip
+    if shown != number:
+        # A page's first draw takes ?step= from the URL over the value set above: a following student opened an
+        # older URL (a reload). The page shows the teacher's step; the sidebar's next poll reruns it, and then
+        # the pagination and the URL show it too. Until then ← → and the toggle start from the step shown.
+        st.session_state[STALE_KEY] = (shown, number)
+        redraw_soon()
+    else:
+        st.session_state.pop(STALE_KEY, None)
+    return number
+
+
+# ---- follow the teacher (class mode) ------------------------------------------------------------------------
+
+
+def class_step_ui(own: int, where=st) -> int:
+    """Class mode: a student's *Follow the teacher* toggle, the teacher's *Students follow me*; the step to show.
+
+    A following student sees the teacher's step. The leading teacher's tab shows the class the step it moves to,
+    and follows a move made in another of the teacher's tabs (the laptop beside the projector). Otherwise, or
+    without a shared step, `own` (the tab's ?step=). The sidebar's polling reruns a following page when the
+    teacher's step changes (ui.live): nothing else runs for it. `where`: the container of the toggle.
+    """
+    who = identity()
+    if not who.class_mode:
+        return own
+    if who.is_teacher:
+        return _lead(own, where)
+    if FOLLOW_KEY not in st.session_state and recall(FOLLOW_KEY) is None:
+        st.session_state[FOLLOW_KEY] = True
+    on = where.toggle(_("Follow the teacher"), key=keep(FOLLOW_KEY, default=True),
+                      help=_("On: this page shows the step the teacher shows and moves when they move. Off, or "
+                             "when you move yourself: explore on your own; turn it on to go back."))  # fmt: skip
+    if not on:  # the sidebar says where the teacher is, with a link to that step
+        note_following(None)
+        return own
+    shared = teacher_step()
+    note_following(shared.step if shared is not None else 0)  # 0: none shared yet, the first one moves this page
+    if shared is None:
+        st.caption(_("The teacher is not showing the lesson now: move on your own until they do."))
+        return own
+    return shared.step
+
+
+def _lead(own: int, where) -> int:
+    """The signed-in teacher: share the step this tab moved to, else show the class's (moved in another tab)."""
+    if LEAD_KEY not in st.session_state and recall(LEAD_KEY) is None:
+        st.session_state[LEAD_KEY] = True
+    lead = where.toggle(_("Students follow me"), key=keep(LEAD_KEY, default=True),
+                        help=_("On: students whose *Follow the teacher* is on see the step you show here, within a "
+                               "few seconds. Off: look ahead without moving the class."))  # fmt: skip
+    if not lead:
+        st.session_state.pop(SHARED_KEY, None)  # turned on again: the step shown then is shared at once
+        note_following(None)
+        return own
+    number = own
+    if own != st.session_state.get(SHARED_KEY):  # moved here (or the first step drawn): the class moves
+        try:
+            classroom.share_lesson_step(data_dir(), identity(), own)
+        except (Forbidden, QuotaError, OSError) as err:
+            st.warning(_("The class could not be moved to this step: {error}").format(error=err))
+    else:  # not moved here: a move made in another of the teacher's tabs shows here too
+        shared = teacher_step()
+        number = shared.step if shared is not None else own
+    st.session_state[SHARED_KEY] = number
+    note_following(number)
+    return number
+
+
+def _explore_alone() -> None:
+    """A student who moves by themselves while following the teacher stops following (the toggle says so)."""
+    if st.session_state.get(FOLLOW_KEY) and not identity().is_teacher and teacher_step() is not None:
+        st.session_state[FOLLOW_KEY] = False
 
 
 # The presenter view's look. A metric's label and value are markdown paragraphs: they need rules of their own
@@ -146,10 +234,10 @@ PRESENTER_CSS = """
 PRESENTER_CHART_FONT = 16  # px, the presenter view's chart type (Streamlit's theme uses about 12)
 
 
-def presenter_ui() -> bool:
+def presenter_ui(where=st) -> bool:
     """The presenter toggle (?present=1 in the URL): large type, no sidebar, for a projector."""
-    on = st.toggle(_("Presenter view"), key=PRESENT_PARAM, bind="query-params",
-                   help=_("Large type for a projector. ← and → move between steps; the URL (?step=) opens a step."))  # fmt: skip
+    on = where.toggle(_("Presenter view"), key=PRESENT_PARAM, bind="query-params",
+                      help=_("Large type for a projector. ← and → move between steps; the URL (?step=) opens a step."))  # fmt: skip
     if on:
         st.html(f"<style>{PRESENTER_CSS}</style>")
     return on
@@ -373,18 +461,16 @@ def lr_finder_result(config) -> LRFinderResult | None:
     stored = run.record.lr_finder if run is not None else None
     if stored is not None and stored.stage == lr_finder.UNFROZEN:  # `make prepare` keeps stage 2's curve with its run
         return stored
-    if (kept := _kept_lr_finder().get(key)) is not None:
+    if (kept := _kept_lr_finder().get(key)) is not None:  # a curve a tab kept before it became a job's result
         return kept
-    if class_mode():
-        done = job_records.find_job(job_records.list_jobs(data_dir()), JobKind.LR_FIND, key, (JobStatus.DONE,))
-        if done is not None and done.result is not None:
-            return done.result
-    return None
+    found = job_records.list_jobs(data_dir(), kind=JobKind.LR_FIND, key=key)  # a job's, on a laptop or the worker
+    done = job_records.find_job(found, JobKind.LR_FIND, key, (JobStatus.DONE,))
+    return done.result if done is not None else None
 
 
 def _kept_lr_finder() -> dict[str, LRFinderResult]:
-    """The curves this tab ran from the Lesson page, by lr_finder_key (kept in the tab's store: parsed back, and a
-    value that no longer parses is left out)."""
+    """The curves this tab ran from the Lesson page before they were job results, by lr_finder_key (kept in the
+    tab's store: parsed back, and a value that no longer parses is left out)."""
     stored, kept = recall(LRFIND_KEY), {}
     for key, value in stored.items() if isinstance(stored, dict) else ():
         with contextlib.suppress(ValueError):  # a RecordError: not a curve
@@ -393,21 +479,35 @@ def _kept_lr_finder() -> dict[str, LRFinderResult]:
 
 
 def _run_lr_finder(config, scan: DatasetScan) -> None:
-    if class_mode():
-        submit_shared_ui(lambda queue: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=queue))
+    """The stage-2 LR finder as a job (ui.executor): run here on a laptop, queued for the worker in class mode."""
+    note = None
+
+    def live():
+        nonlocal note
+        note = st.empty()
+        note.info(_("Running the LR finder…"))
+        return lambda event: None
+
+    # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
+    # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
+    record = run_job_ui(
+        lambda work: submit_shared_ui(
+            lambda queue: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=queue), work
+        ),
+        scan=scan,
+        live=live,
+        threads=1,
+    )
+    if note is not None:
+        note.empty()
+    if record is None:
+        return
+    if record.active:
         st.info(_("Queued: the curve appears here when the worker has run it."))
-        return
-    try:
-        # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
-        # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
-        with st.spinner(_("Running the LR finder…")), models.thread_ceiling(1):
-            result = lr_finder.find_lr(config, scan, runs_dir(), features_dir())
-    except (ConfigError, TrainingBusy, models.WeightsUnavailable) as err:
-        st.error(str(err))
-        return
-    kept = {**_kept_lr_finder(), lr_finder.lr_finder_key(config): result}
-    remember(LRFIND_KEY, {key: curve.to_json() for key, curve in kept.items()})
-    st.rerun()
+    elif record.status == JobStatus.DONE:
+        st.rerun()
+    else:
+        st.error(record.shown_error())
 
 
 def _not_prepared(role: RunRole, settings: LessonSettings, scan: DatasetScan) -> None:

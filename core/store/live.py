@@ -10,6 +10,9 @@ Channels (files under `<data>/live/`):
 - CLASS: what every tab shows: the class dataset and model, a job queued, started or ended (not its
   progress: that has its own bar), a run stored or deleted, students' classes published.
 - ROSTER: what only the teacher's Class page lists: students' own classes, names, training requests.
+- LESSON: the Lesson step the teacher shows (core.teach.classroom.share_lesson_step). No page reruns for it as a
+  whole: a student's Lesson page that follows the teacher reruns when the step differs from the one it drew,
+  and the sidebar's polling box shows the other pages where the teacher is (ui/live.py).
 
 A lost bump costs a few seconds of staleness, never a wrong page: every page still reads the state
 itself when it runs. So a bump never raises (a full disk must not fail the change it announces).
@@ -35,6 +38,7 @@ class Channel(StrEnum):
 
     CLASS = "class"
     ROSTER = "roster"
+    LESSON = "lesson"
 
 
 def stamp_path(base: Path, channel: Channel) -> Path:

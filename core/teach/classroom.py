@@ -8,7 +8,9 @@ Layout under the data folder (class mode only; a laptop uses none of it):
   tabs opened and dropped by a script leave nothing and one machine counts once;
 - `datasets/published/<name>/`: students' classes the teacher published for everyone;
 - `class.json`: the class dataset (everyone's default) and the class model, set by the teacher, with
-  when each last changed (a tab that drew an older choice follows the newer one, ui/state.py).
+  when each last changed (a tab that drew an older choice follows the newer one, ui/state.py);
+- `lesson.json`: the Lesson step the signed-in teacher shows, which students' Lesson pages follow
+  (its own live channel, LESSON: a step change reruns only the pages that show it).
 
 Every change here that another tab shows bumps a core.store.live stamp, so open tabs refresh by themselves.
 """
@@ -23,16 +25,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.auth import Identity, require
+from core.auth import TEACHER_HOURS, Identity, require
+from core.codec import RecordError, parse_dataclass, to_json
 from core.data.datasets import DatasetSpec
 from core.i18n import _
 from core.quotas import Quotas, disk_full_error, is_disk_full
-from core.settings import class_file, heartbeats_dir, own_classes_dir, published_dir, runs_dir, students_dir
+from core.settings import (
+    class_file,
+    heartbeats_dir,
+    lesson_file,
+    own_classes_dir,
+    published_dir,
+    runs_dir,
+    students_dir,
+)
 from core.storage import atomic_write_json, read_json
 from core.store import live
-from core.store.records import parse_dataclass, to_json
 from core.store.session_store import valid_token
 from core.teach.own_classes import OwnClassesStore, safe_folder_name
+from core.train.lesson import clamp_step
 
 STUDENT_SPACE_HOURS = float(os.environ.get("PETLAB_STUDENT_HOURS", "24"))
 ACTIVE_SECONDS = 60.0  # a tab that sent a heartbeat this recently counts as connected
@@ -303,6 +314,61 @@ def _write(base: Path, settings: ClassSettings) -> None:
             raise disk_full_error(base) from err
         raise
     live.bump(base, live.Channel.CLASS)
+
+
+# ---- the lesson step the class follows ---------------------------------------------------------
+
+LESSON_STEP_HOURS = TEACHER_HOURS  # a step shared longer ago than a teacher's sign-in lasts is yesterday's lesson
+
+
+@dataclass(frozen=True)
+class LessonStep:
+    """The Lesson step the teacher shows the class (1 .. len(core.train.lesson.STEPS)), and when they moved to it."""
+
+    step: int
+    at: float
+
+    def current(self, now: float | None = None) -> bool:
+        """Whether it is today's lesson: shared less than LESSON_STEP_HOURS ago."""
+        return (time.time() if now is None else now) - self.at <= LESSON_STEP_HOURS * 3600
+
+
+def lesson_step(base: Path, now: float | None = None) -> LessonStep | None:
+    """The step the class follows, or None: none shared, the teacher signed out, or older than a school day.
+
+    One small read; a tab reads it again only when the LESSON stamp moved (ui.live.teacher_step).
+    """
+    try:
+        shared = parse_dataclass(LessonStep, read_json(lesson_file(base)), "lesson.json")
+    except (OSError, ValueError, RecordError):  # none yet, or unreadable: nobody is led
+        return None
+    return shared if shared.step == clamp_step(shared.step) and shared.current(now) else None
+
+
+def share_lesson_step(base: Path, identity: Identity, step: int) -> LessonStep:
+    """Teacher: show the class this Lesson step; students who follow move to it. Only a change is written."""
+    require(identity, "lead_lesson")
+    step = clamp_step(step)
+    shared = lesson_step(base)
+    if shared is not None and shared.step == step:
+        return shared
+    shared = LessonStep(step, time.time())
+    try:
+        atomic_write_json(lesson_file(base), to_json(shared))
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(base) from err
+        raise
+    live.bump(base, live.Channel.LESSON)
+    return shared
+
+
+def end_lesson(base: Path, identity: Identity) -> None:
+    """Teacher (at sign-out): nobody is led any more; followers stay where they are."""
+    require(identity, "lead_lesson")
+    with contextlib.suppress(FileNotFoundError):
+        lesson_file(base).unlink()
+        live.bump(base, live.Channel.LESSON)
 
 
 def own_classes_privacy_note(who: Identity, hours: float = STUDENT_SPACE_HOURS) -> str:

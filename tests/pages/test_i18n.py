@@ -534,15 +534,15 @@ def test_training_page_in_chinese(pets_like):
     """Stage 1 trained and shown (loss chart, epochs table), stage 2's group table, the runs table and overlay,
     the LR finder's curves and suggestions: all Chinese, numbers as in English."""
     from core.data.datasets import scan_dataset
+    from core.store.records import LRFinderResult
     from tests.pages.helpers import stored_run, training_page_config
     from ui.runs import TRAIN_LAST
 
     spec = pets_spec(pets_like)
     run_id = stored_run(training_page_config(scan_dataset(spec).fingerprint))
     lrs = [1e-7 * 1.3**i for i in range(40)]
-    finder = {"lrs": lrs, "losses": [2.0 - 0.01 * i for i in range(40)], "suggestions": {"valley": 2.5e-3,
-              "minimum": 1e-3, "steep": 5e-4, "slide": 4e-3}, "points": {"valley": (2.5e-3, 1.5)}, "stage": "frozen",
-              "fast": True, "seconds": 1.0}  # fmt: skip
+    finder = LRFinderResult(lrs, [2.0 - 0.01 * i for i in range(40)], {"valley": 2.5e-3, "minimum": 1e-3,
+                            "steep": 5e-4, "slide": 4e-3}, {"valley": (2.5e-3, 1.5)}, "frozen", True, 1.0)  # fmt: skip
 
     def setup(at):
         at.session_state[ACTIVE_DATASET] = spec
@@ -658,15 +658,16 @@ def test_live_training_display_in_chinese():
 def test_another_tabs_training_is_named_in_the_tab_language():
     """The progress file names the training (other_training_ui); its config gives the title per language."""
     from core import i18n
-    from core.store.records import RunConfig, StageConfig, config_as_dict
+    from core.store.records import RunConfig, StageConfig
+    from core.store.training_lock import TrainProgress
     from ui.training import progress_title
 
     config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))
-    progress = {"title": config.title(), "config": config_as_dict(config)}
+    progress = TrainProgress(title=config.title(), config=config)
     try:
         i18n.set_language("zh")
         assert progress_title(progress) == "mobilenet_v2，128 像素：冻结训练 2 轮（缓存特征，学习率 3e-03）"
-        assert progress_title({"title": "old progress file"}) == "old progress file"
+        assert progress_title(TrainProgress(title="old progress file")) == "old progress file"
         assert progress_title(None) == "一次训练"
     finally:
         i18n.set_language("en")

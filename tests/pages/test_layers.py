@@ -52,7 +52,7 @@ def test_occlusion_button(app, monkeypatch):
     """The map is computed when asked for, then shown from st.cache_data: a rerun (any widget) does not redo it."""
     import json
 
-    from core import occlusion
+    from core.inside import occlusion
 
     calls = []
     real = occlusion.occlusion_map

@@ -1,11 +1,15 @@
-"""AppTest: the Lesson page on stored runs: each step's code and output, ?step=, what to run when a run is missing."""
+"""AppTest: the Lesson page on stored runs: each step's code and output, ?step=, what to run when a run is missing;
+in class mode, the teacher's step that students follow."""
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.auth import TEACHER, Identity
 from core.data.datasets import scan_dataset
 from core.data.pets import pets_spec
+from core.teach import classroom
 from core.train.lesson import WORKSHOP, RunRole
 from tests.pages.helpers import stored_run
 from ui.state import ACTIVE_DATASET
@@ -80,3 +84,98 @@ def test_chinese(pets_like):
     at.run()
     assert not at.exception
     assert at.header[0].value == "2 · 用正则表达式标注"
+
+
+# ---- class mode: the teacher leads, students follow ------------------------------------------------------------
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def class_mode(monkeypatch, pets_like, data_folder):
+    from core.auth import ENV_PASSWORD
+
+    monkeypatch.setenv(ENV_PASSWORD, PASSWORD)
+    monkeypatch.setenv("PETLAB_LOCAL_WORKER", "0")
+    return data_folder
+
+
+def teacher_page(pets_like, data_folder, step: int | None = None) -> AppTest:
+    from tests.pages.test_class_page import as_teacher
+
+    return as_teacher(lesson_page(pets_like, step), data_folder)
+
+
+def shared(data_folder) -> int | None:
+    found = classroom.lesson_step(data_folder)
+    return found.step if found is not None else None
+
+
+def test_the_teachers_step_is_the_class_step_and_a_look_ahead_moves_nobody(class_mode, pets_like):
+    teacher = teacher_page(pets_like, class_mode, step=6).run()
+    assert not teacher.exception
+    assert teacher.toggle(key="lesson_lead").value  # leading by default
+    assert shared(class_mode) == 6
+    teacher.button(key="lesson_next").click().run()
+    assert teacher.header[0].value.startswith("7 ·") and shared(class_mode) == 7
+    teacher.toggle(key="lesson_lead").set_value(False).run()  # a look ahead, the class stays
+    teacher.button(key="lesson_next").click().run()
+    assert teacher.header[0].value.startswith("8 ·") and shared(class_mode) == 7
+    teacher.toggle(key="lesson_lead").set_value(True).run()  # leading again: the step shown is the class's
+    assert shared(class_mode) == 8
+    # the teacher's other tab (a laptop beside the projector) moved the class: this one shows it at its next run
+    classroom.share_lesson_step(class_mode, Identity(TEACHER, "t" * 24), 3)
+    teacher.run()
+    assert teacher.header[0].value.startswith("3 ·") and shared(class_mode) == 3
+
+
+def test_a_student_follows_and_a_url_moves_nobody(class_mode, pets_like):
+    classroom.share_lesson_step(class_mode, Identity(TEACHER, "t" * 24), 4)
+    student = lesson_page(pets_like, step=9).run()  # a student's URL names another step
+    assert not student.exception
+    assert student.toggle(key="lesson_follow").value  # following by default
+    assert student.header[0].value == "4 · Look at a batch"  # (its URL follows: tests/browser/test_follow.py)
+    assert shared(class_mode) == 4  # the student's URL moved nobody
+    assert not [t for t in student.toggle if t.key == "lesson_lead"]  # no lead toggle for a student
+    student.button(key="lesson_next").click().run()  # moving by oneself: exploring alone
+    assert not student.toggle(key="lesson_follow").value
+    assert student.header[0].value.startswith("5 ·") and shared(class_mode) == 4
+    classroom.share_lesson_step(class_mode, Identity(TEACHER, "t" * 24), 6)
+    student.run()
+    assert student.header[0].value.startswith("5 ·")  # not following: stays
+    student.toggle(key="lesson_follow").set_value(True).run()  # back to the teacher
+    assert student.header[0].value.startswith("6 ·") and shared(class_mode) == 6
+
+
+def test_before_the_teacher_shows_a_step_a_student_moves_freely(class_mode, pets_like):
+    student = lesson_page(pets_like, step=2).run()
+    assert any("not showing the lesson" in c.value for c in student.caption)
+    student.button(key="lesson_next").click().run()
+    assert student.header[0].value.startswith("3 ·") and student.toggle(key="lesson_follow").value
+    assert shared(class_mode) is None
+
+
+def test_other_pages_say_where_the_teacher_is_with_a_link_to_that_step(class_mode, pets_like):
+    from tests.pages.test_class_page import APP
+
+    classroom.share_lesson_step(class_mode, Identity(TEACHER, "t" * 24), 7)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[ACTIVE_DATASET] = pets_spec(pets_like)
+    at.run()  # a student on the Data page (the default page)
+    assert not at.exception
+    assert any("The teacher is at step 7: **Interpret the results**" in c.value for c in at.sidebar.caption)
+    link = next(e for e in at.sidebar.get("page_link") if "Open step 7" in e.proto.label)
+    assert link.proto.page.endswith("lesson") and "step=7" in link.proto.query_string
+    classroom.end_lesson(class_mode, Identity(TEACHER, "t" * 24))  # the teacher signed out
+    at.run()
+    assert not any("The teacher is at step" in c.value for c in at.sidebar.caption)
+
+
+def test_following_in_chinese(class_mode, pets_like):
+    classroom.share_lesson_step(class_mode, Identity(TEACHER, "t" * 24), 2)
+    at = lesson_page(pets_like)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.header[0].value == "2 · 用正则表达式标注"
+    assert at.toggle(key="lesson_follow").label == "跟随老师"

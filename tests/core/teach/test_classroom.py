@@ -159,3 +159,41 @@ def test_old_heartbeats_go_within_the_hour_and_nothing_else_is_made(tmp_path):
     classroom.clean_student_spaces(tmp_path, now=1_000_000.0)
     assert [p.name for p in (tmp_path / settings.HEARTBEATS_DIR).iterdir()] == [classroom.heartbeat_name(BOB)]
     assert not (tmp_path / settings.STUDENTS_DIR).exists()  # a heartbeat makes no student space
+
+
+# ---- the lesson step the class follows ------------------------------------------------------------------------
+
+
+def test_only_the_teacher_sets_the_lesson_step_and_only_a_change_is_announced(tmp_path):
+    from core.store import live
+    from core.store.live import Channel
+    from core.train.lesson import STEPS
+
+    assert classroom.lesson_step(tmp_path) is None  # nobody leads before the teacher shows a step
+    with pytest.raises(Forbidden):
+        classroom.share_lesson_step(tmp_path, ALICE, 9)  # a student (with any URL) moves nobody
+    assert classroom.lesson_step(tmp_path) is None and live.version(tmp_path, Channel.LESSON) == "0"
+    assert classroom.share_lesson_step(tmp_path, TEACH, 7).step == 7
+    stamp = live.version(tmp_path, Channel.LESSON)
+    assert stamp != "0" and classroom.lesson_step(tmp_path).step == 7
+    classroom.share_lesson_step(tmp_path, TEACH, 7)  # the same step again: nothing written, no tab reruns
+    assert live.version(tmp_path, Channel.LESSON) == stamp
+    assert live.version(tmp_path, Channel.CLASS) == "0"  # no page reruns as a whole for a step
+    assert classroom.share_lesson_step(tmp_path, TEACH, 99).step == len(STEPS)  # any number is a step
+    assert classroom.share_lesson_step(tmp_path, TEACH, -3).step == 1
+    assert classroom.lesson_step(tmp_path).step == 1
+    with pytest.raises(Forbidden):
+        classroom.end_lesson(tmp_path, BOB)
+    classroom.end_lesson(tmp_path, TEACH)  # the teacher signs out: nobody is led
+    assert classroom.lesson_step(tmp_path) is None
+    classroom.end_lesson(tmp_path, TEACH)  # again: nothing to end, no error
+
+
+def test_yesterdays_or_a_broken_lesson_step_leads_nobody(tmp_path):
+    shared = classroom.share_lesson_step(tmp_path, TEACH, 4)
+    later = shared.at + classroom.LESSON_STEP_HOURS * 3600 + 1
+    assert classroom.lesson_step(tmp_path, now=shared.at + 60).step == 4
+    assert classroom.lesson_step(tmp_path, now=later) is None
+    for broken in ('{"step": 40, "at": 1e12}', '{"step": "4", "at": 1e12}', '{"step": true, "at": 1e12}', "[4]", "{"):
+        (tmp_path / settings.LESSON_FILE).write_text(broken)
+        assert classroom.lesson_step(tmp_path) is None, broken
