@@ -12,7 +12,9 @@ from ui.i18n import language_picker_ui
 from ui.jobs import jobs_status_ui
 from ui.live import note_drawn
 from ui.runs import sidebar_run_picker_ui
-from ui.state import follow_class, sidebar, tab_token
+from ui.sidebar import sidebar
+from ui.state import follow_class
+from ui.tab_store import tab_token
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 

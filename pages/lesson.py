@@ -15,7 +15,8 @@ from ui.lesson import (
     step_output_ui,
     step_text_ui,
 )
-from ui.state import scan_active, stop_page
+from ui.state import scan_active
+from ui.tab_store import stop_page
 
 ensure_app_frame()
 toggles = st.container(horizontal=True, gap="large")  # the presenter view; class mode: follow the teacher, or lead

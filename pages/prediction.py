@@ -17,7 +17,8 @@ from ui.prediction import (
     result_ui,
     rule_ui,
 )
-from ui.state import active_model, keep
+from ui.state import active_model
+from ui.tab_store import keep
 
 ensure_app_frame()
 st.title(_("🔮 Prediction: what's your pet?"))

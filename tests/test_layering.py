@@ -5,8 +5,9 @@ the floors below it (FLOORS, bottom to top); and no modules import each other in
 through a function-local import. `check_tree` is the checker; the tests below also run it on planted
 violations, so the proof that it catches them stays in the suite.
 
-To hold another top-level package to the same rules, add a Tree to TREES: ui/ once its ui/auth <-> ui/state loop
-is gone, e.g. Tree("ui", ("ui",), ("pages", "app")) (ui may import core and streamlit; no loops).
+ui/ is held to the same rules (UI): it may import core and streamlit, never pages/ or app.py, and its modules
+import each other without a loop (before issue 20 two hid behind function-local imports: ui.auth <-> ui.state,
+ui.requests <-> ui.runs). To hold another top-level package, add a Tree to TREES.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ CORE = Tree(
     ),
     forbidden=("streamlit", "ui", "pages", "app"),
 )
-TREES = (CORE,)
+UI = Tree(name="ui", floors=("ui",), forbidden=("pages", "app"))
+TREES = (CORE, UI)
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,22 @@ def test_a_violation_planted_in_a_copy_of_the_real_core_is_caught(tmp_path):
     problems = check_tree(tmp_path, CORE)
     assert any("core.nets.models (core.nets) imports core.store.records" in p for p in problems)
     assert any(p.startswith("import loop between") and "core.nets.models" in p for p in problems)
+
+
+def test_ui_importing_a_page_or_looping_through_a_local_import_fails(tmp_path):
+    """ui/ under the same checker: a page import, and a loop hidden behind a function-local import."""
+    base = plant(
+        tmp_path,
+        {
+            "ui/__init__.py": "",
+            "ui/state.py": "from ui.auth import identity\n",
+            "ui/auth.py": "def identity():\n    from ui import tab_store\n",
+            "ui/tab_store.py": "import streamlit as st\nfrom core import auth\nfrom ui.state import ACTIVE\n",
+            "ui/pickers.py": "from pages import data\n",
+        },
+    )
+    problems = check_tree(base, UI)
+    assert problems == [
+        "ui/pickers.py:1: ui must not import pages",
+        "import loop between ui.auth, ui.state, ui.tab_store",
+    ]

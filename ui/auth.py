@@ -1,6 +1,6 @@
 """Who is this tab: laptop user, teacher or student; the sidebar sign-in; the one guard pages call.
 
-A tab is known by the per-tab token of ui.state (`?s=…` in the URL, naming its server-side store):
+A tab is known by the per-tab token of ui.tab_store (`?s=…` in the URL, naming its server-side store):
 a reload keeps it, and a student's private space is keyed by it. The teacher's sign-in is never in the
 URL nor in the tab's store (issue 18: whoever saw the URL became the teacher once the teacher's
 connection dropped). It is a record on the server (core.auth.start_sign_in), proven by this connection
@@ -24,13 +24,14 @@ from core.i18n import _, n_, num
 from core.settings import auth_dir, data_dir
 from core.teach import classroom, roster
 from core.teach.own_classes import OwnClassesStore
-from ui.state import recall, remember, rotate_tab_token, tab_token
+from ui.notices import Level, notices_ui, notify
+from ui.tab_store import recall, remember, rotate_tab_token, tab_token
 
 PASSWORD_KEY = "auth_password"
 NAME_KEY = "auth_name"  # the student's display name (widget key, and kept in the tab's store)
 NAME_SYNCED = "_auth_name_synced"  # this session checked that the profile holds the tab's kept name
-ERROR_KEY = "auth_error"  # (what the last attempt was told, when)
-ERROR_SHOWN_S = 20.0
+SIGN_IN_ANSWER = "auth_sign_in_answer"  # notice place (ui.notices): what the last wrong attempt was told
+ERROR_SHOWN_S = 20.0  # for a while, not one run: a rerun (the class page's live reruns) must not swallow it
 BEAT_KEY = "auth_last_beat"
 FIRST_SEEN_KEY = "auth_first_seen"
 BEAT_SECONDS = 10.0
@@ -138,13 +139,13 @@ def _sign_in() -> None:
             if attempt.wait >= 1
             else _("Wrong teacher password.")
         )
-        st.session_state[ERROR_KEY] = (said, time.time())
+        notify(SIGN_IN_ANSWER, said, Level.ERROR, seconds=ERROR_SHOWN_S, replace=True)
     else:
         said = _(
             "Too many wrong passwords from this computer: sign-in is paused for {s} s (the teacher sees the "
             "attempts on the Class page)."
         ).format(s=num(attempt.wait, 0))
-        st.session_state[ERROR_KEY] = (said, time.time())
+        notify(SIGN_IN_ANSWER, said, Level.ERROR, seconds=ERROR_SHOWN_S, replace=True)
 
 
 def _sign_out() -> None:
@@ -222,11 +223,7 @@ def sign_in_ui() -> Identity:
     with st.expander(_("Teacher sign-in"), icon=":material/lock:"):
         st.text_input(_("Teacher password"), type="password", key=PASSWORD_KEY)
         st.button(_("Sign in"), key="auth_sign_in", on_click=_sign_in)
-        said, when = st.session_state.get(ERROR_KEY, ("", 0.0))
-        if time.time() - when < ERROR_SHOWN_S:  # for a while, not one run: a rerun must not swallow it
-            st.error(said)
-        else:
-            st.session_state.pop(ERROR_KEY, None)
+        notices_ui(SIGN_IN_ANSWER)
     return who
 
 

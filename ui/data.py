@@ -10,17 +10,14 @@ import streamlit as st
 from PIL import Image
 
 from core.data import exploration, labels
-from core.data.datasets import (
-    DatasetError,
-    DatasetScan,
-    DatasetSpec,
-    list_image_files,
-)
+from core.data.datasets import DatasetError, DatasetScan, DatasetSpec, check_dataset, list_image_files, split_counts
 from core.data.images import IMAGE_SUFFIXES, ImageError, public_reason, square_thumbnail
 from core.data.labels import COURSE_V3_PATTERN, PATTERN_NOTE, PETS_PATTERN, LabelError, LabelResult
-from core.i18n import _, listed, n_, num, translated_columns
+from core.i18n import _, listed, n_, num, pct, translated_columns
 from core.storage import stable_hash
-from ui.state import active_dataset, dataset_signature, keep, relabelled, remember, set_active_dataset, shown_name
+from core.store.signatures import dataset_signature
+from ui.state import active_dataset, set_active_dataset, shown_name
+from ui.tab_store import keep, relabelled, remember
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
@@ -161,6 +158,48 @@ def apply_labelling(
 
 
 # ---- 3. explore ----------------------------------------------------------------------------------
+
+
+def checks_ui(scan: DatasetScan) -> None:
+    """What keeps this dataset from teaching anything (core.data.datasets.check_dataset: blocking ones as errors), and
+    how many files are left out."""
+    for check in check_dataset(scan):  # datasets that cannot teach anything are named before training
+        (st.error if check.blocking else st.warning)(check.message, icon="⛔" if check.blocking else "⚠️")
+    left_out_warning_ui(scan)
+
+
+def class_balance_ui(items: pd.DataFrame) -> None:
+    st.caption(
+        _(
+            "Roughly equal counts per class mean plain accuracy is a fair metric. In Pets the cat breeds are the "
+            "capitalised names."
+        )
+    )
+    st.plotly_chart(exploration.class_balance_figure(items), key="data_balance")
+
+
+def image_sizes_ui(items: pd.DataFrame) -> None:
+    st.caption(
+        _("Photos come in every size, read here from the file headers only. The model needs one size: Resize(224).")
+    )
+    c1, c2 = st.columns([3, 1])
+    c1.plotly_chart(exploration.size_figure(items), key="data_sizes")
+    for name, value in exploration.size_summary(items).items():
+        c2.metric(_(name), f"{num(value, 0)} px")
+
+
+def split_ui(spec: DatasetSpec, items: pd.DataFrame) -> None:
+    """valid_pct and seed, and how many images of each class went to training and validation."""
+    st.caption(
+        _(
+            "`valid_pct={valid_pct}`, `seed={seed}`: a random {share} of the images is held out to measure error "
+            "on photos the model never trained on. The seed makes it the same split every time."
+        ).format(valid_pct=spec.valid_pct, seed=spec.seed, share=pct(spec.valid_pct))
+    )
+    c1, c2 = st.columns([1, 2])
+    c1.metric(_("train"), num(int((~items["is_valid"]).sum())))
+    c1.metric(_("valid"), num(int(items["is_valid"].sum())))
+    c2.dataframe(translated_columns(split_counts(items)), hide_index=True, height=260)
 
 
 def left_out_warning_ui(scan: DatasetScan) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, current, normalise_language, set_language, use_fallback
-from ui.state import recall, remember
+from ui.tab_store import recall, remember
 
 LANG_PARAM = "lang"  # ?lang=zh: the link a teacher hands out
 LANG_KEY = "ui_lang"  # non-widget key: the language chosen by the link or the picker (also kept in the tab's store)

@@ -1,4 +1,4 @@
-"""Jobs in the UI: queue a training for the worker, the live job status on every page, the queue table."""
+"""Jobs in the UI: submit a training, the live job status on every page, the queue table, a job's progress."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from core.teach import classroom, job_records, jobs, roster, worker
 from core.teach.roster import markdown_safe
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed, teacher_link_ui
+from ui.notices import Level, notices_ui, notify
 
 POLL_SECONDS = 3.0
+JOBS = "jobs"  # the notice place of Stop, Cancel and the queue's repair (ui.notices): the sidebar box, the Class page
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
 TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
@@ -49,17 +51,24 @@ def start_worker_if_needed() -> None:
 
 
 def submit_job(
-    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: LRFinderResult | None = None
+    config: RunConfig,
+    spec: DatasetSpec,
+    retrain: bool = False,
+    lr_finder: LRFinderResult | None = None,
+    queue: jobs.Executor | None = None,
 ) -> job_records.JobRecord | None:
-    """Queue a training (the teacher's action): the record, or None with the reason shown."""
+    """Submit a training (the teacher's action, or a laptop's) to `queue` (default: the worker's): the record,
+    or None with the reason shown. Run here (ui.executor), the record returned has ended."""
     if not teacher_only("train"):
         return None
     try:
-        record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=job_queue())
+        queue = queue or job_queue()
+        record = jobs.submit(data_dir(), identity(), config, spec, retrain, lr_finder, queue=queue)
     except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
-    start_worker_if_needed()
+    if queue.queued:
+        start_worker_if_needed()
     return record
 
 
@@ -68,7 +77,7 @@ def _stop(job_id: str) -> None:
     try:
         jobs.stop_job(data_dir(), identity(), job_id)
     except (Forbidden, job_records.JobError) as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
 
 
 def stop_button(record: job_records.JobRecord, where: str) -> None:
@@ -76,11 +85,6 @@ def stop_button(record: job_records.JobRecord, where: str) -> None:
     if record.active and identity().is_teacher:
         label = "⏹ " + _("Stop") if record.status == JobStatus.RUNNING else _("Cancel")
         st.button(label, key=f"jobs_stop_{where}_{record.job_id}", on_click=_stop, args=(record.job_id,))
-
-
-def _show_error() -> None:
-    if err := st.session_state.pop("jobs_error", None):
-        st.error(err)
 
 
 def running_job_ui(record: job_records.JobRecord, where: str) -> None:
@@ -152,7 +156,7 @@ def jobs_status_ui() -> None:
             + " "
             + _("{title}: {status}. {note}").format(title=last.shown_title(), status=last.status.label, note=note)
         )
-    _show_error()
+    notices_ui(JOBS)
 
 
 def jobs_for(kind: JobKind, key: str) -> list[job_records.JobRecord]:
@@ -164,7 +168,7 @@ def _clear_unreadable() -> None:
     try:
         jobs.clear_unreadable(data_dir(), identity())
     except Forbidden as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
 
 
 def unreadable_jobs_ui() -> None:
@@ -188,13 +192,14 @@ def _repair_queue() -> None:
     try:
         woken = jobs.repair_queue(data_dir(), identity())
     except (Forbidden, job_records.JobError, OSError) as err:
-        st.session_state["jobs_error"] = str(err)
+        notify(JOBS, str(err), Level.ERROR)
         return
     _queue.clear()
     start_worker_if_needed()
-    st.session_state["jobs_note"] = n_(
+    said = n_(
         "The queue was repaired: {n} waiting job goes on.", "The queue was repaired: {n} waiting jobs go on.", woken
-    ).format(n=woken)
+    )
+    notify(JOBS, said.format(n=woken), Level.SUCCESS)
 
 
 def queue_health_ui() -> None:
@@ -203,8 +208,6 @@ def queue_health_ui() -> None:
         problem = jobs.queue_problem(data_dir(), job_queue())
     except jobs.QueueUnavailable:
         problem = jobs.queue_problem(data_dir())
-    if note := st.session_state.pop("jobs_note", None):
-        st.success(note)
     if not problem:
         return
     st.error(
@@ -312,7 +315,7 @@ def queue_table_ui() -> list[job_records.JobRecord]:
     found = job_records.list_jobs(base, ended=TABLE_ENDED)
     queue_health_ui()
     unreadable_jobs_ui()
-    _show_error()
+    notices_ui(JOBS)
     if not found:
         st.caption(_("No jobs yet."))
         return found
@@ -338,13 +341,8 @@ def queue_table_ui() -> list[job_records.JobRecord]:
     return found
 
 
-def queue_training_ui(
-    config: RunConfig, spec: DatasetSpec, retrain: bool = False, lr_finder: LRFinderResult | None = None
-) -> None:
-    """Class mode's Train button: queue the run for the worker and say where it stands in the queue."""
-    record = submit_job(config, spec, retrain, lr_finder)
-    if record is None:
-        return
+def queued_ui(record: job_records.JobRecord) -> None:
+    """Say where a training just queued for the worker stands in the queue."""
     ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
     where = (
         n_("{n} job ahead of it", "{n} jobs ahead of it", ahead).format(n=num(ahead))
@@ -361,14 +359,19 @@ def queue_training_ui(
 # ---- shared-cache jobs (LR finder, body features, patch index) in the page that asked -----------------
 
 
-def submit_shared_ui(submit: Callable[[], tuple[job_records.JobRecord, bool]]) -> job_records.JobRecord | None:
-    """Queue a shared-cache job through core (which checks who may), start the worker; the record or None."""
+def submit_shared_ui(
+    submit: Callable[[jobs.Executor], tuple[job_records.JobRecord, bool]], queue: jobs.Executor | None = None
+) -> job_records.JobRecord | None:
+    """Submit a shared-cache job through core (which checks who may) to `queue` (default: the worker's, which is
+    started); the record, or None with the reason shown. Run here (ui.executor), the record returned has ended."""
     try:
-        record, joined = submit()
+        queue = queue or job_queue()
+        record, joined = submit(queue)
     except (Forbidden, records.ConfigError, job_records.JobError) as err:
         st.error(str(err))
         return None
-    start_worker_if_needed()
+    if queue.queued:
+        start_worker_if_needed()
     if joined:
         st.info(_("Someone already asked for exactly this: you get the same result when it is done."))
     return record

@@ -18,11 +18,13 @@ from core.inside.gradcam import grad_cam, overlay
 from core.nets import models
 from core.nets.models import LoadedModel, WeightsUnavailable
 from core.settings import data_dir
+from core.store.records import EventKind
 from core.teach import job_records, jobs
 from ui.auth import identity
+from ui.executor import run_job_ui
 from ui.heavy import heavy_work_ui
-from ui.jobs import job_progress_ui, job_queue, jobs_for, last_failure, submit_shared_ui
-from ui.state import MODEL_LOCK, cached_imagenet
+from ui.jobs import job_progress_ui, jobs_for, last_failure, submit_shared_ui
+from ui.model_cache import MODEL_LOCK, cached_imagenet
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
 TOP_K = patches.TOP_K
@@ -169,16 +171,35 @@ def _projections(
     return projection.signal_image(deconv), projection.signal_image(guided), pos, value
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
 def occlusion_result(
-    loaded: LoadedModel, image: Image.Image, size: int, patch: int, stride: int, target: int | None, progress
+    mid: str,
+    digest: str,
+    size: int,
+    patch: int,
+    stride: int,
+    target: int | None,
+    _loaded: LoadedModel,
+    _image: Image.Image,
 ) -> occlusion.OcclusionResult:
-    """Occlusion map on a private copy (batched forwards for seconds must not fire others' hooks)."""
+    """Occlusion map on a private copy (batched forwards for seconds must not fire others' hooks), cached by the
+    model's weights, the image and the settings; a progress bar while it is computed."""
+    bar = st.progress(0.0, text=_("Occluding…"))  # made here, so a cached call replays it (and its end: gone)
     with heavy_work_ui(_("The occlusion map")):
         with MODEL_LOCK:
-            model = activations.private_copy(loaded.model)
-        return occlusion.occlusion_map(
-            model, image_tensor(image, size), target=target, patch=patch, stride=stride, progress=progress
+            model = activations.private_copy(_loaded.model)
+        result = occlusion.occlusion_map(
+            model,
+            image_tensor(_image, size),
+            target=target,
+            patch=patch,
+            stride=stride,
+            progress=lambda done, total: bar.progress(
+                done / total, text=_("Occluding… {done}/{total} positions").format(done=done, total=total)
+            ),
         )
+    bar.empty()
+    return result
 
 
 def sample_paths(paths: list[str], n: int) -> list[str]:
@@ -196,16 +217,6 @@ def load_patch_index(path: str, mtime: float) -> patches.PatchIndex:
     return patches.load_index(Path(path))
 
 
-def build_patch_index(
-    loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str], progress
-) -> patches.PatchIndex:
-    """One pass over the dataset on a private copy of the model, saved under the data folder."""
-    with heavy_work_ui(_("Building the patch index")):
-        with MODEL_LOCK:
-            model = activations.private_copy(loaded.model)
-        return patches.load_or_build_index(model, mid, fingerprint, stage, paths, size=size, k=TOP_K, progress=progress)
-
-
 def patch_index_request(
     loaded: LoadedModel, mid: str, fingerprint: str, stage: str, size: int, paths: list[str]
 ) -> patches.PatchIndexRequest:
@@ -217,18 +228,39 @@ def patch_index_request(
 
 
 def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) -> None:
-    """Class mode: the Build button queues the index for the worker (once per index, anyone may ask;
-    core.teach.jobs checks a student's size), then its progress; the page reruns when the index is on disk."""
+    """The Build button: the index as a job (ui.executor: a laptop builds it here with a progress bar, class mode
+    queues it for the worker, once per index, anyone may ask; core.teach.jobs checks a student's size), then its
+    progress; the page reruns when the index is on disk."""
     n = len(request.paths)
     label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
-    label = label.format(n=n)
-    if st.button(label, key="viz_patch_build"):
-        submit_shared_ui(lambda: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=job_queue()))
+    if st.button(label.format(n=n), key="viz_patch_build"):
+        bar = None
+
+        def live():
+            nonlocal bar
+            bar = st.progress(0.0, text=_("Indexing…"))
+            return lambda e: (
+                e.kind == EventKind.INDEX
+                and bar.progress(
+                    e.fraction or 0.0, text=_("Indexing… {done}/{total} images").format(done=e.i, total=e.n)
+                )
+            )
+
+        record = run_job_ui(
+            lambda work: submit_shared_ui(
+                lambda queue: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=queue), work
+            ),
+            live=live,
+        )
+        if bar is not None:
+            bar.empty()
+        if record is not None and record.status == job_records.JobStatus.DONE:
+            st.rerun()  # show the index from disk
     found = jobs_for(job_records.JobKind.PATCH_INDEX, request.key)
     if (active := job_records.find_job(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
         job_progress_ui(active.job_id)
     elif (failed := last_failure(found, job_records.JobKind.PATCH_INDEX, request.key)) is not None:
-        st.warning(_("The last build of this index did not finish: {why}").format(why=failed.error))
+        st.warning(_("The last build of this index did not finish: {why}").format(why=failed.shown_error()))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

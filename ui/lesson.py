@@ -26,9 +26,8 @@ from core.nets import models
 from core.quotas import QuotaError
 from core.settings import data_dir, torch_home
 from core.store import runs
-from core.store.records import ConfigError, LRFinderResult
+from core.store.records import LRFinderResult
 from core.store.runs import RunInfo
-from core.store.training_lock import TrainingBusy
 from core.teach import classroom, job_records, jobs
 from core.teach.job_records import JobKind, JobStatus
 from core.train import curves, learners, lesson, lr_finder
@@ -37,11 +36,14 @@ from core.train import notebook as nbexport
 from core.train.lesson import COURSE, WORKSHOP, LessonSettings, RunRole, Step, StepKey
 from ui.auth import class_mode, identity
 from ui.data import thumbnail
-from ui.jobs import job_queue, submit_shared_ui
+from ui.executor import run_job_ui
+from ui.jobs import submit_shared_ui
 from ui.layers import feature_maps, imagenet_or_message, model_id
 from ui.live import FOLLOW_KEY, LEAD_KEY, note_following, redraw_soon, teacher_step
-from ui.runs import features_dir, run_predictions, train_ui
-from ui.state import keep, recall, remember, runs_dir
+from ui.runs import run_predictions
+from ui.state import runs_dir
+from ui.tab_store import keep, recall
+from ui.training import train_ui
 
 STEP_PARAM = "step"  # ?step=7 opens step 7: the step widget's key, bound to the URL
 PRESENT_PARAM = "present"  # ?present=1: the presenter view
@@ -459,18 +461,16 @@ def lr_finder_result(config) -> LRFinderResult | None:
     stored = run.record.lr_finder if run is not None else None
     if stored is not None and stored.stage == lr_finder.UNFROZEN:  # `make prepare` keeps stage 2's curve with its run
         return stored
-    if (kept := _kept_lr_finder().get(key)) is not None:
+    if (kept := _kept_lr_finder().get(key)) is not None:  # a curve a tab kept before it became a job's result
         return kept
-    if class_mode():
-        done = job_records.find_job(job_records.list_jobs(data_dir()), JobKind.LR_FIND, key, (JobStatus.DONE,))
-        if done is not None and done.result is not None:
-            return done.result
-    return None
+    found = job_records.list_jobs(data_dir(), kind=JobKind.LR_FIND, key=key)  # a job's, on a laptop or the worker
+    done = job_records.find_job(found, JobKind.LR_FIND, key, (JobStatus.DONE,))
+    return done.result if done is not None else None
 
 
 def _kept_lr_finder() -> dict[str, LRFinderResult]:
-    """The curves this tab ran from the Lesson page, by lr_finder_key (kept in the tab's store: parsed back, and a
-    value that no longer parses is left out)."""
+    """The curves this tab ran from the Lesson page before they were job results, by lr_finder_key (kept in the
+    tab's store: parsed back, and a value that no longer parses is left out)."""
     stored, kept = recall(LRFIND_KEY), {}
     for key, value in stored.items() if isinstance(stored, dict) else ():
         with contextlib.suppress(ValueError):  # a RecordError: not a curve
@@ -479,21 +479,35 @@ def _kept_lr_finder() -> dict[str, LRFinderResult]:
 
 
 def _run_lr_finder(config, scan: DatasetScan) -> None:
-    if class_mode():
-        submit_shared_ui(lambda: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=job_queue()))
+    """The stage-2 LR finder as a job (ui.executor): run here on a laptop, queued for the worker in class mode."""
+    note = None
+
+    def live():
+        nonlocal note
+        note = st.empty()
+        note.info(_("Running the LR finder…"))
+        return lambda event: None
+
+    # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
+    # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
+    record = run_job_ui(
+        lambda work: submit_shared_ui(
+            lambda queue: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=queue), work
+        ),
+        scan=scan,
+        live=live,
+        threads=1,
+    )
+    if note is not None:
+        note.empty()
+    if record is None:
+        return
+    if record.active:
         st.info(_("Queued: the curve appears here when the worker has run it."))
-        return
-    try:
-        # one thread: torch.set_flush_denormal (core.train.learners) holds for the calling thread only, and lr_find's huge
-        # LRs make denormals; measured on the dev CPU (load ~8): 534 s with 2 threads, 59 s with 1 (mobilenet_v2 64 px)
-        with st.spinner(_("Running the LR finder…")), models.thread_ceiling(1):
-            result = lr_finder.find_lr(config, scan, runs_dir(), features_dir())
-    except (ConfigError, TrainingBusy, models.WeightsUnavailable) as err:
-        st.error(str(err))
-        return
-    kept = {**_kept_lr_finder(), lr_finder.lr_finder_key(config): result}
-    remember(LRFIND_KEY, {key: curve.to_json() for key, curve in kept.items()})
-    st.rerun()
+    elif record.status == JobStatus.DONE:
+        st.rerun()
+    else:
+        st.error(record.shown_error())
 
 
 def _not_prepared(role: RunRole, settings: LessonSettings, scan: DatasetScan) -> None:

@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.data.images import ImageError, LoadedImage, load_image_bytes, load_image_file
 from core.i18n import N_, _
-from ui.state import keep, relabelled, scan_active, tab_store
+from ui.state import scan_active
+from ui.tab_store import keep, relabelled, tab_store
 
 SOURCES = (N_("Dataset"), N_("Upload"), N_("Camera"))  # values kept in the tab's store; shown translated
 

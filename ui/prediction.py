@@ -13,7 +13,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core.data.datasets import DatasetError, DatasetScan
 from core.data.images import ImageError, LoadedImage, load_image_bytes, load_image_file
-from core.i18n import N_, _, current, n_, num, pct
+from core.i18n import N_, _, n_, num, pct
 from core.nets.models import WEIGHTS_FILE, LoadedModel
 from core.predict import novelty, prediction
 from core.predict.novelty import NoveltySpec, Reference
@@ -22,7 +22,8 @@ from core.store import records
 from core.store.session_store import StoreError
 from ui.pickers import image_picker_ui
 from ui.runs import features_dir
-from ui.state import active_dataset, class_dataset, dataset_signature, keep, relabelled, runs_dir, scan, tab_store
+from ui.state import active_dataset, class_dataset, runs_dir, scan_of
+from ui.tab_store import keep, relabelled, tab_store
 
 SPEC = NoveltySpec()  # k = 5 neighbours, line at 95 % of validation images, ≤ 600 + 300 images
 
@@ -107,7 +108,7 @@ def run_images(run_id: str) -> DatasetScan | None:
     fallback = None
     for spec in novelty.candidate_specs(record, (active_dataset(), class_dataset())):
         try:
-            found = scan(spec, dataset_signature(Path(spec.root)), current().lang)
+            found = scan_of(spec)
         except (DatasetError, ValueError, OSError):
             continue
         if found.fingerprint == (record.dataset.fingerprint or record.config.dataset):

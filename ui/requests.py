@@ -17,16 +17,12 @@ from core.teach.requests import RequestStatus, TrainingRequest
 from core.teach.roster import markdown_safe
 from ui.auth import identity
 from ui.jobs import job_queue, start_worker_if_needed
+from ui.notices import Level, notices_ui, notify
 from ui.runs import activate_run
-from ui.state import dataset_signature, scan, shown_name
+from ui.state import scan_of, shown_name
 
-FLASH = "train_request_flash"
-
-
-def _scan(spec: DatasetSpec) -> DatasetScan:
-    from pathlib import Path
-
-    return scan(spec, dataset_signature(Path(spec.root)))
+ASKED = "train_request"  # the notice place of a student's request (ui.notices)
+REQUESTS = "class_requests"  # the notice place of the Class page's requests
 
 
 def _job_active(job_id: str) -> bool:
@@ -39,23 +35,21 @@ def _job_active(job_id: str) -> bool:
 def request_training_ui(config: RunConfig, scan_: DatasetScan) -> None:
     """A student's Train click in class mode: ask the teacher for exactly this run (refused with numbers if too small)."""
     try:
-        asked = requests.ask(data_dir(), identity(), config, scan_, scan_fn=_scan, job_active=_job_active)
+        asked = requests.ask(data_dir(), identity(), config, scan_, scan_fn=scan_of, job_active=_job_active)
     except (DatasetError, records.ConfigError, Forbidden, ValueError, OSError) as err:
         st.error(str(err))
         return
-    st.session_state[FLASH] = _("Asked the teacher to train **{title}**. This page shows the answer.").format(
-        title=asked.config.title(_)
-    )
+    notify(ASKED, _("Asked the teacher to train **{title}**. This page shows the answer.").format(
+        title=asked.config.title(_)), Level.SUCCESS)  # fmt: skip
     st.rerun()
 
 
 def my_request_ui() -> None:
-    """A student's request and where it stands: waiting, declined, queued or training, trained (with Use it)."""
+    """Class mode, a student: their request and where it stands: waiting, declined, queued or training, trained (with Use it)."""
     who = identity()
-    if who.is_teacher:
+    if not who.class_mode or who.is_teacher:
         return
-    if flash := st.session_state.pop(FLASH, None):
-        st.success(flash)
+    notices_ui(ASKED)
     request = requests.request_of(data_dir(), who.tab)
     if request is None:
         st.caption(
@@ -114,16 +108,16 @@ def _approve(tab: str) -> None:
         return record.job_id
 
     try:
-        requests.approve(data_dir(), identity(), tab, queue, scan_fn=_scan)
+        requests.approve(data_dir(), identity(), tab, queue, scan_fn=scan_of)
     except (DatasetError, records.ConfigError, Forbidden, job_records.JobError, ValueError, OSError) as err:
-        st.session_state["class_request_error"] = str(err)
+        notify(REQUESTS, str(err), Level.ERROR)
 
 
 def _decline(tab: str) -> None:
     try:
         requests.decline(data_dir(), identity(), tab)
     except (Forbidden, ValueError, OSError) as err:
-        st.session_state["class_request_error"] = str(err)
+        notify(REQUESTS, str(err), Level.ERROR)
 
 
 def request_line(request: TrainingRequest) -> str:
@@ -143,8 +137,7 @@ def request_line(request: TrainingRequest) -> str:
 
 def requests_ui() -> None:
     """The Class page's requests: each pending one with Approve (queue it) and Decline."""
-    if err := st.session_state.pop("class_request_error", None):
-        st.error(err)
+    notices_ui(REQUESTS)
     pending = [r for r in requests.all_requests(data_dir()) if r.status == RequestStatus.PENDING]
     if not pending:
         st.caption(_("No requests waiting. A student's Train button on the Training page asks you here."))

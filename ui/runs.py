@@ -1,29 +1,23 @@
-"""Runs in the UI: the runs list and picker, cached run records/predictions, thumbnails, live training display."""
+"""Runs in the UI: the runs list and pickers, the active run, cached run records and predictions."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from core import quotas
 from core.data import datasets
-from core.i18n import N_, _, num, pct
-from core.nets import models
-from core.nets.schedules import lr_text
+from core.i18n import _, num, pct
+from core.nets import inference, models
 from core.settings import data_dir, sub_dir
-from core.store import records, runs, training_lock
-from core.store.records import EventKind
+from core.store import records, runs
 from core.teach import classroom
 from core.teach.roster import markdown_safe
-from core.train import curves, training
-from core.train.features import shown_progress
-from ui.auth import class_mode, identity, teacher_only
-from ui.frame import background_training
-from ui.jobs import queue_training_ui
-from ui.state import ACTIVE_RUN, active_dataset, dataset_signature, runs_dir, scan
+from core.train import curves
+from ui.auth import identity
+from ui.state import ACTIVE_RUN, active_dataset, runs_dir, scan_of
+from ui.tab_store import keep, relabelled
 
 
 def features_dir() -> Path:
@@ -89,7 +83,7 @@ def active_fingerprint() -> str | None:
     if spec is None:
         return None
     try:  # quietly: the sidebar and the pages already say when the dataset cannot be read
-        return scan(spec, dataset_signature(Path(spec.root))).fingerprint
+        return scan_of(spec).fingerprint
     except (datasets.DatasetError, ValueError, OSError):
         return None
 
@@ -162,59 +156,8 @@ def run_record(run_id: str) -> runs.RunInfo | None:
         return None
 
 
-class LiveTraining:
-    """Placeholders the trainer's events update: progress bar, live loss chart, per-epoch table."""
-
-    def __init__(self, config: records.RunConfig):
-        self.status = st.empty()
-        self.bar = st.progress(0.0, text=_("Preparing data and model…"))
-        self.chart = st.empty()
-        self.table = st.empty()
-        self.epochs: list[records.EpochRow] = []
-        self.batches: list[tuple[float, float]] = []
-        self.config = config
-        self.last_draw = 0.0
-
-    def __call__(self, event: records.TrainEvent) -> None:
-        kind = event.kind
-        if kind == EventKind.EXTRACT:
-            self.bar.progress(
-                min(1.0, (event.i or 0) / max(1, event.n or 0)),
-                text=_("Extracting body features: {what}").format(what=shown_progress(event.what)),
-            )
-        elif kind == EventKind.STAGE:
-            stage = event.stage or 0
-            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event.describe
-            self.status.info(
-                _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
-            )
-        elif kind == EventKind.BATCH:
-            x = len(self.epochs) + (event.iter or 0) / (event.n_iter or 1)
-            self.batches.append((x, event.loss))
-            text = _("epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss} · lr {lr}").format(
-                epoch=(event.epoch or 0) + 1,
-                n_epoch=event.n_epoch,
-                iter=event.iter,
-                n_iter=event.n_iter,
-                loss=num(event.loss or 0.0, 3),
-                lr=lr_text(event.lr or 0.0),
-            )
-            self.bar.progress(event.fraction or 0.0, text=text)
-            if time.perf_counter() - self.last_draw > 1.0:
-                self.last_draw = time.perf_counter()
-                self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_{x}")
-        elif kind == EventKind.EPOCH and event.row is not None:
-            self.epochs.append(event.row)
-            self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
-            self.table.dataframe(curves.epochs_table(self.epochs), hide_index=True)
-
-
-TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is not "another training")
 TRAIN_LAST = "train_last_run"  # the run whose chart and table the Training page shows
-TRAIN_FLASH = "train_flash"  # (stage count, kind, text): the outcome of the last training, shown after the rerun
-TRAIN_OVERLAY = "train_overlay"
-STOPPED = N_("Stopped: nothing was saved. The buttons are ready for another run.")
-BUSY_HELP = N_("Another tab is training in this data folder (its progress is shown at the top); one run at a time.")
+TRAIN_OVERLAY = "train_overlay"  # the runs whose curves the Training page overlays
 
 
 def activate_run(run_id: str) -> None:
@@ -223,94 +166,56 @@ def activate_run(run_id: str) -> None:
     st.session_state[TRAIN_LAST] = run_id
 
 
-def flash_ui(n_stages: int) -> None:
-    """The outcome of the last training of a run with n_stages stages (trained, opened, stopped), shown once."""
-    flash = st.session_state.get(TRAIN_FLASH)
-    if flash and flash[0] == n_stages:
-        del st.session_state[TRAIN_FLASH]
-        {"success": st.success, "warning": st.warning}[flash[1]](flash[2])
-
-
-def train_ui(config: records.RunConfig, scan, retrain: bool = False) -> None:
-    """Train (or open) a run with a live display and a Stop button, then rerun so the whole page shows it.
-
-    A Stop click (like any click during a run) interrupts the script; the `finally` then leaves
-    "Stopped: nothing was saved" for the next run of the page. Errors stay on the page as messages.
-    """
-    if class_mode():  # the worker trains it; the teacher queues it, a student asks the teacher for it
-        if identity().is_teacher:
-            queue_training_ui(config, scan.spec, retrain, (st.session_state.get("train_lrfind_history") or [None])[-1])
-        else:
-            from ui.requests import request_training_ui  # ui.requests builds on this module
-
-            request_training_ui(config, scan)
+def shown_run_ui() -> None:
+    """The Training page's run (the one just trained or opened): its loss curves, epochs, precision, and a warning
+    when an older Pet Lab stored two different numbers for it."""
+    shown = st.session_state.get(TRAIN_LAST)
+    if not shown or not (runs_dir() / shown).is_dir():
         return
-    n_stages = len(config.stages)
-    st.session_state[TRAIN_RUNNING] = True
-    st.button("⏹ " + _("Stop training"), key=f"train_stop_{config.run_id}", type="secondary",
-              help=_("Stops after the current batch: nothing is saved."))  # fmt: skip
-    live = LiveTraining(config)
-    lr_record = (st.session_state.get("train_lrfind_history") or [None])[-1]
-    outcome = "interrupted"
-    try:
-        with background_training():  # in the server process: cores − 1 torch threads, this thread niced
-            result = training.train_run(
-                config, scan, runs_dir(), features_dir(), on_event=live, lr_finder=lr_record, retrain=retrain
-            )
-        outcome = "done"
-    except training_lock.TrainingBusy as err:
-        outcome = "busy"
-        st.warning(_("{error} Wait for it to finish (its progress is shown above).").format(error=err))
-    except training_lock.TrainingStopped:
-        pass  # the Stop of another tab (or of this one, through the stop file)
-    except (records.ConfigError, models.WeightsUnavailable, quotas.QuotaError) as err:  # QuotaError: a full disk
-        outcome = "error"
-        st.error(str(err))
-    finally:
-        st.session_state[TRAIN_RUNNING] = False
-        if outcome == "interrupted":
-            st.session_state[TRAIN_FLASH] = (n_stages, "warning", _(STOPPED))
-    if outcome == "interrupted":
-        st.rerun()
-    if outcome != "done":
+    shown_run = run_record(shown) if (runs_dir() / shown / models.WEIGHTS_FILE).is_file() else None
+    record = shown_run.record if shown_run else None  # a broken run.json is a warning (run_record), not a crash
+    if not record:
         return
-    rid = result.run.run_id
-    activate_run(rid)
-    if TRAIN_OVERLAY in st.session_state:  # the overlay widget keeps its own selection: put the new run in it
-        st.session_state[TRAIN_OVERLAY] = [rid, *(i for i in st.session_state[TRAIN_OVERLAY] if i != rid)][:4]
-    done = _("Opened the stored run {run} (now the active model).") if result.reused else None
-    done = done or _("Trained and stored run {run} (now the active model).")
-    st.session_state[TRAIN_FLASH] = (n_stages, "success", done.format(run=rid))
-    st.rerun()  # the whole page (and the sidebar) from the top: buttons, stage 2, runs list, overlay
-
-
-def progress_title(progress: training_lock.TrainProgress | None) -> str:
-    """The title of the training a progress file describes, in the current language where its config says."""
-    return (progress.shown_title() if progress is not None else "") or _("a run")
-
-
-@st.fragment(run_every=2.0)
-def other_training_ui() -> None:
-    """Shown while another tab trains in this data folder: its progress, refreshed every 2 s."""
-    progress = training_lock.read_progress(runs_dir())
-    if not training_lock.training_running(runs_dir()):
-        st.success(_("The other training has finished: reload the page to see its run."))
-        return
-    st.info(
-        _("Another tab is training **{title}**. One training at a time per data folder.").format(
-            title=progress_title(progress)
+    st.subheader(_("Run {run}: {title}").format(run=shown, title=shown_run.title))
+    st.plotly_chart(curves.loss_figure(record.epochs), key="train_run_chart")
+    st.dataframe(curves.epochs_table(record.epochs), hide_index=True)
+    st.caption(inference.precision_note(record))
+    if (differ := runs.stored_error_differs(shown_run)) is not None:
+        st.warning(
+            _(
+                "This run was trained by an older Pet Lab that validated in {precision}: its last epoch says "
+                "{shown} error, its stored predictions (Interpretation) {stored}. Retrain it to get one number."
+            ).format(precision=record.precision, shown=pct(differ[0], 1), stored=pct(differ[1], 1))
         )
+
+
+def runs_overview_ui(fingerprint: str) -> None:
+    """The Training page's runs: the table (this dataset's, or every dataset's), Make active, the overlaid curves."""
+    every = st.toggle(_("Runs of every dataset"), value=False, key=keep("train_all_runs"),
+                      help=_("Off: only the runs trained on the active dataset (and the active run)."))  # fmt: skip
+    found = list_runs_ui()
+    if not every:
+        found = runs_of_dataset(found, fingerprint, keep=st.session_state.get(ACTIVE_RUN))
+    if not found:
+        st.caption(_("No runs on this dataset yet.") if not every else _("No runs yet."))
+        return
+    # st.table: a long (translated) title wraps in its cell, the last column is never pushed out of view
+    st.table(runs_table(found, st.session_state.get(ACTIVE_RUN)), hide_index=True)
+    labels = {r.run_id: run_label(r) for r in found}
+    pick = st.selectbox(_("Make active"), list(labels), format_func=labels.get,
+                        key=relabelled("train_pick", labels, labels.get))  # fmt: skip
+    st.button(_("Use as the active model"), key="train_activate", on_click=lambda: activate_run(pick))
+    if TRAIN_OVERLAY in st.session_state:  # runs of another dataset (or deleted) leave the selection
+        st.session_state[TRAIN_OVERLAY] = [i for i in st.session_state[TRAIN_OVERLAY] if i in labels]
+    overlay = st.multiselect(_("Overlay runs"), [r.run_id for r in found], default=[r.run_id for r in found[:3]],
+                             format_func=labels.get, key=relabelled(TRAIN_OVERLAY, labels, labels.get))  # fmt: skip
+    metric = st.radio(_("Metric"), ["valid_loss", "error_rate", "train_loss"], horizontal=True,
+                      key=keep("train_metric"))  # fmt: skip
+    by_id = {r.run_id: r for r in found}
+    st.plotly_chart(
+        curves.runs_figure([(labels[i], by_id[i].record.epochs) for i in overlay], metric),
+        key="train_overlay_chart",
     )
-    last = progress.last if progress is not None else None
-    if last is not None and last.kind == EventKind.BATCH:
-        text = _("epoch {epoch}/{n_epoch} · loss {loss}").format(
-            epoch=(last.epoch or 0) + 1, n_epoch=last.n_epoch, loss=num(last.loss or 0.0, 3)
-        )
-        st.progress(last.fraction or 0.0, text=text)
-    if progress is not None and progress.epochs:
-        st.dataframe(curves.epochs_table(progress.epochs), hide_index=True)
-    if st.button(_("Ask it to stop"), key="train_stop_other") and teacher_only("stop"):
-        training_lock.request_stop(runs_dir())
 
 
 SIDEBAR_RUN_KEY = "sidebar_run"

@@ -1,6 +1,6 @@
 """The Data page's sources, one `*_ui()` per tab: Oxford-IIIT Pet, a server folder, an uploaded .zip, your own classes.
 
-Each makes its choice the active dataset (`activate`) and says so once (`flash_ui`).
+Each makes its choice the active dataset (`activate`) and says so once (`chosen_ui`).
 """
 
 from __future__ import annotations
@@ -19,34 +19,47 @@ from core.storage import stable_hash
 from core.teach.classroom import own_classes_privacy_note, published_classes
 from core.teach.roster import markdown_safe
 from ui.auth import identity, own_classes_store, teacher_only
-from ui.state import (
-    OWN_CLASSES_NAME,
-    active_dataset,
-    class_dataset,
-    forget,
-    keep,
-    recall,
-    relabelled,
-    remember,
-    set_active_dataset,
-    shown_name,
-)
+from ui.notices import Level, notices_ui, notify
+from ui.state import OWN_CLASSES_NAME, active_dataset, class_dataset, set_active_dataset, shown_name
+from ui.tab_store import forget, keep, recall, relabelled, remember
 
-FLASH = "data_flash"  # the message shown (as a toast) after a dataset was switched
+CHOSEN = "data_chosen"  # notice place (ui.notices): which dataset was just chosen, as a toast
+OWN_ADD = "data_own_add"  # notice place: the answer to Add class
+OWN_PHOTOS = "data_own_photos"  # notice place: what Add these photos did
 ZIP_SKIPPED = "data_zip_skipped"  # files the last zip left out, listed under the upload
 
 
 def activate(spec: DatasetSpec, message: str) -> None:
     """Make spec the active dataset and forget labelling widgets of the previous one."""
     set_active_dataset(spec)
-    st.session_state[FLASH] = message
+    notify(CHOSEN, message, Level.TOAST)
     st.rerun()
 
 
-def flash_ui() -> None:
+def chosen_ui() -> None:
     """The toast saying which dataset was just chosen (once)."""
-    if msg := st.session_state.pop(FLASH, None):
-        st.toast(msg)
+    notices_ui(CHOSEN)
+
+
+def sources_ui(base: Path) -> None:
+    """One tab per source (and in class mode the class's datasets), then which dataset was just chosen."""
+    in_class = identity().class_mode
+    tabs = st.tabs(
+        ["🐾 Oxford-IIIT Pet", _("📁 Local folder"), _("🗜️ Upload a .zip"), _("📸 Your own classes")]
+        + ([_("🏫 Class datasets")] if in_class else [])
+    )
+    with tabs[0]:
+        pets_source_ui(base)
+    with tabs[1]:
+        folder_source_ui(base)
+    with tabs[2]:
+        zip_source_ui(base)
+    with tabs[3]:
+        own_classes_ui()
+    if in_class:
+        with tabs[4]:
+            class_sources_ui()
+    chosen_ui()
 
 
 def pets_source_ui(base: Path) -> None:
@@ -193,22 +206,17 @@ def own_classes_ui() -> None:
             had = store.classes()
             name = store.add_class(st.session_state.get("data_own_new", ""))
         except ValueError as err:
-            st.session_state["data_own_error"] = str(err)
+            notify(OWN_ADD, str(err), Level.ERROR)
             return
         st.session_state[OWN_PICKED] = name
         st.session_state["data_own_new"] = ""
         if name in had:
-            st.session_state["data_own_note"] = _("There is already a class {cls}: photos you add go there.").format(
-                cls=name
-            )
+            notify(OWN_ADD, _("There is already a class {cls}: photos you add go there.").format(cls=name))
 
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.text_input(_("New class name"), key="data_own_new", placeholder=_("e.g. my_cat"))
     c2.button(_("Add class"), key="data_own_add", on_click=add_own_class)
-    if err := st.session_state.pop("data_own_error", None):
-        st.error(err)
-    if note := st.session_state.pop("data_own_note", None):
-        st.info(note)
+    notices_ui(OWN_ADD)
     quota_caption_ui(store)
     counts = store.classes()
     if not counts:
@@ -252,7 +260,6 @@ def quota_caption_ui(store) -> None:
 
 
 ADD_NONCE = "data_own_nonce"  # part of the uploader's key: a new one after photos were added empties it
-ADDED = "data_own_added"  # (class, added, problems) of the last "Add these photos", shown once
 
 
 def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
@@ -271,8 +278,11 @@ def _add_photos(store, chosen: str, files_key: str, camera_key: str) -> None:
             break
         except (ImageError, ValueError) as err:
             problems.append(str(err))
-    st.session_state[ADDED] = (chosen, added, problems)
+    for problem in problems:
+        notify(OWN_PHOTOS, problem, Level.ERROR)
     if added:
+        said = n_("Added {n} photo to {cls}.", "Added {n} photos to {cls}.", added)
+        notify(OWN_PHOTOS, said.format(n=num(added), cls=chosen), Level.SUCCESS)
         st.session_state[ADD_NONCE] = st.session_state.get(ADD_NONCE, 0) + 1  # empty the uploader and camera
 
 
@@ -284,7 +294,7 @@ def own_class_picker_ui(counts: dict[str, int]) -> str:
 
     The browser's select keeps showing the label it was drawn with ("bears (0 photos)") after the counts
     change, so the widget's key carries the counts: a count that changes draws a new picker, set to the
-    class picked before; a language switch relabels it (ui.state.relabelled).
+    class picked before; a language switch relabels it (ui.tab_store.relabelled).
     """
     picked = st.session_state.get(OWN_PICKED) or recall(OWN_PICKED)
     key = f"data_own_pick_{stable_hash(sorted(counts.items()), 10)}"
@@ -310,14 +320,7 @@ def _add_photos_ui(store, chosen: str) -> None:
     st.button(
         _("Add these photos"), key="data_own_save", on_click=_add_photos, args=(store, chosen, files_key, camera_key)
     )
-    done = st.session_state.pop(ADDED, None)
-    if done is None:
-        return
-    cls, added, problems = done
-    for problem in problems:
-        st.error(problem)
-    if added:
-        st.success(n_("Added {n} photo to {cls}.", "Added {n} photos to {cls}.", added).format(n=num(added), cls=cls))
+    notices_ui(OWN_PHOTOS)
 
 
 def _own_photos_grid_ui(store, chosen: str, photos: list[Path]) -> None:

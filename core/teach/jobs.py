@@ -1,4 +1,4 @@
-"""Training as background jobs: queued by the teacher, run one at a time by a worker process.
+"""Work as jobs: queued by the teacher and run one at a time by a worker process, or run at once in this process.
 
 The queue is huey's: by default SqliteHuey in `<data>/jobs/queue.db` (no service to install); with
 $PETLAB_QUEUE=redis://host:port/db, RedisHuey, so workers can run on other machines that mount the
@@ -7,7 +7,9 @@ huey pickles its messages by default, and a pickle read from a broker anyone can
 code); what a job is and how it goes is its JobRecord (core.teach.job_records).
 
 The worker (core.teach.worker) runs each job through core.train.training.train_run, which stores a run only
-when it is complete.
+when it is complete. Laptop mode has no worker: its executor is InProcess, behind the same submit and
+status interface (the same records, progress, results and Stop), running a job in the thread that
+submits it; class mode uses it too for seconds of work (an LR finder on cached features).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,7 @@ STUDENT_PATCH_IMAGES = 1000  # a student's patch index covers at most this many 
 # reasons the worker stores in a job record (in English: it has no language); translated where shown
 STOPPED_BY_TEACHER = N_("Stopped by the teacher: nothing was saved.")
 STOPPED = N_("Stopped.")
+INTERRUPTED = N_("Interrupted: nothing was saved.")  # the thread running it was stopped (a page rerun, the process)
 # jobs a student (a computer: core.auth.client_key) may have waiting or running at once; joining one does not count
 STUDENT_ACTIVE_JOBS = int(os.environ.get("PETLAB_STUDENT_JOBS", "1"))
 STUDENT_QUEUE = int(os.environ.get("PETLAB_STUDENT_QUEUE", "30"))  # students' jobs waiting or running, all together
@@ -192,11 +196,53 @@ class Queue:
     next job in fair order (next_job), so a message names a job but never decides what runs."""
 
     huey: Any
-    run_job: Any  # huey's TaskWrapper: calling it enqueues
+    run_job: Any  # huey's TaskWrapper: calling it enqueues (under the records lock, see _add)
+    queued = True  # a job submitted here waits for the worker: submit returns it queued
 
     @property
     def kind(self) -> str:
         return "redis" if type(self.huey).__name__ == "RedisHuey" else "sqlite"
+
+    def started(self, base: Path, record: JobRecord) -> JobRecord:
+        """After the records lock: nothing more to do here, the worker takes it from the queue."""
+        return record
+
+
+@dataclass
+class InProcess:
+    """The executor without a broker or a worker: a job runs to its end in the thread that submits it.
+
+    Behind the queue's interface (submit, submit_lr_find, ... take it as `queue`), so a job run here has
+    the same record, progress, result and Stop as one the worker runs; submit returns it ended. Laptop
+    mode runs every job this way (one user: the page shows it live); class mode runs seconds of work
+    this way (an LR finder on cached features). Its jobs never reach a worker: run_job claims the job
+    under the records lock, before any worker could, and students' queue limits do not count them.
+
+    on_event: sees every training event as it happens (a page's live chart), before the record does.
+    around(record): the context the job runs in (its threads, its priority, a heavy-work slot).
+    wait: wait for the data folder's training lock instead of failing with TrainingBusy.
+    """
+
+    base: Path
+    scan_fn: Callable | None = None
+    on_event: Callable[[TrainEvent], None] | None = None
+    around: Callable[[JobRecord], AbstractContextManager] | None = None
+    wait: bool = False
+    kind = "in_process"
+    queued = False
+
+    def run_job(self, job_id: str) -> None:
+        """Under the records lock, just saved (see _add): claim it for this thread, so no worker takes it."""
+        _claim(Path(self.base), load_job(Path(self.base), job_id))
+
+    def started(self, base: Path, record: JobRecord) -> JobRecord:
+        """Run the claimed job to its end (outside the records lock); returns its ended record."""
+        claimed = load_job(Path(base), record.job_id)
+        with self.around(claimed) if self.around else nullcontext():
+            return _execute_claimed(Path(base), claimed, self.scan_fn, self.on_event, self.wait)
+
+
+Executor = Queue | InProcess
 
 
 def make_queue(base: Path, url: str | None = None) -> Queue:
@@ -302,8 +348,11 @@ def _check_student_limits(base: Path, identity: Identity) -> None:
         )
 
 
-def _add(base: Path, identity: Identity, record: JobRecord, queue: Queue | None, join: bool) -> tuple[JobRecord, bool]:
-    """Store a job and its queue message, both or neither (one lock around the two), after the checks.
+def _add(
+    base: Path, identity: Identity, record: JobRecord, queue: Executor | None, join: bool
+) -> tuple[JobRecord, bool]:
+    """Store a job and its queue message, both or neither (one lock around the two), after the checks; then
+    the executor starts it (InProcess: runs it to its end here, so the record returned has ended).
 
     join: a shared-cache job (kind, key) already waiting or running is returned instead (joined=True).
     A broker that refuses the message (jobs/queue.db damaged, Redis down) leaves no record behind:
@@ -315,7 +364,7 @@ def _add(base: Path, identity: Identity, record: JobRecord, queue: Queue | None,
             found = list_jobs(base, reconcile_dead=False, ended=0, kind=record.kind, key=record.key)
             if (active := find_job(found, record.kind, record.key)) is not None:
                 return active, True
-        if not identity.is_teacher:
+        if not identity.is_teacher and (queue is None or queue.queued):  # work run here waits for a slot instead
             _check_student_limits(base, identity)
         queue = queue or make_queue(base)
         save_job(base, record)
@@ -326,7 +375,7 @@ def _add(base: Path, identity: Identity, record: JobRecord, queue: Queue | None,
             raise QueueUnavailable(_queue_broken(err)) from err
     if sum(1 for row in index(base).values() if not row.active) > job_records.KEEP_ENDED * 1.1:
         prune_jobs(base)
-    return record, False
+    return queue.started(base, record), False
 
 
 def submit(
@@ -336,7 +385,7 @@ def submit(
     dataset: DatasetSpec,
     retrain: bool = False,
     lr_finder: LRFinderResult | None = None,
-    queue: Queue | None = None,
+    queue: Executor | None = None,
 ) -> JobRecord:
     """Teacher: queue a training of config on dataset; returns its record (status `queued`)."""
     require(identity, "train")
@@ -345,13 +394,13 @@ def submit(
     return _add(base, identity, record, queue, join=False)[0]
 
 
-def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Queue | None) -> tuple[JobRecord, bool]:
+def _enqueue(base: Path, identity: Identity, record: JobRecord, queue: Executor | None) -> tuple[JobRecord, bool]:
     """Queue a shared-cache job once per (kind, key): a second request joins the active one. Returns (job, joined)."""
     return _add(base, identity, record, queue, join=True)
 
 
 def submit_lr_find(
-    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Executor | None = None
 ) -> tuple[JobRecord, bool]:
     """Queue the LR finder for config's last stage (the teacher; a student only on cached features).
 
@@ -369,7 +418,7 @@ def submit_lr_find(
 
 
 def submit_extract(
-    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Queue | None = None
+    base: Path, identity: Identity, config: RunConfig, dataset: DatasetSpec, queue: Executor | None = None
 ) -> tuple[JobRecord, bool]:
     """Teacher: queue the extraction of the body features config's fast first stage trains on."""
     if not identity.is_teacher:
@@ -390,7 +439,7 @@ def submit_extract(
 
 
 def submit_patch_index(
-    base: Path, identity: Identity, request: PatchIndexRequest, dataset: DatasetSpec, queue: Queue | None = None
+    base: Path, identity: Identity, request: PatchIndexRequest, dataset: DatasetSpec, queue: Executor | None = None
 ) -> tuple[JobRecord, bool]:
     """Queue a patch index (anyone: a bounded, idempotent shared cache; a student's covers at most
     STUDENT_PATCH_IMAGES images). Only the teacher can stop it."""
@@ -488,13 +537,23 @@ class Outcome:
     result: LRFinderResult | None = None
 
 
-def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) -> JobRecord:
+def _execute_claimed(
+    base: Path,
+    record: JobRecord,
+    scan_fn: Callable | None,
+    observer: Callable[[TrainEvent], None] | None = None,
+    wait: bool = True,
+) -> JobRecord:
+    """Run a claimed job: done, stopped or failed (with the reason); interrupted (a BaseException: the thread
+    is stopped), it is recorded stopped and the interruption goes on. observer sees every event first."""
     job_id = record.job_id
     last_write = 0.0
     epochs: list[EpochRow] = []
 
     def on_event(event: TrainEvent) -> None:
         nonlocal last_write
+        if observer is not None:
+            observer(event)
         now = time.time()
         event = replace(event, time=now)
         if event.row is not None:
@@ -507,21 +566,29 @@ def _execute_claimed(base: Path, record: JobRecord, scan_fn: Callable | None) ->
 
     try:
         quotas.require_free_space(base)  # every kind writes a run or a cache: below the floor, none starts
-        outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset)
+        outcome = _run(base, record, on_event, scan_fn or datasets.scan_dataset, wait)
     except training_lock.TrainingStopped as err:
         outcome = Outcome(JobStatus.STOPPED, error=str(err).split("\n")[-1] or STOPPED)
-    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError, quotas.QuotaError) as err:
+    except (records.ConfigError, models.WeightsUnavailable, datasets.DatasetError, quotas.QuotaError,
+            training_lock.TrainingBusy) as err:  # fmt: skip
         outcome = Outcome(JobStatus.FAILED, error=str(err))
     except Exception as err:  # the worker keeps serving the queue; the page shows why this job failed
         if quotas.is_disk_full(err):  # a run or cache write hit a full disk: its temp files are gone
             outcome = Outcome(JobStatus.FAILED, error=str(quotas.disk_full_error(base, _(quotas.NOTHING_SAVED))))
         else:
             outcome = Outcome(JobStatus.FAILED, error=f"{type(err).__name__}: {err}")
+    except BaseException:  # the thread was stopped (a page's rerun or Stop, the process ending): never left running
+        with contextlib.suppress(Exception):
+            update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs,
+                       status=JobStatus.STOPPED, error=INTERRUPTED)  # fmt: skip
+        raise
     ended = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
     return update_job(base, job_id, finished=time.time(), updated=time.time(), epochs=epochs, **ended)
 
 
-def _run(base: Path, record: JobRecord, on_event: Callable[[TrainEvent], None], scan_fn: Callable) -> Outcome:
+def _run(
+    base: Path, record: JobRecord, on_event: Callable[[TrainEvent], None], scan_fn: Callable, wait: bool = True
+) -> Outcome:
     """Do the job's work by its kind; returns how it ended."""
     from core.train import lr_finder
 
@@ -533,7 +600,7 @@ def _run(base: Path, record: JobRecord, on_event: Callable[[TrainEvent], None], 
         return Outcome(JobStatus.DONE)
     scan = scan_fn(record.dataset)
     if record.kind == JobKind.LR_FIND:
-        found = lr_finder.find_lr(record.config, scan, runs_dir(base), features_dir(base), on_event=on_event, wait=True)
+        found = lr_finder.find_lr(record.config, scan, runs_dir(base), features_dir(base), on_event=on_event, wait=wait)
         return Outcome(JobStatus.DONE, result=found)
     if record.kind == JobKind.EXTRACT:
         learners.extract_features(record.config, scan, features_dir(base), on_event=on_event)
@@ -546,6 +613,6 @@ def _run(base: Path, record: JobRecord, on_event: Callable[[TrainEvent], None], 
         on_event=on_event,
         lr_finder=record.lr_finder,
         retrain=record.retrain,
-        wait=True,
+        wait=wait,
     )
     return Outcome(JobStatus.DONE, run_id=result.run.run_id, reused=result.reused)

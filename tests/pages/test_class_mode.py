@@ -1,5 +1,6 @@
 """AppTest in class mode: sign-in, a reload keeps it, and a student's teacher-only actions are refused."""
 
+import os
 import time
 from pathlib import Path
 
@@ -297,7 +298,9 @@ def test_once_the_teacher_extracted_features_a_student_runs_the_lr_finder_in_the
     student.button(key="train_lrfind_btn").click().run()
     assert not student.exception and not student.error
     assert len(student.session_state["train_lrfind_history"]) == 1  # computed here, in seconds
-    assert [j.kind for j in job_records.list_jobs(data_folder)] == ["extract"]  # no job for it
+    extract, here = job_records.list_jobs(data_folder)  # not queued for the worker: a job run in this process
+    assert extract.kind == "extract" and here.kind == "lr_find" and here.status == "done"
+    assert here.pid == os.getpid() and here.queued_by.startswith("student:")
 
 
 def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_folder, monkeypatch):
@@ -305,9 +308,9 @@ def test_a_duplicated_tab_gets_its_own_token_and_the_settings(class_mode, data_f
     copy of the settings; a reload (the old session gone) keeps the token. Neither store holds a sign-in:
     a new connection is the teacher only through its browser's cookie (tests/browser/test_class_mode.py)."""
     from core.store.session_store import SessionStore, new_token
-    from ui import state
+    from ui import tab_store as state
     from ui.i18n import LANG_KEY
-    from ui.state import SIGN_IN_KEY
+    from ui.tab_store import SIGN_IN_KEY
 
     token = new_token()
     SessionStore(data_folder / "sessions", token).update({LANG_KEY: "zh"})
@@ -374,7 +377,7 @@ def test_a_copy_of_a_students_tab_never_reaches_her_own_classes(class_mode, data
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     from core.store.session_store import SessionStore
-    from ui import state
+    from ui import tab_store as state
 
     token, spec = alices_tab(data_folder)
     monkeypatch.setattr(state, "_session_id", lambda: str(id(get_script_run_ctx().session_state)))

@@ -629,7 +629,7 @@ def live_training_script():
 
     from core.i18n import set_language
     from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
-    from ui.runs import LiveTraining
+    from ui.training import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
@@ -642,7 +642,7 @@ def live_training_script():
 
 
 def test_live_training_display_in_chinese():
-    """The progress bar, stage line, live loss chart and epoch table while training (ui/runs.LiveTraining)."""
+    """The progress bar, stage line, live loss chart and epoch table while training (ui/training.LiveTraining)."""
     pair = []
     for lang in ("zh", "en"):
         at = AppTest.from_function(live_training_script, default_timeout=TIMEOUT)
@@ -660,7 +660,7 @@ def test_another_tabs_training_is_named_in_the_tab_language():
     from core import i18n
     from core.store.records import RunConfig, StageConfig
     from core.store.training_lock import TrainProgress
-    from ui.runs import progress_title
+    from ui.training import progress_title
 
     config = RunConfig(dataset="d", stages=(StageConfig(2, 3e-3, fast=True),))
     progress = TrainProgress(title=config.title(), config=config)

@@ -48,16 +48,30 @@ def test_heavy_sections_on_request(app):
     assert any("No fine-tuned run chosen" in i.value for i in app.info)
 
 
-def test_occlusion_button(app):
+def test_occlusion_button(app, monkeypatch):
+    """The map is computed when asked for, then shown from st.cache_data: a rerun (any widget) does not redo it."""
+    import json
+
+    from core.inside import occlusion
+
+    calls = []
+    real = occlusion.occlusion_map
+    monkeypatch.setattr(occlusion, "occlusion_map", lambda *a, **k: calls.append(k) or real(*a, **k))
     app.session_state["viz_occ_patch"] = 64
     app.session_state["viz_occ_stride"] = 32
     app.run()
+    assert not [c for c in app.get("plotly_chart") if c.key == "viz_occ_prob"]  # nothing until asked
     app.button(key="viz_occ_go").click()
     app.run()
     assert not app.exception, app.exception
-    assert "viz_occ_result" in app.session_state
-    result = app.session_state["viz_occ_result"][1]
-    assert result.prob.shape == (6, 6)  # 224 px, 64 px square, stride 32: 0..160 step 32 = 6 positions
+    [chart] = [c for c in app.get("plotly_chart") if c.key == "viz_occ_prob"]
+    heat = json.loads(chart.proto.spec)["data"][0]["z"]  # plotly sends arrays as {"bdata", "shape": "6, 6"}
+    shape = [int(n) for n in heat["shape"].split(",")] if isinstance(heat, dict) else [len(heat), len(heat[0])]
+    assert shape == [6, 6]  # 224 px, 64 px square, stride 32: 0..160 step 32 = 6 positions
+    app.run()
+    assert [c for c in app.get("plotly_chart") if c.key == "viz_occ_prob"] and len(calls) == 1  # from the cache
+    app.select_slider(key="viz_occ_stride").set_value(16).run()
+    assert not [c for c in app.get("plotly_chart") if c.key == "viz_occ_prob"]  # other settings: asked again
 
 
 def test_resnet_run_without_imagenet_weights(pets_like, monkeypatch):

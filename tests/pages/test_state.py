@@ -7,7 +7,8 @@ from streamlit.testing.v1 import AppTest
 from core.data.datasets import DatasetSpec
 from core.data.pets import pets_spec
 from core.data.synthetic import make_folder_dataset
-from ui.state import ACTIVE_DATASET, ACTIVE_RUN, TAB_TOKEN, TOKEN_PARAM
+from ui.state import ACTIVE_DATASET, ACTIVE_RUN
+from ui.tab_store import TAB_TOKEN, TOKEN_PARAM
 
 TIMEOUT = 180
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def test_rotating_the_token_keeps_the_settings_and_drops_the_old_url(pets_like):
     def page():
         import streamlit as st
 
-        from ui.state import remember, rotate_tab_token
+        from ui.tab_store import remember, rotate_tab_token
 
         remember("teacher_until", 123.0)
         if st.button("sign in", key="t_sign_in"):
@@ -140,7 +141,7 @@ def test_rotating_the_token_keeps_the_settings_and_drops_the_old_url(pets_like):
     after = at.session_state[TAB_TOKEN]
     assert after != before and at.query_params[TOKEN_PARAM] in (after, [after])
     from core.store.session_store import SessionStore
-    from ui.state import sessions_dir
+    from ui.tab_store import sessions_dir
 
     assert SessionStore(sessions_dir(), after).values() == {"teacher_until": 123.0}
     assert SessionStore(sessions_dir(), before).values() == {}
@@ -173,14 +174,14 @@ def test_keep_writes_no_default_but_every_change(pets_like):
     def page():
         import streamlit as st
 
-        from ui.state import keep
+        from ui.tab_store import keep
 
         st.slider("level", 0, 10, 5, key=keep("t_level", default=5))
 
     at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
     at.run()  # the widget now has its live (default) value
     from core.store.session_store import SessionStore
-    from ui.state import sessions_dir
+    from ui.tab_store import sessions_dir
 
     store = SessionStore(sessions_dir(), at.session_state[TAB_TOKEN])
     assert "t_level" not in store.values()  # nothing written for a default
@@ -190,32 +191,8 @@ def test_keep_writes_no_default_but_every_change(pets_like):
     assert store.values()["t_level"] == 5  # back to the default: kept too (it differs from what was stored)
 
 
-def test_dataset_signature_is_remembered_until_a_folder_changes(tmp_path, monkeypatch):
-    """The sidebar's scan key: no walk of every image per rerun, yet an added, removed or renamed image counts at once."""
-    from core.data import datasets
-    from core.data.synthetic import make_folder_dataset
-    from ui import state
-
-    root = make_folder_dataset(tmp_path / "set", n_per_class=3, classes=("cat", "dog"))
-    walks = []
-    real = datasets.folder_signature
-    monkeypatch.setattr(datasets, "folder_signature", lambda r: walks.append(r) or real(r))
-    first = state.dataset_signature(root)
-    assert first == real(root) and state.dataset_signature(root) == first and len(walks) == 1  # remembered
-
-    cat = next((root / "cat").iterdir())
-    (root / "cat" / "new.jpg").write_bytes(cat.read_bytes())  # added in a subfolder: its mtime moves
-    added = state.dataset_signature(root)
-    assert added != first and added == real(root)
-    (root / "cat" / "new.jpg").rename(root / "dog" / "new.jpg")  # moved to another class
-    assert state.dataset_signature(root) == real(root) != added
-    cat.write_bytes(cat.read_bytes() + b"\0")  # rewritten in place: seen once the memo is older than the TTL
-    monkeypatch.setattr(state, "SIGNATURE_TTL_S", 0.0)
-    assert state.dataset_signature(root) == real(root)
-
-
 def test_pages_end_early_through_stop_page():
-    """st.stop() leaves undrawn widgets out of step with the browser (issue 19 item 6, see ui.state.stop_page):
+    """st.stop() leaves undrawn widgets out of step with the browser (issue 19 item 6, see ui.tab_store.stop_page):
     pages and ui helpers end a page early with stop_page(), never st.stop() itself."""
     import ast
 
@@ -225,15 +202,15 @@ def test_pages_end_early_through_stop_page():
             func = node.func if isinstance(node, ast.Call) else None
             if isinstance(func, ast.Attribute) and func.attr == "stop" and getattr(func.value, "id", None) == "st":
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert found == ["ui/state.py:" + str(_stop_page_line())], found
+    assert found == ["ui/tab_store.py:" + str(_stop_page_line())], found
 
 
 def _stop_page_line() -> int:
     import inspect
 
-    from ui import state
+    from ui import tab_store
 
-    source, start = inspect.getsourcelines(state.stop_page)
+    source, start = inspect.getsourcelines(tab_store.stop_page)
     return start + next(i for i, line in enumerate(source) if line.strip() == "st.stop()")
 
 
