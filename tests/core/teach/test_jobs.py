@@ -60,7 +60,7 @@ def test_records_and_events_are_typed(scan, data_folder):
     event = TrainEvent.from_json({"kind": "batch", "stage": 0, "epoch": 1, "n_epoch": 2, "iter": 3, "n_iter": 6,
                                   "loss": 0.5, "lr": 1e-3, "extra": 1})  # fmt: skip
     assert event.kind is EventKind.BATCH and event.fraction == pytest.approx(0.75)
-    assert "loss 0.500" in job_records.event_text(event)
+    assert job_records.event_text(event) == "stage 1 · epoch 2/2 · batch 3/6 · loss 0.500 · lr 1e-03"
     with pytest.raises(ValueError, match="lacks kind"):
         TrainEvent.from_json({"loss": 1.0})
     with pytest.raises(ValueError, match="kind should be one of"):
@@ -656,7 +656,7 @@ def test_the_teachers_job_runs_next_and_students_take_turns(scan, data_folder, m
     monkeypatch.setattr(jobs, "STUDENT_ACTIVE_JOBS", 3)  # a generous limit, so one student has several waiting
     queue = jobs.make_queue(data_folder)
     ran: list[str] = []
-    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn: ran.append(record.job_id) or jobs.Outcome(
+    monkeypatch.setattr(jobs, "_run", lambda base, record, on_event, scan_fn, wait=True: ran.append(record.job_id) or jobs.Outcome(
         job_records.JobStatus.DONE))  # fmt: skip
     mallory = [jobs.submit_patch_index(data_folder, MALLORY_TABS[i], patch_request(scan, n=9 + i), scan.spec,
                                        queue=queue)[0] for i in range(3)]  # fmt: skip
