@@ -12,7 +12,7 @@ from core.teach import classroom
 from ui.auth import identity, sign_in_attempts_ui
 from ui.classroom import class_dataset_ui, class_runs_ui, queue_lesson_ui, students_classes_ui
 from ui.frame import ensure_app_frame
-from ui.jobs import queue_table_ui, who_is_here_ui
+from ui.queue_table import queue_table_ui, who_is_here_ui
 from ui.requests import requests_ui
 from ui.sidebar import disk_warning_ui
 from ui.tab_store import stop_page

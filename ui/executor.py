@@ -19,6 +19,7 @@ from core.data.datasets import DatasetScan
 from core.i18n import N_, _
 from core.nets.models import thread_ceiling
 from core.settings import data_dir
+from core.store.records import TrainEvent
 from core.teach import jobs
 from core.teach.job_records import JobKind, JobRecord
 from ui.auth import class_mode
@@ -44,7 +45,7 @@ def runs_here(seconds_of_work: bool = False) -> bool:
 def executor(
     seconds_of_work: bool = False,
     scan: DatasetScan | None = None,
-    on_event: Callable[[dict], None] | None = None,
+    on_event: Callable[[TrainEvent], None] | None = None,
     threads: int | None = None,
 ) -> jobs.Executor:
     """This tab's executor for one job: the worker's queue, or InProcess (see runs_here).
@@ -82,7 +83,7 @@ def run_job_ui(
     submit: Callable[[jobs.Executor], JobRecord | None],
     seconds_of_work: bool = False,
     scan: DatasetScan | None = None,
-    live: Callable[[], Callable[[dict], None]] | None = None,
+    live: Callable[[], Callable[[TrainEvent], None]] | None = None,
     threads: int | None = None,
 ) -> JobRecord | None:
     """Submit one job through this tab's executor: `submit(executor)` returns its record (None: refused, the

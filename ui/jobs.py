@@ -1,4 +1,5 @@
-"""Jobs in the UI: submit a training, the live job status on every page, the queue table, a job's progress."""
+"""Jobs in the UI: the queue, submitting a job, Stop, the live job box in every page's sidebar, a job's progress
+where it was asked for. (The Class page's queue table: ui.queue_table.)"""
 
 from __future__ import annotations
 
@@ -7,26 +8,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from core import quotas
 from core.auth import Forbidden
 from core.data.datasets import DatasetSpec
-from core.i18n import _, n_, num, p_
+from core.i18n import _, n_, num
 from core.settings import data_dir
 from core.store import live, records
 from core.store.records import LRFinderResult, RunConfig
-from core.teach import classroom, job_records, jobs, roster, worker
-from core.teach.roster import markdown_safe
+from core.teach import job_records, jobs, worker
 from ui.auth import heartbeat, identity, rerun_if_role_changed, teacher_only
 from ui.live import rerun_if_changed, teacher_link_ui
 from ui.notices import Level, notices_ui, notify
+from ui.progress import job_bar
 
 POLL_SECONDS = 3.0
 JOBS = "jobs"  # the notice place of Stop, Cancel and the queue's repair (ui.notices): the sidebar box, the Class page
 RECENT_SECONDS = 600.0  # a job that ended this recently is still mentioned in the status box
-TABLE_ENDED = 100  # the Class page's table lists the active jobs and this many of the most recently ended
 LOCAL_WORKER_ENV = "PETLAB_LOCAL_WORKER"  # "0": never start a worker here (workers run on other machines)
 JobStatus = job_records.JobStatus
 JobKind = job_records.JobKind
@@ -42,6 +40,11 @@ def _queue(base: str, url: str) -> jobs.Queue:
 def job_queue() -> jobs.Queue:
     """The queue of this data folder (SQLite, or Redis when $PETLAB_QUEUE names it), one per server."""
     return _queue(str(data_dir()), os.environ.get(jobs.QUEUE_ENV, ""))
+
+
+def forget_queue() -> None:
+    """Drop the cached connection to the queue (after a repair set its file aside)."""
+    _queue.clear()
 
 
 def start_worker_if_needed() -> None:
@@ -91,10 +94,7 @@ def running_job_ui(record: job_records.JobRecord, where: str) -> None:
     """One running job: its title, a progress bar with the latest event, Stop for the teacher."""
     title = record.shown_title()
     st.markdown(_("**Training:** {title}").format(title=title) if record.kind == JobKind.TRAIN else f"**{title}**")
-    last = record.last
-    fraction = last.fraction if last else None
-    text = job_records.event_text(last, record.config) if last else _("preparing data and model…")
-    st.progress(fraction if fraction is not None else 0.0, text=text)
+    job_bar(record, _("preparing data and model…"))
     if record.stop_requested:
         st.caption(_("Stop requested: it ends after the current batch."))
     stop_button(record, where)
@@ -164,183 +164,6 @@ def jobs_for(kind: JobKind, key: str) -> list[job_records.JobRecord]:
     return job_records.list_jobs(data_dir(), kind=kind, key=key)
 
 
-def _clear_unreadable() -> None:
-    try:
-        jobs.clear_unreadable(data_dir(), identity())
-    except Forbidden as err:
-        notify(JOBS, str(err), Level.ERROR)
-
-
-def unreadable_jobs_ui() -> None:
-    """The records set aside because they could not be read (wrong types, broken JSON): what and why, and Delete."""
-    aside = job_records.quarantined(data_dir())
-    if not aside:
-        return
-    st.warning(
-        n_(
-            "{n} job record could not be read and was set aside (it does not run and breaks no page):",
-            "{n} job records could not be read and were set aside (they do not run and break no page):",
-            len(aside),
-        ).format(n=num(len(aside)))
-        + "\n"
-        + "\n".join(f"- `{q.job_id}`: {q.reason}" for q in aside[:10])
-    )
-    st.button(_("Delete the unreadable records"), key="jobs_clear_unreadable", on_click=_clear_unreadable)
-
-
-def _repair_queue() -> None:
-    try:
-        woken = jobs.repair_queue(data_dir(), identity())
-    except (Forbidden, job_records.JobError, OSError) as err:
-        notify(JOBS, str(err), Level.ERROR)
-        return
-    _queue.clear()
-    start_worker_if_needed()
-    said = n_(
-        "The queue was repaired: {n} waiting job goes on.", "The queue was repaired: {n} waiting jobs go on.", woken
-    )
-    notify(JOBS, said.format(n=woken), Level.SUCCESS)
-
-
-def queue_health_ui() -> None:
-    """The Class page: say when the queue cannot take jobs (jobs/queue.db damaged, Redis down), with Repair."""
-    try:
-        problem = jobs.queue_problem(data_dir(), job_queue())
-    except jobs.QueueUnavailable:
-        problem = jobs.queue_problem(data_dir())
-    if not problem:
-        return
-    st.error(
-        _(
-            "The job queue cannot take new jobs ({problem}): students are told so. Jobs already waiting are kept, "
-            "and you can still cancel them."
-        ).format(problem=problem)
-    )
-    if job_queue_kind() == "sqlite":
-        st.button(
-            _("Repair the queue (set {file} aside and start a new one)").format(file=jobs.QUEUE_FILE),
-            key="jobs_repair_queue",
-            on_click=_repair_queue,
-        )
-
-
-def job_queue_kind() -> str:
-    return "redis" if os.environ.get(jobs.QUEUE_ENV, "") else "sqlite"
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def running_jobs_ui(where: str) -> None:
-    """The running jobs' progress bars, refreshed as often as the sidebar's (the rest of the page on a change)."""
-    for record in [j for j in job_records.list_jobs(data_dir(), ended=0) if j.status == JobStatus.RUNNING]:
-        running_job_ui(record, where)
-
-
-def who_queued(record: job_records.JobRecord, asked_by: dict[str, str]) -> str:
-    """Who a job is for, as the teacher reads it: the teacher, or the student by name or number (plain text)."""
-    if record.job_id in asked_by:  # a student's request the teacher approved
-        return _("teacher, for {student}").format(student=roster.label_of(data_dir(), asked_by[record.job_id]))
-    role, _sep, tab = record.queued_by.partition(":")
-    if role != "student":
-        return _("teacher")
-    return roster.label_of(data_dir(), tab)
-
-
-WORKER_FRESH_SECONDS = 15.0  # a worker heartbeat (core.teach.worker, every 2 s) this recent: a worker serves the queue
-
-
-def worker_state(found: list[job_records.JobRecord]) -> str:
-    """The training worker in a teacher's words: training, ready, or not running (it starts with the next job)."""
-    base = data_dir()
-    if any(j.status == JobStatus.RUNNING for j in found):
-        return p_("worker", "training")
-    info = worker.worker_info(base)
-    fresh = info is not None and time.time() - info.updated < WORKER_FRESH_SECONDS
-    return p_("worker", "ready") if worker.worker_running(base) or fresh else _("not running")
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def who_is_here_ui() -> None:
-    """The Class page's first row: students and teacher tabs connected, whether the worker can train, free disk."""
-    here = classroom.active_sessions(data_dir())
-    disk = quotas.disk_state(data_dir())
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric(
-        _("students connected"),
-        here.get("student", 0),
-        help=_(
-            "machines with a tab open in the last {seconds} s (tabs on the server itself count one by one); a tab "
-            "closed within seconds of opening is not counted"
-        ).format(seconds=num(classroom.ACTIVE_SECONDS, 0)),
-    )
-    c2.metric(_("teacher tabs"), here.get("teacher", 0))
-    c3.metric(
-        _("training worker"),
-        worker_state(current_jobs()),
-        help=_("It trains the queue one job at a time, beside the app; it starts by itself when a job is queued."),
-    )
-    c4.metric(
-        _("free disk space"),
-        _("{gb} GB").format(gb=num(disk.free / 1024**3, 1)),
-        help=_("Pet Lab keeps {floor} MB free ($PETLAB_MIN_FREE_MB): below that, new photos, trainings and caches are "
-               "refused.").format(floor=num(disk.floor / quotas.MB, 0)),
-    )  # fmt: skip
-
-
-def queue_rows(found: list[job_records.JobRecord], asked_by: dict[str, str]) -> list[dict[str, str]]:
-    """The queue table's rows, newest first, every cell text in the current language (an empty cell, never None).
-
-    st.table renders Markdown in its cells: names and titles are escaped (a student's name is never a link).
-    """
-    return [
-        {
-            "": STATUS_ICON[j.status],
-            _("job"): markdown_safe(j.shown_title()),
-            _("for"): markdown_safe(who_queued(j, asked_by)),
-            _("status"): j.status.label,
-            _("queued at"): time.strftime("%H:%M:%S", time.localtime(j.created)),
-            _("took (s)"): num(j.finished - j.started, 1) if j.finished and j.started else "",
-            _("run"): j.run_id[:8],
-            _("why"): markdown_safe(j.shown_error()),
-        }
-        for j in reversed(found)
-    ]
-
-
-def queue_table_ui() -> list[job_records.JobRecord]:
-    """The queue, newest first (every active job and the most recently ended), with who asked and Stop/Cancel
-    on active jobs (the Class page); returns the jobs shown."""
-    from core.teach import requests  # the approved requests name the student a job is for
-
-    base = data_dir()
-    found = job_records.list_jobs(base, ended=TABLE_ENDED)
-    queue_health_ui()
-    unreadable_jobs_ui()
-    notices_ui(JOBS)
-    if not found:
-        st.caption(_("No jobs yet."))
-        return found
-    running_jobs_ui("page")
-    asked_by = {r.job_id: r.tab for r in requests.all_requests(data_dir()) if r.job_id}
-    # st.table, not st.dataframe: a long title or failure reason wraps in its cell, whole, instead of being cut off
-    st.table(pd.DataFrame(queue_rows(found, asked_by)), hide_index=True)
-    stored = len(job_records.index(base))
-    if stored > len(found):
-        st.caption(
-            _("The newest {shown} of {stored} jobs; ended jobs are kept {days} days (at most {kept}).").format(
-                shown=num(len(found)),
-                stored=num(stored),
-                days=num(job_records.KEEP_DAYS, 0),
-                kept=num(job_records.KEEP_ENDED),
-            )
-        )
-    for record in [j for j in found if j.status == JobStatus.QUEUED]:
-        c1, c2 = st.columns([4, 1])
-        c1.caption(f"⏳ {record.shown_title()} · {markdown_safe(who_queued(record, asked_by))}")
-        with c2:
-            stop_button(record, "page")
-    return found
-
-
 def queued_ui(record: job_records.JobRecord) -> None:
     """Say where a training just queued for the worker stands in the queue."""
     ahead = job_records.jobs_ahead(job_records.index(data_dir()), record.job_id)
@@ -394,12 +217,7 @@ def job_progress_ui(job_id: str) -> None:
             ).format(n=ahead)
         )
     else:
-        last = record.last
-        fraction = last.fraction if last else None
-        st.progress(
-            fraction if fraction is not None else 0.0,
-            text=job_records.event_text(last, record.config) if last else _("starting…"),
-        )
+        job_bar(record)
     stop_button(record, "inline")
 
 

@@ -25,6 +25,7 @@ from ui.executor import run_job_ui
 from ui.heavy import heavy_work_ui
 from ui.jobs import job_progress_ui, jobs_for, last_failure, submit_shared_ui
 from ui.model_cache import MODEL_LOCK, cached_imagenet
+from ui.progress import LiveBar
 
 RANDOM_SEED = models.RANDOM_INIT_SEED
 TOP_K = patches.TOP_K
@@ -234,26 +235,14 @@ def patch_index_job_ui(request: patches.PatchIndexRequest, spec: DatasetSpec) ->
     n = len(request.paths)
     label = n_("Build the index (one pass over {n} image)", "Build the index (one pass over {n} images)", n)
     if st.button(label.format(n=n), key="viz_patch_build"):
-        bar = None
-
-        def live():
-            nonlocal bar
-            bar = st.progress(0.0, text=_("Indexing…"))
-            return lambda e: (
-                e.kind == EventKind.INDEX
-                and bar.progress(
-                    e.fraction or 0.0, text=_("Indexing… {done}/{total} images").format(done=e.i, total=e.n)
-                )
-            )
-
+        live = LiveBar(_("Indexing…"), (EventKind.INDEX,))
         record = run_job_ui(
             lambda work: submit_shared_ui(
                 lambda queue: jobs.submit_patch_index(data_dir(), identity(), request, spec, queue=queue), work
             ),
             live=live,
         )
-        if bar is not None:
-            bar.empty()
+        live.clear()
         if record is not None and record.status == job_records.JobStatus.DONE:
             st.rerun()  # show the index from disk
     found = jobs_for(job_records.JobKind.PATCH_INDEX, request.key)

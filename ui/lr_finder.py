@@ -22,10 +22,10 @@ from core.teach import job_records, jobs
 from core.teach.job_records import JobKind, JobRecord, JobStatus
 from core.train import curves, lr_finder
 from core.train import features as feats
-from core.train.features import shown_progress
 from ui.auth import identity
 from ui.executor import run_job_ui, runs_here
 from ui.jobs import job_progress_ui, jobs_for, last_failure, submit_shared_ui
+from ui.progress import LiveBar
 from ui.runs import features_dir
 from ui.state import runs_dir
 from ui.training import LR_HISTORY
@@ -47,13 +47,7 @@ def _remember(record: JobRecord) -> None:
 
 def _run(config: RunConfig, scan: DatasetScan, cheap: bool) -> None:
     """Submit the LR finder: run here (a progress bar while features are extracted), or queued for the worker."""
-    bar = None
-
-    def live():
-        nonlocal bar
-        bar = st.progress(0.0, text=_("LR finder: extracting features / preparing…"))
-        return lambda e: e.kind == EventKind.EXTRACT and bar.progress(e.fraction or 0.0, text=shown_progress(e.what))
-
+    live = LiveBar(_("LR finder: extracting features / preparing…"), (EventKind.EXTRACT,))
     record = run_job_ui(
         lambda work: submit_shared_ui(
             lambda queue: jobs.submit_lr_find(data_dir(), identity(), config, scan.spec, queue=queue), work
@@ -62,8 +56,7 @@ def _run(config: RunConfig, scan: DatasetScan, cheap: bool) -> None:
         scan=scan,
         live=live,
     )
-    if bar is not None:
-        bar.empty()
+    live.clear()
     if record is not None and not record.active:  # run here: its curve, or why there is none
         if record.status == JobStatus.DONE:
             _remember(record)

@@ -3,77 +3,25 @@ display and Stop, the outcome after the rerun, another tab's run."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import streamlit as st
 
 from core.data.datasets import DatasetScan, training_refusal
-from core.i18n import N_, _, num
-from core.nets.schedules import lr_text
+from core.i18n import N_, _
 from core.store import records, runs, training_lock
-from core.store.records import EventKind
 from core.store.runs import RunInfo
 from core.teach.job_records import JobStatus
-from core.train import curves
-from core.train.features import shown_progress
 from core.train.lesson import LessonSettings
 from ui.auth import identity, teacher_only
 from ui.executor import run_job_ui, runs_here
 from ui.jobs import queued_ui, submit_job
 from ui.notices import Level, notices_ui, notify
+from ui.progress import LiveTraining, epochs_ui, event_bar
 from ui.requests import request_training_ui
 from ui.runs import TRAIN_OVERLAY, activate_run, run_label
 from ui.state import runs_dir, scan_active
 from ui.tab_store import stop_page
-
-
-class LiveTraining:
-    """Placeholders the trainer's events update: progress bar, live loss chart, per-epoch table."""
-
-    def __init__(self, config: records.RunConfig):
-        self.status = st.empty()
-        self.bar = st.progress(0.0, text=_("Preparing data and model…"))
-        self.chart = st.empty()
-        self.table = st.empty()
-        self.epochs: list[records.EpochRow] = []
-        self.batches: list[tuple[float, float]] = []
-        self.config = config
-        self.last_draw = 0.0
-
-    def __call__(self, event: records.TrainEvent) -> None:
-        kind = event.kind
-        if kind == EventKind.EXTRACT:
-            self.bar.progress(
-                min(1.0, (event.i or 0) / max(1, event.n or 0)),
-                text=_("Extracting body features: {what}").format(what=shown_progress(event.what)),
-            )
-        elif kind == EventKind.STAGE:
-            stage = event.stage or 0
-            describe = self.config.stages[stage].describe(_) if stage < len(self.config.stages) else event.describe
-            self.status.info(
-                _("Stage {stage}/{n}: {describe}").format(stage=stage + 1, n=len(self.config.stages), describe=describe)
-            )
-        elif kind == EventKind.BATCH:
-            x = len(self.epochs) + (event.iter or 0) / (event.n_iter or 1)
-            self.batches.append((x, event.loss))
-            text = _("epoch {epoch}/{n_epoch} · batch {iter}/{n_iter} · loss {loss} · lr {lr}").format(
-                epoch=(event.epoch or 0) + 1,
-                n_epoch=event.n_epoch,
-                iter=event.iter,
-                n_iter=event.n_iter,
-                loss=num(event.loss or 0.0, 3),
-                lr=lr_text(event.lr or 0.0),
-            )
-            self.bar.progress(event.fraction or 0.0, text=text)
-            if time.perf_counter() - self.last_draw > 1.0:
-                self.last_draw = time.perf_counter()
-                self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_{x}")
-        elif kind == EventKind.EPOCH and event.row is not None:
-            self.epochs.append(event.row)
-            self.chart.plotly_chart(curves.loss_figure(self.epochs, self.batches), key=f"live_ep_{len(self.epochs)}")
-            self.table.dataframe(curves.epochs_table(self.epochs), hide_index=True)
-
 
 TRAIN_RUNNING = "train_running_here"  # this tab is training (its own lock is not "another training")
 LR_HISTORY = "train_lrfind_history"  # the LR-finder curves this tab shows (ui.lr_finder); the newest goes with a run
@@ -164,14 +112,9 @@ def other_training_ui() -> None:
             title=progress_title(progress)
         )
     )
-    last = progress.last if progress is not None else None
-    if last is not None and last.kind == EventKind.BATCH:
-        text = _("epoch {epoch}/{n_epoch} · loss {loss}").format(
-            epoch=(last.epoch or 0) + 1, n_epoch=last.n_epoch, loss=num(last.loss or 0.0, 3)
-        )
-        st.progress(last.fraction or 0.0, text=text)
-    if progress is not None and progress.epochs:
-        st.dataframe(curves.epochs_table(progress.epochs), hide_index=True)
+    if progress is not None:
+        event_bar(progress.last, progress.config)
+        epochs_ui(progress.epochs)
     if st.button(_("Ask it to stop"), key="train_stop_other") and teacher_only("stop"):
         training_lock.request_stop(runs_dir())
 

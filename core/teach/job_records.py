@@ -30,6 +30,7 @@ from core.data.datasets import DatasetSpec
 from core.i18n import N_, _, num
 from core.inside.patches import PatchIndexRequest
 from core.nets.models import stage_label
+from core.nets.schedules import lr_text
 from core.settings import features_dir, runs_dir
 from core.storage import atomic_write_bytes, atomic_write_json, read_json
 from core.store import live, records, repair, training_lock
@@ -105,7 +106,7 @@ def event_text(event: TrainEvent, config: RunConfig | None = None) -> str:
             iter=event.iter,
             n_iter=event.n_iter,
             loss=num(event.loss or 0.0, 3),
-        )
+        ) + ("" if event.lr is None else " · " + _("lr {lr}").format(lr=lr_text(event.lr)))
     if event.kind == EventKind.EXTRACT:
         return _("extracting body features: {what} ({i}/{n})").format(
             what=shown_progress(event.what), i=event.i, n=event.n

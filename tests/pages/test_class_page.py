@@ -349,7 +349,7 @@ def test_the_queue_table_shows_names_and_titles_as_plain_text(data_folder, pets_
     from core.data.datasets import scan_dataset
     from core.teach import roster
     from tests.pages.helpers import training_page_config
-    from ui.jobs import queue_rows
+    from ui.queue_table import queue_rows
 
     student = Identity(STUDENT, "f" * 24)
     roster.set_name(data_folder, student, "[free](http://evil.example)")

@@ -527,7 +527,7 @@ def test_class_mode_sidebar_and_refusals_in_chinese(pets_like, monkeypatch, tmp_
     assert any(e.value == "课堂模式下只有老师才能打开服务器上的文件夹。" for e in page.error)
 
 
-# ---- the Training and Class pages (their helpers: ui/runs.py, ui/jobs.py, core figures and messages) ----
+# ---- the Training and Class pages (their helpers: ui/runs.py, ui/jobs.py, ui/queue_table.py, core figures and messages) ----
 
 
 def test_training_page_in_chinese(pets_like):
@@ -629,7 +629,7 @@ def live_training_script():
 
     from core.i18n import set_language
     from core.store.records import EpochRow, EventKind, RunConfig, StageConfig, TrainEvent
-    from ui.training import LiveTraining
+    from ui.progress import LiveTraining
 
     set_language(st.query_params.get("lang", "en"))
     stages = (StageConfig(2, 2.5e-3, fast=True), StageConfig(1, 1e-4, lr_min=1e-6, unfreeze=True))
@@ -642,7 +642,7 @@ def live_training_script():
 
 
 def test_live_training_display_in_chinese():
-    """The progress bar, stage line, live loss chart and epoch table while training (ui/training.LiveTraining)."""
+    """The progress bar, stage line, live loss chart and epoch table while training (ui/progress.LiveTraining)."""
     pair = []
     for lang in ("zh", "en"):
         at = AppTest.from_function(live_training_script, default_timeout=TIMEOUT)
@@ -651,7 +651,7 @@ def test_live_training_display_in_chinese():
     zh, en = pair
     assert_chinese_throughout(zh, en)
     assert zh.info[0].value == "阶段 2/2：解冻训练 1 轮（学习率 slice(1e-06, 1e-04)）"
-    assert zh.get("progress")[0].proto.text == "轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1e-04"
+    assert zh.get("progress")[0].proto.text == "阶段 2 · 轮 1/1 · 批次 3/10 · 损失 0.500 · 学习率 1e-04"
     assert [str(c) for c in zh.dataframe[0].value.columns][:2] == ["阶段", "轮"]
 
 
