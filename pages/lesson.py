@@ -12,9 +12,8 @@ from ui.lesson import (
     notebook_download_ui,
     presenter_ui,
     step_nav_ui,
-    step_output_ui,
-    step_text_ui,
 )
+from ui.lesson_steps import step_output_ui, step_text_ui
 from ui.state import scan_active
 from ui.tab_store import stop_page
 
