@@ -58,9 +58,12 @@ def bound_manager(manager, limits: UploadLimits, is_active) -> None:
         with _LOCK:
             mine = manager.file_storage.get(session_id, {})
             held = sum(len(f.data) for fid, f in mine.items() if fid != file.file_id)
-            if held + size > limits.per_session or len(mine) >= limits.files_per_session:
+            if held + size > limits.per_session:
                 raise _refuse(f"This tab already holds {held // 1024**2} MB of uploads; the limit is "
                               f"{limits.per_session // 1024**2} MB. Remove some files first.")  # fmt: skip
+            if len(mine) >= limits.files_per_session:
+                raise _refuse(f"This tab already holds {len(mine)} uploaded files; the limit is "
+                              f"{limits.files_per_session}. Remove some files first.")  # fmt: skip
             if _total(manager) + size > limits.total:
                 for gone in [sid for sid in list(manager.file_storage) if sid != session_id and not is_active(sid)]:
                     manager.remove_session_files(gone)  # kept only for a reconnect: they go first

@@ -38,8 +38,9 @@ def test_a_tab_holds_at_most_so_many_files():
     bound_manager(manager, UploadLimits(per_session=10 * MB, total=25 * MB, files_per_session=3), lambda sid: True)
     for n in range(3):
         manager.add_file("alice", UploadedFileRec(file_id=f"f{n}", name="x", type="x", data=b""))
-    with pytest.raises(HTTPException):
+    with pytest.raises(HTTPException) as refused:
         manager.add_file("alice", UploadedFileRec(file_id="f3", name="x", type="x", data=b""))
+    assert "3 uploaded files; the limit is 3" in refused.value.detail  # the count, not "0 MB of uploads"
 
 
 def test_without_a_server_nothing_is_installed():
