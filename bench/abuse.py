@@ -250,7 +250,11 @@ async def attack_own_classes(url: str, data: Path, stop: asyncio.Event, phase: P
         while not stop.is_set() and "Photos" in student.uploaders:
             batch = [(f"p{n + k}.jpg", photo(50_000 + n + k)) for k in range(10)]
             n += 10
-            state = await upload_into(student, "Photos", batch)
+            try:
+                state = await upload_into(student, "Photos", batch)
+            except RuntimeError as err:  # HTTP 413: the tab holds its most files or megabytes (ui.uploads)
+                refusals.add(f"upload refused after {n - 10} files: {err}")
+                break
             result = await student.rerun(
                 [state, WidgetState(id=student.widgets["data_own_save"].id, trigger_value=True)], timeout=timeout
             )
@@ -335,17 +339,26 @@ async def attack_job_records(url: str, data: Path, stop: asyncio.Event, phase: P
 
 
 def write_job_records(data: Path, n: int) -> float:
-    """n finished patch-index job records, as a day of a class leaves them; the seconds it took."""
+    """n finished training job records, as days of a class leave them; the seconds it took.
+
+    The files are written as the store writes them, without its index (saving them one by one rewrites the
+    index n times, O(n²)): the server's first read rebuilds the index and prunes the store (job_records.index),
+    during the phase, as it would on a server whose store was never pruned.
+    """
     from core.data.datasets import DatasetSpec
+    from core.storage import atomic_write_json
+    from core.store.records import RunConfig
     from core.teach import job_records
 
     start = time.perf_counter()
     spec = DatasetSpec(name="pets", kind="folder", root=str(data))
+    config = RunConfig(dataset="pets")
     old = time.time() - 3 * 3600
+    folder = job_records.jobs_dir(data)
     for i in range(n):
-        record = job_records.JobRecord(job_id=f"old{i:06d}", title=f"old job {i}", config=None, dataset=spec,
+        record = job_records.JobRecord(job_id=f"old{i:06d}", title=f"old job {i}", config=config, dataset=spec,
                                        status="done", queued_by="student:abuse", created=old + i, finished=old + i)  # fmt: skip
-        job_records.save_job(data, record)
+        atomic_write_json(folder / f"{record.job_id}.json", record.to_json())
     return time.perf_counter() - start
 
 

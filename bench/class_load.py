@@ -235,10 +235,10 @@ def put_file(base_url: str, upload_url: str, name: str, data: bytes) -> None:
     path = upload_url if upload_url.startswith("/") else "/" + upload_url.split("/", 3)[-1]
     conn.request("PUT", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     response = conn.getresponse()
-    response.read()
+    said = response.read()[:200].decode(errors="replace")
     conn.close()
-    if response.status >= 300:
-        raise RuntimeError(f"upload failed: HTTP {response.status}")
+    if response.status >= 300:  # the status stays the message's last word (bench.abuse reads it)
+        raise RuntimeError(f"upload failed ({said!r}): HTTP {response.status}")
 
 
 def photo(seed: int) -> bytes:

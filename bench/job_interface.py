@@ -58,7 +58,8 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     direct_s, job_s = statistics.median(times["direct"]), statistics.median(times["job"])
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds of {args.epochs} epochs, "
-          f"{len(scan.items)} images, {events['job'] // (args.rounds + 0)} events per job")  # fmt: skip
+          f"{len(scan.items)} images, {events['job'] // args.rounds} events per job, "
+          f"{events['direct'] // (args.rounds + 1)} per direct run")  # fmt: skip
     print(f"train_run directly:          median {direct_s:.2f} s  {[round(t, 2) for t in times['direct']]}")
     print(f"jobs.submit(InProcess):      median {job_s:.2f} s  {[round(t, 2) for t in times['job']]}")
     print(f"ratio job / direct:          {job_s / direct_s:.3f}")
