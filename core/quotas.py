@@ -22,6 +22,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,6 +155,18 @@ def disk_full_error(path: Path, then: str = "", quotas: Quotas | None = None) ->
     became of the work, appended."""
     quotas = quotas or Quotas.from_env()
     return SpaceError(" ".join(filter(None, [space_message(free_bytes(path), quotas.min_free_bytes), then])))
+
+
+@contextmanager
+def disk_full_said(path: Path, then: str = "") -> Iterator[None]:
+    """Run a write under path: an OSError of a full disk becomes disk_full_error's SpaceError (from it), the
+    reason a page shows; any other OSError goes on as it was."""
+    try:
+        yield
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(path, then) from err
+        raise
 
 
 # ---- what a folder holds -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from core.auth import TEACHER_HOURS, Identity, require
 from core.codec import RecordError, parse_dataclass, to_json
 from core.data.datasets import DatasetSpec
 from core.i18n import _
-from core.quotas import Quotas, disk_full_error, is_disk_full
+from core.quotas import Quotas, disk_full_said
 from core.settings import (
     class_file,
     heartbeats_dir,
@@ -307,12 +307,8 @@ def _later(before: float) -> float:
 
 
 def _write(base: Path, settings: ClassSettings) -> None:
-    try:
+    with disk_full_said(base):  # the old settings stay (the write is atomic); the page says why
         atomic_write_json(class_file(base), to_json(settings))
-    except OSError as err:
-        if is_disk_full(err):  # the old settings stay (the write is atomic); the page says why
-            raise disk_full_error(base) from err
-        raise
     live.bump(base, live.Channel.CLASS)
 
 
@@ -353,12 +349,8 @@ def share_lesson_step(base: Path, identity: Identity, step: int) -> LessonStep:
     if shared is not None and shared.step == step:
         return shared
     shared = LessonStep(step, time.time())
-    try:
+    with disk_full_said(base):
         atomic_write_json(lesson_file(base), to_json(shared))
-    except OSError as err:
-        if is_disk_full(err):
-            raise disk_full_error(base) from err
-        raise
     live.bump(base, live.Channel.LESSON)
     return shared
 

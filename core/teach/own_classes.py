@@ -28,9 +28,8 @@ from core.quotas import (
     MB,
     QuotaError,
     Quotas,
-    disk_full_error,
+    disk_full_said,
     folder_bytes,
-    is_disk_full,
     require_free_space,
 )
 from core.storage import atomic_write_bytes
@@ -159,12 +158,8 @@ class OwnClassesStore:
                 _("You have {n} classes, the most one student may make: delete one to make another.").format(n=made)
             )
         require_free_space(self.root)
-        try:
+        with disk_full_said(self.root):
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            if is_disk_full(err):
-                raise disk_full_error(self.root) from err
-            raise
         self._changed()
         return name
 
@@ -200,12 +195,8 @@ class OwnClassesStore:
         if quotas is not None:
             self._check_bytes(len(body), quotas)
         require_free_space(self.root, len(body))
-        try:
+        with disk_full_said(self.root):
             atomic_write_bytes(dest, body)
-        except OSError as err:
-            if is_disk_full(err):
-                raise disk_full_error(self.root) from err
-            raise
         self._changed()
         return dest
 

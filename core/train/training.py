@@ -23,7 +23,7 @@ from core.data.datasets import DatasetScan
 from core.i18n import N_, _
 from core.nets import inference
 from core.nets.models import save_weights
-from core.quotas import NOTHING_SAVED, disk_full_error, is_disk_full, require_free_space
+from core.quotas import NOTHING_SAVED, disk_full_said, require_free_space
 from core.store import records, runs, training_lock
 from core.store.records import (
     DatasetInfo,
@@ -140,12 +140,8 @@ def train_run(
     if found is not None and not retrain:
         return TrainResult(found, reused=True)
     require_free_space(runs_dir)  # below the floor: refused before any work, with the reason
-    try:
+    with disk_full_said(runs_dir, _(NOTHING_SAVED)):  # a write hit a full disk: temp folders gone, runs untouched
         return _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder, wait, set_seed)
-    except OSError as err:
-        if is_disk_full(err):  # a write hit a full disk: temp folders are gone, stored runs untouched
-            raise disk_full_error(runs_dir, _(NOTHING_SAVED)) from err
-        raise
 
 
 def _train_locked(config, scan, runs_dir, features_dir, rid, on_event, lr_finder, wait, set_seed) -> TrainResult:
