@@ -203,11 +203,6 @@ def occlusion_result(
     return result
 
 
-def sample_paths(paths: list[str], n: int) -> list[str]:
-    """n of the dataset's files, spread over all classes (fixed seed, so the index key is stable)."""
-    return patches.sample_paths(paths, n)
-
-
 def patch_index_path(mid: str, fingerprint: str, stage: str, size: int) -> Path:
     return patches.index_path(patches.index_key(mid, fingerprint, stage, size, TOP_K))
 

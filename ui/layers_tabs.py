@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.data.images import LoadedImage
 from core.i18n import N_, _, listed, n_, num, pct
+from core.inside import patches
 from core.inside.activations import channel_order, channel_overlay_heat, feature_grid_figure
 from core.inside.filters import filter_change, filter_grid
 from core.inside.gradcam import overlay
@@ -174,7 +175,7 @@ def top_patches_tab(view: LayerView) -> None:
     limit = st.number_input(
         _("Images to scan"), min(9, scan.n_images), scan.n_images, default_n, step=50, key="viz_patch_n"
     )
-    paths = layers.sample_paths(scan.items["path"].astype(str).tolist(), int(limit))
+    paths = patches.sample_paths(scan.items["path"].astype(str).tolist(), int(limit))
     fingerprint = f"{scan.fingerprint}-n{int(limit)}"
     index_file = layers.patch_index_path(view.mid, fingerprint, view.info.path, view.size)
     if not index_file.is_file():

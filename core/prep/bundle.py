@@ -39,7 +39,6 @@ from core.prep.manifest import (
     Manifest,
     MemberKind,
     Progress,
-    library_versions,
     machine_info,
     map_index_paths,
     map_record_paths,
@@ -58,6 +57,7 @@ from core.settings import (
 )
 from core.store import runs
 from core.train import features as feats
+from core.train.training import library_versions
 
 
 @dataclass

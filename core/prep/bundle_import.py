@@ -47,7 +47,6 @@ from core.prep.manifest import (
     destination,
     incompatibility,
     incomplete_units,
-    library_versions,
     map_index_paths,
     map_record_paths,
     member_kind,
@@ -60,6 +59,7 @@ from core.storage import atomic_write_bytes, read_json
 from core.store import records, repair, runs, training_lock
 from core.store.records import RunRecord, to_json
 from core.train import features as feats
+from core.train.training import library_versions
 
 MAX_MANIFEST_BYTES = 64 * 1024**2
 DISK_MARGIN = 256 * 1024**2

@@ -38,7 +38,6 @@ from core.settings import (
 )
 from core.store import runs
 from core.store.records import RecordError, RunConfig, RunRecord, parse_dataclass, to_json
-from core.train import training
 from core.train.features import FEATURE_FILES
 
 BUNDLE_FORMAT = "petlab-bundle"
@@ -284,11 +283,6 @@ def map_index_paths(path: Path, fn: Callable[[str], str]) -> bytes:
 
 
 # ---- versions and the machine -----------------------------------------------------------------------
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that decide whether weights, records and arrays can be read elsewhere."""
-    return training.library_versions()
 
 
 def _release(version: str) -> tuple[int, ...]:
